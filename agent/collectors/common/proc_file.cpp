@@ -1,0 +1,100 @@
+#include "proc_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+namespace vigil::collectors {
+
+ProcFile::~ProcFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+Status ProcFile::read(std::string& buf) {
+  if (fd_ < 0) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      return notFound(path_ + ": " + std::strerror(errno));
+    }
+  }
+  if (buf.capacity() < 4096) {
+    buf.reserve(4096);
+  }
+  buf.resize(buf.capacity());
+  std::size_t used = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd_, buf.data() + used, buf.size() - used, static_cast<off_t>(used));
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      int err = errno;
+      // The file may have gone away (a device unplugged): reopen next time.
+      ::close(fd_);
+      fd_ = -1;
+      buf.clear();
+      return notFound(path_ + ": " + std::strerror(err));
+    }
+    used += static_cast<std::size_t>(n);
+    // Pseudo-files hand over their content in one read when the buffer is big enough, so a
+    // short read means we have it all; a full buffer means there may be more.
+    if (used < buf.size()) {
+      break;
+    }
+    buf.resize(buf.size() * 2);
+  }
+  buf.resize(used);
+  return Status::ok();
+}
+
+void splitFields(std::string_view line, std::vector<std::string_view>& out) {
+  out.clear();
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) {
+      ++i;
+    }
+    std::size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') {
+      ++i;
+    }
+    if (i > start) {
+      out.push_back(line.substr(start, i - start));
+    }
+  }
+}
+
+std::optional<double> parseDouble(std::string_view s) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<unsigned long long> parseUnsigned(std::string_view s) {
+  unsigned long long v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string joinPath(std::string_view root, std::string_view rel) {
+  std::string out(root);
+  while (!out.empty() && out.back() == '/') {
+    out.pop_back();
+  }
+  out += '/';
+  out += rel;
+  return out;
+}
+
+}  // namespace vigil::collectors

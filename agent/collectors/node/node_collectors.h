@@ -1,0 +1,23 @@
+#pragma once
+// node_exporter 1.5-compatible collectors, one per node_exporter collector name. Each reads
+// from the configured procfs/sysfs roots so that vigil in a container reads the host.
+
+#include "vigil/collector.h"
+
+namespace vigil::collectors::node {
+
+Result<CollectorPtr> makeCpuCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeMeminfoCollector(const CollectorSettings& settings,
+                                          const HostPaths& paths);
+Result<CollectorPtr> makeLoadavgCollector(const CollectorSettings& settings,
+                                          const HostPaths& paths);
+Result<CollectorPtr> makeStatCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeVmstatCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeFilefdCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makePressureCollector(const CollectorSettings& settings,
+                                           const HostPaths& paths);
+Result<CollectorPtr> makeNetdevCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeUnameCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeTimeCollector(const CollectorSettings& settings, const HostPaths& paths);
+
+}  // namespace vigil::collectors::node

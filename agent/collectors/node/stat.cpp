@@ -1,0 +1,66 @@
+// Context switches, interrupts, forks, boot time and process states from /proc/stat.
+#include "../common/proc_file.h"
+#include "node_collectors.h"
+
+namespace vigil::collectors::node {
+namespace {
+
+struct StatField {
+  std::string_view key;
+  const char* name;
+  const char* help;
+  MetricType type;
+};
+constexpr StatField kFields[] = {
+    {"ctxt", "node_context_switches_total", "Total number of context switches.",
+     MetricType::kCounter},
+    {"btime", "node_boot_time_seconds", "Node boot time, in unixtime.", MetricType::kGauge},
+    {"processes", "node_forks_total", "Total number of forks.", MetricType::kCounter},
+    {"intr", "node_intr_total", "Total number of interrupts serviced.", MetricType::kCounter},
+    {"procs_running", "node_procs_running", "Number of processes in runnable state.",
+     MetricType::kGauge},
+    {"procs_blocked", "node_procs_blocked",
+     "Number of processes blocked waiting for I/O to complete.", MetricType::kGauge},
+};
+
+class StatCollector final : public Collector {
+ public:
+  explicit StatCollector(const HostPaths& paths) : file_(joinPath(paths.procfs, "stat")) {}
+
+  Status collect(const CollectContext&, MetricBatch& out) override {
+    VIGIL_RETURN_IF_ERROR(file_.read(buf_));
+    forEachLine(buf_, [&](std::string_view line) {
+      auto space = line.find(' ');
+      if (space == std::string_view::npos) {
+        return;
+      }
+      std::string_view key = line.substr(0, space);
+      for (const auto& f : kFields) {
+        if (f.key != key) {
+          continue;
+        }
+        splitFields(line, fields_);
+        if (fields_.size() >= 2) {
+          if (auto v = parseDouble(fields_[1])) {
+            out.addSingle(f.name, f.help, f.type, *v);
+          }
+        }
+        return;
+      }
+    });
+    return Status::ok();
+  }
+
+ private:
+  ProcFile file_;
+  std::string buf_;
+  std::vector<std::string_view> fields_;
+};
+
+}  // namespace
+
+Result<CollectorPtr> makeStatCollector(const CollectorSettings&, const HostPaths& paths) {
+  return CollectorPtr(std::make_unique<StatCollector>(paths));
+}
+
+}  // namespace vigil::collectors::node

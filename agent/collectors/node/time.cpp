@@ -1,0 +1,73 @@
+// node_time_seconds, node_time_zone_offset_seconds and the clocksource info series.
+#include <ctime>
+#include <filesystem>
+
+#include "../common/proc_file.h"
+#include "node_collectors.h"
+
+namespace vigil::collectors::node {
+namespace {
+
+class TimeCollector final : public Collector {
+ public:
+  explicit TimeCollector(const HostPaths& paths)
+      : clocksource_dir_(joinPath(paths.sysfs, "devices/system/clocksource")) {}
+
+  Status collect(const CollectContext&, MetricBatch& out) override {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    out.addSingle("node_time_seconds", "System time in seconds since epoch (1970).",
+                  MetricType::kGauge,
+                  static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9);
+    struct tm local {};
+    ::localtime_r(&ts.tv_sec, &local);
+    auto& zone = out.family("node_time_zone_offset_seconds", "System time zone offset in seconds.",
+                            MetricType::kGauge);
+    MetricBatch::add(zone, {{"time_zone", local.tm_zone != nullptr ? local.tm_zone : "UTC"}},
+                     static_cast<double>(local.tm_gmtoff));
+    collectClocksources(out);
+    return Status::ok();
+  }
+
+ private:
+  void collectClocksources(MetricBatch& out) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(clocksource_dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("clocksource", 0) != 0) {
+        continue;
+      }
+      const std::string device = name.substr(11);
+      std::string text;
+      if (ProcFile(entry.path().string() + "/available_clocksource").read(text).isOk()) {
+        auto& f = out.family("node_time_clocksource_available_info",
+                             "Available clocksources read from '/sys/devices/system/clocksource'.",
+                             MetricType::kGauge);
+        std::vector<std::string_view> fields;
+        splitFields(text.substr(0, text.find('\n')), fields);
+        for (auto source : fields) {
+          MetricBatch::add(f, {{"clocksource", std::string(source)}, {"device", device}}, 1);
+        }
+      }
+      if (ProcFile(entry.path().string() + "/current_clocksource").read(text).isOk()) {
+        std::string source = text.substr(0, text.find('\n'));
+        if (!source.empty()) {
+          auto& f = out.family("node_time_clocksource_current_info",
+                               "Current clocksource read from '/sys/devices/system/clocksource'.",
+                               MetricType::kGauge);
+          MetricBatch::add(f, {{"clocksource", source}, {"device", device}}, 1);
+        }
+      }
+    }
+  }
+
+  std::string clocksource_dir_;
+};
+
+}  // namespace
+
+Result<CollectorPtr> makeTimeCollector(const CollectorSettings&, const HostPaths& paths) {
+  return CollectorPtr(std::make_unique<TimeCollector>(paths));
+}
+
+}  // namespace vigil::collectors::node

@@ -1,0 +1,37 @@
+// The one place that lists every collector built into vigil.
+#include "node/node_collectors.h"
+#include "process/process_collector.h"
+#include "vigil/collector.h"
+
+namespace vigil {
+
+const std::vector<CollectorFactory>& builtinCollectors() {
+  namespace node = collectors::node;
+  static const std::vector<CollectorFactory> kFactories = {
+      {"cpu", true, "CPU time per CPU and mode (/proc/stat)", node::makeCpuCollector},
+      {"meminfo", true, "memory statistics (/proc/meminfo)", node::makeMeminfoCollector},
+      {"loadavg", true, "load averages (/proc/loadavg)", node::makeLoadavgCollector},
+      {"stat", true, "context switches, interrupts, forks, boot time (/proc/stat)",
+       node::makeStatCollector},
+      {"vmstat", true, "paging and OOM-kill counters (/proc/vmstat)", node::makeVmstatCollector},
+      {"filefd", true, "file descriptor use (/proc/sys/fs/file-nr)", node::makeFilefdCollector},
+      {"pressure", true, "pressure stall information (/proc/pressure)",
+       node::makePressureCollector},
+      {"netdev", true, "network device counters (/proc/net/dev)", node::makeNetdevCollector},
+      {"uname", true, "kernel and host name (uname(2))", node::makeUnameCollector},
+      {"time", true, "system clock, time zone and clocksource", node::makeTimeCollector},
+      {"process", true, "vigil's own CPU, memory and file descriptors",
+       collectors::makeProcessCollector},
+  };
+  return kFactories;
+}
+
+std::vector<CollectorInfo> builtinCollectorInfo() {
+  std::vector<CollectorInfo> out;
+  for (const auto& f : builtinCollectors()) {
+    out.push_back({f.name, f.enabled_by_default});
+  }
+  return out;
+}
+
+}  // namespace vigil

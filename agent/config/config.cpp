@@ -1,0 +1,514 @@
+#include "vigil/config.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "vigil/metric.h"
+
+namespace vigil {
+
+std::string ListenAddress::toString() const {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+namespace {
+
+bool isHostName(std::string_view host) {
+  if (host.empty() || host.size() > 253) {
+    return false;
+  }
+  return std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
+  });
+}
+
+}  // namespace
+
+Result<ListenAddress> parseListenAddress(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return invalidArgument("invalid address \"" + std::string(text) +
+                             "\": expected [IPv6]:PORT such as [::1]:9810");
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    in6_addr addr6{};
+    if (inet_pton(AF_INET6, std::string(host).c_str(), &addr6) != 1) {
+      return invalidArgument("invalid address \"" + std::string(text) + "\": \"" +
+                             std::string(host) + "\" is not an IPv6 address");
+    }
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return invalidArgument("invalid address \"" + std::string(text) +
+                             "\": expected HOST:PORT such as 127.0.0.1:9810");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return invalidArgument("invalid address \"" + std::string(text) +
+                             "\": put IPv6 addresses in brackets, as in [::1]:9810");
+    }
+    if (!host.empty() && !isHostName(host)) {
+      return invalidArgument("invalid address \"" + std::string(text) + "\": \"" +
+                             std::string(host) + "\" is not an IP address or host name");
+    }
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return invalidArgument("invalid address \"" + std::string(text) + "\": port \"" +
+                           std::string(port) + "\" is not a number from 0 to 65535");
+  }
+  ListenAddress out;
+  out.host = host.empty() ? "0.0.0.0" : std::string(host);
+  out.port = static_cast<uint16_t>(value);
+  return out;
+}
+
+std::string ConfigError::toString() const {
+  std::ostringstream out;
+  out << file;
+  if (line > 0) {
+    out << ':' << line << ':' << column;
+  }
+  out << ": " << message;
+  return out.str();
+}
+
+const CollectorSettings* Config::collector(std::string_view name) const {
+  for (const auto& c : collectors) {
+    if (c.name == name) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+namespace {
+
+constexpr Duration kMinInterval{100};
+constexpr Duration kMaxInterval{24LL * 3600 * 1000};
+constexpr Duration kMaxDefaultTimeout{10000};
+
+// Walks the YAML tree, converting it into Config and collecting every error with its position.
+class ConfigReader {
+ public:
+  ConfigReader(std::string file, std::vector<ConfigError>& errors)
+      : file_(std::move(file)), errors_(errors) {}
+
+  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
+    ConfigError e;
+    e.file = file_;
+    YAML::Mark mark = node.Mark();
+    if (mark.line >= 0) {
+      e.line = mark.line + 1;
+      e.column = mark.column + 1;
+    }
+    e.message = field.empty() ? message : field + ": " + message;
+    errors_.push_back(std::move(e));
+  }
+
+  static std::string join(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+  }
+
+  // Checks that `node` is a mapping whose keys are all in `allowed` (and unique). Returns false
+  // (after reporting) when it is not a mapping at all.
+  bool checkMap(const YAML::Node& node, const std::string& field,
+                std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) {
+      error(node, field, "expected a mapping, got " + kindOf(node));
+      return false;
+    }
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.Scalar();
+      if (!seen.insert(key).second) {
+        error(kv.first, join(field, key), "duplicate key");
+        continue;
+      }
+      if (allowed.size() != 0 && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) {
+          list += list.empty() ? "" : ", ";
+          list += a;
+        }
+        error(kv.first, join(field, key), "unknown key (expected one of: " + list + ")");
+      } else if (allowed.size() == 0) {
+        error(kv.first, join(field, key), "unknown key (this section takes no keys yet)");
+      }
+    }
+    return true;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& node, const std::string& field) {
+    if (!node.IsScalar()) {
+      error(node, field, "expected a string, got " + kindOf(node));
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
+    if (node.IsScalar()) {
+      const std::string& s = node.Scalar();
+      if (s == "true") {
+        return true;
+      }
+      if (s == "false") {
+        return false;
+      }
+    }
+    error(node, field, "expected true or false, got " + describe(node));
+    return std::nullopt;
+  }
+
+  std::optional<Duration> duration(const YAML::Node& node, const std::string& field, Duration min,
+                                   Duration max) {
+    auto text = scalar(node, field);
+    if (!text) {
+      return std::nullopt;
+    }
+    auto parsed = parseDuration(*text);
+    if (!parsed) {
+      error(node, field, parsed.status().message());
+      return std::nullopt;
+    }
+    if (*parsed < min || *parsed > max) {
+      error(node, field,
+            "duration " + *text + " is out of range (" + formatDuration(min) + " to " +
+                formatDuration(max) + ")");
+      return std::nullopt;
+    }
+    return *parsed;
+  }
+
+  static std::string kindOf(const YAML::Node& node) {
+    switch (node.Type()) {
+      case YAML::NodeType::Map:
+        return "a mapping";
+      case YAML::NodeType::Sequence:
+        return "a list";
+      case YAML::NodeType::Scalar:
+        return "\"" + node.Scalar() + "\"";
+      case YAML::NodeType::Null:
+        return "nothing";
+      default:
+        return "an undefined value";
+    }
+  }
+  static std::string describe(const YAML::Node& node) { return kindOf(node); }
+
+  void readGlobal(const YAML::Node& node, GlobalConfig& g) {
+    const std::string f = "global";
+    if (!checkMap(node, f,
+                  {"listen_address", "data_dir", "collection_interval", "evaluation_interval",
+                   "external_labels", "log_level", "log_format"})) {
+      return;
+    }
+    if (auto n = node["listen_address"]) {
+      if (auto s = scalar(n, f + ".listen_address")) {
+        auto addr = parseListenAddress(*s);
+        if (addr) {
+          g.listen_address = *addr;
+        } else {
+          error(n, f + ".listen_address", addr.status().message());
+        }
+      }
+    }
+    if (auto n = node["data_dir"]) {
+      if (auto s = scalar(n, f + ".data_dir")) {
+        if (s->empty()) {
+          error(n, f + ".data_dir", "must not be empty");
+        } else {
+          g.data_dir = *s;
+        }
+      }
+    }
+    if (auto n = node["collection_interval"]) {
+      if (auto d = duration(n, f + ".collection_interval", kMinInterval, kMaxInterval)) {
+        g.collection_interval = *d;
+      }
+    }
+    if (auto n = node["evaluation_interval"]) {
+      if (auto d = duration(n, f + ".evaluation_interval", kMinInterval, kMaxInterval)) {
+        g.evaluation_interval = *d;
+      }
+    }
+    if (auto n = node["external_labels"]) {
+      const std::string ef = f + ".external_labels";
+      if (!n.IsMap()) {
+        error(n, ef, "expected a mapping of label names to values, got " + kindOf(n));
+      } else {
+        for (const auto& kv : n) {
+          const std::string name = kv.first.Scalar();
+          if (!isValidLabelName(name) || name.rfind("__", 0) == 0) {
+            error(kv.first, join(ef, name),
+                  "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __)");
+            continue;
+          }
+          if (g.external_labels.count(name) != 0) {
+            error(kv.first, join(ef, name), "duplicate key");
+            continue;
+          }
+          if (auto v = scalar(kv.second, join(ef, name))) {
+            g.external_labels[name] = *v;
+          }
+        }
+      }
+    }
+    if (auto n = node["log_level"]) {
+      if (auto s = scalar(n, f + ".log_level")) {
+        if (*s == "debug") {
+          g.log_level = LogLevel::kDebug;
+        } else if (*s == "info") {
+          g.log_level = LogLevel::kInfo;
+        } else if (*s == "warn") {
+          g.log_level = LogLevel::kWarn;
+        } else if (*s == "error") {
+          g.log_level = LogLevel::kError;
+        } else {
+          error(n, f + ".log_level",
+                "unknown level \"" + *s + "\" (expected debug, info, warn or error)");
+        }
+      }
+    }
+    if (auto n = node["log_format"]) {
+      if (auto s = scalar(n, f + ".log_format")) {
+        if (*s == "logfmt") {
+          g.log_format = LogFormat::kLogfmt;
+        } else if (*s == "json") {
+          g.log_format = LogFormat::kJson;
+        } else {
+          error(n, f + ".log_format", "unknown format \"" + *s + "\" (expected logfmt or json)");
+        }
+      }
+    }
+  }
+
+  void readPaths(const YAML::Node& node, HostPaths& paths) {
+    const std::string f = "collectors.paths";
+    if (!checkMap(node, f, {"procfs", "sysfs", "rootfs"})) {
+      return;
+    }
+    auto readPath = [&](const char* key, std::string& out) {
+      if (auto n = node[key]) {
+        if (auto s = scalar(n, join(f, key))) {
+          if (s->empty() || s->front() != '/') {
+            error(n, join(f, key), "must be an absolute path, got \"" + *s + "\"");
+          } else {
+            out = *s;
+          }
+        }
+      }
+    };
+    readPath("procfs", paths.procfs);
+    readPath("sysfs", paths.sysfs);
+    readPath("rootfs", paths.rootfs);
+  }
+
+  void readCollectors(const YAML::Node& node, const std::vector<CollectorInfo>& known,
+                      Config& config) {
+    const std::string f = "collectors";
+    std::vector<YAML::Node> sections(known.size());
+    if (node && !node.IsNull()) {
+      if (!node.IsMap()) {
+        error(node, f, "expected a mapping, got " + kindOf(node));
+      } else {
+        std::set<std::string> seen;
+        for (const auto& kv : node) {
+          const std::string key = kv.first.Scalar();
+          if (!seen.insert(key).second) {
+            error(kv.first, join(f, key), "duplicate key");
+            continue;
+          }
+          if (key == "paths") {
+            readPaths(kv.second, config.paths);
+            continue;
+          }
+          auto it = std::find_if(known.begin(), known.end(),
+                                 [&](const CollectorInfo& c) { return c.name == key; });
+          if (it == known.end()) {
+            std::string list;
+            for (const auto& c : known) {
+              list += list.empty() ? "" : ", ";
+              list += c.name;
+            }
+            error(kv.first, join(f, key),
+                  "unknown collector (expected paths or one of: " + list + ")");
+            continue;
+          }
+          sections[static_cast<std::size_t>(it - known.begin())] = kv.second;
+        }
+      }
+    }
+    for (std::size_t i = 0; i < known.size(); ++i) {
+      CollectorSettings s;
+      s.name = known[i].name;
+      s.enabled = known[i].enabled_by_default;
+      s.interval = config.global.collection_interval;
+      std::optional<Duration> timeout;
+      const YAML::Node& section = sections[i];
+      const std::string cf = join(f, s.name);
+      if (section && !section.IsNull() &&
+          checkMap(section, cf, {"enabled", "interval", "timeout"})) {
+        if (auto n = section["enabled"]) {
+          if (auto b = boolean(n, join(cf, "enabled"))) {
+            s.enabled = *b;
+          }
+        }
+        if (auto n = section["interval"]) {
+          if (auto d = duration(n, join(cf, "interval"), kMinInterval, kMaxInterval)) {
+            s.interval = *d;
+          }
+        }
+        if (auto n = section["timeout"]) {
+          if (auto d = duration(n, join(cf, "timeout"), Duration{1}, kMaxInterval)) {
+            timeout = *d;
+            if (*d > s.interval) {
+              error(n, join(cf, "timeout"),
+                    "timeout " + formatDuration(*d) + " is longer than the interval " +
+                        formatDuration(s.interval));
+            }
+          }
+        }
+      }
+      s.timeout = timeout.value_or(std::min(s.interval, kMaxDefaultTimeout));
+      config.collectors.push_back(std::move(s));
+    }
+  }
+
+  void readRuleFiles(const YAML::Node& node, Config& config, const std::string& base_dir) {
+    if (!node.IsSequence()) {
+      error(node, "rule_files", "expected a list of file globs, got " + kindOf(node));
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string f = "rule_files[" + std::to_string(i) + "]";
+      if (auto s = scalar(node[i], f)) {
+        if (s->empty()) {
+          error(node[i], f, "must not be empty");
+          continue;
+        }
+        std::filesystem::path p(*s);
+        if (p.is_relative() && !base_dir.empty()) {
+          p = std::filesystem::path(base_dir) / p;
+        }
+        config.rule_files.push_back(p.string());
+      }
+    }
+  }
+
+ private:
+  std::string file_;
+  std::vector<ConfigError>& errors_;
+};
+
+}  // namespace
+
+ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
+                              const std::vector<CollectorInfo>& collectors) {
+  ConfigParseResult result;
+  ConfigReader reader{std::string(file), result.errors};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    ConfigError err;
+    err.file = std::string(file);
+    if (e.mark.line >= 0) {
+      err.line = e.mark.line + 1;
+      err.column = e.mark.column + 1;
+    }
+    err.message = "invalid YAML: " + e.msg;
+    result.errors.push_back(std::move(err));
+    return result;
+  }
+
+  Config config;
+  config.source = std::string(file);
+  if (root.IsNull()) {
+    // An empty file is a valid configuration with every default.
+    root = YAML::Node(YAML::NodeType::Map);
+  }
+  try {
+    if (reader.checkMap(root, "", {"global", "collectors", "rule_files", "alerting", "anomaly"})) {
+      if (auto n = root["global"]) {
+        reader.readGlobal(n, config.global);
+      }
+      reader.readCollectors(root["collectors"], collectors, config);
+      if (auto n = root["rule_files"]; n && !n.IsNull()) {
+        std::string base_dir;
+        if (!file.empty() && file.front() != '<') {
+          base_dir = std::filesystem::path(std::string(file)).parent_path().string();
+        }
+        reader.readRuleFiles(n, config, base_dir);
+      }
+      // Sections whose keys arrive with their features: they must be mappings and, until then,
+      // empty, so a key written for a future version is an error instead of silently ignored.
+      for (const char* section : {"alerting", "anomaly"}) {
+        if (auto n = root[section]; n && !n.IsNull()) {
+          reader.checkMap(n, section, {});
+        }
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp throws on some malformed trees (e.g. a mapping used as a key); report it with its
+    // position rather than letting it escape.
+    ConfigError err;
+    err.file = std::string(file);
+    if (e.mark.line >= 0) {
+      err.line = e.mark.line + 1;
+      err.column = e.mark.column + 1;
+    }
+    err.message = "invalid configuration: " + e.msg;
+    result.errors.push_back(std::move(err));
+  }
+  if (result.errors.empty()) {
+    result.config = std::move(config);
+  }
+  return result;
+}
+
+ConfigParseResult loadConfigFile(const std::string& path,
+                                 const std::vector<CollectorInfo>& collectors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigParseResult result;
+    result.errors.push_back(
+        ConfigError{path, 0, 0, "cannot read file: " + std::string(strerror(errno))});
+    return result;
+  }
+  // Bounded read: a configuration is small, and a huge file is a mistake, not a config.
+  constexpr std::size_t kMaxConfigBytes = 4 * 1024 * 1024;
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxConfigBytes) {
+      ConfigParseResult result;
+      result.errors.push_back(ConfigError{path, 0, 0, "file is larger than 4 MiB"});
+      return result;
+    }
+  }
+  return parseConfig(text, path, collectors);
+}
+
+}  // namespace vigil

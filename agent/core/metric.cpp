@@ -1,0 +1,103 @@
+#include "vigil/metric.h"
+
+#include <algorithm>
+
+#include "vigil/status.h"
+
+namespace vigil {
+
+std::string_view statusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kDeadlineExceeded:
+      return "deadline exceeded";
+    case StatusCode::kResourceExhausted:
+      return "resource exhausted";
+    case StatusCode::kInternal:
+      return "internal error";
+  }
+  return "unknown";
+}
+
+std::string Status::toString() const {
+  if (isOk()) {
+    return "ok";
+  }
+  return std::string(statusCodeName(code_)) + ": " + message_;
+}
+
+std::string_view metricTypeName(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kUntyped:
+      return "untyped";
+    case MetricType::kSummary:
+      return "summary";
+    case MetricType::kHistogram:
+      return "histogram";
+  }
+  return "untyped";
+}
+
+MetricFamily& MetricBatch::family(std::string_view name, std::string_view help, MetricType type) {
+  auto [it, inserted] = index_.try_emplace(std::string(name), families_.size());
+  if (inserted) {
+    families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
+  }
+  return families_[it->second];
+}
+
+void MetricBatch::add(MetricFamily& family, LabelSet labels, double value) {
+  std::sort(labels.begin(), labels.end(),
+            [](const Label& a, const Label& b) { return a.name < b.name; });
+  family.samples.push_back(MetricSample{std::move(labels), value, {}});
+}
+
+void MetricBatch::addSingle(std::string_view name, std::string_view help, MetricType type,
+                            double value) {
+  add(family(name, help, type), value);
+}
+
+std::size_t MetricBatch::seriesCount() const {
+  std::size_t n = 0;
+  for (const auto& f : families_) {
+    n += f.samples.size();
+  }
+  return n;
+}
+
+void MetricBatch::clear() {
+  families_.clear();
+  index_.clear();
+}
+
+namespace {
+bool isNameStart(char c, bool allow_colon) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (allow_colon && c == ':');
+}
+bool isNameChar(char c, bool allow_colon) {
+  return isNameStart(c, allow_colon) || (c >= '0' && c <= '9');
+}
+bool isValidName(std::string_view name, bool allow_colon) {
+  if (name.empty() || !isNameStart(name[0], allow_colon)) {
+    return false;
+  }
+  return std::all_of(name.begin() + 1, name.end(),
+                     [allow_colon](char c) { return isNameChar(c, allow_colon); });
+}
+}  // namespace
+
+bool isValidMetricName(std::string_view name) { return isValidName(name, true); }
+bool isValidLabelName(std::string_view name) { return isValidName(name, false); }
+
+}  // namespace vigil

@@ -1,0 +1,228 @@
+#include "scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace vigil {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Slot {
+  CollectorSettings settings;
+  CollectorPtr collector;
+  std::unique_ptr<asio::steady_timer> timer;
+  Clock::time_point anchor;  // cycles are due at anchor + k * interval
+  // Written by the cycle, read by the watchdog.
+  std::atomic<int64_t> running_since_ns{0};  // 0 when idle
+  std::atomic<bool> timeout_reported{false};
+  bool last_ok = true;  // touched only by the slot's own (sequential) cycles
+  bool first_done = false;
+};
+
+constexpr std::chrono::milliseconds kWatchdogPeriod{200};
+
+int64_t toNs(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+struct CollectorScheduler::State : std::enable_shared_from_this<State> {
+  State(HostPaths p, SnapshotRegistry& s, SelfMetrics& m)
+      : paths(std::move(p)), snapshots(s), self_metrics(m), watchdog(io) {}
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Slot>> slots;
+  HostPaths paths;
+  SnapshotRegistry& snapshots;
+  SelfMetrics& self_metrics;
+  asio::steady_timer watchdog;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> first_round{0};
+  std::mutex mu;
+  std::condition_variable idle_cv;
+  int in_flight = 0;  // guarded by mu
+
+  void runCycle(Slot& slot) {
+    {
+      std::lock_guard lock(mu);
+      if (stopping.load()) {
+        return;
+      }
+      ++in_flight;
+    }
+    const auto started = Clock::now();
+    slot.timeout_reported.store(false);
+    slot.running_since_ns.store(toNs(started));
+
+    auto batch = std::make_shared<MetricBatch>();
+    CollectContext ctx{started + slot.settings.timeout, &paths};
+    Status status;
+    try {
+      status = slot.collector->collect(ctx, *batch);
+    } catch (const std::exception& e) {
+      // Collectors must not throw; if one does, it is a bug, but it must not take vigil down.
+      status = internalError(std::string("collector threw: ") + e.what());
+    }
+    const auto finished = Clock::now();
+    slot.running_since_ns.store(0);
+    const double seconds = std::chrono::duration<double>(finished - started).count();
+    if (status.isOk() && finished > ctx.deadline) {
+      status = Status(StatusCode::kDeadlineExceeded, "took " + std::to_string(seconds) +
+                                                         "s, longer than its timeout of " +
+                                                         formatDuration(slot.settings.timeout));
+    }
+    const bool ok = status.isOk();
+
+    if (!stopping.load()) {
+      snapshots.publish("collector/" + slot.settings.name, std::move(batch));
+      self_metrics.collectorFinished(slot.settings.name, seconds, ok);
+      // Logged on state changes only: a collector failing every cycle must not flood the log.
+      if (!ok && slot.last_ok) {
+        spdlog::warn("collector failed collector={} error=\"{}\"", slot.settings.name,
+                     status.toString());
+      } else if (ok && !slot.last_ok) {
+        spdlog::info("collector recovered collector={}", slot.settings.name);
+      }
+      slot.last_ok = ok;
+      if (!slot.first_done) {
+        slot.first_done = true;
+        first_round.fetch_add(1);
+      }
+      scheduleNext(slot, started, finished);
+    }
+
+    std::lock_guard lock(mu);
+    --in_flight;
+    idle_cv.notify_all();
+  }
+
+  void scheduleNext(Slot& slot, Clock::time_point started, Clock::time_point now) {
+    const auto interval = std::chrono::duration_cast<Clock::duration>(slot.settings.interval);
+    auto ticksAt = [&](Clock::time_point t) -> int64_t {
+      return t < slot.anchor ? -1 : (t - slot.anchor) / interval;
+    };
+    const int64_t now_tick = ticksAt(now);
+    const auto next = slot.anchor + (now_tick + 1) * interval;
+    // A cycle that overran its interval skips the ticks it missed rather than running back to
+    // back; the skips are counted so that an overloaded collector is visible.
+    for (int64_t missed = now_tick - ticksAt(started); missed > 0; --missed) {
+      self_metrics.collectorSkipped(slot.settings.name);
+    }
+    slot.timer->expires_at(next);
+    auto self = shared_from_this();
+    Slot* s = &slot;
+    slot.timer->async_wait([self, s](const boost::system::error_code& ec) {
+      if (!ec) {
+        self->runCycle(*s);
+      }
+    });
+  }
+
+  void armWatchdog() {
+    watchdog.expires_after(kWatchdogPeriod);
+    auto self = shared_from_this();
+    watchdog.async_wait([self](const boost::system::error_code& ec) {
+      if (ec || self->stopping.load()) {
+        return;
+      }
+      const int64_t now = toNs(Clock::now());
+      for (auto& slot : self->slots) {
+        int64_t since = slot->running_since_ns.load();
+        int64_t limit =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count();
+        if (since != 0 && now - since > limit && !slot->timeout_reported.exchange(true)) {
+          self->self_metrics.collectorTimedOut(slot->settings.name);
+          spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
+                       formatDuration(slot->settings.timeout));
+        }
+      }
+      self->armWatchdog();
+    });
+  }
+};
+
+CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths paths,
+                                       SnapshotRegistry& snapshots, SelfMetrics& self_metrics)
+    : state_(std::make_shared<State>(std::move(paths), snapshots, self_metrics)) {
+  for (auto& e : entries) {
+    auto slot = std::make_unique<Slot>();
+    slot->settings = std::move(e.settings);
+    slot->collector = std::move(e.collector);
+    slot->timer = std::make_unique<asio::steady_timer>(state_->io);
+    state_->slots.push_back(std::move(slot));
+  }
+}
+
+CollectorScheduler::~CollectorScheduler() { stop(std::chrono::milliseconds(1000)); }
+
+void CollectorScheduler::start() {
+  State& s = *state_;
+  s.work.emplace(s.io.get_executor());
+  std::mt19937_64 rng{std::random_device{}()};
+  const auto now = Clock::now();
+  for (auto& slot : s.slots) {
+    const auto interval_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.interval).count();
+    std::uniform_int_distribution<int64_t> jitter(0, interval_ns - 1);
+    slot->anchor = now + std::chrono::nanoseconds(jitter(rng));
+    Slot* raw = slot.get();
+    auto self = state_;
+    asio::post(s.io, [self, raw] { self->runCycle(*raw); });
+  }
+  s.armWatchdog();
+  // Enough threads that one stuck collector leaves the others running, few enough to stay
+  // small: collectors mostly read pseudo-files and finish in microseconds.
+  const std::size_t threads = std::clamp<std::size_t>(s.slots.size(), 2, 4);
+  for (std::size_t i = 0; i < threads; ++i) {
+    auto self = state_;
+    s.threads.emplace_back([self] { self->io.run(); });
+  }
+}
+
+bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
+  State& s = *state_;
+  if (s.threads.empty()) {
+    return true;
+  }
+  bool idle = false;
+  {
+    std::unique_lock lock(s.mu);
+    s.stopping.store(true);
+    idle = s.idle_cv.wait_for(lock, grace, [&] { return s.in_flight == 0; });
+  }
+  s.work.reset();
+  s.io.stop();
+  for (auto& t : s.threads) {
+    if (idle) {
+      t.join();
+    } else {
+      // A collector is stuck in a system call; its thread keeps the shared state alive and
+      // exits when the call returns.
+      t.detach();
+    }
+  }
+  s.threads.clear();
+  return idle;
+}
+
+bool CollectorScheduler::firstRoundDone() const {
+  return state_->first_round.load() >= state_->slots.size();
+}
+
+}  // namespace vigil

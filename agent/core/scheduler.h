@@ -1,0 +1,42 @@
+#pragma once
+// Runs every enabled collector on its own interval on a small pool of worker threads, so that a
+// slow collector holds up only itself. Each collector's first cycle runs at start; later cycles
+// are offset by a random jitter so that collectors (and vigils on many nodes) do not all wake at
+// the same instant.
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "self_metrics.h"
+#include "snapshot_registry.h"
+#include "vigil/collector.h"
+
+namespace vigil {
+
+class CollectorScheduler {
+ public:
+  struct Entry {
+    CollectorSettings settings;
+    CollectorPtr collector;
+  };
+
+  CollectorScheduler(std::vector<Entry> entries, HostPaths paths, SnapshotRegistry& snapshots,
+                     SelfMetrics& self_metrics);
+  ~CollectorScheduler();
+  CollectorScheduler(const CollectorScheduler&) = delete;
+  CollectorScheduler& operator=(const CollectorScheduler&) = delete;
+
+  void start();
+  /// Stops scheduling and waits until in-flight cycles finish or `grace` passes. Returns false
+  /// when a cycle was still running; its thread is then left to finish on its own.
+  bool stop(std::chrono::milliseconds grace);
+  /// True once every collector has finished its first cycle.
+  bool firstRoundDone() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace vigil

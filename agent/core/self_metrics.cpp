@@ -1,0 +1,157 @@
+#include "self_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace vigil {
+
+struct SelfMetrics::Impl {
+  prometheus::Registry registry;
+  prometheus::Family<prometheus::Gauge>& build_info =
+      prometheus::BuildGauge()
+          .Name("vigil_build_info")
+          .Help(
+              "A metric with a constant '1' value labeled by the version and revision vigil "
+              "was built from.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& collector_duration =
+      prometheus::BuildGauge()
+          .Name("vigil_collector_duration_seconds")
+          .Help("Duration of the collector's last cycle.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& collector_success =
+      prometheus::BuildGauge()
+          .Name("vigil_collector_success")
+          .Help("Whether the collector's last cycle succeeded (1) or failed (0).")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& collector_errors =
+      prometheus::BuildCounter()
+          .Name("vigil_collector_errors_total")
+          .Help("Collector cycles that failed, including those that ran past their timeout.")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& collector_timeouts =
+      prometheus::BuildCounter()
+          .Name("vigil_collector_timeouts_total")
+          .Help("Collector cycles that ran past their timeout.")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& collector_skipped =
+      prometheus::BuildCounter()
+          .Name("vigil_collector_skipped_total")
+          .Help("Collector cycles skipped because the previous cycle was still running.")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& http_requests =
+      prometheus::BuildCounter()
+          .Name("vigil_http_requests_total")
+          .Help("HTTP requests served, by handler and status code.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& reload_ok =
+      prometheus::BuildGauge()
+          .Name("vigil_config_last_reload_successful")
+          .Help("Whether the last configuration reload attempt was successful.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& reload_time =
+      prometheus::BuildGauge()
+          .Name("vigil_config_last_reload_success_timestamp_seconds")
+          .Help("Timestamp of the last successful configuration reload.")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& reload_failures =
+      prometheus::BuildCounter()
+          .Name("vigil_config_reload_failures_total")
+          .Help("Configuration reloads rejected because the new configuration was invalid.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& exported_series =
+      prometheus::BuildGauge()
+          .Name("vigil_exporter_series")
+          .Help("Series served on /metrics by the last scrape, self metrics excluded.")
+          .Register(registry);
+};
+
+SelfMetrics::SelfMetrics(std::string_view version, std::string_view revision)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->build_info.Add({{"version", std::string(version)}, {"revision", std::string(revision)}})
+      .Set(1);
+  impl_->reload_ok.Add({}).Set(1);
+  impl_->exported_series.Add({});
+}
+
+SelfMetrics::~SelfMetrics() = default;
+
+void SelfMetrics::collectorFinished(const std::string& collector, double seconds, bool success) {
+  impl_->collector_duration.Add({{"collector", collector}}).Set(seconds);
+  impl_->collector_success.Add({{"collector", collector}}).Set(success ? 1 : 0);
+  auto& errors = impl_->collector_errors.Add({{"collector", collector}});
+  if (!success) {
+    errors.Increment();
+  }
+  // Created up front so that rate() sees the first timeout or skip as an increase from 0.
+  impl_->collector_timeouts.Add({{"collector", collector}});
+  impl_->collector_skipped.Add({{"collector", collector}});
+}
+
+void SelfMetrics::collectorTimedOut(const std::string& collector) {
+  impl_->collector_timeouts.Add({{"collector", collector}}).Increment();
+  impl_->collector_success.Add({{"collector", collector}}).Set(0);
+}
+
+void SelfMetrics::collectorSkipped(const std::string& collector) {
+  impl_->collector_skipped.Add({{"collector", collector}}).Increment();
+}
+
+void SelfMetrics::httpRequest(const std::string& handler, int code) {
+  impl_->http_requests.Add({{"handler", handler}, {"code", std::to_string(code)}}).Increment();
+}
+
+void SelfMetrics::configReload(bool success, double unix_seconds) {
+  impl_->reload_ok.Add({}).Set(success ? 1 : 0);
+  if (success) {
+    impl_->reload_time.Add({}).Set(unix_seconds);
+  } else {
+    impl_->reload_failures.Add({}).Increment();
+  }
+}
+
+void SelfMetrics::setExportedSeries(double series) { impl_->exported_series.Add({}).Set(series); }
+
+void SelfMetrics::snapshot(MetricBatch& out) const {
+  for (const prometheus::MetricFamily& pf : impl_->registry.Collect()) {
+    MetricType type = MetricType::kUntyped;
+    switch (pf.type) {
+      case prometheus::MetricType::Counter:
+        type = MetricType::kCounter;
+        break;
+      case prometheus::MetricType::Gauge:
+        type = MetricType::kGauge;
+        break;
+      case prometheus::MetricType::Summary:
+        type = MetricType::kSummary;
+        break;
+      case prometheus::MetricType::Histogram:
+        type = MetricType::kHistogram;
+        break;
+      default:
+        break;
+    }
+    MetricFamily& family = out.family(pf.name, pf.help, type);
+    for (const prometheus::ClientMetric& m : pf.metric) {
+      LabelSet labels;
+      for (const auto& l : m.label) {
+        labels.push_back({l.name, l.value});
+      }
+      switch (pf.type) {
+        case prometheus::MetricType::Counter:
+          MetricBatch::add(family, std::move(labels), m.counter.value);
+          break;
+        case prometheus::MetricType::Gauge:
+          MetricBatch::add(family, std::move(labels), m.gauge.value);
+          break;
+        default:
+          // vigil registers only counters and gauges; anything else is a programming error
+          // that would show up as a missing series in tests.
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace vigil

@@ -1,0 +1,35 @@
+#pragma once
+// vigil's own health metrics (vigil_*), instrumented with prometheus-cpp's thread-safe
+// counters and gauges and exported like any collected metric.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "vigil/metric.h"
+
+namespace vigil {
+
+class SelfMetrics {
+ public:
+  SelfMetrics(std::string_view version, std::string_view revision);
+  ~SelfMetrics();
+  SelfMetrics(const SelfMetrics&) = delete;
+  SelfMetrics& operator=(const SelfMetrics&) = delete;
+
+  void collectorFinished(const std::string& collector, double seconds, bool success);
+  void collectorTimedOut(const std::string& collector);
+  void collectorSkipped(const std::string& collector);
+  void httpRequest(const std::string& handler, int code);
+  void configReload(bool success, double unix_seconds);
+  void setExportedSeries(double series);
+
+  /// Appends a copy of every self metric to `out`.
+  void snapshot(MetricBatch& out) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vigil

@@ -1,0 +1,49 @@
+#pragma once
+// The latest published batch of every collector. Collectors replace their batch after each
+// cycle; the /metrics handler takes a consistent set of pointers and renders outside the lock.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vigil/metric.h"
+
+namespace vigil {
+
+class SnapshotRegistry {
+ public:
+  using Snapshot = std::shared_ptr<const MetricBatch>;
+
+  void publish(const std::string& source, Snapshot batch) {
+    std::lock_guard lock(mu_);
+    snapshots_[source] = std::move(batch);
+  }
+  /// Drops every source not in `keep` (collectors disabled by a reload).
+  void retainOnly(const std::vector<std::string>& keep) {
+    std::lock_guard lock(mu_);
+    for (auto it = snapshots_.begin(); it != snapshots_.end();) {
+      bool kept = false;
+      for (const auto& k : keep) {
+        kept = kept || k == it->first;
+      }
+      it = kept ? std::next(it) : snapshots_.erase(it);
+    }
+  }
+  std::vector<Snapshot> all() const {
+    std::lock_guard lock(mu_);
+    std::vector<Snapshot> out;
+    out.reserve(snapshots_.size());
+    for (const auto& [source, snapshot] : snapshots_) {
+      out.push_back(snapshot);
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, Snapshot> snapshots_;
+};
+
+}  // namespace vigil

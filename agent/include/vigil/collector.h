@@ -1,0 +1,48 @@
+#pragma once
+// A Collector produces one MetricBatch per cycle. The scheduler calls it on its interval from a
+// worker thread, never concurrently with itself, and publishes the batch when it returns.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/config.h"
+#include "vigil/metric.h"
+#include "vigil/status.h"
+
+namespace vigil {
+
+struct CollectContext {
+  /// Work past this point is wasted: the cycle is already counted as failed.
+  std::chrono::steady_clock::time_point deadline;
+  const HostPaths* paths = nullptr;
+};
+
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  /// Appends this cycle's samples to `out`, which is empty on entry. Must not throw.
+  /// A missing source file is not an error: the metric is simply absent. An error Status means
+  /// the cycle failed; whatever was appended before it is still published.
+  virtual Status collect(const CollectContext& ctx, MetricBatch& out) = 0;
+};
+using CollectorPtr = std::unique_ptr<Collector>;
+
+/// Knows one kind of collector: its name in the configuration and how to build it.
+struct CollectorFactory {
+  std::string name;
+  bool enabled_by_default = true;
+  std::string description;
+  std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
+};
+
+/// Every collector kind built into vigil, in the order they appear in the configuration.
+const std::vector<CollectorFactory>& builtinCollectors();
+
+/// The names and defaults the configuration parser needs.
+std::vector<CollectorInfo> builtinCollectorInfo();
+
+}  // namespace vigil

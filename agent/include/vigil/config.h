@@ -1,0 +1,95 @@
+#pragma once
+// vigil's configuration file: one YAML document, validated strictly. Every problem is reported
+// as FILE:LINE:COL with the dotted path of the field, and a file with any error is rejected
+// whole, so a reload never half-applies a configuration.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/duration.h"
+
+namespace vigil {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+enum class LogFormat { kLogfmt, kJson };
+
+struct ListenAddress {
+  std::string host;  // IP literal (IPv6 without brackets) or host name; "0.0.0.0" for ":PORT"
+  uint16_t port = 0;
+  /// "host:port", with brackets around IPv6 literals.
+  std::string toString() const;
+};
+
+/// Parses "host:port", "[::1]:port" or ":port".
+Result<ListenAddress> parseListenAddress(std::string_view text);
+
+struct GlobalConfig {
+  ListenAddress listen_address{"127.0.0.1", 9810};
+  std::string data_dir = "data";
+  Duration collection_interval{15000};
+  Duration evaluation_interval{15000};
+  std::map<std::string, std::string> external_labels;
+  LogLevel log_level = LogLevel::kInfo;
+  LogFormat log_format = LogFormat::kLogfmt;
+};
+
+/// Where the host's pseudo file systems are; in a container these are the host mounts.
+struct HostPaths {
+  std::string procfs = "/proc";
+  std::string sysfs = "/sys";
+  std::string rootfs = "/";
+};
+
+struct CollectorSettings {
+  std::string name;
+  bool enabled = false;
+  Duration interval{0};  // resolved: the collector's own, else global.collection_interval
+  Duration timeout{0};   // resolved: the collector's own, else the interval (capped at 10s)
+};
+
+struct Config {
+  std::string source;  // file name the configuration came from, or "<embedded default>"
+  GlobalConfig global;
+  HostPaths paths;
+  std::vector<CollectorSettings> collectors;  // one entry per known collector, in catalog order
+  std::vector<std::string> rule_files;        // globs, resolved against the config's directory
+
+  const CollectorSettings* collector(std::string_view name) const;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the position is unknown
+  int column = 0;  // 1-based
+  std::string message;
+  /// "FILE:LINE:COL: message"
+  std::string toString() const;
+};
+
+/// What the config parser needs to know about a collector that it does not own.
+struct CollectorInfo {
+  std::string name;
+  bool enabled_by_default = true;
+};
+
+struct ConfigParseResult {
+  std::optional<Config> config;  // set only when errors is empty
+  std::vector<ConfigError> errors;
+};
+
+/// Parses configuration text. `file` names it in error messages and anchors relative paths.
+ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
+                              const std::vector<CollectorInfo>& collectors);
+
+/// Reads and parses a configuration file.
+ConfigParseResult loadConfigFile(const std::string& path,
+                                 const std::vector<CollectorInfo>& collectors);
+
+/// The configuration `vigil run` uses when given no --config.
+std::string_view embeddedDefaultConfig();
+
+}  // namespace vigil

@@ -1,0 +1,73 @@
+#pragma once
+// Value types for collected metrics: what a collector produces in one cycle and what the
+// exporters render. Names, label names and types follow the Prometheus data model.
+
+#include <cstddef>
+#include <deque>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vigil {
+
+enum class MetricType { kCounter, kGauge, kUntyped, kSummary, kHistogram };
+
+std::string_view metricTypeName(MetricType type);
+
+struct Label {
+  std::string name;
+  std::string value;
+  bool operator==(const Label&) const = default;
+};
+
+/// Labels of one sample, sorted by name, without `__name__` (the family carries the name).
+using LabelSet = std::vector<Label>;
+
+struct MetricSample {
+  LabelSet labels;
+  double value = 0;
+  /// For histograms and summaries: "_bucket", "_sum" or "_count"; empty otherwise.
+  std::string suffix;
+};
+
+struct MetricFamily {
+  std::string name;
+  std::string help;
+  MetricType type = MetricType::kUntyped;
+  std::vector<MetricSample> samples;
+};
+
+/// Everything one collector produced in one cycle. Not thread-safe; a batch is filled by one
+/// collector and then published read-only.
+class MetricBatch {
+ public:
+  /// The family with this name, created on first use. Help and type are taken from the first
+  /// call; later calls with the same name return the same family. References stay valid for
+  /// the batch's lifetime, so a collector may hold several families while it fills them.
+  MetricFamily& family(std::string_view name, std::string_view help, MetricType type);
+
+  /// Adds a sample; `labels` may come in any order and is sorted here.
+  static void add(MetricFamily& family, LabelSet labels, double value);
+  static void add(MetricFamily& family, double value) { add(family, {}, value); }
+
+  /// Shorthand for a family with a single unlabelled sample.
+  void addSingle(std::string_view name, std::string_view help, MetricType type, double value);
+
+  const std::deque<MetricFamily>& families() const { return families_; }
+  std::size_t seriesCount() const;
+  bool empty() const { return families_.empty(); }
+  void clear();
+
+ private:
+  std::deque<MetricFamily> families_;
+  std::unordered_map<std::string, std::size_t> index_;
+};
+
+/// Whether `name` is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
+bool isValidMetricName(std::string_view name);
+/// Whether `name` is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*).
+bool isValidLabelName(std::string_view name);
+
+}  // namespace vigil
