@@ -44,7 +44,8 @@ class TimeCollector final : public Collector {
                              "Available clocksources read from '/sys/devices/system/clocksource'.",
                              MetricType::kGauge);
         std::vector<std::string_view> fields;
-        splitFields(text.substr(0, text.find('\n')), fields);
+        const std::string first_line = text.substr(0, text.find('\n'));
+        splitFields(first_line, fields);
         for (auto source : fields) {
           MetricBatch::add(f, {{"clocksource", std::string(source)}, {"device", device}}, 1);
         }

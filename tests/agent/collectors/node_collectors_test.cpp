@@ -1,0 +1,123 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "vigil/collector.h"
+#include "vigil/exporters/text_format.h"
+
+using namespace vigil;
+
+namespace {
+
+const std::string kFixtures = VIGIL_FIXTURES "/node";
+
+std::string readText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CollectorPtr make(const std::string& name, const HostPaths& paths) {
+  for (const auto& f : builtinCollectors()) {
+    if (f.name == name) {
+      CollectorSettings s;
+      s.name = name;
+      s.enabled = true;
+      auto c = f.create(s, paths);
+      REQUIRE(c.isOk());
+      return std::move(c).value();
+    }
+  }
+  FAIL("no collector " << name);
+  return nullptr;
+}
+
+std::string collectText(Collector& c, const HostPaths& paths) {
+  MetricBatch batch;
+  CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(5), &paths};
+  Status st = c.collect(ctx, batch);
+  INFO(st.toString());
+  REQUIRE(st.isOk());
+  std::string out;
+  const MetricBatch* batches[] = {&batch};
+  exporters::renderTextFormat(batches, out);
+  return out;
+}
+
+HostPaths fixturePaths() {
+  HostPaths p;
+  p.procfs = kFixtures + "/proc";
+  p.sysfs = kFixtures + "/sys";
+  p.rootfs = kFixtures;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("Node collectors: recorded procfs gives node_exporter's exposition",
+          "[agent][collectors][node]") {
+  const HostPaths paths = fixturePaths();
+  for (const char* name :
+       {"cpu", "meminfo", "loadavg", "stat", "vmstat", "filefd", "pressure", "netdev", "time"}) {
+    INFO("collector " << name);
+    auto collector = make(name, paths);
+    std::string got = collectText(*collector, paths);
+    if (std::string(name) == "time") {
+      // The clock itself is live; only the clocksource series come from the fixture.
+      CHECK_THAT(got,
+                 Catch::Contains(
+                     "node_time_clocksource_available_info{clocksource=\"hpet\",device=\"0\"} 1"));
+      CHECK_THAT(got,
+                 Catch::Contains(
+                     "node_time_clocksource_current_info{clocksource=\"tsc\",device=\"0\"} 1"));
+      CHECK_THAT(got, Catch::Contains("# TYPE node_time_seconds gauge"));
+      continue;
+    }
+    CHECK(got == readText(kFixtures + "/expected/" + name + ".prom"));
+  }
+}
+
+TEST_CASE("Node collectors: a missing source file means absent metrics, not a crash",
+          "[agent][collectors][node]") {
+  HostPaths empty;
+  empty.procfs = kFixtures + "/does-not-exist";
+  empty.sysfs = kFixtures + "/does-not-exist";
+  // Pressure: kernels without PSI. The collector succeeds with nothing to report.
+  auto pressure = make("pressure", empty);
+  CHECK(collectText(*pressure, empty).empty());
+  // Collectors whose whole source is gone report an error naming the file.
+  auto cpu = make("cpu", empty);
+  MetricBatch batch;
+  CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &empty};
+  Status st = cpu->collect(ctx, batch);
+  CHECK(st.code() == StatusCode::kNotFound);
+  CHECK_THAT(st.message(), Catch::Contains("does-not-exist/stat"));
+}
+
+TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collectors][node]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("vigil-cpu-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto writeStat = [&](const std::string& cpu0) {
+    std::ofstream(dir / "stat") << "cpu  0 0 0 0 0 0 0 0 0 0\n" << cpu0 << "\nctxt 1\n";
+  };
+  HostPaths paths;
+  paths.procfs = dir.string();
+  auto cpu = make("cpu", paths);
+
+  writeStat("cpu0 100 0 100 10000 500 0 0 0 0 0");
+  CHECK_THAT(collectText(*cpu, paths),
+             Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 5\n"));
+  // The kernel's iowait went backwards: the exported counter holds its highest value.
+  writeStat("cpu0 200 0 100 10100 400 0 0 0 0 0");
+  std::string second = collectText(*cpu, paths);
+  CHECK_THAT(second, Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 5\n"));
+  CHECK_THAT(second, Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 2\n"));
+  // Idle dropped by more than 3 s: the CPU was re-plugged, so its counters start over.
+  writeStat("cpu0 10 0 10 100 1 0 0 0 0 0");
+  CHECK_THAT(collectText(*cpu, paths),
+             Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 1\n"));
+  fs::remove_all(dir);
+}

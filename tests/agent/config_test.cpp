@@ -1,0 +1,232 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "vigil/collector.h"
+#include "vigil/config.h"
+
+using namespace vigil;
+
+namespace {
+
+ConfigParseResult parse(const std::string& yaml) {
+  return parseConfig(yaml, "vigil.yaml", builtinCollectorInfo());
+}
+
+// All errors of a parse, one per line, for readable failure messages.
+std::string errorsOf(const ConfigParseResult& r) {
+  std::string out;
+  for (const auto& e : r.errors) {
+    out += e.toString() + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Config: the embedded default is valid and collects this machine on loopback",
+          "[agent][config]") {
+  auto r = parseConfig(embeddedDefaultConfig(), "<embedded default>", builtinCollectorInfo());
+  INFO(errorsOf(r));
+  REQUIRE(r.config);
+  CHECK(r.config->global.listen_address.host == "127.0.0.1");
+  CHECK(r.config->global.collection_interval == Duration{15000});
+  const auto* cpu = r.config->collector("cpu");
+  REQUIRE(cpu);
+  CHECK(cpu->enabled);
+  CHECK(cpu->interval == Duration{15000});
+  CHECK(cpu->timeout == Duration{10000});
+}
+
+TEST_CASE("Config: the annotated example under deploy/ is valid", "[agent][config]") {
+  auto r = loadConfigFile(VIGIL_SOURCE_DIR "/deploy/vigil.example.yaml", builtinCollectorInfo());
+  INFO(errorsOf(r));
+  REQUIRE(r.config);
+  CHECK(r.config->global.data_dir == "/var/lib/vigil");
+  CHECK(r.config->global.external_labels.at("cluster") == "prod-eu-1");
+  CHECK(r.config->collector("process")->interval == Duration{30000});
+  CHECK(r.config->collector("process")->timeout == Duration{5000});
+}
+
+TEST_CASE("Config: an empty file means every default", "[agent][config]") {
+  auto r = parse("");
+  REQUIRE(r.config);
+  CHECK(r.config->global.listen_address.toString() == "127.0.0.1:9810");
+  CHECK(r.config->collectors.size() == builtinCollectorInfo().size());
+}
+
+TEST_CASE("Config: values are read into the typed configuration", "[agent][config]") {
+  auto r = parse(R"(
+global:
+  listen_address: "[::1]:9999"
+  data_dir: /tmp/vigil
+  collection_interval: 1m30s
+  evaluation_interval: 30s
+  log_level: debug
+  log_format: json
+  external_labels:
+    region: eu
+collectors:
+  paths:
+    procfs: /host/proc
+    sysfs: /host/sys
+    rootfs: /host/root
+  cpu:
+    interval: 5s
+    timeout: 2s
+  netdev:
+    enabled: false
+rule_files:
+  - rules/*.yaml
+  - /etc/vigil/extra.yaml
+)");
+  INFO(errorsOf(r));
+  REQUIRE(r.config);
+  const Config& c = *r.config;
+  CHECK(c.global.listen_address.host == "::1");
+  CHECK(c.global.listen_address.port == 9999);
+  CHECK(c.global.listen_address.toString() == "[::1]:9999");
+  CHECK(c.global.collection_interval == Duration{90000});
+  CHECK(c.global.evaluation_interval == Duration{30000});
+  CHECK(c.global.log_level == LogLevel::kDebug);
+  CHECK(c.global.log_format == LogFormat::kJson);
+  CHECK(c.paths.procfs == "/host/proc");
+  CHECK(c.paths.rootfs == "/host/root");
+  CHECK(c.collector("cpu")->interval == Duration{5000});
+  CHECK(c.collector("cpu")->timeout == Duration{2000});
+  CHECK_FALSE(c.collector("netdev")->enabled);
+  // Collectors without their own interval follow the global one.
+  CHECK(c.collector("meminfo")->interval == Duration{90000});
+  // Relative rule globs are anchored at the configuration file's directory, as in Prometheus.
+  REQUIRE(c.rule_files.size() == 2);
+  CHECK(c.rule_files[0] == "rules/*.yaml");
+  CHECK(c.rule_files[1] == "/etc/vigil/extra.yaml");
+}
+
+TEST_CASE("Config: rule_files are resolved against the file's directory", "[agent][config]") {
+  auto r =
+      parseConfig("rule_files: [alerts/*.yml]", "/etc/vigil/vigil.yaml", builtinCollectorInfo());
+  REQUIRE(r.config);
+  CHECK(r.config->rule_files.at(0) == "/etc/vigil/alerts/*.yml");
+}
+
+TEST_CASE("Config: every error names file, line, column and field", "[agent][config]") {
+  struct Case {
+    const char* name;
+    const char* yaml;
+    const char* expected;  // the full first error line
+  };
+  const Case cases[] = {
+      {"unknown top-level key", "globl:\n  log_level: info\n",
+       "vigil.yaml:1:1: globl: unknown key (expected one of: global, collectors, rule_files, "
+       "alerting, anomaly)"},
+      {"unknown global key", "global:\n  scrape_interval: 15s\n",
+       "vigil.yaml:2:3: global.scrape_interval: unknown key (expected one of: listen_address, "
+       "data_dir, collection_interval, evaluation_interval, external_labels, log_level, "
+       "log_format)"},
+      {"bad duration", "global:\n  collection_interval: 5 minutes\n",
+       "vigil.yaml:2:24: global.collection_interval: invalid duration \"5 minutes\": unknown unit "
+       "\" minutes\" (use Prometheus syntax such as 15s, 5m or 1h30m)"},
+      {"duration out of range", "global:\n  evaluation_interval: 10ms\n",
+       "vigil.yaml:2:24: global.evaluation_interval: duration 10ms is out of range (100ms to 1d)"},
+      {"port out of range", "global:\n  listen_address: 127.0.0.1:99999\n",
+       "vigil.yaml:2:19: global.listen_address: invalid address \"127.0.0.1:99999\": port "
+       "\"99999\" is not a number from 0 to 65535"},
+      {"address without port", "global:\n  listen_address: localhost\n",
+       "vigil.yaml:2:19: global.listen_address: invalid address \"localhost\": expected HOST:PORT "
+       "such as 127.0.0.1:9810"},
+      {"unbracketed IPv6", "global:\n  listen_address: ::1:9810\n",
+       "vigil.yaml:2:19: global.listen_address: invalid address \"::1:9810\": put IPv6 addresses "
+       "in brackets, as in [::1]:9810"},
+      {"bad log level", "global:\n  log_level: verbose\n",
+       "vigil.yaml:2:14: global.log_level: unknown level \"verbose\" (expected debug, info, warn "
+       "or error)"},
+      {"bad log format", "global:\n  log_format: text\n",
+       "vigil.yaml:2:15: global.log_format: unknown format \"text\" (expected logfmt or json)"},
+      {"wrong type", "global:\n  data_dir: [a, b]\n",
+       "vigil.yaml:2:13: global.data_dir: expected a string, got a list"},
+      {"global not a mapping", "global: 15s\n",
+       "vigil.yaml:1:9: global: expected a mapping, got \"15s\""},
+      {"bad external label name", "global:\n  external_labels:\n    1region: eu\n",
+       "vigil.yaml:3:5: global.external_labels.1region: invalid label name (must match "
+       "[a-zA-Z_][a-zA-Z0-9_]* and not start with __)"},
+      {"reserved external label name", "global:\n  external_labels:\n    __name__: x\n",
+       "vigil.yaml:3:5: global.external_labels.__name__: invalid label name (must match "
+       "[a-zA-Z_][a-zA-Z0-9_]* and not start with __)"},
+      {"unknown collector", "collectors:\n  cpuu:\n    enabled: true\n",
+       "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
+       "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, uname, time, process)"},
+      {"boolean spelled yes", "collectors:\n  cpu:\n    enabled: yes\n",
+       "vigil.yaml:3:14: collectors.cpu.enabled: expected true or false, got \"yes\""},
+      {"unknown collector key", "collectors:\n  cpu:\n    enable: true\n",
+       "vigil.yaml:3:5: collectors.cpu.enable: unknown key (expected one of: enabled, interval, "
+       "timeout)"},
+      {"timeout longer than interval", "collectors:\n  cpu:\n    interval: 5s\n    timeout: 10s\n",
+       "vigil.yaml:4:14: collectors.cpu.timeout: timeout 10s is longer than the interval 5s"},
+      {"relative host path", "collectors:\n  paths:\n    procfs: host/proc\n",
+       "vigil.yaml:3:13: collectors.paths.procfs: must be an absolute path, got \"host/proc\""},
+      {"rule_files not a list", "rule_files: rules/*.yaml\n",
+       "vigil.yaml:1:13: rule_files: expected a list of file globs, got \"rules/*.yaml\""},
+      {"rule_files entry not a string", "rule_files:\n  - {a: b}\n",
+       "vigil.yaml:2:5: rule_files[0]: expected a string, got a mapping"},
+      {"key in a section not yet supported", "alerting:\n  route: {}\n",
+       "vigil.yaml:2:3: alerting.route: unknown key (this section takes no keys yet)"},
+      {"duplicate key", "global:\n  log_level: info\n  log_level: debug\n",
+       "vigil.yaml:3:3: global.log_level: duplicate key"},
+      {"invalid YAML", "global:\n  log_level: [info\n",
+       "vigil.yaml:3:1: invalid YAML: end of sequence flow not found"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name);
+    auto r = parse(c.yaml);
+    CHECK_FALSE(r.config);
+    REQUIRE(!r.errors.empty());
+    CHECK(r.errors[0].toString() == c.expected);
+  }
+}
+
+TEST_CASE("Config: all errors are reported at once, not just the first", "[agent][config]") {
+  auto r = parse(R"(global:
+  collection_interval: 5 minutes
+  log_level: loud
+collectors:
+  cpu:
+    enabled: maybe
+  nosuch: {}
+)");
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.errors.size() == 4);
+  CHECK(r.errors[0].line == 2);
+  CHECK(r.errors[1].line == 3);
+  CHECK_THAT(r.errors[2].message, Catch::StartsWith("collectors.nosuch"));
+  CHECK(r.errors[3].line == 6);
+  CHECK_THAT(r.errors[3].message, Catch::StartsWith("collectors.cpu.enabled"));
+}
+
+TEST_CASE("Config: a missing file is an error naming the file", "[agent][config]") {
+  auto r = loadConfigFile("/nonexistent/vigil.yaml", builtinCollectorInfo());
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.errors.size() == 1);
+  CHECK_THAT(r.errors[0].toString(),
+             Catch::StartsWith("/nonexistent/vigil.yaml: cannot read file"));
+}
+
+TEST_CASE("Config: errors in a file carry the file's path", "[agent][config]") {
+  const std::string path = VIGIL_FIXTURES "/config/bad_interval.yaml";
+  auto r = loadConfigFile(path, builtinCollectorInfo());
+  REQUIRE_FALSE(r.config);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].toString() ==
+        path +
+            ":4:24: global.collection_interval: invalid duration \"5 minutes\": unknown unit "
+            "\" minutes\" (use Prometheus syntax such as 15s, 5m or 1h30m)");
+}
+
+TEST_CASE("Config: listen addresses", "[agent][config]") {
+  CHECK(parseListenAddress(":9810")->host == "0.0.0.0");
+  CHECK(parseListenAddress("localhost:0")->port == 0);
+  CHECK(parseListenAddress("[::1]:80")->host == "::1");
+  CHECK_FALSE(parseListenAddress("[::g]:80").isOk());
+  CHECK_FALSE(parseListenAddress("127.0.0.1:").isOk());
+  CHECK_FALSE(parseListenAddress("bad host:80").isOk());
+}

@@ -1,0 +1,211 @@
+// The real vigil binary on a loopback port: scraped, linted by promtool, reloaded, stopped.
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <regex>
+#include <sstream>
+
+#include "tests/support/process.h"
+
+using namespace vigil::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The lint findings node_exporter itself has (its CI ignores ^node_memory_ for promtool):
+// /proc/meminfo keys are CamelCase and vigil keeps node_exporter's names for compatibility.
+bool isInheritedLintFinding(const std::string& line) {
+  static const std::regex kAllowed(
+      R"(^node_memory_[A-Za-z0-9_]+ metric names should be written in 'snake_case' not 'camelCase'$)");
+  return std::regex_match(line, kAllowed);
+}
+
+struct RunningVigil {
+  TempDir dir;
+  int port = freeLoopbackPort();
+  std::unique_ptr<ChildProcess> process;
+
+  explicit RunningVigil(const std::string& config_yaml) {
+    dir.write("vigil.yaml", config_yaml);
+    process = std::make_unique<ChildProcess>(
+        std::vector<std::string>{VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"),
+                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
+                                 "--data-dir", dir.file("data")},
+        dir.file("vigil.log"));
+    bool ready = eventually(10s, [&] {
+      auto res = client().Get("/-/ready");
+      return res && res->status == 200;
+    });
+    INFO(log());
+    REQUIRE(ready);
+  }
+
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(2, 0);
+    c.set_read_timeout(5, 0);
+    return c;
+  }
+  std::string metrics() const {
+    auto res = client().Get("/metrics");
+    REQUIRE(res);
+    REQUIRE(res->status == 200);
+    return res->body;
+  }
+  std::string log() const { return readFile(dir.file("vigil.log")); }
+};
+
+const char* kConfig = R"(global:
+  collection_interval: 1s
+  log_level: info
+)";
+
+}  // namespace
+
+TEST_CASE("Daemon: /metrics serves node metrics and vigil's health, and promtool accepts it",
+          "[integration][daemon]") {
+  RunningVigil vigil(kConfig);
+  const std::string body = vigil.metrics();
+  for (const char* expected :
+       {"# TYPE node_cpu_seconds_total counter", "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} ",
+        "node_memory_MemTotal_bytes ", "node_load1 ", "node_uname_info{", "node_boot_time_seconds ",
+        "vigil_build_info{revision=", "vigil_collector_success{collector=\"cpu\"} 1",
+        "vigil_collector_duration_seconds{collector=\"meminfo\"} ",
+        "vigil_collector_errors_total{collector=\"cpu\"} 0", "vigil_exporter_series ",
+        "process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds "}) {
+    CHECK_THAT(body, Catch::Contains(expected));
+  }
+
+  CommandResult lint = runCommand({"promtool", "check", "metrics"}, body);
+  INFO(lint.output);
+  // 0: clean; 3: lint findings only. Anything else (1) is a parse error.
+  REQUIRE((lint.exit_code == 0 || lint.exit_code == 3));
+  std::istringstream lines(lint.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) {
+      INFO("promtool finding: " << line);
+      CHECK(isInheritedLintFinding(line));
+    }
+  }
+}
+
+TEST_CASE("Daemon: /metrics is gzipped when the client asks, like Prometheus does",
+          "[integration][daemon]") {
+  RunningVigil vigil(kConfig);
+  auto client = vigil.client();
+  client.set_decompress(false);
+  auto res = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Encoding") == "gzip");
+  CHECK(res->get_header_value("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+  REQUIRE(res->body.size() > 2);
+  CHECK(static_cast<unsigned char>(res->body[0]) == 0x1f);  // gzip magic
+  CHECK(static_cast<unsigned char>(res->body[1]) == 0x8b);
+}
+
+TEST_CASE("Daemon: health and readiness endpoints", "[integration][daemon]") {
+  RunningVigil vigil(kConfig);
+  auto healthy = vigil.client().Get("/-/healthy");
+  REQUIRE(healthy);
+  CHECK(healthy->status == 200);
+  auto reload_get = vigil.client().Get("/-/reload");
+  REQUIRE(reload_get);
+  CHECK(reload_get->status == 405);
+  auto missing = vigil.client().Get("/no/such/path");
+  REQUIRE(missing);
+  CHECK(missing->status == 404);
+}
+
+TEST_CASE("Daemon: a bad reload keeps the running configuration; a good one applies",
+          "[integration][daemon]") {
+  RunningVigil vigil(kConfig);
+  REQUIRE_THAT(vigil.metrics(), Catch::Contains("node_cpu_seconds_total{"));
+
+  // A configuration that would disable cpu, but has an error elsewhere: rejected whole.
+  vigil.dir.write("vigil.yaml", R"(global:
+  collection_interval: 1 second
+collectors:
+  cpu:
+    enabled: false
+)");
+  auto res = vigil.client().Post("/-/reload");
+  REQUIRE(res);
+  CHECK(res->status == 500);
+  CHECK_THAT(res->body, Catch::Contains(vigil.dir.file("vigil.yaml") +
+                                        ":2:24: global.collection_interval: invalid duration"));
+  std::string after_bad = vigil.metrics();
+  CHECK_THAT(after_bad, Catch::Contains("node_cpu_seconds_total{"));
+  CHECK_THAT(after_bad, Catch::Contains("vigil_config_last_reload_successful 0"));
+  CHECK_THAT(after_bad, Catch::Contains("vigil_config_reload_failures_total 1"));
+  CHECK_THAT(vigil.log(), Catch::Contains("configuration reload failed"));
+
+  // The same change, valid this time, delivered by SIGHUP: cpu metrics go away.
+  vigil.dir.write("vigil.yaml", R"(global:
+  collection_interval: 1s
+collectors:
+  cpu:
+    enabled: false
+)");
+  vigil.process->signal(SIGHUP);
+  bool applied = eventually(5s, [&] {
+    std::string body = vigil.metrics();
+    return body.find("node_cpu_seconds_total{") == std::string::npos &&
+           body.find("vigil_config_last_reload_successful 1") != std::string::npos;
+  });
+  INFO(vigil.log());
+  CHECK(applied);
+  CHECK_THAT(vigil.metrics(), Catch::Contains("node_memory_MemTotal_bytes "));
+}
+
+TEST_CASE("Daemon: SIGTERM stops it cleanly within 2 seconds", "[integration][daemon]") {
+  RunningVigil vigil(kConfig);
+  // An open keep-alive connection must not hold the shutdown up.
+  auto client = vigil.client();
+  client.set_keep_alive(true);
+  REQUIRE(client.Get("/metrics"));
+  const auto start = std::chrono::steady_clock::now();
+  vigil.process->signal(SIGTERM);
+  auto status = vigil.process->waitExit(2s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(vigil.log());
+  REQUIRE(status.has_value());
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+  CHECK(took < 2s);
+  CHECK_THAT(vigil.log(), Catch::Contains("msg=\"stopped\""));
+}
+
+TEST_CASE("Daemon: vigil check config reports every error and its exit status",
+          "[integration][cli]") {
+  TempDir dir;
+  dir.write("bad.yaml", "global:\n  listen_address: 127.0.0.1:70000\n  log_level: loud\n");
+  CommandResult bad = runCommand({VIGIL_BINARY, "check", "config", dir.file("bad.yaml")});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Catch::Contains(dir.file("bad.yaml") + ":2:19: global.listen_address"));
+  CHECK_THAT(bad.output, Catch::Contains(dir.file("bad.yaml") + ":3:14: global.log_level"));
+
+  CommandResult good =
+      runCommand({VIGIL_BINARY, "check", "config", VIGIL_SOURCE_DIR "/deploy/vigil.example.yaml"});
+  CHECK(good.exit_code == 0);
+
+  CHECK(runCommand({VIGIL_BINARY, "--version"}).output.rfind("vigil ", 0) == 0);
+  CHECK(runCommand({VIGIL_BINARY, "--help"}).exit_code == 0);
+  CHECK_THAT(runCommand({VIGIL_BINARY, "run", "--help"}).output,
+             Catch::Contains("--listen-address"));
+  CHECK(runCommand({VIGIL_BINARY, "frobnicate"}).exit_code == 2);
+}
+
+TEST_CASE("Daemon: a configuration that cannot be used stops the start with its error",
+          "[integration][cli]") {
+  TempDir dir;
+  dir.write("vigil.yaml", "collectors:\n  cpu:\n    interval: fast\n");
+  ChildProcess p({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml")}, dir.file("log"));
+  auto status = p.waitExit(5s);
+  REQUIRE(status.has_value());
+  CHECK(WEXITSTATUS(*status) == 1);
+  CHECK_THAT(readFile(dir.file("log")),
+             Catch::Contains(dir.file("vigil.yaml") + ":3:15: collectors.cpu.interval"));
+}

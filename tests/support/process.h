@@ -1,0 +1,77 @@
+#pragma once
+// Helpers for integration tests: child processes, free loopback ports, temporary directories.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vigil::test {
+
+/// A child process whose stdout and stderr go to `log_path`. Killed (SIGKILL) on destruction
+/// if still running.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& log_path);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  void signal(int sig) const;
+  /// Waits up to `timeout` for the process to exit; returns its wait status, or nullopt.
+  std::optional<int> waitExit(std::chrono::milliseconds timeout);
+  bool running();
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+int freeLoopbackPort();
+
+/// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+/// Runs `argv` to completion with `stdin_data` on its standard input.
+CommandResult runCommand(const std::vector<std::string>& argv, const std::string& stdin_data = "");
+
+std::string readFile(const std::string& path);
+
+/// Polls `predicate` every 100ms until it returns true or `timeout` passes.
+template <typename Predicate>
+bool eventually(std::chrono::milliseconds timeout, Predicate&& predicate);
+
+}  // namespace vigil::test
+
+#include <thread>
+
+template <typename Predicate>
+bool vigil::test::eventually(std::chrono::milliseconds timeout, Predicate&& predicate) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (predicate()) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return predicate();
+}
