@@ -144,19 +144,16 @@ Status Agent::start() {
                                                      s.snapshots, s.self_metrics);
   s.scheduler->start();
 
-  HttpHandlers handlers;
-  Impl* impl = impl_.get();
-  handlers.metrics = [impl](std::string& body) { impl->renderMetrics(body); };
-  handlers.ready = [impl] { return impl->ready(); };
-  handlers.reload = [this] { return reload(); };
-  auto http =
-      HttpServer::start(s.config.global.listen_address, std::move(handlers), s.self_metrics);
-  if (!http) {
+  HttpServerOptions http_options;
+  http_options.address = s.config.global.listen_address;
+  auto http = std::make_unique<HttpServer>(http_options, s.self_metrics);
+  registerRoutes(*http);
+  if (Status st = http->start(); !st.isOk()) {
     s.scheduler->stop(std::chrono::milliseconds(500));
     s.scheduler.reset();
-    return http.status();
+    return st;
   }
-  s.http = std::move(http).value();
+  s.http = std::move(http);
   spdlog::info("vigil started version={} listen_address={} collectors={}", s.options.version,
                ListenAddress{s.config.global.listen_address.host, s.http->port()}.toString(),
                std::count_if(s.config.collectors.begin(), s.config.collectors.end(),
@@ -225,6 +222,33 @@ void Agent::stop(std::chrono::milliseconds grace) {
   if (scheduler && !scheduler->stop(grace)) {
     spdlog::warn("a collector was still running at shutdown; not waiting for it");
   }
+}
+
+void Agent::registerRoutes(HttpServer& http) {
+  Impl* impl = impl_.get();
+  http.route("/metrics", {"GET"}, [impl](const HttpRequest&, HttpResponse& res) {
+    res.body.reserve(64 * 1024);
+    impl->renderMetrics(res.body);
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  });
+  http.route("/-/healthy", {"GET", "HEAD"}, [](const HttpRequest&, HttpResponse& res) {
+    res.body = "vigil is Healthy.\n";
+  });
+  http.route("/-/ready", {"GET", "HEAD"}, [impl](const HttpRequest&, HttpResponse& res) {
+    if (impl->ready()) {
+      res.body = "vigil is Ready.\n";
+    } else {
+      res.status = 503;
+      res.body = "Service Unavailable\n";
+    }
+  });
+  http.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&, HttpResponse& res) {
+    Status status = reload();
+    if (!status.isOk()) {
+      res.status = 500;
+      res.body = "failed to reload config: " + status.message() + "\n";
+    }
+  });
 }
 
 uint16_t Agent::httpPort() const { return impl_->http ? impl_->http->port() : 0; }

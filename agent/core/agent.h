@@ -14,6 +14,8 @@
 
 namespace vigil {
 
+class HttpServer;
+
 struct AgentOptions {
   std::optional<std::string> config_path;       // unset: the embedded default configuration
   std::optional<ListenAddress> listen_address;  // --listen-address, overrides the file
@@ -45,6 +47,7 @@ class Agent {
  private:
   struct Impl;
   explicit Agent(std::unique_ptr<Impl> impl);
+  void registerRoutes(HttpServer& http);
   std::unique_ptr<Impl> impl_;
 };
 

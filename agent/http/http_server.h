@@ -1,43 +1,76 @@
 #pragma once
-// vigil's HTTP endpoints: /metrics, /-/healthy, /-/ready and /-/reload. The HTTP library stays
-// inside http_server.cpp so that nothing else compiles its header.
+// vigil's HTTP server (Boost.Beast on its own Asio threads). Every input is bounded: header
+// bytes, body bytes, time to send a request, idle keep-alive time and concurrent connections.
+// Beast and Asio stay inside http_server.cpp so that nothing else compiles their headers.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "../core/self_metrics.h"
 #include "vigil/config.h"
 
 namespace vigil {
 
-struct HttpHandlers {
-  /// Appends the exposition text to `body`.
-  std::function<void(std::string& body)> metrics;
-  std::function<bool()> ready;
-  /// Reloads the configuration; an error Status carries the reasons it was rejected.
-  std::function<Status()> reload;
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query string, not percent-decoded
+  std::string query;   // raw, without '?'
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string header(const std::string& lower_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
+
+struct HttpServerOptions {
+  ListenAddress address;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;
+  /// Time a client has to send a whole request, and vigil to send a response.
+  std::chrono::milliseconds request_timeout{10000};
+  /// How long an idle keep-alive connection stays open.
+  std::chrono::milliseconds idle_timeout{30000};
+  std::size_t max_connections = 256;
+  std::size_t threads = 2;
 };
 
 class HttpServer {
  public:
-  /// Binds `address` (port 0 picks a free port) and serves on a background thread.
-  static Result<std::unique_ptr<HttpServer>> start(const ListenAddress& address,
-                                                   HttpHandlers handlers,
-                                                   SelfMetrics& self_metrics);
+  HttpServer(HttpServerOptions options, SelfMetrics& self_metrics);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  /// Routes `path` exactly. `methods` lists the methods it accepts; others get 405 with Allow.
+  void route(const std::string& path, std::vector<std::string> methods, HttpHandler handler);
+
+  /// Binds the address (port 0 picks a free port) and starts serving.
+  Status start();
   uint16_t port() const;
-  /// Stops accepting and waits for in-flight requests (bounded by the keep-alive timeout).
+  /// Closes the listener and every connection; waits for handlers that are running.
   void stop();
 
+  struct Impl;  // public so that the connection sessions in the .cpp can name it
+
  private:
-  struct Impl;
-  explicit HttpServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
+
+/// Whether an Accept-Encoding header value allows gzip (a "gzip" token without q=0).
+bool acceptsGzip(const std::string& accept_encoding);
+/// Gzip-compresses `data`; empty on failure.
+std::string gzipCompress(const std::string& data);
 
 }  // namespace vigil

@@ -209,3 +209,34 @@ TEST_CASE("Daemon: a configuration that cannot be used stops the start with its 
   CHECK_THAT(readFile(dir.file("log")),
              Catch::Contains(dir.file("vigil.yaml") + ":3:15: collectors.cpu.interval"));
 }
+
+TEST_CASE("Daemon: oversized requests are refused with a clear status, memory stays bounded",
+          "[integration][daemon][limits]") {
+  RunningVigil vigil(kConfig);
+  // 20 MB of headers: refused once past the header limit, connection closed.
+  std::string flood = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 200000; ++i) {
+    flood += "X-Junk-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n";
+  }
+  std::string answer = rawHttpExchange(vigil.port, flood);
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 431 "));
+  // A body larger than any endpoint takes: refused from the Content-Length alone.
+  answer = rawHttpExchange(vigil.port,
+                           "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 413 "));
+  // Garbage instead of HTTP.
+  answer = rawHttpExchange(vigil.port, "\x01\x02 hello\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 400 "));
+  // `curl -X POST .../-/reload` sends no Content-Length: accepted as an empty body.
+  answer = rawHttpExchange(vigil.port,
+                           "POST /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK_THAT(answer, Catch::StartsWith("HTTP/1.1 200 "));
+  // The flood did not grow the process: well under the 20 MB it was sent.
+  std::string status = readFile("/proc/" + std::to_string(vigil.process->pid()) + "/status");
+  auto pos = status.find("VmHWM:");
+  REQUIRE(pos != std::string::npos);
+  long hwm_kb = std::strtol(status.c_str() + pos + 6, nullptr, 10);
+  CHECK(hwm_kb < 20 * 1024);
+  // And it still serves.
+  CHECK_THAT(vigil.metrics(), Catch::Contains("vigil_http_requests_total{code=\"431\""));
+}

@@ -75,3 +75,10 @@ bool vigil::test::eventually(std::chrono::milliseconds timeout, Predicate&& pred
   }
   return predicate();
 }
+
+namespace vigil::test {
+/// Sends `request` over a fresh TCP connection to 127.0.0.1:port (stopping quietly if the peer
+/// closes early) and returns what the peer answered before closing or `timeout`.
+std::string rawHttpExchange(int port, const std::string& request,
+                            std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+}  // namespace vigil::test
