@@ -231,9 +231,8 @@ void Agent::registerRoutes(HttpServer& http) {
     impl->renderMetrics(res.body);
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   });
-  http.route("/-/healthy", {"GET", "HEAD"}, [](const HttpRequest&, HttpResponse& res) {
-    res.body = "vigil is Healthy.\n";
-  });
+  http.route("/-/healthy", {"GET", "HEAD"},
+             [](const HttpRequest&, HttpResponse& res) { res.body = "vigil is Healthy.\n"; });
   http.route("/-/ready", {"GET", "HEAD"}, [impl](const HttpRequest&, HttpResponse& res) {
     if (impl->ready()) {
       res.body = "vigil is Ready.\n";

@@ -28,8 +28,8 @@ bool acceptsGzip(const std::string& accept_encoding) {
   std::size_t pos = 0;
   while (pos <= accept_encoding.size()) {
     std::size_t comma = accept_encoding.find(',', pos);
-    std::string token = accept_encoding.substr(pos, comma == std::string::npos ? std::string::npos
-                                                                               : comma - pos);
+    std::string token =
+        accept_encoding.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     std::string lower;
     for (char c : token) {
       if (c != ' ' && c != '\t') {
@@ -148,10 +148,9 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(first_ ? server_->options.request_timeout
                                  : server_->options.idle_timeout);
     first_ = false;
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->onRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
   }
 
  private:

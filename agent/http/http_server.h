@@ -17,9 +17,9 @@
 namespace vigil {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // without the query string, not percent-decoded
-  std::string query;   // raw, without '?'
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // without the query string, not percent-decoded
+  std::string query;                           // raw, without '?'
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string header(const std::string& lower_name) const;
