@@ -2,6 +2,7 @@
 // Value types for collected metrics: what a collector produces in one cycle and what the
 // exporters render. Names, label names and types follow the Prometheus data model.
 
+#include <compare>
 #include <cstddef>
 #include <deque>
 #include <initializer_list>
@@ -20,6 +21,7 @@ struct Label {
   std::string name;
   std::string value;
   bool operator==(const Label&) const = default;
+  auto operator<=>(const Label&) const = default;
 };
 
 /// Labels of one sample, sorted by name, without `__name__` (the family carries the name).

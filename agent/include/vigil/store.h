@@ -1,0 +1,127 @@
+#pragma once
+// The in-memory time-series store: every sample vigil produces goes through it. Series are
+// identified by their sorted label set including __name__; samples are Gorilla-compressed in
+// chunks; an inverted index answers label matchers.
+//
+// Thread safety: every method may be called from any thread. Appends to different series do
+// not contend; queries do not block appends except while a series' chunks are copied.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/metric.h"
+#include "vigil/status.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace vigil {
+
+inline constexpr std::string_view kMetricNameLabel = "__name__";
+
+/// Prometheus's staleness marker: a NaN with this exact bit pattern, written when a series
+/// disappears so that queries stop returning it at once instead of after the lookback.
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
+double staleNaN();
+bool isStaleNaN(double v);
+
+struct Sample {
+  int64_t t = 0;  // milliseconds since the epoch
+  double v = 0;
+};
+
+/// Labels with __name__, sorted by name. `metric{a="b"}` style for messages.
+std::string labelsToString(const LabelSet& labels);
+/// A stable 64-bit hash of a sorted label set (FNV-1a over name\xffvalue\xff...).
+uint64_t labelsHash(const LabelSet& labels);
+
+enum class MatchType { kEqual, kNotEqual, kRegexMatch, kRegexNoMatch };
+
+/// One label matcher, with Prometheus semantics: regexes are RE2, fully anchored, and a label
+/// that is absent matches as if its value were "".
+class LabelMatcher {
+ public:
+  static Result<LabelMatcher> create(MatchType type, std::string name, std::string value);
+  bool matches(std::string_view value) const;
+  MatchType type() const { return type_; }
+  const std::string& name() const { return name_; }
+  const std::string& value() const { return value_; }
+  /// `name="value"`, `name=~"value"`, ...
+  std::string toString() const;
+
+ private:
+  MatchType type_ = MatchType::kEqual;
+  std::string name_;
+  std::string value_;
+  std::shared_ptr<const re2::RE2> re_;
+};
+
+struct SeriesSamples {
+  LabelSet labels;              // with __name__
+  std::vector<Sample> samples;  // ascending time, within the requested range
+};
+
+struct StoreOptions {
+  std::chrono::milliseconds retention{2 * 3600 * 1000};
+  /// Bytes of compressed samples (chunk data and headers) to keep at most; 0 for no limit.
+  std::size_t memory_budget_bytes = 0;
+  uint16_t max_samples_per_chunk = 480;
+};
+
+struct StoreStats {
+  std::size_t series = 0;
+  std::size_t samples = 0;
+  std::size_t chunk_bytes = 0;  // compressed samples plus chunk headers
+  std::size_t index_bytes = 0;  // labels, symbols, postings and per-series bookkeeping
+  uint64_t evictions = 0;       // chunks dropped to stay within the memory budget
+  uint64_t rejected_out_of_order = 0;
+  uint64_t rejected_duplicate = 0;
+  uint64_t appended = 0;
+};
+
+class Store {
+ public:
+  using SourceId = uint32_t;
+  virtual ~Store() = default;
+
+  /// A producer of whole collections (a collector, a scrape target, a rule group). Series it
+  /// produced in its previous batch but not in this one get a staleness marker. Registering
+  /// the same name again returns the same id.
+  virtual SourceId registerSource(std::string_view name) = 0;
+  /// The source is gone (a collector disabled by a reload): everything it produced last gets
+  /// a staleness marker at `t`.
+  virtual void retireSource(SourceId source, int64_t t) = 0;
+  /// Appends every sample of `batch` at `t`. Rejected samples (out of order, duplicate) are
+  /// counted, not returned: one bad series never stops the rest of the batch.
+  virtual void appendBatch(SourceId source, int64_t t, const MetricBatch& batch) = 0;
+  /// Appends one sample; kInvalidArgument for out-of-order, duplicate or unsorted labels.
+  virtual Status append(const LabelSet& labels, int64_t t, double v) = 0;
+
+  /// Samples of every series matching all `matchers`, within [mint, maxt], stale markers
+  /// included (the query engine interprets them). Series with no samples in range are omitted.
+  virtual std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                            int64_t maxt) const = 0;
+  /// Label sets of the matching series (no samples).
+  virtual std::vector<LabelSet> series(const std::vector<LabelMatcher>& matchers) const = 0;
+  virtual std::vector<std::string> labelNames() const = 0;
+  virtual std::vector<std::string> labelValues(const std::string& name) const = 0;
+
+  /// Drops what is older than the retention and, over the memory budget, the oldest chunks.
+  virtual void enforceRetention(int64_t now_ms) = 0;
+  virtual StoreStats stats() const = 0;
+
+  /// Writes the whole store to `path` atomically (temporary file, fsync, rename).
+  virtual Status saveCheckpoint(const std::string& path) const = 0;
+  /// Replaces the store's content with a checkpoint; kInvalidArgument if it is corrupt.
+  virtual Status loadCheckpoint(const std::string& path) = 0;
+};
+
+std::unique_ptr<Store> makeMemStore(StoreOptions options = {});
+
+}  // namespace vigil

@@ -1,0 +1,211 @@
+#include "gorilla.h"
+
+#include <bit>
+#include <cstring>
+
+namespace vigil::store {
+
+namespace {
+
+// Delta-of-delta buckets: a prefix of 1..5 bits then a signed value of this many bits. The
+// last bucket holds any 64-bit value, for timestamps that jump (a resumed collector).
+struct Bucket {
+  uint64_t prefix;
+  unsigned prefix_bits;
+  unsigned value_bits;
+};
+constexpr Bucket kBuckets[] = {
+    {0b10, 2, 7}, {0b110, 3, 9}, {0b1110, 4, 12}, {0b11110, 5, 20}, {0b11111, 5, 64}};
+
+bool fits(int64_t v, unsigned nbits) {
+  if (nbits >= 64) {
+    return true;
+  }
+  const int64_t lo = -(int64_t{1} << (nbits - 1));
+  const int64_t hi = (int64_t{1} << (nbits - 1)) - 1;
+  return v >= lo && v <= hi;
+}
+
+uint64_t toBits(double v) { return std::bit_cast<uint64_t>(v); }
+double fromBits(uint64_t b) { return std::bit_cast<double>(b); }
+
+}  // namespace
+
+void GorillaEncoder::writeBit(bool bit) {
+  if (bits % 8 == 0) {
+    bytes.push_back(0);
+  }
+  if (bit) {
+    bytes.back() |= static_cast<uint8_t>(0x80u >> (bits % 8));
+  }
+  ++bits;
+}
+
+void GorillaEncoder::writeBits(uint64_t value, unsigned nbits) {
+  while (nbits > 0) {
+    if (bits % 8 == 0) {
+      bytes.push_back(0);
+    }
+    const unsigned free_bits = 8 - bits % 8;
+    const unsigned take = nbits < free_bits ? nbits : free_bits;
+    const uint64_t chunk = (value >> (nbits - take)) & ((uint64_t{1} << take) - 1);
+    bytes.back() |= static_cast<uint8_t>(chunk << (free_bits - take));
+    bits += take;
+    nbits -= take;
+  }
+}
+
+void GorillaEncoder::append(int64_t t, double v) {
+  const uint64_t vbits = toBits(v);
+  if (count == 0) {
+    writeBits(static_cast<uint64_t>(t), 64);
+    writeBits(vbits, 64);
+  } else {
+    const int64_t delta = t - prev_t;
+    const int64_t dod = delta - prev_delta;
+    if (dod == 0) {
+      writeBit(false);
+    } else {
+      for (const Bucket& b : kBuckets) {
+        if (fits(dod, b.value_bits)) {
+          writeBits(b.prefix, b.prefix_bits);
+          writeBits(static_cast<uint64_t>(dod), b.value_bits);
+          break;
+        }
+      }
+    }
+    prev_delta = delta;
+
+    const uint64_t x = vbits ^ prev_value;
+    if (x == 0) {
+      writeBit(false);
+    } else {
+      writeBit(true);
+      unsigned lead = static_cast<unsigned>(std::countl_zero(x));
+      unsigned trail = static_cast<unsigned>(std::countr_zero(x));
+      if (lead > 31) {
+        lead = 31;  // 5 bits hold the count
+      }
+      if (leading != 0xff && lead >= leading && trail >= trailing) {
+        // Fits the previous window: reuse it.
+        writeBit(false);
+        writeBits(x >> trailing, 64 - leading - trailing);
+      } else {
+        writeBit(true);
+        const unsigned sig = 64 - lead - trail;
+        writeBits(lead, 5);
+        writeBits(sig == 64 ? 0 : sig, 6);  // 64 does not fit in 6 bits; 0 never occurs
+        writeBits(x >> trail, sig);
+        leading = static_cast<uint8_t>(lead);
+        trailing = static_cast<uint8_t>(trail);
+      }
+    }
+  }
+  prev_t = t;
+  prev_value = vbits;
+  ++count;
+}
+
+bool GorillaDecoder::readBit(bool& bit) {
+  if (pos_ >= bits_) {
+    return false;
+  }
+  bit = (data_[pos_ / 8] >> (7 - pos_ % 8)) & 1;
+  ++pos_;
+  return true;
+}
+
+bool GorillaDecoder::readBits(unsigned nbits, uint64_t& out) {
+  if (pos_ + nbits > bits_) {
+    return false;
+  }
+  out = 0;
+  while (nbits > 0) {
+    const unsigned offset = pos_ % 8;
+    const unsigned avail = 8 - offset;
+    const unsigned take = nbits < avail ? nbits : avail;
+    const uint64_t byte = data_[pos_ / 8];
+    const uint64_t chunk = (byte >> (avail - take)) & ((uint64_t{1} << take) - 1);
+    out = (out << take) | chunk;
+    pos_ += take;
+    nbits -= take;
+  }
+  return true;
+}
+
+bool GorillaDecoder::next(int64_t& t, double& v) {
+  if (read_ >= count_) {
+    return false;
+  }
+  if (read_ == 0) {
+    uint64_t tb = 0;
+    if (!readBits(64, tb) || !readBits(64, value_)) {
+      return false;
+    }
+    t_ = static_cast<int64_t>(tb);
+  } else {
+    // Timestamp: count the prefix's leading ones (at most 5).
+    unsigned ones = 0;
+    bool bit = false;
+    while (ones < 5) {
+      if (!readBit(bit)) {
+        return false;
+      }
+      if (!bit) {
+        break;
+      }
+      ++ones;
+    }
+    int64_t dod = 0;
+    if (ones > 0) {
+      const unsigned nbits = kBuckets[ones - 1].value_bits;
+      uint64_t raw = 0;
+      if (!readBits(nbits, raw)) {
+        return false;
+      }
+      if (nbits < 64 && (raw >> (nbits - 1)) != 0) {
+        raw |= ~uint64_t{0} << nbits;  // sign-extend
+      }
+      dod = static_cast<int64_t>(raw);
+    }
+    delta_ += dod;
+    t_ += delta_;
+
+    if (!readBit(bit)) {
+      return false;
+    }
+    if (bit) {
+      bool new_window = false;
+      if (!readBit(new_window)) {
+        return false;
+      }
+      if (new_window) {
+        uint64_t lead = 0;
+        uint64_t sig = 0;
+        if (!readBits(5, lead) || !readBits(6, sig)) {
+          return false;
+        }
+        if (sig == 0) {
+          sig = 64;
+        }
+        if (lead + sig > 64) {
+          return false;
+        }
+        leading_ = static_cast<uint8_t>(lead);
+        trailing_ = static_cast<uint8_t>(64 - lead - sig);
+      }
+      const unsigned sig = 64u - leading_ - trailing_;
+      uint64_t x = 0;
+      if (!readBits(sig, x)) {
+        return false;
+      }
+      value_ ^= x << trailing_;
+    }
+  }
+  ++read_;
+  t = t_;
+  v = fromBits(value_);
+  return true;
+}
+
+}  // namespace vigil::store

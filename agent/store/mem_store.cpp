@@ -1,0 +1,633 @@
+#include "mem_store.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <unordered_set>
+
+namespace vigil {
+
+std::unique_ptr<Store> makeMemStore(StoreOptions options) {
+  return std::make_unique<store::MemStore>(options);
+}
+
+namespace store {
+
+namespace {
+
+// Rough per-object overheads for the index accounting: allocator and hash-node bookkeeping
+// that the containers do not report.
+constexpr std::size_t kHashNodeBytes = 32;
+
+std::size_t closedBytes(const ClosedChunk& c) { return closedChunkBytes(c); }
+
+// Whether `s` has exactly the labels of a batch sample: family name (+suffix) as __name__ and
+// `labels`, compared in sorted order without building a label set.
+bool sameLabels(const Series& s, const std::string& name, const std::string& suffix,
+                const LabelSet& labels) {
+  if (s.labels.size() != labels.size() + 1) {
+    return false;
+  }
+  std::size_t k = 0;
+  bool name_seen = false;
+  for (const auto& [n, v] : s.labels) {
+    if (!name_seen && (k == labels.size() || kMetricNameLabel < labels[k].name)) {
+      if (*n != kMetricNameLabel || v->size() != name.size() + suffix.size() ||
+          v->compare(0, name.size(), name) != 0 ||
+          v->compare(name.size(), suffix.size(), suffix) != 0) {
+        return false;
+      }
+      name_seen = true;
+      continue;
+    }
+    if (k >= labels.size() || *n != labels[k].name || *v != labels[k].value) {
+      return false;
+    }
+    ++k;
+  }
+  return name_seen && k == labels.size();
+}
+
+LabelSet withName(const std::string& name, const std::string& suffix, const LabelSet& labels) {
+  LabelSet out;
+  out.reserve(labels.size() + 1);
+  bool inserted = false;
+  for (const Label& l : labels) {
+    if (!inserted && kMetricNameLabel < l.name) {
+      out.push_back({std::string(kMetricNameLabel), name + suffix});
+      inserted = true;
+    }
+    out.push_back(l);
+  }
+  if (!inserted) {
+    out.push_back({std::string(kMetricNameLabel), name + suffix});
+  }
+  return out;
+}
+
+bool isSorted(const LabelSet& labels) {
+  for (std::size_t i = 1; i < labels.size(); ++i) {
+    if (!(labels[i - 1].name < labels[i].name)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void decodeRange(const uint8_t* data, uint32_t bits, uint16_t count, int64_t mint, int64_t maxt,
+                 std::vector<Sample>& out) {
+  GorillaDecoder dec(data, bits, count);
+  int64_t t = 0;
+  double v = 0;
+  while (dec.next(t, v)) {
+    if (t > maxt) {
+      break;
+    }
+    if (t >= mint) {
+      out.push_back({t, v});
+    }
+  }
+}
+
+}  // namespace
+
+LabelSet Series::labelSet() const {
+  LabelSet out;
+  out.reserve(labels.size());
+  for (const auto& [n, v] : labels) {
+    out.push_back({*n, *v});
+  }
+  return out;
+}
+
+MemStore::MemStore(StoreOptions options) : options_(options) {
+  if (options_.max_samples_per_chunk < 2) {
+    options_.max_samples_per_chunk = 2;
+  }
+}
+
+MemStore::~MemStore() = default;
+
+Store::SourceId MemStore::registerSource(std::string_view name) {
+  std::lock_guard lock(sources_mu_);
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    if (sources_[i]->name == name) {
+      return static_cast<SourceId>(i);
+    }
+  }
+  auto src = std::make_unique<Source>();
+  src->name = std::string(name);
+  sources_.push_back(std::move(src));
+  return static_cast<SourceId>(sources_.size() - 1);
+}
+
+const std::string* MemStore::intern(const std::string& s) {
+  auto [it, inserted] = symbols_.try_emplace(s);
+  if (inserted) {
+    index_bytes_ += it->first.capacity() + sizeof(std::string) + sizeof(Symbol) + kHashNodeBytes;
+  }
+  ++it->second.refs;
+  return &it->first;
+}
+
+void MemStore::release(const std::string* s) {
+  auto it = symbols_.find(*s);
+  if (it != symbols_.end() && --it->second.refs == 0) {
+    index_bytes_ -= it->first.capacity() + sizeof(std::string) + sizeof(Symbol) + kHashNodeBytes;
+    symbols_.erase(it);
+  }
+}
+
+Series* MemStore::getOrCreatePinned(const LabelSet& labels, uint64_t hash) {
+  Shard& shard = shards_[hash % shards_.size()];
+  std::lock_guard shard_lock(shard.mu);
+  auto [begin, end] = shard.by_hash.equal_range(hash);
+  for (auto it = begin; it != end; ++it) {
+    Series* s = it->second;
+    if (s->labels.size() == labels.size() &&
+        std::equal(labels.begin(), labels.end(), s->labels.begin(),
+                   [](const Label& l, const InternedLabel& il) {
+                     return l.name == *il.first && l.value == *il.second;
+                   })) {
+      s->pins.fetch_add(1);
+      return s;
+    }
+  }
+  std::unique_lock index_lock(index_mu_);
+  auto series = std::make_unique<Series>();
+  Series* s = series.get();
+  s->hash = hash;
+  s->labels.reserve(labels.size());
+  for (const Label& l : labels) {
+    s->labels.emplace_back(intern(l.name), intern(l.value));
+  }
+  if (!free_ids_.empty()) {
+    s->id = free_ids_.back();
+    free_ids_.pop_back();
+    by_id_[s->id] = std::move(series);
+  } else {
+    s->id = static_cast<uint32_t>(by_id_.size());
+    by_id_.push_back(std::move(series));
+  }
+  for (const auto& [n, v] : s->labels) {
+    auto& by_value = postings_[n];
+    auto [pit, new_value] = by_value.try_emplace(v);
+    if (new_value) {
+      index_bytes_ += sizeof(Postings) + kHashNodeBytes;
+    }
+    Postings& p = pit->second;
+    p.insert(std::upper_bound(p.begin(), p.end(), s->id), s->id);
+  }
+  index_bytes_ += sizeof(Series) + s->labels.capacity() * sizeof(InternedLabel) +
+                  s->labels.size() * sizeof(uint32_t) + kHashNodeBytes + sizeof(void*);
+  shard.by_hash.emplace(hash, s);
+  s->pins.fetch_add(1);
+  series_count_.fetch_add(1);
+  return s;
+}
+
+void MemStore::closeHead(Series& s) {
+  ClosedChunk c;
+  c.mint = s.head_mint;
+  c.maxt = s.last_t;
+  c.bits = s.head.bits;
+  c.count = s.head.count;
+  const std::size_t nbytes = (s.head.bits + 7) / 8;
+  c.data = std::make_unique<uint8_t[]>(nbytes);
+  std::memcpy(c.data.get(), s.head.bytes.data(), nbytes);
+  s.closed_bytes += closedBytes(c);
+  s.closed.push_back(std::move(c));
+  s.head = GorillaEncoder{};
+  account(s);
+}
+
+void MemStore::account(Series& s) {
+  const std::size_t head = s.head.count > 0 ? sizeof(ClosedChunk) + s.head.bytes.capacity() : 0;
+  const std::size_t now = s.closed_bytes + head;
+  if (now >= s.chunk_bytes) {
+    chunk_bytes_.fetch_add(now - s.chunk_bytes, std::memory_order_relaxed);
+  } else {
+    chunk_bytes_.fetch_sub(s.chunk_bytes - now, std::memory_order_relaxed);
+  }
+  s.chunk_bytes = now;
+}
+
+MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) {
+  std::lock_guard lock(s.mu);
+  if (t < s.last_t) {
+    return AppendResult::kOutOfOrder;
+  }
+  if (t == s.last_t) {
+    return AppendResult::kDuplicate;
+  }
+  if (s.head.count >= options_.max_samples_per_chunk) {
+    closeHead(s);
+  }
+  const bool new_head = s.head.count == 0;
+  if (new_head) {
+    s.head_mint = t;
+    s.head.bytes.reserve(32);
+  }
+  const std::size_t cap_before = s.head.bytes.capacity();
+  s.head.append(t, v);
+  if (new_head || s.head.bytes.capacity() != cap_before) {
+    account(s);
+  }
+  s.last_t = t;
+  s.last_value_bits = std::bit_cast<uint64_t>(v);
+  sample_count_.fetch_add(1, std::memory_order_relaxed);
+  return AppendResult::kOk;
+}
+
+void MemStore::countResult(AppendResult r) {
+  switch (r) {
+    case AppendResult::kOk:
+      appended_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case AppendResult::kOutOfOrder:
+      rejected_out_of_order_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case AppendResult::kDuplicate:
+      rejected_duplicate_.fetch_add(1, std::memory_order_relaxed);
+      break;
+  }
+}
+
+MemStore::Source* MemStore::source(SourceId id) {
+  std::lock_guard lock(sources_mu_);
+  return id < sources_.size() ? sources_[id].get() : nullptr;
+}
+
+void MemStore::appendBatch(SourceId source_id, int64_t t, const MetricBatch& batch) {
+  Source* src = source(source_id);
+  if (src == nullptr) {
+    return;
+  }
+  std::lock_guard source_lock(src->mu);
+  std::vector<Series*> current;
+  current.reserve(src->last.size());
+  std::size_t i = 0;
+  for (const MetricFamily& family : batch.families()) {
+    for (const MetricSample& sample : family.samples) {
+      Series* s = nullptr;
+      // Collectors emit the same series in the same order every cycle: try last cycle's
+      // series at this position before hashing the labels.
+      if (i < src->last.size() &&
+          sameLabels(*src->last[i], family.name, sample.suffix, sample.labels)) {
+        s = src->last[i];
+        s->pins.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        LabelSet full = withName(family.name, sample.suffix, sample.labels);
+        s = getOrCreatePinned(full, labelsHash(full));
+      }
+      countResult(appendToSeries(*s, t, sample.value));
+      current.push_back(s);
+      ++i;
+    }
+  }
+  replaceLast(*src, std::move(current), t);
+}
+
+void MemStore::retireSource(SourceId source_id, int64_t t) {
+  Source* src = source(source_id);
+  if (src == nullptr) {
+    return;
+  }
+  std::lock_guard source_lock(src->mu);
+  replaceLast(*src, {}, t);
+}
+
+void MemStore::replaceLast(Source& src, std::vector<Series*> current, int64_t t) {
+  // Series that were in the previous batch and are not in this one went away: mark them
+  // stale now, as Prometheus does, so queries stop returning them at once.
+  if (current != src.last) {
+    std::unordered_set<Series*> present(current.begin(), current.end());
+    for (Series* s : src.last) {
+      if (present.count(s) == 0) {
+        bool already_stale = false;
+        {
+          std::lock_guard lock(s->mu);
+          already_stale = s->last_value_bits == kStaleNaNBits;
+        }
+        if (!already_stale) {
+          countResult(appendToSeries(*s, t, staleNaN()));
+        }
+      }
+    }
+  }
+  for (Series* s : src.last) {
+    s->pins.fetch_sub(1, std::memory_order_relaxed);
+  }
+  src.last = std::move(current);
+}
+
+Status MemStore::append(const LabelSet& labels, int64_t t, double v) {
+  if (!isSorted(labels)) {
+    return invalidArgument("labels of " + labelsToString(labels) +
+                           " are not sorted by name or have a duplicate name");
+  }
+  Series* s = getOrCreatePinned(labels, labelsHash(labels));
+  AppendResult r = appendToSeries(*s, t, v);
+  s->pins.fetch_sub(1);
+  countResult(r);
+  switch (r) {
+    case AppendResult::kOk:
+      return Status::ok();
+    case AppendResult::kOutOfOrder:
+      return invalidArgument("out-of-order sample for " + labelsToString(labels) + " at " +
+                             std::to_string(t));
+    case AppendResult::kDuplicate:
+      return invalidArgument("duplicate sample for " + labelsToString(labels) + " at " +
+                             std::to_string(t));
+  }
+  return Status::ok();
+}
+
+std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& matchers) const {
+  std::vector<uint32_t> all;
+  auto allIds = [&]() -> const std::vector<uint32_t>& {
+    if (all.empty()) {
+      for (const auto& s : by_id_) {
+        if (s) {
+          all.push_back(s->id);
+        }
+      }
+    }
+    return all;
+  };
+  auto intersect = [](std::vector<uint32_t> a, const std::vector<uint32_t>& b) {
+    std::vector<uint32_t> out;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+    return out;
+  };
+
+  std::optional<std::vector<uint32_t>> result;
+  // Cheap, selective matchers first: equality on a present value narrows the most.
+  std::vector<const LabelMatcher*> ordered;
+  for (const auto& m : matchers) {
+    ordered.push_back(&m);
+  }
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const LabelMatcher* a, const LabelMatcher* b) {
+                     return (a->type() == MatchType::kEqual && !a->value().empty()) >
+                            (b->type() == MatchType::kEqual && !b->value().empty());
+                   });
+  for (const LabelMatcher* m : ordered) {
+    std::vector<uint32_t> ids;
+    auto symbol = symbols_.find(m->name());
+    const std::unordered_map<const std::string*, Postings>* by_value = nullptr;
+    if (symbol != symbols_.end()) {
+      auto pit = postings_.find(&symbol->first);
+      if (pit != postings_.end()) {
+        by_value = &pit->second;
+      }
+    }
+    if (m->matches("")) {
+      // Matches series without the label too: everything except those whose value fails.
+      std::vector<uint32_t> excluded;
+      if (by_value != nullptr) {
+        for (const auto& [value, postings] : *by_value) {
+          if (!m->matches(*value)) {
+            excluded.insert(excluded.end(), postings.begin(), postings.end());
+          }
+        }
+      }
+      std::sort(excluded.begin(), excluded.end());
+      const auto& everything = allIds();
+      std::set_difference(everything.begin(), everything.end(), excluded.begin(), excluded.end(),
+                          std::back_inserter(ids));
+    } else if (by_value != nullptr) {
+      if (m->type() == MatchType::kEqual) {
+        auto vsym = symbols_.find(m->value());
+        if (vsym != symbols_.end()) {
+          auto it = by_value->find(&vsym->first);
+          if (it != by_value->end()) {
+            ids = it->second;
+          }
+        }
+      } else {
+        for (const auto& [value, postings] : *by_value) {
+          if (m->matches(*value)) {
+            ids.insert(ids.end(), postings.begin(), postings.end());
+          }
+        }
+        std::sort(ids.begin(), ids.end());
+      }
+    }
+    result = result ? intersect(std::move(*result), ids) : std::move(ids);
+    if (result->empty()) {
+      break;
+    }
+  }
+  if (!result) {
+    return allIds();
+  }
+  return *result;
+}
+
+std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                            int64_t maxt) const {
+  std::shared_lock index_lock(index_mu_);
+  std::vector<SeriesSamples> out;
+  for (uint32_t id : matchingIds(matchers)) {
+    Series& s = *by_id_[id];
+    SeriesSamples ss;
+    {
+      std::lock_guard lock(s.mu);
+      // Only the chunks that overlap the range are decoded.
+      for (const ClosedChunk& c : s.closed) {
+        if (c.maxt >= mint && c.mint <= maxt) {
+          decodeRange(c.data.get(), c.bits, c.count, mint, maxt, ss.samples);
+        }
+      }
+      if (s.head.count > 0 && s.last_t >= mint && s.head_mint <= maxt) {
+        decodeRange(s.head.bytes.data(), s.head.bits, s.head.count, mint, maxt, ss.samples);
+      }
+    }
+    if (!ss.samples.empty()) {
+      ss.labels = s.labelSet();
+      out.push_back(std::move(ss));
+    }
+  }
+  return out;
+}
+
+std::vector<LabelSet> MemStore::series(const std::vector<LabelMatcher>& matchers) const {
+  std::shared_lock index_lock(index_mu_);
+  std::vector<LabelSet> out;
+  for (uint32_t id : matchingIds(matchers)) {
+    out.push_back(by_id_[id]->labelSet());
+  }
+  return out;
+}
+
+std::vector<std::string> MemStore::labelNames() const {
+  std::shared_lock index_lock(index_mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, values] : postings_) {
+    if (!values.empty()) {
+      out.push_back(*name);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> MemStore::labelValues(const std::string& name) const {
+  std::shared_lock index_lock(index_mu_);
+  std::vector<std::string> out;
+  auto symbol = symbols_.find(name);
+  if (symbol == symbols_.end()) {
+    return out;
+  }
+  auto it = postings_.find(&symbol->first);
+  if (it == postings_.end()) {
+    return out;
+  }
+  for (const auto& [value, postings] : it->second) {
+    if (!postings.empty()) {
+      out.push_back(*value);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void MemStore::enforceRetention(int64_t now_ms) {
+  const int64_t cutoff = now_ms - options_.retention.count();
+  std::vector<Series*> maybe_dead;
+  {
+    std::shared_lock index_lock(index_mu_);
+    auto dropClosedFront = [&](Series& s) {
+      const ClosedChunk& c = s.closed.front();
+      s.closed_bytes -= closedBytes(c);
+      sample_count_ -= c.count;
+      s.closed.erase(s.closed.begin());
+      account(s);
+    };
+    for (const auto& owned : by_id_) {
+      if (!owned) {
+        continue;
+      }
+      Series& s = *owned;
+      std::lock_guard lock(s.mu);
+      while (!s.closed.empty() && s.closed.front().maxt < cutoff) {
+        dropClosedFront(s);
+      }
+      if (s.closed.empty() && s.head.count > 0 && s.last_t < cutoff) {
+        sample_count_ -= s.head.count;
+        s.head = GorillaEncoder{};
+        account(s);
+      }
+      if (s.empty()) {
+        maybe_dead.push_back(&s);
+      }
+    }
+    if (options_.memory_budget_bytes > 0 && chunk_bytes_.load() > options_.memory_budget_bytes) {
+      // Over budget: the oldest closed chunks go first, whichever series they belong to.
+      std::vector<std::pair<int64_t, Series*>> oldest;
+      for (const auto& owned : by_id_) {
+        if (owned) {
+          std::lock_guard lock(owned->mu);
+          for (const ClosedChunk& c : owned->closed) {
+            oldest.emplace_back(c.maxt, owned.get());
+          }
+        }
+      }
+      std::sort(oldest.begin(), oldest.end(),
+                [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [maxt, s] : oldest) {
+        if (chunk_bytes_.load() <= options_.memory_budget_bytes) {
+          break;
+        }
+        std::lock_guard lock(s->mu);
+        if (!s->closed.empty() && s->closed.front().maxt == maxt) {
+          dropClosedFront(*s);
+          evictions_.fetch_add(1);
+        }
+      }
+    }
+  }
+  for (Series* s : maybe_dead) {
+    removeIfDead(s);
+  }
+}
+
+void MemStore::removeIfDead(Series* s) {
+  Shard& shard = shards_[s->hash % shards_.size()];
+  std::lock_guard shard_lock(shard.mu);
+  std::unique_lock index_lock(index_mu_);
+  {
+    std::lock_guard lock(s->mu);
+    if (!s->empty() || s->pins.load() != 0) {
+      return;
+    }
+  }
+  auto [begin, end] = shard.by_hash.equal_range(s->hash);
+  for (auto it = begin; it != end; ++it) {
+    if (it->second == s) {
+      shard.by_hash.erase(it);
+      break;
+    }
+  }
+  for (const auto& [n, v] : s->labels) {
+    auto pit = postings_.find(n);
+    if (pit != postings_.end()) {
+      auto vit = pit->second.find(v);
+      if (vit != pit->second.end()) {
+        Postings& p = vit->second;
+        p.erase(std::lower_bound(p.begin(), p.end(), s->id));
+        if (p.empty()) {
+          pit->second.erase(vit);
+          index_bytes_ -= sizeof(Postings) + kHashNodeBytes;
+        }
+      }
+      if (pit->second.empty()) {
+        postings_.erase(pit);
+      }
+    }
+  }
+  index_bytes_ -= sizeof(Series) + s->labels.capacity() * sizeof(InternedLabel) +
+                  s->labels.size() * sizeof(uint32_t) + kHashNodeBytes + sizeof(void*);
+  for (const auto& [n, v] : s->labels) {
+    release(n);
+    release(v);
+  }
+  chunk_bytes_ -= s->chunk_bytes;
+  const uint32_t id = s->id;
+  by_id_[id].reset();
+  free_ids_.push_back(id);
+  series_count_.fetch_sub(1);
+}
+
+StoreStats MemStore::stats() const {
+  StoreStats st;
+  st.series = series_count_.load();
+  st.samples = sample_count_.load();
+  st.chunk_bytes = chunk_bytes_.load();
+  st.index_bytes = index_bytes_.load();
+  st.evictions = evictions_.load();
+  st.rejected_out_of_order = rejected_out_of_order_.load();
+  st.rejected_duplicate = rejected_duplicate_.load();
+  st.appended = appended_.load();
+  return st;
+}
+
+void MemStore::clearAll() {
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    shard.by_hash.clear();
+  }
+  std::unique_lock index_lock(index_mu_);
+  postings_.clear();
+  symbols_.clear();
+  by_id_.clear();
+  free_ids_.clear();
+  series_count_ = 0;
+  sample_count_ = 0;
+  chunk_bytes_ = 0;
+  index_bytes_ = 0;
+}
+
+}  // namespace store
+}  // namespace vigil

@@ -1,0 +1,132 @@
+#pragma once
+// MemStore: the in-memory implementation of Store. Internal header: the checkpoint code and
+// tests use it; everything else goes through vigil/store.h.
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "gorilla.h"
+#include "vigil/store.h"
+
+namespace vigil::store {
+
+/// A full chunk: immutable, its bytes trimmed to size.
+struct ClosedChunk {
+  int64_t mint = 0;
+  int64_t maxt = 0;
+  std::unique_ptr<uint8_t[]> data;
+  uint32_t bits = 0;
+  uint16_t count = 0;
+};
+
+/// Memory a closed chunk holds: header, data and the allocator's overhead for the data.
+inline std::size_t closedChunkBytes(const ClosedChunk& c) {
+  return sizeof(ClosedChunk) + (c.bits + 7) / 8 + 16;
+}
+
+using InternedLabel = std::pair<const std::string*, const std::string*>;
+
+struct Series {
+  uint32_t id = 0;
+  uint64_t hash = 0;
+  std::vector<InternedLabel> labels;  // sorted by name, with __name__
+  std::atomic<int32_t> pins{0};       // sources holding it in their last batch, and lookups
+
+  std::mutex mu;  // guards everything below
+  std::vector<ClosedChunk> closed;
+  GorillaEncoder head;
+  int64_t head_mint = 0;
+  int64_t last_t = INT64_MIN;
+  uint64_t last_value_bits = 0;
+  std::size_t closed_bytes = 0;  // closed chunks' data and headers
+  std::size_t chunk_bytes = 0;   // what this series last added to StoreStats::chunk_bytes
+
+  bool empty() const { return closed.empty() && head.count == 0; }
+  LabelSet labelSet() const;
+};
+
+class MemStore final : public Store {
+ public:
+  explicit MemStore(StoreOptions options);
+  ~MemStore() override;
+
+  SourceId registerSource(std::string_view name) override;
+  void retireSource(SourceId source, int64_t t) override;
+  void appendBatch(SourceId source, int64_t t, const MetricBatch& batch) override;
+  Status append(const LabelSet& labels, int64_t t, double v) override;
+  std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                    int64_t maxt) const override;
+  std::vector<LabelSet> series(const std::vector<LabelMatcher>& matchers) const override;
+  std::vector<std::string> labelNames() const override;
+  std::vector<std::string> labelValues(const std::string& name) const override;
+  void enforceRetention(int64_t now_ms) override;
+  StoreStats stats() const override;
+  Status saveCheckpoint(const std::string& path) const override;
+  Status loadCheckpoint(const std::string& path) override;
+
+ private:
+  struct Shard {
+    std::mutex mu;
+    std::unordered_multimap<uint64_t, Series*> by_hash;
+  };
+  struct Source {
+    std::string name;
+    std::mutex mu;
+    std::vector<Series*> last;  // each holds one pin
+  };
+  struct Symbol {
+    uint32_t refs = 0;
+  };
+  using Postings = std::vector<uint32_t>;  // sorted series ids
+
+  enum class AppendResult { kOk, kOutOfOrder, kDuplicate };
+
+  /// The series with exactly these labels (sorted, with __name__), created if new; returned
+  /// with one pin that the caller must release.
+  Series* getOrCreatePinned(const LabelSet& labels, uint64_t hash);
+  AppendResult appendToSeries(Series& s, int64_t t, double v);
+  void countResult(AppendResult r);
+  Source* source(SourceId id);
+  /// Marks stale what `src` produced last but not in `current`, then makes `current` its last.
+  void replaceLast(Source& src, std::vector<Series*> current, int64_t t);
+  void closeHead(Series& s);
+  /// Brings StoreStats::chunk_bytes up to date with `s` (whose lock is held).
+  void account(Series& s);
+  void removeIfDead(Series* s);
+  /// Ids of series matching all matchers; index_mu_ must be held (shared).
+  std::vector<uint32_t> matchingIds(const std::vector<LabelMatcher>& matchers) const;
+  const std::string* intern(const std::string& s);
+  void release(const std::string* s);
+  void clearAll();
+
+  StoreOptions options_;
+  std::array<Shard, 64> shards_;
+
+  mutable std::shared_mutex index_mu_;  // guards symbols_, postings_, by_id_, free_ids_
+  std::unordered_map<std::string, Symbol> symbols_;
+  std::unordered_map<const std::string*, std::unordered_map<const std::string*, Postings>>
+      postings_;
+  std::vector<std::unique_ptr<Series>> by_id_;
+  std::vector<uint32_t> free_ids_;
+
+  std::mutex sources_mu_;
+  std::vector<std::unique_ptr<Source>> sources_;
+
+  std::atomic<std::size_t> series_count_{0};
+  std::atomic<std::size_t> sample_count_{0};
+  std::atomic<std::size_t> chunk_bytes_{0};
+  std::atomic<std::size_t> index_bytes_{0};
+  std::atomic<uint64_t> evictions_{0};
+  std::atomic<uint64_t> rejected_out_of_order_{0};
+  std::atomic<uint64_t> rejected_duplicate_{0};
+  std::atomic<uint64_t> appended_{0};
+
+  friend class CheckpointIo;
+};
+
+}  // namespace vigil::store

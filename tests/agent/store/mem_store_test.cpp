@@ -1,0 +1,361 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "vigil/store.h"
+
+using namespace vigil;
+
+namespace {
+
+LabelSet L(std::initializer_list<std::pair<const char*, const char*>> pairs) {
+  LabelSet out;
+  for (const auto& [n, v] : pairs) {
+    out.push_back({n, v});
+  }
+  std::sort(out.begin(), out.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
+  return out;
+}
+
+LabelMatcher M(MatchType type, const char* name, const char* value) {
+  auto m = LabelMatcher::create(type, name, value);
+  REQUIRE(m.isOk());
+  return *m;
+}
+
+std::string label(const LabelSet& ls, const std::string& name) {
+  for (const auto& l : ls) {
+    if (l.name == name) {
+      return l.value;
+    }
+  }
+  return "";
+}
+
+std::string tempPath(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("vigil-store-" + std::to_string(::getpid()) + "-" + name))
+      .string();
+}
+
+}  // namespace
+
+TEST_CASE("Store: samples come back in order within the requested range", "[store]") {
+  StoreOptions options;
+  options.max_samples_per_chunk = 16;  // several chunks
+  auto store = makeMemStore(options);
+  const auto labels = L({{"__name__", "up"}, {"job", "node"}});
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(store->append(labels, 1000 * i, i * 0.5).isOk());
+  }
+  auto all = store->select({M(MatchType::kEqual, "__name__", "up")}, 0, 1000000);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].labels == labels);
+  REQUIRE(all[0].samples.size() == 100);
+  CHECK(all[0].samples[99].t == 99000);
+  CHECK(all[0].samples[99].v == 49.5);
+  auto range = store->select({M(MatchType::kEqual, "job", "node")}, 20500, 40000);
+  REQUIRE(range.size() == 1);
+  REQUIRE(range[0].samples.size() == 20);
+  CHECK(range[0].samples.front().t == 21000);
+  CHECK(range[0].samples.back().t == 40000);
+  CHECK(store->select({M(MatchType::kEqual, "job", "node")}, 200000, 300000).empty());
+}
+
+TEST_CASE("Store: out-of-order and duplicate samples are rejected and counted", "[store]") {
+  auto store = makeMemStore();
+  const auto labels = L({{"__name__", "x"}});
+  REQUIRE(store->append(labels, 2000, 1).isOk());
+  Status ooo = store->append(labels, 1000, 2);
+  CHECK(ooo.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(ooo.message(), Catch::Contains("out-of-order sample for x{} at 1000"));
+  CHECK_FALSE(store->append(labels, 2000, 3).isOk());
+  CHECK(store->stats().rejected_out_of_order == 1);
+  CHECK(store->stats().rejected_duplicate == 1);
+  auto got = store->select({}, 0, 10000);
+  REQUIRE(got.size() == 1);
+  REQUIRE(got[0].samples.size() == 1);
+  CHECK(got[0].samples[0].v == 1);
+  CHECK_FALSE(store->append({{"b", "1"}, {"a", "2"}}, 1, 1).isOk());  // unsorted labels
+}
+
+TEST_CASE("Store: a series missing from a source's next batch gets one stale marker",
+          "[store][staleness]") {
+  auto store = makeMemStore();
+  auto source = store->registerSource("collector/test");
+  auto batch = [](std::vector<std::string> devices) {
+    MetricBatch b;
+    auto& f = b.family("node_network_receive_bytes_total", "h", MetricType::kCounter);
+    for (const auto& d : devices) {
+      MetricBatch::add(f, {{"device", d}}, 1);
+    }
+    return b;
+  };
+  store->appendBatch(source, 1000, batch({"eth0", "eth1"}));
+  store->appendBatch(source, 2000, batch({"eth0"}));
+  store->appendBatch(source, 3000, batch({"eth0"}));
+  auto eth1 = store->select({M(MatchType::kEqual, "device", "eth1")}, 0, 10000);
+  REQUIRE(eth1.size() == 1);
+  REQUIRE(eth1[0].samples.size() == 2);
+  CHECK(eth1[0].samples[1].t == 2000);
+  CHECK(isStaleNaN(eth1[0].samples[1].v));
+  // It comes back: appended normally after the marker.
+  store->appendBatch(source, 4000, batch({"eth0", "eth1"}));
+  eth1 = store->select({M(MatchType::kEqual, "device", "eth1")}, 0, 10000);
+  REQUIRE(eth1[0].samples.size() == 3);
+  CHECK(eth1[0].samples[2].v == 1);
+  auto eth0 = store->select({M(MatchType::kEqual, "device", "eth0")}, 0, 10000);
+  CHECK(eth0[0].samples.size() == 4);
+  CHECK(eth0[0].labels ==
+        L({{"__name__", "node_network_receive_bytes_total"}, {"device", "eth0"}}));
+}
+
+TEST_CASE("Store: matchers select exactly what a brute-force filter selects (property)",
+          "[store][index]") {
+  auto store = makeMemStore();
+  std::mt19937 rng(7);
+  const char* names[] = {"cpu", "mem", "disk"};
+  const char* jobs[] = {"node", "api", "db", ""};
+  std::vector<LabelSet> all;
+  std::set<std::string> seen;
+  for (int i = 0; i < 400; ++i) {
+    LabelSet ls;
+    ls.push_back({"__name__", names[rng() % 3]});
+    std::string job = jobs[rng() % 4];
+    if (!job.empty()) {
+      ls.push_back({"job", job});
+    }
+    if (rng() % 2) {
+      ls.push_back({"mode", "m" + std::to_string(rng() % 5)});
+    }
+    ls.push_back({"zone", "z" + std::to_string(i % 7)});
+    std::sort(ls.begin(), ls.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
+    if (!seen.insert(labelsToString(ls)).second) {
+      continue;
+    }
+    REQUIRE(store->append(ls, 1000, i).isOk());
+    all.push_back(ls);
+  }
+  const std::vector<std::vector<LabelMatcher>> queries = {
+      {M(MatchType::kEqual, "__name__", "cpu")},
+      {M(MatchType::kEqual, "job", "")},
+      {M(MatchType::kNotEqual, "job", "node")},
+      {M(MatchType::kRegexMatch, "job", "api|db")},
+      {M(MatchType::kRegexMatch, "job", ".*")},
+      {M(MatchType::kRegexMatch, "job", ".+")},
+      {M(MatchType::kRegexNoMatch, "mode", "m[0-2]")},
+      {M(MatchType::kRegexMatch, "mode", "m")},  // anchored: matches nothing
+      {M(MatchType::kEqual, "__name__", "mem"), M(MatchType::kRegexMatch, "zone", "z[135]"),
+       M(MatchType::kNotEqual, "mode", "m4")},
+      {M(MatchType::kEqual, "nosuchlabel", "")},
+      {M(MatchType::kEqual, "nosuchlabel", "x")},
+      {M(MatchType::kRegexMatch, "__name__", "(?i)CPU|disk")},
+  };
+  for (const auto& q : queries) {
+    std::set<std::string> expected;
+    for (const auto& ls : all) {
+      bool ok = true;
+      for (const auto& m : q) {
+        ok = ok && m.matches(label(ls, m.name()));
+      }
+      if (ok) {
+        expected.insert(labelsToString(ls));
+      }
+    }
+    std::set<std::string> got;
+    for (const auto& s : store->select(q, 0, 2000)) {
+      got.insert(labelsToString(s.labels));
+    }
+    std::string qs;
+    for (const auto& m : q) {
+      qs += m.toString() + " ";
+    }
+    INFO("query " << qs);
+    CHECK(got == expected);
+    CHECK(store->series(q).size() == expected.size());
+  }
+  CHECK(store->labelNames() == std::vector<std::string>{"__name__", "job", "mode", "zone"});
+  CHECK(store->labelValues("job") == std::vector<std::string>{"api", "db", "node"});
+  CHECK_FALSE(LabelMatcher::create(MatchType::kRegexMatch, "a", "(unclosed").isOk());
+}
+
+TEST_CASE("Store: retention drops old samples and forgets empty series", "[store][retention]") {
+  StoreOptions options;
+  options.retention = std::chrono::milliseconds(60000);
+  options.max_samples_per_chunk = 10;
+  auto store = makeMemStore(options);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(store->append(L({{"__name__", "old"}}), i * 1000, i).isOk());
+  }
+  for (int i = 0; i < 200; ++i) {
+    REQUIRE(store->append(L({{"__name__", "live"}}), i * 1000, i).isOk());
+  }
+  CHECK(store->stats().series == 2);
+  CHECK(store->stats().samples == 300);
+  store->enforceRetention(200000);  // keep t >= 140000
+  auto live = store->select({M(MatchType::kEqual, "__name__", "live")}, 0, 1000000);
+  REQUIRE(live.size() == 1);
+  // Whole chunks go: the oldest sample kept belongs to the first chunk ending after the cutoff.
+  CHECK(live[0].samples.front().t == 140000);
+  CHECK(store->select({M(MatchType::kEqual, "__name__", "old")}, 0, 1000000).empty());
+  CHECK(store->stats().series == 1);
+  CHECK(store->stats().samples == 60);
+  CHECK(store->labelValues("__name__") == std::vector<std::string>{"live"});
+}
+
+TEST_CASE("Store: over the memory budget the oldest chunks go first", "[store][retention]") {
+  StoreOptions options;
+  options.max_samples_per_chunk = 20;
+  options.memory_budget_bytes = 4000;
+  auto store = makeMemStore(options);
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 400; ++i) {
+    for (int s = 0; s < 3; ++s) {
+      // Random values: incompressible, so chunks are big and the budget bites.
+      REQUIRE(store
+                  ->append(L({{"__name__", "m"}, {"s", std::to_string(s).c_str()}}), i * 1000,
+                           std::bit_cast<double>(rng() >> 2))
+                  .isOk());
+    }
+  }
+  const auto before = store->stats();
+  REQUIRE(before.chunk_bytes > 4000);
+  store->enforceRetention(400000);  // nothing is past the 2h retention
+  const auto after = store->stats();
+  CHECK(after.chunk_bytes <= 4000);
+  CHECK(after.evictions > 0);
+  // What is left is the newest data of every series.
+  for (const auto& s : store->select({}, 0, 1000000)) {
+    CHECK(s.samples.back().t == 399000);
+  }
+}
+
+TEST_CASE("Store: checkpoints round-trip and corrupt ones are refused", "[store][checkpoint]") {
+  StoreOptions options;
+  options.max_samples_per_chunk = 32;
+  auto store = makeMemStore(options);
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 100; ++i) {
+    for (int s = 0; s < 5; ++s) {
+      double v = s == 4 ? std::bit_cast<double>(rng()) : i * 1.25 + s;
+      REQUIRE(
+          store->append(L({{"__name__", "m"}, {"series", std::to_string(s).c_str()}}), i * 15000, v)
+              .isOk());
+    }
+  }
+  const std::string path = tempPath("checkpoint");
+  REQUIRE(store->saveCheckpoint(path).isOk());
+
+  auto restored = makeMemStore(options);
+  REQUIRE(restored->loadCheckpoint(path).isOk());
+  auto a = store->select({}, 0, INT64_MAX);
+  auto b = restored->select({}, 0, INT64_MAX);
+  REQUIRE(a.size() == b.size());
+  std::sort(a.begin(), a.end(), [](auto& x, auto& y) { return x.labels < y.labels; });
+  std::sort(b.begin(), b.end(), [](auto& x, auto& y) { return x.labels < y.labels; });
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].labels == b[i].labels);
+    REQUIRE(a[i].samples.size() == b[i].samples.size());
+    for (std::size_t j = 0; j < a[i].samples.size(); ++j) {
+      CHECK(a[i].samples[j].t == b[i].samples[j].t);
+      CHECK(std::bit_cast<uint64_t>(a[i].samples[j].v) ==
+            std::bit_cast<uint64_t>(b[i].samples[j].v));
+    }
+  }
+  CHECK(restored->stats().samples == store->stats().samples);
+  // The head chunk is restored without the spare capacity it had grown.
+  CHECK(restored->stats().chunk_bytes <= store->stats().chunk_bytes);
+  CHECK(restored->stats().chunk_bytes > store->stats().chunk_bytes * 9 / 10);
+  // Appends go on in place after a restore.
+  REQUIRE(restored->append(L({{"__name__", "m"}, {"series", "0"}}), 100 * 15000, 7).isOk());
+  CHECK_FALSE(restored->append(L({{"__name__", "m"}, {"series", "0"}}), 10, 7).isOk());
+
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  SECTION("truncated") {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+    Status st = restored->loadCheckpoint(path);
+    CHECK(st.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(st.message(), Catch::Contains("corrupt"));
+  }
+  SECTION("one flipped byte") {
+    bytes[bytes.size() / 3] ^= 0x10;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    CHECK_THAT(restored->loadCheckpoint(path).message(), Catch::Contains("checksum mismatch"));
+  }
+  SECTION("not a checkpoint") {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << "hello";
+    CHECK(restored->loadCheckpoint(path).code() == StatusCode::kInvalidArgument);
+  }
+  // A refused checkpoint leaves what was loaded before untouched.
+  CHECK(restored->stats().series == 5);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("Store: concurrent appends, batches and queries", "[store][concurrency]") {
+  StoreOptions options;
+  options.max_samples_per_chunk = 50;
+  auto store = makeMemStore(options);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      auto source = store->registerSource("w" + std::to_string(w));
+      for (int i = 1; i <= 400; ++i) {
+        MetricBatch b;
+        auto& f = b.family("m", "h", MetricType::kGauge);
+        for (int s = 0; s < 20; ++s) {
+          if ((i + s) % 17 != 0) {  // series come and go: staleness on the way
+            MetricBatch::add(f, {{"w", std::to_string(w)}, {"s", std::to_string(s)}}, i);
+          }
+        }
+        store->appendBatch(source, i * 1000, b);
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (!stop.load()) {
+      for (const auto& s : store->select({M(MatchType::kRegexMatch, "s", "1.*")}, 0, INT64_MAX)) {
+        for (std::size_t i = 1; i < s.samples.size(); ++i) {
+          REQUIRE(s.samples[i].t > s.samples[i - 1].t);
+        }
+      }
+      store->enforceRetention(0);
+      (void)store->labelValues("s");
+    }
+  });
+  for (auto& t : writers) {
+    t.join();
+  }
+  stop = true;
+  reader.join();
+  CHECK(store->stats().series == 60);
+  CHECK(store->stats().rejected_duplicate == 0);
+  CHECK(store->stats().rejected_out_of_order == 0);
+}
+
+TEST_CASE("Store: a retired source's series go stale; its name maps to the same id",
+          "[store][staleness]") {
+  auto store = makeMemStore();
+  auto a = store->registerSource("collector/cpu");
+  CHECK(store->registerSource("collector/cpu") == a);
+  CHECK(store->registerSource("collector/mem") != a);
+  MetricBatch b;
+  b.addSingle("x", "h", MetricType::kGauge, 1);
+  store->appendBatch(a, 1000, b);
+  store->retireSource(a, 2000);
+  auto got = store->select({}, 0, 10000);
+  REQUIRE(got.size() == 1);
+  REQUIRE(got[0].samples.size() == 2);
+  CHECK(isStaleNaN(got[0].samples[1].v));
+  // No longer pinned by the source: retention may now forget it.
+  store->enforceRetention(2000 + 3 * 3600 * 1000);
+  CHECK(store->stats().series == 0);
+}
