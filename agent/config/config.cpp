@@ -82,6 +82,39 @@ Result<ListenAddress> parseListenAddress(std::string_view text) {
   return out;
 }
 
+Result<std::size_t> parseByteSize(std::string_view text) {
+  std::size_t i = 0;
+  unsigned long long number = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (number > (~0ULL) / 10 - 9) {
+      return invalidArgument("size \"" + std::string(text) + "\" is too large");
+    }
+    number = number * 10 + static_cast<unsigned>(text[i] - '0');
+    ++i;
+  }
+  if (i == 0) {
+    return invalidArgument("invalid size \"" + std::string(text) +
+                           "\": expected a number with a unit such as 512MiB or 2GB");
+  }
+  const std::string_view unit = text.substr(i);
+  struct Unit {
+    std::string_view name;
+    unsigned shift;
+  };
+  static constexpr Unit kUnits[] = {{"", 0},     {"B", 0},   {"KB", 10},  {"KiB", 10}, {"MB", 20},
+                                    {"MiB", 20}, {"GB", 30}, {"GiB", 30}, {"TB", 40},  {"TiB", 40}};
+  for (const Unit& u : kUnits) {
+    if (u.name == unit) {
+      if (u.shift > 0 && number > ((~0ULL) >> u.shift)) {
+        return invalidArgument("size \"" + std::string(text) + "\" is too large");
+      }
+      return static_cast<std::size_t>(number << u.shift);
+    }
+  }
+  return invalidArgument("invalid size \"" + std::string(text) + "\": unknown unit \"" +
+                         std::string(unit) + "\" (use B, KiB, MiB, GiB, TiB or KB, MB, GB, TB)");
+}
+
 std::string ConfigError::toString() const {
   std::ostringstream out;
   out << file;
@@ -303,6 +336,33 @@ class ConfigReader {
     }
   }
 
+  void readStorage(const YAML::Node& node, StorageConfig& storage) {
+    const std::string f = "storage";
+    if (!checkMap(node, f, {"retention", "memory_budget", "checkpoint_interval"})) {
+      return;
+    }
+    if (auto n = node["retention"]) {
+      if (auto d = duration(n, f + ".retention", Duration{60000}, Duration{365LL * 86400000})) {
+        storage.retention = *d;
+      }
+    }
+    if (auto n = node["memory_budget"]) {
+      if (auto s = scalar(n, f + ".memory_budget")) {
+        auto size = parseByteSize(*s);
+        if (size) {
+          storage.memory_budget_bytes = *size;
+        } else {
+          error(n, f + ".memory_budget", size.status().message());
+        }
+      }
+    }
+    if (auto n = node["checkpoint_interval"]) {
+      if (auto d = duration(n, f + ".checkpoint_interval", Duration{1000}, Duration{86400000})) {
+        storage.checkpoint_interval = *d;
+      }
+    }
+  }
+
   void readPaths(const YAML::Node& node, HostPaths& paths) {
     const std::string f = "collectors.paths";
     if (!checkMap(node, f, {"procfs", "sysfs", "rootfs"})) {
@@ -449,11 +509,15 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
     root = YAML::Node(YAML::NodeType::Map);
   }
   try {
-    if (reader.checkMap(root, "", {"global", "collectors", "rule_files", "alerting", "anomaly"})) {
+    if (reader.checkMap(root, "",
+                        {"global", "collectors", "storage", "rule_files", "alerting", "anomaly"})) {
       if (auto n = root["global"]) {
         reader.readGlobal(n, config.global);
       }
       reader.readCollectors(root["collectors"], collectors, config);
+      if (auto n = root["storage"]; n && !n.IsNull()) {
+        reader.readStorage(n, config.storage);
+      }
       if (auto n = root["rule_files"]; n && !n.IsNull()) {
         std::string base_dir;
         if (!file.empty() && file.front() != '<') {

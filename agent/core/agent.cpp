@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "../http/http_server.h"
 #include "logging.h"
@@ -13,10 +15,46 @@
 #include "self_metrics.h"
 #include "snapshot_registry.h"
 #include "vigil/collector.h"
+#include "vigil/store.h"
 
 namespace vigil {
 
 namespace {
+
+constexpr std::chrono::milliseconds kRetentionPeriod{10000};
+
+int64_t unixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string checkpointPath(const Config& config) {
+  return config.global.data_dir + "/store.checkpoint";
+}
+
+void appendStoreStats(const StoreStats& st, MetricBatch& out) {
+  out.addSingle("vigil_store_series", "Series held in the in-memory store.", MetricType::kGauge,
+                static_cast<double>(st.series));
+  out.addSingle("vigil_store_samples", "Samples held in the in-memory store.", MetricType::kGauge,
+                static_cast<double>(st.samples));
+  out.addSingle("vigil_store_chunk_bytes",
+                "Memory held by compressed samples and their chunk headers.", MetricType::kGauge,
+                static_cast<double>(st.chunk_bytes));
+  out.addSingle("vigil_store_index_bytes",
+                "Memory held by labels, postings and per-series bookkeeping.", MetricType::kGauge,
+                static_cast<double>(st.index_bytes));
+  out.addSingle("vigil_store_evictions_total",
+                "Chunks dropped before their retention to stay within the memory budget.",
+                MetricType::kCounter, static_cast<double>(st.evictions));
+  out.addSingle("vigil_store_samples_appended_total", "Samples appended to the store.",
+                MetricType::kCounter, static_cast<double>(st.appended));
+  auto& rejected = out.family("vigil_store_samples_rejected_total",
+                              "Samples the store refused, by reason.", MetricType::kCounter);
+  MetricBatch::add(rejected, {{"reason", "duplicate"}}, static_cast<double>(st.rejected_duplicate));
+  MetricBatch::add(rejected, {{"reason", "out_of_order"}},
+                   static_cast<double>(st.rejected_out_of_order));
+}
 
 double unixNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -86,16 +124,88 @@ struct Agent::Impl {
   SelfMetrics self_metrics;
   SnapshotRegistry snapshots;
 
+  std::unique_ptr<Store> store;
+
   std::mutex mu;  // serialises reloads against each other and against stop
   Config config;
   std::unique_ptr<CollectorScheduler> scheduler;
   std::unique_ptr<HttpServer> http;
 
+  // The maintenance loop: retention and checkpoints.
+  std::thread maintenance;
+  std::mutex maintenance_mu;
+  std::condition_variable maintenance_cv;
+  bool maintenance_stop = false;
+
   Impl(AgentOptions o, ExpositionRenderer r, Config c)
       : options(std::move(o)),
         render(std::move(r)),
         self_metrics(options.version, options.revision),
-        config(std::move(c)) {}
+        config(std::move(c)) {
+    StoreOptions store_options;
+    store_options.retention = config.storage.retention;
+    store_options.memory_budget_bytes = config.storage.memory_budget_bytes;
+    store = makeMemStore(store_options);
+  }
+
+  void loadCheckpoint() {
+    const std::string path = checkpointPath(config);
+    Status st = store->loadCheckpoint(path);
+    if (st.isOk()) {
+      spdlog::info("store restored from checkpoint path={} series={} samples={}", path,
+                   store->stats().series, store->stats().samples);
+    } else if (st.code() == StatusCode::kInvalidArgument) {
+      // Keep the bad file for a post-mortem, and start empty rather than load garbage.
+      const std::string aside = path + ".corrupt-" + std::to_string(unixMillis() / 1000);
+      std::error_code ec;
+      std::filesystem::rename(path, aside, ec);
+      spdlog::error("store checkpoint unusable, starting empty error=\"{}\" moved_to={}",
+                    st.message(), aside);
+    } else if (st.code() != StatusCode::kNotFound) {
+      spdlog::error("cannot read store checkpoint, starting empty error=\"{}\"", st.message());
+    }
+  }
+
+  void writeCheckpoint() {
+    std::string path;
+    {
+      std::lock_guard lock(mu);
+      path = checkpointPath(config);
+    }
+    const auto started = std::chrono::steady_clock::now();
+    Status st = store->saveCheckpoint(path);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    self_metrics.checkpointWritten(st.isOk(), seconds, unixNow());
+    if (!st.isOk()) {
+      spdlog::error("store checkpoint failed error=\"{}\"", st.message());
+    }
+  }
+
+  void maintenanceLoop() {
+    auto last_checkpoint = std::chrono::steady_clock::now();
+    std::unique_lock lock(maintenance_mu);
+    while (!maintenance_stop) {
+      Duration checkpoint_interval;
+      {
+        std::lock_guard config_lock(mu);
+        checkpoint_interval = config.storage.checkpoint_interval;
+      }
+      const auto wake = std::min(std::chrono::steady_clock::now() + kRetentionPeriod,
+                                 last_checkpoint + checkpoint_interval);
+      maintenance_cv.wait_until(lock, wake, [&] { return maintenance_stop; });
+      if (maintenance_stop) {
+        break;
+      }
+      lock.unlock();
+      store->enforceRetention(unixMillis());
+      if (std::chrono::steady_clock::now() >= last_checkpoint + checkpoint_interval) {
+        writeCheckpoint();
+        last_checkpoint = std::chrono::steady_clock::now();
+      }
+      lock.lock();
+    }
+  }
 
   void renderMetrics(std::string& body) {
     auto snapshots_now = snapshots.all();
@@ -108,6 +218,7 @@ struct Agent::Impl {
     self_metrics.setExportedSeries(static_cast<double>(series));
     MetricBatch self;
     self_metrics.snapshot(self);
+    appendStoreStats(store->stats(), self);
     batches.push_back(&self);
     render(batches, body);
   }
@@ -140,8 +251,9 @@ Status Agent::start() {
   if (!entries) {
     return entries.status();
   }
-  s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths,
-                                                     s.snapshots, s.self_metrics);
+  s.loadCheckpoint();
+  s.scheduler = std::make_unique<CollectorScheduler>(
+      std::move(entries).value(), s.config.paths, *s.store, s.snapshots, s.self_metrics);
   s.scheduler->start();
 
   HttpServerOptions http_options;
@@ -154,6 +266,7 @@ Status Agent::start() {
     return st;
   }
   s.http = std::move(http);
+  s.maintenance = std::thread([impl = impl_.get()] { impl->maintenanceLoop(); });
   spdlog::info("vigil started version={} listen_address={} collectors={}", s.options.version,
                ListenAddress{s.config.global.listen_address.host, s.http->port()}.toString(),
                std::count_if(s.config.collectors.begin(), s.config.collectors.end(),
@@ -193,8 +306,16 @@ Status Agent::reload() {
     keep.push_back("collector/" + e.settings.name);
   }
   s.snapshots.retainOnly(keep);
-  s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), config->paths,
-                                                     s.snapshots, s.self_metrics);
+  // Collectors switched off: their series end now, with staleness markers.
+  for (const auto& old : s.config.collectors) {
+    const std::string name = "collector/" + old.name;
+    if (old.enabled && std::find(keep.begin(), keep.end(), name) == keep.end()) {
+      s.store->retireSource(s.store->registerSource(name), unixMillis());
+    }
+  }
+  s.store->setLimits(config->storage.retention, config->storage.memory_budget_bytes);
+  s.scheduler = std::make_unique<CollectorScheduler>(
+      std::move(entries).value(), config->paths, *s.store, s.snapshots, s.self_metrics);
   s.scheduler->start();
   setLogLevel(config->global.log_level);
   s.config = std::move(config).value();
@@ -221,6 +342,16 @@ void Agent::stop(std::chrono::milliseconds grace) {
   }
   if (scheduler && !scheduler->stop(grace)) {
     spdlog::warn("a collector was still running at shutdown; not waiting for it");
+  }
+  if (s.maintenance.joinable()) {
+    {
+      std::lock_guard lock(s.maintenance_mu);
+      s.maintenance_stop = true;
+    }
+    s.maintenance_cv.notify_all();
+    s.maintenance.join();
+    // Everything collected up to now survives the restart.
+    s.writeCheckpoint();
   }
 }
 

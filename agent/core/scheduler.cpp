@@ -22,6 +22,7 @@ namespace {
 struct Slot {
   CollectorSettings settings;
   CollectorPtr collector;
+  Store::SourceId source = 0;
   std::unique_ptr<asio::steady_timer> timer;
   Clock::time_point anchor;  // cycles are due at anchor + k * interval
   // Written by the cycle, read by the watchdog.
@@ -40,14 +41,15 @@ int64_t toNs(Clock::time_point t) {
 }  // namespace
 
 struct CollectorScheduler::State : std::enable_shared_from_this<State> {
-  State(HostPaths p, SnapshotRegistry& s, SelfMetrics& m)
-      : paths(std::move(p)), snapshots(s), self_metrics(m), watchdog(io) {}
+  State(HostPaths p, Store& st, SnapshotRegistry& s, SelfMetrics& m)
+      : paths(std::move(p)), store(st), snapshots(s), self_metrics(m), watchdog(io) {}
 
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
   std::vector<std::unique_ptr<Slot>> slots;
   HostPaths paths;
+  Store& store;
   SnapshotRegistry& snapshots;
   SelfMetrics& self_metrics;
   asio::steady_timer watchdog;
@@ -67,6 +69,9 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       ++in_flight;
     }
     const auto started = Clock::now();
+    const int64_t timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
     slot.timeout_reported.store(false);
     slot.running_since_ns.store(toNs(started));
 
@@ -90,6 +95,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     const bool ok = status.isOk();
 
     if (!stopping.load()) {
+      store.appendBatch(slot.source, timestamp_ms, *batch);
       snapshots.publish("collector/" + slot.settings.name, std::move(batch));
       self_metrics.collectorFinished(slot.settings.name, seconds, ok);
       // Logged on state changes only: a collector failing every cycle must not flood the log.
@@ -157,14 +163,15 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   }
 };
 
-CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths paths,
+CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths paths, Store& store,
                                        SnapshotRegistry& snapshots, SelfMetrics& self_metrics)
-    : state_(std::make_shared<State>(std::move(paths), snapshots, self_metrics)) {
+    : state_(std::make_shared<State>(std::move(paths), store, snapshots, self_metrics)) {
   for (auto& e : entries) {
     auto slot = std::make_unique<Slot>();
     slot->settings = std::move(e.settings);
     slot->collector = std::move(e.collector);
     slot->timer = std::make_unique<asio::steady_timer>(state_->io);
+    slot->source = store.registerSource("collector/" + slot->settings.name);
     state_->slots.push_back(std::move(slot));
   }
 }

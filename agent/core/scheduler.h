@@ -11,6 +11,7 @@
 #include "self_metrics.h"
 #include "snapshot_registry.h"
 #include "vigil/collector.h"
+#include "vigil/store.h"
 
 namespace vigil {
 
@@ -21,8 +22,10 @@ class CollectorScheduler {
     CollectorPtr collector;
   };
 
-  CollectorScheduler(std::vector<Entry> entries, HostPaths paths, SnapshotRegistry& snapshots,
-                     SelfMetrics& self_metrics);
+  /// Each cycle's batch is appended to `store` (source "collector/NAME") and published to
+  /// `snapshots` for /metrics.
+  CollectorScheduler(std::vector<Entry> entries, HostPaths paths, Store& store,
+                     SnapshotRegistry& snapshots, SelfMetrics& self_metrics);
   ~CollectorScheduler();
   CollectorScheduler(const CollectorScheduler&) = delete;
   CollectorScheduler& operator=(const CollectorScheduler&) = delete;

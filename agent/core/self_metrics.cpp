@@ -60,6 +60,21 @@ struct SelfMetrics::Impl {
           .Name("vigil_config_reload_failures_total")
           .Help("Configuration reloads rejected because the new configuration was invalid.")
           .Register(registry);
+  prometheus::Family<prometheus::Gauge>& checkpoint_duration =
+      prometheus::BuildGauge()
+          .Name("vigil_store_checkpoint_duration_seconds")
+          .Help("Time the last store checkpoint took to write.")
+          .Register(registry);
+  prometheus::Family<prometheus::Gauge>& checkpoint_time =
+      prometheus::BuildGauge()
+          .Name("vigil_store_last_checkpoint_timestamp_seconds")
+          .Help("When the store was last checkpointed successfully.")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& checkpoint_failures =
+      prometheus::BuildCounter()
+          .Name("vigil_store_checkpoint_failures_total")
+          .Help("Store checkpoints that could not be written.")
+          .Register(registry);
   prometheus::Family<prometheus::Gauge>& exported_series =
       prometheus::BuildGauge()
           .Name("vigil_exporter_series")
@@ -73,6 +88,16 @@ SelfMetrics::SelfMetrics(std::string_view version, std::string_view revision)
       .Set(1);
   impl_->reload_ok.Add({}).Set(1);
   impl_->exported_series.Add({});
+  impl_->checkpoint_failures.Add({});
+}
+
+void SelfMetrics::checkpointWritten(bool success, double seconds, double unix_seconds) {
+  if (success) {
+    impl_->checkpoint_duration.Add({}).Set(seconds);
+    impl_->checkpoint_time.Add({}).Set(unix_seconds);
+  } else {
+    impl_->checkpoint_failures.Add({}).Increment();
+  }
 }
 
 SelfMetrics::~SelfMetrics() = default;

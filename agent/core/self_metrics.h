@@ -23,6 +23,7 @@ class SelfMetrics {
   void httpRequest(const std::string& handler, int code);
   void configReload(bool success, double unix_seconds);
   void setExportedSeries(double series);
+  void checkpointWritten(bool success, double seconds, double unix_seconds);
 
   /// Appends a copy of every self metric to `out`.
   void snapshot(MetricBatch& out) const;

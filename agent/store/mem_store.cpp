@@ -493,8 +493,20 @@ std::vector<std::string> MemStore::labelValues(const std::string& name) const {
   return out;
 }
 
+void MemStore::setLimits(std::chrono::milliseconds retention, std::size_t memory_budget_bytes) {
+  std::lock_guard lock(limits_mu_);
+  options_.retention = retention;
+  options_.memory_budget_bytes = memory_budget_bytes;
+}
+
 void MemStore::enforceRetention(int64_t now_ms) {
-  const int64_t cutoff = now_ms - options_.retention.count();
+  int64_t cutoff = 0;
+  std::size_t budget = 0;
+  {
+    std::lock_guard lock(limits_mu_);
+    cutoff = now_ms - options_.retention.count();
+    budget = options_.memory_budget_bytes;
+  }
   std::vector<Series*> maybe_dead;
   {
     std::shared_lock index_lock(index_mu_);
@@ -523,7 +535,7 @@ void MemStore::enforceRetention(int64_t now_ms) {
         maybe_dead.push_back(&s);
       }
     }
-    if (options_.memory_budget_bytes > 0 && chunk_bytes_.load() > options_.memory_budget_bytes) {
+    if (budget > 0 && chunk_bytes_.load() > budget) {
       // Over budget: the oldest closed chunks go first, whichever series they belong to.
       std::vector<std::pair<int64_t, Series*>> oldest;
       for (const auto& owned : by_id_) {
@@ -537,7 +549,7 @@ void MemStore::enforceRetention(int64_t now_ms) {
       std::sort(oldest.begin(), oldest.end(),
                 [](const auto& a, const auto& b) { return a.first < b.first; });
       for (const auto& [maxt, s] : oldest) {
-        if (chunk_bytes_.load() <= options_.memory_budget_bytes) {
+        if (chunk_bytes_.load() <= budget) {
           break;
         }
         std::lock_guard lock(s->mu);

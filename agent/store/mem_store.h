@@ -64,6 +64,7 @@ class MemStore final : public Store {
   std::vector<LabelSet> series(const std::vector<LabelMatcher>& matchers) const override;
   std::vector<std::string> labelNames() const override;
   std::vector<std::string> labelValues(const std::string& name) const override;
+  void setLimits(std::chrono::milliseconds retention, std::size_t memory_budget_bytes) override;
   void enforceRetention(int64_t now_ms) override;
   StoreStats stats() const override;
   Status saveCheckpoint(const std::string& path) const override;
@@ -105,6 +106,7 @@ class MemStore final : public Store {
   void clearAll();
 
   StoreOptions options_;
+  std::mutex limits_mu_;  // guards options_.retention and options_.memory_budget_bytes
   std::array<Shard, 64> shards_;
 
   mutable std::shared_mutex index_mu_;  // guards symbols_, postings_, by_id_, free_ids_

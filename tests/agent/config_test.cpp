@@ -118,8 +118,13 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
   };
   const Case cases[] = {
       {"unknown top-level key", "globl:\n  log_level: info\n",
-       "vigil.yaml:1:1: globl: unknown key (expected one of: global, collectors, rule_files, "
-       "alerting, anomaly)"},
+       "vigil.yaml:1:1: globl: unknown key (expected one of: global, collectors, storage, "
+       "rule_files, alerting, anomaly)"},
+      {"bad size", "storage:\n  memory_budget: 512 megs\n",
+       "vigil.yaml:2:18: storage.memory_budget: invalid size \"512 megs\": unknown unit \" megs\" "
+       "(use B, KiB, MiB, GiB, TiB or KB, MB, GB, TB)"},
+      {"retention too short", "storage:\n  retention: 10s\n",
+       "vigil.yaml:2:14: storage.retention: duration 10s is out of range (1m to 1y)"},
       {"unknown global key", "global:\n  scrape_interval: 15s\n",
        "vigil.yaml:2:3: global.scrape_interval: unknown key (expected one of: listen_address, "
        "data_dir, collection_interval, evaluation_interval, external_labels, log_level, "
@@ -220,6 +225,20 @@ TEST_CASE("Config: errors in a file carry the file's path", "[agent][config]") {
         path +
             ":4:24: global.collection_interval: invalid duration \"5 minutes\": unknown unit "
             "\" minutes\" (use Prometheus syntax such as 15s, 5m or 1h30m)");
+}
+
+TEST_CASE("Config: storage settings and byte sizes", "[agent][config]") {
+  auto r = parse("storage:\n  retention: 6h\n  memory_budget: 256MiB\n  checkpoint_interval: 30s\n");
+  INFO(errorsOf(r));
+  REQUIRE(r.config);
+  CHECK(r.config->storage.retention == Duration{6 * 3600 * 1000});
+  CHECK(r.config->storage.memory_budget_bytes == 256u * 1024 * 1024);
+  CHECK(r.config->storage.checkpoint_interval == Duration{30000});
+  CHECK(*parseByteSize("2GB") == 2ULL << 30);
+  CHECK(*parseByteSize("100") == 100);
+  CHECK(*parseByteSize("1KiB") == 1024);
+  CHECK_FALSE(parseByteSize("MB").isOk());
+  CHECK_FALSE(parseByteSize("99999999999999999999TB").isOk());
 }
 
 TEST_CASE("Config: listen addresses", "[agent][config]") {

@@ -44,6 +44,17 @@ struct HostPaths {
   std::string rootfs = "/";
 };
 
+/// The in-memory time-series store.
+struct StorageConfig {
+  Duration retention{2LL * 3600 * 1000};
+  std::size_t memory_budget_bytes = 0;  // 0: no limit beyond retention
+  Duration checkpoint_interval{60000};
+};
+
+/// Parses a size such as "512MiB", "1GB" or "0". As in Prometheus, KB/MB/GB mean the same as
+/// KiB/MiB/GiB (powers of 1024).
+Result<std::size_t> parseByteSize(std::string_view text);
+
 struct CollectorSettings {
   std::string name;
   bool enabled = false;
@@ -55,6 +66,7 @@ struct Config {
   std::string source;  // file name the configuration came from, or "<embedded default>"
   GlobalConfig global;
   HostPaths paths;
+  StorageConfig storage;
   std::vector<CollectorSettings> collectors;  // one entry per known collector, in catalog order
   std::vector<std::string> rule_files;        // globs, resolved against the config's directory
 

@@ -112,6 +112,9 @@ class Store {
   virtual std::vector<std::string> labelNames() const = 0;
   virtual std::vector<std::string> labelValues(const std::string& name) const = 0;
 
+  /// Changes retention and memory budget (a configuration reload); applied at the next
+  /// enforceRetention.
+  virtual void setLimits(std::chrono::milliseconds retention, std::size_t memory_budget_bytes) = 0;
   /// Drops what is older than the retention and, over the memory budget, the oldest chunks.
   virtual void enforceRetention(int64_t now_ms) = 0;
   virtual StoreStats stats() const = 0;
