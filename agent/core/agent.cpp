@@ -252,8 +252,8 @@ Status Agent::start() {
     return entries.status();
   }
   s.loadCheckpoint();
-  s.scheduler = std::make_unique<CollectorScheduler>(
-      std::move(entries).value(), s.config.paths, *s.store, s.snapshots, s.self_metrics);
+  s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths,
+                                                     *s.store, s.snapshots, s.self_metrics);
   s.scheduler->start();
 
   HttpServerOptions http_options;
@@ -314,8 +314,8 @@ Status Agent::reload() {
     }
   }
   s.store->setLimits(config->storage.retention, config->storage.memory_budget_bytes);
-  s.scheduler = std::make_unique<CollectorScheduler>(
-      std::move(entries).value(), config->paths, *s.store, s.snapshots, s.self_metrics);
+  s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), config->paths,
+                                                     *s.store, s.snapshots, s.self_metrics);
   s.scheduler->start();
   setLogLevel(config->global.log_level);
   s.config = std::move(config).value();

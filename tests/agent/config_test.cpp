@@ -228,7 +228,8 @@ TEST_CASE("Config: errors in a file carry the file's path", "[agent][config]") {
 }
 
 TEST_CASE("Config: storage settings and byte sizes", "[agent][config]") {
-  auto r = parse("storage:\n  retention: 6h\n  memory_budget: 256MiB\n  checkpoint_interval: 30s\n");
+  auto r =
+      parse("storage:\n  retention: 6h\n  memory_budget: 256MiB\n  checkpoint_interval: 30s\n");
   INFO(errorsOf(r));
   REQUIRE(r.config);
   CHECK(r.config->storage.retention == Duration{6 * 3600 * 1000});
