@@ -106,61 +106,35 @@ void GorillaEncoder::append(int64_t t, double v) {
   ++count;
 }
 
-bool GorillaDecoder::readBit(bool& bit) {
-  if (pos_ >= bits_) {
-    return false;
-  }
-  bit = (data_[pos_ / 8] >> (7 - pos_ % 8)) & 1;
-  ++pos_;
-  return true;
-}
-
-bool GorillaDecoder::readBits(unsigned nbits, uint64_t& out) {
-  if (pos_ + nbits > bits_) {
-    return false;
-  }
-  out = 0;
-  while (nbits > 0) {
-    const unsigned offset = pos_ % 8;
-    const unsigned avail = 8 - offset;
-    const unsigned take = nbits < avail ? nbits : avail;
-    const uint64_t byte = data_[pos_ / 8];
-    const uint64_t chunk = (byte >> (avail - take)) & ((uint64_t{1} << take) - 1);
-    out = (out << take) | chunk;
-    pos_ += take;
-    nbits -= take;
-  }
-  return true;
-}
-
 bool GorillaDecoder::next(int64_t& t, double& v) {
   if (read_ >= count_) {
     return false;
   }
   if (read_ == 0) {
     uint64_t tb = 0;
-    if (!readBits(64, tb) || !readBits(64, value_)) {
+    if (!read64(tb) || !read64(value_)) {
       return false;
     }
     t_ = static_cast<int64_t>(tb);
   } else {
-    // Timestamp: count the prefix's leading ones (at most 5).
-    unsigned ones = 0;
-    bool bit = false;
-    while (ones < 5) {
-      if (!readBit(bit)) {
-        return false;
-      }
-      if (!bit) {
-        break;
-      }
-      ++ones;
+    // Timestamp: the prefix is up to five 1-bits ended by a 0 (or five 1s). Counted straight
+    // off the bit buffer rather than bit by bit.
+    if (avail_ < 8) {
+      fill();
+    }
+    unsigned ones = static_cast<unsigned>(std::countl_one(buf_));
+    if (ones > 5) {
+      ones = 5;
+    }
+    uint64_t bit = 0;
+    if (!readBits(ones < 5 ? ones + 1 : 5, bit)) {
+      return false;
     }
     int64_t dod = 0;
     if (ones > 0) {
       const unsigned nbits = kBuckets[ones - 1].value_bits;
       uint64_t raw = 0;
-      if (!readBits(nbits, raw)) {
+      if (!(nbits == 64 ? read64(raw) : readBits(nbits, raw))) {
         return false;
       }
       if (nbits < 64 && (raw >> (nbits - 1)) != 0) {
@@ -171,20 +145,21 @@ bool GorillaDecoder::next(int64_t& t, double& v) {
     delta_ += dod;
     t_ += delta_;
 
-    if (!readBit(bit)) {
+    if (!readBits(1, bit)) {
       return false;
     }
-    if (bit) {
-      bool new_window = false;
-      if (!readBit(new_window)) {
+    if (bit != 0) {
+      uint64_t new_window = 0;
+      if (!readBits(1, new_window)) {
         return false;
       }
-      if (new_window) {
-        uint64_t lead = 0;
-        uint64_t sig = 0;
-        if (!readBits(5, lead) || !readBits(6, sig)) {
+      if (new_window != 0) {
+        uint64_t header = 0;  // 5 bits of leading zeros, 6 of significant bits
+        if (!readBits(11, header)) {
           return false;
         }
+        const uint64_t lead = header >> 6;
+        uint64_t sig = header & 0x3f;
         if (sig == 0) {
           sig = 64;
         }
@@ -196,7 +171,7 @@ bool GorillaDecoder::next(int64_t& t, double& v) {
       }
       const unsigned sig = 64u - leading_ - trailing_;
       uint64_t x = 0;
-      if (!readBits(sig, x)) {
+      if (!readWide(sig, x)) {
         return false;
       }
       value_ ^= x << trailing_;

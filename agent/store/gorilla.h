@@ -28,23 +28,67 @@ struct GorillaEncoder {
   void writeBit(bool bit);
 };
 
-/// Reads back what a GorillaEncoder wrote, one sample at a time.
+/// Reads back what a GorillaEncoder wrote, one sample at a time. Bits are taken from a 64-bit
+/// buffer refilled a byte at a time, not read one by one: decoding is the hot loop of every
+/// range query.
 class GorillaDecoder {
  public:
   GorillaDecoder(const uint8_t* data, uint32_t bits, uint16_t count)
-      : data_(data), bits_(bits), count_(count) {}
+      : data_(data), nbytes_((bits + 7) / 8), bits_left_(bits), count_(count) {}
 
   /// The next sample, or false at the end (or on a corrupted stream).
   bool next(int64_t& t, double& v);
 
  private:
-  bool readBit(bool& bit);
-  bool readBits(unsigned nbits, uint64_t& out);
+  void fill() {
+    while (avail_ <= 56 && pos_ < nbytes_) {
+      buf_ |= static_cast<uint64_t>(data_[pos_++]) << (56 - avail_);
+      avail_ += 8;
+    }
+  }
+  /// Reads 1..56 bits.
+  bool readBits(unsigned n, uint64_t& out) {
+    if (n > bits_left_) {
+      return false;
+    }
+    if (avail_ < n) {
+      fill();
+    }
+    out = buf_ >> (64 - n);
+    buf_ <<= n;
+    avail_ -= n;
+    bits_left_ -= n;
+    return true;
+  }
+  bool read64(uint64_t& out) {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+    if (!readBits(32, hi) || !readBits(32, lo)) {
+      return false;
+    }
+    out = (hi << 32) | lo;
+    return true;
+  }
+  bool readWide(unsigned n, uint64_t& out) {
+    return n > 56 ? readWideSlow(n, out) : readBits(n, out);
+  }
+  bool readWideSlow(unsigned n, uint64_t& out) {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+    if (!readBits(n - 32, hi) || !readBits(32, lo)) {
+      return false;
+    }
+    out = (hi << 32) | lo;
+    return true;
+  }
 
   const uint8_t* data_;
-  uint32_t bits_;
+  uint32_t nbytes_;
+  uint32_t bits_left_;
   uint16_t count_;
-  uint32_t pos_ = 0;
+  uint32_t pos_ = 0;  // next byte to load into buf_
+  uint64_t buf_ = 0;  // unread bits, most significant first
+  unsigned avail_ = 0;
   uint16_t read_ = 0;
   int64_t t_ = 0;
   int64_t delta_ = 0;

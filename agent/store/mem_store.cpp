@@ -434,6 +434,13 @@ std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& mat
     SeriesSamples ss;
     {
       std::lock_guard lock(s.mu);
+      std::size_t upper_bound = s.head.count;
+      for (const ClosedChunk& c : s.closed) {
+        if (c.maxt >= mint && c.mint <= maxt) {
+          upper_bound += c.count;
+        }
+      }
+      ss.samples.reserve(upper_bound);
       // Only the chunks that overlap the range are decoded.
       for (const ClosedChunk& c : s.closed) {
         if (c.maxt >= mint && c.mint <= maxt) {
