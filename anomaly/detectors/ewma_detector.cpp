@@ -1,0 +1,55 @@
+#include "ewma_detector.h"
+
+#include <cmath>
+
+#include "state_io.h"
+
+namespace vigil::anomaly {
+namespace {
+
+class EwmaDetector final : public Detector {
+ public:
+  explicit EwmaDetector(EwmaParams p) : p_(p) {}
+
+  std::string_view name() const override { return "ewma"; }
+
+  double update(int64_t, double x) noexcept override {
+    if (!std::isfinite(x)) {
+      return 0;
+    }
+    if (s_.n == 0) {
+      s_.mean = x;
+      s_.var = 0;
+      s_.n = 1;
+      return 0;
+    }
+    // Score against the model as it was before this sample, then learn from it.
+    const double diff = x - s_.mean;
+    const double scale =
+        std::max(std::sqrt(s_.var), p_.min_scale * std::max(1.0, std::fabs(s_.mean)));
+    const double score = s_.n >= p_.warmup ? zToScore(std::fabs(diff) / scale) : 0.0;
+    s_.mean += p_.alpha * diff;
+    s_.var = (1 - p_.alpha) * (s_.var + p_.alpha * diff * diff);
+    ++s_.n;
+    return score;
+  }
+
+  std::size_t memoryBytes() const override { return sizeof(*this); }
+  std::string serialize() const override { return packState("ewma/1", s_); }
+  bool restore(std::string_view in) override { return unpackState("ewma/1", in, s_); }
+
+ private:
+  struct State {
+    double mean = 0;
+    double var = 0;
+    uint64_t n = 0;
+  };
+  EwmaParams p_;
+  State s_;
+};
+
+}  // namespace
+
+DetectorPtr makeEwmaDetector(EwmaParams params) { return std::make_unique<EwmaDetector>(params); }
+
+}  // namespace vigil::anomaly

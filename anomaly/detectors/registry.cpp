@@ -1,0 +1,29 @@
+// The one place that lists the built-in detectors.
+#include <cmath>
+
+#include "ewma_detector.h"
+#include "mad_detector.h"
+#include "vigil/anomaly/detector.h"
+
+namespace vigil::anomaly {
+
+double zToScore(double z) {
+  if (!(z >= 0)) {
+    return 0;
+  }
+  return std::erf(z / std::sqrt(2.0));
+}
+
+std::vector<std::string> detectorNames() { return {"ewma", "mad"}; }
+
+DetectorPtr makeDetector(std::string_view name) {
+  if (name == "ewma") {
+    return makeEwmaDetector();
+  }
+  if (name == "mad") {
+    return makeMadDetector();
+  }
+  return nullptr;
+}
+
+}  // namespace vigil::anomaly
