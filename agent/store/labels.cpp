@@ -80,7 +80,12 @@ Result<LabelMatcher> LabelMatcher::create(MatchType type, std::string name, std:
     options.set_dot_nl(true);
     auto re = std::make_shared<const re2::RE2>("^(?:" + m.value_ + ")$", options);
     if (!re->ok()) {
-      return invalidArgument("invalid regular expression \"" + m.value_ + "\": " + re->error());
+      // Report the error against what the user wrote, not the anchored wrapper.
+      re2::RE2 raw(m.value_, options);
+      const std::string why = raw.ok()                                     ? re->error()
+                              : raw.error_code() == RE2::ErrorMissingParen ? "missing closing )"
+                                                                           : raw.error();
+      return invalidArgument("invalid regular expression \"" + m.value_ + "\": " + why);
     }
     m.re_ = std::move(re);
   }
