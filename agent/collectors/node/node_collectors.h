@@ -19,5 +19,18 @@ Result<CollectorPtr> makePressureCollector(const CollectorSettings& settings,
 Result<CollectorPtr> makeNetdevCollector(const CollectorSettings& settings, const HostPaths& paths);
 Result<CollectorPtr> makeUnameCollector(const CollectorSettings& settings, const HostPaths& paths);
 Result<CollectorPtr> makeTimeCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeDiskstatsCollector(const CollectorSettings& settings,
+                                            const HostPaths& paths);
+Result<CollectorPtr> makeFilesystemCollector(const CollectorSettings& settings,
+                                             const HostPaths& paths);
+Result<CollectorPtr> makeNetclassCollector(const CollectorSettings& settings,
+                                           const HostPaths& paths);
+Result<CollectorPtr> makeNetstatCollector(const CollectorSettings& settings,
+                                          const HostPaths& paths);
+Result<CollectorPtr> makeSockstatCollector(const CollectorSettings& settings,
+                                           const HostPaths& paths);
+Result<CollectorPtr> makeConntrackCollector(const CollectorSettings& settings,
+                                            const HostPaths& paths);
+Result<CollectorPtr> makeOsCollector(const CollectorSettings& settings, const HostPaths& paths);
 
 }  // namespace vigil::collectors::node

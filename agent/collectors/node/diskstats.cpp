@@ -1,0 +1,178 @@
+// node_disk_* from /proc/diskstats, with node_exporter 1.5's units, default device exclusion
+// and node_disk_info from the udev database.
+#include <re2/re2.h>
+
+#include <array>
+
+#include "../common/proc_file.h"
+#include "node_collectors.h"
+
+namespace vigil::collectors::node {
+namespace {
+
+// node_exporter 1.5's --collector.diskstats.device-exclude default: partitions, ram and loop.
+constexpr const char* kDefaultExclude = R"(^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$)";
+constexpr double kSectorBytes = 512;  // /proc/diskstats counts 512-byte sectors whatever the disk
+
+struct Field {
+  const char* name;
+  const char* help;
+  MetricType type;
+  double scale;
+};
+// In /proc/diskstats column order after major, minor and name. Discard fields came with kernel
+// 4.18 and flush fields with 5.5; only the columns a kernel has are exported.
+constexpr std::array<Field, 17> kFields{{
+    {"node_disk_reads_completed_total", "The total number of reads completed successfully.",
+     MetricType::kCounter, 1},
+    {"node_disk_reads_merged_total", "The total number of reads merged.", MetricType::kCounter, 1},
+    {"node_disk_read_bytes_total", "The total number of bytes read successfully.",
+     MetricType::kCounter, kSectorBytes},
+    {"node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.",
+     MetricType::kCounter, 0.001},
+    {"node_disk_writes_completed_total", "The total number of writes completed successfully.",
+     MetricType::kCounter, 1},
+    {"node_disk_writes_merged_total", "The number of writes merged.", MetricType::kCounter, 1},
+    {"node_disk_written_bytes_total", "The total number of bytes written successfully.",
+     MetricType::kCounter, kSectorBytes},
+    {"node_disk_write_time_seconds_total",
+     "This is the total number of seconds spent by all writes.", MetricType::kCounter, 0.001},
+    {"node_disk_io_now", "The number of I/Os currently in progress.", MetricType::kGauge, 1},
+    {"node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", MetricType::kCounter,
+     0.001},
+    {"node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.",
+     MetricType::kCounter, 0.001},
+    {"node_disk_discards_completed_total", "The total number of discards completed successfully.",
+     MetricType::kCounter, 1},
+    {"node_disk_discards_merged_total", "The total number of discards merged.",
+     MetricType::kCounter, 1},
+    {"node_disk_discarded_sectors_total", "The total number of sectors discarded successfully.",
+     MetricType::kCounter, 1},
+    {"node_disk_discard_time_seconds_total",
+     "This is the total number of seconds spent by all discards.", MetricType::kCounter, 0.001},
+    {"node_disk_flush_requests_total", "The total number of flush requests completed successfully",
+     MetricType::kCounter, 1},
+    {"node_disk_flush_requests_time_seconds_total",
+     "This is the total number of seconds spent by all flush requests.", MetricType::kCounter,
+     0.001},
+}};
+
+class DiskstatsCollector final : public Collector {
+ public:
+  explicit DiskstatsCollector(const HostPaths& paths)
+      : file_(joinPath(paths.procfs, "diskstats")),
+        udev_dir_(joinPath(paths.rootfs, "run/udev/data")),
+        exclude_(kDefaultExclude) {}
+
+  Status collect(const CollectContext&, MetricBatch& out) override {
+    VIGIL_RETURN_IF_ERROR(file_.read(buf_));
+    std::array<MetricFamily*, kFields.size()> families{};
+    forEachLine(buf_, [&](std::string_view line) {
+      splitFields(line, fields_);
+      if (fields_.size() < 3 + 11) {
+        return;
+      }
+      const std::string device(fields_[2]);
+      if (RE2::FullMatch(device, exclude_)) {
+        return;
+      }
+      const std::size_t present = std::min(fields_.size() - 3, kFields.size());
+      for (std::size_t i = 0; i < present; ++i) {
+        auto v = parseDouble(fields_[i + 3]);
+        if (!v) {
+          continue;
+        }
+        if (families[i] == nullptr) {
+          families[i] = &out.family(kFields[i].name, kFields[i].help, kFields[i].type);
+        }
+        MetricBatch::add(*families[i], {{"device", device}}, *v * kFields[i].scale);
+      }
+      addInfo(out, device, std::string(fields_[0]), std::string(fields_[1]));
+    });
+    return Status::ok();
+  }
+
+ private:
+  // Properties udev recorded for the device ("E:KEY=VALUE" lines); empty without udev.
+  std::vector<std::pair<std::string, std::string>> udevProperties(const std::string& major,
+                                                                  const std::string& minor) {
+    std::vector<std::pair<std::string, std::string>> props;
+    std::string text;
+    if (!ProcFile(udev_dir_ + "/b" + major + ":" + minor).read(text).isOk()) {
+      return props;
+    }
+    forEachLine(text, [&](std::string_view line) {
+      if (line.rfind("E:", 0) != 0) {
+        return;
+      }
+      auto eq = line.find('=');
+      if (eq != std::string_view::npos) {
+        props.emplace_back(std::string(line.substr(2, eq - 2)), std::string(line.substr(eq + 1)));
+      }
+    });
+    return props;
+  }
+
+  void addInfo(MetricBatch& out, const std::string& device, const std::string& major,
+               const std::string& minor) {
+    auto props = udevProperties(major, minor);
+    auto get = [&](const char* key) {
+      for (const auto& [k, v] : props) {
+        if (k == key) {
+          return v;
+        }
+      }
+      return std::string();
+    };
+    std::string serial = get("SCSI_IDENT_SERIAL");
+    if (serial.empty()) {
+      serial = get("ID_SERIAL_SHORT");
+    }
+    MetricBatch::add(
+        out.family("node_disk_info", "Info of /sys/block/<block_device>.", MetricType::kGauge),
+        {{"device", device},
+         {"major", major},
+         {"minor", minor},
+         {"path", get("ID_PATH")},
+         {"wwn", get("ID_WWN")},
+         {"model", get("ID_MODEL")},
+         {"serial", serial},
+         {"revision", get("ID_REVISION")}},
+        1);
+    if (std::string type = get("ID_FS_TYPE"); !type.empty()) {
+      MetricBatch::add(out.family("node_disk_filesystem_info", "Info about disk filesystem.",
+                                  MetricType::kGauge),
+                       {{"device", device},
+                        {"type", type},
+                        {"usage", get("ID_FS_USAGE")},
+                        {"uuid", get("ID_FS_UUID")},
+                        {"version", get("ID_FS_VERSION")}},
+                       1);
+    }
+    if (std::string name = get("DM_NAME"); !name.empty()) {
+      MetricBatch::add(out.family("node_disk_device_mapper_info", "Info about disk device mapper.",
+                                  MetricType::kGauge),
+                       {{"device", device},
+                        {"name", name},
+                        {"uuid", get("DM_UUID")},
+                        {"vg_name", get("DM_VG_NAME")},
+                        {"lv_name", get("DM_LV_NAME")},
+                        {"lv_layer", get("DM_LV_LAYER")}},
+                       1);
+    }
+  }
+
+  ProcFile file_;
+  std::string udev_dir_;
+  RE2 exclude_;
+  std::string buf_;
+  std::vector<std::string_view> fields_;
+};
+
+}  // namespace
+
+Result<CollectorPtr> makeDiskstatsCollector(const CollectorSettings&, const HostPaths& paths) {
+  return CollectorPtr(std::make_unique<DiskstatsCollector>(paths));
+}
+
+}  // namespace vigil::collectors::node

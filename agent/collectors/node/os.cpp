@@ -1,0 +1,96 @@
+// node_os_info and node_os_version from os-release.
+#include <cctype>
+#include <map>
+
+#include "../common/proc_file.h"
+#include "node_collectors.h"
+
+namespace vigil::collectors::node {
+namespace {
+
+// os-release values may be quoted with " or ' and use shell escapes.
+std::string unquote(std::string_view v) {
+  if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) {
+    v = v.substr(1, v.size() - 2);
+  }
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '\\' && i + 1 < v.size()) {
+      ++i;
+    }
+    out += v[i];
+  }
+  return out;
+}
+
+class OsCollector final : public Collector {
+ public:
+  explicit OsCollector(const HostPaths& paths)
+      : etc_(joinPath(paths.rootfs, "etc/os-release")),
+        usr_(joinPath(paths.rootfs, "usr/lib/os-release")) {}
+
+  Status collect(const CollectContext&, MetricBatch& out) override {
+    std::string text;
+    if (!etc_.read(text).isOk()) {
+      VIGIL_RETURN_IF_ERROR(usr_.read(text));
+    }
+    std::map<std::string, std::string> kv;
+    forEachLine(text, [&](std::string_view line) {
+      auto eq = line.find('=');
+      if (eq == std::string_view::npos || line.empty() || line.front() == '#') {
+        return;
+      }
+      kv[std::string(line.substr(0, eq))] = unquote(line.substr(eq + 1));
+    });
+    auto get = [&](const char* key) {
+      auto it = kv.find(key);
+      return it == kv.end() ? std::string() : it->second;
+    };
+    MetricBatch::add(
+        out.family("node_os_info",
+                   "A metric with a constant '1' value labeled by build_id, id, id_like, "
+                   "image_id, image_version, name, pretty_name, variant, variant_id, version, "
+                   "version_codename, version_id.",
+                   MetricType::kGauge),
+        {{"build_id", get("BUILD_ID")},
+         {"id", get("ID")},
+         {"id_like", get("ID_LIKE")},
+         {"image_id", get("IMAGE_ID")},
+         {"image_version", get("IMAGE_VERSION")},
+         {"name", get("NAME")},
+         {"pretty_name", get("PRETTY_NAME")},
+         {"variant", get("VARIANT")},
+         {"variant_id", get("VARIANT_ID")},
+         {"version", get("VERSION")},
+         {"version_codename", get("VERSION_CODENAME")},
+         {"version_id", get("VERSION_ID")}},
+        1);
+    // VERSION_ID as a number: its major.minor part ("22.04.3" is 22.04).
+    const std::string version = get("VERSION_ID");
+    std::size_t end = 0;
+    int dots = 0;
+    while (end < version.size() && (std::isdigit(static_cast<unsigned char>(version[end])) ||
+                                    (version[end] == '.' && ++dots < 2))) {
+      ++end;
+    }
+    if (auto v = parseDouble(std::string_view(version).substr(0, end))) {
+      MetricBatch::add(
+          out.family("node_os_version", "Metric containing the major.minor part of the OS version.",
+                     MetricType::kGauge),
+          {{"id", get("ID")}, {"id_like", get("ID_LIKE")}, {"name", get("NAME")}}, *v);
+    }
+    return Status::ok();
+  }
+
+ private:
+  ProcFile etc_;
+  ProcFile usr_;
+};
+
+}  // namespace
+
+Result<CollectorPtr> makeOsCollector(const CollectorSettings&, const HostPaths& paths) {
+  return CollectorPtr(std::make_unique<OsCollector>(paths));
+}
+
+}  // namespace vigil::collectors::node
