@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -48,6 +49,12 @@ struct Mount {
   bool readonly = false;
 };
 
+using StatFn = std::function<int(const std::string& path, struct statfs& out)>;
+
+int realStatfs(const std::string& path, struct statfs& out) {
+  return ::statfs(path.c_str(), &out) == 0 ? 0 : errno;
+}
+
 struct StatResult {
   bool done = false;
   int error = 0;
@@ -58,7 +65,8 @@ struct StatResult {
 // (it finishes or stays stuck on its own) and starts a fresh one.
 class StatfsWorker {
  public:
-  StatfsWorker() : state_(std::make_shared<State>()) {
+  explicit StatfsWorker(StatFn fn) : state_(std::make_shared<State>()) {
+    state_->fn = std::move(fn);
     std::thread([s = state_] { s->run(); }).detach();
   }
   ~StatfsWorker() {
@@ -89,6 +97,7 @@ class StatfsWorker {
     bool has_request = false;
     bool quit = false;
     StatResult result;
+    StatFn fn;
 
     void run() {
       std::unique_lock lock(mu);
@@ -101,7 +110,7 @@ class StatfsWorker {
         const std::string path = request;
         lock.unlock();
         StatResult r;
-        r.error = ::statfs(path.c_str(), &r.st) == 0 ? 0 : errno;
+        r.error = fn(path, r.st);
         r.done = true;
         lock.lock();
         result = r;
@@ -114,8 +123,10 @@ class StatfsWorker {
 
 class FilesystemCollector final : public Collector {
  public:
-  explicit FilesystemCollector(const HostPaths& paths)
-      : rootfs_(paths.rootfs),
+  FilesystemCollector(const HostPaths& paths, StatFn stat, std::chrono::milliseconds mount_timeout)
+      : stat_(std::move(stat)),
+        mount_timeout_(mount_timeout),
+        rootfs_(paths.rootfs),
         mountinfo_(joinPath(paths.procfs, "1/mountinfo")),
         self_mountinfo_(joinPath(paths.procfs, "self/mountinfo")),
         mountpoints_exclude_(kMountPointsExclude),
@@ -160,7 +171,7 @@ class FilesystemCollector final : public Collector {
       struct statfs st {};
       if (!isStuck(m.mountpoint)) {
         const auto deadline =
-            std::min(ctx.deadline, std::chrono::steady_clock::now() + kMountTimeout);
+            std::min(ctx.deadline, std::chrono::steady_clock::now() + mount_timeout_);
         const std::string path = rootfs_ == "/" ? m.mountpoint : rootfs_ + m.mountpoint;
         auto r = worker_->stat(path, deadline);
         if (!r) {
@@ -204,12 +215,9 @@ class FilesystemCollector final : public Collector {
       m.device = unescapeOctal(fields_[dash + 2]);
       const std::string options = "," + std::string(fields_[5]) + ",";
       m.readonly = options.find(",ro,") != std::string::npos;
-      // Inside a container the host's mounts appear under the rootfs mount: label them with
-      // their host path.
-      if (rootfs_ != "/") {
-        if (m.mountpoint.rfind(rootfs_, 0) != 0) {
-          return;
-        }
+      // Reading our own mount table inside a container, the host's mounts appear under the
+      // rootfs mount: label them with their host path (node_exporter's rootfsStripPrefix).
+      if (rootfs_ != "/" && m.mountpoint.rfind(rootfs_, 0) == 0) {
         m.mountpoint = m.mountpoint.substr(rootfs_.size());
         if (m.mountpoint.empty()) {
           m.mountpoint = "/";
@@ -236,11 +244,11 @@ class FilesystemCollector final : public Collector {
     }
     // The worker is stuck in statfs: abandon it (its thread exits once the call returns) and
     // start a fresh one. A watcher waits for the mount to answer, so that it is tried again.
-    worker_ = std::make_unique<StatfsWorker>();
-    std::thread([stuck = stuck_, mountpoint,
+    worker_ = std::make_unique<StatfsWorker>(stat_);
+    std::thread([stuck = stuck_, stat = stat_, mountpoint,
                  path = rootfs_ == "/" ? mountpoint : rootfs_ + mountpoint] {
       struct statfs st {};
-      ::statfs(path.c_str(), &st);  // returns when the mount recovers
+      stat(path, st);  // returns when the mount recovers
       std::lock_guard lock(stuck->mu);
       stuck->mounts.erase(mountpoint);
     }).detach();
@@ -251,12 +259,14 @@ class FilesystemCollector final : public Collector {
     std::set<std::string> mounts;
   };
 
+  StatFn stat_;
+  std::chrono::milliseconds mount_timeout_;
   std::string rootfs_;
   ProcFile mountinfo_;
   ProcFile self_mountinfo_;
   RE2 mountpoints_exclude_;
   RE2 fstypes_exclude_;
-  std::unique_ptr<StatfsWorker> worker_ = std::make_unique<StatfsWorker>();
+  std::unique_ptr<StatfsWorker> worker_ = std::make_unique<StatfsWorker>(stat_);
   std::shared_ptr<StuckMounts> stuck_ = std::make_shared<StuckMounts>();
   std::string buf_;
   std::vector<std::string_view> fields_;
@@ -265,7 +275,13 @@ class FilesystemCollector final : public Collector {
 }  // namespace
 
 Result<CollectorPtr> makeFilesystemCollector(const CollectorSettings&, const HostPaths& paths) {
-  return CollectorPtr(std::make_unique<FilesystemCollector>(paths));
+  return CollectorPtr(std::make_unique<FilesystemCollector>(paths, realStatfs, kMountTimeout));
+}
+
+CollectorPtr makeFilesystemCollectorForTest(
+    const HostPaths& paths, std::function<int(const std::string&, struct statfs&)> stat,
+    std::chrono::milliseconds mount_timeout) {
+  return std::make_unique<FilesystemCollector>(paths, std::move(stat), mount_timeout);
 }
 
 }  // namespace vigil::collectors::node

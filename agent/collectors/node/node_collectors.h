@@ -2,7 +2,12 @@
 // node_exporter 1.5-compatible collectors, one per node_exporter collector name. Each reads
 // from the configured procfs/sysfs roots so that vigil in a container reads the host.
 
+#include <chrono>
+#include <functional>
+
 #include "vigil/collector.h"
+
+struct statfs;
 
 namespace vigil::collectors::node {
 
@@ -32,5 +37,10 @@ Result<CollectorPtr> makeSockstatCollector(const CollectorSettings& settings,
 Result<CollectorPtr> makeConntrackCollector(const CollectorSettings& settings,
                                             const HostPaths& paths);
 Result<CollectorPtr> makeOsCollector(const CollectorSettings& settings, const HostPaths& paths);
+
+/// The filesystem collector with statfs(2) replaced, to simulate hung mounts in tests.
+CollectorPtr makeFilesystemCollectorForTest(
+    const HostPaths& paths, std::function<int(const std::string&, struct statfs&)> stat,
+    std::chrono::milliseconds mount_timeout);
 
 }  // namespace vigil::collectors::node

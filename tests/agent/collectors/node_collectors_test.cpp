@@ -1,8 +1,14 @@
+#include <sys/statfs.h>
 #include <catch2/catch.hpp>
+
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
+#include "agent/collectors/node/node_collectors.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
 
@@ -50,7 +56,7 @@ HostPaths fixturePaths() {
   HostPaths p;
   p.procfs = kFixtures + "/proc";
   p.sysfs = kFixtures + "/sys";
-  p.rootfs = kFixtures;
+  p.rootfs = kFixtures + "/root";
   return p;
 }
 
@@ -60,7 +66,8 @@ TEST_CASE("Node collectors: recorded procfs gives node_exporter's exposition",
           "[agent][collectors][node]") {
   const HostPaths paths = fixturePaths();
   for (const char* name :
-       {"cpu", "meminfo", "loadavg", "stat", "vmstat", "filefd", "pressure", "netdev", "time"}) {
+       {"cpu", "meminfo", "loadavg", "stat", "vmstat", "filefd", "pressure", "netdev", "time",
+        "diskstats", "netstat", "sockstat", "conntrack", "os", "netclass"}) {
     INFO("collector " << name);
     auto collector = make(name, paths);
     std::string got = collectText(*collector, paths);
@@ -120,4 +127,57 @@ TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collector
   CHECK_THAT(collectText(*cpu, paths),
              Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 1\n"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a hung mount",
+          "[agent][collectors][node][filesystem]") {
+  const HostPaths paths = fixturePaths();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  auto fakeStatfs = [&](const std::string& path, struct statfs& st) -> int {
+    if (path.find("/stuck") != std::string::npos) {
+      std::unique_lock lock(mu);  // an NFS server that does not answer
+      cv.wait(lock, [&] { return release; });
+    }
+    if (path.find("/gone") != std::string::npos) {
+      return ENOENT;
+    }
+    st = {};
+    st.f_bsize = 4096;
+    st.f_blocks = 1000;
+    st.f_bfree = 400;
+    st.f_bavail = 300;
+    st.f_files = 100;
+    st.f_ffree = 60;
+    return 0;
+  };
+  auto fs = collectors::node::makeFilesystemCollectorForTest(paths, fakeStatfs,
+                                                             std::chrono::milliseconds(200));
+  const auto start = std::chrono::steady_clock::now();
+  std::string got = collectText(*fs, paths);
+  // The hung mount cost one mount timeout, not a blocked cycle.
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK(got == readText(kFixtures + "/expected/filesystem.prom"));
+  // Next cycle: the stuck mount is skipped at once, still reported as an error.
+  const auto again = std::chrono::steady_clock::now();
+  got = collectText(*fs, paths);
+  CHECK(std::chrono::steady_clock::now() - again < std::chrono::milliseconds(150));
+  CHECK_THAT(got,
+             Catch::Contains("node_filesystem_device_error{device=\"server:/stuck\",fstype=\"nfs\","
+                             "mountpoint=\"/stuck\"} 1"));
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  // Once the mount answers again it is measured again.
+  bool recovered = false;
+  for (int i = 0; i < 50 && !recovered; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    recovered =
+        collectText(*fs, paths).find("node_filesystem_size_bytes{device=\"server:/stuck\"") !=
+        std::string::npos;
+  }
+  CHECK(recovered);
 }
