@@ -3,6 +3,8 @@
 #include <re2/re2.h>
 
 #include <array>
+#include <chrono>
+#include <map>
 
 #include "../common/proc_file.h"
 #include "node_collectors.h"
@@ -73,7 +75,11 @@ class DiskstatsCollector final : public Collector {
         return;
       }
       const std::string device(fields_[2]);
-      if (RE2::FullMatch(device, exclude_)) {
+      auto [ex, inserted] = excluded_.try_emplace(device, false);
+      if (inserted) {
+        ex->second = RE2::FullMatch(device, exclude_);
+      }
+      if (ex->second) {
         return;
       }
       const std::size_t present = std::min(fields_.size() - 3, kFields.size());
@@ -115,7 +121,15 @@ class DiskstatsCollector final : public Collector {
 
   void addInfo(MetricBatch& out, const std::string& device, const std::string& major,
                const std::string& minor) {
-    auto props = udevProperties(major, minor);
+    // udev's record of a device rarely changes: read it once a minute, not every cycle.
+    auto& cached = udev_cache_[major + ":" + minor];
+    const auto now = std::chrono::steady_clock::now();
+    if (cached.read_at == std::chrono::steady_clock::time_point{} ||
+        now - cached.read_at > std::chrono::minutes(1)) {
+      cached.props = udevProperties(major, minor);
+      cached.read_at = now;
+    }
+    const auto& props = cached.props;
     auto get = [&](const char* key) {
       for (const auto& [k, v] : props) {
         if (k == key) {
@@ -162,9 +176,16 @@ class DiskstatsCollector final : public Collector {
     }
   }
 
+  struct UdevInfo {
+    std::vector<std::pair<std::string, std::string>> props;
+    std::chrono::steady_clock::time_point read_at;
+  };
+
   ProcFile file_;
   std::string udev_dir_;
   RE2 exclude_;
+  std::map<std::string, bool> excluded_;
+  std::map<std::string, UdevInfo> udev_cache_;
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

@@ -1,7 +1,9 @@
 // node_network_* device properties from /sys/class/net/<iface>, as node_exporter 1.5 exports
 // them: numeric attributes as gauges (counters for the *_changes_total ones), text attributes
 // in node_network_info. Attributes a device does not support (reads fail) are left out.
+#include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "../common/proc_file.h"
 #include "node_collectors.h"
@@ -35,15 +37,6 @@ constexpr Property kProperties[] = {
     {"tx_queue_len", "transmit_queue_length", MetricType::kGauge},
 };
 
-std::string readAttribute(const std::string& dir, const char* file, bool& ok) {
-  std::string text;
-  ok = ProcFile(dir + "/" + file).read(text).isOk();
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  return text;
-}
-
 class NetclassCollector final : public Collector {
  public:
   explicit NetclassCollector(const HostPaths& paths) : dir_(joinPath(paths.sysfs, "class/net")) {}
@@ -58,10 +51,29 @@ class NetclassCollector final : public Collector {
       return notFound(dir_ + ": " + ec.message());
     }
     std::sort(devices.begin(), devices.end());
+    // Devices that went away: forget their open files.
+    for (auto it = files_.begin(); it != files_.end();) {
+      it = std::binary_search(devices.begin(), devices.end(), it->first) ? std::next(it)
+                                                                         : files_.erase(it);
+    }
     for (const std::string& device : devices) {
       const std::string dir = dir_ + "/" + device;
+      auto& open_files = files_[device];
+      // Attribute files stay open between cycles and are re-read with pread.
+      auto readAttribute = [&](const std::string&, const char* file, bool& ok) {
+        auto [it, inserted] = open_files.try_emplace(file, nullptr);
+        if (inserted) {
+          it->second = std::make_unique<ProcFile>(dir + "/" + file);
+        }
+        std::string& text = scratch_;
+        ok = it->second->read(text).isOk();
+        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+          text.pop_back();
+        }
+        return text;
+      };
       bool ok = false;
-      const std::string operstate = readAttribute(dir, "operstate", ok);
+      const std::string operstate = readAttribute(dir, "operstate", ok);  // a copy
       MetricBatch::add(
           out.family("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.",
                      MetricType::kGauge),
@@ -104,6 +116,8 @@ class NetclassCollector final : public Collector {
 
  private:
   std::string dir_;
+  std::map<std::string, std::map<std::string, std::unique_ptr<ProcFile>>> files_;
+  std::string scratch_;
 };
 
 }  // namespace

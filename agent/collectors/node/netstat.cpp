@@ -2,6 +2,8 @@
 // node_exporter 1.5's default field set.
 #include <re2/re2.h>
 
+#include <unordered_map>
+
 #include "../common/proc_file.h"
 #include "node_collectors.h"
 
@@ -33,7 +35,12 @@ class NetstatCollector final : public Collector {
  private:
   void add(MetricBatch& out, const std::string& proto, std::string_view field, double v) {
     const std::string key = proto + "_" + std::string(field);
-    if (!RE2::FullMatch(key, fields_re_)) {
+    // The field set is fixed by the kernel: match each name against the regex once.
+    auto [it, inserted] = wanted_.try_emplace(key, false);
+    if (inserted) {
+      it->second = RE2::FullMatch(key, fields_re_);
+    }
+    if (!it->second) {
       return;
     }
     out.addSingle("node_netstat_" + key, "Statistic " + proto + std::string(field) + ".",
@@ -86,6 +93,7 @@ class NetstatCollector final : public Collector {
   ProcFile snmp_;
   ProcFile snmp6_;
   RE2 fields_re_;
+  std::unordered_map<std::string, bool> wanted_;
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

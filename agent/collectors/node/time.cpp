@@ -1,4 +1,5 @@
 // node_time_seconds, node_time_zone_offset_seconds and the clocksource info series.
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -30,16 +31,40 @@ class TimeCollector final : public Collector {
   }
 
  private:
-  void collectClocksources(MetricBatch& out) {
+  struct Clocksource {
+    std::string device;
+    std::unique_ptr<ProcFile> available;
+    std::unique_ptr<ProcFile> current;
+  };
+
+  // The clocksource devices are fixed at boot: list them once, keep their files open.
+  void discover() {
     std::error_code ec;
+    std::vector<std::string> names;
     for (const auto& entry : std::filesystem::directory_iterator(clocksource_dir_, ec)) {
-      const std::string name = entry.path().filename().string();
+      names.push_back(entry.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
       if (name.rfind("clocksource", 0) != 0) {
         continue;
       }
-      const std::string device = name.substr(11);
-      std::string text;
-      if (ProcFile(entry.path().string() + "/available_clocksource").read(text).isOk()) {
+      const std::string dir = clocksource_dir_ + "/" + name;
+      sources_.push_back({name.substr(11),
+                          std::make_unique<ProcFile>(dir + "/available_clocksource"),
+                          std::make_unique<ProcFile>(dir + "/current_clocksource")});
+    }
+    discovered_ = true;
+  }
+
+  void collectClocksources(MetricBatch& out) {
+    if (!discovered_) {
+      discover();
+    }
+    for (const Clocksource& cs : sources_) {
+      const std::string& device = cs.device;
+      std::string& text = text_;
+      if (cs.available->read(text).isOk()) {
         auto& f = out.family("node_time_clocksource_available_info",
                              "Available clocksources read from '/sys/devices/system/clocksource'.",
                              MetricType::kGauge);
@@ -50,7 +75,7 @@ class TimeCollector final : public Collector {
           MetricBatch::add(f, {{"clocksource", std::string(source)}, {"device", device}}, 1);
         }
       }
-      if (ProcFile(entry.path().string() + "/current_clocksource").read(text).isOk()) {
+      if (cs.current->read(text).isOk()) {
         std::string source = text.substr(0, text.find('\n'));
         if (!source.empty()) {
           auto& f = out.family("node_time_clocksource_current_info",
@@ -63,6 +88,9 @@ class TimeCollector final : public Collector {
   }
 
   std::string clocksource_dir_;
+  bool discovered_ = false;
+  std::vector<Clocksource> sources_;
+  std::string text_;
 };
 
 }  // namespace

@@ -1,0 +1,193 @@
+// vigil versus node_exporter 1.5 on this machine, with the same collectors, in one run:
+//
+//   build/bench/node_bench [SECONDS]
+//
+// Each exporter runs alone (the other stopped) for SECONDS (default 60) and is scraped once a
+// second over a kept-alive connection, as Prometheus does; vigil collects once a second too,
+// so both do one collection per scrape. Reported: CPU time per scrape and per series (from
+// /proc/PID/stat), scrape latency p50/p99, series per scrape, RSS at the end. Then vigil alone
+// with no scrapes, for its background collection cost at a 1 s interval.
+#include <fcntl.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* const kCollectors[] = {"cpu",      "meminfo",   "loadavg",   "stat",       "vmstat",
+                                   "filefd",   "pressure",  "netdev",    "netclass",   "netstat",
+                                   "sockstat", "conntrack", "diskstats", "filesystem", "uname",
+                                   "time",     "os"};
+
+pid_t spawn(const std::vector<std::string>& argv) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 1);
+    dup2(null, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) {
+      args.push_back(const_cast<char*>(a.c_str()));
+    }
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+double cpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double utime = 0;
+  double stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) {
+      utime = std::stod(field);
+    } else if (i == 15) {
+      stime = std::stod(field);
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double rssMiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      return std::stod(line.substr(6)) / 1024;
+    }
+  }
+  return 0;
+}
+
+int freePort() {
+  static int next = 19500 + static_cast<int>(getpid() % 200);
+  return next++;
+}
+
+void stop(pid_t pid) {
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
+struct Result {
+  double cpu_per_scrape_ms = 0;
+  double cpu_per_series_us = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double series = 0;
+  double rss_mib = 0;
+};
+
+Result measure(pid_t pid, int port, int seconds) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_keep_alive(true);
+  client.set_read_timeout(10, 0);
+  for (int i = 0; i < 50; ++i) {  // until it answers
+    if (auto r = client.Get("/metrics"); r && r->status == 200) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  std::vector<double> latencies;
+  double series = 0;
+  const double cpu_before = cpuSeconds(pid);
+  auto next = Clock::now();
+  for (int i = 0; i < seconds; ++i) {
+    next += std::chrono::seconds(1);
+    std::this_thread::sleep_until(next);
+    const auto start = Clock::now();
+    auto r = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    if (r) {
+      series = static_cast<double>(std::count(r->body.begin(), r->body.end(), '\n') -
+                                   2 * std::count(r->body.begin(), r->body.end(), '#') / 2);
+      std::size_t samples = 0;
+      std::istringstream lines(r->body);
+      for (std::string line; std::getline(lines, line);) {
+        samples += (!line.empty() && line[0] != '#') ? 1 : 0;
+      }
+      series = static_cast<double>(samples);
+    }
+  }
+  const double cpu = cpuSeconds(pid) - cpu_before;
+  std::sort(latencies.begin(), latencies.end());
+  Result res;
+  res.cpu_per_scrape_ms = cpu / seconds * 1000;
+  res.cpu_per_series_us = cpu / seconds / series * 1e6;
+  res.p50_ms = latencies[latencies.size() / 2];
+  res.p99_ms = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
+  res.series = series;
+  res.rss_mib = rssMiB(pid);
+  return res;
+}
+
+void print(const char* who, const Result& r) {
+  std::printf(
+      "%-14s cpu/scrape %7.3f ms  cpu/series %6.2f us  latency p50 %6.2f ms p99 %6.2f ms"
+      "  series %5.0f  rss %6.1f MiB\n",
+      who, r.cpu_per_scrape_ms, r.cpu_per_series_us, r.p50_ms, r.p99_ms, r.series, r.rss_mib);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int seconds = argc > 1 ? std::atoi(argv[1]) : 60;
+  char tmpl[] = "/tmp/vigil-node-bench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+
+  const int ne_port = freePort();
+  std::vector<std::string> ne_args = {"prometheus-node-exporter",
+                                      "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
+                                      "--collector.disable-defaults"};
+  for (const char* c : kCollectors) {
+    ne_args.push_back(std::string("--collector.") + c);
+  }
+  pid_t ne = spawn(ne_args);
+  const Result ne_result = measure(ne, ne_port, seconds);
+  stop(ne);
+
+  {
+    std::ofstream cfg(dir + "/vigil.yaml");
+    cfg << "global:\n  collection_interval: 1s\n  log_level: warn\n"
+        << "collectors:\n  process:\n    enabled: false\n";
+  }
+  const int vg_port = freePort();
+  pid_t vg = spawn({VIGIL_BINARY, "run", "--config", dir + "/vigil.yaml", "--listen-address",
+                    "127.0.0.1:" + std::to_string(vg_port), "--data-dir", dir + "/data"});
+  const Result vg_result = measure(vg, vg_port, seconds);
+  // The same vigil, not scraped: the cost of collecting at a 1 s interval.
+  const double idle_before = cpuSeconds(vg);
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const double idle_core_percent = (cpuSeconds(vg) - idle_before) / seconds * 100;
+  stop(vg);
+
+  print("node_exporter", ne_result);
+  print("vigil", vg_result);
+  std::printf("ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\n",
+              vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
+  std::printf(
+      "vigil idle     collecting every 1 s, not scraped: %.3f %% of one core "
+      "(target < 0.2 %%)\n",
+      idle_core_percent);
+  std::filesystem::remove_all(dir);
+  return 0;
+}
