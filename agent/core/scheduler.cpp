@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -23,6 +24,7 @@ struct Slot {
   CollectorSettings settings;
   CollectorPtr collector;
   Store::SourceId source = 0;
+  CollectorHealth health;
   std::unique_ptr<asio::steady_timer> timer;
   Clock::time_point anchor;  // cycles are due at anchor + k * interval
   // Written by the cycle, read by the watchdog.
@@ -32,7 +34,7 @@ struct Slot {
   bool first_done = false;
 };
 
-constexpr std::chrono::milliseconds kWatchdogPeriod{200};
+constexpr std::chrono::milliseconds kWatchdogPeriod{500};
 
 int64_t toNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -97,7 +99,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (!stopping.load()) {
       store.appendBatch(slot.source, timestamp_ms, *batch);
       snapshots.publish("collector/" + slot.settings.name, std::move(batch));
-      self_metrics.collectorFinished(slot.settings.name, seconds, ok);
+      slot.health.finished(seconds, ok);
       // Logged on state changes only: a collector failing every cycle must not flood the log.
       if (!ok && slot.last_ok) {
         spdlog::warn("collector failed collector={} error=\"{}\"", slot.settings.name,
@@ -128,7 +130,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     // A cycle that overran its interval skips the ticks it missed rather than running back to
     // back; the skips are counted so that an overloaded collector is visible.
     for (int64_t missed = now_tick - ticksAt(started); missed > 0; --missed) {
-      self_metrics.collectorSkipped(slot.settings.name);
+      slot.health.skipped();
     }
     slot.timer->expires_at(next);
     auto self = shared_from_this();
@@ -153,7 +155,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
         int64_t limit =
             std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count();
         if (since != 0 && now - since > limit && !slot->timeout_reported.exchange(true)) {
-          self->self_metrics.collectorTimedOut(slot->settings.name);
+          slot->health.timedOut();
           spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
                        formatDuration(slot->settings.timeout));
         }
@@ -172,6 +174,7 @@ CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths pat
     slot->collector = std::move(e.collector);
     slot->timer = std::make_unique<asio::steady_timer>(state_->io);
     slot->source = store.registerSource("collector/" + slot->settings.name);
+    slot->health = self_metrics.collectorHealth(slot->settings.name);
     state_->slots.push_back(std::move(slot));
   }
 }
@@ -183,11 +186,19 @@ void CollectorScheduler::start() {
   s.work.emplace(s.io.get_executor());
   std::mt19937_64 rng{std::random_device{}()};
   const auto now = Clock::now();
+  // One random offset per interval for the whole agent: agents on many nodes do not wake in
+  // step, while the collectors of one agent that share an interval wake together, one wake-up
+  // instead of one per collector.
+  std::map<int64_t, Clock::time_point> anchors;
   for (auto& slot : s.slots) {
     const auto interval_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.interval).count();
-    std::uniform_int_distribution<int64_t> jitter(0, interval_ns - 1);
-    slot->anchor = now + std::chrono::nanoseconds(jitter(rng));
+    auto [it, inserted] = anchors.try_emplace(interval_ns);
+    if (inserted) {
+      std::uniform_int_distribution<int64_t> jitter(0, interval_ns - 1);
+      it->second = now + std::chrono::nanoseconds(jitter(rng));
+    }
+    slot->anchor = it->second;
     Slot* raw = slot.get();
     auto self = state_;
     asio::post(s.io, [self, raw] { self->runCycle(*raw); });

@@ -4,10 +4,15 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <map>
+#include <mutex>
+
 namespace vigil {
 
 struct SelfMetrics::Impl {
   prometheus::Registry registry;
+  std::mutex health_mu;
+  std::map<std::string, std::unique_ptr<CollectorHealth::Series>> health;
   prometheus::Family<prometheus::Gauge>& build_info =
       prometheus::BuildGauge()
           .Name("vigil_build_info")
@@ -102,25 +107,43 @@ void SelfMetrics::checkpointWritten(bool success, double seconds, double unix_se
 
 SelfMetrics::~SelfMetrics() = default;
 
-void SelfMetrics::collectorFinished(const std::string& collector, double seconds, bool success) {
-  impl_->collector_duration.Add({{"collector", collector}}).Set(seconds);
-  impl_->collector_success.Add({{"collector", collector}}).Set(success ? 1 : 0);
-  auto& errors = impl_->collector_errors.Add({{"collector", collector}});
+struct CollectorHealth::Series {
+  prometheus::Gauge* duration;
+  prometheus::Gauge* success;
+  prometheus::Counter* errors;
+  prometheus::Counter* timeouts;
+  prometheus::Counter* skipped;
+};
+
+void CollectorHealth::finished(double seconds, bool success) {
+  series_->duration->Set(seconds);
+  series_->success->Set(success ? 1 : 0);
   if (!success) {
-    errors.Increment();
+    series_->errors->Increment();
   }
-  // Created up front so that rate() sees the first timeout or skip as an increase from 0.
-  impl_->collector_timeouts.Add({{"collector", collector}});
-  impl_->collector_skipped.Add({{"collector", collector}});
 }
 
-void SelfMetrics::collectorTimedOut(const std::string& collector) {
-  impl_->collector_timeouts.Add({{"collector", collector}}).Increment();
-  impl_->collector_success.Add({{"collector", collector}}).Set(0);
+void CollectorHealth::timedOut() {
+  series_->timeouts->Increment();
+  series_->success->Set(0);
 }
 
-void SelfMetrics::collectorSkipped(const std::string& collector) {
-  impl_->collector_skipped.Add({{"collector", collector}}).Increment();
+void CollectorHealth::skipped() { series_->skipped->Increment(); }
+
+CollectorHealth SelfMetrics::collectorHealth(const std::string& collector) {
+  std::lock_guard lock(impl_->health_mu);
+  auto& series = impl_->health[collector];
+  if (!series) {
+    const prometheus::Labels labels{{"collector", collector}};
+    // Created up front so that rate() sees the first error, timeout or skip as an increase.
+    series = std::make_unique<CollectorHealth::Series>(CollectorHealth::Series{
+        &impl_->collector_duration.Add(labels), &impl_->collector_success.Add(labels),
+        &impl_->collector_errors.Add(labels), &impl_->collector_timeouts.Add(labels),
+        &impl_->collector_skipped.Add(labels)});
+  }
+  CollectorHealth h;
+  h.series_ = series.get();
+  return h;
 }
 
 void SelfMetrics::httpRequest(const std::string& handler, int code) {

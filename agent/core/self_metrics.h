@@ -10,6 +10,20 @@
 
 namespace vigil {
 
+/// One collector's health series, looked up once so that a cycle only sets values. Valid for
+/// the lifetime of the SelfMetrics that made it.
+class CollectorHealth {
+ public:
+  void finished(double seconds, bool success);
+  void timedOut();
+  void skipped();
+
+ private:
+  friend class SelfMetrics;
+  struct Series;
+  Series* series_ = nullptr;
+};
+
 class SelfMetrics {
  public:
   SelfMetrics(std::string_view version, std::string_view revision);
@@ -17,9 +31,8 @@ class SelfMetrics {
   SelfMetrics(const SelfMetrics&) = delete;
   SelfMetrics& operator=(const SelfMetrics&) = delete;
 
-  void collectorFinished(const std::string& collector, double seconds, bool success);
-  void collectorTimedOut(const std::string& collector);
-  void collectorSkipped(const std::string& collector);
+  /// The health series of `collector`, created (at 0) on first use.
+  CollectorHealth collectorHealth(const std::string& collector);
   void httpRequest(const std::string& handler, int code);
   void configReload(bool success, double unix_seconds);
   void setExportedSeries(double series);
