@@ -323,3 +323,18 @@ TEST_CASE("Daemon: a corrupt checkpoint is moved aside and vigil starts empty",
   }
   CHECK(moved);
 }
+
+TEST_CASE("Daemon: a client that sends its request too slowly is cut off",
+          "[integration][daemon][limits]") {
+  RunningVigil vigil(kConfig);
+  // Half a request line, then silence: the server closes the connection after its 10 s
+  // request timeout rather than holding it open forever.
+  const auto start = std::chrono::steady_clock::now();
+  std::string answer = rawHttpExchange(vigil.port, "GET /metr", 20s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(answer.empty());
+  CHECK(took >= 9s);
+  CHECK(took < 15s);
+  // And it still serves everyone else.
+  CHECK_THAT(vigil.metrics(), Catch::Contains("vigil_build_info"));
+}

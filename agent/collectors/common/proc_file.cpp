@@ -19,6 +19,7 @@ Status ProcFile::read(std::string& buf) {
   if (fd_ < 0) {
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
+      buf.clear();
       return notFound(path_ + ": " + std::strerror(errno));
     }
   }

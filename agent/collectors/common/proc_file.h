@@ -18,8 +18,9 @@ class ProcFile {
   ProcFile(const ProcFile&) = delete;
   ProcFile& operator=(const ProcFile&) = delete;
 
-  /// Replaces `buf` with the file's current content. kNotFound when the file does not exist or
-  /// cannot be read (permission, unsupported): callers treat that as "metric absent".
+  /// Replaces `buf` with the file's current content. kNotFound, with `buf` empty, when the file
+  /// does not exist or cannot be read (permission, unsupported): callers treat that as "metric
+  /// absent".
   Status read(std::string& buf);
   const std::string& path() const { return path_; }
 
