@@ -3,8 +3,8 @@
 // Layout (little-endian): "VIGILTS1", u32 version, u64 series count, then per series:
 // u16 label count, (u32 len, bytes) name and value per label, u32 closed chunk count, per chunk
 // i64 mint, i64 maxt, u16 count, u32 bits, bytes; then the head: u16 count, u32 bits, i64
-// head_mint, the encoder state, bytes; then i64 last_t, u64 last value bits. Last: u32 CRC-32 of
-// everything before it.
+// head_mint, the encoder state (version 2 adds the scaled-integer fields), bytes; then i64 last_t,
+// u64 last value bits. Last: u32 CRC-32 of everything before it.
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -20,7 +20,7 @@ namespace vigil::store {
 namespace {
 
 constexpr char kMagic[8] = {'V', 'I', 'G', 'I', 'L', 'T', 'S', '1'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
 
 class Writer {
  public:
@@ -168,6 +168,9 @@ Status MemStore::saveCheckpoint(const std::string& path) const {
       w.put<uint64_t>(h.prev_value);
       w.put<uint8_t>(h.leading);
       w.put<uint8_t>(h.trailing);
+      w.put<uint8_t>(h.scale);
+      w.put<int64_t>(h.prev_int);
+      w.put<int64_t>(h.prev_int_delta);
       w.bytes(h.bytes.data(), (h.bits + 7) / 8);
       w.put<int64_t>(s.last_t);
       w.put<uint64_t>(s.last_value_bits);
@@ -283,6 +286,7 @@ Status MemStore::loadCheckpoint(const std::string& path) {
     const char* bytes = nullptr;
     if (!r.get(h.count) || !r.get(h.bits) || !r.get(l.head_mint) || !r.get(h.prev_t) ||
         !r.get(h.prev_delta) || !r.get(h.prev_value) || !r.get(h.leading) || !r.get(h.trailing) ||
+        !r.get(h.scale) || !r.get(h.prev_int) || !r.get(h.prev_int_delta) ||
         !r.bytes((h.bits + 7) / 8, bytes) || !r.get(l.last_t) || !r.get(l.last_bits)) {
       return corrupt("truncated head chunk");
     }

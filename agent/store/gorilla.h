@@ -2,7 +2,13 @@
 // Gorilla compression of (timestamp, value) samples, after Pelkonen et al., "Gorilla: A Fast,
 // Scalable, In-Memory Time Series Database" (VLDB 2015): timestamps as delta-of-deltas in
 // variable-width buckets, values as the XOR with the previous value, storing only the
-// meaningful bits. Pure computation; no locking.
+// meaningful bits.
+//
+// One addition: most node metrics are decimals with few digits (CPU seconds in hundredths,
+// byte counters, load averages). A chunk whose first value is such a decimal stores its values
+// as integers scaled by 10^k, delta-of-delta encoded like the timestamps, which is far smaller
+// than XOR of the doubles; a value that does not fit the chunk's scale exactly makes the store
+// start a new chunk. Decoding gives back the identical bits. Pure computation; no locking.
 
 #include <cstdint>
 #include <vector>
@@ -20,7 +26,22 @@ struct GorillaEncoder {
   uint64_t prev_value = 0;  // bit pattern of the previous value
   uint8_t leading = 0xff;   // 0xff: no XOR window yet
   uint8_t trailing = 0;
+  uint8_t scale = 0;  // 0: XOR of doubles; k + 1: integers scaled by 10^k
+  /// Set before the first append: the smallest scale to use if the first value fits it. The
+  /// store passes the largest scale the series needed so far, so that a counter whose first
+  /// value happens to have fewer decimals does not cut every chunk short.
+  uint8_t min_scale = 0;
+  /// Set before the first append to false to store doubles as XOR whatever they are.
+  bool allow_scaled = true;
+  /// Scaled integer mode: every value is a multiple of 2^shift and stored divided by it (memory
+  /// sizes in KiB multiples lose ten zero bits per delta). Set before the first append.
+  uint8_t shift = 0;
+  int64_t prev_int = 0;  // scaled integer mode: the previous value and delta
+  int64_t prev_int_delta = 0;
 
+  /// Whether `v` can be appended to this chunk (always, while it is empty or in XOR mode).
+  bool fits(double v) const;
+  /// Appends a sample; `fits(v)` must hold and `t` must be later than the previous sample.
   void append(int64_t t, double v);
 
  private:
@@ -95,6 +116,16 @@ class GorillaDecoder {
   uint64_t value_ = 0;
   uint8_t leading_ = 0;
   uint8_t trailing_ = 0;
+  uint8_t scale_ = 0;
+  uint8_t shift_ = 0;
+  int64_t int_ = 0;
+  int64_t int_delta_ = 0;
 };
+
+/// The scale (k + 1, so never 0) of the shortest exact decimal form of `v` with at most 6
+/// fractional digits and an integer part below 2^53, or 0 if there is none.
+uint8_t decimalScale(double v);
+/// `v` as an integer at `scale` (see decimalScale), if that gives back exactly `v`.
+bool scaledValue(double v, uint8_t scale, int64_t& out);
 
 }  // namespace vigil::store

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 #include <unordered_set>
 
 namespace vigil {
@@ -186,7 +187,77 @@ Series* MemStore::getOrCreatePinned(const LabelSet& labels, uint64_t hash) {
   return s;
 }
 
+namespace {
+
+// Which encoding suits a series is only clear once a chunk is full: a random-walk gauge costs
+// more as scaled-integer deltas than as XOR of doubles, a decimal counter far less. A closing
+// chunk is therefore re-encoded the other way, and the smaller of the two is kept. That costs
+// one decode and encode per chunk, not per sample.
+GorillaEncoder smallerEncoding(GorillaEncoder head) {
+  std::vector<std::pair<int64_t, double>> samples;
+  samples.reserve(head.count);
+  {
+    GorillaDecoder dec(head.bytes.data(), head.bits, head.count);
+    int64_t t = 0;
+    double v = 0;
+    while (dec.next(t, v)) {
+      samples.emplace_back(t, v);
+    }
+  }
+  if (samples.size() != head.count) {
+    return head;
+  }
+  auto encode = [&](GorillaEncoder e) -> std::optional<GorillaEncoder> {
+    for (const auto& [t, v] : samples) {
+      if (!e.fits(v)) {
+        return std::nullopt;
+      }
+      e.append(t, v);
+    }
+    return e;
+  };
+  GorillaEncoder best = std::move(head);
+  auto consider = [&](std::optional<GorillaEncoder> candidate) {
+    if (candidate && candidate->bits < best.bits) {
+      best = std::move(*candidate);
+    }
+  };
+  // XOR of doubles.
+  GorillaEncoder as_xor;
+  as_xor.allow_scaled = false;
+  consider(encode(std::move(as_xor)));
+  // Scaled integers, if every value is a short decimal, with the largest common power of two
+  // taken out.
+  uint8_t scale = 0;
+  for (const auto& [t, v] : samples) {
+    const uint8_t needed = decimalScale(v);
+    if (needed == 0) {
+      return best;
+    }
+    scale = std::max(scale, needed);
+  }
+  unsigned shift = 62;
+  for (const auto& [t, v] : samples) {
+    int64_t m = 0;
+    if (!scaledValue(v, scale, m)) {
+      return best;
+    }
+    if (m != 0) {
+      shift = std::min<unsigned>(shift,
+                                 static_cast<unsigned>(std::countr_zero(static_cast<uint64_t>(m))));
+    }
+  }
+  GorillaEncoder scaled;
+  scaled.min_scale = scale;
+  scaled.shift = static_cast<uint8_t>(shift == 62 ? 0 : shift);
+  consider(encode(std::move(scaled)));
+  return best;
+}
+
+}  // namespace
+
 void MemStore::closeHead(Series& s) {
+  s.head = smallerEncoding(std::move(s.head));
   ClosedChunk c;
   c.mint = s.head_mint;
   c.maxt = s.last_t;
@@ -220,12 +291,18 @@ MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) 
   if (t == s.last_t) {
     return AppendResult::kDuplicate;
   }
-  if (s.head.count >= options_.max_samples_per_chunk) {
+  // A value the head chunk's scaled-integer encoding cannot hold exactly starts a new chunk,
+  // which then uses a scale that fits it (and the series' earlier values).
+  if (!s.head.fits(v)) {
+    s.scale_hint = std::max(s.scale_hint, store::decimalScale(v));
+    closeHead(s);
+  } else if (s.head.count >= options_.max_samples_per_chunk) {
     closeHead(s);
   }
   const bool new_head = s.head.count == 0;
   if (new_head) {
     s.head_mint = t;
+    s.head.min_scale = s.scale_hint;
     s.head.bytes.reserve(32);
   }
   const std::size_t cap_before = s.head.bytes.capacity();

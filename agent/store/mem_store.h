@@ -41,6 +41,7 @@ struct Series {
   std::vector<ClosedChunk> closed;
   GorillaEncoder head;
   int64_t head_mint = 0;
+  uint8_t scale_hint = 0;  // the largest decimal scale this series' values have needed
   int64_t last_t = INT64_MIN;
   uint64_t last_value_bits = 0;
   std::size_t closed_bytes = 0;  // closed chunks' data and headers

@@ -17,22 +17,30 @@ struct Point {
   double v;
 };
 
-// Encodes, decodes, and compares bit patterns (so NaN payloads and -0 count).
+// Encodes, decodes, and compares bit patterns (so NaN payloads and -0 count). A value the
+// current chunk cannot hold starts a new chunk, as the store does.
 void roundTrip(const std::vector<Point>& points) {
-  GorillaEncoder enc;
+  std::vector<GorillaEncoder> chunks(1);
   for (const auto& p : points) {
-    enc.append(p.t, p.v);
+    if (!chunks.back().fits(p.v)) {
+      chunks.emplace_back();
+    }
+    chunks.back().append(p.t, p.v);
   }
-  GorillaDecoder dec(enc.bytes.data(), enc.bits, enc.count);
+  std::size_t i = 0;
   int64_t t = 0;
   double v = 0;
-  for (std::size_t i = 0; i < points.size(); ++i) {
-    INFO("sample " << i);
-    REQUIRE(dec.next(t, v));
-    CHECK(t == points[i].t);
-    CHECK(std::bit_cast<uint64_t>(v) == std::bit_cast<uint64_t>(points[i].v));
+  for (const auto& enc : chunks) {
+    GorillaDecoder dec(enc.bytes.data(), enc.bits, enc.count);
+    while (dec.next(t, v)) {
+      INFO("sample " << i);
+      REQUIRE(i < points.size());
+      CHECK(t == points[i].t);
+      CHECK(std::bit_cast<uint64_t>(v) == std::bit_cast<uint64_t>(points[i].v));
+      ++i;
+    }
   }
-  CHECK_FALSE(dec.next(t, v));
+  CHECK(i == points.size());
 }
 
 }  // namespace
@@ -141,6 +149,45 @@ TEST_CASE("Gorilla: regular counters compress to about a byte per sample", "[sto
     constant.append(1700000000000 + i * 15000, 7);
   }
   CHECK(static_cast<double>(constant.bits) / 8 / 480 < 0.3);
+}
+
+TEST_CASE("Gorilla: decimals are stored as scaled integers, exactly", "[store][gorilla]") {
+  CHECK(vigil::store::decimalScale(42) == 1);
+  CHECK(vigil::store::decimalScale(10870.69) == 3);
+  CHECK(vigil::store::decimalScale(0.21) == 3);
+  CHECK(vigil::store::decimalScale(2.3000000000000003) == 0);
+  CHECK(vigil::store::decimalScale(-0.0) == 0);
+  CHECK(vigil::store::decimalScale(std::nan("")) == 0);
+  CHECK(vigil::store::decimalScale(1e300) == 0);
+  // CPU seconds in hundredths: far smaller than the XOR of the doubles.
+  GorillaEncoder scaled;
+  scaled.min_scale = 3;  // hundredths, as the store learns after the first misfit
+  GorillaEncoder xor_only;
+  int ticks = 100000;
+  for (int i = 0; i < 120; ++i) {
+    ticks += 90 + i % 20;
+    const double v = ticks / 100.0;
+    REQUIRE(scaled.fits(v));
+    scaled.append(1700000000000 + i * 15000, v);
+  }
+  CHECK(scaled.scale == 3);
+  // The same series with one value no decimal can hold: it does not fit the scaled chunk.
+  CHECK_FALSE(scaled.fits(1.0 / 3));
+  CHECK(scaled.fits(ticks / 100.0 + 0.01));
+  ticks = 100000;
+  xor_only.append(0, 1.0 / 3);  // forces XOR mode for the chunk
+  for (int i = 0; i < 120; ++i) {
+    ticks += 90 + i % 20;
+    xor_only.append(1700000000000 + i * 15000, ticks / 100.0);
+  }
+  CHECK(scaled.bits * 2 < xor_only.bits);
+  // Mixed: decimals, then a run that is not, then decimals again, round-trips.
+  std::vector<Point> mixed;
+  for (int i = 0; i < 300; ++i) {
+    double v = i < 100 ? i * 0.25 : i < 200 ? std::sqrt(static_cast<double>(i)) : i;
+    mixed.push_back({i * 1000, v});
+  }
+  roundTrip(mixed);
 }
 
 TEST_CASE("Gorilla: a truncated stream ends the decode instead of reading past it",
