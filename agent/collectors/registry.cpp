@@ -1,4 +1,5 @@
 // The one place that lists every collector built into vigil.
+#include "container/cgroup_collector.h"
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
 #include "vigil/collector.h"
@@ -29,6 +30,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"uname", true, "kernel and host name (uname(2))", node::makeUnameCollector},
       {"time", true, "system clock, time zone and clocksource", node::makeTimeCollector},
       {"os", true, "operating system release (/etc/os-release)", node::makeOsCollector},
+      {"cgroup", true, "containers and services from cgroup v2 (cAdvisor names)",
+       collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
   };

@@ -43,8 +43,10 @@ void forEachLine(std::string_view text, Fn&& fn) {
   }
 }
 
-/// Splits on runs of spaces and tabs into `out` (cleared first).
+/// Splits on runs of spaces and tabs into `out` (cleared first). The fields point into `line`,
+/// so it must outlive them: splitting a temporary string does not compile.
 void splitFields(std::string_view line, std::vector<std::string_view>& out);
+void splitFields(std::string&& line, std::vector<std::string_view>& out) = delete;
 
 std::optional<double> parseDouble(std::string_view s);
 std::optional<unsigned long long> parseUnsigned(std::string_view s);

@@ -12,7 +12,7 @@ class FilefdCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     VIGIL_RETURN_IF_ERROR(file_.read(buf_));
-    splitFields(buf_.substr(0, buf_.find('\n')), fields_);
+    splitFields(std::string_view(buf_).substr(0, buf_.find('\n')), fields_);
     if (fields_.size() != 3) {
       return invalidArgument(file_.path() + ": expected 3 fields");
     }

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/collectors/container/cgroup_collector.h"
 #include "agent/collectors/node/node_collectors.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
@@ -180,4 +181,48 @@ TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a
         std::string::npos;
   }
   CHECK(recovered);
+}
+
+TEST_CASE("Cgroup collector: kubepods paths of both drivers and every QoS class",
+          "[agent][collectors][cgroup]") {
+  using collectors::parseKubepodsPath;
+  const std::string id(64, 'a');
+  auto c = parseKubepodsPath(
+      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234_ab.slice/"
+      "cri-containerd-" +
+      id + ".scope");
+  CHECK(c.is_container);
+  CHECK(c.pod_uid == "1234-ab");
+  CHECK(c.qos == "burstable");
+  CHECK(c.runtime == "containerd");
+  CHECK(c.container_id == id);
+  auto pod = parseKubepodsPath("/kubepods.slice/kubepods-pod99_00.slice");
+  CHECK(pod.is_pod);
+  CHECK(pod.qos == "guaranteed");
+  CHECK(pod.pod_uid == "99-00");
+  auto cgroupfs = parseKubepodsPath("/kubepods/besteffort/pod0000aaaa-bbbb/" + id);
+  CHECK(cgroupfs.is_container);
+  CHECK(cgroupfs.qos == "besteffort");
+  CHECK(cgroupfs.pod_uid == "0000aaaa-bbbb");
+  CHECK(cgroupfs.runtime.empty());
+  auto kind = parseKubepodsPath(
+      "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+      "kubelet-kubepods-besteffort-pod12_34.slice/crio-" +
+      id + ".scope");
+  CHECK(kind.is_container);
+  CHECK(kind.qos == "besteffort");
+  CHECK(kind.runtime == "cri-o");
+  CHECK_FALSE(parseKubepodsPath("/kubepods.slice/kubepods-pod12.slice/crio-conmon-" + id + ".scope")
+                  .is_container);
+  CHECK_FALSE(parseKubepodsPath("/system.slice/nginx.service").is_container);
+  CHECK_FALSE(parseKubepodsPath("/system.slice/nginx.service").is_pod);
+}
+
+TEST_CASE("Cgroup collector: recorded cgroup v2 tree gives cAdvisor's metrics",
+          "[agent][collectors][cgroup]") {
+  HostPaths paths;
+  paths.sysfs = VIGIL_FIXTURES "/cgroup/sys";
+  paths.procfs = VIGIL_FIXTURES "/cgroup/proc";
+  auto cgroup = make("cgroup", paths);
+  CHECK(collectText(*cgroup, paths) == readText(VIGIL_FIXTURES "/cgroup/expected.prom"));
 }
