@@ -13,6 +13,7 @@
 #include "../core/logging.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
+#include "vigil/rules/unit_test.h"
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "0.0.0"
@@ -28,6 +29,7 @@ constexpr const char* kUsage = R"(vigil: a per-node monitoring and alerting agen
 Usage:
   vigil run [--config FILE] [--listen-address ADDR] [--data-dir DIR]
   vigil check config FILE
+  vigil test rules FILE...
   vigil --version
   vigil --help
   vigil COMMAND --help
@@ -35,6 +37,15 @@ Usage:
 Commands:
   run            run the agent (without --config: the embedded default configuration)
   check config   validate a configuration file; exit 0 if valid, 1 with every error otherwise
+  test rules     run promtool-format unit-test files (promql_expr_test); exit 0 if all pass
+)";
+
+constexpr const char* kTestUsage = R"(Usage: vigil test rules FILE...
+
+Runs rule unit-test files in promtool's format (`promtool test rules`): input_series in the
+expanding notation and promql_expr_test cases. Prints each failure with what was expected and
+what was evaluated; exits 0 when every test passes, 1 otherwise. Alerting and recording rules
+(rule_files, alert_rule_test) are not evaluated yet and count as failures.
 )";
 
 constexpr const char* kRunUsage =
@@ -81,6 +92,26 @@ int checkConfig(const std::vector<std::string>& args) {
   }
   std::cout << args[1] << ": configuration is valid\n";
   return 0;
+}
+
+int testRules(const std::vector<std::string>& args) {
+  if (args.size() == 1 && isHelp(args[0])) {
+    std::cout << kTestUsage;
+    return 0;
+  }
+  if (args.size() < 2 || args[0] != "rules") {
+    return usageError("test takes: rules FILE...", kTestUsage);
+  }
+  bool ok = true;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    std::cout << "Unit Testing:  " << args[i] << "\n";
+    auto report = vigil::promql::runUnitTestFile(args[i], std::cout);
+    if (report.failures == 0) {
+      std::cout << "  SUCCESS\n";
+    }
+    ok = ok && report.failures == 0;
+  }
+  return ok ? 0 : 1;
 }
 
 int run(const std::vector<std::string>& args) {
@@ -192,6 +223,9 @@ int main(int argc, char** argv) {
   }
   if (command == "check") {
     return checkConfig(args);
+  }
+  if (command == "test") {
+    return testRules(args);
   }
   return usageError("unknown command " + command, kUsage);
 }

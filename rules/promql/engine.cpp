@@ -56,10 +56,10 @@ std::string labelsKey(const LabelSet& labels) {
 
 std::string describe(const LabelSet& labels) { return labelsToString(labels); }
 
+// The operators whose results lose __name__. Prometheus 2.42 keeps it for atan2.
 bool isArithmetic(BinaryOp op) {
   return op == BinaryOp::kAdd || op == BinaryOp::kSub || op == BinaryOp::kMul ||
-         op == BinaryOp::kDiv || op == BinaryOp::kMod || op == BinaryOp::kPow ||
-         op == BinaryOp::kAtan2;
+         op == BinaryOp::kDiv || op == BinaryOp::kMod || op == BinaryOp::kPow;
 }
 
 // The value of `lhs op rhs`, and for comparisons whether the pair is kept.
@@ -223,6 +223,8 @@ class Evaluator {
     const int64_t maxt = hi - vs.offset_ms;
     auto& data = fetched_[&vs];
     data.series = store_.select(vs.matchers, mint, maxt);
+    // Series come in creation order, as Prometheus's head returns them to queries: the order
+    // of floating-point sums in aggregations depends on it in the last bits.
     std::size_t samples = 0;
     for (const auto& s : data.series) {
       samples += s.samples.size();

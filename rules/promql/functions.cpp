@@ -86,11 +86,12 @@ std::optional<double> extrapolatedRate(const std::vector<Sample>& points, int64_
   double interval = sampled;
   interval += duration_to_start < threshold ? duration_to_start : average / 2;
   interval += duration_to_end < threshold ? duration_to_end : average / 2;
-  result = result * (interval / sampled);
+  // One factor, as Prometheus computes it: the rounding differs from dividing twice.
+  double factor = interval / sampled;
   if (is_rate) {
-    result /= static_cast<double>(range_end - range_start) / 1000;
+    factor /= static_cast<double>(range_end - range_start) / 1000;
   }
-  return result;
+  return result * factor;
 }
 
 std::optional<double> instantDelta(const std::vector<Sample>& points, bool is_rate) {
@@ -143,6 +144,18 @@ std::pair<double, double> linearRegression(const std::vector<Sample>& points, in
   const double slope = cov_xy / var_x;
   const double intercept = sum_y / n - slope * sum_x / n;
   return {slope, intercept};
+}
+
+// Kahan-Babuska compensated summation, as Prometheus uses it: returns the new sum and updates
+// the compensation `c`.
+double kahanSumInc(double inc, double sum, double& c) {
+  const double t = sum + inc;
+  if (std::fabs(sum) >= std::fabs(inc)) {
+    c += (sum - t) + inc;
+  } else {
+    c += (inc - t) + sum;
+  }
+  return t;
 }
 
 double trendValue(int i, double tf, double s0, double s1, double b) {
@@ -389,7 +402,16 @@ Result<Value> callFunction(FunctionContext& ctx) {
       {"floor", [](double v) { return std::floor(v); }},
       {"exp", [](double v) { return std::exp(v); }},
       {"ln", [](double v) { return std::log(v); }},
-      {"log2", [](double v) { return std::log2(v); }},
+      // As Go computes it (frexp, then the natural log of the fraction), to the last bit.
+      {"log2",
+       [](double v) {
+         int exp = 0;
+         const double frac = std::frexp(v, &exp);
+         if (frac == 0.5) {
+           return static_cast<double>(exp - 1);
+         }
+         return std::log(frac) * (1 / M_LN2) + static_cast<double>(exp);
+       }},
       {"log10", [](double v) { return std::log10(v); }},
       {"sqrt", [](double v) { return std::sqrt(v); }},
       {"sgn", [](double v) { return v < 0   ? -1.0
@@ -684,14 +706,16 @@ Result<Value> callFunction(FunctionContext& ctx) {
       }
       if (kind == "sum") {
         double sum = 0;
+        double c = 0;
         for (const auto& x : p) {
-          sum += x.v;
+          sum = kahanSumInc(x.v, sum, c);
         }
-        return sum;
+        return std::isinf(sum) ? sum : sum + c;
       }
       if (kind == "avg") {
         double mean = 0;
         double count = 0;
+        double c = 0;
         for (const auto& x : p) {
           count += 1;
           if (std::isinf(mean)) {
@@ -702,9 +726,9 @@ Result<Value> callFunction(FunctionContext& ctx) {
               continue;
             }
           }
-          mean += x.v / count - mean / count;
+          mean = kahanSumInc(x.v / count - mean / count, mean, c);
         }
-        return mean;
+        return std::isinf(mean) ? mean : mean + c;
       }
       if (kind == "min" || kind == "max") {
         double v = p.front().v;
@@ -718,14 +742,16 @@ Result<Value> callFunction(FunctionContext& ctx) {
       if (kind == "stddev" || kind == "stdvar") {
         double count = 0;
         double mean = 0;
-        double m2 = 0;
+        double c_mean = 0;
+        double aux = 0;
+        double c_aux = 0;
         for (const auto& x : p) {
           count += 1;
-          const double delta = x.v - mean;
-          mean += delta / count;
-          m2 += delta * (x.v - mean);
+          const double delta = x.v - (mean + c_mean);
+          mean = kahanSumInc(delta / count, mean, c_mean);
+          aux = kahanSumInc(delta * (x.v - (mean + c_mean)), aux, c_aux);
         }
-        const double var = m2 / count;
+        const double var = (aux + c_aux) / count;
         return kind == "stddev" ? std::sqrt(var) : var;
       }
       return std::nullopt;

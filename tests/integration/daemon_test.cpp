@@ -338,3 +338,39 @@ TEST_CASE("Daemon: a client that sends its request too slowly is cut off",
   // And it still serves everyone else.
   CHECK_THAT(vigil.metrics(), Catch::Contains("vigil_build_info"));
 }
+
+TEST_CASE("CLI: vigil test rules passes and fails like promtool", "[integration][cli]") {
+  TempDir dir;
+  const std::string file = R"(evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{job="node"}'
+        values: '1 1 0'
+    promql_expr_test:
+      - expr: up
+        eval_time: 1m
+        exp_samples:
+          - labels: 'up{job="node"}'
+            value: 1
+      - expr: sum(up)
+        eval_time: 2m
+        exp_samples:
+          - labels: '{}'
+            value: WRONG
+)";
+  dir.write("pass.yml", file.substr(0, file.find("      - expr: sum(up)")));
+  dir.write("fail.yml", std::string(file).replace(file.find("WRONG"), 5, "5"));
+  CommandResult pass = runCommand({VIGIL_BINARY, "test", "rules", dir.file("pass.yml")});
+  INFO(pass.output);
+  CHECK(pass.exit_code == 0);
+  CHECK_THAT(pass.output, Catch::Contains("SUCCESS"));
+  CommandResult fail = runCommand({VIGIL_BINARY, "test", "rules", dir.file("fail.yml")});
+  INFO(fail.output);
+  CHECK(fail.exit_code == 1);
+  CHECK_THAT(fail.output, Catch::Contains("exp: {} 5"));
+  CHECK_THAT(fail.output, Catch::Contains("got: {} 0"));
+  // promtool gives the same verdicts on the same files.
+  CHECK(runCommand({"promtool", "test", "rules", dir.file("pass.yml")}).exit_code == 0);
+  CHECK(runCommand({"promtool", "test", "rules", dir.file("fail.yml")}).exit_code == 1);
+}

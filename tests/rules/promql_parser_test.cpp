@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <climits>
 #include <cmath>
 #include <random>
 
@@ -264,4 +265,34 @@ TEST_CASE("PromQL parser: random input never crashes and always explains a failu
     }
   }
   CHECK(parsed > 100);
+}
+
+#include "vigil/rules/unit_test.h"
+
+TEST_CASE("promtool test files: the expanding series notation", "[rules][unittest]") {
+  auto v = expandSeriesValues("1 2 _ stale 3+2x2 10-1x2 7x1 _x2 1e3 -Inf");
+  REQUIRE(v.isOk());
+  std::vector<std::string> got;
+  for (const auto& x : *v) {
+    got.push_back(x.kind == SeriesValue::Kind::kMissing ? "_"
+                  : x.kind == SeriesValue::Kind::kStale
+                      ? "stale"
+                      : std::to_string(static_cast<long>(x.value)));
+  }
+  // "_x2" is two missing values, while "7x1" is two sevens: promtool's rules.
+  CHECK(got == std::vector<std::string>{"1", "2", "_", "stale", "3", "5", "7", "10", "9", "8", "7",
+                                        "7", "_", "_", "1000", std::to_string(LONG_MIN)});
+  CHECK(std::isinf((*v).back().value));
+  // Steps accumulate by repeated addition, as promtool's do.
+  auto frac = expandSeriesValues("0.1+0.1x8");
+  REQUIRE(frac.isOk());
+  CHECK((*frac)[8].value == 0.8999999999999999);
+  CHECK_THAT(expandSeriesValues("1 2 x3").status().message(), Catch::Contains("\"x3\""));
+  CHECK_THAT(expandSeriesValues("1+ax3").status().message(), Catch::Contains("expected a step"));
+  CHECK_FALSE(expandSeriesValues("1x-1").isOk());
+  auto labels = parseSeriesLabels("up{job=\"node\",instance=\"a\"}");
+  REQUIRE(labels.isOk());
+  CHECK(labels->size() == 3);
+  CHECK(parseSeriesLabels("{}")->empty());
+  CHECK_FALSE(parseSeriesLabels("up{job=~\"a\"}").isOk());
 }
