@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../api/query_api.h"
 #include "../http/http_server.h"
 #include "logging.h"
 #include "scheduler.h"
@@ -372,6 +373,10 @@ void Agent::registerRoutes(HttpServer& http) {
       res.body = "Service Unavailable\n";
     }
   });
+  QueryApiOptions api;
+  api.version = impl->options.version;
+  api.revision = impl->options.revision;
+  registerQueryApi(http, *impl->store, api);
   http.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&, HttpResponse& res) {
     Status status = reload();
     if (!status.isOk()) {

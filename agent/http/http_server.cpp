@@ -85,6 +85,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   SelfMetrics& metrics;
   std::map<std::string, Route> routes;
+  std::vector<std::pair<std::string, Route>> prefix_routes;
   std::atomic<std::size_t> connections{0};
   uint16_t port = 0;
   std::vector<std::thread> threads;
@@ -97,17 +98,38 @@ struct HttpServer::Impl {
 
   // Bounded cardinality for vigil_http_requests_total whatever paths clients send.
   std::string handlerLabel(const std::string& path) const {
-    return routes.count(path) != 0 ? path : "other";
+    if (routes.count(path) != 0) {
+      return path;
+    }
+    if (const auto* p = findPrefix(path)) {
+      return p->first + "*";
+    }
+    return "other";
+  }
+
+  const std::pair<std::string, Route>* findPrefix(const std::string& path) const {
+    const std::pair<std::string, Route>* best = nullptr;
+    for (const auto& p : prefix_routes) {
+      if (path.rfind(p.first, 0) == 0 && (best == nullptr || p.first.size() > best->first.size())) {
+        best = &p;
+      }
+    }
+    return best;
   }
 
   void dispatch(const HttpRequest& req, HttpResponse& res) const {
-    auto it = routes.find(req.path);
-    if (it == routes.end()) {
+    const Route* found = nullptr;
+    if (auto it = routes.find(req.path); it != routes.end()) {
+      found = &it->second;
+    } else if (const auto* p = findPrefix(req.path)) {
+      found = &p->second;
+    }
+    if (found == nullptr) {
       res.status = 404;
       res.body = "404 page not found\n";
       return;
     }
-    const Route& route = it->second;
+    const Route& route = *found;
     if (std::find(route.methods.begin(), route.methods.end(), req.method) == route.methods.end()) {
       std::string allow;
       for (const auto& m : route.methods) {
@@ -309,6 +331,11 @@ Status HttpServer::start() {
     s.threads.emplace_back([impl = impl_] { impl->io.run(); });
   }
   return Status::ok();
+}
+
+void HttpServer::routePrefix(const std::string& prefix, std::vector<std::string> methods,
+                             HttpHandler handler) {
+  impl_->prefix_routes.emplace_back(prefix, Route{std::move(methods), std::move(handler)});
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }

@@ -55,6 +55,9 @@ class HttpServer {
 
   /// Routes `path` exactly. `methods` lists the methods it accepts; others get 405 with Allow.
   void route(const std::string& path, std::vector<std::string> methods, HttpHandler handler);
+  /// Routes every path that starts with `prefix` and has no exact route of its own.
+  void routePrefix(const std::string& prefix, std::vector<std::string> methods,
+                   HttpHandler handler);
 
   /// Binds the address (port 0 picks a free port) and starts serving.
   Status start();

@@ -1,0 +1,416 @@
+#include "query_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <set>
+
+#include "vigil/duration.h"
+#include "vigil/rules/promql_engine.h"
+#include "vigil/rules/promql_parser.h"
+
+namespace vigil {
+
+namespace {
+
+using json = nlohmann::json;
+
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::string decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hexDigit(s[i + 1]) >= 0 &&
+               hexDigit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexDigit(s[i + 1]) * 16 + hexDigit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Prometheus renders sample values with Go's 'f' format: shortest digits, no exponent.
+std::string sampleValue(double v) {
+  if (std::isnan(v)) {
+    return "NaN";
+  }
+  if (std::isinf(v)) {
+    return v > 0 ? "+Inf" : "-Inf";
+  }
+  char buf[512];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  return std::string(buf, end);
+}
+
+json timestamp(int64_t ms) {
+  // Seconds with millisecond precision, as a JSON number: 1435781451.781
+  if (ms % 1000 == 0) {
+    return ms / 1000;
+  }
+  return static_cast<double>(ms) / 1000;
+}
+
+json metricJson(const LabelSet& labels) {
+  json m = json::object();
+  for (const auto& l : labels) {
+    m[l.name] = l.value;
+  }
+  return m;
+}
+
+struct ApiError {
+  int status;
+  std::string type;
+  std::string message;
+};
+
+void respond(HttpResponse& res, const json& data) {
+  res.content_type = "application/json";
+  res.body = json{{"status", "success"}, {"data", data}}.dump();
+}
+
+void respondError(HttpResponse& res, const ApiError& e) {
+  res.status = e.status;
+  res.content_type = "application/json";
+  res.body = json{{"status", "error"}, {"errorType", e.type}, {"error", e.message}}.dump();
+}
+
+class Params {
+ public:
+  explicit Params(const HttpRequest& req) {
+    for (auto& kv : parseForm(req.query)) {
+      values_.push_back(std::move(kv));
+    }
+    if (req.method == "POST" &&
+        req.header("content-type").find("application/x-www-form-urlencoded") != std::string::npos) {
+      for (auto& kv : parseForm(req.body)) {
+        values_.push_back(std::move(kv));
+      }
+    }
+  }
+  std::optional<std::string> get(const std::string& name) const {
+    for (const auto& [n, v] : values_) {
+      if (n == name) {
+        return v;
+      }
+    }
+    return std::nullopt;
+  }
+  std::vector<std::string> all(const std::string& name) const {
+    std::vector<std::string> out;
+    for (const auto& [n, v] : values_) {
+      if (n == name) {
+        out.push_back(v);
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+};
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A time parameter: Unix seconds (float) or RFC 3339.
+Result<int64_t> parseTime(const std::string& text) {
+  char* end = nullptr;
+  const double secs = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
+    return static_cast<int64_t>(std::llround(secs * 1000));
+  }
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest != nullptr) {
+    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+    if (*rest == '.') {
+      ++rest;
+      int64_t frac = 0;
+      int digits = 0;
+      while (*rest >= '0' && *rest <= '9') {
+        if (digits < 3) {
+          frac = frac * 10 + (*rest - '0');
+          ++digits;
+        }
+        ++rest;
+      }
+      while (digits++ < 3) {
+        frac *= 10;
+      }
+      ms += frac;
+    }
+    if (*rest == 'Z' && rest[1] == '\0') {
+      return ms;
+    }
+    if ((*rest == '+' || *rest == '-') && std::strlen(rest) == 6 && rest[3] == ':') {
+      const int sign = *rest == '+' ? 1 : -1;
+      const int hours = std::atoi(std::string(rest + 1, 2).c_str());
+      const int minutes = std::atoi(std::string(rest + 4, 2).c_str());
+      return ms - sign * (hours * 3600 + minutes * 60) * 1000LL;
+    }
+  }
+  return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp");
+}
+
+// A step or timeout: a Prometheus duration or float seconds.
+Result<int64_t> parseStep(const std::string& text) {
+  char* end = nullptr;
+  const double secs = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
+    return static_cast<int64_t>(std::llround(secs * 1000));
+  }
+  auto d = parseDuration(text);
+  if (!d) {
+    return invalidArgument("cannot parse \"" + text + "\" to a valid duration");
+  }
+  return d->count();
+}
+
+json valueJson(const promql::Value& value) {
+  if (auto* s = std::get_if<promql::Scalar>(&value)) {
+    return json{{"resultType", "scalar"},
+                {"result", json::array({timestamp(s->t), sampleValue(s->v)})}};
+  }
+  if (auto* s = std::get_if<promql::String>(&value)) {
+    return json{{"resultType", "string"}, {"result", json::array({timestamp(s->t), s->v})}};
+  }
+  if (auto* v = std::get_if<promql::Vector>(&value)) {
+    json result = json::array();
+    for (const auto& s : *v) {
+      result.push_back({{"metric", metricJson(s.metric)},
+                        {"value", json::array({timestamp(s.t), sampleValue(s.v)})}});
+    }
+    return json{{"resultType", "vector"}, {"result", result}};
+  }
+  json result = json::array();
+  for (const auto& series : std::get<promql::Matrix>(value)) {
+    json values = json::array();
+    for (const auto& p : series.points) {
+      values.push_back(json::array({timestamp(p.t), sampleValue(p.v)}));
+    }
+    result.push_back({{"metric", metricJson(series.metric)}, {"values", values}});
+  }
+  return json{{"resultType", "matrix"}, {"result", result}};
+}
+
+ApiError executionError(const Status& st) { return {422, "execution", st.message()}; }
+
+std::vector<std::vector<LabelMatcher>> parseMatchers(const std::vector<std::string>& selectors,
+                                                     std::optional<ApiError>& error) {
+  std::vector<std::vector<LabelMatcher>> out;
+  for (const auto& text : selectors) {
+    auto parsed = promql::parse(text);
+    if (!parsed.expr || parsed.expr->kind != promql::ExprKind::kVectorSelector) {
+      error = ApiError{400, "bad_data",
+                       "invalid parameter \"match[]\": " +
+                           (parsed.error ? parsed.error->toString() : "not a series selector")};
+      return {};
+    }
+    out.push_back(static_cast<const promql::VectorSelector&>(*parsed.expr).matchers);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> parseForm(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!text.empty()) {
+    auto amp = text.find('&');
+    std::string_view pair = text.substr(0, amp);
+    auto eq = pair.find('=');
+    if (!pair.empty()) {
+      out.emplace_back(decode(pair.substr(0, eq)),
+                       eq == std::string_view::npos ? "" : decode(pair.substr(eq + 1)));
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    text.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions options) {
+  promql::EngineOptions engine_options;
+  engine_options.lookback = options.lookback;
+  engine_options.max_samples = options.max_samples;
+
+  http.route(
+      "/api/v1/query", {"GET", "POST"},
+      [&store, engine_options](const HttpRequest& req, HttpResponse& res) {
+        Params params(req);
+        auto query = params.get("query");
+        if (!query) {
+          return respondError(res, {400, "bad_data", "invalid parameter \"query\": missing"});
+        }
+        int64_t t = nowMs();
+        if (auto time = params.get("time")) {
+          auto parsed = parseTime(*time);
+          if (!parsed) {
+            return respondError(
+                res, {400, "bad_data", "invalid parameter \"time\": " + parsed.status().message()});
+          }
+          t = *parsed;
+        }
+        auto expr = promql::parse(*query);
+        if (!expr.expr) {
+          return respondError(
+              res, {400, "bad_data", "invalid parameter \"query\": " + expr.error->toString()});
+        }
+        promql::Engine engine(store, engine_options);
+        auto value = engine.instant(*expr.expr, t);
+        if (!value) {
+          return respondError(res, executionError(value.status()));
+        }
+        respond(res, valueJson(*value));
+      });
+
+  http.route(
+      "/api/v1/query_range", {"GET", "POST"},
+      [&store, engine_options, options](const HttpRequest& req, HttpResponse& res) {
+        Params params(req);
+        auto query = params.get("query");
+        auto start = params.get("start");
+        auto end = params.get("end");
+        auto step = params.get("step");
+        for (const auto& [name, v] : {std::pair{"query", query}, std::pair{"start", start},
+                                      std::pair{"end", end}, std::pair{"step", step}}) {
+          if (!v) {
+            return respondError(
+                res, {400, "bad_data", std::string("invalid parameter \"") + name + "\": missing"});
+          }
+        }
+        auto s = parseTime(*start);
+        auto e = parseTime(*end);
+        auto st = parseStep(*step);
+        if (!s || !e || !st) {
+          const Status& bad = !s ? s.status() : !e ? e.status() : st.status();
+          return respondError(res, {400, "bad_data", bad.message()});
+        }
+        if (*e < *s) {
+          return respondError(res,
+                              {400, "bad_data", "end timestamp must not be before start time"});
+        }
+        if (*st <= 0) {
+          return respondError(res, {400, "bad_data",
+                                    "zero or negative query resolution step widths are "
+                                    "not accepted. Try a positive integer"});
+        }
+        if ((*e - *s) / *st + 1 > static_cast<int64_t>(options.max_points_per_series)) {
+          return respondError(res, {400, "bad_data",
+                                    "exceeded maximum resolution of 11,000 points per "
+                                    "timeseries. Try decreasing the query resolution "
+                                    "(?step=XX)"});
+        }
+        auto expr = promql::parse(*query);
+        if (!expr.expr) {
+          return respondError(
+              res, {400, "bad_data", "invalid parameter \"query\": " + expr.error->toString()});
+        }
+        promql::Engine engine(store, engine_options);
+        auto matrix = engine.range(*expr.expr, *s, *e, *st);
+        if (!matrix) {
+          return respondError(res, executionError(matrix.status()));
+        }
+        respond(res, valueJson(promql::Value(std::move(*matrix))));
+      });
+
+  http.route("/api/v1/series", {"GET", "POST"},
+             [&store](const HttpRequest& req, HttpResponse& res) {
+               Params params(req);
+               auto selectors = params.all("match[]");
+               if (selectors.empty()) {
+                 return respondError(res, {400, "bad_data", "no match[] parameter provided"});
+               }
+               std::optional<ApiError> error;
+               auto sets = parseMatchers(selectors, error);
+               if (error) {
+                 return respondError(res, *error);
+               }
+               json data = json::array();
+               std::set<LabelSet> seen;
+               for (const auto& matchers : sets) {
+                 for (auto& labels : store.series(matchers)) {
+                   if (seen.insert(labels).second) {
+                     data.push_back(metricJson(labels));
+                   }
+                 }
+               }
+               respond(res, data);
+             });
+
+  http.route("/api/v1/labels", {"GET", "POST"},
+             [&store](const HttpRequest&, HttpResponse& res) { respond(res, store.labelNames()); });
+
+  http.routePrefix("/api/v1/label/", {"GET"}, [&store](const HttpRequest& req, HttpResponse& res) {
+    // /api/v1/label/<name>/values
+    std::string rest = req.path.substr(std::string("/api/v1/label/").size());
+    const std::string suffix = "/values";
+    if (rest.size() <= suffix.size() ||
+        rest.compare(rest.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      res.status = 404;
+      res.body = "404 page not found\n";
+      return;
+    }
+    const std::string name = decode(rest.substr(0, rest.size() - suffix.size()));
+    if (!isValidLabelName(name)) {
+      return respondError(res, {400, "bad_data", "invalid label name: \"" + name + "\""});
+    }
+    Params params(req);
+    auto selectors = params.all("match[]");
+    if (selectors.empty()) {
+      return respond(res, store.labelValues(name));
+    }
+    std::optional<ApiError> error;
+    auto sets = parseMatchers(selectors, error);
+    if (error) {
+      return respondError(res, *error);
+    }
+    std::set<std::string> values;
+    for (const auto& matchers : sets) {
+      for (const auto& labels : store.series(matchers)) {
+        for (const auto& l : labels) {
+          if (l.name == name) {
+            values.insert(l.value);
+          }
+        }
+      }
+    }
+    respond(res, std::vector<std::string>(values.begin(), values.end()));
+  });
+
+  http.route("/api/v1/status/buildinfo", {"GET"}, [options](const HttpRequest&, HttpResponse& res) {
+    respond(res, json{{"version", options.version},
+                      {"revision", options.revision},
+                      {"branch", ""},
+                      {"buildUser", ""},
+                      {"buildDate", ""},
+                      {"goVersion", ""}});
+  });
+}
+
+}  // namespace vigil

@@ -1,0 +1,102 @@
+// The Prometheus query API on a running vigil, checked for Prometheus's JSON shapes.
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.h"
+
+using namespace vigil::test;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+TEST_CASE("Query API: Prometheus's endpoints and JSON shapes", "[integration][api]") {
+  TempDir dir;
+  const int port = freeLoopbackPort();
+  dir.write("vigil.yaml", "global:\n  collection_interval: 1s\n");
+  ChildProcess vigil({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
+                      "127.0.0.1:" + std::to_string(port), "--data-dir", dir.file("data")},
+                     dir.file("vigil.log"));
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(5, 0);
+  REQUIRE(eventually(10s, [&] {
+    auto r = client.Get("/-/ready");
+    return r && r->status == 200;
+  }));
+  std::this_thread::sleep_for(2500ms);  // a few collections to query over
+  auto get = [&](const std::string& path, const httplib::Params& params) {
+    auto r = client.Get(path, params, httplib::Headers{});
+    REQUIRE(r);
+    INFO(path << " -> " << r->status << " " << r->body);
+    return std::make_pair(r->status, json::parse(r->body));
+  };
+
+  auto [s1, instant] = get("/api/v1/query", {{"query", "node_load1"}});
+  CHECK(s1 == 200);
+  CHECK(instant["status"] == "success");
+  CHECK(instant["data"]["resultType"] == "vector");
+  REQUIRE(instant["data"]["result"].size() == 1);
+  CHECK(instant["data"]["result"][0]["metric"]["__name__"] == "node_load1");
+  CHECK(instant["data"]["result"][0]["value"][1].is_string());
+
+  auto [s2, rate] = get("/api/v1/query", {{"query", "sum(rate(node_cpu_seconds_total[5s]))"}});
+  CHECK(s2 == 200);
+  REQUIRE(rate["data"]["result"].size() == 1);
+  CHECK(rate["data"]["result"][0]["metric"].empty());
+
+  auto [s3, scalar] = get("/api/v1/query", {{"query", "1 + 2"}, {"time", "1700000000"}});
+  CHECK(s3 == 200);
+  CHECK(scalar["data"]["resultType"] == "scalar");
+  CHECK(scalar["data"]["result"][0] == 1700000000);
+  CHECK(scalar["data"]["result"][1] == "3");
+
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  auto [s4, range] = get("/api/v1/query_range", {{"query", "node_load1"},
+                                                 {"start", std::to_string(now - 3)},
+                                                 {"end", std::to_string(now)},
+                                                 {"step", "1s"}});
+  CHECK(s4 == 200);
+  CHECK(range["data"]["resultType"] == "matrix");
+  REQUIRE(range["data"]["result"].size() == 1);
+  CHECK(range["data"]["result"][0]["values"].size() >= 2);
+
+  auto [s5, series] = get("/api/v1/series", {{"match[]", "node_cpu_seconds_total{mode=\"idle\"}"}});
+  CHECK(s5 == 200);
+  REQUIRE(!series["data"].empty());
+  CHECK(series["data"][0]["mode"] == "idle");
+
+  auto [s6, labels] = get("/api/v1/labels", {});
+  CHECK(s6 == 200);
+  CHECK(std::find(labels["data"].begin(), labels["data"].end(), "__name__") !=
+        labels["data"].end());
+
+  auto [s7, values] = get("/api/v1/label/mode/values", {});
+  CHECK(s7 == 200);
+  CHECK(std::find(values["data"].begin(), values["data"].end(), "idle") != values["data"].end());
+
+  auto [s8, build] = get("/api/v1/status/buildinfo", {});
+  CHECK(s8 == 200);
+  CHECK(build["data"]["version"].is_string());
+
+  // Errors: Prometheus's types and HTTP statuses, with the position of a parse error.
+  auto [e1, bad] = get("/api/v1/query", {{"query", "sum(node_load1"}});
+  CHECK(e1 == 400);
+  CHECK(bad["status"] == "error");
+  CHECK(bad["errorType"] == "bad_data");
+  CHECK_THAT(bad["error"].get<std::string>(), Catch::Contains("1:15: parse error"));
+  auto [e2, missing] = get("/api/v1/query_range", {{"query", "up"}});
+  CHECK(e2 == 400);
+  CHECK_THAT(missing["error"].get<std::string>(), Catch::Contains("invalid parameter \"start\""));
+  auto [e3, many] =
+      get("/api/v1/query", {{"query", "node_cpu_seconds_total + on(cpu) node_cpu_seconds_total"}});
+  CHECK(e3 == 422);
+  CHECK(many["errorType"] == "execution");
+
+  // POST with a form body, as Grafana sends it.
+  auto post = client.Post("/api/v1/query", "query=node_load1", "application/x-www-form-urlencoded");
+  REQUIRE(post);
+  CHECK(post->status == 200);
+  CHECK(json::parse(post->body)["data"]["result"].size() == 1);
+}
