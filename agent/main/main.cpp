@@ -1,7 +1,9 @@
 // The vigil command: the composition root that wires the agent, its collectors and the
 // exporters together.
+#include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstring>
@@ -30,6 +32,7 @@ Usage:
   vigil run [--config FILE] [--listen-address ADDR] [--data-dir DIR]
   vigil check config FILE
   vigil test rules FILE...
+  vigil query [--address HOST:PORT] [--time T] EXPR
   vigil --version
   vigil --help
   vigil COMMAND --help
@@ -38,6 +41,14 @@ Commands:
   run            run the agent (without --config: the embedded default configuration)
   check config   validate a configuration file; exit 0 if valid, 1 with every error otherwise
   test rules     run promtool-format unit-test files (promql_expr_test); exit 0 if all pass
+  query          evaluate a PromQL expression on a running agent
+)";
+
+constexpr const char* kQueryUsage = R"(Usage: vigil query [--address HOST:PORT] [--time T] EXPR
+
+Evaluates EXPR on a running vigil through its /api/v1/query endpoint and prints the result, one
+sample per line. --address defaults to 127.0.0.1:9810; --time is Unix seconds or RFC 3339
+(default: now). Exits 1 if the query fails.
 )";
 
 constexpr const char* kTestUsage = R"(Usage: vigil test rules FILE...
@@ -112,6 +123,83 @@ int testRules(const std::vector<std::string>& args) {
     ok = ok && report.failures == 0;
   }
   return ok ? 0 : 1;
+}
+
+int query(const std::vector<std::string>& args) {
+  std::string address = "127.0.0.1:9810";
+  std::optional<std::string> time;
+  std::optional<std::string> expr;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (isHelp(args[i])) {
+      std::cout << kQueryUsage;
+      return 0;
+    }
+    if ((args[i] == "--address" || args[i] == "--time") && i + 1 < args.size()) {
+      (args[i] == "--address" ? address : time.emplace()) = args[i + 1];
+      ++i;
+    } else if (!expr && args[i].rfind("--", 0) != 0) {
+      expr = args[i];
+    } else {
+      return usageError("unexpected argument " + args[i], kQueryUsage);
+    }
+  }
+  if (!expr) {
+    return usageError("query needs an expression", kQueryUsage);
+  }
+  auto parsed = vigil::parseListenAddress(address);
+  if (!parsed) {
+    return usageError("--address: " + parsed.status().message(), kQueryUsage);
+  }
+  httplib::Client client(parsed->host, parsed->port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(120, 0);
+  httplib::Params params{{"query", *expr}};
+  if (time) {
+    params.emplace("time", *time);
+  }
+  auto res = client.Post("/api/v1/query", params);
+  if (!res) {
+    std::cerr << "vigil query: cannot reach " << address << ": " << httplib::to_string(res.error())
+              << "\n";
+    return 1;
+  }
+  nlohmann::json body = nlohmann::json::parse(res->body, nullptr, false);
+  if (body.is_discarded() || body.value("status", "") != "success") {
+    std::cerr << "vigil query: "
+              << (body.is_discarded() ? res->body : body.value("error", std::string("failed")))
+              << "\n";
+    return 1;
+  }
+  const auto& data = body["data"];
+  auto labelsText = [](const nlohmann::json& metric) {
+    std::string name;
+    std::string inner;
+    for (auto it = metric.begin(); it != metric.end(); ++it) {
+      if (it.key() == "__name__") {
+        name = it.value().get<std::string>();
+      } else {
+        inner += (inner.empty() ? "" : ", ") + it.key() + "=" + it.value().dump();
+      }
+    }
+    return name + "{" + inner + "}";
+  };
+  const std::string type = data["resultType"];
+  if (type == "scalar" || type == "string") {
+    std::cout << data["result"][1].get<std::string>() << "\n";
+  } else if (type == "vector") {
+    for (const auto& s : data["result"]) {
+      std::cout << labelsText(s["metric"]) << " => " << s["value"][1].get<std::string>() << " @["
+                << s["value"][0].dump() << "]\n";
+    }
+  } else {
+    for (const auto& s : data["result"]) {
+      std::cout << labelsText(s["metric"]) << " =>\n";
+      for (const auto& p : s["values"]) {
+        std::cout << "  " << p[1].get<std::string>() << " @[" << p[0].dump() << "]\n";
+      }
+    }
+  }
+  return 0;
 }
 
 int run(const std::vector<std::string>& args) {
@@ -226,6 +314,9 @@ int main(int argc, char** argv) {
   }
   if (command == "test") {
     return testRules(args);
+  }
+  if (command == "query") {
+    return query(args);
   }
   return usageError("unknown command " + command, kUsage);
 }

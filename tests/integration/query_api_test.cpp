@@ -100,3 +100,24 @@ TEST_CASE("Query API: Prometheus's endpoints and JSON shapes", "[integration][ap
   CHECK(post->status == 200);
   CHECK(json::parse(post->body)["data"]["result"].size() == 1);
 }
+
+TEST_CASE("CLI: vigil query evaluates on a running agent", "[integration][api][cli]") {
+  TempDir dir;
+  const int port = freeLoopbackPort();
+  ChildProcess vigil({VIGIL_BINARY, "run", "--listen-address", "127.0.0.1:" + std::to_string(port),
+                      "--data-dir", dir.file("data")},
+                     dir.file("vigil.log"));
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  REQUIRE(eventually(10s, [&] {
+    return runCommand({VIGIL_BINARY, "query", "--address", address, "up"}).exit_code == 0;
+  }));
+  CommandResult load = runCommand({VIGIL_BINARY, "query", "--address", address, "node_load1"});
+  CHECK(load.exit_code == 0);
+  CHECK_THAT(load.output, Catch::StartsWith("node_load1{} => "));
+  CommandResult scalar =
+      runCommand({VIGIL_BINARY, "query", "--address", address, "--time", "100", "2 * 21"});
+  CHECK(scalar.output == "42\n");
+  CommandResult bad = runCommand({VIGIL_BINARY, "query", "--address", address, "sum("});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.output, Catch::Contains("parse error"));
+}
