@@ -15,6 +15,7 @@
 #include "../core/logging.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
+#include "vigil/rules/rule_file.h"
 #include "vigil/rules/unit_test.h"
 
 #ifndef VIGIL_VERSION
@@ -31,6 +32,7 @@ constexpr const char* kUsage = R"(vigil: a per-node monitoring and alerting agen
 Usage:
   vigil run [--config FILE] [--listen-address ADDR] [--data-dir DIR]
   vigil check config FILE
+  vigil check rules FILE...
   vigil test rules FILE...
   vigil query [--address HOST:PORT] [--time T] EXPR
   vigil --version
@@ -40,6 +42,7 @@ Usage:
 Commands:
   run            run the agent (without --config: the embedded default configuration)
   check config   validate a configuration file; exit 0 if valid, 1 with every error otherwise
+  check rules    validate Prometheus rule files like promtool check rules
   test rules     run promtool-format unit-test files (promql_expr_test); exit 0 if all pass
   query          evaluate a PromQL expression on a running agent
 )";
@@ -74,6 +77,7 @@ Options:
 )";
 
 constexpr const char* kCheckUsage = R"(Usage: vigil check config FILE
+       vigil check rules FILE...
 
 Validates a configuration file. Prints nothing but a confirmation and exits 0 if it is valid;
 otherwise prints every error as FILE:LINE:COL: message and exits 1.
@@ -91,8 +95,26 @@ int checkConfig(const std::vector<std::string>& args) {
     std::cout << kCheckUsage;
     return 0;
   }
+  if (args.size() >= 2 && args[0] == "rules") {
+    bool ok = true;
+    for (std::size_t i = 1; i < args.size(); ++i) {
+      std::cout << "Checking " << args[i] << "\n";
+      auto result = vigil::promql::loadRuleFile(args[i]);
+      if (result.errors.empty()) {
+        std::cout << "  SUCCESS: " << result.ruleCount() << " rules found\n\n";
+      } else {
+        ok = false;
+        std::cout << "  FAILED:\n";
+        for (const auto& e : result.errors) {
+          std::cout << e.toString() << "\n";
+        }
+        std::cout << "\n";
+      }
+    }
+    return ok ? 0 : 1;
+  }
   if (args.size() != 2 || args[0] != "config") {
-    return usageError("check takes: config FILE", kCheckUsage);
+    return usageError("check takes: config FILE, or rules FILE...", kCheckUsage);
   }
   auto result = vigil::loadConfigFile(args[1], vigil::builtinCollectorInfo());
   if (!result.config) {

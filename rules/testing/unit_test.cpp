@@ -10,6 +10,12 @@
 #include "vigil/duration.h"
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
+#include "vigil/rules/rule_eval.h"
+#include "vigil/rules/rule_file.h"
+
+#include <glob.h>
+#include <filesystem>
+#include <map>
 
 namespace vigil::promql {
 
@@ -200,8 +206,47 @@ UnitTestReport runUnitTestFile(const std::string& path, std::ostream& out) {
     out << "  FAILED:\n    " << why << "\n";
     ++report.failures;
   };
-  if (root["rule_files"] && root["rule_files"].IsSequence() && root["rule_files"].size() > 0) {
-    failFile("rule_files: evaluating recording and alerting rules is not supported yet");
+  // Rule files, relative to the test file, globs expanded.
+  std::vector<RuleGroup> groups;
+  const std::string base = std::filesystem::path(path).parent_path().string();
+  for (const YAML::Node& f : root["rule_files"]) {
+    std::string pattern = f.as<std::string>();
+    if (!pattern.empty() && pattern[0] != '/' && !base.empty()) {
+      pattern = base + "/" + pattern;
+    }
+    glob_t g{};
+    if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+      for (std::size_t i = 0; i < g.gl_pathc; ++i) {
+        auto loaded = loadRuleFile(g.gl_pathv[i]);
+        for (const auto& e : loaded.errors) {
+          failFile(e.toString());
+        }
+        for (auto& grp : loaded.groups) {
+          groups.push_back(std::move(grp));
+        }
+      }
+    }
+    ::globfree(&g);
+  }
+  if (report.failures > 0) {
+    return report;
+  }
+  std::vector<std::string> order;
+  for (const YAML::Node& n : root["group_eval_order"]) {
+    order.push_back(n.as<std::string>());
+  }
+  if (!order.empty()) {
+    std::stable_sort(groups.begin(), groups.end(), [&](const RuleGroup& a, const RuleGroup& b) {
+      auto ia = std::find(order.begin(), order.end(), a.name);
+      auto ib = std::find(order.begin(), order.end(), b.name);
+      return ia < ib;
+    });
+  }
+  int64_t eval_interval = 60000;
+  if (root["evaluation_interval"]) {
+    if (auto d = parseDuration(root["evaluation_interval"].as<std::string>())) {
+      eval_interval = d->count();
+    }
   }
   const YAML::Node tests = root["tests"];
   if (!tests || !tests.IsSequence()) {
@@ -232,8 +277,96 @@ UnitTestReport runUnitTestFile(const std::string& path, std::ostream& out) {
                               v.kind == SeriesValue::Kind::kStale ? staleNaN() : v.value);
         }
       }
-      if (test["alert_rule_test"] && test["alert_rule_test"].size() > 0) {
-        failFile("alert_rule_test: evaluating alerting rules is not supported yet");
+      // External labels and evaluation: every group at every evaluation interval from 0 to the
+      // last eval_time, alerts checked against the evaluation at or just before their time.
+      std::map<std::string, std::string> external;
+      for (const auto& kv : test["external_labels"]) {
+        external[kv.first.as<std::string>()] = kv.second.as<std::string>();
+      }
+      std::vector<GroupEvaluator> evaluators;
+      for (const auto& g : groups) {
+        evaluators.emplace_back(g, *store, external);
+      }
+      // By index: yaml-cpp's Node assignment writes through to the document, so nodes must
+      // not be sorted themselves.
+      struct AlertTest {
+        int64_t eval_time;
+        std::size_t index;
+      };
+      const YAML::Node alert_nodes = test["alert_rule_test"];
+      std::vector<AlertTest> alert_tests;
+      int64_t max_time = 0;
+      for (std::size_t i = 0; alert_nodes && i < alert_nodes.size(); ++i) {
+        auto t = durationMs(alert_nodes[i]["eval_time"]);
+        alert_tests.push_back({t ? *t : 0, i});
+        max_time = std::max(max_time, t ? *t : 0);
+      }
+      for (const YAML::Node& tc : test["promql_expr_test"]) {
+        auto t = durationMs(tc["eval_time"]);
+        max_time = std::max(max_time, t ? *t : 0);
+      }
+      std::stable_sort(
+          alert_tests.begin(), alert_tests.end(),
+          [](const AlertTest& a, const AlertTest& b) { return a.eval_time < b.eval_time; });
+      std::size_t next_alert = 0;
+      for (int64_t ts = 0; (!groups.empty() || !alert_tests.empty()) && ts <= max_time;
+           ts += eval_interval) {
+        for (auto& ev : evaluators) {
+          (void)ev.evaluate(ts);
+        }
+        while (next_alert < alert_tests.size() && alert_tests[next_alert].eval_time >= ts &&
+               alert_tests[next_alert].eval_time < ts + eval_interval) {
+          const YAML::Node at = alert_nodes[alert_tests[next_alert].index];
+          const std::string name = at["alertname"].as<std::string>("");
+          using Entry = std::pair<LabelSet, std::vector<std::pair<std::string, std::string>>>;
+          std::vector<Entry> got;
+          for (auto& ev : evaluators) {
+            for (auto& a : ev.alerts(name)) {
+              if (a.state == AlertState::kFiring) {
+                auto ann = a.annotations;
+                std::sort(ann.begin(), ann.end());
+                got.emplace_back(a.labels, std::move(ann));
+              }
+            }
+          }
+          std::vector<Entry> exp;
+          for (const YAML::Node& ea : at["exp_alerts"]) {
+            LabelSet labels{{"alertname", name}};
+            for (const auto& kv : ea["exp_labels"]) {
+              labels.push_back({kv.first.as<std::string>(), kv.second.as<std::string>()});
+            }
+            std::sort(labels.begin(), labels.end(),
+                      [](const Label& a, const Label& b) { return a.name < b.name; });
+            std::vector<std::pair<std::string, std::string>> ann;
+            for (const auto& kv : ea["exp_annotations"]) {
+              ann.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>());
+            }
+            std::sort(ann.begin(), ann.end());
+            exp.emplace_back(std::move(labels), std::move(ann));
+          }
+          std::sort(got.begin(), got.end());
+          std::sort(exp.begin(), exp.end());
+          if (got != exp) {
+            ++report.failures;
+            auto show = [](const std::vector<Entry>& v) {
+              std::string s = "[";
+              for (std::size_t i = 0; i < v.size(); ++i) {
+                s += "\n        " + std::to_string(i) + ": Labels:" + labelsToString(v[i].first) +
+                     " Annotations:{";
+                for (const auto& [k, val] : v[i].second) {
+                  s += k + "=\"" + val + "\" ";
+                }
+                s += "}";
+              }
+              return s + "\n        ]";
+            };
+            out << "  FAILED:\n    alertname: " << name
+                << ", time: " << formatDuration(Duration{alert_tests[next_alert].eval_time})
+                << ",\n"
+                << "        exp:" << show(exp) << "\n        got:" << show(got) << "\n";
+          }
+          ++next_alert;
+        }
       }
       Engine engine(*store);
       for (const YAML::Node& tc : test["promql_expr_test"]) {

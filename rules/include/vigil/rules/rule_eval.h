@@ -1,0 +1,57 @@
+#pragma once
+// Evaluating rule groups with Prometheus 2.42's semantics: recording rules write their results
+// into the store; alerting rules go inactive → pending → firing (→ resolved), honouring `for`
+// and `keep_firing_for`, and write ALERTS and ALERTS_FOR_STATE.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "vigil/rules/rule_file.h"
+#include "vigil/store.h"
+
+namespace vigil::promql {
+
+enum class AlertState { kInactive, kPending, kFiring };
+const char* alertStateName(AlertState s);
+
+struct Alert {
+  LabelSet labels;  // with alertname
+  std::vector<std::pair<std::string, std::string>> annotations;
+  double value = 0;
+  AlertState state = AlertState::kInactive;
+  int64_t active_at = 0;
+  int64_t fired_at = 0;
+  int64_t resolved_at = 0;
+  int64_t keep_firing_since = 0;  // 0: not being kept
+};
+
+class GroupEvaluator {
+ public:
+  GroupEvaluator(const RuleGroup& group, Store& store,
+                 std::map<std::string, std::string> external_labels = {});
+
+  /// Evaluates every rule of the group, in order, at `t_ms`. Returns the first error (the
+  /// other rules are still evaluated).
+  Status evaluate(int64_t t_ms);
+
+  /// The alerts of the alerting rule called `name`, in every state but inactive-and-gone.
+  std::vector<Alert> alerts(const std::string& name) const;
+  const RuleGroup& group() const { return group_; }
+
+ private:
+  struct RuleState {
+    std::map<std::string, Alert> active;  // by label set
+    Store::SourceId source = 0;
+  };
+
+  Status evaluateRecording(const Rule& rule, RuleState& state, int64_t t);
+  Status evaluateAlerting(const Rule& rule, RuleState& state, int64_t t);
+
+  RuleGroup group_;
+  Store& store_;
+  std::map<std::string, std::string> external_labels_;
+  std::vector<RuleState> states_;
+};
+
+}  // namespace vigil::promql

@@ -1,0 +1,227 @@
+#include "vigil/rules/rule_eval.h"
+
+#include <algorithm>
+#include <set>
+
+#include "vigil/rules/promql_engine.h"
+#include "vigil/rules/template.h"
+
+namespace vigil::promql {
+
+namespace {
+
+// A firing alert that resolved is kept this long so that receivers hear it resolved.
+constexpr int64_t kResolvedRetentionMs = 15 * 60 * 1000;
+
+std::string key(const LabelSet& labels) {
+  std::string k;
+  for (const auto& l : labels) {
+    k += l.name + '\xff' + l.value + '\xff';
+  }
+  return k;
+}
+
+void setLabel(LabelSet& ls, const std::string& name, const std::string& value) {
+  ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const Label& l) { return l.name == name; }),
+           ls.end());
+  if (!value.empty()) {
+    ls.push_back({name, value});
+  }
+  std::sort(ls.begin(), ls.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
+}
+
+Result<std::string> expand(const std::string& text, const TemplateData& data) {
+  auto t = Template::parse(text);
+  if (!t) {
+    return t.status();
+  }
+  return t->execute(data);
+}
+
+}  // namespace
+
+const char* alertStateName(AlertState s) {
+  switch (s) {
+    case AlertState::kPending:
+      return "pending";
+    case AlertState::kFiring:
+      return "firing";
+    default:
+      return "inactive";
+  }
+}
+
+GroupEvaluator::GroupEvaluator(const RuleGroup& group, Store& store,
+                               std::map<std::string, std::string> external_labels)
+    : group_(group), store_(store), external_labels_(std::move(external_labels)) {
+  states_.resize(group_.rules.size());
+  for (std::size_t i = 0; i < group_.rules.size(); ++i) {
+    states_[i].source =
+        store_.registerSource("rule/" + group_.file + "/" + group_.name + "/" + std::to_string(i));
+  }
+}
+
+Status GroupEvaluator::evaluate(int64_t t) {
+  Status first;
+  for (std::size_t i = 0; i < group_.rules.size(); ++i) {
+    const Rule& rule = group_.rules[i];
+    if (!rule.expr) {
+      continue;
+    }
+    Status st = rule.alerting ? evaluateAlerting(rule, states_[i], t)
+                              : evaluateRecording(rule, states_[i], t);
+    if (!st.isOk() && first.isOk()) {
+      first = st;
+    }
+  }
+  return first;
+}
+
+Status GroupEvaluator::evaluateRecording(const Rule& rule, RuleState& state, int64_t t) {
+  Engine engine(store_);
+  auto value = engine.instant(*rule.expr, t);
+  if (!value) {
+    return value.status();
+  }
+  Vector vec;
+  if (auto* s = std::get_if<Scalar>(&*value)) {
+    vec.push_back({{}, t, s->v});
+  } else {
+    vec = std::get<Vector>(*value);
+  }
+  MetricBatch batch;
+  auto& family = batch.family(rule.name, "", MetricType::kUntyped);
+  std::set<std::string> seen;
+  for (auto& s : vec) {
+    LabelSet labels;
+    for (const auto& l : s.metric) {
+      if (l.name != kMetricNameLabel) {
+        labels.push_back(l);
+      }
+    }
+    for (const auto& [name, v] : rule.labels) {
+      setLabel(labels, name, v);
+    }
+    if (!seen.insert(key(labels)).second) {
+      return invalidArgument(
+          "vector contains metrics with the same labelset after applying rule "
+          "labels");
+    }
+    MetricBatch::add(family, std::move(labels), s.v);
+  }
+  store_.appendBatch(state.source, t, batch);
+  return Status::ok();
+}
+
+Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int64_t t) {
+  Engine engine(store_);
+  auto value = engine.instant(*rule.expr, t);
+  if (!value) {
+    return value.status();
+  }
+  Vector vec;
+  if (auto* s = std::get_if<Scalar>(&*value)) {
+    vec.push_back({{}, t, s->v});
+  } else {
+    vec = std::get<Vector>(*value);
+  }
+  std::set<std::string> present;
+  Status result;
+  for (const auto& s : vec) {
+    LabelSet labels;
+    for (const auto& l : s.metric) {
+      if (l.name != kMetricNameLabel) {
+        labels.push_back(l);
+      }
+    }
+    // Templates see the series' own labels and value.
+    TemplateData data{&labels, s.v, &external_labels_};
+    LabelSet alert_labels = labels;
+    for (const auto& [name, text] : rule.labels) {
+      auto v = expand(text, data);
+      setLabel(alert_labels, name, v ? *v : text);
+    }
+    setLabel(alert_labels, "alertname", rule.name);
+    std::vector<std::pair<std::string, std::string>> annotations;
+    for (const auto& [name, text] : rule.annotations) {
+      auto v = expand(text, data);
+      annotations.emplace_back(name,
+                               v ? *v : "<error expanding template: " + v.status().message() + ">");
+    }
+    const std::string k = key(alert_labels);
+    if (!present.insert(k).second) {
+      result = invalidArgument(
+          "vector contains metrics with the same labelset after applying "
+          "alert labels");
+      continue;
+    }
+    auto it = state.active.find(k);
+    if (it != state.active.end() && it->second.state != AlertState::kInactive) {
+      it->second.value = s.v;
+      it->second.annotations = std::move(annotations);
+      continue;
+    }
+    Alert a;
+    a.labels = std::move(alert_labels);
+    a.annotations = std::move(annotations);
+    a.value = s.v;
+    a.state = AlertState::kPending;
+    a.active_at = t;
+    state.active[k] = std::move(a);
+  }
+
+  MetricBatch batch;
+  for (auto it = state.active.begin(); it != state.active.end();) {
+    Alert& a = it->second;
+    if (present.count(it->first) == 0) {
+      bool keep_firing = false;
+      if (a.state == AlertState::kFiring && rule.keep_firing_for_ms > 0) {
+        if (a.keep_firing_since == 0) {
+          a.keep_firing_since = t;
+        }
+        keep_firing = t - a.keep_firing_since < rule.keep_firing_for_ms;
+      }
+      if (a.state == AlertState::kPending ||
+          (a.resolved_at != 0 && t - a.resolved_at > kResolvedRetentionMs)) {
+        it = state.active.erase(it);
+        continue;
+      }
+      if (a.state != AlertState::kInactive && !keep_firing) {
+        a.state = AlertState::kInactive;
+        a.resolved_at = t;
+      }
+      if (!keep_firing) {
+        ++it;
+        continue;
+      }
+    } else {
+      a.keep_firing_since = 0;
+    }
+    if (a.state == AlertState::kPending && t - a.active_at >= rule.for_ms) {
+      a.state = AlertState::kFiring;
+      a.fired_at = t;
+    }
+    LabelSet alerts_labels = a.labels;
+    setLabel(alerts_labels, "alertstate", alertStateName(a.state));
+    MetricBatch::add(batch.family("ALERTS", "", MetricType::kUntyped), alerts_labels, 1);
+    MetricBatch::add(batch.family("ALERTS_FOR_STATE", "", MetricType::kUntyped), a.labels,
+                     static_cast<double>(a.active_at / 1000));
+    ++it;
+  }
+  store_.appendBatch(state.source, t, batch);
+  return result;
+}
+
+std::vector<Alert> GroupEvaluator::alerts(const std::string& name) const {
+  std::vector<Alert> out;
+  for (std::size_t i = 0; i < group_.rules.size(); ++i) {
+    if (group_.rules[i].alerting && group_.rules[i].name == name) {
+      for (const auto& [k, a] : states_[i].active) {
+        out.push_back(a);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace vigil::promql

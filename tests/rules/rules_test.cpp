@@ -1,0 +1,123 @@
+#include <catch2/catch.hpp>
+
+#include "vigil/rules/promql_parser.h"
+#include "vigil/rules/rule_eval.h"
+#include "vigil/rules/rule_file.h"
+#include "vigil/rules/template.h"
+
+using namespace vigil;
+using namespace vigil::promql;
+
+TEST_CASE("Rule files: every error with file, line and column", "[rules][rulefile]") {
+  auto r = parseRuleFile(R"(groups:
+  - name: a
+    rules:
+      - alert: X
+        expr: up == 0
+        for: 5 minutes
+      - record: bad name
+        expr: up
+      - record: ok
+        expr: sum(
+        annotations: {a: b}
+  - name: a
+    rules: []
+  - name: b
+    rules:
+      - alert: Y
+        record: Z
+        expr: up
+      - alert: T
+        expr: up
+        labels:
+          1bad: x
+        annotations:
+          s: '{{ if }}'
+)",
+                         "rules.yml");
+  std::vector<std::string> errors;
+  for (const auto& e : r.errors) {
+    errors.push_back(e.toString());
+  }
+  INFO(Catch::Detail::stringify(errors));
+  REQUIRE(errors.size() == 8);
+  CHECK(errors[0] ==
+        "rules.yml:6:14: groups[0].rules[0].for: invalid duration \"5 minutes\": "
+        "unknown unit \" minutes\" (use Prometheus syntax such as 15s, 5m or 1h30m)");
+  CHECK(errors[1] ==
+        "rules.yml:7:17: groups[0].rules[1].record: invalid recording rule name "
+        "\"bad name\"");
+  CHECK(errors[2] == "rules.yml:10:19: groups[0].rules[2].expr: unexpected end of input");
+  CHECK(errors[3] ==
+        "rules.yml:11:22: groups[0].rules[2].annotations: invalid field "
+        "'annotations' in recording rule");
+  CHECK(errors[4] ==
+        "rules.yml:12:11: groups[1].name: groupname: \"a\" is repeated in the same "
+        "file");
+  CHECK_THAT(errors[5], Catch::StartsWith("rules.yml:16:9: groups[2].rules[0]: exactly one of"));
+  CHECK(errors[6] == "rules.yml:22:11: groups[2].rules[1].labels: invalid label name: 1bad");
+  CHECK_THAT(errors[7], Catch::StartsWith("rules.yml:24:14: groups[2].rules[1].annotations.s: "
+                                          "template: missing value for if"));
+}
+
+TEST_CASE("Templates: what Prometheus alert templates use", "[rules][template]") {
+  LabelSet labels{{"instance", "web-1"}, {"job", "api"}};
+  std::map<std::string, std::string> external{{"cluster", "eu"}};
+  TemplateData data{&labels, 0.4567, &external};
+  auto run = [&](const std::string& text) {
+    auto t = Template::parse(text);
+    INFO(text);
+    REQUIRE(t.isOk());
+    auto out = t->execute(data);
+    REQUIRE(out.isOk());
+    return *out;
+  };
+  CHECK(run("{{ $labels.instance }} in {{ $externalLabels.cluster }}") == "web-1 in eu");
+  CHECK(run("{{ .Labels.job }} {{ .Value }}") == "api 0.4567");
+  CHECK(run("{{ $value | humanizePercentage }}") == "45.67%");
+  CHECK(run("{{ humanize 1234567 }}") == "1.235M");
+  CHECK(run("{{ humanize1024 2048 }}") == "2ki");
+  CHECK(run("{{ humanizeDuration 3725 }}") == "1h 2m 5s");
+  CHECK(run("{{ printf \"%.2f\" $value }}") == "0.46");
+  CHECK(run("{{ $labels.job | toUpper }}") == "API");
+  CHECK(run("{{ title \"hello world\" }}") == "Hello World");
+  CHECK(run("{{ reReplaceAll \"web-(.*)\" \"host$1\" $labels.instance }}") == "host1");
+  CHECK(run("{{ if gt $value 0.5 }}high{{ else }}low{{ end }}") == "low");
+  CHECK(run("a {{- \" b \" -}} c") == "a b c");
+  CHECK(goFloat(1e6) == "1e+06");
+  CHECK(goFloat(123456) == "123456");
+  CHECK(goFloat(0.0001) == "0.0001");
+  CHECK(goFloat(0.00001) == "1e-05");
+  CHECK_FALSE(Template::parse("{{ if $value }}").isOk());
+  CHECK_FALSE(Template::parse("{{ range $x }}{{ end }}").isOk());
+  CHECK_FALSE(Template::parse("{{ $value").isOk());
+}
+
+TEST_CASE("Alert state machine: pending, firing, keep_firing_for, resolved", "[rules][alerts]") {
+  auto store = makeMemStore();
+  auto file = parseRuleFile(R"(groups:
+  - name: g
+    rules:
+      - alert: Down
+        expr: up == 0
+        for: 2m
+        keep_firing_for: 1m
+)",
+                            "r.yml");
+  REQUIRE(file.errors.empty());
+  GroupEvaluator ev(file.groups[0], *store);
+  const LabelSet up{{"__name__", "up"}, {"job", "x"}};
+  const double values[] = {1, 0, 0, 0, 1, 1, 1};
+  std::vector<AlertState> states;
+  for (int i = 0; i < 7; ++i) {
+    REQUIRE(store->append(up, i * 60000, values[i]).isOk());
+    REQUIRE(ev.evaluate(i * 60000).isOk());
+    auto alerts = ev.alerts("Down");
+    states.push_back(alerts.empty() ? AlertState::kInactive : alerts[0].state);
+  }
+  // 0: ok; 1-2: pending (for 2m); 3: firing; 4: kept firing (keep_firing_for 1m); 5: resolved.
+  CHECK(states == std::vector<AlertState>{AlertState::kInactive, AlertState::kPending,
+                                          AlertState::kPending, AlertState::kFiring,
+                                          AlertState::kFiring, AlertState::kInactive,
+                                          AlertState::kInactive});
+}
