@@ -30,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 const char* const kCollectors[] = {"cpu",      "meminfo",   "loadavg",   "stat",       "vmstat",
                                    "filefd",   "pressure",  "netdev",    "netclass",   "netstat",
                                    "sockstat", "conntrack", "diskstats", "filesystem", "uname",
-                                   "time",     "os"};
+                                   "time",     "os",        "timex"};
 
 pid_t spawn(const std::vector<std::string>& argv) {
   pid_t pid = fork();

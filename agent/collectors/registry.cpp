@@ -30,6 +30,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"uname", true, "kernel and host name (uname(2))", node::makeUnameCollector},
       {"time", true, "system clock, time zone and clocksource", node::makeTimeCollector},
       {"os", true, "operating system release (/etc/os-release)", node::makeOsCollector},
+      {"timex", true, "clock synchronisation (adjtimex(2))", node::makeTimexCollector},
       {"cgroup", true, "containers and services from cgroup v2 (cAdvisor names)",
        collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",

@@ -20,7 +20,7 @@ namespace {
 const char* const kSharedCollectors[] = {
     "cpu",       "meminfo",    "loadavg",  "stat",    "vmstat",   "filefd",
     "pressure",  "netdev",     "netclass", "netstat", "sockstat", "conntrack",
-    "diskstats", "filesystem", "uname",    "time",    "os"};
+    "diskstats", "filesystem", "uname",    "time",    "os",       "timex"};
 
 // Series node_exporter has and vigil does not, with the reason.
 const std::map<std::string, std::string> kExpectedOnlyInNodeExporter = {

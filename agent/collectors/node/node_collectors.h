@@ -37,6 +37,7 @@ Result<CollectorPtr> makeSockstatCollector(const CollectorSettings& settings,
 Result<CollectorPtr> makeConntrackCollector(const CollectorSettings& settings,
                                             const HostPaths& paths);
 Result<CollectorPtr> makeOsCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeTimexCollector(const CollectorSettings& settings, const HostPaths& paths);
 
 /// The filesystem collector with statfs(2) replaced, to simulate hung mounts in tests.
 CollectorPtr makeFilesystemCollectorForTest(
