@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "../api/query_api.h"
+#include "../api/rules_api.h"
 #include "../http/http_server.h"
 #include "logging.h"
+#include "rule_manager.h"
 #include "scheduler.h"
 #include "self_metrics.h"
 #include "snapshot_registry.h"
@@ -130,6 +132,7 @@ struct Agent::Impl {
   std::mutex mu;  // serialises reloads against each other and against stop
   Config config;
   std::unique_ptr<CollectorScheduler> scheduler;
+  std::unique_ptr<RuleManager> rules;
   std::unique_ptr<HttpServer> http;
 
   // The maintenance loop: retention and checkpoints.
@@ -252,6 +255,12 @@ Status Agent::start() {
   if (!entries) {
     return entries.status();
   }
+  auto rules = RuleManager::create(s.config.rule_files, s.config.global.evaluation_interval,
+                                   *s.store, s.config.global.external_labels);
+  if (!rules) {
+    return rules.status();
+  }
+  s.rules = std::move(rules).value();
   s.loadCheckpoint();
   s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths,
                                                      *s.store, s.snapshots, s.self_metrics);
@@ -267,9 +276,12 @@ Status Agent::start() {
     return st;
   }
   s.http = std::move(http);
+  s.rules->start();
   s.maintenance = std::thread([impl = impl_.get()] { impl->maintenanceLoop(); });
-  spdlog::info("vigil started version={} listen_address={} collectors={}", s.options.version,
+  spdlog::info("vigil started version={} listen_address={} rules={} collectors={}",
+               s.options.version,
                ListenAddress{s.config.global.listen_address.host, s.http->port()}.toString(),
+               s.rules->ruleCount(),
                std::count_if(s.config.collectors.begin(), s.config.collectors.end(),
                              [](const CollectorSettings& c) { return c.enabled; }));
   return Status::ok();
@@ -295,6 +307,16 @@ Status Agent::reload() {
   if (!entries) {
     return fail(entries.status());
   }
+  auto rules = RuleManager::create(config->rule_files, config->global.evaluation_interval, *s.store,
+                                   config->global.external_labels);
+  if (!rules) {
+    return fail(rules.status());
+  }
+  if (s.rules) {
+    s.rules->stop();
+  }
+  s.rules = std::move(rules).value();
+  s.rules->start();
   if (config->global.listen_address.toString() != s.config.global.listen_address.toString()) {
     spdlog::warn("listen_address changed to {}; it takes effect at the next restart",
                  config->global.listen_address.toString());
@@ -329,10 +351,15 @@ void Agent::stop(std::chrono::milliseconds grace) {
   Impl& s = *impl_;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<CollectorScheduler> scheduler;
+  std::unique_ptr<RuleManager> rules;
   {
     std::lock_guard lock(s.mu);
     http = std::move(s.http);
     scheduler = std::move(s.scheduler);
+    rules = std::move(s.rules);
+  }
+  if (rules) {
+    rules->stop();
   }
   if (!http && !scheduler) {
     return;
@@ -372,6 +399,10 @@ void Agent::registerRoutes(HttpServer& http) {
       res.status = 503;
       res.body = "Service Unavailable\n";
     }
+  });
+  registerRulesApi(http, [impl] {
+    std::lock_guard lock(impl->mu);
+    return impl->rules ? impl->rules->snapshot() : std::vector<RuleGroupView>{};
   });
   QueryApiOptions api;
   api.version = impl->options.version;

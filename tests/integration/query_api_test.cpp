@@ -121,3 +121,63 @@ TEST_CASE("CLI: vigil query evaluates on a running agent", "[integration][api][c
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.output, Catch::Contains("parse error"));
 }
+
+TEST_CASE("Rules in the agent: alerts fire, are logged and listed; bad rules are refused",
+          "[integration][rules]") {
+  TempDir dir;
+  dir.write("alerts.yml", R"(groups:
+  - name: always
+    interval: 1s
+    rules:
+      - alert: AlwaysFiring
+        expr: vector(1) > 0
+        labels:
+          severity: info
+        annotations:
+          summary: 'value is {{ $value }}'
+      - record: vigil:up:one
+        expr: vector(1)
+)");
+  dir.write("vigil.yaml", "global:\n  collection_interval: 1s\nrule_files: [alerts.yml]\n");
+  const int port = freeLoopbackPort();
+  ChildProcess vigil({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
+                      "127.0.0.1:" + std::to_string(port), "--data-dir", dir.file("data")},
+                     dir.file("vigil.log"));
+  httplib::Client client("127.0.0.1", port);
+  bool firing = eventually(10s, [&] {
+    auto r = client.Get("/api/v1/alerts");
+    return r && r->status == 200 && r->body.find("\"state\":\"firing\"") != std::string::npos;
+  });
+  INFO(readFile(dir.file("vigil.log")));
+  REQUIRE(firing);
+  auto alerts = json::parse(client.Get("/api/v1/alerts")->body);
+  REQUIRE(alerts["data"]["alerts"].size() == 1);
+  CHECK(alerts["data"]["alerts"][0]["labels"]["alertname"] == "AlwaysFiring");
+  CHECK(alerts["data"]["alerts"][0]["annotations"]["summary"] == "value is 1");
+  CHECK(alerts["data"]["alerts"][0]["value"] == "1e+00");
+  auto rules = json::parse(client.Get("/api/v1/rules")->body);
+  REQUIRE(rules["data"]["groups"].size() == 1);
+  CHECK(rules["data"]["groups"][0]["rules"][0]["state"] == "firing");
+  CHECK(rules["data"]["groups"][0]["rules"][1]["type"] == "recording");
+  CHECK_THAT(readFile(dir.file("vigil.log")),
+             Catch::Contains("alert firing {alertname=\\\"AlwaysFiring\\\""));
+  // Recording rules and ALERTS land in the store, queryable like anything else.
+  auto recorded =
+      client.Get("/api/v1/query", httplib::Params{{"query", "vigil:up:one"}}, httplib::Headers{});
+  REQUIRE(recorded);
+  CHECK(json::parse(recorded->body)["data"]["result"].size() == 1);
+  auto alerts_series =
+      client.Get("/api/v1/query", httplib::Params{{"query", "ALERTS{alertstate=\"firing\"}"}},
+                 httplib::Headers{});
+  REQUIRE(alerts_series);
+  CHECK(json::parse(alerts_series->body)["data"]["result"].size() == 1);
+
+  // A broken rule file is refused at reload with its position; the running rules stay.
+  dir.write("alerts.yml",
+            "groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: sum(\n");
+  auto reload = client.Post("/-/reload");
+  REQUIRE(reload);
+  CHECK(reload->status == 500);
+  CHECK_THAT(reload->body, Catch::Contains("alerts.yml:5:19: groups[0].rules[0].expr"));
+  CHECK(json::parse(client.Get("/api/v1/alerts")->body)["data"]["alerts"].size() == 1);
+}

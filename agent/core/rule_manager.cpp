@@ -1,0 +1,193 @@
+#include "rule_manager.h"
+
+#include <glob.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <thread>
+
+namespace vigil {
+
+namespace {
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string describe(const promql::Alert& a) {
+  std::string out = labelsToString(a.labels);
+  for (const auto& [k, v] : a.annotations) {
+    out += " " + k + "=\"" + v + "\"";
+  }
+  return out;
+}
+
+}  // namespace
+
+struct RuleManager::GroupRunner {
+  GroupRunner(const promql::RuleGroup& g, int64_t interval, Store& store,
+              std::map<std::string, std::string> external)
+      : evaluator(g, store, std::move(external)), interval_ms(interval) {
+    // Prometheus spreads groups over their interval by a stable hash of name and file.
+    std::size_t h = std::hash<std::string>{}(g.file + "\xff" + g.name);
+    offset_ms = static_cast<int64_t>(h % static_cast<std::size_t>(interval_ms));
+  }
+
+  void run() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      const int64_t now = nowMs();
+      // The next aligned evaluation time after now.
+      int64_t next = ((now - offset_ms) / interval_ms + 1) * interval_ms + offset_ms;
+      if (cv.wait_for(lock, std::chrono::milliseconds(next - now), [&] { return stopping; })) {
+        break;
+      }
+      lock.unlock();
+      evaluateAt(next);
+      lock.lock();
+    }
+  }
+
+  void evaluateAt(int64_t t) {
+    std::lock_guard eval_lock(eval_mu);
+    const auto& group = evaluator.group();
+    std::map<std::string, promql::AlertState> before;
+    for (const auto& rule : group.rules) {
+      if (rule.alerting) {
+        for (const auto& a : evaluator.alerts(rule.name)) {
+          before[labelsToString(a.labels)] = a.state;
+        }
+      }
+    }
+    const auto started = std::chrono::steady_clock::now();
+    Status st = evaluator.evaluate(t);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // Alerts are logged when they start firing and when they resolve, not every evaluation.
+    for (const auto& rule : group.rules) {
+      if (!rule.alerting) {
+        continue;
+      }
+      for (const auto& a : evaluator.alerts(rule.name)) {
+        auto it = before.find(labelsToString(a.labels));
+        const auto previous = it == before.end() ? promql::AlertState::kInactive : it->second;
+        if (a.state == promql::AlertState::kFiring && previous != promql::AlertState::kFiring) {
+          spdlog::warn("alert firing {}", describe(a));
+        } else if (a.state == promql::AlertState::kInactive &&
+                   previous == promql::AlertState::kFiring) {
+          spdlog::info("alert resolved {}", describe(a));
+        }
+      }
+    }
+    std::lock_guard lock(view_mu);
+    last_evaluation_ms = t;
+    evaluation_seconds = seconds;
+    if (!st.isOk() && last_error != st.message()) {
+      spdlog::warn("rule group evaluation failed group={} error=\"{}\"", group.name, st.message());
+    }
+    last_error = st.isOk() ? "" : st.message();
+  }
+
+  std::mutex eval_mu;  // the evaluator's state: evaluation against the API's reads
+  promql::GroupEvaluator evaluator;
+  int64_t interval_ms;
+  int64_t offset_ms = 0;
+  std::thread thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  mutable std::mutex view_mu;
+  int64_t last_evaluation_ms = 0;
+  double evaluation_seconds = 0;
+  std::string last_error;
+};
+
+Result<std::unique_ptr<RuleManager>> RuleManager::create(
+    const std::vector<std::string>& globs, std::chrono::milliseconds default_interval, Store& store,
+    std::map<std::string, std::string> external_labels) {
+  std::unique_ptr<RuleManager> manager(new RuleManager());
+  std::string errors;
+  for (const auto& pattern : globs) {
+    glob_t g{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+    if (rc != 0 && rc != GLOB_NOMATCH) {
+      errors += "rule_files: cannot expand \"" + pattern + "\"\n";
+    }
+    for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) {
+      auto loaded = promql::loadRuleFile(g.gl_pathv[i]);
+      for (const auto& e : loaded.errors) {
+        errors += e.toString() + "\n";
+      }
+      for (const auto& group : loaded.groups) {
+        const int64_t interval =
+            group.interval_ms > 0 ? group.interval_ms : default_interval.count();
+        manager->groups_.push_back(
+            std::make_unique<GroupRunner>(group, interval, store, external_labels));
+      }
+    }
+    ::globfree(&g);
+  }
+  if (!errors.empty()) {
+    errors.pop_back();
+    return invalidArgument(errors);
+  }
+  return manager;
+}
+
+RuleManager::~RuleManager() { stop(); }
+
+void RuleManager::start() {
+  for (auto& g : groups_) {
+    GroupRunner* runner = g.get();
+    g->thread = std::thread([runner] { runner->run(); });
+  }
+}
+
+void RuleManager::stop() {
+  for (auto& g : groups_) {
+    {
+      std::lock_guard lock(g->mu);
+      g->stopping = true;
+    }
+    g->cv.notify_all();
+  }
+  for (auto& g : groups_) {
+    if (g->thread.joinable()) {
+      g->thread.join();
+    }
+  }
+}
+
+std::size_t RuleManager::ruleCount() const {
+  std::size_t n = 0;
+  for (const auto& g : groups_) {
+    n += g->evaluator.group().rules.size();
+  }
+  return n;
+}
+
+std::vector<RuleGroupView> RuleManager::snapshot() const {
+  std::vector<RuleGroupView> out;
+  for (const auto& g : groups_) {
+    RuleGroupView v;
+    v.group = g->evaluator.group();
+    v.interval_ms = g->interval_ms;
+    {
+      std::lock_guard lock(g->view_mu);
+      v.last_evaluation_ms = g->last_evaluation_ms;
+      v.evaluation_seconds = g->evaluation_seconds;
+      v.last_error = g->last_error;
+    }
+    std::lock_guard eval_lock(g->eval_mu);
+    for (const auto& rule : v.group.rules) {
+      v.alerts.push_back(rule.alerting ? g->evaluator.alerts(rule.name)
+                                       : std::vector<promql::Alert>{});
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace vigil

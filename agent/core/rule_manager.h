@@ -1,0 +1,49 @@
+#pragma once
+// Runs the configured rule groups: each on its interval, aligned the way Prometheus aligns
+// groups (a stable offset per group), groups concurrently on their own thread each, rules of a
+// group in order. Logs alerts as they start firing and resolve, and keeps what the
+// /api/v1/rules and /api/v1/alerts endpoints show.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "self_metrics.h"
+#include "vigil/rules/rule_eval.h"
+#include "vigil/rules/rule_file.h"
+#include "vigil/store.h"
+
+namespace vigil {
+
+struct RuleGroupView {
+  promql::RuleGroup group;
+  int64_t interval_ms = 0;
+  int64_t last_evaluation_ms = 0;
+  double evaluation_seconds = 0;
+  std::string last_error;
+  std::vector<std::vector<promql::Alert>> alerts;  // per rule (empty for recording rules)
+};
+
+class RuleManager {
+ public:
+  /// Loads every file matching `globs`; kInvalidArgument lists every error (FILE:LINE:COL).
+  static Result<std::unique_ptr<RuleManager>> create(
+      const std::vector<std::string>& globs, std::chrono::milliseconds default_interval,
+      Store& store, std::map<std::string, std::string> external_labels);
+  ~RuleManager();
+
+  void start();
+  void stop();
+  std::size_t ruleCount() const;
+  std::vector<RuleGroupView> snapshot() const;
+
+ private:
+  struct GroupRunner;
+  RuleManager() = default;
+  std::vector<std::unique_ptr<GroupRunner>> groups_;
+};
+
+}  // namespace vigil
