@@ -36,6 +36,8 @@ std::string checkpointPath(const Config& config) {
   return config.global.data_dir + "/store.checkpoint";
 }
 
+std::string alertStatePath(const Config& config) { return config.global.data_dir + "/alerts.json"; }
+
 void appendStoreStats(const StoreStats& st, MetricBatch& out) {
   out.addSingle("vigil_store_series", "Series held in the in-memory store.", MetricType::kGauge,
                 static_cast<double>(st.series));
@@ -184,6 +186,16 @@ struct Agent::Impl {
     if (!st.isOk()) {
       spdlog::error("store checkpoint failed error=\"{}\"", st.message());
     }
+    saveAlertState();
+  }
+
+  void saveAlertState() {
+    std::lock_guard lock(mu);
+    if (rules) {
+      if (Status st = rules->saveState(alertStatePath(config)); !st.isOk()) {
+        spdlog::error("saving alert state failed error=\"{}\"", st.message());
+      }
+    }
   }
 
   void maintenanceLoop() {
@@ -261,6 +273,9 @@ Status Agent::start() {
     return rules.status();
   }
   s.rules = std::move(rules).value();
+  if (Status st = s.rules->loadState(alertStatePath(s.config)); !st.isOk()) {
+    spdlog::error("{}", st.message());
+  }
   s.loadCheckpoint();
   s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths,
                                                      *s.store, s.snapshots, s.self_metrics);
@@ -314,6 +329,10 @@ Status Agent::reload() {
   }
   if (s.rules) {
     s.rules->stop();
+    // Alerts of rules that are still there keep their state across the reload.
+    const std::string state_path = alertStatePath(s.config);
+    (void)s.rules->saveState(state_path);
+    (void)(*rules)->loadState(state_path);
   }
   s.rules = std::move(rules).value();
   s.rules->start();
@@ -360,6 +379,9 @@ void Agent::stop(std::chrono::milliseconds grace) {
   }
   if (rules) {
     rules->stop();
+    if (Status st = rules->saveState(alertStatePath(s.config)); !st.isOk()) {
+      spdlog::error("saving alert state failed error=\"{}\"", st.message());
+    }
   }
   if (!http && !scheduler) {
     return;

@@ -4,6 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 namespace vigil {
@@ -166,6 +170,105 @@ std::size_t RuleManager::ruleCount() const {
     n += g->evaluator.group().rules.size();
   }
   return n;
+}
+
+Status RuleManager::saveState(const std::string& path) const {
+  using json = nlohmann::json;
+  json groups = json::array();
+  for (const auto& g : groups_) {
+    std::vector<std::vector<promql::Alert>> alerts;
+    {
+      std::lock_guard lock(g->eval_mu);
+      alerts = g->evaluator.exportAlerts();
+    }
+    const auto& group = g->evaluator.group();
+    json rules = json::array();
+    for (std::size_t i = 0; i < group.rules.size(); ++i) {
+      json list = json::array();
+      for (const auto& a : alerts[i]) {
+        json labels = json::object();
+        for (const auto& l : a.labels) {
+          labels[l.name] = l.value;
+        }
+        json annotations = json::array();
+        for (const auto& [k, v] : a.annotations) {
+          annotations.push_back({k, v});
+        }
+        list.push_back({{"labels", labels},
+                        {"annotations", annotations},
+                        {"value", a.value},
+                        {"state", static_cast<int>(a.state)},
+                        {"active_at", a.active_at},
+                        {"fired_at", a.fired_at},
+                        {"resolved_at", a.resolved_at},
+                        {"keep_firing_since", a.keep_firing_since}});
+      }
+      rules.push_back({{"name", group.rules[i].name}, {"alerts", list}});
+    }
+    groups.push_back({{"file", group.file}, {"name", group.name}, {"rules", rules}});
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json{{"version", 1}, {"groups", groups}}.dump();
+    if (!out) {
+      return unavailable("cannot write " + tmp);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return unavailable("cannot rename " + tmp + " to " + path);
+  }
+  return Status::ok();
+}
+
+Status RuleManager::loadState(const std::string& path) {
+  using json = nlohmann::json;
+  std::ifstream in(path);
+  if (!in) {
+    return Status::ok();
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json doc = json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || doc.value("version", 0) != 1) {
+    return invalidArgument("alert state file " + path + " is not valid; starting without it");
+  }
+  try {
+    for (const auto& g : groups_) {
+      const auto& group = g->evaluator.group();
+      for (const auto& saved : doc["groups"]) {
+        if (saved["file"] != group.file || saved["name"] != group.name) {
+          continue;
+        }
+        std::vector<std::pair<std::string, std::vector<promql::Alert>>> state;
+        for (const auto& r : saved["rules"]) {
+          std::vector<promql::Alert> alerts;
+          for (const auto& a : r["alerts"]) {
+            promql::Alert alert;
+            for (auto it = a["labels"].begin(); it != a["labels"].end(); ++it) {
+              alert.labels.push_back({it.key(), it.value().get<std::string>()});
+            }
+            for (const auto& kv : a["annotations"]) {
+              alert.annotations.emplace_back(kv[0].get<std::string>(), kv[1].get<std::string>());
+            }
+            alert.value = a["value"].get<double>();
+            alert.state = static_cast<promql::AlertState>(a["state"].get<int>());
+            alert.active_at = a["active_at"].get<int64_t>();
+            alert.fired_at = a["fired_at"].get<int64_t>();
+            alert.resolved_at = a["resolved_at"].get<int64_t>();
+            alert.keep_firing_since = a["keep_firing_since"].get<int64_t>();
+            alerts.push_back(std::move(alert));
+          }
+          state.emplace_back(r["name"].get<std::string>(), std::move(alerts));
+        }
+        std::lock_guard lock(g->eval_mu);
+        g->evaluator.importAlerts(state);
+      }
+    }
+  } catch (const json::exception& e) {
+    return invalidArgument("alert state file " + path + " is not valid: " + e.what());
+  }
+  return Status::ok();
 }
 
 std::vector<RuleGroupView> RuleManager::snapshot() const {

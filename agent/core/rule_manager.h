@@ -38,6 +38,12 @@ class RuleManager {
   void start();
   void stop();
   std::size_t ruleCount() const;
+
+  /// Writes every alert's state to `path` atomically, so that a restart neither re-announces a
+  /// firing alert nor loses a pending alert's `for` progress.
+  Status saveState(const std::string& path) const;
+  /// Restores what saveState() wrote; a missing file is not an error.
+  Status loadState(const std::string& path);
   std::vector<RuleGroupView> snapshot() const;
 
  private:

@@ -212,6 +212,28 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
   return result;
 }
 
+std::vector<std::vector<Alert>> GroupEvaluator::exportAlerts() const {
+  std::vector<std::vector<Alert>> out(states_.size());
+  for (std::size_t i = 0; i < states_.size(); ++i) {
+    for (const auto& [k, a] : states_[i].active) {
+      out[i].push_back(a);
+    }
+  }
+  return out;
+}
+
+void GroupEvaluator::importAlerts(
+    const std::vector<std::pair<std::string, std::vector<Alert>>>& state) {
+  for (std::size_t i = 0; i < state.size() && i < group_.rules.size(); ++i) {
+    if (!group_.rules[i].alerting || group_.rules[i].name != state[i].first) {
+      continue;
+    }
+    for (const auto& a : state[i].second) {
+      states_[i].active[key(a.labels)] = a;
+    }
+  }
+}
+
 std::vector<Alert> GroupEvaluator::alerts(const std::string& name) const {
   std::vector<Alert> out;
   for (std::size_t i = 0; i < group_.rules.size(); ++i) {

@@ -1,8 +1,10 @@
 // The Prometheus query API on a running vigil, checked for Prometheus's JSON shapes.
 #include <httplib.h>
 
+#include <signal.h>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/support/process.h"
 
@@ -180,4 +182,64 @@ TEST_CASE("Rules in the agent: alerts fire, are logged and listed; bad rules are
   CHECK(reload->status == 500);
   CHECK_THAT(reload->body, Catch::Contains("alerts.yml:5:19: groups[0].rules[0].expr"));
   CHECK(json::parse(client.Get("/api/v1/alerts")->body)["data"]["alerts"].size() == 1);
+}
+
+TEST_CASE("Rules in the agent: a firing alert survives kill -9 without firing again",
+          "[integration][rules][restart]") {
+  TempDir dir;
+  dir.write("alerts.yml", R"(groups:
+  - name: g
+    interval: 1s
+    rules:
+      - alert: StaysFiring
+        expr: vector(1)
+      - alert: SlowPending
+        expr: vector(1)
+        for: 1h
+)");
+  dir.write("vigil.yaml",
+            "global:\n  collection_interval: 1s\nstorage:\n  checkpoint_interval: 1s\n"
+            "rule_files: [alerts.yml]\n");
+  const int port = freeLoopbackPort();
+  const std::vector<std::string> argv = {VIGIL_BINARY,       "run",
+                                         "--config",         dir.file("vigil.yaml"),
+                                         "--listen-address", "127.0.0.1:" + std::to_string(port),
+                                         "--data-dir",       dir.file("data")};
+  httplib::Client client("127.0.0.1", port);
+  auto activeAt = [&](const std::string& name) -> std::string {
+    auto r = client.Get("/api/v1/alerts");
+    if (!r || r->status != 200) {
+      return "";
+    }
+    const json body = json::parse(r->body);  // named: a temporary would die before the loop
+    for (const auto& a : body["data"]["alerts"]) {
+      if (a["labels"]["alertname"] == name) {
+        return a["state"].get<std::string>() + "@" + a["activeAt"].get<std::string>();
+      }
+    }
+    return "";
+  };
+  std::string firing_before;
+  std::string pending_before;
+  {
+    ChildProcess first(argv, dir.file("first.log"));
+    REQUIRE(eventually(10s, [&] {
+      firing_before = activeAt("StaysFiring");
+      pending_before = activeAt("SlowPending");
+      return firing_before.rfind("firing@", 0) == 0 && pending_before.rfind("pending@", 0) == 0;
+    }));
+    std::this_thread::sleep_for(2500ms);  // a state checkpoint after that
+    first.signal(SIGKILL);
+    REQUIRE(first.waitExit(5s));
+  }
+  CHECK_THAT(readFile(dir.file("first.log")),
+             Catch::Contains("alert firing {alertname=\\\"StaysFiring\\\"}"));
+  ChildProcess second(argv, dir.file("second.log"));
+  REQUIRE(eventually(10s, [&] { return !activeAt("StaysFiring").empty(); }));
+  std::this_thread::sleep_for(2000ms);  // a few evaluations after the restart
+  // Still firing since the same moment, and the pending alert kept its `for` progress.
+  CHECK(activeAt("StaysFiring") == firing_before);
+  CHECK(activeAt("SlowPending") == pending_before);
+  // No second "firing" announcement for an alert that never stopped.
+  CHECK_THAT(readFile(dir.file("second.log")), !Catch::Contains("alert firing"));
 }

@@ -37,6 +37,12 @@ class GroupEvaluator {
 
   /// The alerts of the alerting rule called `name`, in every state but inactive-and-gone.
   std::vector<Alert> alerts(const std::string& name) const;
+
+  /// Alert state of every alerting rule, by rule index, for persisting across restarts.
+  std::vector<std::vector<Alert>> exportAlerts() const;
+  /// Restores what exportAlerts() gave, for rules with the same index and name (a changed rule
+  /// file simply starts those rules afresh).
+  void importAlerts(const std::vector<std::pair<std::string, std::vector<Alert>>>& state);
   const RuleGroup& group() const { return group_; }
 
  private:
