@@ -98,10 +98,11 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
   });
   INFO(readFile(dir.file("node_exporter.log")) << readFile(dir.file("vigil.log")));
   REQUIRE(up);
-  // A fresh vigil cycle, then both scrapes back to back.
+  // A fresh vigil cycle, then both scrapes back to back: vigil first, so that whatever it
+  // serves was collected before node_exporter collects (a vigil cycle can run between the two).
   std::this_thread::sleep_for(1100ms);
-  auto a = ne.Get("/metrics");
   auto b = vg.Get("/metrics");
+  auto a = ne.Get("/metrics");
   REQUIRE(a);
   REQUIRE(b);
   const Exposition theirs = parseExposition(a->body);
