@@ -89,6 +89,12 @@ Status GroupEvaluator::evaluateRecording(const Rule& rule, RuleState& state, int
   } else {
     vec = std::get<Vector>(*value);
   }
+  if (group_.limit > 0 && vec.size() > static_cast<std::size_t>(group_.limit)) {
+    // Prometheus writes nothing then, so the rule's series go stale.
+    store_.appendBatch(state.source, t, MetricBatch{});
+    return invalidArgument("exceeded limit of " + std::to_string(group_.limit) + " with " +
+                           std::to_string(vec.size()) + " series");
+  }
   MetricBatch batch;
   auto& family = batch.family(rule.name, "", MetricType::kUntyped);
   std::set<std::string> seen;
@@ -171,6 +177,7 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
   }
 
   MetricBatch batch;
+  std::size_t active_pending = 0;
   for (auto it = state.active.begin(); it != state.active.end();) {
     Alert& a = it->second;
     if (present.count(it->first) == 0) {
@@ -197,6 +204,7 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
     } else {
       a.keep_firing_since = 0;
     }
+    ++active_pending;
     if (a.state == AlertState::kPending && t - a.active_at >= rule.for_ms) {
       a.state = AlertState::kFiring;
       a.fired_at = t;
@@ -207,6 +215,13 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
     MetricBatch::add(batch.family("ALERTS_FOR_STATE", "", MetricType::kUntyped), a.labels,
                      static_cast<double>(a.active_at / 1000));
     ++it;
+  }
+  if (group_.limit > 0 && active_pending > static_cast<std::size_t>(group_.limit)) {
+    // Over the group's limit every alert of the rule is dropped, as Prometheus does.
+    state.active.clear();
+    store_.appendBatch(state.source, t, MetricBatch{});
+    return invalidArgument("exceeded limit of " + std::to_string(group_.limit) + " with " +
+                           std::to_string(active_pending) + " alerts");
   }
   store_.appendBatch(state.source, t, batch);
   return result;

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
 #include "vigil/rules/rule_eval.h"
 #include "vigil/rules/rule_file.h"
@@ -120,4 +121,31 @@ TEST_CASE("Alert state machine: pending, firing, keep_firing_for, resolved", "[r
                                           AlertState::kPending, AlertState::kFiring,
                                           AlertState::kFiring, AlertState::kInactive,
                                           AlertState::kInactive});
+}
+
+TEST_CASE("Rule groups: the limit drops everything past it, as Prometheus does",
+          "[rules][alerts]") {
+  auto store = makeMemStore();
+  auto file = parseRuleFile(R"(groups:
+  - name: g
+    limit: 1
+    rules:
+      - alert: Many
+        expr: up == 0
+      - record: up:copy
+        expr: up
+)",
+                            "r.yml");
+  REQUIRE(file.errors.empty());
+  GroupEvaluator ev(file.groups[0], *store);
+  REQUIRE(store->append({{"__name__", "up"}, {"i", "1"}}, 0, 0).isOk());
+  REQUIRE(store->append({{"__name__", "up"}, {"i", "2"}}, 0, 0).isOk());
+  Status st = ev.evaluate(0);
+  CHECK_THAT(st.message(), Catch::Contains("exceeded limit of 1 with 2 alerts"));
+  CHECK(ev.alerts("Many").empty());
+  auto copy = parse("up:copy");
+  Engine engine(*store);
+  auto r = engine.instant(*copy.expr, 0);
+  REQUIRE(r.isOk());
+  CHECK(std::get<Vector>(*r).empty());
 }
