@@ -38,6 +38,31 @@ std::string checkpointPath(const Config& config) {
 
 std::string alertStatePath(const Config& config) { return config.global.data_dir + "/alerts.json"; }
 
+// The rule groups' own health: every group is a long-running loop.
+void appendRuleStats(const std::vector<RuleGroupView>& groups, MetricBatch& out) {
+  if (groups.empty()) {
+    return;
+  }
+  auto& duration = out.family("vigil_rule_group_last_duration_seconds",
+                              "How long the group's last evaluation took.", MetricType::kGauge);
+  auto& last = out.family("vigil_rule_group_last_evaluation_timestamp_seconds",
+                          "When the group was last evaluated.", MetricType::kGauge);
+  auto& rules = out.family("vigil_rule_group_rules", "Rules in the group.", MetricType::kGauge);
+  auto& evaluations = out.family("vigil_rule_group_evaluations_total", "Evaluations of the group.",
+                                 MetricType::kCounter);
+  auto& failures =
+      out.family("vigil_rule_group_evaluation_failures_total",
+                 "Evaluations of the group in which a rule failed.", MetricType::kCounter);
+  for (const auto& g : groups) {
+    const LabelSet labels{{"rule_group", g.group.file + ";" + g.group.name}};
+    MetricBatch::add(duration, labels, g.evaluation_seconds);
+    MetricBatch::add(last, labels, static_cast<double>(g.last_evaluation_ms) / 1000);
+    MetricBatch::add(rules, labels, static_cast<double>(g.group.rules.size()));
+    MetricBatch::add(evaluations, labels, static_cast<double>(g.evaluations));
+    MetricBatch::add(failures, labels, static_cast<double>(g.failures));
+  }
+}
+
 void appendStoreStats(const StoreStats& st, MetricBatch& out) {
   out.addSingle("vigil_store_series", "Series held in the in-memory store.", MetricType::kGauge,
                 static_cast<double>(st.series));
@@ -235,6 +260,12 @@ struct Agent::Impl {
     MetricBatch self;
     self_metrics.snapshot(self);
     appendStoreStats(store->stats(), self);
+    {
+      std::lock_guard lock(mu);
+      if (rules) {
+        appendRuleStats(rules->snapshot(), self);
+      }
+    }
     batches.push_back(&self);
     render(batches, body);
   }

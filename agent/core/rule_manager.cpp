@@ -88,6 +88,10 @@ struct RuleManager::GroupRunner {
     std::lock_guard lock(view_mu);
     last_evaluation_ms = t;
     evaluation_seconds = seconds;
+    ++evaluations;
+    if (!st.isOk()) {
+      ++failures;
+    }
     if (!st.isOk() && last_error != st.message()) {
       spdlog::warn("rule group evaluation failed group={} error=\"{}\"", group.name, st.message());
     }
@@ -105,6 +109,8 @@ struct RuleManager::GroupRunner {
   mutable std::mutex view_mu;
   int64_t last_evaluation_ms = 0;
   double evaluation_seconds = 0;
+  uint64_t evaluations = 0;
+  uint64_t failures = 0;
   std::string last_error;
 };
 
@@ -282,6 +288,8 @@ std::vector<RuleGroupView> RuleManager::snapshot() const {
       v.last_evaluation_ms = g->last_evaluation_ms;
       v.evaluation_seconds = g->evaluation_seconds;
       v.last_error = g->last_error;
+      v.evaluations = g->evaluations;
+      v.failures = g->failures;
     }
     std::lock_guard eval_lock(g->eval_mu);
     for (const auto& rule : v.group.rules) {

@@ -24,6 +24,8 @@ struct RuleGroupView {
   int64_t last_evaluation_ms = 0;
   double evaluation_seconds = 0;
   std::string last_error;
+  uint64_t evaluations = 0;
+  uint64_t failures = 0;
   std::vector<std::vector<promql::Alert>> alerts;  // per rule (empty for recording rules)
 };
 

@@ -157,6 +157,12 @@ TEST_CASE("Rules in the agent: alerts fire, are logged and listed; bad rules are
   CHECK(alerts["data"]["alerts"][0]["labels"]["alertname"] == "AlwaysFiring");
   CHECK(alerts["data"]["alerts"][0]["annotations"]["summary"] == "value is 1");
   CHECK(alerts["data"]["alerts"][0]["value"] == "1e+00");
+  auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK_THAT(metrics->body, Catch::Contains("vigil_rule_group_rules{rule_group=\"" +
+                                            dir.file("alerts.yml") + ";always\"} 2"));
+  CHECK_THAT(metrics->body,
+             Catch::Contains("vigil_rule_group_evaluation_failures_total{rule_group="));
   auto rules = json::parse(client.Get("/api/v1/rules")->body);
   REQUIRE(rules["data"]["groups"].size() == 1);
   CHECK(rules["data"]["groups"][0]["rules"][0]["state"] == "firing");
