@@ -56,8 +56,14 @@ int main(int argc, char** argv) {
          "vigil's,\n"
          "# and promtool 2.42 must agree with every one of them. Do not edit by hand.\n"
       << "rule_files: [" << rules_file
-      << "]\nevaluation_interval: " << cases["evaluation_interval"].as<std::string>()
-      << "\ntests:\n";
+      << "]\nevaluation_interval: " << cases["evaluation_interval"].as<std::string>() << "\n";
+  // Without an explicit order promtool evaluates groups in an order that varies from run to
+  // run, which matters when one group reads another's recording rule.
+  out << "group_eval_order:\n";
+  for (const auto& g : rules.groups) {
+    out << "  - " << g.name << "\n";
+  }
+  out << "tests:\n";
   int written = 0;
   for (const YAML::Node& test : cases["tests"]) {
     const std::string interval = test["interval"].as<std::string>();
