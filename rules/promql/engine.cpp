@@ -246,19 +246,27 @@ class Evaluator {
     return it->second;
   }
 
+  // The latest sample at or before `ref`, no older than the lookback and not a staleness
+  // marker: what an instant selector sees of a series.
+  const Sample* visibleAt(const SeriesSamples& s, int64_t ref) const {
+    auto it = std::upper_bound(s.samples.begin(), s.samples.end(), ref,
+                               [](int64_t value, const Sample& p) { return value < p.t; });
+    if (it == s.samples.begin()) {
+      return nullptr;
+    }
+    --it;
+    if (it->t < ref - options_.lookback.count() || isStaleNaN(it->v)) {
+      return nullptr;
+    }
+    return &*it;
+  }
+
   Vector selectInstant(const VectorSelector& vs, int64_t t) {
     const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
-    const int64_t mint = ref - options_.lookback.count();
     Vector out;
     for (const auto& s : data(vs).series) {
-      // The latest sample at or before ref, no older than the lookback.
-      auto it = std::upper_bound(s.samples.begin(), s.samples.end(), ref,
-                                 [](int64_t value, const Sample& p) { return value < p.t; });
-      if (it == s.samples.begin()) {
-        continue;
-      }
-      --it;
-      if (it->t < mint || isStaleNaN(it->v)) {
+      const Sample* it = visibleAt(s, ref);
+      if (it == nullptr) {
         continue;
       }
       out.push_back({s.labels, t, it->v});
@@ -703,13 +711,8 @@ Value Evaluator::call(const Call& c, int64_t t) {
       const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
       Vector out;
       for (const auto& s : data(vs).series) {
-        auto it = std::upper_bound(s.samples.begin(), s.samples.end(), ref,
-                                   [](int64_t value, const Sample& p) { return value < p.t; });
-        if (it == s.samples.begin()) {
-          continue;
-        }
-        --it;
-        if (it->t < ref - options_.lookback.count() || isStaleNaN(it->v)) {
+        const Sample* it = visibleAt(s, ref);
+        if (it == nullptr) {
           continue;
         }
         LabelSet metric = s.labels;

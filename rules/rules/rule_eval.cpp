@@ -77,18 +77,24 @@ Status GroupEvaluator::evaluate(int64_t t) {
   return first;
 }
 
-Status GroupEvaluator::evaluateRecording(const Rule& rule, RuleState& state, int64_t t) {
+Result<Vector> GroupEvaluator::query(const Rule& rule, int64_t t) const {
   Engine engine(store_);
   auto value = engine.instant(*rule.expr, t);
   if (!value) {
     return value.status();
   }
-  Vector vec;
   if (auto* s = std::get_if<Scalar>(&*value)) {
-    vec.push_back({{}, t, s->v});
-  } else {
-    vec = std::get<Vector>(*value);
+    return Vector{{{}, t, s->v}};  // a scalar rule yields one sample without labels
   }
+  return std::get<Vector>(std::move(*value));
+}
+
+Status GroupEvaluator::evaluateRecording(const Rule& rule, RuleState& state, int64_t t) {
+  auto result = query(rule, t);
+  if (!result) {
+    return result.status();
+  }
+  Vector& vec = *result;
   if (group_.limit > 0 && vec.size() > static_cast<std::size_t>(group_.limit)) {
     // Prometheus writes nothing then, so the rule's series go stale.
     store_.appendBatch(state.source, t, MetricBatch{});
@@ -120,17 +126,11 @@ Status GroupEvaluator::evaluateRecording(const Rule& rule, RuleState& state, int
 }
 
 Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int64_t t) {
-  Engine engine(store_);
-  auto value = engine.instant(*rule.expr, t);
-  if (!value) {
-    return value.status();
+  auto queried = query(rule, t);
+  if (!queried) {
+    return queried.status();
   }
-  Vector vec;
-  if (auto* s = std::get_if<Scalar>(&*value)) {
-    vec.push_back({{}, t, s->v});
-  } else {
-    vec = std::get<Vector>(*value);
-  }
+  const Vector& vec = *queried;
   std::set<std::string> present;
   Status result;
   for (const auto& s : vec) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "vigil/rules/promql_engine.h"
 #include "vigil/rules/rule_file.h"
 #include "vigil/store.h"
 
@@ -51,6 +52,7 @@ class GroupEvaluator {
     Store::SourceId source = 0;
   };
 
+  Result<Vector> query(const Rule& rule, int64_t t) const;
   Status evaluateRecording(const Rule& rule, RuleState& state, int64_t t);
   Status evaluateAlerting(const Rule& rule, RuleState& state, int64_t t);
 
