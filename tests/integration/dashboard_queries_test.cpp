@@ -1,45 +1,21 @@
 // The Grafana "Node Exporter Full" (1860) dashboard's variables and core panels, evaluated by a
 // real Prometheus over vigil's output: they must all return data.
-#include <httplib.h>
-
 #include <catch2/catch.hpp>
 
-#include "tests/support/process.h"
+#include "tests/support/scraped_vigil.h"
 
 using namespace vigil::test;
 using namespace std::chrono_literals;
 
 TEST_CASE("Node Exporter Full dashboard queries return data from vigil",
           "[integration][prometheus][dashboard]") {
-  TempDir dir;
-  const int vigil_port = freeLoopbackPort();
-  dir.write("vigil.yaml", "global:\n  collection_interval: 1s\n");
-  ChildProcess vigil({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
-                      "127.0.0.1:" + std::to_string(vigil_port), "--data-dir", dir.file("data")},
-                     dir.file("vigil.log"));
-  const int prom_port = freeLoopbackPort();
-  dir.write("prometheus.yml",
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: node\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" +
-                std::to_string(vigil_port) + "']\n");
-  ChildProcess prometheus({"prometheus", "--config.file=" + dir.file("prometheus.yml"),
-                           "--storage.tsdb.path=" + dir.file("tsdb"),
-                           "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-                          dir.file("prometheus.log"));
-  httplib::Client client("127.0.0.1", prom_port);
-  client.set_connection_timeout(1, 0);
-  auto query = [&](const std::string& expr) -> std::string {
-    auto res = client.Get("/api/v1/query", httplib::Params{{"query", expr}}, httplib::Headers{});
-    return res && res->status == 200 ? res->body : "";
-  };
-  auto hasData = [&](const std::string& expr) {
-    return query(expr).find("\"value\":[") != std::string::npos;
-  };
+  ScrapedVigil stack("node");
+  const int vigil_port = stack.vigilPort();
+  httplib::Client& client = stack.prometheus();
   // Rates need a few scrapes.
   bool ready =
-      eventually(60s, [&] { return hasData("count_over_time(up{job=\"node\"}[1m]) >= 4"); });
-  INFO("prometheus log:\n" << readFile(dir.file("prometheus.log")));
+      eventually(60s, [&] { return stack.hasData("count_over_time(up{job=\"node\"}[1m]) >= 4"); });
+  INFO("prometheus log:\n" << stack.prometheusLog());
   REQUIRE(ready);
 
   // The template variables: job -> nodename -> instance.
@@ -89,7 +65,7 @@ TEST_CASE("Node Exporter Full dashboard queries return data from vigil",
       "node_netstat_Tcp_CurrEstab{" + sel + "}",
   };
   for (const auto& expr : panels) {
-    INFO(expr << "\n-> " << query(expr));
-    CHECK(hasData(expr));
+    INFO(expr << "\n-> " << stack.query(expr));
+    CHECK(stack.hasData(expr));
   }
 }
