@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "tests/rules/conformance/corpus_yaml.h"
 #include "vigil/duration.h"
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
@@ -18,19 +19,9 @@
 
 using namespace vigil;
 using namespace vigil::promql;
+using vigil::conformance::yamlQuoted;
 
 namespace {
-
-std::string quoteSingle(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    out += c;
-    if (c == '\'') {
-      out += '\'';
-    }
-  }
-  return out + "'";
-}
 
 std::string seriesText(const LabelSet& labels) {
   std::string name;
@@ -84,8 +75,8 @@ int main(int argc, char** argv) {
     for (const YAML::Node& s : group["input_series"]) {
       const std::string series = s["series"].as<std::string>();
       const std::string values = s["values"].as<std::string>();
-      out << "      - series: " << quoteSingle(series)
-          << "\n        values: " << quoteSingle(values) << "\n";
+      out << "      - series: " << yamlQuoted(series) << "\n        values: " << yamlQuoted(values)
+          << "\n";
       auto labels = parseSeriesLabels(series);
       auto expanded = expandSeriesValues(values);
       if (!labels || !expanded) {
@@ -134,13 +125,13 @@ int main(int argc, char** argv) {
           ++skipped;  // promtool compares exactly, and NaN never equals NaN
           continue;
         }
-        out << "      - expr: " << quoteSingle(expr) << "\n        eval_time: " << when << "\n";
+        out << "      - expr: " << yamlQuoted(expr) << "\n        eval_time: " << when << "\n";
         if (samples.empty()) {
           out << "        exp_samples: []\n";
         } else {
           out << "        exp_samples:\n";
           for (const auto& [l, v] : samples) {
-            out << "          - labels: " << quoteSingle(seriesText(l))
+            out << "          - labels: " << yamlQuoted(seriesText(l))
                 << "\n            value: " << number(v) << "\n";
           }
         }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "tests/rules/conformance/corpus_yaml.h"
 #include "vigil/duration.h"
 #include "vigil/rules/rule_eval.h"
 #include "vigil/rules/rule_file.h"
@@ -18,21 +19,7 @@
 
 using namespace vigil;
 using namespace vigil::promql;
-
-namespace {
-
-std::string q(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    out += c;
-    if (c == '\'') {
-      out += '\'';
-    }
-  }
-  return out + "'";
-}
-
-}  // namespace
+using vigil::conformance::yamlQuoted;
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -75,15 +62,16 @@ int main(int argc, char** argv) {
       out << "    external_labels:\n";
       for (const auto& kv : test["external_labels"]) {
         external[kv.first.as<std::string>()] = kv.second.as<std::string>();
-        out << "      " << kv.first.as<std::string>() << ": " << q(kv.second.as<std::string>())
-            << "\n";
+        out << "      " << kv.first.as<std::string>() << ": "
+            << yamlQuoted(kv.second.as<std::string>()) << "\n";
       }
     }
     out << "    input_series:\n";
     for (const YAML::Node& s : test["input_series"]) {
       const std::string series = s["series"].as<std::string>();
       const std::string values = s["values"].as<std::string>();
-      out << "      - series: " << q(series) << "\n        values: " << q(values) << "\n";
+      out << "      - series: " << yamlQuoted(series) << "\n        values: " << yamlQuoted(values)
+          << "\n";
       auto labels = parseSeriesLabels(series);
       auto expanded = expandSeriesValues(values);
       for (std::size_t i = 0; i < expanded->size(); ++i) {
@@ -134,13 +122,13 @@ int main(int argc, char** argv) {
               out << "          - exp_labels:\n";
               for (const auto& l : a.labels) {
                 if (l.name != "alertname") {
-                  out << "              " << l.name << ": " << q(l.value) << "\n";
+                  out << "              " << l.name << ": " << yamlQuoted(l.value) << "\n";
                 }
               }
               if (!a.annotations.empty()) {
                 out << "            exp_annotations:\n";
                 for (const auto& [k, v] : a.annotations) {
-                  out << "              " << k << ": " << q(v) << "\n";
+                  out << "              " << k << ": " << yamlQuoted(v) << "\n";
                 }
               }
             }
