@@ -149,6 +149,31 @@ MetricBatch syntheticBatch(int cycle, std::mt19937_64& rng) {
   return b;
 }
 
+struct DecodeTiming {
+  std::size_t decoded = 0;
+  double median_ms = 0;
+  double best_ms = 0;
+};
+
+// Decodes every series over [mint, maxt] seven times; the median is what we quote.
+DecodeTiming timeRangeDecode(Store& store, int64_t mint, int64_t maxt) {
+  std::vector<double> runs;
+  DecodeTiming timing;
+  for (int r = 0; r < 7; ++r) {
+    const auto s = Clock::now();
+    auto result = store.select({}, mint, maxt);
+    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
+    timing.decoded = 0;
+    for (const auto& ss : result) {
+      timing.decoded += ss.samples.size();
+    }
+  }
+  std::sort(runs.begin(), runs.end());
+  timing.median_ms = runs[runs.size() / 2];
+  timing.best_ms = runs[0];
+  return timing;
+}
+
 void appendThroughput() {
   auto store = makeMemStore(benchOptions());
   auto source = store->registerSource("bench");
@@ -174,22 +199,11 @@ void appendThroughput() {
   // Range decode: every series over the last hour (240 samples each at 15 s).
   const int64_t maxt = cycles * 15000LL;
   const int64_t mint = maxt - 3600 * 1000;
-  std::vector<double> runs;
-  std::size_t decoded = 0;
-  for (int r = 0; r < 7; ++r) {
-    const auto s = Clock::now();
-    auto result = store->select({}, mint, maxt);
-    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
-    decoded = 0;
-    for (const auto& ss : result) {
-      decoded += ss.samples.size();
-    }
-  }
-  std::sort(runs.begin(), runs.end());
+  const DecodeTiming timing = timeRangeDecode(*store, mint, maxt);
   std::printf(
       "range decode 10000 synthetic high-entropy series x 1h at 15s (%zu samples): "
       "median %.1f ms, best %.1f ms\n",
-      decoded, runs[runs.size() / 2], runs[0]);
+      timing.decoded, timing.median_ms, timing.best_ms);
   const StoreStats st = store->stats();
   std::printf("synthetic    bytes/sample=%.3f  index+bookkeeping bytes/series=%.0f\n",
               static_cast<double>(st.chunk_bytes) / static_cast<double>(st.samples),
@@ -222,24 +236,13 @@ void realDecode(const Recording& rec) {
   }
   const int64_t maxt = (cycles - 1) * 15000LL;
   const int64_t mint = maxt - 3600 * 1000 + 1;
-  std::vector<double> runs;
-  std::size_t decoded = 0;
-  for (int r = 0; r < 7; ++r) {
-    const auto s = Clock::now();
-    auto result = store->select({}, mint, maxt);
-    runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
-    decoded = 0;
-    for (const auto& ss : result) {
-      decoded += ss.samples.size();
-    }
-  }
-  std::sort(runs.begin(), runs.end());
+  const DecodeTiming timing = timeRangeDecode(*store, mint, maxt);
   const StoreStats st = store->stats();
   std::printf(
       "range decode 10000 real-valued series x 1h at 15s (%zu samples, %.2f bytes/sample "
       "stored): median %.1f ms, best %.1f ms\n",
-      decoded, static_cast<double>(st.chunk_bytes) / static_cast<double>(st.samples),
-      runs[runs.size() / 2], runs[0]);
+      timing.decoded, static_cast<double>(st.chunk_bytes) / static_cast<double>(st.samples),
+      timing.median_ms, timing.best_ms);
 }
 
 }  // namespace
