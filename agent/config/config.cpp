@@ -115,16 +115,6 @@ Result<std::size_t> parseByteSize(std::string_view text) {
                          std::string(unit) + "\" (use B, KiB, MiB, GiB, TiB or KB, MB, GB, TB)");
 }
 
-std::string ConfigError::toString() const {
-  std::ostringstream out;
-  out << file;
-  if (line > 0) {
-    out << ':' << line << ':' << column;
-  }
-  out << ": " << message;
-  return out.str();
-}
-
 const CollectorSettings* Config::collector(std::string_view name) const {
   for (const auto& c : collectors) {
     if (c.name == name) {

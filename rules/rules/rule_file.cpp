@@ -13,16 +13,6 @@
 
 namespace vigil::promql {
 
-std::string RuleError::toString() const {
-  std::ostringstream out;
-  out << file;
-  if (line > 0) {
-    out << ':' << line << ':' << column;
-  }
-  out << ": " << message;
-  return out.str();
-}
-
 std::size_t RuleFileResult::ruleCount() const {
   std::size_t n = 0;
   for (const auto& g : groups) {

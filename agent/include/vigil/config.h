@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vigil/duration.h"
+#include "vigil/status.h"
 
 namespace vigil {
 
@@ -73,14 +74,7 @@ struct Config {
   const CollectorSettings* collector(std::string_view name) const;
 };
 
-struct ConfigError {
-  std::string file;
-  int line = 0;    // 1-based; 0 when the position is unknown
-  int column = 0;  // 1-based
-  std::string message;
-  /// "FILE:LINE:COL: message"
-  std::string toString() const;
-};
+using ConfigError = SourceError;
 
 /// What the config parser needs to know about a collector that it does not own.
 struct CollectorInfo {

@@ -76,6 +76,23 @@ class [[nodiscard]] Result {
   std::variant<T, Status> state_;
 };
 
+// A problem at a place in a user's file (config, rule file, test file): what the user reads.
+struct SourceError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when the position is unknown
+  int column = 0;  // 1-based
+  std::string message;
+
+  /// "FILE:LINE:COL: message", or "FILE: message" without a position.
+  std::string toString() const {
+    std::string out = file;
+    if (line > 0) {
+      out += ':' + std::to_string(line) + ':' + std::to_string(column);
+    }
+    return out + ": " + message;
+  }
+};
+
 }  // namespace vigil
 
 #define VIGIL_RETURN_IF_ERROR(expr)         \

@@ -7,16 +7,11 @@
 #include <vector>
 
 #include "vigil/rules/promql_ast.h"
+#include "vigil/status.h"
 
 namespace vigil::promql {
 
-struct RuleError {
-  std::string file;
-  int line = 0;
-  int column = 0;
-  std::string message;
-  std::string toString() const;  // FILE:LINE:COL: message
-};
+using RuleError = SourceError;
 
 struct Rule {
   bool alerting = false;
