@@ -19,46 +19,22 @@ namespace {
 
 using json = nlohmann::json;
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
+// application/x-www-form-urlencoded, as Prometheus's API accepts in query strings and bodies.
 std::string decode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
+    unsigned byte = 0;
     if (s[i] == '+') {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hexDigit(s[i + 1]) >= 0 &&
-               hexDigit(s[i + 2]) >= 0) {
-      out += static_cast<char>(hexDigit(s[i + 1]) * 16 + hexDigit(s[i + 2]));
+    } else if (s[i] == '%' && i + 2 < s.size() &&
+               std::from_chars(&s[i + 1], &s[i + 3], byte, 16).ptr == &s[i + 3]) {
+      out += static_cast<char>(byte);
       i += 2;
     } else {
       out += s[i];
     }
   }
   return out;
-}
-
-// Prometheus renders sample values with Go's 'f' format: shortest digits, no exponent.
-std::string sampleValue(double v) {
-  if (std::isnan(v)) {
-    return "NaN";
-  }
-  if (std::isinf(v)) {
-    return v > 0 ? "+Inf" : "-Inf";
-  }
-  char buf[512];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  return std::string(buf, end);
 }
 
 json timestamp(int64_t ms) {
@@ -192,7 +168,7 @@ Result<int64_t> parseStep(const std::string& text) {
 json valueJson(const promql::Value& value) {
   if (auto* s = std::get_if<promql::Scalar>(&value)) {
     return json{{"resultType", "scalar"},
-                {"result", json::array({timestamp(s->t), sampleValue(s->v)})}};
+                {"result", json::array({timestamp(s->t), formatPlainFloat(s->v)})}};
   }
   if (auto* s = std::get_if<promql::String>(&value)) {
     return json{{"resultType", "string"}, {"result", json::array({timestamp(s->t), s->v})}};
@@ -201,7 +177,7 @@ json valueJson(const promql::Value& value) {
     json result = json::array();
     for (const auto& s : *v) {
       result.push_back({{"metric", metricJson(s.metric)},
-                        {"value", json::array({timestamp(s.t), sampleValue(s.v)})}});
+                        {"value", json::array({timestamp(s.t), formatPlainFloat(s.v)})}});
     }
     return json{{"resultType", "vector"}, {"result", result}};
   }
@@ -209,7 +185,7 @@ json valueJson(const promql::Value& value) {
   for (const auto& series : std::get<promql::Matrix>(value)) {
     json values = json::array();
     for (const auto& p : series.points) {
-      values.push_back(json::array({timestamp(p.t), sampleValue(p.v)}));
+      values.push_back(json::array({timestamp(p.t), formatPlainFloat(p.v)}));
     }
     result.push_back({{"metric", metricJson(series.metric)}, {"values", values}});
   }

@@ -1,6 +1,8 @@
 #include "vigil/metric.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 
 #include "vigil/status.h"
 
@@ -99,5 +101,17 @@ bool isValidName(std::string_view name, bool allow_colon) {
 
 bool isValidMetricName(std::string_view name) { return isValidName(name, true); }
 bool isValidLabelName(std::string_view name) { return isValidName(name, false); }
+
+std::string formatPlainFloat(double v) {
+  if (std::isnan(v)) {
+    return "NaN";
+  }
+  if (std::isinf(v)) {
+    return v > 0 ? "+Inf" : "-Inf";
+  }
+  char buf[512];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  return std::string(buf, end);
+}
 
 }  // namespace vigil

@@ -564,7 +564,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
   for (auto& s : vec) {
     LabelSet metric = groupMetric(s.metric);
     if (a.op == AggregateOp::kCountValues) {
-      setLabel(metric, label_param, formatFloatPlain(s.v));
+      setLabel(metric, label_param, formatPlainFloat(s.v));
     }
     const std::string key = labelsKey(metric);
     auto [it, inserted] = groups.try_emplace(key);

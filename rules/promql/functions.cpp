@@ -346,18 +346,6 @@ double quantile(double q, std::vector<double> values) {
   return values[lower] * (1 - weight) + values[upper] * weight;
 }
 
-std::string formatFloatPlain(double v) {
-  if (std::isnan(v)) {
-    return "NaN";
-  }
-  if (std::isinf(v)) {
-    return v > 0 ? "+Inf" : "-Inf";
-  }
-  char buf[512];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  return std::string(buf, end);
-}
-
 LabelSet absentLabels(const Expr& arg) {
   const Expr* e = &arg;
   while (e->kind == ExprKind::kParen) {

@@ -24,9 +24,6 @@ Result<Value> callFunction(FunctionContext& ctx);
 /// The φ-quantile of `values` as Prometheus computes it (linear interpolation).
 double quantile(double q, std::vector<double> values);
 
-/// Go's strconv.FormatFloat(v, 'f', -1, 64): shortest round-trip digits, never an exponent.
-std::string formatFloatPlain(double v);
-
 /// Labels of the equality matchers of a selector (absent's output), without __name__.
 LabelSet absentLabels(const Expr& arg);
 

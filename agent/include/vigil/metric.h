@@ -17,6 +17,10 @@ enum class MetricType { kCounter, kGauge, kUntyped, kSummary, kHistogram };
 
 std::string_view metricTypeName(MetricType type);
 
+// A sample value as Prometheus writes it in JSON and in count_values labels (Go's 'f' format,
+// shortest digits, no exponent): "0.5", "1500000", "NaN", "+Inf".
+std::string formatPlainFloat(double v);
+
 struct Label {
   std::string name;
   std::string value;
