@@ -7,10 +7,7 @@
 // so both do one collection per scrape. Reported: CPU time per scrape and per series (from
 // /proc/PID/stat), scrape latency p50/p99, series per scrape, RSS at the end. Then vigil alone
 // with no scrapes, for its background collection cost at a 1 s interval.
-#include <fcntl.h>
 #include <httplib.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/process.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -31,23 +30,6 @@ const char* const kCollectors[] = {"cpu",      "meminfo",   "loadavg",   "stat",
                                    "filefd",   "pressure",  "netdev",    "netclass",   "netstat",
                                    "sockstat", "conntrack", "diskstats", "filesystem", "uname",
                                    "time",     "os",        "timex"};
-
-pid_t spawn(const std::vector<std::string>& argv) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int null = open("/dev/null", O_RDWR);
-    dup2(null, 1);
-    dup2(null, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-      args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
 
 double cpuSeconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -74,17 +56,6 @@ double rssMiB(pid_t pid) {
     }
   }
   return 0;
-}
-
-int freePort() {
-  static int next = 19500 + static_cast<int>(getpid() % 200);
-  return next++;
-}
-
-void stop(pid_t pid) {
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
 }
 
 struct Result {
@@ -151,34 +122,34 @@ void print(const char* who, const Result& r) {
 
 int main(int argc, char** argv) {
   const int seconds = argc > 1 ? std::atoi(argv[1]) : 60;
-  char tmpl[] = "/tmp/vigil-node-bench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  vigil::test::TempDir dir;
 
-  const int ne_port = freePort();
+  const int ne_port = vigil::test::freeLoopbackPort();
   std::vector<std::string> ne_args = {"prometheus-node-exporter",
                                       "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
                                       "--collector.disable-defaults"};
   for (const char* c : kCollectors) {
     ne_args.push_back(std::string("--collector.") + c);
   }
-  pid_t ne = spawn(ne_args);
-  const Result ne_result = measure(ne, ne_port, seconds);
-  stop(ne);
-
+  Result ne_result;
   {
-    std::ofstream cfg(dir + "/vigil.yaml");
-    cfg << "global:\n  collection_interval: 1s\n  log_level: warn\n"
-        << "collectors:\n  process:\n    enabled: false\n";
+    vigil::test::ChildProcess ne(ne_args, dir.file("node_exporter.log"));
+    ne_result = measure(ne.pid(), ne_port, seconds);
   }
-  const int vg_port = freePort();
-  pid_t vg = spawn({VIGIL_BINARY, "run", "--config", dir + "/vigil.yaml", "--listen-address",
-                    "127.0.0.1:" + std::to_string(vg_port), "--data-dir", dir + "/data"});
-  const Result vg_result = measure(vg, vg_port, seconds);
+
+  dir.write("vigil.yaml",
+            "global:\n  collection_interval: 1s\n  log_level: warn\n"
+            "collectors:\n  process:\n    enabled: false\n");
+  const int vg_port = vigil::test::freeLoopbackPort();
+  vigil::test::ChildProcess vg(
+      {VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
+       "127.0.0.1:" + std::to_string(vg_port), "--data-dir", dir.file("data")},
+      dir.file("vigil.log"));
+  const Result vg_result = measure(vg.pid(), vg_port, seconds);
   // The same vigil, not scraped: the cost of collecting at a 1 s interval.
-  const double idle_before = cpuSeconds(vg);
+  const double idle_before = cpuSeconds(vg.pid());
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  const double idle_core_percent = (cpuSeconds(vg) - idle_before) / seconds * 100;
-  stop(vg);
+  const double idle_core_percent = (cpuSeconds(vg.pid()) - idle_before) / seconds * 100;
 
   print("node_exporter", ne_result);
   print("vigil", vg_result);
@@ -188,6 +159,5 @@ int main(int argc, char** argv) {
       "vigil idle     collecting every 1 s, not scraped: %.3f %% of one core "
       "(target < 0.2 %%)\n",
       idle_core_percent);
-  std::filesystem::remove_all(dir);
   return 0;
 }
