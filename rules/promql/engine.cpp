@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "functions.h"
 #include "vigil/rules/promql_engine.h"
@@ -17,7 +18,7 @@ namespace vigil::promql {
 namespace {
 
 struct SelectorData {
-  std::vector<SeriesSamples> series;
+  SelectCache::SeriesList series;
 };
 
 // Errors inside evaluation unwind to instant()/range(), which turn them into a Status.
@@ -29,18 +30,39 @@ struct EvalError {
   throw EvalError{Status(code, std::move(message))};
 }
 
-std::string signatureOf(const LabelSet& labels, const std::vector<std::string>& names, bool on) {
-  std::string sig;
+// Which series belong together in vector matching and aggregation: a hash of the labels listed
+// (`on`, `by`) or of all but those listed and __name__ (`ignoring`, `without`). A 64-bit hash
+// as Prometheus uses, instead of a string per series: this runs for every series of every rule.
+constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+
+void hashLabel(uint64_t& h, const Label& l) {
+  for (unsigned char c : l.name) {
+    h = (h ^ c) * kFnvPrime;
+  }
+  h = (h ^ 0xff) * kFnvPrime;
+  for (unsigned char c : l.value) {
+    h = (h ^ c) * kFnvPrime;
+  }
+  h = (h ^ 0xff) * kFnvPrime;
+}
+
+uint64_t signatureOf(const LabelSet& labels, const std::vector<std::string>& names, bool on) {
+  uint64_t h = kFnvOffset;
   for (const Label& l : labels) {
     const bool listed = std::find(names.begin(), names.end(), l.name) != names.end();
     if (on ? listed : (!listed && l.name != kMetricNameLabel)) {
-      sig += l.name;
-      sig += '\xff';
-      sig += l.value;
-      sig += '\xff';
+      hashLabel(h, l);
     }
   }
-  return sig;
+  return h;
+}
+
+uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>& names, bool on) {
+  if (!on && names.empty() && labels.borrowedFrom() != nullptr) {
+    return labels.borrowedFrom()->signature;  // all labels but __name__, hashed when read
+  }
+  return signatureOf(labels.get(), names, on);
 }
 
 std::string labelsKey(const LabelSet& labels) {
@@ -121,8 +143,8 @@ std::string labelValue(const LabelSet& ls, std::string_view name) {
 class Evaluator {
  public:
   Evaluator(const Store& store, const EngineOptions& options, int64_t start, int64_t end,
-            int64_t step)
-      : store_(store), options_(options), start_(start), end_(end), step_(step) {}
+            int64_t step, SelectCache* cache = nullptr)
+      : store_(store), options_(options), start_(start), end_(end), step_(step), cache_(cache) {}
 
   // Reads every selector once, over the window the query can need.
   void prefetch(const Expr& e, int64_t extra_back) {
@@ -222,11 +244,15 @@ class Evaluator {
     const int64_t mint = lo - vs.offset_ms - back;
     const int64_t maxt = hi - vs.offset_ms;
     auto& data = fetched_[&vs];
-    data.series = store_.select(vs.matchers, mint, maxt);
     // Series come in creation order, as Prometheus's head returns them to queries: the order
     // of floating-point sums in aggregations depends on it in the last bits.
+    if (cache_ != nullptr) {
+      data.series = cache_->select(store_, vs.matchers, mint, maxt);
+    } else {
+      data.series = SelectCache::prepare(store_.select(vs.matchers, mint, maxt));
+    }
     std::size_t samples = 0;
-    for (const auto& s : data.series) {
+    for (const auto& s : *data.series) {
       samples += s.samples.size();
     }
     total_samples_ += samples;
@@ -246,30 +272,71 @@ class Evaluator {
     return it->second;
   }
 
-  // The latest sample at or before `ref`, no older than the lookback and not a staleness
-  // marker: what an instant selector sees of a series.
-  const Sample* visibleAt(const SeriesSamples& s, int64_t ref) const {
+  // The latest sample at or before `ref`, no older than the lookback and not followed by a
+  // staleness marker: what an instant selector sees of a series.
+  const Sample* visibleAt(const SelectedSeries& s, int64_t ref) const {
     auto it = std::upper_bound(s.samples.begin(), s.samples.end(), ref,
                                [](int64_t value, const Sample& p) { return value < p.t; });
     if (it == s.samples.begin()) {
       return nullptr;
     }
     --it;
-    if (it->t < ref - options_.lookback.count() || isStaleNaN(it->v)) {
+    if (it->t < ref - options_.lookback.count()) {
       return nullptr;
+    }
+    if (!s.stale_at.empty()) {
+      auto st = std::upper_bound(s.stale_at.begin(), s.stale_at.end(), ref);
+      if (st != s.stale_at.begin() && *std::prev(st) > it->t) {
+        return nullptr;
+      }
     }
     return &*it;
   }
 
+  // The samples of `s` in [mint, maxt], staleness markers left out as Prometheus leaves them
+  // out of range vectors.
+  static std::span<const Sample> window(const SelectedSeries& s, int64_t mint, int64_t maxt) {
+    auto lo = std::lower_bound(s.samples.begin(), s.samples.end(), mint,
+                               [](const Sample& p, int64_t value) { return p.t < value; });
+    auto hi = std::upper_bound(lo, s.samples.end(), maxt,
+                               [](int64_t value, const Sample& p) { return value < p.t; });
+    return {lo, hi};
+  }
+
+ public:
+  // A function's range-vector argument as views: into the store read for a matrix selector
+  // (nothing copied), or into `held` for a subquery, which must outlive the views.
+  std::vector<RangeView> rangeArgument(const Expr& arg, int64_t t, Value& held) {
+    std::vector<RangeView> out;
+    if (arg.kind == ExprKind::kMatrixSelector) {
+      const auto& ms = static_cast<const MatrixSelector&>(arg);
+      const auto& vs = static_cast<const VectorSelector&>(*ms.selector);
+      const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
+      for (const auto& s : *data(vs).series) {
+        auto points = window(s, maxt - ms.range_ms, maxt);
+        if (!points.empty()) {
+          out.push_back({SeriesLabels::borrow(s), points});
+        }
+      }
+      return out;
+    }
+    held = eval(arg, t);
+    for (auto& rs : std::get<Matrix>(held)) {
+      out.push_back({SeriesLabels(std::move(rs.metric)), rs.points});
+    }
+    return out;
+  }
+
+ private:
   Vector selectInstant(const VectorSelector& vs, int64_t t) {
     const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
     Vector out;
-    for (const auto& s : data(vs).series) {
+    for (const auto& s : *data(vs).series) {
       const Sample* it = visibleAt(s, ref);
       if (it == nullptr) {
         continue;
       }
-      out.push_back({s.labels, t, it->v});
+      out.push_back({SeriesLabels::borrow(s), t, it->v});
     }
     return out;
   }
@@ -279,18 +346,10 @@ class Evaluator {
     const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
     const int64_t mint = maxt - ms.range_ms;
     Matrix out;
-    for (const auto& s : data(vs).series) {
-      RangeSeries rs;
-      auto lo = std::lower_bound(s.samples.begin(), s.samples.end(), mint,
-                                 [](const Sample& p, int64_t value) { return p.t < value; });
-      for (auto it = lo; it != s.samples.end() && it->t <= maxt; ++it) {
-        if (!isStaleNaN(it->v)) {
-          rs.points.push_back(*it);
-        }
-      }
-      if (!rs.points.empty()) {
-        rs.metric = s.labels;
-        out.push_back(std::move(rs));
+    for (const auto& s : *data(vs).series) {
+      auto points = window(s, mint, maxt);
+      if (!points.empty()) {
+        out.push_back({s.labels, {points.begin(), points.end()}});
       }
     }
     return out;
@@ -322,7 +381,9 @@ class Evaluator {
       }
       for (const auto& s : *vec) {
         auto& rs = series[labelsKey(s.metric)];
-        rs.metric = s.metric;
+        if (rs.points.empty()) {
+          rs.metric = s.metric;
+        }
         rs.points.push_back({ts, s.v});
       }
     }
@@ -345,7 +406,7 @@ class Evaluator {
     auto& vec = std::get<Vector>(v);
     for (auto& s : vec) {
       s.v = -s.v;
-      eraseLabel(s.metric, kMetricNameLabel);
+      s.metric.dropName();
     }
     return v;
   }
@@ -363,10 +424,11 @@ class Evaluator {
       return Scalar{t, value};
     }
     if (ls || rs) {
-      Vector vec = std::get<Vector>(ls ? rv : lv);
+      Vector vec = std::move(std::get<Vector>(ls ? rv : lv));
       const double scalar = ls ? ls->v : rs->v;
       const bool swap = ls != nullptr;
       Vector out;
+      out.reserve(vec.size());
       for (auto& s : vec) {
         auto [value, keep] = swap ? applyOp(b.op, scalar, s.v) : applyOp(b.op, s.v, scalar);
         if (isComparison(b.op) && swap) {
@@ -378,7 +440,7 @@ class Evaluator {
           continue;
         }
         if (isArithmetic(b.op) || b.return_bool) {
-          eraseLabel(s.metric, kMetricNameLabel);
+          s.metric.dropName();
         }
         s.v = value;
         out.push_back(std::move(s));
@@ -390,10 +452,10 @@ class Evaluator {
 
   Vector vectorBinary(const BinaryExpr& b, Vector& lhs, Vector& rhs, int64_t t) {
     const VectorMatching& m = *b.matching;
-    auto sig = [&](const LabelSet& ls) { return signatureOf(ls, m.labels, m.on); };
+    auto sig = [&](const SeriesLabels& ls) { return signatureOf(ls, m.labels, m.on); };
     Vector out;
     if (isSetOperator(b.op)) {
-      std::set<std::string> rsigs;
+      std::unordered_set<uint64_t> rsigs;
       for (const auto& s : rhs) {
         rsigs.insert(sig(s.metric));
       }
@@ -405,7 +467,7 @@ class Evaluator {
         }
         return out;
       }
-      std::set<std::string> lsigs;
+      std::unordered_set<uint64_t> lsigs;
       for (auto& s : lhs) {
         lsigs.insert(sig(s.metric));
         out.push_back(std::move(s));
@@ -421,7 +483,7 @@ class Evaluator {
     const bool swap = m.card == Cardinality::kOneToMany;
     Vector& many = swap ? rhs : lhs;
     Vector& one = swap ? lhs : rhs;
-    std::unordered_map<std::string, const InstantSample*> one_side;
+    std::unordered_map<uint64_t, const InstantSample*> one_side;
     for (const auto& s : one) {
       auto [it, inserted] = one_side.emplace(sig(s.metric), &s);
       if (!inserted) {
@@ -432,22 +494,21 @@ class Evaluator {
                  "];many-to-many matching not allowed: matching labels must be unique on one side");
       }
     }
-    std::unordered_map<std::string, bool> matched_one_to_one;
+    std::unordered_set<uint64_t> matched_one_to_one;
     std::set<std::string> result_keys;
     for (auto& s : many) {
-      const std::string key = sig(s.metric);
+      const uint64_t key = sig(s.metric);
       auto it = one_side.find(key);
       if (it == one_side.end()) {
         continue;
       }
       const InstantSample& o = *it->second;
       if (m.card == Cardinality::kOneToOne) {
-        if (matched_one_to_one[key]) {
+        if (!matched_one_to_one.insert(key).second) {
           fail(StatusCode::kInvalidArgument,
                "multiple matches for labels: many-to-one matching must be explicit "
                "(group_left/group_right)");
         }
-        matched_one_to_one[key] = true;
       }
       const double lv = swap ? o.v : s.v;
       const double rv = swap ? s.v : o.v;
@@ -457,9 +518,9 @@ class Evaluator {
       } else if (!keep) {
         continue;
       }
-      LabelSet metric = s.metric;
+      SeriesLabels metric = std::move(s.metric);  // `many` is not read again
       if (isArithmetic(b.op) || b.return_bool) {
-        eraseLabel(metric, kMetricNameLabel);
+        metric.dropName();
       }
       if (m.card == Cardinality::kOneToOne) {
         if (m.on) {
@@ -470,14 +531,14 @@ class Evaluator {
             }
           }
           metric = std::move(kept);
-        } else {
+        } else if (!m.labels.empty()) {
           for (const auto& name : m.labels) {
-            eraseLabel(metric, name);
+            eraseLabel(metric.mut(), name);
           }
         }
       }
       for (const auto& name : m.include) {
-        setLabel(metric, name, labelValue(o.metric, name));
+        setLabel(metric.mut(), name, labelValue(o.metric, name));
       }
       if (m.card != Cardinality::kOneToOne && !result_keys.insert(labelsKey(metric)).second) {
         fail(StatusCode::kInvalidArgument,
@@ -529,6 +590,7 @@ class Evaluator {
   int64_t start_;
   int64_t end_;
   int64_t step_;
+  SelectCache* cache_;
   std::unordered_map<const VectorSelector*, SelectorData> fetched_;
   std::size_t total_samples_ = 0;
 };
@@ -555,23 +617,28 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
     }
     return out;
   };
-  std::map<std::string, Group> groups;
-  std::vector<std::string> order;
+  // Groups in order of first appearance, found by the hash of their labels; count_values
+  // groups also by the value, so they hash their whole label set.
+  std::vector<Group> groups;
+  std::unordered_map<uint64_t, std::size_t> group_index;
   if ((a.op == AggregateOp::kTopk || a.op == AggregateOp::kBottomk) && param < 1) {
     return {};
   }
   const auto k = static_cast<std::size_t>(std::min<double>(param, 1e9));
   for (auto& s : vec) {
-    LabelSet metric = groupMetric(s.metric);
+    LabelSet metric;
+    uint64_t key = 0;
     if (a.op == AggregateOp::kCountValues) {
+      metric = groupMetric(s.metric);
       setLabel(metric, label_param, formatPlainFloat(s.v));
+      key = signatureOf(metric, {}, false);
+    } else {
+      key = signatureOf(s.metric, a.grouping, !a.without);
     }
-    const std::string key = labelsKey(metric);
-    auto [it, inserted] = groups.try_emplace(key);
-    Group& g = it->second;
+    auto [it, inserted] = group_index.try_emplace(key, groups.size());
     if (inserted) {
-      order.push_back(key);
-      g.metric = std::move(metric);
+      Group& g = groups.emplace_back();
+      g.metric = a.op == AggregateOp::kCountValues ? std::move(metric) : groupMetric(s.metric);
       g.value = s.v;
       g.mean = s.v;
       g.count = 1;
@@ -597,6 +664,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
       }
       continue;
     }
+    Group& g = groups[it->second];
     g.count += 1;
     switch (a.op) {
       case AggregateOp::kSum:
@@ -646,20 +714,20 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
     }
   }
   Vector out;
-  for (const auto& key : order) {
-    Group& g = groups[key];
+  out.reserve(groups.size());
+  for (Group& g : groups) {
     switch (a.op) {
       case AggregateOp::kAvg:
-        out.push_back({g.metric, t, g.mean});
+        out.push_back({std::move(g.metric), t, g.mean});
         break;
       case AggregateOp::kStddev:
-        out.push_back({g.metric, t, std::sqrt(g.value / g.count)});
+        out.push_back({std::move(g.metric), t, std::sqrt(g.value / g.count)});
         break;
       case AggregateOp::kStdvar:
-        out.push_back({g.metric, t, g.value / g.count});
+        out.push_back({std::move(g.metric), t, g.value / g.count});
         break;
       case AggregateOp::kQuantile:
-        out.push_back({g.metric, t, quantile(param, g.values)});
+        out.push_back({std::move(g.metric), t, quantile(param, g.values)});
         break;
       case AggregateOp::kTopk:
       case AggregateOp::kBottomk: {
@@ -682,7 +750,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
         break;
       }
       default:
-        out.push_back({g.metric, t, g.value});
+        out.push_back({std::move(g.metric), t, g.value});
     }
   }
   return out;
@@ -693,10 +761,20 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
 Value Evaluator::call(const Call& c, int64_t t) {
   std::vector<Value> args;
   args.reserve(c.args.size());
-  for (const auto& arg : c.args) {
-    args.push_back(eval(*arg, t));
+  std::vector<RangeView> matrix;
+  for (std::size_t i = 0; i < c.args.size(); ++i) {
+    const auto& types = c.func->arg_types;
+    if (!types.empty() && types[std::min(i, types.size() - 1)] == ValueType::kMatrix) {
+      const Expr* arg = c.args[i].get();
+      while (arg->kind == ExprKind::kParen) {
+        arg = static_cast<const ParenExpr*>(arg)->expr.get();
+      }
+      matrix = rangeArgument(*arg, t, args.emplace_back());
+    } else {
+      args.push_back(eval(*c.args[i], t));
+    }
   }
-  FunctionContext ctx{t, c, args, 0, 0, {}};
+  FunctionContext ctx{t, c, args, std::move(matrix), 0, 0, {}};
   if (c.func->name == "absent" || c.func->name == "absent_over_time") {
     ctx.absent_labels = absentLabels(*c.args[0]);
   }
@@ -710,13 +788,13 @@ Value Evaluator::call(const Call& c, int64_t t) {
       const auto& vs = static_cast<const VectorSelector&>(*arg);
       const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
       Vector out;
-      for (const auto& s : data(vs).series) {
+      for (const auto& s : *data(vs).series) {
         const Sample* it = visibleAt(s, ref);
         if (it == nullptr) {
           continue;
         }
-        LabelSet metric = s.labels;
-        eraseLabel(metric, kMetricNameLabel);
+        SeriesLabels metric = SeriesLabels::borrow(s);
+        metric.dropName();
         out.push_back({std::move(metric), t, static_cast<double>(it->t) / 1000});
       }
       return out;
@@ -747,11 +825,83 @@ Value Evaluator::call(const Call& c, int64_t t) {
   return std::move(r).value();
 }
 
-Result<Value> Engine::instant(const Expr& expr, int64_t t_ms) const {
+void SeriesLabels::dropName() {
+  if (borrowed_ != nullptr) {
+    name_dropped_ = true;
+  } else {
+    eraseLabel(owned_, kMetricNameLabel);
+  }
+}
+
+uint64_t labelSignature(const LabelSet& labels) { return signatureOf(labels, {}, false); }
+
+SelectCache::SeriesList SelectCache::prepare(std::vector<SeriesSamples> selected) {
+  auto out = std::make_shared<std::vector<SelectedSeries>>();
+  out->reserve(selected.size());
+  for (auto& in : selected) {
+    SelectedSeries& s = out->emplace_back();
+    s.labels = std::move(in.labels);
+    for (const auto& l : s.labels) {
+      if (l.name != kMetricNameLabel) {
+        s.labels_without_name.push_back(l);
+      }
+    }
+    s.signature = labelSignature(s.labels_without_name);
+    const bool has_stale = std::any_of(in.samples.begin(), in.samples.end(),
+                                       [](const Sample& p) { return isStaleNaN(p.v); });
+    if (!has_stale) {
+      s.samples = std::move(in.samples);
+      continue;
+    }
+    s.samples.reserve(in.samples.size());
+    for (const auto& p : in.samples) {
+      if (isStaleNaN(p.v)) {
+        s.stale_at.push_back(p.t);
+      } else {
+        s.samples.push_back(p);
+      }
+    }
+  }
+  return out;
+}
+
+SelectCache::SeriesList SelectCache::select(const Store& store,
+                                            const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                            int64_t maxt) {
+  std::string key = std::to_string(mint) + ',' + std::to_string(maxt);
+  for (const auto& m : matchers) {
+    key += ',';
+    key += m.toString();
+  }
+  auto [it, inserted] = entries_.try_emplace(std::move(key));
+  if (inserted) {
+    it->second.matchers = matchers;
+    it->second.series = prepare(store.select(matchers, mint, maxt));
+  }
+  return it->second.series;
+}
+
+void SelectCache::invalidate(std::string_view metric_name) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const auto& matchers = it->second.matchers;
+    const bool may_match = std::all_of(matchers.begin(), matchers.end(), [&](const auto& m) {
+      return m.name() != kMetricNameLabel || m.matches(metric_name);
+    });
+    it = may_match ? entries_.erase(it) : std::next(it);
+  }
+}
+
+Result<Value> Engine::instant(const Expr& expr, int64_t t_ms, SelectCache* cache) const {
   try {
-    Evaluator ev(store_, options_, t_ms, t_ms, 1);
+    Evaluator ev(store_, options_, t_ms, t_ms, 1, cache);
     ev.prefetch(expr, 0);
-    return ev.eval(expr, t_ms);
+    Value v = ev.eval(expr, t_ms);
+    if (auto* vec = std::get_if<Vector>(&v)) {
+      for (auto& s : *vec) {
+        s.metric.own();  // the store read it borrows from goes away with the evaluator
+      }
+    }
+    return v;
   } catch (const EvalError& e) {
     return e.status;
   }

@@ -23,7 +23,8 @@ void dropName(LabelSet& ls) {
 }
 
 Vector& vectorArg(FunctionContext& ctx, std::size_t i) { return std::get<Vector>(ctx.args[i]); }
-Matrix& matrixArg(FunctionContext& ctx, std::size_t i) { return std::get<Matrix>(ctx.args[i]); }
+// A function has at most one range-vector argument; `i` documents which one it is.
+std::vector<RangeView>& matrixArg(FunctionContext& ctx, std::size_t /*i*/) { return ctx.matrix; }
 double scalarArg(FunctionContext& ctx, std::size_t i) { return std::get<Scalar>(ctx.args[i]).v; }
 const std::string& stringArg(FunctionContext& ctx, std::size_t i) {
   return std::get<String>(ctx.args[i]).v;
@@ -35,7 +36,7 @@ Value mapVector(FunctionContext& ctx, F&& f) {
   Vector out;
   for (auto& s : vectorArg(ctx, 0)) {
     s.v = f(s.v);
-    dropName(s.metric);
+    s.metric.dropName();
     out.push_back(std::move(s));
   }
   return out;
@@ -48,7 +49,7 @@ Value mapMatrix(FunctionContext& ctx, F&& f) {
   for (auto& series : matrixArg(ctx, 0)) {
     std::optional<double> v = f(series.points);
     if (v) {
-      dropName(series.metric);
+      series.metric.dropName();
       out.push_back({std::move(series.metric), ctx.t, *v});
     }
   }
@@ -56,7 +57,7 @@ Value mapMatrix(FunctionContext& ctx, F&& f) {
 }
 
 // rate, increase and delta: Prometheus 2.42's extrapolation to the edges of the window.
-std::optional<double> extrapolatedRate(const std::vector<Sample>& points, int64_t range_start,
+std::optional<double> extrapolatedRate(std::span<const Sample> points, int64_t range_start,
                                        int64_t range_end, bool is_counter, bool is_rate) {
   if (points.size() < 2) {
     return std::nullopt;
@@ -94,7 +95,7 @@ std::optional<double> extrapolatedRate(const std::vector<Sample>& points, int64_
   return result * factor;
 }
 
-std::optional<double> instantDelta(const std::vector<Sample>& points, bool is_rate) {
+std::optional<double> instantDelta(std::span<const Sample> points, bool is_rate) {
   if (points.size() < 2) {
     return std::nullopt;
   }
@@ -114,7 +115,7 @@ std::optional<double> instantDelta(const std::vector<Sample>& points, bool is_ra
   return result;
 }
 
-std::pair<double, double> linearRegression(const std::vector<Sample>& points, int64_t intercept_t) {
+std::pair<double, double> linearRegression(std::span<const Sample> points, int64_t intercept_t) {
   double n = 0;
   double sum_x = 0;
   double sum_y = 0;
@@ -179,7 +180,7 @@ Value timePart(FunctionContext& ctx, F&& part) {
     std::tm tm{};
     gmtime_r(&secs, &tm);
     s.v = part(tm);
-    dropName(s.metric);
+    s.metric.dropName();
     out.push_back(std::move(s));
   }
   return out;
@@ -381,7 +382,7 @@ LabelSet absentLabels(const Expr& arg) {
 Result<Value> callFunction(FunctionContext& ctx) {
   const std::string& name = ctx.call.func->name;
   const int64_t t = ctx.t;
-  using Points = std::vector<Sample>;
+  using Points = std::span<const Sample>;
 
   // Math on instant vectors.
   static const std::map<std::string, double (*)(double)> kMath = {
@@ -508,7 +509,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
           static_cast<std::size_t>(re.NumberOfCapturingGroups() + 1));
       if (re.Match(value, 0, value.size(), RE2::ANCHOR_BOTH, groups.data(),
                    static_cast<int>(groups.size()))) {
-        setLabel(s.metric, dst, expandTemplate(replacement, re, groups));
+        setLabel(s.metric.mut(), dst, expandTemplate(replacement, re, groups));
       }
       out.push_back(std::move(s));
     }
@@ -529,7 +530,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
         }
         joined += getLabel(s.metric, stringArg(ctx, i));
       }
-      setLabel(s.metric, dst, joined);
+      setLabel(s.metric.mut(), dst, joined);
       out.push_back(std::move(s));
     }
     return Value(std::move(out));
@@ -670,7 +671,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
       for (const auto& p : series.points) {
         values.push_back(p.v);
       }
-      dropName(series.metric);
+      series.metric.dropName();
       out.push_back({std::move(series.metric), t, quantile(q, values)});
     }
     return Value(std::move(out));

@@ -30,8 +30,7 @@ void setLabel(LabelSet& ls, const std::string& name, const std::string& value) {
   std::sort(ls.begin(), ls.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
 }
 
-Result<std::string> expand(const std::string& text, const TemplateData& data) {
-  auto t = Template::parse(text);
+Result<std::string> expand(const Result<Template>& t, const TemplateData& data) {
   if (!t) {
     return t.status();
   }
@@ -58,11 +57,18 @@ GroupEvaluator::GroupEvaluator(const RuleGroup& group, Store& store,
   for (std::size_t i = 0; i < group_.rules.size(); ++i) {
     states_[i].source =
         store_.registerSource("rule/" + group_.file + "/" + group_.name + "/" + std::to_string(i));
+    for (const auto& [name, text] : group_.rules[i].labels) {
+      states_[i].label_templates.push_back(Template::parse(text));
+    }
+    for (const auto& [name, text] : group_.rules[i].annotations) {
+      states_[i].annotation_templates.push_back(Template::parse(text));
+    }
   }
 }
 
 Status GroupEvaluator::evaluate(int64_t t) {
   Status first;
+  cycle_cache_.clear();
   for (std::size_t i = 0; i < group_.rules.size(); ++i) {
     const Rule& rule = group_.rules[i];
     if (!rule.expr) {
@@ -70,16 +76,25 @@ Status GroupEvaluator::evaluate(int64_t t) {
     }
     Status st = rule.alerting ? evaluateAlerting(rule, states_[i], t)
                               : evaluateRecording(rule, states_[i], t);
+    // What the rule wrote (samples or staleness markers) must be visible to the next rules.
+    if (rule.alerting) {
+      cycle_cache_.invalidate("ALERTS");
+      cycle_cache_.invalidate("ALERTS_FOR_STATE");
+    } else {
+      cycle_cache_.invalidate(rule.name);
+    }
     if (!st.isOk() && first.isOk()) {
       first = st;
     }
   }
+  // Samples appended after this cycle must not be hidden from the next one.
+  cycle_cache_.clear();
   return first;
 }
 
-Result<Vector> GroupEvaluator::query(const Rule& rule, int64_t t) const {
+Result<Vector> GroupEvaluator::query(const Rule& rule, int64_t t) {
   Engine engine(store_);
-  auto value = engine.instant(*rule.expr, t);
+  auto value = engine.instant(*rule.expr, t, &cycle_cache_);
   if (!value) {
     return value.status();
   }
@@ -143,15 +158,16 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
     // Templates see the series' own labels and value.
     TemplateData data{&labels, s.v, &external_labels_};
     LabelSet alert_labels = labels;
-    for (const auto& [name, text] : rule.labels) {
-      auto v = expand(text, data);
+    for (std::size_t i = 0; i < rule.labels.size(); ++i) {
+      const auto& [name, text] = rule.labels[i];
+      auto v = expand(state.label_templates[i], data);
       setLabel(alert_labels, name, v ? *v : text);
     }
     setLabel(alert_labels, "alertname", rule.name);
     std::vector<std::pair<std::string, std::string>> annotations;
-    for (const auto& [name, text] : rule.annotations) {
-      auto v = expand(text, data);
-      annotations.emplace_back(name,
+    for (std::size_t i = 0; i < rule.annotations.size(); ++i) {
+      auto v = expand(state.annotation_templates[i], data);
+      annotations.emplace_back(rule.annotations[i].first,
                                v ? *v : "<error expanding template: " + v.status().message() + ">");
     }
     const std::string k = key(alert_labels);

@@ -68,8 +68,9 @@ struct Fixture {
     REQUIRE(r.isOk());
     REQUIRE(std::holds_alternative<Vector>(*r));
     auto v = std::get<Vector>(*r);
-    std::sort(v.begin(), v.end(),
-              [](const InstantSample& a, const InstantSample& b) { return a.metric < b.metric; });
+    std::sort(v.begin(), v.end(), [](const InstantSample& a, const InstantSample& b) {
+      return a.metric.get() < b.metric.get();
+    });
     return v;
   }
 

@@ -3,7 +3,9 @@
 // markers, rate extrapolation, __name__ dropped where Prometheus drops it.
 
 #include <chrono>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -12,8 +14,68 @@
 
 namespace vigil::promql {
 
+/// One series as a query reads it from the store.
+struct SelectedSeries {
+  LabelSet labels;                // with __name__
+  LabelSet labels_without_name;   // what functions and arithmetic leave of them
+  uint64_t signature = 0;         // labelSignature(labels_without_name)
+  std::vector<Sample> samples;    // ascending, staleness markers taken out
+  std::vector<int64_t> stale_at;  // when the series had staleness markers
+};
+
+/// Hash of a label set for vector matching and grouping (labels in order, FNV-1a).
+uint64_t labelSignature(const LabelSet& labels);
+
+/// The labels of a sample. Inside the engine they are borrowed from the store read the query
+/// holds and copied only when an operation changes them: most series a rule selects are
+/// filtered out by a comparison untouched, and copying every label set up front was most of
+/// the cost of a rule. Results leave the engine owning their labels.
+class SeriesLabels {
+ public:
+  SeriesLabels() = default;
+  SeriesLabels(LabelSet labels) : owned_(std::move(labels)) {}  // NOLINT: implicit on purpose
+  /// Borrows the labels of `series`, which must outlive this object or its own() call.
+  static SeriesLabels borrow(const SelectedSeries& series) {
+    SeriesLabels l;
+    l.borrowed_ = &series;
+    return l;
+  }
+
+  const LabelSet& get() const {
+    if (borrowed_ == nullptr) {
+      return owned_;
+    }
+    return name_dropped_ ? borrowed_->labels_without_name : borrowed_->labels;
+  }
+  /// The series these labels are still borrowed unchanged from (but maybe for __name__), or
+  /// nullptr: its precomputed signature saves hashing.
+  const SelectedSeries* borrowedFrom() const { return borrowed_; }
+  operator const LabelSet&() const { return get(); }  // NOLINT: reads see a plain LabelSet
+  /// For changing the labels: copies borrowed ones first.
+  LabelSet& mut() {
+    if (borrowed_ != nullptr) {
+      owned_ = get();
+      borrowed_ = nullptr;
+    }
+    return owned_;
+  }
+  void own() { (void)mut(); }
+  void dropName();
+
+  LabelSet::const_iterator begin() const { return get().begin(); }
+  LabelSet::const_iterator end() const { return get().end(); }
+  std::size_t size() const { return get().size(); }
+  bool empty() const { return get().empty(); }
+  bool operator==(const SeriesLabels& o) const { return get() == o.get(); }
+
+ private:
+  const SelectedSeries* borrowed_ = nullptr;
+  bool name_dropped_ = false;
+  LabelSet owned_;
+};
+
 struct InstantSample {
-  LabelSet metric;  // sorted, __name__ included where it survives
+  SeriesLabels metric;  // sorted, __name__ included where it survives
   int64_t t = 0;
   double v = 0;
 };
@@ -42,6 +104,31 @@ struct EngineOptions {
   std::size_t max_samples = 50'000'000;
 };
 
+/// Store reads shared by the queries of one rule-group cycle. Every rule of a group is
+/// evaluated at the same time and many select the same series, so each distinct selector
+/// window is read from the store (and decompressed) once per cycle instead of once per rule.
+/// Not thread-safe: one cache per group evaluation.
+class SelectCache {
+ public:
+  using SeriesList = std::shared_ptr<const std::vector<SelectedSeries>>;
+  /// What a query reads of a store's answer.
+  static SeriesList prepare(std::vector<SeriesSamples> selected);
+
+  SeriesList select(const Store& store, const std::vector<LabelMatcher>& matchers, int64_t mint,
+                    int64_t maxt);
+  /// Forgets every cached read that a series called `metric_name` could belong to: a rule has
+  /// just written samples or staleness markers to such series, which later rules must see.
+  void invalidate(std::string_view metric_name);
+  void clear() { entries_.clear(); }
+
+ private:
+  struct Entry {
+    std::vector<LabelMatcher> matchers;
+    SeriesList series;
+  };
+  std::unordered_map<std::string, Entry> entries_;  // by matchers and window
+};
+
 class Engine {
  public:
   explicit Engine(const Store& store, EngineOptions options = {})
@@ -49,7 +136,8 @@ class Engine {
 
   /// Evaluates `expr` at `t_ms`. Errors (many-to-many matching, duplicate series, limits) come
   /// back as a Status with Prometheus's wording.
-  Result<Value> instant(const Expr& expr, int64_t t_ms) const;
+  /// With `cache`, selectors are read through it (see SelectCache).
+  Result<Value> instant(const Expr& expr, int64_t t_ms, SelectCache* cache = nullptr) const;
 
   /// Evaluates `expr` at every step from `start_ms` to `end_ms`; each selector is read from the
   /// store once for the whole range.

@@ -9,6 +9,7 @@
 
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/rule_file.h"
+#include "vigil/rules/template.h"
 #include "vigil/store.h"
 
 namespace vigil::promql {
@@ -50,9 +51,12 @@ class GroupEvaluator {
   struct RuleState {
     std::map<std::string, Alert> active;  // by label set
     Store::SourceId source = 0;
+    // The rule's label and annotation templates, parsed once.
+    std::vector<Result<Template>> label_templates;
+    std::vector<Result<Template>> annotation_templates;
   };
 
-  Result<Vector> query(const Rule& rule, int64_t t) const;
+  Result<Vector> query(const Rule& rule, int64_t t);
   Status evaluateRecording(const Rule& rule, RuleState& state, int64_t t);
   Status evaluateAlerting(const Rule& rule, RuleState& state, int64_t t);
 
@@ -60,6 +64,7 @@ class GroupEvaluator {
   Store& store_;
   std::map<std::string, std::string> external_labels_;
   std::vector<RuleState> states_;
+  SelectCache cycle_cache_;  // the store reads of the cycle being evaluated
 };
 
 }  // namespace vigil::promql
