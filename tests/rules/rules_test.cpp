@@ -149,3 +149,43 @@ TEST_CASE("Rule groups: the limit drops everything past it, as Prometheus does",
   REQUIRE(r.isOk());
   CHECK(std::get<Vector>(*r).empty());
 }
+
+TEST_CASE("Rule groups: later rules see what earlier rules wrote in the same cycle",
+          "[rules][alerts]") {
+  // The first rule reads the selectors the later ones read again after the second and third
+  // rules wrote to them: the group's shared store reads must not hide those writes.
+  auto store = makeMemStore();
+  auto file = parseRuleFile(R"(groups:
+  - name: g
+    rules:
+      - record: seen:before
+        expr: count({__name__=~"job:.*|ALERTS"}) or vector(0)
+      - record: alerts:before
+        expr: count(ALERTS{alertname="Up"}) or vector(0)
+      - record: job:up
+        expr: up * 2
+      - alert: Up
+        expr: up > 0
+      - record: seen:after
+        expr: count({__name__=~"job:.*|ALERTS"})
+      - record: alerts:after
+        expr: count(ALERTS{alertname="Up"})
+)",
+                            "r.yml");
+  REQUIRE(file.errors.empty());
+  GroupEvaluator ev(file.groups[0], *store);
+  REQUIRE(store->append({{"__name__", "up"}, {"job", "a"}}, 0, 1).isOk());
+  REQUIRE(ev.evaluate(0).isOk());
+  Engine engine(*store);
+  auto valueOf = [&](const char* q) {
+    auto r = engine.instant(*parse(q).expr, 0);
+    REQUIRE(r.isOk());
+    const auto& v = std::get<Vector>(*r);
+    REQUIRE(v.size() == 1);
+    return v[0].v;
+  };
+  CHECK(valueOf("seen:before") == 0);
+  CHECK(valueOf("alerts:before") == 0);
+  CHECK(valueOf("seen:after") == 2);  // job:up and the pending alert's ALERTS series
+  CHECK(valueOf("alerts:after") == 1);
+}
