@@ -1,7 +1,6 @@
 #include "vigil/config.h"
 
 #include <arpa/inet.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +11,9 @@
 #include <set>
 #include <sstream>
 
+#include "../alerting/alerting_yaml.h"
 #include "vigil/metric.h"
+#include "vigil/yaml_reader.h"
 
 namespace vigil {
 
@@ -131,113 +132,59 @@ constexpr Duration kMaxInterval{24LL * 3600 * 1000};
 constexpr Duration kMaxDefaultTimeout{10000};
 
 // Walks the YAML tree, converting it into Config and collecting every error with its position.
-class ConfigReader {
+class ConfigReader : public YamlReader {
  public:
-  ConfigReader(std::string file, std::vector<ConfigError>& errors)
-      : file_(std::move(file)), errors_(errors) {}
-
-  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
-    ConfigError e;
-    e.file = file_;
-    YAML::Mark mark = node.Mark();
-    if (mark.line >= 0) {
-      e.line = mark.line + 1;
-      e.column = mark.column + 1;
-    }
-    e.message = field.empty() ? message : field + ": " + message;
-    errors_.push_back(std::move(e));
-  }
-
-  static std::string join(const std::string& parent, const std::string& key) {
-    return parent.empty() ? key : parent + "." + key;
-  }
-
-  // Checks that `node` is a mapping whose keys are all in `allowed` (and unique). Returns false
-  // (after reporting) when it is not a mapping at all.
-  bool checkMap(const YAML::Node& node, const std::string& field,
-                std::initializer_list<std::string_view> allowed) {
-    if (!node.IsMap()) {
-      error(node, field, "expected a mapping, got " + kindOf(node));
-      return false;
-    }
-    std::set<std::string> seen;
-    for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      if (!seen.insert(key).second) {
-        error(kv.first, join(field, key), "duplicate key");
-        continue;
-      }
-      if (allowed.size() != 0 && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        std::string list;
-        for (auto a : allowed) {
-          list += list.empty() ? "" : ", ";
-          list += a;
-        }
-        error(kv.first, join(field, key), "unknown key (expected one of: " + list + ")");
-      } else if (allowed.size() == 0) {
-        error(kv.first, join(field, key), "unknown key (this section takes no keys yet)");
-      }
-    }
-    return true;
-  }
-
-  std::optional<std::string> scalar(const YAML::Node& node, const std::string& field) {
-    if (!node.IsScalar()) {
-      error(node, field, "expected a string, got " + kindOf(node));
-      return std::nullopt;
-    }
-    return node.Scalar();
-  }
-
-  std::optional<bool> boolean(const YAML::Node& node, const std::string& field) {
-    if (node.IsScalar()) {
-      const std::string& s = node.Scalar();
-      if (s == "true") {
-        return true;
-      }
-      if (s == "false") {
-        return false;
-      }
-    }
-    error(node, field, "expected true or false, got " + describe(node));
-    return std::nullopt;
-  }
+  using YamlReader::duration;
+  using YamlReader::YamlReader;
 
   std::optional<Duration> duration(const YAML::Node& node, const std::string& field, Duration min,
                                    Duration max) {
-    auto text = scalar(node, field);
-    if (!text) {
-      return std::nullopt;
-    }
-    auto parsed = parseDuration(*text);
+    auto parsed = duration(node, field);
     if (!parsed) {
-      error(node, field, parsed.status().message());
       return std::nullopt;
     }
     if (*parsed < min || *parsed > max) {
       error(node, field,
-            "duration " + *text + " is out of range (" + formatDuration(min) + " to " +
+            "duration " + node.Scalar() + " is out of range (" + formatDuration(min) + " to " +
                 formatDuration(max) + ")");
       return std::nullopt;
     }
     return *parsed;
   }
+  static std::string describe(const YAML::Node& node) { return kindOf(node); }
 
-  static std::string kindOf(const YAML::Node& node) {
-    switch (node.Type()) {
-      case YAML::NodeType::Map:
-        return "a mapping";
-      case YAML::NodeType::Sequence:
-        return "a list";
-      case YAML::NodeType::Scalar:
-        return "\"" + node.Scalar() + "\"";
-      case YAML::NodeType::Null:
-        return "nothing";
-      default:
-        return "an undefined value";
+  // The alerting section: an Alertmanager configuration inline, or `config_file` naming one
+  // (relative to this file's directory).
+  void readAlerting(const YAML::Node& node, Config& config, std::string_view file) {
+    if (node.IsMap() && node["config_file"]) {
+      if (!checkMap(node, "alerting", {"config_file"})) {
+        return;
+      }
+      auto path = scalar(node["config_file"], "alerting.config_file");
+      if (!path) {
+        return;
+      }
+      std::filesystem::path p(*path);
+      if (p.is_relative() && !file.empty() && file.front() != '<') {
+        p = std::filesystem::path(std::string(file)).parent_path() / p;
+      }
+      auto loaded = alerting::loadAlertingConfigFile(p.string());
+      for (auto& e : loaded.errors) {
+        errors().push_back(std::move(e));
+      }
+      if (loaded.config) {
+        config.alerting =
+            std::make_shared<const alerting::AlertingConfig>(std::move(*loaded.config));
+      }
+      return;
+    }
+    auto parsed = std::make_shared<alerting::AlertingConfig>();
+    const std::size_t before = errors().size();
+    alerting::readAlertingDocument(*this, node, "alerting", *parsed);
+    if (errors().size() == before) {
+      config.alerting = std::move(parsed);
     }
   }
-  static std::string describe(const YAML::Node& node) { return kindOf(node); }
 
   void readGlobal(const YAML::Node& node, GlobalConfig& g) {
     const std::string f = "global";
@@ -465,10 +412,6 @@ class ConfigReader {
       }
     }
   }
-
- private:
-  std::string file_;
-  std::vector<ConfigError>& errors_;
 };
 
 }  // namespace
@@ -515,12 +458,13 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
         }
         reader.readRuleFiles(n, config, base_dir);
       }
-      // Sections whose keys arrive with their features: they must be mappings and, until then,
+      if (auto n = root["alerting"]; n && !n.IsNull() && !(n.IsMap() && n.size() == 0)) {
+        reader.readAlerting(n, config, file);
+      }
+      // A section whose keys arrive with its feature: it must be a mapping and, until then,
       // empty, so a key written for a future version is an error instead of silently ignored.
-      for (const char* section : {"alerting", "anomaly"}) {
-        if (auto n = root[section]; n && !n.IsNull()) {
-          reader.checkMap(n, section, {});
-        }
+      if (auto n = root["anomaly"]; n && !n.IsNull()) {
+        reader.checkMap(n, "anomaly", {});
       }
     }
   } catch (const YAML::Exception& e) {
@@ -543,26 +487,13 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
 
 ConfigParseResult loadConfigFile(const std::string& path,
                                  const std::vector<CollectorInfo>& collectors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  auto text = readConfigText(path);
+  if (!text) {
     ConfigParseResult result;
-    result.errors.push_back(
-        ConfigError{path, 0, 0, "cannot read file: " + std::string(strerror(errno))});
+    result.errors.push_back(ConfigError{path, 0, 0, text.status().message()});
     return result;
   }
-  // Bounded read: a configuration is small, and a huge file is a mistake, not a config.
-  constexpr std::size_t kMaxConfigBytes = 4 * 1024 * 1024;
-  std::string text;
-  char buf[65536];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    text.append(buf, static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxConfigBytes) {
-      ConfigParseResult result;
-      result.errors.push_back(ConfigError{path, 0, 0, "file is larger than 4 MiB"});
-      return result;
-    }
-  }
-  return parseConfig(text, path, collectors);
+  return parseConfig(*text, path, collectors);
 }
 
 }  // namespace vigil

@@ -13,6 +13,7 @@
 
 #include "../core/agent.h"
 #include "../core/logging.h"
+#include "routes_command.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
 #include "vigil/rules/rule_file.h"
@@ -35,6 +36,7 @@ Usage:
   vigil check rules FILE...
   vigil test rules FILE...
   vigil query [--address HOST:PORT] [--time T] EXPR
+  vigil routes [show|test] --config FILE [LABEL=VALUE...]
   vigil --version
   vigil --help
   vigil COMMAND --help
@@ -45,6 +47,7 @@ Commands:
   check rules    validate Prometheus rule files like promtool check rules
   test rules     run promtool-format unit-test files (promql_expr_test); exit 0 if all pass
   query          evaluate a PromQL expression on a running agent
+  routes         print the alert routing tree, or where an alert is routed (as amtool does)
 )";
 
 constexpr const char* kQueryUsage = R"(Usage: vigil query [--address HOST:PORT] [--time T] EXPR
@@ -57,9 +60,9 @@ sample per line. --address defaults to 127.0.0.1:9810; --time is Unix seconds or
 constexpr const char* kTestUsage = R"(Usage: vigil test rules FILE...
 
 Runs rule unit-test files in promtool's format (`promtool test rules`): input_series in the
-expanding notation and promql_expr_test cases. Prints each failure with what was expected and
-what was evaluated; exits 0 when every test passes, 1 otherwise. Alerting and recording rules
-(rule_files, alert_rule_test) are not evaluated yet and count as failures.
+expanding notation (with _ and stale), the rule_files they load, alert_rule_test and
+promql_expr_test cases. Prints each failure with what was expected and what was evaluated;
+exits 0 when every test passes, 1 otherwise.
 )";
 
 constexpr const char* kRunUsage =
@@ -339,6 +342,9 @@ int main(int argc, char** argv) {
   }
   if (command == "query") {
     return query(args);
+  }
+  if (command == "routes") {
+    return vigil::routesCommand(args);
   }
   return usageError("unknown command " + command, kUsage);
 }

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "vigil/alerting/config.h"
 #include "vigil/collector.h"
 #include "vigil/config.h"
 
@@ -175,8 +176,11 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:1:13: rule_files: expected a list of file globs, got \"rules/*.yaml\""},
       {"rule_files entry not a string", "rule_files:\n  - {a: b}\n",
        "vigil.yaml:2:5: rule_files[0]: expected a string, got a mapping"},
-      {"key in a section not yet supported", "alerting:\n  route: {}\n",
-       "vigil.yaml:2:3: alerting.route: unknown key (this section takes no keys yet)"},
+      {"key in a section not yet supported", "anomaly:\n  detectors: {}\n",
+       "vigil.yaml:2:3: anomaly.detectors: unknown key (this section takes no keys yet)"},
+      {"alerting section checked as an Alertmanager configuration",
+       "alerting:\n  route:\n    receiver: pager\n  receivers:\n    - name: team\n",
+       "vigil.yaml:3:15: alerting.route.receiver: undefined receiver \"pager\" used in route"},
       {"duplicate key", "global:\n  log_level: info\n  log_level: debug\n",
        "vigil.yaml:3:3: global.log_level: duplicate key"},
       {"invalid YAML", "global:\n  log_level: [info\n",
@@ -250,4 +254,33 @@ TEST_CASE("Config: listen addresses", "[agent][config]") {
   CHECK_FALSE(parseListenAddress("[::g]:80").isOk());
   CHECK_FALSE(parseListenAddress("127.0.0.1:").isOk());
   CHECK_FALSE(parseListenAddress("bad host:80").isOk());
+}
+
+TEST_CASE("Config: the alerting section, inline or from an alertmanager.yml", "[agent][config]") {
+  auto inline_config = parseConfig(R"(alerting:
+  route:
+    receiver: team
+    routes:
+      - matchers: ['severity="page"']
+        receiver: oncall
+  receivers:
+    - name: team
+    - name: oncall
+)",
+                                   "vigil.yaml", builtinCollectorInfo());
+  REQUIRE(inline_config.config.has_value());
+  REQUIRE(inline_config.config->alerting != nullptr);
+  CHECK(inline_config.config->alerting->route.routes.at(0).options.receiver == "oncall");
+
+  auto referenced = loadConfigFile(VIGIL_FIXTURES "/alerting/vigil_with_alertmanager.yaml",
+                                   builtinCollectorInfo());
+  REQUIRE(referenced.config.has_value());
+  REQUIRE(referenced.config->alerting != nullptr);
+  CHECK(referenced.config->alerting->route.options.group_by ==
+        std::vector<std::string>{"alertname"});
+
+  auto missing = parseConfig("alerting:\n  config_file: /nonexistent/am.yml\n", "vigil.yaml",
+                             builtinCollectorInfo());
+  REQUIRE(missing.errors.size() == 1);
+  CHECK(missing.errors[0].toString().starts_with("/nonexistent/am.yml: cannot read file"));
 }

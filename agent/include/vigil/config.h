@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,10 @@ struct CollectorSettings {
   Duration timeout{0};   // resolved: the collector's own, else the interval (capped at 10s)
 };
 
+namespace alerting {
+struct AlertingConfig;
+}
+
 struct Config {
   std::string source;  // file name the configuration came from, or "<embedded default>"
   GlobalConfig global;
@@ -70,6 +75,9 @@ struct Config {
   StorageConfig storage;
   std::vector<CollectorSettings> collectors;  // one entry per known collector, in catalog order
   std::vector<std::string> rule_files;        // globs, resolved against the config's directory
+  /// Alert routing (the `alerting` section, inline or from its `config_file`); null when the
+  /// section is absent or empty.
+  std::shared_ptr<const alerting::AlertingConfig> alerting;
 
   const CollectorSettings* collector(std::string_view name) const;
 };

@@ -1,0 +1,655 @@
+// Alertmanager 0.25's configuration format and validation rules, with vigil's error positions.
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "alerting_yaml.h"
+
+namespace vigil::alerting {
+
+namespace {
+
+bool isLabelName(std::string_view s) {
+  if (s.empty()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                    (i > 0 && c >= '0' && c <= '9');
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+constexpr std::string_view kGlobalKeys[] = {"resolve_timeout",    "http_config",
+                                            "smtp_from",          "smtp_hello",
+                                            "smtp_smarthost",     "smtp_auth_username",
+                                            "smtp_auth_password", "smtp_auth_secret",
+                                            "smtp_auth_identity", "smtp_require_tls",
+                                            "slack_api_url",      "slack_api_url_file",
+                                            "pagerduty_url",      "opsgenie_api_url",
+                                            "opsgenie_api_key",   "opsgenie_api_key_file",
+                                            "wechat_api_url",     "wechat_api_secret",
+                                            "wechat_api_corp_id", "victorops_api_url",
+                                            "victorops_api_key",  "victorops_api_key_file",
+                                            "telegram_api_url",   "webex_api_url"};
+
+// The notifier kinds Alertmanager 0.25 knows; which of them vigil sends to is up to the
+// notifiers (a receiver naming one vigil does not implement is reported when notifying).
+constexpr std::string_view kIntegrationKeys[] = {
+    "webhook_configs",  "email_configs",    "pagerduty_configs", "slack_configs",
+    "opsgenie_configs", "wechat_configs",   "pushover_configs",  "victorops_configs",
+    "sns_configs",      "telegram_configs", "webex_configs",     "discord_configs"};
+
+constexpr const char* kWeekdays[] = {"sunday",   "monday", "tuesday", "wednesday",
+                                     "thursday", "friday", "saturday"};
+constexpr const char* kMonths[] = {"january",   "february", "march",    "april",
+                                   "may",       "june",     "july",     "august",
+                                   "september", "october",  "november", "december"};
+
+class AlertingReader {
+ public:
+  explicit AlertingReader(YamlReader& r) : r_(r) {}
+
+  void read(const YAML::Node& root, const std::string& field, AlertingConfig& out) {
+    if (!r_.checkMap(root, field,
+                     {"global", "route", "receivers", "inhibit_rules", "templates",
+                      "time_intervals", "mute_time_intervals"})) {
+      return;
+    }
+    if (auto n = root["global"]; n && !n.IsNull()) {
+      readGlobal(n, YamlReader::join(field, "global"), out);
+    }
+    if (auto n = root["receivers"]; n && !n.IsNull()) {
+      readReceivers(n, YamlReader::join(field, "receivers"), out);
+    }
+    for (const char* key : {"mute_time_intervals", "time_intervals"}) {
+      if (auto n = root[key]; n && !n.IsNull()) {
+        readTimeIntervals(n, YamlReader::join(field, key), out);
+      }
+    }
+    if (auto n = root["templates"]; n && !n.IsNull()) {
+      if (auto list = r_.stringList(n, YamlReader::join(field, "templates"))) {
+        out.templates = *list;
+      }
+    }
+    if (auto n = root["inhibit_rules"]; n && !n.IsNull()) {
+      readInhibitRules(n, YamlReader::join(field, "inhibit_rules"), out);
+    }
+    auto route = root["route"];
+    const std::string route_field = YamlReader::join(field, "route");
+    if (!route || route.IsNull()) {
+      r_.error(root, route_field, "no route provided in config");
+      return;
+    }
+    RouteOptions defaults;
+    defaults.receiver.clear();
+    readRoute(route, route_field, defaults, "", out, out.route, true);
+  }
+
+ private:
+  void readGlobal(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
+    if (!n.IsMap()) {
+      r_.error(n, field, "expected a mapping, got " + YamlReader::kindOf(n));
+      return;
+    }
+    for (const auto& kv : n) {
+      const std::string key = kv.first.Scalar();
+      if (std::find(std::begin(kGlobalKeys), std::end(kGlobalKeys), key) == std::end(kGlobalKeys)) {
+        r_.error(kv.first, YamlReader::join(field, key), "unknown key");
+      }
+    }
+    if (auto d = n["resolve_timeout"]) {
+      if (auto v = r_.duration(d, YamlReader::join(field, "resolve_timeout"))) {
+        out.resolve_timeout = *v;
+      }
+    }
+  }
+
+  void readReceivers(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
+    if (!r_.checkList(n, field)) {
+      return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const YAML::Node& rn = n[i];
+      const std::string f = YamlReader::index(field, i);
+      if (!rn.IsMap()) {
+        r_.error(rn, f, "expected a mapping, got " + YamlReader::kindOf(rn));
+        continue;
+      }
+      Receiver recv;
+      recv.line = rn.Mark().line + 1;
+      for (const auto& kv : rn) {
+        const std::string key = kv.first.Scalar();
+        if (key == "name") {
+          if (auto s = r_.scalar(kv.second, YamlReader::join(f, "name"))) {
+            recv.name = *s;
+          }
+        } else if (std::find(std::begin(kIntegrationKeys), std::end(kIntegrationKeys), key) !=
+                   std::end(kIntegrationKeys)) {
+          if (!kv.second.IsSequence() && !kv.second.IsNull()) {
+            r_.error(kv.second, YamlReader::join(f, key), "expected a list of configurations");
+            continue;
+          }
+          for (std::size_t k = 0; k < kv.second.size(); ++k) {
+            recv.integrations.push_back(key);
+          }
+        } else {
+          r_.error(kv.first, YamlReader::join(f, key), "unknown key");
+        }
+      }
+      if (recv.name.empty()) {
+        r_.error(rn, f, "missing name in receiver");
+        continue;
+      }
+      if (!names.insert(recv.name).second) {
+        r_.error(rn, YamlReader::join(f, "name"),
+                 "notification config name \"" + recv.name + "\" is not unique");
+        continue;
+      }
+      out.receivers.push_back(std::move(recv));
+    }
+  }
+
+  // match: {label: value} (equality) or match_re: {label: regex}.
+  void readMatchMap(const YAML::Node& n, const std::string& field, MatchType type,
+                    std::vector<LabelMatcher>& out) {
+    if (!n.IsMap()) {
+      r_.error(n, field, "expected a mapping, got " + YamlReader::kindOf(n));
+      return;
+    }
+    for (const auto& kv : n) {
+      const std::string name = kv.first.Scalar();
+      const std::string f = YamlReader::join(field, name);
+      if (!isLabelName(name)) {
+        r_.error(kv.first, f, "invalid label name \"" + name + "\"");
+        continue;
+      }
+      auto value = r_.scalar(kv.second, f);
+      if (!value) {
+        continue;
+      }
+      // Alertmanager stores match_re values anchored, and shows them so.
+      const std::string v = type == MatchType::kRegexMatch ? "^(?:" + *value + ")$" : *value;
+      auto m = LabelMatcher::create(type, name, v);
+      if (!m) {
+        r_.error(kv.second, f, m.status().message());
+        continue;
+      }
+      out.push_back(std::move(*m));
+    }
+  }
+
+  void readMatcherList(const YAML::Node& n, const std::string& field,
+                       std::vector<LabelMatcher>& out) {
+    if (!n.IsSequence()) {
+      r_.error(n, field, "expected a list of matchers, got " + YamlReader::kindOf(n));
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      auto text = r_.scalar(n[i], YamlReader::index(field, i));
+      if (!text) {
+        continue;
+      }
+      auto ms = parseMatchers(*text);
+      if (!ms) {
+        r_.error(n[i], YamlReader::index(field, i), ms.status().message());
+        continue;
+      }
+      for (auto& m : *ms) {
+        out.push_back(std::move(m));
+      }
+    }
+  }
+
+  void readRoute(const YAML::Node& n, const std::string& field, const RouteOptions& parent,
+                 const std::string& parent_key, const AlertingConfig& config, Route& route,
+                 bool root) {
+    route.line = n.Mark().line + 1;
+    route.options = parent;
+    route.options.mute_time_intervals.clear();  // not inherited, as in Alertmanager
+    route.options.active_time_intervals.clear();
+    if (!r_.checkMap(n, field,
+                     {"receiver", "group_by", "continue", "matchers", "match", "match_re",
+                      "mute_time_intervals", "active_time_intervals", "group_wait",
+                      "group_interval", "repeat_interval", "routes"})) {
+      return;
+    }
+    if (auto v = n["receiver"]) {
+      if (auto s = r_.scalar(v, YamlReader::join(field, "receiver"))) {
+        route.options.receiver = *s;
+        if (config.receiver(*s) == nullptr) {
+          r_.error(v, YamlReader::join(field, "receiver"),
+                   "undefined receiver \"" + *s + "\" used in route");
+        }
+      }
+    } else if (root) {
+      r_.error(n, field, "root route must specify a default receiver");
+    }
+    if (auto v = n["group_by"]; v && !v.IsNull()) {
+      readGroupBy(v, YamlReader::join(field, "group_by"), route.options);
+    }
+    if (auto v = n["continue"]) {
+      if (auto b = r_.boolean(v, YamlReader::join(field, "continue"))) {
+        route.continue_matching = *b;
+        if (root && *b) {
+          r_.error(v, YamlReader::join(field, "continue"), "cannot have continue in root route");
+        }
+      }
+    }
+    if (auto v = n["match"]; v && !v.IsNull()) {
+      readMatchMap(v, YamlReader::join(field, "match"), MatchType::kEqual, route.matchers);
+    }
+    if (auto v = n["match_re"]; v && !v.IsNull()) {
+      readMatchMap(v, YamlReader::join(field, "match_re"), MatchType::kRegexMatch, route.matchers);
+    }
+    if (auto v = n["matchers"]; v && !v.IsNull()) {
+      readMatcherList(v, YamlReader::join(field, "matchers"), route.matchers);
+    }
+    if (root && !route.matchers.empty()) {
+      r_.error(n, field, "root route must not have any matchers");
+    }
+    sortMatchers(route.matchers);
+    struct DurationField {
+      const char* key;
+      Duration RouteOptions::*member;
+      bool may_be_zero;
+    };
+    for (const DurationField& d :
+         {DurationField{"group_wait", &RouteOptions::group_wait, true},
+          DurationField{"group_interval", &RouteOptions::group_interval, false},
+          DurationField{"repeat_interval", &RouteOptions::repeat_interval, false}}) {
+      if (auto v = n[d.key]) {
+        if (auto parsed = r_.duration(v, YamlReader::join(field, d.key))) {
+          if (!d.may_be_zero && parsed->count() == 0) {
+            r_.error(v, YamlReader::join(field, d.key), std::string(d.key) + " cannot be zero");
+          }
+          route.options.*d.member = *parsed;
+        }
+      }
+    }
+    for (const char* key : {"mute_time_intervals", "active_time_intervals"}) {
+      auto v = n[key];
+      if (!v || v.IsNull()) {
+        continue;
+      }
+      const std::string f = YamlReader::join(field, key);
+      auto names = r_.stringList(v, f);
+      if (!names) {
+        continue;
+      }
+      if (root && !names->empty()) {
+        r_.error(v, f,
+                 std::string("root route must not have any ") +
+                     (key[0] == 'm' ? "mute" : "active") + " time intervals");
+      }
+      for (const auto& name : *names) {
+        if (!timeIntervalDefined(config, name)) {
+          r_.error(v, f, "undefined time interval \"" + name + "\" used in route");
+        }
+      }
+      (key[0] == 'm' ? route.options.mute_time_intervals : route.options.active_time_intervals) =
+          *names;
+    }
+    route.key = (parent_key.empty() ? "" : parent_key + "/") + matchersString(route.matchers);
+    if (auto v = n["routes"]; v && !v.IsNull()) {
+      const std::string f = YamlReader::join(field, "routes");
+      if (!v.IsSequence()) {
+        r_.error(v, f, "expected a list of routes, got " + YamlReader::kindOf(v));
+        return;
+      }
+      route.routes.resize(v.size());
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        readRoute(v[i], YamlReader::index(f, i), route.options, route.key, config, route.routes[i],
+                  false);
+      }
+    }
+  }
+
+  void readGroupBy(const YAML::Node& v, const std::string& field, RouteOptions& options) {
+    auto labels = r_.stringList(v, field);
+    if (!labels) {
+      return;
+    }
+    std::vector<std::string> names;
+    bool all = false;
+    for (const auto& l : *labels) {
+      if (l == "...") {
+        all = true;
+        continue;
+      }
+      if (!isLabelName(l)) {
+        r_.error(v, field, "invalid label name \"" + l + "\" in group_by list");
+        return;
+      }
+      if (std::find(names.begin(), names.end(), l) != names.end()) {
+        r_.error(v, field, "duplicated label \"" + l + "\" in group_by");
+        return;
+      }
+      names.push_back(l);
+    }
+    if (all && !names.empty()) {
+      r_.error(v, field, "cannot have wildcard group_by (`...`) and other labels at the same time");
+      return;
+    }
+    // As in Alertmanager, an empty list (or only '...') keeps the inherited label names.
+    if (!names.empty()) {
+      std::sort(names.begin(), names.end());
+      options.group_by = std::move(names);
+      options.group_by_all = false;
+    } else if (all) {
+      options.group_by_all = true;
+    }
+  }
+
+  void readInhibitRules(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
+    if (!r_.checkList(n, field)) {
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string f = YamlReader::index(field, i);
+      const YAML::Node& rn = n[i];
+      if (!r_.checkMap(rn, f,
+                       {"source_match", "source_match_re", "source_matchers", "target_match",
+                        "target_match_re", "target_matchers", "equal"})) {
+        continue;
+      }
+      InhibitRule rule;
+      rule.line = rn.Mark().line + 1;
+      for (const char* side : {"source", "target"}) {
+        auto& ms = side[0] == 's' ? rule.source_matchers : rule.target_matchers;
+        const std::string s(side);
+        if (auto v = rn[s + "_match"]; v && !v.IsNull()) {
+          readMatchMap(v, YamlReader::join(f, s + "_match"), MatchType::kEqual, ms);
+        }
+        if (auto v = rn[s + "_match_re"]; v && !v.IsNull()) {
+          readMatchMap(v, YamlReader::join(f, s + "_match_re"), MatchType::kRegexMatch, ms);
+        }
+        if (auto v = rn[s + "_matchers"]; v && !v.IsNull()) {
+          readMatcherList(v, YamlReader::join(f, s + "_matchers"), ms);
+        }
+      }
+      if (auto v = rn["equal"]; v && !v.IsNull()) {
+        if (auto labels = r_.stringList(v, YamlReader::join(f, "equal"))) {
+          for (const auto& l : *labels) {
+            if (!isLabelName(l)) {
+              r_.error(v, YamlReader::join(f, "equal"), "invalid label name \"" + l + "\"");
+            }
+          }
+          rule.equal = *labels;
+        }
+      }
+      out.inhibit_rules.push_back(std::move(rule));
+    }
+  }
+
+  static bool timeIntervalDefined(const AlertingConfig& config, const std::string& name) {
+    return std::any_of(config.time_intervals.begin(), config.time_intervals.end(),
+                       [&](const TimeInterval& t) { return t.name == name; });
+  }
+
+  void readTimeIntervals(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
+    if (!r_.checkList(n, field)) {
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string f = YamlReader::index(field, i);
+      const YAML::Node& tn = n[i];
+      if (!r_.checkMap(tn, f, {"name", "time_intervals"})) {
+        continue;
+      }
+      TimeInterval ti;
+      ti.line = tn.Mark().line + 1;
+      if (auto v = tn["name"]) {
+        if (auto s = r_.scalar(v, YamlReader::join(f, "name"))) {
+          ti.name = *s;
+        }
+      }
+      if (ti.name.empty()) {
+        r_.error(tn, f, "missing name in time interval");
+        continue;
+      }
+      if (timeIntervalDefined(out, ti.name)) {
+        r_.error(tn["name"], YamlReader::join(f, "name"),
+                 "time interval \"" + ti.name + "\" is not unique");
+        continue;
+      }
+      if (auto v = tn["time_intervals"]; v && !v.IsNull()) {
+        const std::string sf = YamlReader::join(f, "time_intervals");
+        if (!v.IsSequence()) {
+          r_.error(v, sf, "expected a list, got " + YamlReader::kindOf(v));
+        } else {
+          for (std::size_t k = 0; k < v.size(); ++k) {
+            TimeSpec spec;
+            if (readTimeSpec(v[k], YamlReader::index(sf, k), spec)) {
+              ti.specs.push_back(std::move(spec));
+            }
+          }
+        }
+      }
+      out.time_intervals.push_back(std::move(ti));
+    }
+  }
+
+  // "HH:MM" from 00:00 to 24:00, as minutes of the day.
+  static std::optional<int> clockMinutes(const std::string& s) {
+    if (s.size() != 5 || s[2] != ':' || !std::isdigit(static_cast<unsigned char>(s[0])) ||
+        !std::isdigit(static_cast<unsigned char>(s[1])) ||
+        !std::isdigit(static_cast<unsigned char>(s[3])) ||
+        !std::isdigit(static_cast<unsigned char>(s[4]))) {
+      return std::nullopt;
+    }
+    const int h = (s[0] - '0') * 10 + (s[1] - '0');
+    const int m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 24 || m > 59 || (h == 24 && m != 0)) {
+      return std::nullopt;
+    }
+    return h * 60 + m;
+  }
+
+  // One value of a range list: a number, or a name from `names` (1-based unless zero_based).
+  static std::optional<int> rangeValue(const std::string& s, const char* const* names,
+                                       std::size_t count, bool zero_based) {
+    for (std::size_t i = 0; names != nullptr && i < count; ++i) {
+      if (s == names[i]) {
+        return static_cast<int>(zero_based ? i : i + 1);
+      }
+    }
+    int v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || end != s.data() + s.size()) {
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // weekdays, days_of_month, months, years: "a" or "a:b" with the values in [lo, hi].
+  bool readRanges(const YAML::Node& v, const std::string& field, const char* const* names,
+                  std::size_t count, bool zero_based, int lo, int hi, bool allow_negative,
+                  std::vector<TimeSpec::Range>& out) {
+    auto items = r_.stringList(v, field);
+    if (!items) {
+      return false;
+    }
+    for (const auto& item : *items) {
+      std::string text = item;
+      std::transform(text.begin(), text.end(), text.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const auto colon = text.find(':');
+      auto first = rangeValue(text.substr(0, colon), names, count, zero_based);
+      auto last = colon == std::string::npos
+                      ? first
+                      : rangeValue(text.substr(colon + 1), names, count, zero_based);
+      auto inRange = [&](const std::optional<int>& x) {
+        if (!x) {
+          return false;
+        }
+        if (allow_negative && *x < 0) {
+          return *x >= -hi;
+        }
+        return *x >= lo && *x <= hi;
+      };
+      if (!inRange(first) || !inRange(last) || ((*first < 0) == (*last < 0) && *first > *last)) {
+        r_.error(v, field, "invalid range \"" + item + "\"");
+        return false;
+      }
+      out.push_back({*first, *last});
+    }
+    return true;
+  }
+
+  bool readTimeSpec(const YAML::Node& n, const std::string& field, TimeSpec& spec) {
+    if (!r_.checkMap(n, field,
+                     {"times", "weekdays", "days_of_month", "months", "years", "location"})) {
+      return false;
+    }
+    bool ok = true;
+    if (auto v = n["times"]; v && !v.IsNull()) {
+      const std::string f = YamlReader::join(field, "times");
+      if (!v.IsSequence()) {
+        r_.error(v, f, "expected a list, got " + YamlReader::kindOf(v));
+        ok = false;
+      } else {
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          const std::string tf = YamlReader::index(f, i);
+          if (!r_.checkMap(v[i], tf, {"start_time", "end_time"})) {
+            ok = false;
+            continue;
+          }
+          std::optional<int> start;
+          std::optional<int> end;
+          if (v[i]["start_time"] && v[i]["end_time"]) {
+            start = clockMinutes(v[i]["start_time"].Scalar());
+            end = clockMinutes(v[i]["end_time"].Scalar());
+          }
+          if (!start.has_value() || !end.has_value() || start.value() >= end.value()) {
+            r_.error(v[i], tf,
+                     "start_time and end_time must be HH:MM from 00:00 to 24:00, start before end");
+            ok = false;
+            continue;
+          }
+          spec.times.push_back({start.value(), end.value()});
+        }
+      }
+    }
+    struct RangeField {
+      const char* key;
+      const char* const* names;
+      std::size_t name_count;
+      bool zero_based;
+      int lo;
+      int hi;
+      bool from_end;  // negative values count from the end (days of the month)
+      std::vector<TimeSpec::Range> TimeSpec::*member;
+    };
+    static const RangeField kRangeFields[] = {
+        {"weekdays", kWeekdays, 7, true, 0, 6, false, &TimeSpec::weekdays},
+        {"days_of_month", nullptr, 0, false, 1, 31, true, &TimeSpec::days_of_month},
+        {"months", kMonths, 12, false, 1, 12, false, &TimeSpec::months},
+        {"years", nullptr, 0, false, 0, 9999, false, &TimeSpec::years},
+    };
+    for (const RangeField& f : kRangeFields) {
+      if (auto v = n[f.key]; v && !v.IsNull()) {
+        ok &= readRanges(v, YamlReader::join(field, f.key), f.names, f.name_count, f.zero_based,
+                         f.lo, f.hi, f.from_end, spec.*f.member);
+      }
+    }
+    if (auto v = n["location"]; v && !v.IsNull()) {
+      if (auto s = r_.scalar(v, YamlReader::join(field, "location"))) {
+        const bool known = *s == "UTC" || *s == "Local" ||
+                           (s->find("..") == std::string::npos &&
+                            std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s));
+        if (!known) {
+          r_.error(v, YamlReader::join(field, "location"), "unknown time zone \"" + *s + "\"");
+          ok = false;
+        } else {
+          spec.location = *s;
+        }
+      }
+    }
+    return ok;
+  }
+
+  YamlReader& r_;
+};
+
+}  // namespace
+
+const Receiver* AlertingConfig::receiver(std::string_view name) const {
+  for (const auto& r : receivers) {
+    if (r.name == name) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+void readAlertingDocument(YamlReader& reader, const YAML::Node& root, const std::string& field,
+                          AlertingConfig& out) {
+  try {
+    AlertingReader(reader).read(root, field, out);
+  } catch (const YAML::Exception& e) {
+    reader.reportException(e, "invalid configuration: ");
+  }
+}
+
+namespace {
+
+// Reads the document `node` (the whole file, or a vigil configuration's `alerting` section)
+// into `result`, which keeps the configuration only if nothing was wrong.
+void readInto(YamlReader& reader, const YAML::Node& node, const std::string& field,
+              AlertingConfigResult& result) {
+  AlertingConfig config;
+  readAlertingDocument(reader, node, field, config);
+  if (result.errors.empty()) {
+    result.config = std::move(config);
+  }
+}
+
+}  // namespace
+
+AlertingConfigResult parseAlertingConfig(std::string_view yaml_text, std::string_view file) {
+  AlertingConfigResult result;
+  YamlReader reader(std::string(file), result.errors);
+  if (auto root = reader.load(yaml_text)) {
+    readInto(reader, *root, "", result);
+  }
+  return result;
+}
+
+AlertingConfigResult loadAlertingConfigFile(const std::string& path) {
+  AlertingConfigResult result;
+  auto text = readConfigText(path);
+  if (!text) {
+    result.errors.push_back(SourceError{path, 0, 0, text.status().message()});
+    return result;
+  }
+  YamlReader reader(path, result.errors);
+  auto root = reader.load(*text);
+  if (!root) {
+    return result;
+  }
+  // A vigil configuration: its `alerting` section holds the document or names its file.
+  if (root->IsMap() && !(*root)["route"] && (*root)["alerting"]) {
+    const YAML::Node section = (*root)["alerting"];
+    if (section.IsMap() && section["config_file"]) {
+      std::string referenced = section["config_file"].Scalar();
+      if (std::filesystem::path(referenced).is_relative()) {
+        referenced = (std::filesystem::path(path).parent_path() / referenced).string();
+      }
+      return loadAlertingConfigFile(referenced);
+    }
+    readInto(reader, section, "alerting", result);
+    return result;
+  }
+  readInto(reader, *root, "", result);
+  return result;
+}
+
+}  // namespace vigil::alerting

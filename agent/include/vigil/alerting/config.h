@@ -1,0 +1,115 @@
+#pragma once
+// Alertmanager-compatible alerting configuration: the route tree, receivers, inhibit rules and
+// time intervals of an alertmanager.yml (or of the `alerting` section of vigil's configuration),
+// parsed and validated as Alertmanager 0.25 does, with every error naming file, line and field.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/duration.h"
+#include "vigil/metric.h"
+#include "vigil/status.h"
+#include "vigil/store.h"
+
+namespace vigil::alerting {
+
+/// One matcher in Alertmanager's classic syntax: `name="value"`, `name=~"regex"`, `name!=value`
+/// (quotes optional, OpenMetrics escapes inside quotes, surrounding blanks ignored).
+Result<LabelMatcher> parseMatcher(std::string_view text);
+/// A comma-separated list of matchers, optionally in braces: `{a="b", c=~"d|e"}`.
+Result<std::vector<LabelMatcher>> parseMatchers(std::string_view text);
+/// `name=~"value"` as Alertmanager prints matchers (OpenMetrics escaping).
+std::string matcherString(const LabelMatcher& m);
+/// `{a="b",c=~"d"}`: Alertmanager's form of a sorted matcher list (route keys, trees).
+std::string matchersString(const std::vector<LabelMatcher>& matchers);
+/// Sorts as Alertmanager sorts matchers: by name, then value, then type.
+void sortMatchers(std::vector<LabelMatcher>& matchers);
+bool matchesAll(const std::vector<LabelMatcher>& matchers, const LabelSet& labels);
+
+struct RouteOptions {
+  std::string receiver;
+  std::vector<std::string> group_by;  // sorted label names; empty with group_by_all
+  bool group_by_all = false;          // group_by: ['...']
+  Duration group_wait{30 * 1000};
+  Duration group_interval{5 * 60 * 1000};
+  Duration repeat_interval{4 * 3600 * 1000};
+  std::vector<std::string> mute_time_intervals;
+  std::vector<std::string> active_time_intervals;
+};
+
+struct Route {
+  std::vector<LabelMatcher> matchers;  // matchers, match and match_re together, sorted
+  RouteOptions options;                // what is not set is inherited from the parent
+  bool continue_matching = false;
+  std::vector<Route> routes;
+  std::string key;  // Alertmanager's route key: the parent's key, "/", the matchers
+  int line = 0;     // where the route is in the configuration
+
+  /// The routes an alert with these labels goes to, in tree order: the deepest matching
+  /// routes, scanning children in order and stopping at the first match unless it has
+  /// `continue: true` (Alertmanager's Route.Match).
+  std::vector<const Route*> match(const LabelSet& labels) const;
+};
+
+/// `amtool config routes show`'s tree.
+std::string routeTreeText(const Route& root);
+
+struct Receiver {
+  std::string name;
+  /// The integrations configured (webhook_configs, slack_configs, ...), by key, in order.
+  std::vector<std::string> integrations;
+  int line = 0;
+};
+
+struct InhibitRule {
+  std::vector<LabelMatcher> source_matchers;
+  std::vector<LabelMatcher> target_matchers;
+  std::vector<std::string> equal;
+  int line = 0;
+};
+
+/// One entry of a time interval: every part that is given must contain the instant.
+struct TimeSpec {
+  struct Range {
+    int begin = 0;
+    int end = 0;  // inclusive, except for times (minutes of the day), where it is exclusive
+  };
+  std::vector<Range> times;          // minutes of the day, [begin, end)
+  std::vector<Range> weekdays;       // 0 = Sunday
+  std::vector<Range> days_of_month;  // 1..31, or negative from the end (-1 = last day)
+  std::vector<Range> months;         // 1..12
+  std::vector<Range> years;
+  std::string location = "UTC";
+};
+
+struct TimeInterval {
+  std::string name;
+  std::vector<TimeSpec> specs;  // the interval is active when any spec is
+  int line = 0;
+};
+
+struct AlertingConfig {
+  Duration resolve_timeout{5 * 60 * 1000};
+  Route route;
+  std::vector<Receiver> receivers;
+  std::vector<InhibitRule> inhibit_rules;
+  std::vector<TimeInterval> time_intervals;
+  std::vector<std::string> templates;
+
+  const Receiver* receiver(std::string_view name) const;
+};
+
+struct AlertingConfigResult {
+  std::optional<AlertingConfig> config;
+  std::vector<SourceError> errors;
+};
+
+/// Parses an Alertmanager configuration document. `file` names it in errors.
+AlertingConfigResult parseAlertingConfig(std::string_view yaml_text, std::string_view file);
+/// Reads and parses `path`: an alertmanager.yml, or a vigil configuration whose `alerting`
+/// section holds the same keys inline or names one with `config_file`.
+AlertingConfigResult loadAlertingConfigFile(const std::string& path);
+
+}  // namespace vigil::alerting

@@ -1,0 +1,172 @@
+#include <catch2/catch.hpp>
+
+#include "vigil/alerting/config.h"
+
+using namespace vigil;
+using namespace vigil::alerting;
+
+namespace {
+
+std::string firstError(const char* yaml) {
+  auto r = parseAlertingConfig(yaml, "am.yml");
+  REQUIRE_FALSE(r.errors.empty());
+  CHECK_FALSE(r.config.has_value());
+  return r.errors[0].toString();
+}
+
+}  // namespace
+
+TEST_CASE("Alertmanager matchers: the classic syntax", "[alerting][matchers]") {
+  auto m = parseMatcher(R"(  severity = "critical"  )");
+  REQUIRE(m.isOk());
+  CHECK(m->name() == "severity");
+  CHECK(m->type() == MatchType::kEqual);
+  CHECK(m->value() == "critical");
+
+  m = parseMatcher("job=~api|web");
+  REQUIRE(m.isOk());
+  CHECK(m->matches("web"));
+  CHECK_FALSE(m->matches("webserver"));  // regexes are anchored at both ends
+
+  m = parseMatcher(R"(msg!="say \"hi\"\n")");
+  REQUIRE(m.isOk());
+  CHECK(m->type() == MatchType::kNotEqual);
+  CHECK(m->value() == "say \"hi\"\n");
+  CHECK(matcherString(*m) == R"(msg!="say \"hi\"\n")");
+
+  CHECK(parseMatcher("1abc=x").status().message() == "bad matcher format: 1abc=x");
+  CHECK(parseMatcher(R"(a="open)").status().message() ==
+        R"(matcher value contains unescaped double quote: "open)");
+  CHECK_FALSE(parseMatcher("a=~(").isOk());
+
+  auto list = parseMatchers(R"({team="db", msg="a, b" , env!~"dev|staging",})");
+  REQUIRE(list.isOk());
+  REQUIRE(list->size() == 3);
+  CHECK((*list)[1].value() == "a, b");
+  sortMatchers(*list);
+  CHECK(matchersString(*list) == R"({env!~"dev|staging",msg="a, b",team="db"})");
+
+  // A missing label matches as the empty string.
+  auto empty = parseMatchers(R"(env="", team!~"db")");
+  REQUIRE(empty.isOk());
+  CHECK(matchesAll(*empty, {{"alertname", "x"}}));
+  CHECK_FALSE(matchesAll(*empty, {{"env", "prod"}}));
+}
+
+TEST_CASE("Alertmanager routes: inheritance, keys and matching", "[alerting][routes]") {
+  auto r = parseAlertingConfig(R"(global:
+  resolve_timeout: 2m
+route:
+  receiver: default
+  group_by: [cluster, alertname]
+  group_wait: 10s
+  routes:
+    - matchers: ['env="prod"']
+      group_interval: 1m
+      mute_time_intervals: [nights]
+      routes:
+        - match_re: {service: 'db|cache'}
+          receiver: db
+          group_by: ['...']
+    - match: {team: web}
+      receiver: web
+      continue: true
+    - matchers: ['severity=~"crit.*"']
+      receiver: pager
+receivers:
+  - name: default
+  - name: db
+    webhook_configs: [{url: 'http://127.0.0.1:9/hook'}]
+  - name: web
+  - name: pager
+time_intervals:
+  - name: nights
+    time_intervals:
+      - times: [{start_time: '22:00', end_time: '24:00'}]
+        weekdays: ['monday:friday']
+        location: Europe/Berlin
+)",
+                               "am.yml");
+  for (const auto& e : r.errors) {
+    INFO(e.toString());
+  }
+  REQUIRE(r.config.has_value());
+  const AlertingConfig& c = *r.config;
+  CHECK(c.resolve_timeout == std::chrono::minutes(2));
+  const Route& root = c.route;
+  CHECK(root.key == "{}");
+  CHECK(root.options.group_wait == std::chrono::seconds(10));
+  CHECK(root.options.repeat_interval == std::chrono::hours(4));  // Alertmanager's default
+  const Route& prod = root.routes[0];
+  CHECK(prod.key == R"({}/{env="prod"})");
+  CHECK(prod.options.receiver == "default");                      // inherited
+  CHECK(prod.options.group_wait == std::chrono::seconds(10));     // inherited
+  CHECK(prod.options.group_interval == std::chrono::minutes(1));  // its own
+  CHECK(prod.options.group_by == std::vector<std::string>{"alertname", "cluster"});
+  CHECK(prod.options.mute_time_intervals == std::vector<std::string>{"nights"});
+  const Route& db = prod.routes[0];
+  CHECK(db.key == R"({}/{env="prod"}/{service=~"^(?:db|cache)$"})");
+  CHECK(db.options.group_by_all);
+  CHECK(db.options.group_interval == std::chrono::minutes(1));
+  CHECK(db.options.mute_time_intervals.empty());  // time intervals are not inherited
+  CHECK(c.receiver("db")->integrations == std::vector<std::string>{"webhook_configs"});
+  REQUIRE(c.time_intervals.size() == 1);
+  CHECK(c.time_intervals[0].specs[0].times[0].begin == 22 * 60);
+  CHECK(c.time_intervals[0].specs[0].weekdays[0].begin == 1);
+  CHECK(c.time_intervals[0].specs[0].weekdays[0].end == 5);
+
+  auto receivers = [&](LabelSet labels) {
+    std::sort(labels.begin(), labels.end(),
+              [](const Label& a, const Label& b) { return a.name < b.name; });
+    std::string out;
+    for (const Route* route : root.match(labels)) {
+      out += (out.empty() ? "" : ",") + route->options.receiver;
+    }
+    return out;
+  };
+  CHECK(receivers({{"env", "prod"}, {"service", "db"}}) == "db");
+  CHECK(receivers({{"env", "prod"}, {"service", "web"}}) == "default");  // prod route itself
+  CHECK(receivers({{"team", "web"}, {"severity", "critical"}}) == "web,pager");  // continue
+  CHECK(receivers({{"team", "web"}}) == "web");
+  CHECK(receivers({{"severity", "warning"}}) == "default");  // nothing matched: the root
+}
+
+TEST_CASE("Alertmanager configuration errors name file, line and field", "[alerting][config]") {
+  CHECK(firstError("route:\n  receiver: nobody\nreceivers:\n  - name: a\n") ==
+        "am.yml:2:13: route.receiver: undefined receiver \"nobody\" used in route");
+  CHECK(firstError("route:\n  group_by: [a]\nreceivers:\n  - name: a\n") ==
+        "am.yml:2:3: route: root route must specify a default receiver");
+  CHECK(firstError("route:\n  receiver: a\n  matchers: ['x=\"y\"']\nreceivers:\n  - name: a\n") ==
+        "am.yml:2:3: route: root route must not have any matchers");
+  CHECK(firstError("route:\n  receiver: a\nreceivers:\n  - name: a\n  - name: a\n") ==
+        "am.yml:5:5: receivers[1].name: notification config name \"a\" is not unique");
+  CHECK(firstError("route:\n  receiver: a\n  routes:\n    - matchers: ['x=~\"(\"']\n"
+                   "receivers:\n  - name: a\n") ==
+        "am.yml:4:18: route.routes[0].matchers[0]: invalid regular expression \"(\": missing "
+        "closing )");
+  CHECK(firstError("route:\n  receiver: a\n  routes:\n    - match_re: {x: '['}\n"
+                   "receivers:\n  - name: a\n")
+            .starts_with("am.yml:4:21: route.routes[0].match_re.x: invalid regular expression"));
+  CHECK(firstError("route:\n  receiver: a\n  group_interval: 0s\nreceivers:\n  - name: a\n") ==
+        "am.yml:3:19: route.group_interval: group_interval cannot be zero");
+  CHECK(firstError("route:\n  receiver: a\n  group_by: ['...', job]\nreceivers:\n  - name: a\n") ==
+        "am.yml:3:13: route.group_by: cannot have wildcard group_by (`...`) and other labels at "
+        "the same time");
+  CHECK(firstError("route:\n  receiver: a\n  routes:\n    - recevier: a\nreceivers:\n  - name: a\n")
+            .starts_with("am.yml:4:7: route.routes[0].recevier: unknown key"));
+  CHECK(firstError("route:\n  receiver: a\n  routes:\n    - mute_time_intervals: [x]\n"
+                   "receivers:\n  - name: a\n") ==
+        "am.yml:4:28: route.routes[0].mute_time_intervals: undefined time interval \"x\" used "
+        "in route");
+  CHECK(firstError("route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: t\n"
+                   "    time_intervals:\n      - weekdays: ['friday:monday']\n") ==
+        "am.yml:8:19: time_intervals[0].time_intervals[0].weekdays: invalid range "
+        "\"friday:monday\"");
+  CHECK(firstError("route:\n  receiver: a\nreceivers:\n  - name: a\ntime_intervals:\n  - name: t\n"
+                   "    time_intervals:\n      - location: Mars/Olympus\n") ==
+        "am.yml:8:19: time_intervals[0].time_intervals[0].location: unknown time zone "
+        "\"Mars/Olympus\"");
+  CHECK(firstError("receivers:\n  - name: a\n") ==
+        "am.yml:1:1: route: no route provided in config");
+  CHECK(firstError("route: [\n").starts_with("am.yml:"));
+}
