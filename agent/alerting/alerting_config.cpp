@@ -11,21 +11,6 @@ namespace vigil::alerting {
 
 namespace {
 
-bool isLabelName(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-                    (i > 0 && c >= '0' && c <= '9');
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
 constexpr std::string_view kGlobalKeys[] = {"resolve_timeout",    "http_config",
                                             "smtp_from",          "smtp_hello",
                                             "smtp_smarthost",     "smtp_auth_username",
@@ -167,7 +152,7 @@ class AlertingReader {
     for (const auto& kv : n) {
       const std::string name = kv.first.Scalar();
       const std::string f = YamlReader::join(field, name);
-      if (!isLabelName(name)) {
+      if (!isValidLabelName(name)) {
         r_.error(kv.first, f, "invalid label name \"" + name + "\"");
         continue;
       }
@@ -324,7 +309,7 @@ class AlertingReader {
         all = true;
         continue;
       }
-      if (!isLabelName(l)) {
+      if (!isValidLabelName(l)) {
         r_.error(v, field, "invalid label name \"" + l + "\" in group_by list");
         return;
       }
@@ -378,7 +363,7 @@ class AlertingReader {
       if (auto v = rn["equal"]; v && !v.IsNull()) {
         if (auto labels = r_.stringList(v, YamlReader::join(f, "equal"))) {
           for (const auto& l : *labels) {
-            if (!isLabelName(l)) {
+            if (!isValidLabelName(l)) {
               r_.error(v, YamlReader::join(f, "equal"), "invalid label name \"" + l + "\"");
             }
           }

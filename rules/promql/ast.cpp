@@ -167,29 +167,6 @@ std::string number(double v) {
   return std::string(buf, end);
 }
 
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string labelList(const std::vector<std::string>& labels) {
   std::string out = "(";
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -238,7 +215,7 @@ std::string toString(const Expr& e) {
     case ExprKind::kNumber:
       return number(static_cast<const NumberLiteral&>(e).value);
     case ExprKind::kString:
-      return quote(static_cast<const StringLiteral&>(e).value);
+      return goQuote(static_cast<const StringLiteral&>(e).value);
     case ExprKind::kVectorSelector: {
       const auto& vs = static_cast<const VectorSelector&>(e);
       return selectorText(vs) + modifiers(vs.offset_ms, vs.at, vs.at_ms);

@@ -21,6 +21,10 @@ std::string_view metricTypeName(MetricType type);
 // shortest digits, no exponent): "0.5", "1500000", "NaN", "+Inf".
 std::string formatPlainFloat(double v);
 
+/// A string in double quotes as Go's strconv.Quote writes it for the text labels and PromQL
+/// strings hold: \" \\ \n \t \r escaped, other control bytes as \xNN.
+std::string goQuote(std::string_view s);
+
 struct Label {
   std::string name;
   std::string value;

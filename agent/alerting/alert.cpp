@@ -1,0 +1,124 @@
+// Alert identity, merging and validation with Alertmanager 0.25's semantics.
+#include "vigil/alerting/alert.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace vigil::alerting {
+
+uint64_t fingerprint(const LabelSet& sorted_labels) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h = (h ^ c) * 0x100000001b3ULL;
+    }
+    h = (h ^ 0xff) * 0x100000001b3ULL;
+  };
+  for (const Label& l : sorted_labels) {
+    mix(l.name);
+    mix(l.value);
+  }
+  return h;
+}
+
+std::string fingerprintHex(uint64_t fp) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fp));
+  return buf;
+}
+
+Alert mergeAlerts(const Alert& a, const Alert& b, int64_t now) {
+  // `younger` is the one updated last; ties go to the incoming one (b).
+  const Alert& older = b.updated_at < a.updated_at ? b : a;
+  const Alert& younger = b.updated_at < a.updated_at ? a : b;
+  Alert out = younger;
+  out.starts_at = std::min(older.starts_at, younger.starts_at);
+  if (younger.resolvedAt(now)) {
+    // Both resolved: the latest explicit end wins.
+    if (older.resolvedAt(now) && older.ends_at > younger.ends_at) {
+      out.ends_at = older.ends_at;
+    }
+  } else if (older.ends_at > younger.ends_at && !older.timeout) {
+    // A later end that was given explicitly beats one made up from resolve_timeout.
+    out.ends_at = older.ends_at;
+  }
+  return out;
+}
+
+Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms) {
+  std::erase_if(alert.labels, [](const Label& l) { return l.value.empty(); });
+  std::sort(alert.labels.begin(), alert.labels.end());
+  std::sort(alert.annotations.begin(), alert.annotations.end());
+  if (alert.labels.empty()) {
+    return invalidArgument("at least one label pair required");
+  }
+  for (std::size_t i = 0; i < alert.labels.size(); ++i) {
+    if (!isValidLabelName(alert.labels[i].name)) {
+      return invalidArgument("invalid label set: invalid name \"" + alert.labels[i].name + "\"");
+    }
+    if (i > 0 && alert.labels[i].name == alert.labels[i - 1].name) {
+      return invalidArgument("invalid label set: duplicate label \"" + alert.labels[i].name + "\"");
+    }
+  }
+  for (const Label& a : alert.annotations) {
+    if (!isValidLabelName(a.name)) {
+      return invalidArgument("invalid annotations: invalid name \"" + a.name + "\"");
+    }
+  }
+  alert.updated_at = now;
+  if (alert.starts_at == 0) {
+    alert.starts_at = alert.ends_at != 0 ? alert.ends_at : now;
+  }
+  if (alert.ends_at == 0) {
+    alert.timeout = true;
+    alert.ends_at = now + resolve_timeout_ms;
+  }
+  if (alert.ends_at < alert.starts_at) {
+    return invalidArgument("start time must be before end time");
+  }
+  return Status::ok();
+}
+
+Alert AlertStore::put(const Alert& alert, int64_t now) {
+  std::lock_guard lock(mu_);
+  const uint64_t fp = alert.fingerprint();
+  auto it = alerts_.find(fp);
+  if (it == alerts_.end()) {
+    return alerts_.emplace(fp, alert).first->second;
+  }
+  const Alert& old = it->second;
+  const bool overlaps = !(alert.starts_at > old.ends_at || alert.ends_at < old.starts_at);
+  it->second = overlaps ? mergeAlerts(old, alert, now) : alert;
+  return it->second;
+}
+
+std::optional<Alert> AlertStore::get(uint64_t fp) const {
+  std::lock_guard lock(mu_);
+  auto it = alerts_.find(fp);
+  if (it == alerts_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+std::vector<Alert> AlertStore::list() const {
+  std::lock_guard lock(mu_);
+  std::vector<Alert> out;
+  out.reserve(alerts_.size());
+  for (const auto& [fp, a] : alerts_) {
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::size_t AlertStore::collectResolvedBefore(int64_t cutoff) {
+  std::lock_guard lock(mu_);
+  return std::erase_if(alerts_, [&](const auto& kv) { return kv.second.resolvedAt(cutoff); });
+}
+
+std::size_t AlertStore::size() const {
+  std::lock_guard lock(mu_);
+  return alerts_.size();
+}
+
+}  // namespace vigil::alerting

@@ -1,0 +1,264 @@
+// Grouping, muting and the notification log, with Alertmanager 0.25's timing.
+#include "vigil/alerting/dispatcher.h"
+
+#include <algorithm>
+#include <climits>
+#include <iterator>
+
+namespace vigil::alerting {
+
+namespace {
+
+// The labels an alert is grouped by on this route.
+LabelSet groupLabelsOf(const Alert& alert, const RouteOptions& options) {
+  if (options.group_by_all) {
+    return alert.labels;
+  }
+  LabelSet out;
+  for (const Label& l : alert.labels) {
+    if (std::binary_search(options.group_by.begin(), options.group_by.end(), l.name)) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
+bool isSubset(const std::vector<uint64_t>& small, const std::vector<uint64_t>& big) {
+  return std::includes(big.begin(), big.end(), small.begin(), small.end());
+}
+
+bool contains(const std::vector<uint64_t>& sorted, uint64_t fp) {
+  return std::binary_search(sorted.begin(), sorted.end(), fp);
+}
+
+std::string logKey(const std::string& group_key, const std::string& receiver) {
+  return group_key + "\xff" + receiver;
+}
+
+}  // namespace
+
+std::string groupLabelsString(const LabelSet& labels) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) {
+      out += ", ";
+    }
+    out += labels[i].name;
+    out += '=';
+    out += goQuote(labels[i].value);
+  }
+  return out + "}";
+}
+
+void Inhibitor::observe(const Alert& alert) {
+  for (const InhibitRule& r : rules_) {
+    if (matchesAll(r.source_matchers, alert.labels)) {
+      sources_[alert.fingerprint()] = alert;
+      return;
+    }
+  }
+}
+
+bool Inhibitor::mutes(const LabelSet& labels, int64_t now) const {
+  auto value = [](const LabelSet& ls, const std::string& name) -> std::string_view {
+    for (const Label& l : ls) {
+      if (l.name == name) {
+        return l.value;
+      }
+    }
+    return {};
+  };
+  for (const InhibitRule& r : rules_) {
+    if (!matchesAll(r.target_matchers, labels)) {
+      continue;
+    }
+    // An alert that is also a source can only be inhibited by a source that is not a target,
+    // so that two alerts cannot inhibit each other.
+    const bool target_is_source = matchesAll(r.source_matchers, labels);
+    for (const auto& [fp, source] : sources_) {
+      if (source.resolvedAt(now) || !matchesAll(r.source_matchers, source.labels)) {
+        continue;
+      }
+      const bool equal = std::all_of(r.equal.begin(), r.equal.end(), [&](const std::string& n) {
+        return value(source.labels, n) == value(labels, n);
+      });
+      if (!equal || (target_is_source && matchesAll(r.target_matchers, source.labels))) {
+        continue;
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, Silences& silences,
+                       NotificationSink& sink)
+    : config_(std::move(config)),
+      silences_(silences),
+      sink_(sink),
+      inhibitor_(config_->inhibit_rules) {}
+
+void Dispatcher::add(const Alert& alert, int64_t now) {
+  std::lock_guard lock(mu_);
+  ++stats_.alerts_received;
+  inhibitor_.observe(alert);
+  for (const Route* route : config_->route.match(alert.labels)) {
+    LabelSet labels = groupLabelsOf(alert, route->options);
+    auto [it, created] = groups_.try_emplace({route, fingerprint(labels)});
+    Group& g = it->second;
+    if (created) {
+      g.route = route;
+      g.key = route->key + ":" + groupLabelsString(labels);
+      g.labels = std::move(labels);
+      g.next_flush = now + route->options.group_wait.count();
+    }
+    g.alerts[alert.fingerprint()] = alert;
+    // An alert that should have been sent already (it started more than group_wait ago, e.g.
+    // across a restart) flushes a group that has not flushed yet at once.
+    if (!g.has_flushed && alert.starts_at + route->options.group_wait.count() < now) {
+      g.next_flush = now;
+    }
+  }
+}
+
+int64_t Dispatcher::advance(int64_t now) {
+  std::lock_guard lock(mu_);
+  int64_t next = INT64_MAX;
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    Group& g = it->second;
+    if (g.next_flush <= now) {
+      // The cadence is fixed from each tick, as Alertmanager's timer is.
+      g.next_flush = now + g.route->options.group_interval.count();
+      g.has_flushed = true;
+      flush(g, now);
+      if (g.alerts.empty()) {
+        it = groups_.erase(it);
+        continue;
+      }
+    }
+    next = std::min(next, g.next_flush);
+    ++it;
+  }
+  stats_.groups = groups_.size();
+  return next;
+}
+
+void Dispatcher::flush(Group& g, int64_t now) {
+  const RouteOptions& opts = g.route->options;
+  const std::string key = logKey(g.key, opts.receiver);
+  const auto previous = log_.find(key);
+  const NotificationLogEntry* entry = previous == log_.end() ? nullptr : &previous->second;
+
+  // What this flush would tell the receiver: unmuted firing alerts, and resolved ones —
+  // including muted ones that the receiver was told were firing.
+  std::vector<Alert> firing;
+  std::vector<Alert> resolved;
+  std::vector<uint64_t> firing_fps;
+  std::vector<uint64_t> resolved_fps;
+  std::vector<uint64_t> held_fps;  // notified as firing, still firing, muted now
+  for (const auto& [fp, stored] : g.alerts) {
+    Alert a = stored;
+    const bool is_resolved = a.resolvedAt(now);
+    if (!is_resolved) {
+      a.ends_at = 0;  // firing alerts go out without an end, as Alertmanager sends them
+    }
+    const bool inhibited = inhibitor_.mutes(a.labels, now);
+    const bool silenced = !inhibited && !silences_.mutes(a.labels, fp, now).empty();
+    if (inhibited || silenced) {
+      const bool was_notified_firing = entry != nullptr && contains(entry->firing, fp);
+      if (!(is_resolved && was_notified_firing)) {
+        ++(inhibited ? stats_.inhibited : stats_.silenced);
+        if (!is_resolved && was_notified_firing) {
+          held_fps.push_back(fp);  // muted now, but the receiver must hear when it resolves
+        }
+        continue;
+      }
+      ++stats_.resolved_after_mute;
+    }
+    (is_resolved ? resolved : firing).push_back(std::move(a));
+    (is_resolved ? resolved_fps : firing_fps).push_back(fp);
+  }
+  // g.alerts is ordered by fingerprint, so the fingerprint lists are sorted. Held alerts count
+  // as firing for the log: muting one is not resolving it.
+  std::vector<uint64_t> logged_firing;
+  std::merge(firing_fps.begin(), firing_fps.end(), held_fps.begin(), held_fps.end(),
+             std::back_inserter(logged_firing));
+  firing_fps = std::move(logged_firing);
+
+  // The notification log's verdict (Alertmanager's DedupStage.needsUpdate).
+  std::string reason;
+  if (entry == nullptr) {
+    if (!firing_fps.empty()) {
+      reason = "first notification";
+    }
+  } else if (!isSubset(firing_fps, entry->firing)) {
+    reason = entry->firing.empty() ? "first notification" : "new alerts added";
+  } else if (firing_fps.empty()) {
+    if (!entry->firing.empty()) {
+      reason = "all alerts resolved";
+    }
+  } else if (!isSubset(resolved_fps, entry->resolved)) {
+    reason = "some alerts resolved";
+  } else if (entry->at < now - opts.repeat_interval.count()) {
+    reason = "repeat interval elapsed";
+  }
+
+  bool delivered = true;
+  if (!reason.empty() && firing.empty() && resolved.empty()) {
+    reason.clear();  // everything to tell is muted: nothing to send, nothing to log
+  }
+  if (!reason.empty()) {
+    Notification n;
+    n.receiver = opts.receiver;
+    n.group_key = g.key;
+    n.group_labels = g.labels;
+    n.reason = reason;
+    n.at = now;
+    n.alerts = std::move(firing);
+    for (auto& a : resolved) {
+      n.alerts.push_back(std::move(a));
+    }
+    delivered = sink_.deliver(n);
+    if (delivered) {
+      ++stats_.notifications;
+      log_[key] = NotificationLogEntry{firing_fps, resolved_fps, now};
+    } else {
+      ++stats_.failed;
+    }
+  }
+  if (!delivered) {
+    return;  // keep everything for the next flush
+  }
+  // Resolved alerts leave the group once the flush went through, unless they were updated.
+  std::erase_if(g.alerts, [&](const auto& kv) { return kv.second.resolvedAt(now); });
+}
+
+std::vector<Dispatcher::GroupView> Dispatcher::groups() const {
+  std::lock_guard lock(mu_);
+  std::vector<GroupView> out;
+  for (const auto& [id, g] : groups_) {
+    GroupView v{g.route->options.receiver, g.key, g.labels, {}, g.next_flush};
+    for (const auto& [fp, a] : g.alerts) {
+      v.alerts.push_back(a);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+DispatcherStats Dispatcher::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+std::map<std::string, NotificationLogEntry> Dispatcher::notificationLog() const {
+  std::lock_guard lock(mu_);
+  return log_;
+}
+
+void Dispatcher::restoreNotificationLog(std::map<std::string, NotificationLogEntry> log) {
+  std::lock_guard lock(mu_);
+  log_ = std::move(log);
+}
+
+}  // namespace vigil::alerting

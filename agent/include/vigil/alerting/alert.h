@@ -1,0 +1,67 @@
+#pragma once
+// Alerts as Alertmanager keeps them: identified by the FNV-1a fingerprint of their labels,
+// active until `ends_at`, merged when the same alert is sent again.
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vigil/metric.h"
+#include "vigil/status.h"
+
+namespace vigil::alerting {
+
+/// prometheus/common's label-set fingerprint: FNV-1a 64 over name 0xff value 0xff, sorted by
+/// name. `{}` is the FNV offset basis.
+uint64_t fingerprint(const LabelSet& sorted_labels);
+/// As Alertmanager prints fingerprints: 16 lowercase hex digits.
+std::string fingerprintHex(uint64_t fp);
+
+struct Alert {
+  LabelSet labels;        // sorted by name, no empty values
+  LabelSet annotations;   // sorted by name
+  int64_t starts_at = 0;  // ms since the epoch
+  int64_t ends_at = 0;    // ms; 0 only in a flushed copy of a firing alert
+  int64_t updated_at = 0;
+  std::string generator_url;
+  /// ends_at was not given: it is the receive time plus resolve_timeout, and a later explicit
+  /// ends_at wins over it.
+  bool timeout = false;
+
+  uint64_t fingerprint() const { return alerting::fingerprint(labels); }
+  /// Resolved at `now`: it has an end and it is not in the future.
+  bool resolvedAt(int64_t now) const { return ends_at != 0 && ends_at <= now; }
+};
+
+/// Alertmanager's merge of two versions of one alert (same fingerprint, overlapping in time):
+/// the younger one's labels and annotations, the earliest start, and the end as Alertmanager
+/// chooses it.
+Alert mergeAlerts(const Alert& a, const Alert& b, int64_t now);
+
+/// Makes an alert received over the API (or from the rule engine) complete, as Alertmanager's
+/// API does: updated_at = now; a missing start is now (or the end, if only that is given); a
+/// missing end is now + resolve_timeout (timeout = true); empty labels are dropped. Returns
+/// kInvalidArgument naming what is wrong: no labels, an invalid label name, end before start.
+Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms);
+
+/// Every alert vigil knows, by fingerprint. Thread-safe.
+class AlertStore {
+ public:
+  /// Stores `alert`: merged with the version it has if they overlap in time, replacing it if
+  /// not (a new occurrence of the alert).
+  Alert put(const Alert& alert, int64_t now);
+  std::optional<Alert> get(uint64_t fp) const;
+  std::vector<Alert> list() const;
+  /// Drops alerts resolved before `cutoff` (Alertmanager's GC); returns how many.
+  std::size_t collectResolvedBefore(int64_t cutoff);
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<uint64_t, Alert> alerts_;
+};
+
+}  // namespace vigil::alerting

@@ -1,0 +1,122 @@
+#pragma once
+// From alerts to notifications, as Alertmanager does it: route each alert, group it by the
+// route's group_by, flush each group after group_wait and then every group_interval, drop what
+// inhibition and silences mute, and use a notification log to decide whether the flush is
+// worth a notification (new alerts, resolved ones, or the repeat interval). Time is passed in,
+// never read, so the timing is testable without sleeping.
+//
+// Beyond Alertmanager: an alert that was notified as firing is notified as resolved even if it
+// was silenced or inhibited in between (Alertmanager issues #226, #2754).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vigil/alerting/alert.h"
+#include "vigil/alerting/config.h"
+#include "vigil/alerting/silences.h"
+
+namespace vigil::alerting {
+
+/// Alertmanager's form of a label set in group keys: {a="1", b="2"} (Go-quoted values).
+std::string groupLabelsString(const LabelSet& labels);
+
+struct Notification {
+  std::string receiver;
+  std::string group_key;  // route key ":" group labels, e.g. {}/{env="prod"}:{alertname="X"}
+  LabelSet group_labels;
+  std::vector<Alert> alerts;  // firing ones with ends_at 0, resolved ones with their end
+  std::string reason;         // "first notification", "new alerts added", ...
+  int64_t at = 0;             // when the group was flushed, ms
+};
+
+/// Where notifications go (the notifiers). deliver() returns true once the notification is
+/// safely handed over; false makes the group try again at its next flush.
+class NotificationSink {
+ public:
+  virtual ~NotificationSink() = default;
+  virtual bool deliver(const Notification& n) = 0;
+};
+
+/// Inhibit rules over the alerts seen so far.
+class Inhibitor {
+ public:
+  explicit Inhibitor(std::vector<InhibitRule> rules) : rules_(std::move(rules)) {}
+  /// Every alert that arrives may be a source.
+  void observe(const Alert& alert);
+  /// Whether an alert with these labels is inhibited at `now` by a source that has not resolved.
+  bool mutes(const LabelSet& labels, int64_t now) const;
+
+ private:
+  std::vector<InhibitRule> rules_;
+  std::map<uint64_t, Alert> sources_;  // alerts matching some rule's source matchers, by fp
+};
+
+struct DispatcherStats {
+  uint64_t alerts_received = 0;
+  uint64_t notifications = 0;  // delivered
+  uint64_t failed = 0;         // refused by the sink
+  uint64_t inhibited = 0;      // alerts left out of a flush
+  uint64_t silenced = 0;
+  uint64_t resolved_after_mute = 0;  // resolved notifications Alertmanager would not send
+  std::size_t groups = 0;
+};
+
+/// One entry of the notification log: what a receiver was last told about a group.
+struct NotificationLogEntry {
+  std::vector<uint64_t> firing;    // sorted fingerprints
+  std::vector<uint64_t> resolved;  // sorted fingerprints
+  int64_t at = 0;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(std::shared_ptr<const AlertingConfig> config, Silences& silences,
+             NotificationSink& sink);
+
+  /// Routes a (merged) alert into its groups.
+  void add(const Alert& alert, int64_t now);
+  /// Flushes every group that is due at `now`. Returns the time of the next flush (ms), or
+  /// INT64_MAX when there are no groups.
+  int64_t advance(int64_t now);
+
+  struct GroupView {
+    std::string receiver;
+    std::string group_key;
+    LabelSet group_labels;
+    std::vector<Alert> alerts;
+    int64_t next_flush = 0;
+  };
+  std::vector<GroupView> groups() const;
+  DispatcherStats stats() const;
+  std::map<std::string, NotificationLogEntry> notificationLog() const;
+  /// Restores the log after a restart, so nothing already notified is notified again.
+  void restoreNotificationLog(std::map<std::string, NotificationLogEntry> log);
+
+ private:
+  struct Group {
+    const Route* route = nullptr;
+    std::string key;
+    LabelSet labels;
+    std::map<uint64_t, Alert> alerts;
+    int64_t next_flush = 0;
+    bool has_flushed = false;
+  };
+
+  void flush(Group& g, int64_t now);
+
+  std::shared_ptr<const AlertingConfig> config_;
+  Silences& silences_;
+  NotificationSink& sink_;
+  Inhibitor inhibitor_;
+  mutable std::mutex mu_;
+  // By route (two routes can have the same key) and the fingerprint of the group labels.
+  std::map<std::pair<const Route*, uint64_t>, Group> groups_;
+  std::map<std::string, NotificationLogEntry> log_;  // by group key and receiver
+  DispatcherStats stats_;
+};
+
+}  // namespace vigil::alerting
