@@ -579,6 +579,7 @@ void readAlertingDocument(YamlReader& reader, const YAML::Node& root, const std:
                           AlertingConfig& out) {
   try {
     AlertingReader(reader).read(root, field, out);
+    out.original = YAML::Dump(root) + "\n";
   } catch (const YAML::Exception& e) {
     reader.reportException(e, "invalid configuration: ");
   }

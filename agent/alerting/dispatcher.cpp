@@ -32,7 +32,7 @@ bool contains(const std::vector<uint64_t>& sorted, uint64_t fp) {
 }
 
 std::string logKey(const std::string& group_key, const std::string& receiver) {
-  return group_key + "\xff" + receiver;
+  return group_key + "\x1f" + receiver;  // a separator neither contains, valid UTF-8
 }
 
 }  // namespace
@@ -59,7 +59,7 @@ void Inhibitor::observe(const Alert& alert) {
   }
 }
 
-bool Inhibitor::mutes(const LabelSet& labels, int64_t now) const {
+std::optional<uint64_t> Inhibitor::inhibitedBy(const LabelSet& labels, int64_t now) const {
   auto value = [](const LabelSet& ls, const std::string& name) -> std::string_view {
     for (const Label& l : ls) {
       if (l.name == name) {
@@ -85,10 +85,10 @@ bool Inhibitor::mutes(const LabelSet& labels, int64_t now) const {
       if (!equal || (target_is_source && matchesAll(r.target_matchers, source.labels))) {
         continue;
       }
-      return true;
+      return fp;
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, Silences& silences,
@@ -244,6 +244,12 @@ std::vector<Dispatcher::GroupView> Dispatcher::groups() const {
     out.push_back(std::move(v));
   }
   return out;
+}
+
+std::vector<uint64_t> Dispatcher::inhibitedBy(const LabelSet& labels, int64_t now) const {
+  std::lock_guard lock(mu_);
+  auto fp = inhibitor_.inhibitedBy(labels, now);
+  return fp ? std::vector<uint64_t>{*fp} : std::vector<uint64_t>{};
 }
 
 DispatcherStats Dispatcher::stats() const {

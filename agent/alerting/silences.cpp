@@ -171,6 +171,17 @@ std::vector<std::string> Silences::mutes(const LabelSet& labels, uint64_t fp, in
   return ids;
 }
 
+std::vector<std::string> Silences::silencing(const LabelSet& labels, int64_t now) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& s : silences_) {
+    if (s.stateAt(now) == SilenceState::kActive && s.matches(labels)) {
+      ids.push_back(s.id);
+    }
+  }
+  return ids;
+}
+
 std::size_t Silences::collectExpiredBefore(int64_t cutoff) {
   std::lock_guard lock(mu_);
   return std::erase_if(silences_, [&](const Silence& s) { return s.ends_at < cutoff; });

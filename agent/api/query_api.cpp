@@ -1,5 +1,7 @@
 #include "query_api.h"
 
+#include "api_time.h"
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -61,13 +63,15 @@ struct ApiError {
 
 void respond(HttpResponse& res, const json& data) {
   res.content_type = "application/json";
-  res.body = json{{"status", "success"}, {"data", data}}.dump();
+  res.body = json{{"status", "success"}, {"data", data}}.dump(-1, ' ', false,
+                                                              json::error_handler_t::replace);
 }
 
 void respondError(HttpResponse& res, const ApiError& e) {
   res.status = e.status;
   res.content_type = "application/json";
-  res.body = json{{"status", "error"}, {"errorType", e.type}, {"error", e.message}}.dump();
+  res.body = json{{"status", "error"}, {"errorType", e.type}, {"error", e.message}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
 }
 
 class Params {
@@ -109,46 +113,6 @@ int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// A time parameter: Unix seconds (float) or RFC 3339.
-Result<int64_t> parseTime(const std::string& text) {
-  char* end = nullptr;
-  const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
-    return static_cast<int64_t>(std::llround(secs * 1000));
-  }
-  std::tm tm{};
-  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest != nullptr) {
-    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
-    if (*rest == '.') {
-      ++rest;
-      int64_t frac = 0;
-      int digits = 0;
-      while (*rest >= '0' && *rest <= '9') {
-        if (digits < 3) {
-          frac = frac * 10 + (*rest - '0');
-          ++digits;
-        }
-        ++rest;
-      }
-      while (digits++ < 3) {
-        frac *= 10;
-      }
-      ms += frac;
-    }
-    if (*rest == 'Z' && rest[1] == '\0') {
-      return ms;
-    }
-    if ((*rest == '+' || *rest == '-') && std::strlen(rest) == 6 && rest[3] == ':') {
-      const int sign = *rest == '+' ? 1 : -1;
-      const int hours = std::atoi(std::string(rest + 1, 2).c_str());
-      const int minutes = std::atoi(std::string(rest + 4, 2).c_str());
-      return ms - sign * (hours * 3600 + minutes * 60) * 1000LL;
-    }
-  }
-  return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp");
 }
 
 // A step or timeout: a Prometheus duration or float seconds.
@@ -245,7 +209,7 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         }
         int64_t t = nowMs();
         if (auto time = params.get("time")) {
-          auto parsed = parseTime(*time);
+          auto parsed = parseApiTime(*time);
           if (!parsed) {
             return respondError(
                 res, {400, "bad_data", "invalid parameter \"time\": " + parsed.status().message()});
@@ -280,8 +244,8 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
                 res, {400, "bad_data", std::string("invalid parameter \"") + name + "\": missing"});
           }
         }
-        auto s = parseTime(*start);
-        auto e = parseTime(*end);
+        auto s = parseApiTime(*start);
+        auto e = parseApiTime(*end);
         auto st = parseStep(*step);
         if (!s || !e || !st) {
           const Status& bad = !s ? s.status() : !e ? e.status() : st.status();

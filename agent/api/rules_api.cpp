@@ -1,5 +1,7 @@
 #include "rules_api.h"
 
+#include "api_time.h"
+
 #include <nlohmann/json.hpp>
 
 #include <charconv>
@@ -10,17 +12,6 @@ namespace vigil {
 namespace {
 
 using json = nlohmann::json;
-
-std::string rfc3339(int64_t ms) {
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[80];
-  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
-  return out;
-}
 
 // Prometheus writes alert values with Go's %e, shortest digits: "1e+00", "9.5e-01".
 std::string alertValue(double v) {
@@ -55,7 +46,7 @@ json alertJson(const promql::Alert& a) {
   return json{{"labels", labelsJson(a.labels)},
               {"annotations", pairsJson(a.annotations)},
               {"state", promql::alertStateName(a.state)},
-              {"activeAt", rfc3339(a.active_at)},
+              {"activeAt", formatRfc3339(a.active_at)},
               {"value", alertValue(a.value)}};
 }
 
@@ -74,7 +65,8 @@ void registerRulesApi(HttpServer& http, std::function<std::vector<RuleGroupView>
       }
     }
     res.content_type = "application/json";
-    res.body = json{{"status", "success"}, {"data", {{"alerts", alerts}}}}.dump();
+    res.body = json{{"status", "success"}, {"data", {{"alerts", alerts}}}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
   });
   http.route("/api/v1/rules", {"GET"}, [snapshot](const HttpRequest&, HttpResponse& res) {
     json groups = json::array();
@@ -88,7 +80,7 @@ void registerRulesApi(HttpServer& http, std::function<std::vector<RuleGroupView>
             {"labels", pairsJson(r.labels)},
             {"health", g.last_error.empty() ? (g.last_evaluation_ms ? "ok" : "unknown") : "err"},
             {"lastError", g.last_error},
-            {"lastEvaluation", rfc3339(g.last_evaluation_ms)},
+            {"lastEvaluation", formatRfc3339(g.last_evaluation_ms)},
             {"evaluationTime", g.evaluation_seconds}};
         if (r.alerting) {
           json alerts = json::array();
@@ -121,10 +113,11 @@ void registerRulesApi(HttpServer& http, std::function<std::vector<RuleGroupView>
                         {"interval", static_cast<double>(g.interval_ms) / 1000},
                         {"limit", g.group.limit},
                         {"evaluationTime", g.evaluation_seconds},
-                        {"lastEvaluation", rfc3339(g.last_evaluation_ms)}});
+                        {"lastEvaluation", formatRfc3339(g.last_evaluation_ms)}});
     }
     res.content_type = "application/json";
-    res.body = json{{"status", "success"}, {"data", {{"groups", groups}}}}.dump();
+    res.body = json{{"status", "success"}, {"data", {{"groups", groups}}}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
   });
 }
 

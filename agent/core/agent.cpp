@@ -9,9 +9,11 @@
 #include <fstream>
 #include <thread>
 
+#include "../api/alertmanager_api.h"
 #include "../api/query_api.h"
 #include "../api/rules_api.h"
 #include "../http/http_server.h"
+#include "alerting_service.h"
 #include "logging.h"
 #include "rule_manager.h"
 #include "scheduler.h"
@@ -37,6 +39,9 @@ std::string checkpointPath(const Config& config) {
 }
 
 std::string alertStatePath(const Config& config) { return config.global.data_dir + "/alerts.json"; }
+std::string alertingStatePath(const Config& config) {
+  return config.global.data_dir + "/alerting.json";
+}
 
 // The rule groups' own health: every group is a long-running loop.
 void appendRuleStats(const std::vector<RuleGroupView>& groups, MetricBatch& out) {
@@ -160,6 +165,7 @@ struct Agent::Impl {
   Config config;
   std::unique_ptr<CollectorScheduler> scheduler;
   std::unique_ptr<RuleManager> rules;
+  std::unique_ptr<AlertingService> alerting;
   std::unique_ptr<HttpServer> http;
 
   // The maintenance loop: retention and checkpoints.
@@ -221,6 +227,20 @@ struct Agent::Impl {
         spdlog::error("saving alert state failed error=\"{}\"", st.message());
       }
     }
+    if (alerting) {
+      if (Status st = alerting->saveState(); !st.isOk()) {
+        spdlog::error("saving alerting state failed error=\"{}\"", st.message());
+      }
+    }
+  }
+
+  // Alerts from the rule engine go into the alert pipeline.
+  AlertSender alertSender() {
+    return [this](const std::vector<alerting::Alert>& alerts, int64_t now) {
+      if (alerting) {
+        alerting->receive(alerts, now);
+      }
+    };
   }
 
   void maintenanceLoop() {
@@ -265,6 +285,9 @@ struct Agent::Impl {
       if (rules) {
         appendRuleStats(rules->snapshot(), self);
       }
+      if (alerting) {
+        alerting->appendStats(self);
+      }
     }
     batches.push_back(&self);
     render(batches, body);
@@ -298,8 +321,12 @@ Status Agent::start() {
   if (!entries) {
     return entries.status();
   }
+  s.alerting = std::make_unique<AlertingService>(s.config.alerting, alertingStatePath(s.config));
+  if (Status st = s.alerting->loadState(); !st.isOk()) {
+    spdlog::error("{}", st.message());
+  }
   auto rules = RuleManager::create(s.config.rule_files, s.config.global.evaluation_interval,
-                                   *s.store, s.config.global.external_labels);
+                                   *s.store, s.config.global.external_labels, s.alertSender());
   if (!rules) {
     return rules.status();
   }
@@ -322,6 +349,7 @@ Status Agent::start() {
     return st;
   }
   s.http = std::move(http);
+  s.alerting->start();
   s.rules->start();
   s.maintenance = std::thread([impl = impl_.get()] { impl->maintenanceLoop(); });
   spdlog::info("vigil started version={} listen_address={} rules={} collectors={}",
@@ -354,7 +382,7 @@ Status Agent::reload() {
     return fail(entries.status());
   }
   auto rules = RuleManager::create(config->rule_files, config->global.evaluation_interval, *s.store,
-                                   config->global.external_labels);
+                                   config->global.external_labels, s.alertSender());
   if (!rules) {
     return fail(rules.status());
   }
@@ -367,6 +395,9 @@ Status Agent::reload() {
   }
   s.rules = std::move(rules).value();
   s.rules->start();
+  if (s.alerting) {
+    s.alerting->reconfigure(config->alerting);
+  }
   if (config->global.listen_address.toString() != s.config.global.listen_address.toString()) {
     spdlog::warn("listen_address changed to {}; it takes effect at the next restart",
                  config->global.listen_address.toString());
@@ -412,6 +443,12 @@ void Agent::stop(std::chrono::milliseconds grace) {
     rules->stop();
     if (Status st = rules->saveState(alertStatePath(s.config)); !st.isOk()) {
       spdlog::error("saving alert state failed error=\"{}\"", st.message());
+    }
+  }
+  if (s.alerting) {
+    s.alerting->stop();
+    if (Status st = s.alerting->saveState(); !st.isOk()) {
+      spdlog::error("saving alerting state failed error=\"{}\"", st.message());
     }
   }
   if (!http && !scheduler) {
@@ -461,6 +498,9 @@ void Agent::registerRoutes(HttpServer& http) {
   api.version = impl->options.version;
   api.revision = impl->options.revision;
   registerQueryApi(http, *impl->store, api);
+  registerAlertmanagerApi(
+      http, *impl->alerting,
+      AlertmanagerApiOptions{impl->options.version, impl->options.revision, unixMillis()});
   http.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&, HttpResponse& res) {
     Status status = reload();
     if (!status.isOk()) {

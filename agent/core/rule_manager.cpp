@@ -32,8 +32,11 @@ std::string describe(const promql::Alert& a) {
 
 struct RuleManager::GroupRunner {
   GroupRunner(const promql::RuleGroup& g, int64_t interval, Store& store,
-              std::map<std::string, std::string> external)
-      : evaluator(g, store, std::move(external)), interval_ms(interval) {
+              std::map<std::string, std::string> external, AlertSender send)
+      : evaluator(g, store, external),
+        interval_ms(interval),
+        external_labels(std::move(external)),
+        sender(std::move(send)) {
     // Prometheus spreads groups over their interval by a stable hash of name and file.
     std::size_t h = std::hash<std::string>{}(g.file + "\xff" + g.name);
     offset_ms = static_cast<int64_t>(h % static_cast<std::size_t>(interval_ms));
@@ -85,6 +88,7 @@ struct RuleManager::GroupRunner {
         }
       }
     }
+    sendAlerts(t);
     std::lock_guard lock(view_mu);
     last_evaluation_ms = t;
     evaluation_seconds = seconds;
@@ -98,9 +102,56 @@ struct RuleManager::GroupRunner {
     last_error = st.isOk() ? "" : st.message();
   }
 
+  // Prometheus's sendAlerts: firing alerts with a lease of four intervals (at least four
+  // minutes), resolved ones with their end for 15 minutes; pending ones are not sent. External
+  // labels are added where the alert lacks them.
+  void sendAlerts(int64_t t) {
+    if (!sender) {
+      return;
+    }
+    constexpr int64_t kResendDelayMs = 60 * 1000;
+    constexpr int64_t kResolvedRetentionMs = 15 * 60 * 1000;
+    const int64_t lease = 4 * std::max(interval_ms, kResendDelayMs);
+    std::vector<alerting::Alert> out;
+    for (const auto& rule : evaluator.group().rules) {
+      if (!rule.alerting) {
+        continue;
+      }
+      for (const auto& a : evaluator.alerts(rule.name)) {
+        const bool firing = a.state == promql::AlertState::kFiring;
+        const bool resolved = a.state == promql::AlertState::kInactive && a.resolved_at != 0 &&
+                              t - a.resolved_at <= kResolvedRetentionMs;
+        if (!firing && !resolved) {
+          continue;
+        }
+        alerting::Alert sent;
+        sent.labels = a.labels;
+        for (const auto& [name, value] : external_labels) {
+          if (std::none_of(sent.labels.begin(), sent.labels.end(),
+                           [&](const Label& l) { return l.name == name; })) {
+            sent.labels.push_back({name, value});
+          }
+        }
+        for (const auto& [name, value] : a.annotations) {
+          sent.annotations.push_back({name, value});
+        }
+        sent.starts_at = a.fired_at;
+        sent.ends_at = firing ? t + lease : a.resolved_at;
+        if (alerting::normaliseIncoming(sent, t, lease).isOk()) {
+          out.push_back(std::move(sent));
+        }
+      }
+    }
+    if (!out.empty()) {
+      sender(out, t);
+    }
+  }
+
   std::mutex eval_mu;  // the evaluator's state: evaluation against the API's reads
   promql::GroupEvaluator evaluator;
   int64_t interval_ms;
+  std::map<std::string, std::string> external_labels;
+  AlertSender sender;
   int64_t offset_ms = 0;
   std::thread thread;
   std::mutex mu;
@@ -116,7 +167,7 @@ struct RuleManager::GroupRunner {
 
 Result<std::unique_ptr<RuleManager>> RuleManager::create(
     const std::vector<std::string>& globs, std::chrono::milliseconds default_interval, Store& store,
-    std::map<std::string, std::string> external_labels) {
+    std::map<std::string, std::string> external_labels, AlertSender sender) {
   std::unique_ptr<RuleManager> manager(new RuleManager());
   std::string errors;
   for (const auto& pattern : globs) {
@@ -134,7 +185,7 @@ Result<std::unique_ptr<RuleManager>> RuleManager::create(
         const int64_t interval =
             group.interval_ms > 0 ? group.interval_ms : default_interval.count();
         manager->groups_.push_back(
-            std::make_unique<GroupRunner>(group, interval, store, external_labels));
+            std::make_unique<GroupRunner>(group, interval, store, external_labels, sender));
       }
     }
     ::globfree(&g);
@@ -216,7 +267,8 @@ Status RuleManager::saveState(const std::string& path) const {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << json{{"version", 1}, {"groups", groups}}.dump();
+    out << json{{"version", 1}, {"groups", groups}}.dump(-1, ' ', false,
+                                                         json::error_handler_t::replace);
     if (!out) {
       return unavailable("cannot write " + tmp);
     }

@@ -5,6 +5,7 @@
 // /api/v1/rules and /api/v1/alerts endpoints show.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "self_metrics.h"
+#include "vigil/alerting/alert.h"
 #include "vigil/rules/rule_eval.h"
 #include "vigil/rules/rule_file.h"
 #include "vigil/store.h"
@@ -29,12 +31,16 @@ struct RuleGroupView {
   std::vector<std::vector<promql::Alert>> alerts;  // per rule (empty for recording rules)
 };
 
+/// Where alerts go after each evaluation of a group (the alert pipeline): as Prometheus sends
+/// them to Alertmanager, firing ones with a lease and recently resolved ones with their end.
+using AlertSender = std::function<void(const std::vector<alerting::Alert>&, int64_t now_ms)>;
+
 class RuleManager {
  public:
   /// Loads every file matching `globs`; kInvalidArgument lists every error (FILE:LINE:COL).
   static Result<std::unique_ptr<RuleManager>> create(
       const std::vector<std::string>& globs, std::chrono::milliseconds default_interval,
-      Store& store, std::map<std::string, std::string> external_labels);
+      Store& store, std::map<std::string, std::string> external_labels, AlertSender sender = {});
   ~RuleManager();
 
   void start();

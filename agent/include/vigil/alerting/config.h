@@ -97,6 +97,7 @@ struct AlertingConfig {
   std::vector<InhibitRule> inhibit_rules;
   std::vector<TimeInterval> time_intervals;
   std::vector<std::string> templates;
+  std::string original;  // the document as read, for /api/v2/status
 
   const Receiver* receiver(std::string_view name) const;
 };

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,12 @@ class Inhibitor {
   explicit Inhibitor(std::vector<InhibitRule> rules) : rules_(std::move(rules)) {}
   /// Every alert that arrives may be a source.
   void observe(const Alert& alert);
-  /// Whether an alert with these labels is inhibited at `now` by a source that has not resolved.
-  bool mutes(const LabelSet& labels, int64_t now) const;
+  /// The fingerprint of a source that inhibits an alert with these labels at `now` (one that
+  /// has not resolved), if any.
+  std::optional<uint64_t> inhibitedBy(const LabelSet& labels, int64_t now) const;
+  bool mutes(const LabelSet& labels, int64_t now) const {
+    return inhibitedBy(labels, now).has_value();
+  }
 
  private:
   std::vector<InhibitRule> rules_;
@@ -91,6 +96,8 @@ class Dispatcher {
     int64_t next_flush = 0;
   };
   std::vector<GroupView> groups() const;
+  /// Why an alert is not notified at `now`: the sources inhibiting it (fingerprints).
+  std::vector<uint64_t> inhibitedBy(const LabelSet& labels, int64_t now) const;
   DispatcherStats stats() const;
   std::map<std::string, NotificationLogEntry> notificationLog() const;
   /// Restores the log after a restart, so nothing already notified is notified again.

@@ -46,6 +46,8 @@ class Silences {
   std::vector<Silence> list() const;
   /// The ids of the active silences matching `labels`; records the alert as muted by them.
   std::vector<std::string> mutes(const LabelSet& labels, uint64_t fp, int64_t now);
+  /// The same, without recording anything (for showing alerts' status).
+  std::vector<std::string> silencing(const LabelSet& labels, int64_t now) const;
   /// Ends expire_on_resolve silences whose muted alerts are all resolved; `resolved` says if
   /// the alert with a fingerprint is resolved (or gone). Returns how many ended.
   template <typename ResolvedFn>

@@ -1,0 +1,62 @@
+// API time formats.
+#include "api_time.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+namespace vigil {
+
+std::string formatRfc3339(int64_t ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[80];
+  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms % 1000));
+  return out;
+}
+
+Result<int64_t> parseApiTime(const std::string& text) {
+  char* end = nullptr;
+  const double secs = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
+    return static_cast<int64_t>(std::llround(secs * 1000));
+  }
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest != nullptr) {
+    int64_t ms = static_cast<int64_t>(timegm(&tm)) * 1000;
+    if (*rest == '.') {
+      ++rest;
+      int64_t frac = 0;
+      int digits = 0;
+      while (*rest >= '0' && *rest <= '9') {
+        if (digits < 3) {
+          frac = frac * 10 + (*rest - '0');
+          ++digits;
+        }
+        ++rest;
+      }
+      while (digits++ < 3) {
+        frac *= 10;
+      }
+      ms += frac;
+    }
+    if (*rest == 'Z' && rest[1] == '\0') {
+      return ms;
+    }
+    if ((*rest == '+' || *rest == '-') && std::strlen(rest) == 6 && rest[3] == ':') {
+      const int sign = *rest == '+' ? 1 : -1;
+      const int hours = std::atoi(std::string(rest + 1, 2).c_str());
+      const int minutes = std::atoi(std::string(rest + 4, 2).c_str());
+      return ms - sign * (hours * 3600 + minutes * 60) * 1000LL;
+    }
+  }
+  return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp");
+}
+
+}  // namespace vigil

@@ -1,0 +1,357 @@
+#include "alerting_service.h"
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace vigil {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int64_t kResolvedRetentionMs = 30 * 60 * 1000;      // Alertmanager's alerts.gc-interval
+constexpr int64_t kSilenceRetentionMs = 120LL * 3600 * 1000;  // Alertmanager's data.retention
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json labelsJson(const LabelSet& labels) {
+  json out = json::object();
+  for (const auto& l : labels) {
+    out[l.name] = l.value;
+  }
+  return out;
+}
+
+LabelSet labelsFrom(const json& j) {
+  LabelSet out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    out.push_back({it.key(), it.value().get<std::string>()});
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string describe(const alerting::Notification& n) {
+  std::string alerts;
+  std::size_t firing = 0;
+  for (const auto& a : n.alerts) {
+    firing += a.ends_at == 0 ? 1 : 0;
+    alerts += (alerts.empty() ? "" : " ") + alerting::groupLabelsString(a.labels) +
+              (a.ends_at == 0 ? "" : "(resolved)");
+  }
+  return "receiver=" + n.receiver + " group=" + n.group_key + " reason=\"" + n.reason +
+         "\" firing=" + std::to_string(firing) +
+         " resolved=" + std::to_string(n.alerts.size() - firing) + " alerts=[" + alerts + "]";
+}
+
+}  // namespace
+
+// Every receiver notifies through the log until the notifiers arrive.
+class AlertingService::LogSink : public alerting::NotificationSink {
+ public:
+  bool deliver(const alerting::Notification& n) override {
+    spdlog::warn("notification {}", describe(n));
+    delivered_ = true;
+    return true;
+  }
+  /// Whether anything was delivered since the last call.
+  bool takeDelivered() { return std::exchange(delivered_, false); }
+
+ private:
+  bool delivered_ = false;
+};
+
+std::shared_ptr<const alerting::AlertingConfig> defaultAlertingConfig() {
+  auto parsed = alerting::parseAlertingConfig(R"(route:
+  receiver: log
+  group_by: [alertname]
+receivers:
+  - name: log
+)",
+                                              "<default alerting>");
+  return std::make_shared<const alerting::AlertingConfig>(std::move(*parsed.config));
+}
+
+AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig> config,
+                                 std::string state_path)
+    : state_path_(std::move(state_path)),
+      config_(config ? std::move(config) : defaultAlertingConfig()),
+      sink_(std::make_unique<LogSink>()) {
+  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, silences_, *sink_);
+}
+
+AlertingService::~AlertingService() { stop(); }
+
+void AlertingService::start() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void AlertingService::stop() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = true;
+  }
+  loop_cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void AlertingService::rebuildDispatcher() {
+  auto log = dispatcher_->notificationLog();
+  notifications_before_reconfigure_ += dispatcher_->stats().notifications;
+  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, silences_, *sink_);
+  dispatcher_->restoreNotificationLog(std::move(log));
+  const int64_t now = nowMs();
+  for (const auto& a : store_.list()) {
+    dispatcher_->add(a, now);
+  }
+}
+
+void AlertingService::reconfigure(std::shared_ptr<const alerting::AlertingConfig> config) {
+  {
+    std::lock_guard lock(mu_);
+    config_ = config ? std::move(config) : defaultAlertingConfig();
+    rebuildDispatcher();
+  }
+  loop_cv_.notify_all();
+}
+
+std::shared_ptr<const alerting::AlertingConfig> AlertingService::config() const {
+  std::lock_guard lock(mu_);
+  return config_;
+}
+
+int64_t AlertingService::resolveTimeoutMs() const { return config()->resolve_timeout.count(); }
+
+void AlertingService::receive(const std::vector<alerting::Alert>& alerts, int64_t now) {
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& a : alerts) {
+      dispatcher_->add(store_.put(a, now), now);
+    }
+  }
+  {
+    std::lock_guard lock(loop_mu_);
+    wake_ = true;
+  }
+  loop_cv_.notify_all();
+}
+
+void AlertingService::run() {
+  int64_t last_gc = nowMs();
+  std::unique_lock loop_lock(loop_mu_);
+  while (!stopping_) {
+    loop_lock.unlock();
+    const int64_t now = nowMs();
+    int64_t next = 0;
+    bool delivered = false;
+    {
+      std::lock_guard lock(mu_);
+      next = dispatcher_->advance(now);
+      delivered = sink_->takeDelivered();
+      // Silences set to end with their alerts.
+      silences_.expireResolved(now, [&](uint64_t fp) {
+        auto a = store_.get(fp);
+        return !a || a->resolvedAt(now);
+      });
+      if (now - last_gc >= 60 * 1000) {
+        store_.collectResolvedBefore(now - kResolvedRetentionMs);
+        silences_.collectExpiredBefore(now - kSilenceRetentionMs);
+        last_gc = now;
+      }
+    }
+    if (delivered) {
+      // What was notified is on disk before anything else happens, so a crash now does not
+      // notify it again after the restart.
+      if (Status st = saveState(); !st.isOk()) {
+        spdlog::error("saving alerting state failed error=\"{}\"", st.message());
+      }
+    }
+    loop_lock.lock();
+    // Wake for the next flush, a new alert, or at least every second (expiring silences).
+    const int64_t wait_ms = std::clamp<int64_t>(next - nowMs(), 0, 1000);
+    loop_cv_.wait_for(loop_lock, std::chrono::milliseconds(wait_ms),
+                      [&] { return stopping_ || wake_; });
+    wake_ = false;
+  }
+}
+
+std::vector<AlertingService::AlertView> AlertingService::alerts(int64_t now) const {
+  std::lock_guard lock(mu_);
+  std::vector<AlertView> out;
+  for (const auto& a : store_.list()) {
+    AlertView v;
+    v.alert = a;
+    for (const auto* route : config_->route.match(a.labels)) {
+      v.receivers.push_back(route->options.receiver);
+    }
+    v.silenced_by = silences_.silencing(a.labels, now);
+    for (uint64_t fp : dispatcher_->inhibitedBy(a.labels, now)) {
+      v.inhibited_by.push_back(alerting::fingerprintHex(fp));
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::vector<alerting::Dispatcher::GroupView> AlertingService::groups() const {
+  std::lock_guard lock(mu_);
+  return dispatcher_->groups();
+}
+
+Status AlertingService::saveState() const {
+  json state;
+  {
+    std::lock_guard lock(mu_);
+    json alerts = json::array();
+    for (const auto& a : store_.list()) {
+      alerts.push_back({{"labels", labelsJson(a.labels)},
+                        {"annotations", labelsJson(a.annotations)},
+                        {"starts_at", a.starts_at},
+                        {"ends_at", a.ends_at},
+                        {"updated_at", a.updated_at},
+                        {"generator_url", a.generator_url},
+                        {"timeout", a.timeout}});
+    }
+    json silences = json::array();
+    for (const auto& s : silences_.list()) {
+      json matchers = json::array();
+      for (const auto& m : s.matchers) {
+        matchers.push_back(alerting::matcherString(m));
+      }
+      silences.push_back({{"id", s.id},
+                          {"matchers", matchers},
+                          {"starts_at", s.starts_at},
+                          {"ends_at", s.ends_at},
+                          {"updated_at", s.updated_at},
+                          {"created_by", s.created_by},
+                          {"comment", s.comment},
+                          {"expire_on_resolve", s.expire_on_resolve},
+                          {"muted", s.muted}});
+    }
+    json log = json::object();
+    for (const auto& [key, e] : dispatcher_->notificationLog()) {
+      log[key] = {{"firing", e.firing}, {"resolved", e.resolved}, {"at", e.at}};
+    }
+    state = {{"alerts", alerts}, {"silences", silences}, {"notification_log", log}};
+  }
+  const std::string tmp = state_path_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << state.dump(-1, ' ', false, json::error_handler_t::replace);
+    out.flush();
+    if (!out) {
+      return Status(StatusCode::kUnavailable, "cannot write " + tmp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, state_path_, ec);
+  if (ec) {
+    return Status(StatusCode::kUnavailable, "cannot rename " + tmp + ": " + ec.message());
+  }
+  return Status::ok();
+}
+
+Status AlertingService::loadState() {
+  std::ifstream in(state_path_, std::ios::binary);
+  if (!in) {
+    return Status::ok();
+  }
+  try {
+    const json state = json::parse(in);
+    const int64_t now = nowMs();
+    std::vector<alerting::Alert> alerts;
+    for (const auto& j : state.at("alerts")) {
+      alerting::Alert a;
+      a.labels = labelsFrom(j.at("labels"));
+      a.annotations = labelsFrom(j.at("annotations"));
+      a.starts_at = j.at("starts_at").get<int64_t>();
+      a.ends_at = j.at("ends_at").get<int64_t>();
+      a.updated_at = j.at("updated_at").get<int64_t>();
+      a.generator_url = j.at("generator_url").get<std::string>();
+      a.timeout = j.at("timeout").get<bool>();
+      alerts.push_back(std::move(a));
+    }
+    std::vector<alerting::Silence> silences;
+    for (const auto& j : state.at("silences")) {
+      alerting::Silence s;
+      s.id = j.at("id").get<std::string>();
+      for (const auto& m : j.at("matchers")) {
+        auto parsed = alerting::parseMatcher(m.get<std::string>());
+        if (!parsed) {
+          return invalidArgument(state_path_ + ": silence " + s.id + ": " +
+                                 parsed.status().message());
+        }
+        s.matchers.push_back(std::move(*parsed));
+      }
+      s.starts_at = j.at("starts_at").get<int64_t>();
+      s.ends_at = j.at("ends_at").get<int64_t>();
+      s.updated_at = j.at("updated_at").get<int64_t>();
+      s.created_by = j.at("created_by").get<std::string>();
+      s.comment = j.at("comment").get<std::string>();
+      s.expire_on_resolve = j.at("expire_on_resolve").get<bool>();
+      s.muted = j.at("muted").get<std::vector<uint64_t>>();
+      silences.push_back(std::move(s));
+    }
+    std::map<std::string, alerting::NotificationLogEntry> log;
+    for (auto it = state.at("notification_log").begin(); it != state.at("notification_log").end();
+         ++it) {
+      log[it.key()] = {it.value().at("firing").get<std::vector<uint64_t>>(),
+                       it.value().at("resolved").get<std::vector<uint64_t>>(),
+                       it.value().at("at").get<int64_t>()};
+    }
+    std::lock_guard lock(mu_);
+    silences_.restore(std::move(silences));
+    dispatcher_->restoreNotificationLog(std::move(log));
+    for (const auto& a : alerts) {
+      dispatcher_->add(store_.put(a, now), now);
+    }
+    spdlog::info("alerting state restored path={} alerts={} silences={}", state_path_,
+                 alerts.size(), silences_.list().size());
+    return Status::ok();
+  } catch (const json::exception& e) {
+    return invalidArgument(state_path_ + ": unusable alerting state: " + e.what());
+  }
+}
+
+void AlertingService::appendStats(MetricBatch& out) const {
+  std::lock_guard lock(mu_);
+  const auto st = dispatcher_->stats();
+  out.addSingle("vigil_alerting_alerts", "Alerts held (firing and recently resolved).",
+                MetricType::kGauge, static_cast<double>(store_.size()));
+  out.addSingle("vigil_alerting_groups", "Aggregation groups.", MetricType::kGauge,
+                static_cast<double>(st.groups));
+  out.addSingle("vigil_alerting_notifications_total", "Notifications delivered.",
+                MetricType::kCounter,
+                static_cast<double>(notifications_before_reconfigure_ + st.notifications));
+  auto& muted = out.family("vigil_alerting_muted_total",
+                           "Alerts left out of a group's flush, by why.", MetricType::kCounter);
+  MetricBatch::add(muted, {{"reason", "inhibited"}}, static_cast<double>(st.inhibited));
+  MetricBatch::add(muted, {{"reason", "silenced"}}, static_cast<double>(st.silenced));
+  out.addSingle("vigil_alerting_resolved_after_mute_total",
+                "Resolved notifications for alerts muted after they were notified firing.",
+                MetricType::kCounter, static_cast<double>(st.resolved_after_mute));
+  std::size_t active = 0;
+  const int64_t now = nowMs();
+  for (const auto& s : silences_.list()) {
+    active += s.stateAt(now) == alerting::SilenceState::kActive ? 1 : 0;
+  }
+  out.addSingle("vigil_alerting_silences_active", "Active silences.", MetricType::kGauge,
+                static_cast<double>(active));
+}
+
+}  // namespace vigil
