@@ -31,33 +31,6 @@ const char* const kCollectors[] = {"cpu",      "meminfo",   "loadavg",   "stat",
                                    "sockstat", "conntrack", "diskstats", "filesystem", "uname",
                                    "time",     "os",        "timex"};
 
-double cpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  double utime = 0;
-  double stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) {
-      utime = std::stod(field);
-    } else if (i == 15) {
-      stime = std::stod(field);
-    }
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double rssMiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      return std::stod(line.substr(6)) / 1024;
-    }
-  }
-  return 0;
-}
-
 struct Result {
   double cpu_per_scrape_ms = 0;
   double cpu_per_series_us = 0;
@@ -80,7 +53,7 @@ Result measure(pid_t pid, int port, int seconds) {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   std::vector<double> latencies;
   double series = 0;
-  const double cpu_before = cpuSeconds(pid);
+  const double cpu_before = vigil::test::processCpuSeconds(pid);
   auto next = Clock::now();
   for (int i = 0; i < seconds; ++i) {
     next += std::chrono::seconds(1);
@@ -99,7 +72,7 @@ Result measure(pid_t pid, int port, int seconds) {
       series = static_cast<double>(samples);
     }
   }
-  const double cpu = cpuSeconds(pid) - cpu_before;
+  const double cpu = vigil::test::processCpuSeconds(pid) - cpu_before;
   std::sort(latencies.begin(), latencies.end());
   Result res;
   res.cpu_per_scrape_ms = cpu / seconds * 1000;
@@ -107,7 +80,7 @@ Result measure(pid_t pid, int port, int seconds) {
   res.p50_ms = latencies[latencies.size() / 2];
   res.p99_ms = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
   res.series = series;
-  res.rss_mib = rssMiB(pid);
+  res.rss_mib = vigil::test::processRssBytes(pid) / (1024.0 * 1024.0);
   return res;
 }
 
@@ -147,9 +120,10 @@ int main(int argc, char** argv) {
       dir.file("vigil.log"));
   const Result vg_result = measure(vg.pid(), vg_port, seconds);
   // The same vigil, not scraped: the cost of collecting at a 1 s interval.
-  const double idle_before = cpuSeconds(vg.pid());
+  const double idle_before = vigil::test::processCpuSeconds(vg.pid());
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
-  const double idle_core_percent = (cpuSeconds(vg.pid()) - idle_before) / seconds * 100;
+  const double idle_core_percent =
+      (vigil::test::processCpuSeconds(vg.pid()) - idle_before) / seconds * 100;
 
   print("node_exporter", ne_result);
   print("vigil", vg_result);

@@ -56,6 +56,11 @@ CommandResult runCommand(const std::vector<std::string>& argv, const std::string
 
 std::string readFile(const std::string& path);
 
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+double processCpuSeconds(pid_t pid);
+/// A process's resident memory, from /proc/PID/status.
+double processRssBytes(pid_t pid);
+
 /// Polls `predicate` every 100ms until it returns true or `timeout` passes.
 template <typename Predicate>
 bool eventually(std::chrono::milliseconds timeout, Predicate&& predicate);
