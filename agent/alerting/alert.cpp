@@ -79,17 +79,19 @@ Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms) 
   return Status::ok();
 }
 
-Alert AlertStore::put(const Alert& alert, int64_t now) {
+void AlertStore::put(Alert& alert, int64_t now) {
   std::lock_guard lock(mu_);
   const uint64_t fp = alert.fingerprint();
-  auto it = alerts_.find(fp);
-  if (it == alerts_.end()) {
-    return alerts_.emplace(fp, alert).first->second;
+  auto [it, inserted] = alerts_.try_emplace(fp, alert);
+  if (inserted) {
+    return;
   }
-  const Alert& old = it->second;
+  Alert& old = it->second;
   const bool overlaps = !(alert.starts_at > old.ends_at || alert.ends_at < old.starts_at);
-  it->second = overlaps ? mergeAlerts(old, alert, now) : alert;
-  return it->second;
+  if (overlaps) {
+    alert = mergeAlerts(old, alert, now);
+  }
+  old = alert;
 }
 
 std::optional<Alert> AlertStore::get(uint64_t fp) const {

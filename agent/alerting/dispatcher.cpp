@@ -91,15 +91,17 @@ std::optional<uint64_t> Inhibitor::inhibitedBy(const LabelSet& labels, int64_t n
   return std::nullopt;
 }
 
-Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, Silences& silences,
-                       NotificationSink& sink)
+Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, const AlertStore& alerts,
+                       Silences& silences, NotificationSink& sink)
     : config_(std::move(config)),
+      store_(alerts),
       silences_(silences),
       sink_(sink),
       inhibitor_(config_->inhibit_rules) {}
 
-void Dispatcher::add(const Alert& alert, int64_t now) {
+int64_t Dispatcher::add(const Alert& alert, int64_t now) {
   std::lock_guard lock(mu_);
+  int64_t earliest = INT64_MAX;
   ++stats_.alerts_received;
   inhibitor_.observe(alert);
   for (const Route* route : config_->route.match(alert.labels)) {
@@ -112,13 +114,19 @@ void Dispatcher::add(const Alert& alert, int64_t now) {
       g.labels = std::move(labels);
       g.next_flush = now + route->options.group_wait.count();
     }
-    g.alerts[alert.fingerprint()] = alert;
+    const uint64_t fp = alert.fingerprint();
+    auto pos = std::lower_bound(g.alerts.begin(), g.alerts.end(), fp);
+    if (pos == g.alerts.end() || *pos != fp) {
+      g.alerts.insert(pos, fp);
+    }
     // An alert that should have been sent already (it started more than group_wait ago, e.g.
     // across a restart) flushes a group that has not flushed yet at once.
     if (!g.has_flushed && alert.starts_at + route->options.group_wait.count() < now) {
       g.next_flush = now;
     }
+    earliest = std::min(earliest, g.next_flush);
   }
+  return earliest;
 }
 
 int64_t Dispatcher::advance(int64_t now) {
@@ -156,8 +164,14 @@ void Dispatcher::flush(Group& g, int64_t now) {
   std::vector<uint64_t> firing_fps;
   std::vector<uint64_t> resolved_fps;
   std::vector<uint64_t> held_fps;  // notified as firing, still firing, muted now
-  for (const auto& [fp, stored] : g.alerts) {
-    Alert a = stored;
+  std::vector<std::pair<uint64_t, int64_t>> snapshot;  // fingerprint, updated_at
+  for (const uint64_t fp : g.alerts) {
+    auto stored = store_.get(fp);
+    if (!stored) {
+      continue;  // collected from the store meanwhile
+    }
+    snapshot.emplace_back(fp, stored->updated_at);
+    Alert a = std::move(*stored);
     const bool is_resolved = a.resolvedAt(now);
     if (!is_resolved) {
       a.ends_at = 0;  // firing alerts go out without an end, as Alertmanager sends them
@@ -229,8 +243,23 @@ void Dispatcher::flush(Group& g, int64_t now) {
   if (!delivered) {
     return;  // keep everything for the next flush
   }
-  // Resolved alerts leave the group once the flush went through, unless they were updated.
-  std::erase_if(g.alerts, [&](const auto& kv) { return kv.second.resolvedAt(now); });
+  // Resolved alerts leave the group once the flush went through, unless they were updated
+  // since (Alertmanager's DeleteIfNotModified); so do alerts no longer in the store.
+  std::vector<uint64_t> kept;
+  for (const uint64_t fp : g.alerts) {
+    // The snapshot is in fingerprint order, like the group.
+    auto seen = std::lower_bound(snapshot.begin(), snapshot.end(), fp,
+                                 [](const auto& s, uint64_t x) { return s.first < x; });
+    bool drop = true;
+    store_.with(fp, [&](const Alert& current) {
+      drop = seen != snapshot.end() && seen->first == fp && current.resolvedAt(now) &&
+             current.updated_at == seen->second;
+    });
+    if (!drop) {
+      kept.push_back(fp);
+    }
+  }
+  g.alerts = std::move(kept);
 }
 
 std::vector<Dispatcher::GroupView> Dispatcher::groups() const {
@@ -238,8 +267,10 @@ std::vector<Dispatcher::GroupView> Dispatcher::groups() const {
   std::vector<GroupView> out;
   for (const auto& [id, g] : groups_) {
     GroupView v{g.route->options.receiver, g.key, g.labels, {}, g.next_flush};
-    for (const auto& [fp, a] : g.alerts) {
-      v.alerts.push_back(a);
+    for (const uint64_t fp : g.alerts) {
+      if (auto a = store_.get(fp)) {
+        v.alerts.push_back(std::move(*a));
+      }
     }
     out.push_back(std::move(v));
   }

@@ -228,7 +228,7 @@ void postAlerts(AlertingService& service, const HttpRequest& req, HttpResponse& 
     accepted.push_back(std::move(a));
   }
   // As in Alertmanager, the valid alerts are kept even when others are rejected.
-  service.receive(accepted, now);
+  service.receive(std::move(accepted), now);
   if (!errors.empty()) {
     return fail(res, 400, errors);
   }

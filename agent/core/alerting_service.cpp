@@ -86,7 +86,7 @@ AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig>
     : state_path_(std::move(state_path)),
       config_(config ? std::move(config) : defaultAlertingConfig()),
       sink_(std::make_unique<LogSink>()) {
-  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, silences_, *sink_);
+  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_, *sink_);
 }
 
 AlertingService::~AlertingService() { stop(); }
@@ -113,7 +113,7 @@ void AlertingService::stop() {
 void AlertingService::rebuildDispatcher() {
   auto log = dispatcher_->notificationLog();
   notifications_before_reconfigure_ += dispatcher_->stats().notifications;
-  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, silences_, *sink_);
+  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_, *sink_);
   dispatcher_->restoreNotificationLog(std::move(log));
   const int64_t now = nowMs();
   for (const auto& a : store_.list()) {
@@ -127,6 +127,10 @@ void AlertingService::reconfigure(std::shared_ptr<const alerting::AlertingConfig
     config_ = config ? std::move(config) : defaultAlertingConfig();
     rebuildDispatcher();
   }
+  {
+    std::lock_guard lock(loop_mu_);
+    wake_ = true;  // the rebuilt groups may be due at once
+  }
   loop_cv_.notify_all();
 }
 
@@ -137,18 +141,21 @@ std::shared_ptr<const alerting::AlertingConfig> AlertingService::config() const 
 
 int64_t AlertingService::resolveTimeoutMs() const { return config()->resolve_timeout.count(); }
 
-void AlertingService::receive(const std::vector<alerting::Alert>& alerts, int64_t now) {
+void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) {
+  int64_t earliest = INT64_MAX;
   {
     std::lock_guard lock(mu_);
-    for (const auto& a : alerts) {
-      dispatcher_->add(store_.put(a, now), now);
+    for (auto& a : alerts) {
+      store_.put(a, now);
+      earliest = std::min(earliest, dispatcher_->add(a, now));
     }
   }
-  {
-    std::lock_guard lock(loop_mu_);
+  // Wake the loop only when a group is due before it would wake anyway.
+  std::lock_guard lock(loop_mu_);
+  if (earliest < next_wake_) {
     wake_ = true;
+    loop_cv_.notify_all();
   }
-  loop_cv_.notify_all();
 }
 
 void AlertingService::run() {
@@ -184,6 +191,7 @@ void AlertingService::run() {
     loop_lock.lock();
     // Wake for the next flush, a new alert, or at least every second (expiring silences).
     const int64_t wait_ms = std::clamp<int64_t>(next - nowMs(), 0, 1000);
+    next_wake_ = nowMs() + wait_ms;
     loop_cv_.wait_for(loop_lock, std::chrono::milliseconds(wait_ms),
                       [&] { return stopping_ || wake_; });
     wake_ = false;
@@ -317,8 +325,9 @@ Status AlertingService::loadState() {
     std::lock_guard lock(mu_);
     silences_.restore(std::move(silences));
     dispatcher_->restoreNotificationLog(std::move(log));
-    for (const auto& a : alerts) {
-      dispatcher_->add(store_.put(a, now), now);
+    for (auto& a : alerts) {
+      store_.put(a, now);
+      dispatcher_->add(a, now);
     }
     spdlog::info("alerting state restored path={} alerts={} silences={}", state_path_,
                  alerts.size(), silences_.list().size());

@@ -35,7 +35,7 @@ class AlertingService {
   void reconfigure(std::shared_ptr<const alerting::AlertingConfig> config);
 
   /// Stores and routes alerts (already complete: see alerting::normaliseIncoming).
-  void receive(const std::vector<alerting::Alert>& alerts, int64_t now);
+  void receive(std::vector<alerting::Alert> alerts, int64_t now);
 
   struct AlertView {
     alerting::Alert alert;
@@ -75,6 +75,7 @@ class AlertingService {
   std::condition_variable loop_cv_;
   bool stopping_ = false;
   bool wake_ = false;
+  int64_t next_wake_ = 0;  // when the loop wakes by itself next (ms)
 };
 
 }  // namespace vigil

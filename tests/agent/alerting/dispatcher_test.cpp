@@ -46,6 +46,12 @@ Alert firing(LabelSet labels, int64_t start, int64_t now, int64_t ends = kLease)
   return a;
 }
 
+// Puts `a` into the store and returns what was stored (merged with an earlier version).
+Alert stored(AlertStore& store, Alert a, int64_t now) {
+  store.put(a, now);
+  return a;
+}
+
 std::vector<std::string> alertnames(const Notification& n) {
   std::vector<std::string> out;
   for (const auto& a : n.alerts) {
@@ -97,16 +103,16 @@ TEST_CASE("Alerts: what the API fills in, and how versions merge", "[alerting][a
   CHECK(normaliseIncoming(bad, 20 * kSec, kMin).message() == "start time must be before end time");
 
   AlertStore store;
-  store.put(firing({{"alertname", "X"}}, 0, 0, 0), 0);
+  stored(store, firing({{"alertname", "X"}}, 0, 0, 0), 0);
   // A later send of the same firing alert keeps the first start and extends the lease.
-  auto merged = store.put(firing({{"alertname", "X"}}, 60 * kSec, 60 * kSec, 0), 60 * kSec);
+  auto merged = stored(store, firing({{"alertname", "X"}}, 60 * kSec, 60 * kSec, 0), 60 * kSec);
   CHECK(merged.starts_at == 1);
   CHECK(merged.ends_at == 60 * kSec + 5 * kMin);
   // An explicit resolution ends it.
-  merged = store.put(firing({{"alertname", "X"}}, 0, 90 * kSec, 90 * kSec), 90 * kSec);
+  merged = stored(store, firing({{"alertname", "X"}}, 0, 90 * kSec, 90 * kSec), 90 * kSec);
   CHECK(merged.resolvedAt(90 * kSec));
   // Firing again after it ended is a new occurrence: the start is the new one.
-  merged = store.put(firing({{"alertname", "X"}}, 20 * kMin, 20 * kMin, 0), 20 * kMin);
+  merged = stored(store, firing({{"alertname", "X"}}, 20 * kMin, 20 * kMin, 0), 20 * kMin);
   CHECK(merged.starts_at == 20 * kMin);
   CHECK_FALSE(merged.resolvedAt(20 * kMin));
   CHECK(store.collectResolvedBefore(20 * kMin) == 0);
@@ -115,8 +121,9 @@ TEST_CASE("Alerts: what the API fills in, and how versions merge", "[alerting][a
 TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerting][dispatch]") {
   Silences silences;
   RecordingSink sink;
-  Dispatcher d(config(kSimple), silences, sink);
-  d.add(firing({{"alertname", "A"}, {"i", "1"}}, 0, 0), 0);
+  AlertStore store;
+  Dispatcher d(config(kSimple), store, silences, sink);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "1"}}, 0, 0), 0), 0);
   CHECK(d.advance(29 * kSec) == 30 * kSec);
   CHECK(sink.sent.empty());
   d.advance(30 * kSec);
@@ -126,7 +133,7 @@ TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerti
   CHECK(sink.sent[0].alerts[0].ends_at == 0);  // firing alerts go out without an end
 
   // A new alert in an existing group waits for the next group_interval tick.
-  d.add(firing({{"alertname", "A"}, {"i", "2"}}, kMin, kMin, 20 * 3600 * kSec), kMin);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, kMin, kMin, 20 * 3600 * kSec), kMin), kMin);
   CHECK(d.advance(5 * kMin) == 30 * kSec + 5 * kMin);
   CHECK(sink.sent.size() == 1);
   d.advance(30 * kSec + 5 * kMin);
@@ -148,28 +155,28 @@ TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerti
 TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[alerting][dispatch]") {
   Silences silences;
   RecordingSink sink;
-  Dispatcher d(config(kSimple), silences, sink);
-  d.add(firing({{"alertname", "A"}, {"i", "1"}}, 0, 0), 0);
-  d.add(firing({{"alertname", "A"}, {"i", "2"}}, 0, 0), 0);
+  AlertStore store;
+  Dispatcher d(config(kSimple), store, silences, sink);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "1"}}, 0, 0), 0), 0);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, 0, 0), 0), 0);
   d.advance(30 * kSec);
   REQUIRE(sink.sent.size() == 1);
   // i=1 resolves: "some alerts resolved", with its end.
-  d.add(firing({{"alertname", "A"}, {"i", "1"}}, 0, kMin, kMin), kMin);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "1"}}, 0, kMin, kMin), kMin), kMin);
   d.advance(30 * kSec + 5 * kMin);
   REQUIRE(sink.sent.size() == 2);
   CHECK(sink.sent[1].reason == "some alerts resolved");
   CHECK(alertnames(sink.sent[1]) == std::vector<std::string>{"A", "A(resolved)"});
   // i=2 resolves: "all alerts resolved", and the group is gone after.
-  d.add(firing({{"alertname", "A"}, {"i", "2"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin), 6 * kMin);
   CHECK(d.advance(30 * kSec + 10 * kMin) == INT64_MAX);
   REQUIRE(sink.sent.size() == 3);
   CHECK(sink.sent[2].reason == "all alerts resolved");
   CHECK(d.groups().empty());
 
   // Fires and resolves within group_wait: never notified.
-  d.add(firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin), 20 * kMin);
-  d.add(firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin + 10 * kSec, 20 * kMin + 10 * kSec),
-        20 * kMin + 10 * kSec);
+  d.add(stored(store, firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin), 20 * kMin), 20 * kMin);
+  d.add(stored(store, firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin + 10 * kSec, 20 * kMin + 10 * kSec), 20 * kMin + 10 * kSec), 20 * kMin + 10 * kSec);
   d.advance(20 * kMin + 30 * kSec);
   CHECK(sink.sent.size() == 3);
 }
@@ -178,9 +185,10 @@ TEST_CASE("Dispatcher: an alert older than group_wait flushes a new group at onc
           "[alerting][dispatch]") {
   Silences silences;
   RecordingSink sink;
-  Dispatcher d(config(kSimple), silences, sink);
+  AlertStore store;
+  Dispatcher d(config(kSimple), store, silences, sink);
   // As after a restart: the alert started 10 minutes ago.
-  d.add(firing({{"alertname", "A"}}, 0, 10 * kMin), 10 * kMin);
+  d.add(stored(store, firing({{"alertname", "A"}}, 0, 10 * kMin), 10 * kMin), 10 * kMin);
   d.advance(10 * kMin);
   CHECK(sink.sent.size() == 1);
 }
@@ -188,8 +196,9 @@ TEST_CASE("Dispatcher: an alert older than group_wait flushes a new group at onc
 TEST_CASE("Dispatcher: a refused delivery is retried at the next tick", "[alerting][dispatch]") {
   Silences silences;
   RecordingSink sink;
-  Dispatcher d(config(kSimple), silences, sink);
-  d.add(firing({{"alertname", "A"}}, 0, 0), 0);
+  AlertStore store;
+  Dispatcher d(config(kSimple), store, silences, sink);
+  d.add(stored(store, firing({{"alertname", "A"}}, 0, 0), 0), 0);
   sink.accept = false;
   d.advance(30 * kSec);
   CHECK(d.stats().failed == 1);
@@ -202,6 +211,7 @@ TEST_CASE("Dispatcher: a refused delivery is retried at the next tick", "[alerti
 TEST_CASE("Dispatcher: inhibition with equal", "[alerting][inhibit]") {
   Silences silences;
   RecordingSink sink;
+  AlertStore store;
   Dispatcher d(config(R"(route:
   receiver: team
   group_by: ['...']
@@ -213,11 +223,10 @@ inhibit_rules:
   - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']
     equal: [instance]
-)"),
-               silences, sink);
-  d.add(firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, 0), 0);
-  d.add(firing({{"alertname", "Slow"}, {"instance", "a"}, {"severity", "warning"}}, 0, 0), 0);
-  d.add(firing({{"alertname", "Slow"}, {"instance", "b"}, {"severity", "warning"}}, 0, 0), 0);
+)"), store, silences, sink);
+  d.add(stored(store, firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, 0), 0), 0);
+  d.add(stored(store, firing({{"alertname", "Slow"}, {"instance", "a"}, {"severity", "warning"}}, 0, 0), 0), 0);
+  d.add(stored(store, firing({{"alertname", "Slow"}, {"instance", "b"}, {"severity", "warning"}}, 0, 0), 0), 0);
   d.advance(0);
   std::vector<std::string> keys;
   for (const auto& n : sink.sent) {
@@ -229,8 +238,7 @@ inhibit_rules:
                                  R"({}:{alertname="Slow", instance="b", severity="warning"})"});
   CHECK(d.stats().inhibited == 1);
   // The source resolves: the target is notified at its next tick.
-  d.add(firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, kMin, kMin),
-        kMin);
+  d.add(stored(store, firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, kMin, kMin), kMin), kMin);
   sink.sent.clear();
   d.advance(kMin);
   keys.clear();
@@ -288,8 +296,9 @@ TEST_CASE("Dispatcher: silenced alerts, and the resolved notification Alertmanag
           "[alerting][silences]") {
   Silences silences;
   RecordingSink sink;
-  Dispatcher d(config(kSimple), silences, sink);
-  d.add(firing({{"alertname", "A"}}, 0, 0), 0);
+  AlertStore store;
+  Dispatcher d(config(kSimple), store, silences, sink);
+  d.add(stored(store, firing({{"alertname", "A"}}, 0, 0), 0), 0);
   d.advance(30 * kSec);
   REQUIRE(sink.sent.size() == 1);
 
@@ -299,18 +308,18 @@ TEST_CASE("Dispatcher: silenced alerts, and the resolved notification Alertmanag
   s.starts_at = kMin;
   s.ends_at = 3600 * kSec;
   REQUIRE(silences.set(s, kMin).isOk());
-  d.add(firing({{"alertname", "B"}}, 2 * kMin, 2 * kMin), 2 * kMin);
+  d.add(stored(store, firing({{"alertname", "B"}}, 2 * kMin, 2 * kMin), 2 * kMin), 2 * kMin);
   d.advance(30 * kSec + 5 * kMin);
   CHECK(sink.sent.size() == 1);  // nothing new to say: A and B are silenced
   // ...and then resolved: the receiver still hears that A resolved.
-  d.add(firing({{"alertname", "A"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin);
+  d.add(stored(store, firing({{"alertname", "A"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin), 6 * kMin);
   d.advance(30 * kSec + 10 * kMin);
   REQUIRE(sink.sent.size() == 2);
   CHECK(sink.sent[1].reason == "all alerts resolved");
   CHECK(alertnames(sink.sent[1]) == std::vector<std::string>{"A(resolved)"});
   CHECK(d.stats().resolved_after_mute == 1);
   // B was never notified as firing, so its resolution is not notified either.
-  d.add(firing({{"alertname", "B"}}, 2 * kMin, 11 * kMin, 11 * kMin), 11 * kMin);
+  d.add(stored(store, firing({{"alertname", "B"}}, 2 * kMin, 11 * kMin, 11 * kMin), 11 * kMin), 11 * kMin);
   d.advance(30 * kSec + 15 * kMin);
   CHECK(sink.sent.size() == 2);
 }

@@ -51,9 +51,21 @@ Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms);
 class AlertStore {
  public:
   /// Stores `alert`: merged with the version it has if they overlap in time, replacing it if
-  /// not (a new occurrence of the alert).
-  Alert put(const Alert& alert, int64_t now);
+  /// not (a new occurrence of the alert). `alert` is updated to what was stored.
+  void put(Alert& alert, int64_t now);
   std::optional<Alert> get(uint64_t fp) const;
+  /// Calls f(const Alert&) on the alert with this fingerprint, under the store's lock, without
+  /// copying it; false when there is none.
+  template <typename F>
+  bool with(uint64_t fp, F&& f) const {
+    std::lock_guard lock(mu_);
+    auto it = alerts_.find(fp);
+    if (it == alerts_.end()) {
+      return false;
+    }
+    f(it->second);
+    return true;
+  }
   std::vector<Alert> list() const;
   /// Drops alerts resolved before `cutoff` (Alertmanager's GC); returns how many.
   std::size_t collectResolvedBefore(int64_t cutoff);

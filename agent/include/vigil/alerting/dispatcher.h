@@ -79,11 +79,12 @@ struct NotificationLogEntry {
 
 class Dispatcher {
  public:
-  Dispatcher(std::shared_ptr<const AlertingConfig> config, Silences& silences,
-             NotificationSink& sink);
+  /// Groups refer to the alerts in `alerts` (the one copy of every alert) by fingerprint.
+  Dispatcher(std::shared_ptr<const AlertingConfig> config, const AlertStore& alerts,
+             Silences& silences, NotificationSink& sink);
 
-  /// Routes a (merged) alert into its groups.
-  void add(const Alert& alert, int64_t now);
+  /// Routes a (merged) alert into its groups. Returns the earliest flush time of those groups.
+  int64_t add(const Alert& alert, int64_t now);
   /// Flushes every group that is due at `now`. Returns the time of the next flush (ms), or
   /// INT64_MAX when there are no groups.
   int64_t advance(int64_t now);
@@ -108,7 +109,7 @@ class Dispatcher {
     const Route* route = nullptr;
     std::string key;
     LabelSet labels;
-    std::map<uint64_t, Alert> alerts;
+    std::vector<uint64_t> alerts;  // fingerprints, sorted
     int64_t next_flush = 0;
     bool has_flushed = false;
   };
@@ -116,6 +117,7 @@ class Dispatcher {
   void flush(Group& g, int64_t now);
 
   std::shared_ptr<const AlertingConfig> config_;
+  const AlertStore& store_;
   Silences& silences_;
   NotificationSink& sink_;
   Inhibitor inhibitor_;
