@@ -79,19 +79,84 @@ Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms) 
   return Status::ok();
 }
 
+namespace {
+
+void appendSized(std::string& out, std::string_view s) {
+  // A varint length, then the bytes.
+  std::size_t n = s.size();
+  while (n >= 0x80) {
+    out += static_cast<char>((n & 0x7f) | 0x80);
+    n >>= 7;
+  }
+  out += static_cast<char>(n);
+  out += s;
+}
+
+std::string_view readSized(std::string_view data, std::size_t& pos) {
+  std::size_t n = 0;
+  for (int shift = 0;; shift += 7) {
+    const auto byte = static_cast<unsigned char>(data[pos++]);
+    n |= static_cast<std::size_t>(byte & 0x7f) << shift;
+    if ((byte & 0x80) == 0) {
+      break;
+    }
+  }
+  std::string_view out = data.substr(pos, n);
+  pos += n;
+  return out;
+}
+
+}  // namespace
+
+AlertStore::Packed AlertStore::pack(const Alert& a) {
+  Packed p;
+  p.times = {a.starts_at, a.ends_at, a.updated_at};
+  p.timeout = a.timeout;
+  p.labels = static_cast<uint16_t>(a.labels.size());
+  p.annotations = static_cast<uint16_t>(a.annotations.size());
+  for (const LabelSet* set : {&a.labels, &a.annotations}) {
+    for (const Label& l : *set) {
+      appendSized(p.data, l.name);
+      appendSized(p.data, l.value);
+    }
+  }
+  appendSized(p.data, a.generator_url);
+  p.data.shrink_to_fit();
+  return p;
+}
+
+Alert AlertStore::unpack(const Packed& p) {
+  Alert a;
+  a.starts_at = p.times.starts_at;
+  a.ends_at = p.times.ends_at;
+  a.updated_at = p.times.updated_at;
+  a.timeout = p.timeout;
+  std::size_t pos = 0;
+  a.labels.reserve(p.labels);
+  a.annotations.reserve(p.annotations);
+  for (int i = 0; i < p.labels + p.annotations; ++i) {
+    std::string name(readSized(p.data, pos));
+    std::string value(readSized(p.data, pos));
+    (i < p.labels ? a.labels : a.annotations).push_back({std::move(name), std::move(value)});
+  }
+  a.generator_url = std::string(readSized(p.data, pos));
+  return a;
+}
+
 void AlertStore::put(Alert& alert, int64_t now) {
   std::lock_guard lock(mu_);
   const uint64_t fp = alert.fingerprint();
-  auto [it, inserted] = alerts_.try_emplace(fp, alert);
-  if (inserted) {
+  auto it = alerts_.find(fp);
+  if (it != alerts_.end()) {
+    const Times& old = it->second.times;
+    const bool overlaps = !(alert.starts_at > old.ends_at || alert.ends_at < old.starts_at);
+    if (overlaps) {
+      alert = mergeAlerts(unpack(it->second), alert, now);
+    }
+    it->second = pack(alert);
     return;
   }
-  Alert& old = it->second;
-  const bool overlaps = !(alert.starts_at > old.ends_at || alert.ends_at < old.starts_at);
-  if (overlaps) {
-    alert = mergeAlerts(old, alert, now);
-  }
-  old = alert;
+  alerts_.emplace(fp, pack(alert));
 }
 
 std::optional<Alert> AlertStore::get(uint64_t fp) const {
@@ -100,22 +165,31 @@ std::optional<Alert> AlertStore::get(uint64_t fp) const {
   if (it == alerts_.end()) {
     return std::nullopt;
   }
-  return it->second;
+  return unpack(it->second);
+}
+
+std::optional<AlertStore::Times> AlertStore::times(uint64_t fp) const {
+  std::lock_guard lock(mu_);
+  auto it = alerts_.find(fp);
+  if (it == alerts_.end()) {
+    return std::nullopt;
+  }
+  return it->second.times;
 }
 
 std::vector<Alert> AlertStore::list() const {
   std::lock_guard lock(mu_);
   std::vector<Alert> out;
   out.reserve(alerts_.size());
-  for (const auto& [fp, a] : alerts_) {
-    out.push_back(a);
+  for (const auto& [fp, p] : alerts_) {
+    out.push_back(unpack(p));
   }
   return out;
 }
 
 std::size_t AlertStore::collectResolvedBefore(int64_t cutoff) {
   std::lock_guard lock(mu_);
-  return std::erase_if(alerts_, [&](const auto& kv) { return kv.second.resolvedAt(cutoff); });
+  return std::erase_if(alerts_, [&](const auto& kv) { return kv.second.times.resolvedAt(cutoff); });
 }
 
 std::size_t AlertStore::size() const {

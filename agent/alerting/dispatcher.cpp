@@ -250,11 +250,9 @@ void Dispatcher::flush(Group& g, int64_t now) {
     // The snapshot is in fingerprint order, like the group.
     auto seen = std::lower_bound(snapshot.begin(), snapshot.end(), fp,
                                  [](const auto& s, uint64_t x) { return s.first < x; });
-    bool drop = true;
-    store_.with(fp, [&](const Alert& current) {
-      drop = seen != snapshot.end() && seen->first == fp && current.resolvedAt(now) &&
-             current.updated_at == seen->second;
-    });
+    const auto current = store_.times(fp);
+    const bool drop = !current || (seen != snapshot.end() && seen->first == fp &&
+                                   current->resolvedAt(now) && current->updated_at == seen->second);
     if (!drop) {
       kept.push_back(fp);
     }

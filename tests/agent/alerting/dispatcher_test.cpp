@@ -133,7 +133,8 @@ TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerti
   CHECK(sink.sent[0].alerts[0].ends_at == 0);  // firing alerts go out without an end
 
   // A new alert in an existing group waits for the next group_interval tick.
-  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, kMin, kMin, 20 * 3600 * kSec), kMin), kMin);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, kMin, kMin, 20 * 3600 * kSec), kMin),
+        kMin);
   CHECK(d.advance(5 * kMin) == 30 * kSec + 5 * kMin);
   CHECK(sink.sent.size() == 1);
   d.advance(30 * kSec + 5 * kMin);
@@ -168,7 +169,8 @@ TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[ale
   CHECK(sink.sent[1].reason == "some alerts resolved");
   CHECK(alertnames(sink.sent[1]) == std::vector<std::string>{"A", "A(resolved)"});
   // i=2 resolves: "all alerts resolved", and the group is gone after.
-  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin), 6 * kMin);
+  d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin),
+        6 * kMin);
   CHECK(d.advance(30 * kSec + 10 * kMin) == INT64_MAX);
   REQUIRE(sink.sent.size() == 3);
   CHECK(sink.sent[2].reason == "all alerts resolved");
@@ -176,7 +178,11 @@ TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[ale
 
   // Fires and resolves within group_wait: never notified.
   d.add(stored(store, firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin), 20 * kMin), 20 * kMin);
-  d.add(stored(store, firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin + 10 * kSec, 20 * kMin + 10 * kSec), 20 * kMin + 10 * kSec), 20 * kMin + 10 * kSec);
+  d.add(
+      stored(store,
+             firing({{"alertname", "B"}}, 20 * kMin, 20 * kMin + 10 * kSec, 20 * kMin + 10 * kSec),
+             20 * kMin + 10 * kSec),
+      20 * kMin + 10 * kSec);
   d.advance(20 * kMin + 30 * kSec);
   CHECK(sink.sent.size() == 3);
 }
@@ -223,10 +229,20 @@ inhibit_rules:
   - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']
     equal: [instance]
-)"), store, silences, sink);
-  d.add(stored(store, firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, 0), 0), 0);
-  d.add(stored(store, firing({{"alertname", "Slow"}, {"instance", "a"}, {"severity", "warning"}}, 0, 0), 0), 0);
-  d.add(stored(store, firing({{"alertname", "Slow"}, {"instance", "b"}, {"severity", "warning"}}, 0, 0), 0), 0);
+)"),
+               store, silences, sink);
+  d.add(
+      stored(store,
+             firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, 0), 0),
+      0);
+  d.add(
+      stored(store,
+             firing({{"alertname", "Slow"}, {"instance", "a"}, {"severity", "warning"}}, 0, 0), 0),
+      0);
+  d.add(
+      stored(store,
+             firing({{"alertname", "Slow"}, {"instance", "b"}, {"severity", "warning"}}, 0, 0), 0),
+      0);
   d.advance(0);
   std::vector<std::string> keys;
   for (const auto& n : sink.sent) {
@@ -238,7 +254,11 @@ inhibit_rules:
                                  R"({}:{alertname="Slow", instance="b", severity="warning"})"});
   CHECK(d.stats().inhibited == 1);
   // The source resolves: the target is notified at its next tick.
-  d.add(stored(store, firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, kMin, kMin), kMin), kMin);
+  d.add(stored(store,
+               firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, kMin,
+                      kMin),
+               kMin),
+        kMin);
   sink.sent.clear();
   d.advance(kMin);
   keys.clear();
@@ -319,7 +339,8 @@ TEST_CASE("Dispatcher: silenced alerts, and the resolved notification Alertmanag
   CHECK(alertnames(sink.sent[1]) == std::vector<std::string>{"A(resolved)"});
   CHECK(d.stats().resolved_after_mute == 1);
   // B was never notified as firing, so its resolution is not notified either.
-  d.add(stored(store, firing({{"alertname", "B"}}, 2 * kMin, 11 * kMin, 11 * kMin), 11 * kMin), 11 * kMin);
+  d.add(stored(store, firing({{"alertname", "B"}}, 2 * kMin, 11 * kMin, 11 * kMin), 11 * kMin),
+        11 * kMin);
   d.advance(30 * kSec + 15 * kMin);
   CHECK(sink.sent.size() == 2);
 }

@@ -47,33 +47,40 @@ Alert mergeAlerts(const Alert& a, const Alert& b, int64_t now);
 /// kInvalidArgument naming what is wrong: no labels, an invalid label name, end before start.
 Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms);
 
-/// Every alert vigil knows, by fingerprint. Thread-safe.
+/// Every alert vigil knows, by fingerprint. Thread-safe. Alerts are kept packed (their labels,
+/// annotations and generator URL in one buffer) to stay small when there are many.
 class AlertStore {
  public:
   /// Stores `alert`: merged with the version it has if they overlap in time, replacing it if
   /// not (a new occurrence of the alert). `alert` is updated to what was stored.
   void put(Alert& alert, int64_t now);
   std::optional<Alert> get(uint64_t fp) const;
-  /// Calls f(const Alert&) on the alert with this fingerprint, under the store's lock, without
-  /// copying it; false when there is none.
-  template <typename F>
-  bool with(uint64_t fp, F&& f) const {
-    std::lock_guard lock(mu_);
-    auto it = alerts_.find(fp);
-    if (it == alerts_.end()) {
-      return false;
-    }
-    f(it->second);
-    return true;
-  }
+  struct Times {
+    int64_t starts_at = 0;
+    int64_t ends_at = 0;
+    int64_t updated_at = 0;
+    bool resolvedAt(int64_t now) const { return ends_at != 0 && ends_at <= now; }
+  };
+  /// An alert's times without unpacking it.
+  std::optional<Times> times(uint64_t fp) const;
   std::vector<Alert> list() const;
   /// Drops alerts resolved before `cutoff` (Alertmanager's GC); returns how many.
   std::size_t collectResolvedBefore(int64_t cutoff);
   std::size_t size() const;
 
  private:
+  struct Packed {
+    Times times;
+    bool timeout = false;
+    uint16_t labels = 0;
+    uint16_t annotations = 0;
+    std::string data;  // length-prefixed names and values, then the generator URL
+  };
+  static Packed pack(const Alert& a);
+  static Alert unpack(const Packed& p);
+
   mutable std::mutex mu_;
-  std::map<uint64_t, Alert> alerts_;
+  std::map<uint64_t, Packed> alerts_;
 };
 
 }  // namespace vigil::alerting
