@@ -203,7 +203,7 @@ class AlertingReader {
     if (!r_.checkMap(n, field,
                      {"receiver", "group_by", "continue", "matchers", "match", "match_re",
                       "mute_time_intervals", "active_time_intervals", "group_wait",
-                      "group_interval", "repeat_interval", "routes"})) {
+                      "group_interval", "repeat_interval", "routes", "resolved_after_mute"})) {
       return;
     }
     if (auto v = n["receiver"]) {
@@ -226,6 +226,11 @@ class AlertingReader {
         if (root && *b) {
           r_.error(v, YamlReader::join(field, "continue"), "cannot have continue in root route");
         }
+      }
+    }
+    if (auto v = n["resolved_after_mute"]) {
+      if (auto b = r_.boolean(v, YamlReader::join(field, "resolved_after_mute"))) {
+        route.options.resolved_after_mute = *b;
       }
     }
     if (auto v = n["match"]; v && !v.IsNull()) {
@@ -547,10 +552,7 @@ class AlertingReader {
     }
     if (auto v = n["location"]; v && !v.IsNull()) {
       if (auto s = r_.scalar(v, YamlReader::join(field, "location"))) {
-        const bool known = *s == "UTC" || *s == "Local" ||
-                           (s->find("..") == std::string::npos &&
-                            std::filesystem::is_regular_file("/usr/share/zoneinfo/" + *s));
-        if (!known) {
+        if (!knownTimeZone(*s)) {
           r_.error(v, YamlReader::join(field, "location"), "unknown time zone \"" + *s + "\"");
           ok = false;
         } else {
@@ -570,6 +572,15 @@ const Receiver* AlertingConfig::receiver(std::string_view name) const {
   for (const auto& r : receivers) {
     if (r.name == name) {
       return &r;
+    }
+  }
+  return nullptr;
+}
+
+const TimeInterval* AlertingConfig::timeInterval(std::string_view name) const {
+  for (const auto& t : time_intervals) {
+    if (t.name == name) {
+      return &t;
     }
   }
   return nullptr;

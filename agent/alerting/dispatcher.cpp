@@ -151,11 +151,35 @@ int64_t Dispatcher::advance(int64_t now) {
   return next;
 }
 
+bool Dispatcher::timeMuted(const RouteOptions& opts, int64_t now) const {
+  auto in = [&](const std::string& name) {
+    const TimeInterval* t = config_->timeInterval(name);
+    return t != nullptr && t->contains(now);
+  };
+  if (!opts.active_time_intervals.empty() &&
+      std::none_of(opts.active_time_intervals.begin(), opts.active_time_intervals.end(), in)) {
+    return true;
+  }
+  return std::any_of(opts.mute_time_intervals.begin(), opts.mute_time_intervals.end(), in);
+}
+
 void Dispatcher::flush(Group& g, int64_t now) {
   const RouteOptions& opts = g.route->options;
   const std::string key = logKey(g.key, opts.receiver);
   const auto previous = log_.find(key);
   const NotificationLogEntry* entry = previous == log_.end() ? nullptr : &previous->second;
+  if (timeMuted(opts, now)) {
+    // Outside its active times or inside a mute interval the group sends nothing. Resolved
+    // alerts leave it, except those the receiver was told were firing (unless the route opts
+    // out): their resolution goes out when the group may speak again.
+    ++stats_.time_muted;
+    std::erase_if(g.alerts, [&](uint64_t fp) {
+      const auto t = store_.times(fp);
+      const bool owed = opts.resolved_after_mute && entry != nullptr && contains(entry->firing, fp);
+      return !t || (t->resolvedAt(now) && !owed);
+    });
+    return;
+  }
 
   // What this flush would tell the receiver: unmuted firing alerts, and resolved ones —
   // including muted ones that the receiver was told were firing.
@@ -180,7 +204,7 @@ void Dispatcher::flush(Group& g, int64_t now) {
     const bool silenced = !inhibited && !silences_.mutes(a.labels, fp, now).empty();
     if (inhibited || silenced) {
       const bool was_notified_firing = entry != nullptr && contains(entry->firing, fp);
-      if (!(is_resolved && was_notified_firing)) {
+      if (!(is_resolved && was_notified_firing && opts.resolved_after_mute)) {
         ++(inhibited ? stats_.inhibited : stats_.silenced);
         if (!is_resolved && was_notified_firing) {
           held_fps.push_back(fp);  // muted now, but the receiver must hear when it resolves

@@ -64,6 +64,15 @@ std::vector<std::string> alertnames(const Notification& n) {
   return out;
 }
 
+// A dispatcher with its own alert store, silences and recording sink.
+struct Pipeline {
+  explicit Pipeline(const char* routing) : d(config(routing), store, silences, sink) {}
+  Silences silences;
+  RecordingSink sink;
+  AlertStore store;
+  Dispatcher d;
+};
+
 const char* kSimple = R"(route:
   receiver: team
   group_by: [alertname]
@@ -119,10 +128,8 @@ TEST_CASE("Alerts: what the API fills in, and how versions merge", "[alerting][a
 }
 
 TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerting][dispatch]") {
-  Silences silences;
-  RecordingSink sink;
-  AlertStore store;
-  Dispatcher d(config(kSimple), store, silences, sink);
+  Pipeline pipeline(kSimple);
+  auto& [silences, sink, store, d] = pipeline;
   d.add(stored(store, firing({{"alertname", "A"}, {"i", "1"}}, 0, 0), 0), 0);
   CHECK(d.advance(29 * kSec) == 30 * kSec);
   CHECK(sink.sent.empty());
@@ -154,10 +161,8 @@ TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerti
 }
 
 TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[alerting][dispatch]") {
-  Silences silences;
-  RecordingSink sink;
-  AlertStore store;
-  Dispatcher d(config(kSimple), store, silences, sink);
+  Pipeline pipeline(kSimple);
+  auto& [silences, sink, store, d] = pipeline;
   d.add(stored(store, firing({{"alertname", "A"}, {"i", "1"}}, 0, 0), 0), 0);
   d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, 0, 0), 0), 0);
   d.advance(30 * kSec);
@@ -189,10 +194,8 @@ TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[ale
 
 TEST_CASE("Dispatcher: an alert older than group_wait flushes a new group at once",
           "[alerting][dispatch]") {
-  Silences silences;
-  RecordingSink sink;
-  AlertStore store;
-  Dispatcher d(config(kSimple), store, silences, sink);
+  Pipeline pipeline(kSimple);
+  auto& [silences, sink, store, d] = pipeline;
   // As after a restart: the alert started 10 minutes ago.
   d.add(stored(store, firing({{"alertname", "A"}}, 0, 10 * kMin), 10 * kMin), 10 * kMin);
   d.advance(10 * kMin);
@@ -200,10 +203,8 @@ TEST_CASE("Dispatcher: an alert older than group_wait flushes a new group at onc
 }
 
 TEST_CASE("Dispatcher: a refused delivery is retried at the next tick", "[alerting][dispatch]") {
-  Silences silences;
-  RecordingSink sink;
-  AlertStore store;
-  Dispatcher d(config(kSimple), store, silences, sink);
+  Pipeline pipeline(kSimple);
+  auto& [silences, sink, store, d] = pipeline;
   d.add(stored(store, firing({{"alertname", "A"}}, 0, 0), 0), 0);
   sink.accept = false;
   d.advance(30 * kSec);
@@ -215,10 +216,7 @@ TEST_CASE("Dispatcher: a refused delivery is retried at the next tick", "[alerti
 }
 
 TEST_CASE("Dispatcher: inhibition with equal", "[alerting][inhibit]") {
-  Silences silences;
-  RecordingSink sink;
-  AlertStore store;
-  Dispatcher d(config(R"(route:
+  Pipeline pipeline(R"(route:
   receiver: team
   group_by: ['...']
   group_wait: 0s
@@ -229,8 +227,8 @@ inhibit_rules:
   - source_matchers: ['severity="critical"']
     target_matchers: ['severity="warning"']
     equal: [instance]
-)"),
-               store, silences, sink);
+)");
+  auto& [silences, sink, store, d] = pipeline;
   d.add(
       stored(store,
              firing({{"alertname", "Down"}, {"instance", "a"}, {"severity", "critical"}}, 0, 0), 0),
@@ -314,10 +312,8 @@ TEST_CASE("Silences: validation, states, update and expiry", "[alerting][silence
 
 TEST_CASE("Dispatcher: silenced alerts, and the resolved notification Alertmanager skips",
           "[alerting][silences]") {
-  Silences silences;
-  RecordingSink sink;
-  AlertStore store;
-  Dispatcher d(config(kSimple), store, silences, sink);
+  Pipeline pipeline(kSimple);
+  auto& [silences, sink, store, d] = pipeline;
   d.add(stored(store, firing({{"alertname", "A"}}, 0, 0), 0), 0);
   d.advance(30 * kSec);
   REQUIRE(sink.sent.size() == 1);
@@ -361,4 +357,120 @@ TEST_CASE("Silences: expire_on_resolve ends the silence when its alerts resolve"
   CHECK(silences.expireResolved(kMin, [](uint64_t) { return false; }) == 0);
   CHECK(silences.expireResolved(2 * kMin, [](uint64_t) { return true; }) == 1);
   CHECK(silences.get(*id)->stateAt(2 * kMin + 1) == SilenceState::kExpired);
+}
+
+namespace {
+
+int64_t utcMs(int year, int month, int day, int hour, int minute) {
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  return static_cast<int64_t>(timegm(&tm)) * 1000;
+}
+
+}  // namespace
+
+TEST_CASE("Time intervals: times, weekdays, days of month, months, years, time zones",
+          "[alerting][time]") {
+  auto cfg = config(R"(route:
+  receiver: team
+receivers:
+  - name: team
+time_intervals:
+  - name: office
+    time_intervals:
+      - times: [{start_time: '09:00', end_time: '17:00'}]
+        weekdays: ['monday:friday']
+        location: Europe/Berlin
+  - name: month-end
+    time_intervals:
+      - days_of_month: ['-1']
+  - name: december-2026
+    time_intervals:
+      - months: [december]
+        years: ['2026']
+)");
+  const TimeInterval& office = *cfg->timeInterval("office");
+  // Monday 6 July 2026: Berlin is UTC+2 in summer.
+  CHECK(office.contains(utcMs(2026, 7, 6, 7, 0)));         // 09:00 local
+  CHECK_FALSE(office.contains(utcMs(2026, 7, 6, 6, 59)));  // 08:59 local
+  CHECK_FALSE(office.contains(utcMs(2026, 7, 6, 15, 0)));  // 17:00 local: the end is exclusive
+  // Monday 5 January 2026: UTC+1 in winter, so 15:30 UTC is 16:30 local.
+  CHECK(office.contains(utcMs(2026, 1, 5, 15, 30)));
+  CHECK_FALSE(office.contains(utcMs(2026, 7, 4, 10, 0)));  // a Saturday
+  const TimeInterval& month_end = *cfg->timeInterval("month-end");
+  CHECK(month_end.contains(utcMs(2026, 2, 28, 12, 0)));
+  CHECK_FALSE(month_end.contains(utcMs(2026, 2, 27, 12, 0)));
+  CHECK(month_end.contains(utcMs(2024, 2, 29, 0, 0)));  // a leap year's last day
+  const TimeInterval& december = *cfg->timeInterval("december-2026");
+  CHECK(december.contains(utcMs(2026, 12, 31, 23, 59)));
+  CHECK_FALSE(december.contains(utcMs(2025, 12, 31, 23, 59)));
+  CHECK_FALSE(december.contains(utcMs(2026, 11, 30, 23, 59)));
+}
+
+TEST_CASE("Dispatcher: mute and active time intervals", "[alerting][time]") {
+  // Muted on Sundays, and the db route only speaks in 2030.
+  Pipeline pipeline(R"(route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1m
+  routes:
+    - matchers: ['team="db"']
+      receiver: team
+      active_time_intervals: [year-2030]
+    - matchers: ['team="web"']
+      receiver: team
+      mute_time_intervals: [sundays]
+receivers:
+  - name: team
+time_intervals:
+  - name: sundays
+    time_intervals:
+      - weekdays: [sunday]
+  - name: year-2030
+    time_intervals:
+      - years: ['2030']
+)");
+  auto& [silences, sink, store, d] = pipeline;
+  const int64_t sunday = utcMs(2026, 7, 5, 23, 0);
+  const int64_t monday = utcMs(2026, 7, 6, 1, 0);  // within the alerts' lease
+  d.add(stored(store, firing({{"alertname", "A"}, {"team", "web"}}, sunday, sunday), sunday),
+        sunday);
+  d.add(stored(store, firing({{"alertname", "B"}, {"team", "db"}}, sunday, sunday), sunday),
+        sunday);
+  d.advance(sunday);
+  CHECK(sink.sent.empty());
+  CHECK(d.stats().time_muted == 2);
+  d.advance(monday);  // web may speak on Monday; db not before 2030
+  REQUIRE(sink.sent.size() == 1);
+  CHECK(alertnames(sink.sent[0]) == std::vector<std::string>{"A"});
+}
+
+TEST_CASE("Dispatcher: a route can opt out of resolved notifications after a mute",
+          "[alerting][silences]") {
+  Pipeline pipeline(R"(route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1m
+  resolved_after_mute: false
+receivers:
+  - name: team
+)");
+  auto& [silences, sink, store, d] = pipeline;
+  d.add(stored(store, firing({{"alertname", "A"}}, 0, 0), 0), 0);
+  d.advance(0);
+  REQUIRE(sink.sent.size() == 1);
+  Silence s;
+  s.matchers = *parseMatchers(R"(alertname="A")");
+  s.starts_at = 1;
+  s.ends_at = 3600 * kSec;
+  REQUIRE(silences.set(s, 1).isOk());
+  d.add(stored(store, firing({{"alertname", "A"}}, 0, 2 * kMin, 2 * kMin), 2 * kMin), 2 * kMin);
+  d.advance(2 * kMin);
+  CHECK(sink.sent.size() == 1);  // as Alertmanager: the silenced resolution is not sent
 }

@@ -37,6 +37,10 @@ struct RouteOptions {
   Duration repeat_interval{4 * 3600 * 1000};
   std::vector<std::string> mute_time_intervals;
   std::vector<std::string> active_time_intervals;
+  /// vigil: an alert notified as firing is notified as resolved even if it was silenced,
+  /// inhibited or time-muted meanwhile (route key `resolved_after_mute`, inherited; Alertmanager
+  /// does not know the key).
+  bool resolved_after_mute = true;
 };
 
 struct Route {
@@ -88,7 +92,14 @@ struct TimeInterval {
   std::string name;
   std::vector<TimeSpec> specs;  // the interval is active when any spec is
   int line = 0;
+
+  /// Whether the instant (ms since the epoch) is in the interval, each spec read in its own
+  /// time zone.
+  bool contains(int64_t t_ms) const;
 };
+
+/// Whether `name` is "UTC", "Local" or a zone of the system's tz database.
+bool knownTimeZone(const std::string& name);
 
 struct AlertingConfig {
   Duration resolve_timeout{5 * 60 * 1000};
@@ -100,6 +111,7 @@ struct AlertingConfig {
   std::string original;  // the document as read, for /api/v2/status
 
   const Receiver* receiver(std::string_view name) const;
+  const TimeInterval* timeInterval(std::string_view name) const;
 };
 
 struct AlertingConfigResult {

@@ -67,6 +67,7 @@ struct DispatcherStats {
   uint64_t inhibited = 0;      // alerts left out of a flush
   uint64_t silenced = 0;
   uint64_t resolved_after_mute = 0;  // resolved notifications Alertmanager would not send
+  uint64_t time_muted = 0;           // flushes skipped by mute or active time intervals
   std::size_t groups = 0;
 };
 
@@ -115,6 +116,7 @@ class Dispatcher {
   };
 
   void flush(Group& g, int64_t now);
+  bool timeMuted(const RouteOptions& opts, int64_t now) const;
 
   std::shared_ptr<const AlertingConfig> config_;
   const AlertStore& store_;
