@@ -124,6 +124,9 @@ class AlertingReader {
           }
           for (std::size_t k = 0; k < kv.second.size(); ++k) {
             recv.integrations.push_back(key);
+            if (key == "webhook_configs") {
+              readWebhook(kv.second[k], YamlReader::index(YamlReader::join(f, key), k), recv);
+            }
           }
         } else {
           r_.error(kv.first, YamlReader::join(f, key), "unknown key");
@@ -140,6 +143,56 @@ class AlertingReader {
       }
       out.receivers.push_back(std::move(recv));
     }
+  }
+
+  void readWebhook(const YAML::Node& n, const std::string& field, Receiver& recv) {
+    if (!r_.checkMap(n, field, {"url", "url_file", "send_resolved", "max_alerts", "http_config"})) {
+      return;
+    }
+    WebhookConfig w;
+    if (auto v = n["url"]) {
+      if (auto s = r_.scalar(v, YamlReader::join(field, "url"))) {
+        if (!s->starts_with("http://") && !s->starts_with("https://")) {
+          r_.error(v, YamlReader::join(field, "url"), "expected an http:// or https:// URL");
+        }
+        w.url = *s;
+      }
+    } else if (auto file = n["url_file"]) {
+      if (auto path = r_.scalar(file, YamlReader::join(field, "url_file"))) {
+        auto text = readConfigText(*path, 64 * 1024);
+        if (!text) {
+          r_.error(file, YamlReader::join(field, "url_file"), text.status().message());
+        } else {
+          w.url = *text;
+          while (!w.url.empty() && (w.url.back() == '\n' || w.url.back() == ' ')) {
+            w.url.pop_back();
+          }
+        }
+      }
+    } else {
+      r_.error(n, field, "one of url or url_file must be configured");
+    }
+    if (auto v = n["send_resolved"]) {
+      if (auto b = r_.boolean(v, YamlReader::join(field, "send_resolved"))) {
+        w.send_resolved = *b;
+      }
+    }
+    if (auto v = n["max_alerts"]) {
+      int max = -1;
+      if (v.IsScalar()) {
+        auto [end, ec] =
+            std::from_chars(v.Scalar().data(), v.Scalar().data() + v.Scalar().size(), max);
+        if (ec != std::errc() || end != v.Scalar().data() + v.Scalar().size()) {
+          max = -1;
+        }
+      }
+      if (max < 0) {
+        r_.error(v, YamlReader::join(field, "max_alerts"), "expected a number, 0 or more");
+      } else {
+        w.max_alerts = max;
+      }
+    }
+    recv.webhooks.push_back(std::move(w));
   }
 
   // match: {label: value} (equality) or match_re: {label: regex}.

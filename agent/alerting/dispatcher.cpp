@@ -252,6 +252,7 @@ void Dispatcher::flush(Group& g, int64_t now) {
     n.group_labels = g.labels;
     n.reason = reason;
     n.at = now;
+    n.receiver_config = config_->receiver(opts.receiver);
     n.alerts = std::move(firing);
     for (auto& a : resolved) {
       n.alerts.push_back(std::move(a));

@@ -321,7 +321,8 @@ Status Agent::start() {
   if (!entries) {
     return entries.status();
   }
-  s.alerting = std::make_unique<AlertingService>(s.config.alerting, alertingStatePath(s.config));
+  s.alerting = std::make_unique<AlertingService>(s.config.alerting, alertingStatePath(s.config),
+                                                 s.options.notifier);
   if (Status st = s.alerting->loadState(); !st.isOk()) {
     spdlog::error("{}", st.message());
   }

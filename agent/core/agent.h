@@ -15,6 +15,9 @@
 namespace vigil {
 
 class HttpServer;
+namespace alerting {
+class NotificationSink;
+}
 
 struct AgentOptions {
   std::optional<std::string> config_path;       // unset: the embedded default configuration
@@ -22,6 +25,8 @@ struct AgentOptions {
   std::optional<std::string> data_dir;          // --data-dir, overrides the file
   std::string version;
   std::string revision;
+  /// Delivers alert notifications (the notifiers); null: notifications are only logged.
+  std::shared_ptr<alerting::NotificationSink> notifier;
 };
 
 /// Renders batches as exposition text; supplied by the composition root so that agent/ does not

@@ -55,11 +55,15 @@ std::string describe(const alerting::Notification& n) {
 
 }  // namespace
 
-// Every receiver notifies through the log until the notifiers arrive.
+// Every notification is logged, then handed to the notifiers.
 class AlertingService::LogSink : public alerting::NotificationSink {
  public:
+  explicit LogSink(std::shared_ptr<alerting::NotificationSink> next) : next_(std::move(next)) {}
   bool deliver(const alerting::Notification& n) override {
     spdlog::warn("notification {}", describe(n));
+    if (next_ && !next_->deliver(n)) {
+      return false;
+    }
     delivered_ = true;
     return true;
   }
@@ -67,6 +71,7 @@ class AlertingService::LogSink : public alerting::NotificationSink {
   bool takeDelivered() { return std::exchange(delivered_, false); }
 
  private:
+  std::shared_ptr<alerting::NotificationSink> next_;
   bool delivered_ = false;
 };
 
@@ -82,10 +87,11 @@ receivers:
 }
 
 AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig> config,
-                                 std::string state_path)
+                                 std::string state_path,
+                                 std::shared_ptr<alerting::NotificationSink> notifier)
     : state_path_(std::move(state_path)),
       config_(config ? std::move(config) : defaultAlertingConfig()),
-      sink_(std::make_unique<LogSink>()) {
+      sink_(std::make_unique<LogSink>(std::move(notifier))) {
   dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_, *sink_);
 }
 

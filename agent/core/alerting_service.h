@@ -25,7 +25,10 @@ std::shared_ptr<const alerting::AlertingConfig> defaultAlertingConfig();
 
 class AlertingService {
  public:
-  AlertingService(std::shared_ptr<const alerting::AlertingConfig> config, std::string state_path);
+  /// `notifier` (may be null) delivers notifications after they are logged; it is supplied by
+  /// the composition root so that agent/ does not depend on exporters/.
+  AlertingService(std::shared_ptr<const alerting::AlertingConfig> config, std::string state_path,
+                  std::shared_ptr<alerting::NotificationSink> notifier = nullptr);
   ~AlertingService();
 
   void start();

@@ -16,6 +16,7 @@
 #include "routes_command.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
+#include "vigil/exporters/webhook.h"
 #include "vigil/rules/rule_file.h"
 #include "vigil/rules/unit_test.h"
 
@@ -231,6 +232,7 @@ int run(const std::vector<std::string>& args) {
   vigil::AgentOptions options;
   options.version = VIGIL_VERSION;
   options.revision = VIGIL_REVISION;
+  options.notifier = std::make_shared<vigil::exporters::WebhookSink>();
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (isHelp(arg)) {

@@ -60,10 +60,18 @@ struct Route {
 /// `amtool config routes show`'s tree.
 std::string routeTreeText(const Route& root);
 
+/// One entry of a receiver's webhook_configs.
+struct WebhookConfig {
+  std::string url;
+  bool send_resolved = true;
+  int max_alerts = 0;  // 0: no limit; otherwise the rest are counted in truncatedAlerts
+};
+
 struct Receiver {
   std::string name;
   /// The integrations configured (webhook_configs, slack_configs, ...), by key, in order.
   std::vector<std::string> integrations;
+  std::vector<WebhookConfig> webhooks;
   int line = 0;
 };
 

@@ -32,6 +32,8 @@ struct Notification {
   std::vector<Alert> alerts;  // firing ones with ends_at 0, resolved ones with their end
   std::string reason;         // "first notification", "new alerts added", ...
   int64_t at = 0;             // when the group was flushed, ms
+  /// The receiver's configuration; valid while the notification is being delivered.
+  const Receiver* receiver_config = nullptr;
 };
 
 /// Where notifications go (the notifiers). deliver() returns true once the notification is
