@@ -148,10 +148,24 @@ void AlertStore::put(Alert& alert, int64_t now) {
   const uint64_t fp = alert.fingerprint();
   auto it = alerts_.find(fp);
   if (it != alerts_.end()) {
-    const Times& old = it->second.times;
-    const bool overlaps = !(alert.starts_at > old.ends_at || alert.ends_at < old.starts_at);
+    const Packed& old = it->second;
+    const bool overlaps =
+        !(alert.starts_at > old.times.ends_at || alert.ends_at < old.times.starts_at);
     if (overlaps) {
-      alert = mergeAlerts(unpack(it->second), alert, now);
+      if (alert.updated_at >= old.times.updated_at) {
+        // The usual case, a newer send: only the stored version's times matter to the merge,
+        // so it need not be unpacked.
+        Alert times_only;
+        times_only.starts_at = old.times.starts_at;
+        times_only.ends_at = old.times.ends_at;
+        times_only.updated_at = old.times.updated_at;
+        times_only.timeout = old.timeout;
+        const Alert merged = mergeAlerts(times_only, alert, now);
+        alert.starts_at = merged.starts_at;
+        alert.ends_at = merged.ends_at;
+      } else {
+        alert = mergeAlerts(unpack(old), alert, now);
+      }
     }
     it->second = pack(alert);
     return;
