@@ -156,7 +156,28 @@ json valueJson(const promql::Value& value) {
   return json{{"resultType", "matrix"}, {"result", result}};
 }
 
-ApiError executionError(const Status& st) { return {422, "execution", st.message()}; }
+ApiError executionError(const Status& st) {
+  if (st.code() == StatusCode::kDeadlineExceeded) {
+    return {503, "timeout", st.message()};
+  }
+  return {422, "execution", st.message()};
+}
+
+// The engine options for one request: the server's, with the timeout shortened by the
+// request's `timeout` parameter.
+Result<promql::EngineOptions> requestOptions(promql::EngineOptions base, const Params& params) {
+  if (auto timeout = params.get("timeout")) {
+    auto ms = parseStep(*timeout);
+    if (!ms || *ms <= 0) {
+      return invalidArgument("invalid parameter \"timeout\": cannot parse \"" + *timeout +
+                             "\" to a valid duration");
+    }
+    if (base.timeout.count() == 0 || *ms < base.timeout.count()) {
+      base.timeout = std::chrono::milliseconds(*ms);
+    }
+  }
+  return base;
+}
 
 std::vector<std::vector<LabelMatcher>> parseMatchers(const std::vector<std::string>& selectors,
                                                      std::optional<ApiError>& error) {
@@ -198,6 +219,7 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
   promql::EngineOptions engine_options;
   engine_options.lookback = options.lookback;
   engine_options.max_samples = options.max_samples;
+  engine_options.timeout = options.timeout;
 
   http.route(
       "/api/v1/query", {"GET", "POST"},
@@ -221,7 +243,11 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
           return respondError(
               res, {400, "bad_data", "invalid parameter \"query\": " + expr.error->toString()});
         }
-        promql::Engine engine(store, engine_options);
+        auto request_options = requestOptions(engine_options, params);
+        if (!request_options) {
+          return respondError(res, {400, "bad_data", request_options.status().message()});
+        }
+        promql::Engine engine(store, *request_options);
         auto value = engine.instant(*expr.expr, t);
         if (!value) {
           return respondError(res, executionError(value.status()));
@@ -271,7 +297,11 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
           return respondError(
               res, {400, "bad_data", "invalid parameter \"query\": " + expr.error->toString()});
         }
-        promql::Engine engine(store, engine_options);
+        auto request_options = requestOptions(engine_options, params);
+        if (!request_options) {
+          return respondError(res, {400, "bad_data", request_options.status().message()});
+        }
+        promql::Engine engine(store, *request_options);
         auto matrix = engine.range(*expr.expr, *s, *e, *st);
         if (!matrix) {
           return respondError(res, executionError(matrix.status()));

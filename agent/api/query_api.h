@@ -16,6 +16,9 @@ struct QueryApiOptions {
   std::chrono::milliseconds lookback{5 * 60 * 1000};
   std::size_t max_samples = 50'000'000;
   std::size_t max_points_per_series = 11000;  // Prometheus's limit on range query resolution
+  /// Longest a query may take (Prometheus's --query.timeout); a request's `timeout` parameter
+  /// can only shorten it.
+  std::chrono::milliseconds timeout{2 * 60 * 1000};
 };
 
 /// Registers the API's routes on `http`; `store` must outlive the server.

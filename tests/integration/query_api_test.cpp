@@ -95,6 +95,15 @@ TEST_CASE("Query API: Prometheus's endpoints and JSON shapes", "[integration][ap
       get("/api/v1/query", {{"query", "node_cpu_seconds_total + on(cpu) node_cpu_seconds_total"}});
   CHECK(e3 == 422);
   CHECK(many["errorType"] == "execution");
+  // A request may shorten the query timeout; past it: 503, errorType "timeout".
+  auto [e4, slow] =
+      get("/api/v1/query", {{"query", "sum_over_time(vector(1)[1000d:1s])"}, {"timeout", "50ms"}});
+  CHECK(e4 == 503);
+  CHECK(slow["errorType"] == "timeout");
+  CHECK(slow["error"] == "query timed out in expression evaluation");
+  auto [e5, bad_timeout] = get("/api/v1/query", {{"query", "up"}, {"timeout", "soon"}});
+  CHECK(e5 == 400);
+  CHECK(bad_timeout["errorType"] == "bad_data");
 
   // POST with a form body, as Grafana sends it.
   auto post = client.Post("/api/v1/query", "query=node_load1", "application/x-www-form-urlencoded");

@@ -208,3 +208,25 @@ TEST_CASE("PromQL engine: range queries step through time", "[rules][engine]") {
   REQUIRE(rs->size() == 1);
   CHECK((*rs)[0].points.back().v == 60);
 }
+
+TEST_CASE("PromQL engine: a query past its timeout stops with kDeadlineExceeded",
+          "[rules][engine]") {
+  auto store = makeMemStore();
+  REQUIRE(store->append({{"__name__", "up"}}, 0, 1).isOk());
+  EngineOptions options;
+  options.timeout = std::chrono::milliseconds(20);
+  Engine engine(*store, options);
+  // About 86 million subquery steps: far more than 20 ms of work.
+  auto expr = parse("sum_over_time(vector(1)[1000d:1s])");
+  REQUIRE(expr.expr);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = engine.instant(*expr.expr, 1000LL * 86400 * 1000);
+  const auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE_FALSE(r.isOk());
+  CHECK(r.status().code() == StatusCode::kDeadlineExceeded);
+  CHECK(r.status().message() == "query timed out in expression evaluation");
+  CHECK(took < std::chrono::seconds(2));
+  // Without a timeout the same engine answers a cheap query.
+  auto cheap = Engine(*store).instant(*parse("up").expr, 1000);
+  CHECK(cheap.isOk());
+}

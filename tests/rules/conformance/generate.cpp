@@ -19,41 +19,9 @@
 
 using namespace vigil;
 using namespace vigil::promql;
+using vigil::conformance::number;
+using vigil::conformance::seriesText;
 using vigil::conformance::yamlQuoted;
-
-namespace {
-
-std::string seriesText(const LabelSet& labels) {
-  std::string name;
-  std::string inner;
-  for (const auto& l : labels) {
-    if (l.name == kMetricNameLabel) {
-      name = l.value;
-      continue;
-    }
-    inner += inner.empty() ? "" : ",";
-    inner += l.name + "=\"";
-    for (char c : l.value) {
-      if (c == '"' || c == '\\') {
-        inner += '\\';
-      }
-      inner += c;
-    }
-    inner += "\"";
-  }
-  return name + "{" + inner + "}";
-}
-
-std::string number(double v) {
-  if (std::isinf(v)) {
-    return v > 0 ? ".inf" : "-.inf";  // YAML's spelling, which promtool's parser reads
-  }
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {

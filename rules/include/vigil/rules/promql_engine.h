@@ -102,6 +102,8 @@ struct EngineOptions {
   std::chrono::milliseconds lookback{5 * 60 * 1000};
   /// Most samples a query may hold at once; past it the query fails with kResourceExhausted.
   std::size_t max_samples = 50'000'000;
+  /// Longest a query may evaluate; past it it fails with kDeadlineExceeded. 0: no limit.
+  std::chrono::milliseconds timeout{0};
 };
 
 /// Store reads shared by the queries of one rule-group cycle. Every rule of a group is
