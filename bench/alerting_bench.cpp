@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/workload.h"
 #include "tests/support/process.h"
 
 using namespace vigil::test;
@@ -114,14 +115,7 @@ int main() {
     indented += "  " + std::string(kRouting).substr(pos, next - pos) + "\n";
   }
   // vigil without collectors or rules: the bench measures the alert pipeline alone.
-  std::string collectors = "collectors:\n";
-  for (const char* name :
-       {"cpu",    "meminfo",  "loadavg", "stat",     "vmstat",    "filefd",    "pressure",
-        "netdev", "netclass", "netstat", "sockstat", "conntrack", "diskstats", "filesystem",
-        "uname",  "time",     "os",      "timex",    "cgroup",    "process"}) {
-    collectors += std::string("  ") + name + ": {enabled: false}\n";
-  }
-  dir.write("vigil.yaml", collectors + "alerting:\n" + indented);
+  dir.write("vigil.yaml", vigil::bench::collectorsDisabledYaml() + "alerting:\n" + indented);
   Figures am;
   {
     const int port = freeLoopbackPort();

@@ -1,0 +1,217 @@
+// PromQL engine benchmark against Prometheus 2.42 in one run:
+//
+//   build/bench/query_bench
+//
+// The shared workload (bench/workload.h: 20,000 series, 40 samples each at 15 s, ending a
+// minute ago) is loaded into a real Prometheus (promtool tsdb create-blocks-from openmetrics)
+// and into vigil (a store checkpoint in its data directory); both are then asked, over their
+// HTTP query APIs, 500 instant queries (the ten alert expressions with 50 thresholds each) and
+// 50 range queries (the same expressions without thresholds, over the 10 minutes of data at a
+// 15 s step). Reported: each server's CPU for the whole set (from /proc/PID/stat, after a
+// warm-up pass), and vigil's ratio. The answers' series counts are compared as a sanity check.
+#include <httplib.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/workload.h"
+#include "tests/support/process.h"
+
+using namespace vigil;
+using namespace vigil::test;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+struct Query {
+  std::string expr;
+  bool range = false;
+};
+
+std::vector<Query> queries() {
+  std::vector<Query> out;
+  const auto templates = bench::alertTemplates();
+  for (int i = 0; i < 50; ++i) {
+    for (const auto& t : templates) {
+      out.push_back({bench::withThreshold(t.expr, std::to_string(1 + i * 2)), false});
+    }
+  }
+  for (int i = 0; i < 5; ++i) {
+    for (const auto& t : templates) {
+      const std::string e = t.expr.substr(
+          0, t.expr.find(" >") == std::string::npos
+                 ? (t.expr.find(" <") == std::string::npos ? t.expr.size() : t.expr.find(" <"))
+                 : t.expr.find(" >"));
+      out.push_back({e, true});
+    }
+  }
+  return out;
+}
+
+std::string escape(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+struct Pass {
+  double cpu_seconds = 0;
+  double wall_seconds = 0;
+  std::vector<std::size_t> series;  // per query
+};
+
+Pass run(const char* name, pid_t pid, int port, const std::vector<Query>& qs, int64_t end_ms) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(120, 0);
+  const std::string end = std::to_string(end_ms / 1000);
+  const std::string start = std::to_string(end_ms / 1000 - 9 * 60);
+  Pass p;
+  const double cpu = processCpuSeconds(pid);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& q : qs) {
+    httplib::Params params{{"query", q.expr}};
+    std::string path;
+    if (q.range) {
+      params.emplace("start", start);
+      params.emplace("end", end);
+      params.emplace("step", "15");
+      path = "/api/v1/query_range";
+    } else {
+      params.emplace("time", end);
+      path = "/api/v1/query";
+    }
+    auto res = client.Post(path, params);
+    if (!res || res->status != 200) {
+      std::fprintf(stderr, "%s failed on %s: %s\n", name, q.expr.c_str(),
+                   res ? res->body.c_str() : "no answer");
+      std::exit(1);
+    }
+    p.series.push_back(json::parse(res->body)["data"]["result"].size());
+  }
+  p.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  p.cpu_seconds = processCpuSeconds(pid) - cpu;
+  return p;
+}
+
+bool ready(int port, const std::string& path) {
+  return eventually(60s, [&] {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Get(path);
+    return r && r->status == 200;
+  });
+}
+
+}  // namespace
+
+int main() {
+  TempDir dir;
+  const auto specs = bench::benchSeries();
+  // The data ends a minute ago, on a 15 s boundary.
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const int64_t end_ms = (now_ms / 15000 - 4) * 15000;
+  const int64_t start_ms = end_ms - (bench::kSamplesPerSeries - 1) * bench::kScrapeMs;
+
+  // Prometheus: OpenMetrics, backfilled into blocks.
+  {
+    std::ofstream om(dir.file("data.om"));
+    for (const auto& s : specs) {
+      std::string name;
+      std::string labels;
+      for (const auto& l : s.labels) {
+        if (l.name == kMetricNameLabel) {
+          name = l.value;
+        } else {
+          labels += (labels.empty() ? "" : ",") + l.name + "=\"" + escape(l.value) + "\"";
+        }
+      }
+      for (int i = 0; i < bench::kSamplesPerSeries; ++i) {
+        char value[40];
+        std::snprintf(value, sizeof value, "%.17g", s.base + s.slope * i);
+        om << name << "{" << labels << "} " << value << " "
+           << (start_ms + i * bench::kScrapeMs) / 1000 << "\n";
+      }
+    }
+    om << "# EOF\n";
+  }
+  if (runCommand({"promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                  dir.file("data.om"), dir.file("prom-data")})
+          .exit_code != 0) {
+    std::fprintf(stderr, "promtool could not backfill the data\n");
+    return 1;
+  }
+  dir.write("prometheus.yml", "global: {}\n");
+
+  // vigil: the same samples as a store checkpoint in its data directory.
+  std::filesystem::create_directories(dir.file("vigil-data"));
+  {
+    auto store = makeMemStore();
+    bench::loadSeries(*store, specs, start_ms);
+    if (!store->saveCheckpoint(dir.file("vigil-data/store.checkpoint")).isOk()) {
+      std::fprintf(stderr, "cannot write the vigil checkpoint\n");
+      return 1;
+    }
+  }
+  dir.write("vigil.yaml", bench::collectorsDisabledYaml());
+
+  const auto qs = queries();
+  Pass prom;
+  Pass vig;
+  {
+    const int port = freeLoopbackPort();
+    ChildProcess p(
+        {"prometheus", "--config.file=" + dir.file("prometheus.yml"),
+         "--storage.tsdb.path=" + dir.file("prom-data"), "--storage.tsdb.retention.time=1d",
+         "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"},
+        dir.file("prometheus.log"));
+    if (!ready(port, "/-/ready")) {
+      std::fprintf(stderr, "prometheus did not start\n");
+      return 1;
+    }
+    (void)run("prometheus", p.pid(), port, qs, end_ms);  // warm-up: blocks loaded, caches hot
+    prom = run("prometheus", p.pid(), port, qs, end_ms);
+  }
+  {
+    const int port = freeLoopbackPort();
+    ChildProcess p({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
+                    "127.0.0.1:" + std::to_string(port), "--data-dir", dir.file("vigil-data")},
+                   dir.file("vigil.log"));
+    if (!ready(port, "/-/healthy")) {
+      std::fprintf(stderr, "vigil did not start\n");
+      return 1;
+    }
+    (void)run("vigil", p.pid(), port, qs, end_ms);
+    vig = run("vigil", p.pid(), port, qs, end_ms);
+  }
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < qs.size(); ++i) {
+    if (prom.series[i] != vig.series[i]) {
+      ++differing;
+      std::fprintf(stderr, "series count differs (%zu vs %zu): %s\n", prom.series[i], vig.series[i],
+                   qs[i].expr.c_str());
+    }
+  }
+  std::printf("queries      %zu (500 instant, 50 range over 10 min at 15 s) over %zu series\n",
+              qs.size(), specs.size());
+  std::printf("prometheus   %.0f ms CPU, %.0f ms wall\n", prom.cpu_seconds * 1000,
+              prom.wall_seconds * 1000);
+  std::printf("vigil        %.0f ms CPU, %.0f ms wall\n", vig.cpu_seconds * 1000,
+              vig.wall_seconds * 1000);
+  std::printf(
+      "ratio        vigil/prometheus CPU %.2f (%.1fx faster; target >= 5x); %zu answers "
+      "with a different series count\n",
+      vig.cpu_seconds / prom.cpu_seconds, prom.cpu_seconds / vig.cpu_seconds, differing);
+  return differing == 0 ? 0 : 1;
+}
