@@ -928,27 +928,41 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
   try {
     Evaluator ev(store_, options_, start_ms, end_ms, step_ms);
     ev.prefetch(expr, 0);
-    std::map<std::string, RangeSeries> series;
+    // Series are found by a hash of their labels at every step and copied once; the result is
+    // sorted by labels at the end, as Prometheus sorts it.
+    std::unordered_map<uint64_t, std::size_t> index;
+    Matrix out;
     for (int64_t t = start_ms; t <= end_ms; t += step_ms) {
       Value v = ev.eval(expr, t);
       if (auto* s = std::get_if<Scalar>(&v)) {
-        auto& rs = series[""];
-        rs.points.push_back({t, s->v});
+        if (out.empty()) {
+          out.emplace_back();
+        }
+        out[0].points.push_back({t, s->v});
       } else if (auto* vec = std::get_if<Vector>(&v)) {
         for (auto& s : *vec) {
-          auto& rs = series[labelsKey(s.metric)];
-          rs.metric = s.metric;
-          rs.points.push_back({t, s.v});
+          auto [it, inserted] = index.try_emplace(labelsHash(s.metric.get()), out.size());
+          if (inserted) {
+            out.push_back({s.metric.get(), {}});
+          }
+          out[it->second].points.push_back({t, s.v});
         }
       } else {
         return invalidArgument("range queries support only scalar and instant vector results");
       }
     }
-    Matrix out;
-    for (auto& [key, rs] : series) {
-      out.push_back(std::move(rs));
+    std::vector<std::pair<std::string, std::size_t>> order;
+    order.reserve(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      order.emplace_back(labelsKey(out[i].metric), i);
     }
-    return out;
+    std::sort(order.begin(), order.end());
+    Matrix sorted;
+    sorted.reserve(out.size());
+    for (const auto& [key, i] : order) {
+      sorted.push_back(std::move(out[i]));
+    }
+    return sorted;
   } catch (const EvalError& e) {
     return e.status;
   }

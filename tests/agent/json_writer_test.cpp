@@ -17,7 +17,7 @@ TEST_CASE("JSON writer: escapes, UTF-8, and invalid bytes replaced", "[agent][ap
   for (std::string_view s : {"x\"y", "tab\there", "\xc3\xa9\x80", "\x7f\x1f"}) {
     const std::string mine = write(s);
     CHECK(nlohmann::json::parse(mine).get<std::string>().size() > 0);
-    CHECK(mine == nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace));
+    CHECK(mine == nlohmann::json(std::string(s))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 }
