@@ -92,7 +92,7 @@ std::optional<uint64_t> Inhibitor::inhibitedBy(const LabelSet& labels, int64_t n
 }
 
 Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, const AlertStore& alerts,
-                       Silences& silences, NotificationSink& sink)
+                       Silences& silences, NotificationSink* sink)
     : config_(std::move(config)),
       store_(alerts),
       silences_(silences),
@@ -129,8 +129,9 @@ int64_t Dispatcher::add(const Alert& alert, int64_t now) {
   return earliest;
 }
 
-int64_t Dispatcher::advance(int64_t now) {
+std::vector<PendingFlush> Dispatcher::collect(int64_t now, int64_t* next_flush) {
   std::lock_guard lock(mu_);
+  std::vector<PendingFlush> pending;
   int64_t next = INT64_MAX;
   for (auto it = groups_.begin(); it != groups_.end();) {
     Group& g = it->second;
@@ -138,8 +139,9 @@ int64_t Dispatcher::advance(int64_t now) {
       // The cadence is fixed from each tick, as Alertmanager's timer is.
       g.next_flush = now + g.route->options.group_interval.count();
       g.has_flushed = true;
-      flush(g, now);
-      if (g.alerts.empty()) {
+      if (auto p = flush(g, now)) {
+        pending.push_back(std::move(*p));
+      } else if (g.alerts.empty()) {
         it = groups_.erase(it);
         continue;
       }
@@ -148,7 +150,64 @@ int64_t Dispatcher::advance(int64_t now) {
     ++it;
   }
   stats_.groups = groups_.size();
+  if (next_flush != nullptr) {
+    *next_flush = next;
+  }
+  return pending;
+}
+
+void Dispatcher::complete(const PendingFlush& p, bool delivered, int64_t now) {
+  std::lock_guard lock(mu_);
+  if (!delivered) {
+    ++stats_.failed;
+    return;  // the group keeps everything and tries again at its next flush
+  }
+  ++stats_.notifications;
+  log_[p.log_key] = NotificationLogEntry{p.firing, p.resolved, p.notification.at};
+  // The group may be gone (a reload rebuilt the groups): the log is what matters then.
+  for (auto it = groups_.begin(); it != groups_.end(); ++it) {
+    Group& g = it->second;
+    if (g.key == p.notification.group_key && g.route->options.receiver == p.notification.receiver) {
+      dropResolved(g, p.snapshot, now);
+      if (g.alerts.empty()) {
+        groups_.erase(it);
+      }
+      break;
+    }
+  }
+}
+
+int64_t Dispatcher::advance(int64_t now) {
+  for (const auto& p : collect(now, nullptr)) {
+    complete(p, sink_ != nullptr && sink_->deliver(p.notification), now);
+  }
+  // Completed flushes may have emptied their groups.
+  std::lock_guard lock(mu_);
+  int64_t next = INT64_MAX;
+  for (const auto& [id, g] : groups_) {
+    next = std::min(next, g.next_flush);
+  }
+  stats_.groups = groups_.size();
   return next;
+}
+
+void Dispatcher::dropResolved(Group& g, const std::vector<std::pair<uint64_t, int64_t>>& snapshot,
+                              int64_t now) {
+  // Resolved alerts leave the group once the flush went through, unless they were updated
+  // since (Alertmanager's DeleteIfNotModified); so do alerts no longer in the store.
+  std::vector<uint64_t> kept;
+  for (const uint64_t fp : g.alerts) {
+    // The snapshot is in fingerprint order, like the group.
+    auto seen = std::lower_bound(snapshot.begin(), snapshot.end(), fp,
+                                 [](const auto& s, uint64_t x) { return s.first < x; });
+    const auto current = store_.times(fp);
+    const bool drop = !current || (seen != snapshot.end() && seen->first == fp &&
+                                   current->resolvedAt(now) && current->updated_at == seen->second);
+    if (!drop) {
+      kept.push_back(fp);
+    }
+  }
+  g.alerts = std::move(kept);
 }
 
 bool Dispatcher::timeMuted(const RouteOptions& opts, int64_t now) const {
@@ -163,7 +222,7 @@ bool Dispatcher::timeMuted(const RouteOptions& opts, int64_t now) const {
   return std::any_of(opts.mute_time_intervals.begin(), opts.mute_time_intervals.end(), in);
 }
 
-void Dispatcher::flush(Group& g, int64_t now) {
+std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
   const RouteOptions& opts = g.route->options;
   const std::string key = logKey(g.key, opts.receiver);
   const auto previous = log_.find(key);
@@ -178,7 +237,7 @@ void Dispatcher::flush(Group& g, int64_t now) {
       const bool owed = opts.resolved_after_mute && entry != nullptr && contains(entry->firing, fp);
       return !t || (t->resolvedAt(now) && !owed);
     });
-    return;
+    return std::nullopt;
   }
 
   // What this flush would tell the receiver: unmuted firing alerts, and resolved ones —
@@ -241,48 +300,31 @@ void Dispatcher::flush(Group& g, int64_t now) {
     reason = "repeat interval elapsed";
   }
 
-  bool delivered = true;
   if (!reason.empty() && firing.empty() && resolved.empty()) {
     reason.clear();  // everything to tell is muted: nothing to send, nothing to log
   }
-  if (!reason.empty()) {
-    Notification n;
-    n.receiver = opts.receiver;
-    n.group_key = g.key;
-    n.group_labels = g.labels;
-    n.reason = reason;
-    n.at = now;
-    n.receiver_config = config_->receiver(opts.receiver);
-    n.alerts = std::move(firing);
-    for (auto& a : resolved) {
-      n.alerts.push_back(std::move(a));
-    }
-    delivered = sink_.deliver(n);
-    if (delivered) {
-      ++stats_.notifications;
-      log_[key] = NotificationLogEntry{firing_fps, resolved_fps, now};
-    } else {
-      ++stats_.failed;
-    }
+  if (reason.empty()) {
+    dropResolved(g, snapshot, now);  // a flush with nothing to say went through
+    return std::nullopt;
   }
-  if (!delivered) {
-    return;  // keep everything for the next flush
+  PendingFlush p;
+  p.log_key = key;
+  p.firing = std::move(firing_fps);
+  p.resolved = std::move(resolved_fps);
+  p.snapshot = std::move(snapshot);
+  Notification& n = p.notification;
+  n.receiver = opts.receiver;
+  n.group_key = g.key;
+  n.group_labels = g.labels;
+  n.reason = reason;
+  n.at = now;
+  n.config = config_;
+  n.receiver_config = config_->receiver(opts.receiver);
+  n.alerts = std::move(firing);
+  for (auto& a : resolved) {
+    n.alerts.push_back(std::move(a));
   }
-  // Resolved alerts leave the group once the flush went through, unless they were updated
-  // since (Alertmanager's DeleteIfNotModified); so do alerts no longer in the store.
-  std::vector<uint64_t> kept;
-  for (const uint64_t fp : g.alerts) {
-    // The snapshot is in fingerprint order, like the group.
-    auto seen = std::lower_bound(snapshot.begin(), snapshot.end(), fp,
-                                 [](const auto& s, uint64_t x) { return s.first < x; });
-    const auto current = store_.times(fp);
-    const bool drop = !current || (seen != snapshot.end() && seen->first == fp &&
-                                   current->resolvedAt(now) && current->updated_at == seen->second);
-    if (!drop) {
-      kept.push_back(fp);
-    }
-  }
-  g.alerts = std::move(kept);
+  return p;
 }
 
 std::vector<Dispatcher::GroupView> Dispatcher::groups() const {

@@ -61,18 +61,11 @@ class AlertingService::LogSink : public alerting::NotificationSink {
   explicit LogSink(std::shared_ptr<alerting::NotificationSink> next) : next_(std::move(next)) {}
   bool deliver(const alerting::Notification& n) override {
     spdlog::warn("notification {}", describe(n));
-    if (next_ && !next_->deliver(n)) {
-      return false;
-    }
-    delivered_ = true;
-    return true;
+    return !next_ || next_->deliver(n);
   }
-  /// Whether anything was delivered since the last call.
-  bool takeDelivered() { return std::exchange(delivered_, false); }
 
  private:
   std::shared_ptr<alerting::NotificationSink> next_;
-  bool delivered_ = false;
 };
 
 std::shared_ptr<const alerting::AlertingConfig> defaultAlertingConfig() {
@@ -92,7 +85,7 @@ AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig>
     : state_path_(std::move(state_path)),
       config_(config ? std::move(config) : defaultAlertingConfig()),
       sink_(std::make_unique<LogSink>(std::move(notifier))) {
-  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_, *sink_);
+  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_);
 }
 
 AlertingService::~AlertingService() { stop(); }
@@ -119,7 +112,7 @@ void AlertingService::stop() {
 void AlertingService::rebuildDispatcher() {
   auto log = dispatcher_->notificationLog();
   notifications_before_reconfigure_ += dispatcher_->stats().notifications;
-  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_, *sink_);
+  dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_);
   dispatcher_->restoreNotificationLog(std::move(log));
   const int64_t now = nowMs();
   for (const auto& a : store_.list()) {
@@ -171,21 +164,29 @@ void AlertingService::run() {
     loop_lock.unlock();
     const int64_t now = nowMs();
     int64_t next = 0;
-    bool delivered = false;
+    std::vector<alerting::PendingFlush> pending;
     {
       std::lock_guard lock(mu_);
-      next = dispatcher_->advance(now);
-      delivered = sink_->takeDelivered();
+      pending = dispatcher_->collect(now, &next);
       // Silences set to end with their alerts.
       silences_.expireResolved(now, [&](uint64_t fp) {
-        auto a = store_.get(fp);
-        return !a || a->resolvedAt(now);
+        auto t = store_.times(fp);
+        return !t || t->resolvedAt(now);
       });
       if (now - last_gc >= 60 * 1000) {
         store_.collectResolvedBefore(now - kResolvedRetentionMs);
         silences_.collectExpiredBefore(now - kSilenceRetentionMs);
         last_gc = now;
       }
+    }
+    // Deliveries run without the lock: a slow receiver must not hold up the API or the rule
+    // engine sending alerts.
+    bool delivered = false;
+    for (const auto& p : pending) {
+      const bool ok = sink_->deliver(p.notification);
+      std::lock_guard lock(mu_);
+      dispatcher_->complete(p, ok, nowMs());
+      delivered = delivered || ok;
     }
     if (delivered) {
       // What was notified is on disk before anything else happens, so a crash now does not

@@ -3,9 +3,11 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <thread>
 
 #include "tests/support/process.h"
 
@@ -202,4 +204,42 @@ TEST_CASE("Alertmanager API: the rule engine's alerts are grouped and notified",
   CHECK(vigil.notifications("AlwaysFiring") == 1);
   const std::string metrics = vigil.client().Get("/metrics")->body;
   CHECK(metrics.find("vigil_alerting_notifications_total 1") != std::string::npos);
+}
+
+TEST_CASE("Alertmanager API: a slow webhook does not hold up alert ingestion",
+          "[integration][alerting]") {
+  std::atomic<int> requests{0};
+  httplib::Server hook;
+  hook.Post("/slow", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    std::this_thread::sleep_for(3s);
+    res.status = 200;
+  });
+  const int hook_port = hook.bind_to_any_port("127.0.0.1");
+  std::thread hook_thread([&] { hook.listen_after_bind(); });
+  AlertingVigil vigil(std::string(R"(alerting:
+  route:
+    receiver: slow
+    group_by: [alertname]
+    group_wait: 0s
+  receivers:
+    - name: slow
+      webhook_configs: [{url: 'http://127.0.0.1:)") +
+                      std::to_string(hook_port) + R"(/slow'}]
+)");
+  auto post = [&](const std::string& name) {
+    return vigil.client().Post("/api/v2/alerts", R"([{"labels":{"alertname":")" + name + R"("}}])",
+                               "application/json");
+  };
+  REQUIRE(post("First"));
+  REQUIRE(eventually(10s, [&] { return requests.load() >= 1; }));
+  // The webhook is busy for 3 s; new alerts are still taken at once.
+  const auto started = std::chrono::steady_clock::now();
+  auto res = post("Second");
+  const auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(took < 1s);
+  hook.stop();
+  hook_thread.join();
 }

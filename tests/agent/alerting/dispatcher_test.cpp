@@ -66,7 +66,7 @@ std::vector<std::string> alertnames(const Notification& n) {
 
 // A dispatcher with its own alert store, silences and recording sink.
 struct Pipeline {
-  explicit Pipeline(const char* routing) : d(config(routing), store, silences, sink) {}
+  explicit Pipeline(const char* routing) : d(config(routing), store, silences, &sink) {}
   Silences silences;
   RecordingSink sink;
   AlertStore store;

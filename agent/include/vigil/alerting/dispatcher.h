@@ -32,8 +32,19 @@ struct Notification {
   std::vector<Alert> alerts;  // firing ones with ends_at 0, resolved ones with their end
   std::string reason;         // "first notification", "new alerts added", ...
   int64_t at = 0;             // when the group was flushed, ms
-  /// The receiver's configuration; valid while the notification is being delivered.
+  /// The receiver's configuration, kept alive by `config`.
   const Receiver* receiver_config = nullptr;
+  std::shared_ptr<const AlertingConfig> config;
+};
+
+/// A flush with something to tell, waiting for its delivery: the notification and what the
+/// notification log and the group need once it is delivered.
+struct PendingFlush {
+  Notification notification;
+  std::string log_key;
+  std::vector<uint64_t> firing;  // fingerprints for the log (held ones included)
+  std::vector<uint64_t> resolved;
+  std::vector<std::pair<uint64_t, int64_t>> snapshot;  // fingerprint, updated_at, sorted
 };
 
 /// Where notifications go (the notifiers). deliver() returns true once the notification is
@@ -83,14 +94,21 @@ struct NotificationLogEntry {
 class Dispatcher {
  public:
   /// Groups refer to the alerts in `alerts` (the one copy of every alert) by fingerprint.
+  /// `sink` is used by advance(); with collect() and complete() the caller delivers.
   Dispatcher(std::shared_ptr<const AlertingConfig> config, const AlertStore& alerts,
-             Silences& silences, NotificationSink& sink);
+             Silences& silences, NotificationSink* sink = nullptr);
 
   /// Routes a (merged) alert into its groups. Returns the earliest flush time of those groups.
   int64_t add(const Alert& alert, int64_t now);
-  /// Flushes every group that is due at `now`. Returns the time of the next flush (ms), or
-  /// INT64_MAX when there are no groups.
+  /// Flushes every group that is due at `now` and delivers through the sink. Returns the time
+  /// of the next flush (ms), or INT64_MAX when there are no groups.
   int64_t advance(int64_t now);
+  /// The first half of advance(): flushes the due groups and returns the notifications to
+  /// deliver, without delivering them, so that a slow receiver holds no lock. `next_flush`
+  /// receives the time of the next flush.
+  std::vector<PendingFlush> collect(int64_t now, int64_t* next_flush);
+  /// The second half: records a delivery (or its failure) in the log and the group.
+  void complete(const PendingFlush& flush, bool delivered, int64_t now);
 
   struct GroupView {
     std::string receiver;
@@ -117,13 +135,15 @@ class Dispatcher {
     bool has_flushed = false;
   };
 
-  void flush(Group& g, int64_t now);
+  std::optional<PendingFlush> flush(Group& g, int64_t now);
+  void dropResolved(Group& g, const std::vector<std::pair<uint64_t, int64_t>>& snapshot,
+                    int64_t now);
   bool timeMuted(const RouteOptions& opts, int64_t now) const;
 
   std::shared_ptr<const AlertingConfig> config_;
   const AlertStore& store_;
   Silences& silences_;
-  NotificationSink& sink_;
+  NotificationSink* sink_;
   Inhibitor inhibitor_;
   mutable std::mutex mu_;
   // By route (two routes can have the same key) and the fingerprint of the group labels.
