@@ -39,25 +39,6 @@ json labelsJson(const LabelSet& labels) {
   return out;
 }
 
-// A JSON object of strings as a sorted label set; nullopt names the offending key.
-Result<LabelSet> labelsFrom(const json& j, const std::string& what) {
-  LabelSet out;
-  if (j.is_null()) {
-    return out;
-  }
-  if (!j.is_object()) {
-    return invalidArgument(what + " must be an object of strings");
-  }
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!it.value().is_string()) {
-      return invalidArgument(what + "." + it.key() + " must be a string");
-    }
-    out.push_back({it.key(), it.value().get<std::string>()});
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 Result<int64_t> timeField(const json& j, const char* name) {
   if (!j.contains(name) || j[name].is_null()) {
     return int64_t{0};
@@ -175,57 +156,191 @@ Result<AlertQuery> alertQuery(const HttpRequest& req) {
   return q;
 }
 
-void postAlerts(AlertingService& service, const HttpRequest& req, HttpResponse& res) {
-  json body;
-  try {
-    body = json::parse(req.body);
-  } catch (const json::exception& e) {
-    return fail(res, 400, std::string("invalid JSON: ") + e.what());
+// Reads the body of POST /api/v2/alerts straight into alerts, without building a JSON tree
+// (that was most of the cost of ingestion). Each alert gets the first problem found in it.
+class PostableAlertsReader : public nlohmann::json_sax<json> {
+ public:
+  struct Item {
+    alerting::Alert alert;
+    std::string error;  // empty: fine so far
+  };
+  std::vector<Item> items;
+  std::string fatal;  // the body as a whole is wrong
+
+  bool null() override { return value(nullptr); }
+  bool boolean(bool) override { return value("a boolean"); }
+  bool number_integer(number_integer_t) override { return value("a number"); }
+  bool number_unsigned(number_unsigned_t) override { return value("a number"); }
+  bool number_float(number_float_t, const string_t&) override { return value("a number"); }
+  bool binary(binary_t&) override { return value("binary data"); }
+  bool string(string_t& s) override {
+    if (skip_ > 0) {
+      return true;
+    }
+    if (depth_ == 3 && map_ != nullptr) {
+      map_->push_back({std::move(key_), std::move(s)});
+      return true;
+    }
+    if (depth_ == 2 && in_alert()) {
+      if (key_ == "startsAt" || key_ == "endsAt") {
+        setTime(s);
+      } else if (key_ == "generatorURL") {
+        items.back().alert.generator_url = std::move(s);
+      } else if (key_ == "labels" || key_ == "annotations") {
+        problem(key_ + " must be an object of strings");
+      }
+      return true;
+    }
+    return value("a string");
   }
-  if (!body.is_array()) {
-    return fail(res, 400, "expected a JSON array of alerts");
+  bool start_object(std::size_t) override {
+    if (skip_ > 0) {
+      ++skip_;
+      return true;
+    }
+    ++depth_;
+    if (depth_ == 1) {
+      fatal = "expected a JSON array of alerts";
+      return false;
+    }
+    if (depth_ == 2) {
+      items.emplace_back();
+      return true;
+    }
+    if (depth_ == 3 && (key_ == "labels" || key_ == "annotations")) {
+      map_name_ = key_;
+      map_ = key_ == "labels" ? &items.back().alert.labels : &items.back().alert.annotations;
+      return true;
+    }
+    // Any other nested value is not looked at.
+    --depth_;
+    skip_ = 1;
+    return true;
+  }
+  bool end_object() override {
+    if (skip_ > 0) {
+      --skip_;
+      return true;
+    }
+    if (depth_ == 3) {
+      map_ = nullptr;
+    }
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (skip_ > 0) {
+      ++skip_;
+      return true;
+    }
+    if (depth_ == 0) {
+      depth_ = 1;
+      return true;
+    }
+    if (depth_ == 1) {
+      items.emplace_back();
+      problem("expected an object");
+    } else if (depth_ == 3) {
+      problem(map_name_ + "." + key_ + " must be a string");
+    } else if (key_ == "labels" || key_ == "annotations") {
+      problem(key_ + " must be an object of strings");
+    }
+    skip_ = 1;
+    return true;
+  }
+  bool end_array() override {
+    if (skip_ > 0) {
+      --skip_;
+      return true;
+    }
+    --depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (skip_ == 0) {
+      key_ = std::move(k);
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    fatal = std::string("invalid JSON: ") + e.what();
+    return false;
+  }
+
+ private:
+  bool in_alert() const { return !items.empty(); }
+  void problem(const std::string& message) {
+    if (!items.empty() && items.back().error.empty()) {
+      items.back().error = message;
+    }
+  }
+  // A scalar where it does not belong (or null, which means "not set").
+  bool value(const char* what) {
+    if (skip_ > 0) {
+      return true;
+    }
+    if (depth_ == 0) {
+      fatal = "expected a JSON array of alerts";
+      return false;
+    }
+    if (depth_ == 1) {
+      items.emplace_back();
+      problem("expected an object");
+    } else if (depth_ == 3) {
+      problem(map_name_ + "." + key_ + " must be a string");
+    } else if (what != nullptr && (key_ == "labels" || key_ == "annotations")) {
+      problem(key_ + " must be an object of strings");
+    } else if (what != nullptr && (key_ == "startsAt" || key_ == "endsAt")) {
+      problem(key_ + " must be a date-time string");
+    }
+    return true;
+  }
+  bool value(std::nullptr_t) { return value(static_cast<const char*>(nullptr)); }
+  void setTime(const std::string& text) {
+    int64_t& field = key_ == "startsAt" ? items.back().alert.starts_at : items.back().alert.ends_at;
+    if (text.empty() || text.starts_with("0001-01-01T00:00:00")) {
+      field = 0;  // Go's zero time means "not set"
+      return;
+    }
+    auto t = parseApiTime(text);
+    if (!t) {
+      problem(key_ + ": " + t.status().message());
+      return;
+    }
+    field = *t;
+  }
+
+  int depth_ = 0;  // 1: the array, 2: an alert, 3: its labels or annotations
+  int skip_ = 0;   // nesting depth of a value being skipped
+  std::string key_;
+  std::string map_name_;
+  LabelSet* map_ = nullptr;
+};
+
+void postAlerts(AlertingService& service, const HttpRequest& req, HttpResponse& res) {
+  PostableAlertsReader reader;
+  const bool parsed = json::sax_parse(req.body, &reader);
+  if (!parsed || !reader.fatal.empty()) {
+    return fail(res, 400, reader.fatal.empty() ? "invalid JSON" : reader.fatal);
   }
   const int64_t now = nowMs();
   const int64_t resolve_timeout = service.resolveTimeoutMs();
   std::vector<alerting::Alert> accepted;
+  accepted.reserve(reader.items.size());
   std::string errors;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const json& j = body[i];
-    auto problem = [&](const std::string& message) {
-      errors += (errors.empty() ? "" : "; ") + std::string("alerts[") + std::to_string(i) +
-                "]: " + message;
-    };
-    if (!j.is_object()) {
-      problem("expected an object");
-      continue;
-    }
-    alerting::Alert a;
-    auto labels = labelsFrom(j.contains("labels") ? j["labels"] : json(), "labels");
-    auto annotations =
-        labelsFrom(j.contains("annotations") ? j["annotations"] : json(), "annotations");
-    auto starts = timeField(j, "startsAt");
-    auto ends = timeField(j, "endsAt");
-    for (const Status& st :
-         {labels.status(), annotations.status(), starts.status(), ends.status()}) {
-      if (!st.isOk()) {
-        problem(st.message());
+  for (std::size_t i = 0; i < reader.items.size(); ++i) {
+    auto& item = reader.items[i];
+    if (item.error.empty()) {
+      if (Status st = alerting::normaliseIncoming(item.alert, now, resolve_timeout); !st.isOk()) {
+        item.error = st.message();
       }
     }
-    if (!labels || !annotations || !starts || !ends) {
+    if (!item.error.empty()) {
+      errors += (errors.empty() ? "" : "; ") + std::string("alerts[") + std::to_string(i) +
+                "]: " + item.error;
       continue;
     }
-    a.labels = std::move(*labels);
-    a.annotations = std::move(*annotations);
-    a.starts_at = *starts;
-    a.ends_at = *ends;
-    if (j.contains("generatorURL") && j["generatorURL"].is_string()) {
-      a.generator_url = j["generatorURL"].get<std::string>();
-    }
-    if (Status st = alerting::normaliseIncoming(a, now, resolve_timeout); !st.isOk()) {
-      problem(st.message());
-      continue;
-    }
-    accepted.push_back(std::move(a));
+    accepted.push_back(std::move(item.alert));
   }
   // As in Alertmanager, the valid alerts are kept even when others are rejected.
   service.receive(std::move(accepted), now);

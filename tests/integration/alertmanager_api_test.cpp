@@ -132,6 +132,19 @@ TEST_CASE("Alertmanager API: alerts in, notifications out, amtool queries and si
   res = post("not json");
   REQUIRE(res);
   CHECK(res->status == 400);
+  res = post(R"({"labels":{"a":"b"}})");
+  REQUIRE(res);
+  CHECK(res->body == R"("expected a JSON array of alerts")");
+  // Every kind of bad alert names its index and what is wrong; unknown fields are ignored.
+  res = post(R"([{"labels":"x"}, {"labels":{"a":1}}, {"labels":{"a":"b"},"startsAt":5},
+                 {"labels":{"a":"b"},"endsAt":"yesterday"}, 7,
+                 {"labels":{"alertname":"Extra"},"extra":{"deep":[1,{"x":2}]},"status":{}}])");
+  REQUIRE(res);
+  CHECK(res->status == 400);
+  CHECK(res->body ==
+        R"("alerts[0]: labels must be an object of strings; alerts[1]: labels.a must be a string; )"
+        R"(alerts[2]: startsAt must be a date-time string; alerts[3]: endsAt: cannot parse )"
+        R"(\"yesterday\" to a valid timestamp; alerts[4]: expected an object")");
 
   // Routed by severity to oncall, grouped by alertname, notified after group_wait.
   REQUIRE(eventually(10s, [&] { return vigil.notifications("receiver=oncall") == 1; }));
