@@ -114,6 +114,21 @@ AlertStore::Packed AlertStore::pack(const Alert& a) {
   p.timeout = a.timeout;
   p.labels = static_cast<uint16_t>(a.labels.size());
   p.annotations = static_cast<uint16_t>(a.annotations.size());
+  // Exactly one allocation of exactly the packed size.
+  auto sized = [](std::size_t n) {
+    std::size_t bytes = 1;
+    for (; n >= 0x80; n >>= 7) {
+      ++bytes;
+    }
+    return bytes;
+  };
+  std::size_t size = sized(a.generator_url.size()) + a.generator_url.size();
+  for (const LabelSet* set : {&a.labels, &a.annotations}) {
+    for (const Label& l : *set) {
+      size += sized(l.name.size()) + l.name.size() + sized(l.value.size()) + l.value.size();
+    }
+  }
+  p.data.reserve(size);
   for (const LabelSet* set : {&a.labels, &a.annotations}) {
     for (const Label& l : *set) {
       appendSized(p.data, l.name);
@@ -121,7 +136,6 @@ AlertStore::Packed AlertStore::pack(const Alert& a) {
     }
   }
   appendSized(p.data, a.generator_url);
-  p.data.shrink_to_fit();
   return p;
 }
 
