@@ -58,6 +58,8 @@ struct Figures {
 Figures measure(const char* name, pid_t pid, int port) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);
+  // One persistent connection, as Prometheus's notifier keeps to each Alertmanager.
+  client.set_keep_alive(true);
   if (!eventually(20s, [&] {
         auto r = client.Get("/api/v2/status");
         return r && r->status == 200;
