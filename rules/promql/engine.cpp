@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "functions.h"
+#include "label_ops.h"
 #include "vigil/rules/promql_engine.h"
 
 namespace vigil::promql {
@@ -66,17 +67,6 @@ uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>&
   return signatureOf(labels.get(), names, on);
 }
 
-std::string labelsKey(const LabelSet& labels) {
-  std::string key;
-  for (const Label& l : labels) {
-    key += l.name;
-    key += '\xff';
-    key += l.value;
-    key += '\xff';
-  }
-  return key;
-}
-
 std::string describe(const LabelSet& labels) { return labelsToString(labels); }
 
 // The operators whose results lose __name__. Prometheus 2.42 keeps it for atan2.
@@ -117,28 +107,6 @@ std::pair<double, bool> applyOp(BinaryOp op, double lhs, double rhs) {
     default:
       return {lhs, true};
   }
-}
-
-void eraseLabel(LabelSet& ls, std::string_view name) {
-  ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const Label& l) { return l.name == name; }),
-           ls.end());
-}
-
-void setLabel(LabelSet& ls, const std::string& name, const std::string& value) {
-  eraseLabel(ls, name);
-  if (!value.empty()) {
-    ls.push_back({name, value});
-    std::sort(ls.begin(), ls.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
-  }
-}
-
-std::string labelValue(const LabelSet& ls, std::string_view name) {
-  for (const Label& l : ls) {
-    if (l.name == name) {
-      return l.value;
-    }
-  }
-  return "";
 }
 
 class Evaluator {

@@ -1,4 +1,5 @@
 #include "functions.h"
+#include "label_ops.h"
 
 #include <re2/re2.h>
 
@@ -15,12 +16,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-void dropName(LabelSet& ls) {
-  ls.erase(std::remove_if(ls.begin(), ls.end(),
-                          [](const Label& l) { return l.name == kMetricNameLabel; }),
-           ls.end());
-}
 
 Vector& vectorArg(FunctionContext& ctx, std::size_t i) { return std::get<Vector>(ctx.args[i]); }
 // A function has at most one range-vector argument; `i` documents which one it is.
@@ -308,24 +303,6 @@ std::string expandTemplate(const std::string& tmpl, const RE2& re,
   return out;
 }
 
-void setLabel(LabelSet& ls, const std::string& name, const std::string& value) {
-  ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const Label& l) { return l.name == name; }),
-           ls.end());
-  if (!value.empty()) {
-    ls.push_back({name, value});
-    std::sort(ls.begin(), ls.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
-  }
-}
-
-std::string getLabel(const LabelSet& ls, const std::string& name) {
-  for (const auto& l : ls) {
-    if (l.name == name) {
-      return l.value;
-    }
-  }
-  return "";
-}
-
 }  // namespace
 
 double quantile(double q, std::vector<double> values) {
@@ -504,7 +481,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
     }
     Vector out;
     for (auto& s : vectorArg(ctx, 0)) {
-      const std::string value = getLabel(s.metric, src);
+      const std::string value = labelValue(s.metric, src);
       std::vector<re2::StringPiece> groups(
           static_cast<std::size_t>(re.NumberOfCapturingGroups() + 1));
       if (re.Match(value, 0, value.size(), RE2::ANCHOR_BOTH, groups.data(),
@@ -528,7 +505,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
         if (i > 3) {
           joined += sep;
         }
-        joined += getLabel(s.metric, stringArg(ctx, i));
+        joined += labelValue(s.metric, stringArg(ctx, i));
       }
       setLabel(s.metric.mut(), dst, joined);
       out.push_back(std::move(s));
@@ -539,7 +516,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
     const double q = scalarArg(ctx, 0);
     std::map<std::string, std::pair<LabelSet, std::vector<Bucket>>> groups;
     for (auto& s : vectorArg(ctx, 1)) {
-      const std::string le = getLabel(s.metric, "le");
+      const std::string le = labelValue(s.metric, "le");
       char* end = nullptr;
       double upper = std::strtod(le.c_str(), &end);
       if (le == "+Inf" || le == "Inf" || le == "inf" || le == "+inf") {
@@ -548,7 +525,7 @@ Result<Value> callFunction(FunctionContext& ctx) {
         continue;  // not a bucket
       }
       LabelSet metric = s.metric;
-      dropName(metric);
+      eraseLabel(metric, kMetricNameLabel);
       setLabel(metric, "le", "");
       std::string key;
       for (const auto& l : metric) {

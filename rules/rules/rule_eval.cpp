@@ -1,5 +1,7 @@
 #include "vigil/rules/rule_eval.h"
 
+#include "../promql/label_ops.h"
+
 #include <algorithm>
 #include <set>
 
@@ -12,23 +14,6 @@ namespace {
 
 // A firing alert that resolved is kept this long so that receivers hear it resolved.
 constexpr int64_t kResolvedRetentionMs = 15 * 60 * 1000;
-
-std::string key(const LabelSet& labels) {
-  std::string k;
-  for (const auto& l : labels) {
-    k += l.name + '\xff' + l.value + '\xff';
-  }
-  return k;
-}
-
-void setLabel(LabelSet& ls, const std::string& name, const std::string& value) {
-  ls.erase(std::remove_if(ls.begin(), ls.end(), [&](const Label& l) { return l.name == name; }),
-           ls.end());
-  if (!value.empty()) {
-    ls.push_back({name, value});
-  }
-  std::sort(ls.begin(), ls.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
-}
 
 Result<std::string> expand(const Result<Template>& t, const TemplateData& data) {
   if (!t) {
@@ -129,7 +114,7 @@ Status GroupEvaluator::evaluateRecording(const Rule& rule, RuleState& state, int
     for (const auto& [name, v] : rule.labels) {
       setLabel(labels, name, v);
     }
-    if (!seen.insert(key(labels)).second) {
+    if (!seen.insert(labelsKey(labels)).second) {
       return invalidArgument(
           "vector contains metrics with the same labelset after applying rule "
           "labels");
@@ -170,7 +155,7 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
       annotations.emplace_back(rule.annotations[i].first,
                                v ? *v : "<error expanding template: " + v.status().message() + ">");
     }
-    const std::string k = key(alert_labels);
+    const std::string k = labelsKey(alert_labels);
     if (!present.insert(k).second) {
       result = invalidArgument(
           "vector contains metrics with the same labelset after applying "
@@ -260,7 +245,7 @@ void GroupEvaluator::importAlerts(
       continue;
     }
     for (const auto& a : state[i].second) {
-      states_[i].active[key(a.labels)] = a;
+      states_[i].active[labelsKey(a.labels)] = a;
     }
   }
 }
