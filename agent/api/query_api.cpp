@@ -251,6 +251,22 @@ Result<promql::EngineOptions> requestOptions(promql::EngineOptions base, const P
   return base;
 }
 
+// Parses a query and the request's engine options; the error to answer with, if any.
+std::optional<ApiError> prepareQuery(const std::string& query, const Params& params,
+                                     const promql::EngineOptions& base, promql::ParseResult& parsed,
+                                     promql::EngineOptions& options) {
+  parsed = promql::parse(query);
+  if (!parsed.expr) {
+    return ApiError{400, "bad_data", "invalid parameter \"query\": " + parsed.error->toString()};
+  }
+  auto request_options = requestOptions(base, params);
+  if (!request_options) {
+    return ApiError{400, "bad_data", request_options.status().message()};
+  }
+  options = *request_options;
+  return std::nullopt;
+}
+
 std::vector<std::vector<LabelMatcher>> parseMatchers(const std::vector<std::string>& selectors,
                                                      std::optional<ApiError>& error) {
   std::vector<std::vector<LabelMatcher>> out;
@@ -310,16 +326,12 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
           }
           t = *parsed;
         }
-        auto expr = promql::parse(*query);
-        if (!expr.expr) {
-          return respondError(
-              res, {400, "bad_data", "invalid parameter \"query\": " + expr.error->toString()});
+        promql::ParseResult expr;
+        promql::EngineOptions request_options;
+        if (auto error = prepareQuery(*query, params, engine_options, expr, request_options)) {
+          return respondError(res, *error);
         }
-        auto request_options = requestOptions(engine_options, params);
-        if (!request_options) {
-          return respondError(res, {400, "bad_data", request_options.status().message()});
-        }
-        promql::Engine engine(store, *request_options);
+        promql::Engine engine(store, request_options);
         auto value = engine.instant(*expr.expr, t);
         if (!value) {
           return respondError(res, executionError(value.status()));
@@ -364,16 +376,12 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
                                     "timeseries. Try decreasing the query resolution "
                                     "(?step=XX)"});
         }
-        auto expr = promql::parse(*query);
-        if (!expr.expr) {
-          return respondError(
-              res, {400, "bad_data", "invalid parameter \"query\": " + expr.error->toString()});
+        promql::ParseResult expr;
+        promql::EngineOptions request_options;
+        if (auto error = prepareQuery(*query, params, engine_options, expr, request_options)) {
+          return respondError(res, *error);
         }
-        auto request_options = requestOptions(engine_options, params);
-        if (!request_options) {
-          return respondError(res, {400, "bad_data", request_options.status().message()});
-        }
-        promql::Engine engine(store, *request_options);
+        promql::Engine engine(store, request_options);
         auto matrix = engine.range(*expr.expr, *s, *e, *st);
         if (!matrix) {
           return respondError(res, executionError(matrix.status()));
