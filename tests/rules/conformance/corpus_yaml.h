@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <string>
 
+#include <ostream>
+
 #include "vigil/metric.h"
+#include "vigil/rules/unit_test.h"
 #include "vigil/store.h"
 
 namespace vigil::conformance {
@@ -48,6 +51,33 @@ inline std::string number(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
+}
+
+// Copies a case's input_series into the test file being written and loads them into `store`,
+// `step` ms apart, as promtool will. False (after saying which) if a series does not parse.
+inline bool writeAndLoadInputSeries(const YAML::Node& input_series, int64_t step, std::ostream& out,
+                                    Store& store) {
+  out << "    input_series:\n";
+  for (const YAML::Node& s : input_series) {
+    const std::string series = s["series"].as<std::string>();
+    const std::string values = s["values"].as<std::string>();
+    out << "      - series: " << yamlQuoted(series) << "\n        values: " << yamlQuoted(values)
+        << "\n";
+    auto labels = promql::parseSeriesLabels(series);
+    auto expanded = promql::expandSeriesValues(values);
+    if (!labels || !expanded) {
+      std::fprintf(stderr, "bad series %s\n", series.c_str());
+      return false;
+    }
+    for (std::size_t i = 0; i < expanded->size(); ++i) {
+      const auto& v = (*expanded)[i];
+      if (v.kind != promql::SeriesValue::Kind::kMissing) {
+        (void)store.append(*labels, static_cast<int64_t>(i) * step,
+                           v.kind == promql::SeriesValue::Kind::kStale ? staleNaN() : v.value);
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace vigil::conformance

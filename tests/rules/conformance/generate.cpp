@@ -38,26 +38,10 @@ int main(int argc, char** argv) {
   for (const YAML::Node& group : cases["groups"]) {
     const std::string interval = group["interval"].as<std::string>("1m");
     auto store = makeMemStore();
-    out << "  - interval: " << interval << "\n    input_series:\n";
+    out << "  - interval: " << interval << "\n";
     const int64_t step = parseDuration(interval)->count();
-    for (const YAML::Node& s : group["input_series"]) {
-      const std::string series = s["series"].as<std::string>();
-      const std::string values = s["values"].as<std::string>();
-      out << "      - series: " << yamlQuoted(series) << "\n        values: " << yamlQuoted(values)
-          << "\n";
-      auto labels = parseSeriesLabels(series);
-      auto expanded = expandSeriesValues(values);
-      if (!labels || !expanded) {
-        std::cerr << "bad series " << series << "\n";
-        return 1;
-      }
-      for (std::size_t i = 0; i < expanded->size(); ++i) {
-        const auto& v = (*expanded)[i];
-        if (v.kind != SeriesValue::Kind::kMissing) {
-          (void)store->append(*labels, static_cast<int64_t>(i) * step,
-                              v.kind == SeriesValue::Kind::kStale ? staleNaN() : v.value);
-        }
-      }
+    if (!vigil::conformance::writeAndLoadInputSeries(group["input_series"], step, out, *store)) {
+      return 1;
     }
     out << "    promql_expr_test:\n";
     Engine engine(*store);

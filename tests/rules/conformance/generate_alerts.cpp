@@ -66,21 +66,8 @@ int main(int argc, char** argv) {
             << yamlQuoted(kv.second.as<std::string>()) << "\n";
       }
     }
-    out << "    input_series:\n";
-    for (const YAML::Node& s : test["input_series"]) {
-      const std::string series = s["series"].as<std::string>();
-      const std::string values = s["values"].as<std::string>();
-      out << "      - series: " << yamlQuoted(series) << "\n        values: " << yamlQuoted(values)
-          << "\n";
-      auto labels = parseSeriesLabels(series);
-      auto expanded = expandSeriesValues(values);
-      for (std::size_t i = 0; i < expanded->size(); ++i) {
-        const auto& v = (*expanded)[i];
-        if (v.kind != SeriesValue::Kind::kMissing) {
-          (void)store->append(*labels, static_cast<int64_t>(i) * step,
-                              v.kind == SeriesValue::Kind::kStale ? staleNaN() : v.value);
-        }
-      }
+    if (!vigil::conformance::writeAndLoadInputSeries(test["input_series"], step, out, *store)) {
+      return 1;
     }
     // Which alert to check at which time.
     std::map<int64_t, std::vector<std::string>> checks;
