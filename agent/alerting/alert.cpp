@@ -157,7 +157,7 @@ Alert AlertStore::unpack(const Packed& p) {
   return a;
 }
 
-void AlertStore::put(Alert& alert, int64_t now) {
+uint64_t AlertStore::put(Alert& alert, int64_t now) {
   std::lock_guard lock(mu_);
   const uint64_t fp = alert.fingerprint();
   auto it = alerts_.find(fp);
@@ -182,9 +182,10 @@ void AlertStore::put(Alert& alert, int64_t now) {
       }
     }
     it->second = pack(alert);
-    return;
+    return fp;
   }
   alerts_.emplace(fp, pack(alert));
+  return fp;
 }
 
 std::optional<Alert> AlertStore::get(uint64_t fp) const {

@@ -50,10 +50,10 @@ std::string groupLabelsString(const LabelSet& labels) {
   return out + "}";
 }
 
-void Inhibitor::observe(const Alert& alert) {
+void Inhibitor::observe(const Alert& alert, uint64_t fp) {
   for (const InhibitRule& r : rules_) {
     if (matchesAll(r.source_matchers, alert.labels)) {
-      sources_[alert.fingerprint()] = alert;
+      sources_[fp] = alert;
       return;
     }
   }
@@ -99,11 +99,11 @@ Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, const Alert
       sink_(sink),
       inhibitor_(config_->inhibit_rules) {}
 
-int64_t Dispatcher::add(const Alert& alert, int64_t now) {
+int64_t Dispatcher::add(const Alert& alert, uint64_t fp, int64_t now) {
   std::lock_guard lock(mu_);
   int64_t earliest = INT64_MAX;
   ++stats_.alerts_received;
-  inhibitor_.observe(alert);
+  inhibitor_.observe(alert, fp);
   for (const Route* route : config_->route.match(alert.labels)) {
     LabelSet labels = groupLabelsOf(alert, route->options);
     auto [it, created] = groups_.try_emplace({route, fingerprint(labels)});
@@ -114,11 +114,7 @@ int64_t Dispatcher::add(const Alert& alert, int64_t now) {
       g.labels = std::move(labels);
       g.next_flush = now + route->options.group_wait.count();
     }
-    const uint64_t fp = alert.fingerprint();
-    auto pos = std::lower_bound(g.alerts.begin(), g.alerts.end(), fp);
-    if (pos == g.alerts.end() || *pos != fp) {
-      g.alerts.insert(pos, fp);
-    }
+    g.alerts.insert(fp);
     // An alert that should have been sent already (it started more than group_wait ago, e.g.
     // across a restart) flushes a group that has not flushed yet at once.
     if (!g.has_flushed && alert.starts_at + route->options.group_wait.count() < now) {
@@ -195,19 +191,14 @@ void Dispatcher::dropResolved(Group& g, const std::vector<std::pair<uint64_t, in
                               int64_t now) {
   // Resolved alerts leave the group once the flush went through, unless they were updated
   // since (Alertmanager's DeleteIfNotModified); so do alerts no longer in the store.
-  std::vector<uint64_t> kept;
-  for (const uint64_t fp : g.alerts) {
+  std::erase_if(g.alerts, [&](uint64_t fp) {
     // The snapshot is in fingerprint order, like the group.
     auto seen = std::lower_bound(snapshot.begin(), snapshot.end(), fp,
                                  [](const auto& s, uint64_t x) { return s.first < x; });
     const auto current = store_.times(fp);
-    const bool drop = !current || (seen != snapshot.end() && seen->first == fp &&
-                                   current->resolvedAt(now) && current->updated_at == seen->second);
-    if (!drop) {
-      kept.push_back(fp);
-    }
-  }
-  g.alerts = std::move(kept);
+    return !current || (seen != snapshot.end() && seen->first == fp && current->resolvedAt(now) &&
+                        current->updated_at == seen->second);
+  });
 }
 
 bool Dispatcher::timeMuted(const RouteOptions& opts, int64_t now) const {

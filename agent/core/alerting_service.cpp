@@ -145,8 +145,8 @@ void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) 
   {
     std::lock_guard lock(mu_);
     for (auto& a : alerts) {
-      store_.put(a, now);
-      earliest = std::min(earliest, dispatcher_->add(a, now));
+      const uint64_t fp = store_.put(a, now);
+      earliest = std::min(earliest, dispatcher_->add(a, fp, now));
     }
   }
   // Wake the loop only when a group is due before it would wake anyway.

@@ -52,8 +52,9 @@ Status normaliseIncoming(Alert& alert, int64_t now, int64_t resolve_timeout_ms);
 class AlertStore {
  public:
   /// Stores `alert`: merged with the version it has if they overlap in time, replacing it if
-  /// not (a new occurrence of the alert). `alert` is updated to what was stored.
-  void put(Alert& alert, int64_t now);
+  /// not (a new occurrence of the alert). `alert` is updated to what was stored. Returns its
+  /// fingerprint.
+  uint64_t put(Alert& alert, int64_t now);
   std::optional<Alert> get(uint64_t fp) const;
   struct Times {
     int64_t starts_at = 0;

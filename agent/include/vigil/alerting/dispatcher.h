@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -59,8 +60,9 @@ class NotificationSink {
 class Inhibitor {
  public:
   explicit Inhibitor(std::vector<InhibitRule> rules) : rules_(std::move(rules)) {}
-  /// Every alert that arrives may be a source.
-  void observe(const Alert& alert);
+  /// Every alert that arrives may be a source (`fp` is its fingerprint).
+  void observe(const Alert& alert, uint64_t fp);
+  void observe(const Alert& alert) { observe(alert, alert.fingerprint()); }
   /// The fingerprint of a source that inhibits an alert with these labels at `now` (one that
   /// has not resolved), if any.
   std::optional<uint64_t> inhibitedBy(const LabelSet& labels, int64_t now) const;
@@ -98,8 +100,10 @@ class Dispatcher {
   Dispatcher(std::shared_ptr<const AlertingConfig> config, const AlertStore& alerts,
              Silences& silences, NotificationSink* sink = nullptr);
 
-  /// Routes a (merged) alert into its groups. Returns the earliest flush time of those groups.
-  int64_t add(const Alert& alert, int64_t now);
+  /// Routes a (merged) alert, whose fingerprint is `fp`, into its groups. Returns the earliest
+  /// flush time of those groups.
+  int64_t add(const Alert& alert, uint64_t fp, int64_t now);
+  int64_t add(const Alert& alert, int64_t now) { return add(alert, alert.fingerprint(), now); }
   /// Flushes every group that is due at `now` and delivers through the sink. Returns the time
   /// of the next flush (ms), or INT64_MAX when there are no groups.
   int64_t advance(int64_t now);
@@ -130,7 +134,9 @@ class Dispatcher {
     const Route* route = nullptr;
     std::string key;
     LabelSet labels;
-    std::vector<uint64_t> alerts;  // fingerprints, sorted
+    // Fingerprints, ordered: a sorted vector made each new alert of a large group cost a
+    // move of the whole group.
+    std::set<uint64_t> alerts;
     int64_t next_flush = 0;
     bool has_flushed = false;
   };
