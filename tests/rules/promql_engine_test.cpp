@@ -1,6 +1,8 @@
 // Expected values come from promtool 2.42 (`promtool test rules`) on the same input series.
 #include <catch2/catch.hpp>
+
 #include <cmath>
+#include "tests/support/labels.h"
 
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
@@ -8,16 +10,9 @@
 using namespace vigil;
 using namespace vigil::promql;
 
-namespace {
+using vigil::test::L;
 
-LabelSet L(std::initializer_list<std::pair<const char*, const char*>> pairs) {
-  LabelSet out;
-  for (const auto& [n, v] : pairs) {
-    out.push_back({n, v});
-  }
-  std::sort(out.begin(), out.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
-  return out;
-}
+namespace {
 
 // input_series notation, the subset used here: "start+stepxN" runs and "stale".
 void load(Store& store, const LabelSet& labels, std::vector<std::optional<double>> values,

@@ -1,25 +1,20 @@
 #include <catch2/catch.hpp>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
 #include <thread>
+#include "tests/support/labels.h"
 
 #include "vigil/store.h"
 
 using namespace vigil;
 
-namespace {
+using vigil::test::L;
 
-LabelSet L(std::initializer_list<std::pair<const char*, const char*>> pairs) {
-  LabelSet out;
-  for (const auto& [n, v] : pairs) {
-    out.push_back({n, v});
-  }
-  std::sort(out.begin(), out.end(), [](const Label& a, const Label& b) { return a.name < b.name; });
-  return out;
-}
+namespace {
 
 LabelMatcher M(MatchType type, const char* name, const char* value) {
   auto m = LabelMatcher::create(type, name, value);
