@@ -30,9 +30,7 @@ struct AlertingVigil {
   }
   void start() {
     process = std::make_unique<ChildProcess>(
-        std::vector<std::string>{VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"),
-                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                 "--data-dir", dir.file("data")},
+        vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
         dir.file("vigil" + std::to_string(++runs) + ".log"));
     bool ready = eventually(10s, [&] {
       auto res = client().Get("/-/healthy");

@@ -106,8 +106,7 @@ receivers:
       dir.file("am.log"));
   const int vigil_port = freeLoopbackPort();
   ChildProcess vigil(
-      {VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
-       "127.0.0.1:" + std::to_string(vigil_port), "--data-dir", dir.file("vigil-data")},
+      vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), vigil_port, dir.file("vigil-data")),
       dir.file("vigil.log"));
   httplib::Client am_client("127.0.0.1", am_port);
   httplib::Client vigil_client("127.0.0.1", vigil_port);

@@ -33,9 +33,7 @@ struct RunningVigil {
   explicit RunningVigil(const std::string& config_yaml) {
     dir.write("vigil.yaml", config_yaml);
     process = std::make_unique<ChildProcess>(
-        std::vector<std::string>{VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"),
-                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                 "--data-dir", dir.file("data")},
+        vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
         dir.file("vigil.log"));
     bool ready = eventually(10s, [&] {
       auto res = client().Get("/-/ready");
@@ -263,10 +261,7 @@ TEST_CASE("Daemon: the store survives kill -9 up to the last checkpoint",
       "global:\n  collection_interval: 1s\nstorage:\n  checkpoint_interval: 1s\n";
   dir.write("vigil.yaml", config);
   const int port = freeLoopbackPort();
-  const std::vector<std::string> argv = {VIGIL_BINARY,       "run",
-                                         "--config",         dir.file("vigil.yaml"),
-                                         "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                         "--data-dir",       dir.file("data")};
+  const auto argv = vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data"));
   httplib::Client client("127.0.0.1", port);
   auto scrape = [&]() -> std::string {
     auto res = client.Get("/metrics");

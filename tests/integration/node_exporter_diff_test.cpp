@@ -83,9 +83,9 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
 
   const int vigil_port = freeLoopbackPort();
   dir.write("vigil.yaml", "global:\n  collection_interval: 1s\n");
-  ChildProcess vigil({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
-                      "127.0.0.1:" + std::to_string(vigil_port), "--data-dir", dir.file("data")},
-                     dir.file("vigil.log"));
+  ChildProcess vigil(
+      vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), vigil_port, dir.file("data")),
+      dir.file("vigil.log"));
 
   httplib::Client ne("127.0.0.1", ne_port);
   httplib::Client vg("127.0.0.1", vigil_port);

@@ -16,8 +16,7 @@ TEST_CASE("Query API: Prometheus's endpoints and JSON shapes", "[integration][ap
   TempDir dir;
   const int port = freeLoopbackPort();
   dir.write("vigil.yaml", "global:\n  collection_interval: 1s\n");
-  ChildProcess vigil({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
-                      "127.0.0.1:" + std::to_string(port), "--data-dir", dir.file("data")},
+  ChildProcess vigil(vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
                      dir.file("vigil.log"));
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(5, 0);
@@ -216,10 +215,7 @@ TEST_CASE("Rules in the agent: a firing alert survives kill -9 without firing ag
             "global:\n  collection_interval: 1s\nstorage:\n  checkpoint_interval: 1s\n"
             "rule_files: [alerts.yml]\n");
   const int port = freeLoopbackPort();
-  const std::vector<std::string> argv = {VIGIL_BINARY,       "run",
-                                         "--config",         dir.file("vigil.yaml"),
-                                         "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                         "--data-dir",       dir.file("data")};
+  const auto argv = vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data"));
   httplib::Client client("127.0.0.1", port);
   auto activeAt = [&](const std::string& name) -> std::string {
     auto r = client.Get("/api/v1/alerts");

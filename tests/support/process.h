@@ -56,6 +56,20 @@ CommandResult runCommand(const std::vector<std::string>& argv, const std::string
 
 std::string readFile(const std::string& path);
 
+/// The command line of `vigil run` with a configuration file, on 127.0.0.1:port, with its own
+/// data directory: how the integration tests start the agent.
+inline std::vector<std::string> vigilRunArgv(const std::string& binary, const std::string& config,
+                                             int port, const std::string& data_dir) {
+  return {binary,
+          "run",
+          "--config",
+          config,
+          "--listen-address",
+          "127.0.0.1:" + std::to_string(port),
+          "--data-dir",
+          data_dir};
+}
+
 /// CPU time (user + system) a process has used so far, from /proc/PID/stat.
 double processCpuSeconds(pid_t pid);
 /// A process's resident memory, from /proc/PID/status.
