@@ -1,7 +1,5 @@
 #include "vigil/rules/rule_file.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -10,6 +8,7 @@
 #include "vigil/metric.h"
 #include "vigil/rules/promql_parser.h"
 #include "vigil/rules/template.h"
+#include "vigil/yaml_reader.h"
 
 namespace vigil::promql {
 
@@ -23,54 +22,22 @@ std::size_t RuleFileResult::ruleCount() const {
 
 namespace {
 
-class Reader {
+class Reader : public YamlReader {
  public:
-  Reader(std::string file, std::vector<RuleError>& errors)
-      : file_(std::move(file)), errors_(errors) {}
+  using YamlReader::YamlReader;
 
-  void error(const YAML::Node& node, const std::string& field, const std::string& message) {
-    RuleError e;
-    e.file = file_;
-    if (node.Mark().line >= 0) {
-      e.line = node.Mark().line + 1;
-      e.column = node.Mark().column + 1;
-    }
-    e.message = field.empty() ? message : field + ": " + message;
-    errors_.push_back(std::move(e));
-  }
-
-  bool checkKeys(const YAML::Node& node, const std::string& field,
-                 std::initializer_list<std::string_view> allowed) {
-    if (!node.IsMap()) {
-      error(node, field, "expected a mapping");
-      return false;
-    }
-    for (const auto& kv : node) {
-      const std::string key = kv.first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        error(kv.first, field.empty() ? key : field + "." + key, "unknown key");
-      }
-    }
-    return true;
-  }
-
-  std::optional<int64_t> duration(const YAML::Node& node, const std::string& field) {
-    if (!node.IsScalar()) {
-      error(node, field, "expected a duration");
-      return std::nullopt;
-    }
-    auto d = parseDuration(node.Scalar());
+  /// A Prometheus duration in milliseconds.
+  std::optional<int64_t> durationMs(const YAML::Node& node, const std::string& field) {
+    auto d = duration(node, field);
     if (!d) {
-      error(node, field, d.status().message());
       return std::nullopt;
     }
     return d->count();
   }
 
   void readRule(const YAML::Node& node, const std::string& field, RuleGroup& group) {
-    if (!checkKeys(
-            node, field,
-            {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"})) {
+    if (!checkMap(node, field,
+                  {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"})) {
       return;
     }
     Rule rule;
@@ -99,12 +66,12 @@ class Reader {
         // scalar on the same line; block scalars start on the next line).
         const bool block = expr.Tag() == "!" || rule.expr_text.find('\n') != std::string::npos;
         RuleError e;
-        e.file = file_;
+        e.file = file();
         e.line = expr.Mark().line + 1 + (parsed.error->line - 1) + (block ? 1 : 0);
         e.column = parsed.error->line == 1 && !block ? expr.Mark().column + parsed.error->column
                                                      : parsed.error->column;
         e.message = field + ".expr: " + parsed.error->message;
-        errors_.push_back(std::move(e));
+        errors().push_back(std::move(e));
       } else {
         const ValueType t = parsed.expr->type();
         if (t != ValueType::kVector && t != ValueType::kScalar) {
@@ -118,14 +85,14 @@ class Reader {
     if (auto n = node["for"]) {
       if (!has_alert) {
         error(n, field + ".for", "invalid field 'for' in recording rule");
-      } else if (auto d = duration(n, field + ".for")) {
+      } else if (auto d = durationMs(n, field + ".for")) {
         rule.for_ms = *d;
       }
     }
     if (auto n = node["keep_firing_for"]) {
       if (!has_alert) {
         error(n, field + ".keep_firing_for", "invalid field 'keep_firing_for' in recording rule");
-      } else if (auto d = duration(n, field + ".keep_firing_for")) {
+      } else if (auto d = durationMs(n, field + ".keep_firing_for")) {
         rule.keep_firing_for_ms = *d;
       }
     }
@@ -169,10 +136,6 @@ class Reader {
     }
     group.rules.push_back(std::move(rule));
   }
-
- private:
-  std::string file_;
-  std::vector<RuleError>& errors_;
 };
 
 }  // namespace
@@ -191,7 +154,7 @@ RuleFileResult parseRuleFile(const std::string& text, const std::string& file) {
     if (root.IsNull()) {
       return result;
     }
-    if (!reader.checkKeys(root, "", {"groups"})) {
+    if (!reader.checkMap(root, "", {"groups"})) {
       return result;
     }
     const YAML::Node groups = root["groups"];
@@ -205,7 +168,7 @@ RuleFileResult parseRuleFile(const std::string& text, const std::string& file) {
     for (std::size_t i = 0; i < groups.size(); ++i) {
       const YAML::Node g = groups[i];
       const std::string field = "groups[" + std::to_string(i) + "]";
-      if (!reader.checkKeys(g, field, {"name", "interval", "limit", "rules"})) {
+      if (!reader.checkMap(g, field, {"name", "interval", "limit", "rules"})) {
         continue;
       }
       RuleGroup group;
@@ -218,7 +181,7 @@ RuleFileResult parseRuleFile(const std::string& text, const std::string& file) {
                      "groupname: \"" + group.name + "\" is repeated in the same file");
       }
       if (auto n = g["interval"]) {
-        if (auto d = reader.duration(n, field + ".interval")) {
+        if (auto d = reader.durationMs(n, field + ".interval")) {
           group.interval_ms = *d;
         }
       }
