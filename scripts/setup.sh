@@ -7,11 +7,12 @@ build_packages=(
   build-essential cmake pkg-config clang-format
   prometheus-cpp-dev libboost-dev libcpp-httplib-dev nlohmann-json3-dev libeigen3-dev
   libspdlog-dev catch2 libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libbenchmark-dev
-  libhowardhinnant-date-dev tzdata
+  libhowardhinnant-date-dev tzdata ca-certificates
 )
 # Real servers and oracles the tests run against.
 test_packages=(
   prometheus prometheus-alertmanager prometheus-node-exporter redis-server postgresql curl
+  openssl
 )
 
 want=("${build_packages[@]}")

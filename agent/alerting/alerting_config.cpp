@@ -6,6 +6,7 @@
 #include <set>
 
 #include "alerting_yaml.h"
+#include "vigil/alerting/message.h"
 
 namespace vigil::alerting {
 
@@ -27,9 +28,9 @@ constexpr std::string_view kGlobalKeys[] = {"resolve_timeout",    "http_config",
 // The notifier kinds Alertmanager 0.25 knows; which of them vigil sends to is up to the
 // notifiers (a receiver naming one vigil does not implement is reported when notifying).
 constexpr std::string_view kIntegrationKeys[] = {
-    "webhook_configs",  "email_configs",    "pagerduty_configs", "slack_configs",
-    "opsgenie_configs", "wechat_configs",   "pushover_configs",  "victorops_configs",
-    "sns_configs",      "telegram_configs", "webex_configs",     "discord_configs"};
+    "webhook_configs", "email_configs",    "pagerduty_configs", "slack_configs", "opsgenie_configs",
+    "wechat_configs",  "pushover_configs", "victorops_configs", "sns_configs",   "telegram_configs",
+    "webex_configs",   "discord_configs",  "file_configs"};  // vigil's own
 
 constexpr const char* kWeekdays[] = {"sunday",   "monday", "tuesday", "wednesday",
                                      "thursday", "friday", "saturday"};
@@ -94,6 +95,16 @@ class AlertingReader {
         out.resolve_timeout = *v;
       }
     }
+    if (n["slack_api_url"] || n["slack_api_url_file"]) {
+      readUrl(n, field, "slack_api_url", "slack_api_url_file", out.slack_api_url, "");
+    }
+    if (n["pagerduty_url"]) {
+      readUrl(n, field, "pagerduty_url", "pagerduty_url_file", out.pagerduty_url, "");
+    }
+    readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), out.http);
+    slack_api_url_ = out.slack_api_url;
+    pagerduty_url_ = out.pagerduty_url;
+    http_defaults_ = out.http;
   }
 
   void readReceivers(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
@@ -124,8 +135,15 @@ class AlertingReader {
           }
           for (std::size_t k = 0; k < kv.second.size(); ++k) {
             recv.integrations.push_back(key);
+            const std::string item = YamlReader::index(YamlReader::join(f, key), k);
             if (key == "webhook_configs") {
-              readWebhook(kv.second[k], YamlReader::index(YamlReader::join(f, key), k), recv);
+              readWebhook(kv.second[k], item, recv);
+            } else if (key == "slack_configs") {
+              readSlack(kv.second[k], item, recv);
+            } else if (key == "pagerduty_configs") {
+              readPagerDuty(kv.second[k], item, recv);
+            } else if (key == "file_configs") {
+              readFile(kv.second[k], item, recv);
             }
           }
         } else {
@@ -145,38 +163,186 @@ class AlertingReader {
     }
   }
 
+  // A secret or URL given inline (`key`) or in a file (`file_key`, read now and trimmed).
+  // Returns false when neither is there.
+  bool readInlineOrFile(const YAML::Node& n, const std::string& field, const char* key,
+                        const char* file_key, std::string& out) {
+    if (auto v = n[key]) {
+      if (auto s = r_.scalar(v, YamlReader::join(field, key))) {
+        out = *s;
+      }
+      return true;
+    }
+    if (auto file = n[file_key]) {
+      if (auto path = r_.scalar(file, YamlReader::join(field, file_key))) {
+        auto text = readConfigText(*path, 64 * 1024);
+        if (!text) {
+          r_.error(file, YamlReader::join(field, file_key), text.status().message());
+        } else {
+          out = *text;
+          while (!out.empty() && std::isspace(static_cast<unsigned char>(out.back()))) {
+            out.pop_back();
+          }
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void readUrl(const YAML::Node& n, const std::string& field, const char* key, const char* file_key,
+               std::string& out, const std::string& fallback) {
+    if (!readInlineOrFile(n, field, key, file_key, out)) {
+      if (fallback.empty()) {
+        r_.error(n, field,
+                 std::string("one of ") + key + " or " + file_key + " must be configured");
+        return;
+      }
+      out = fallback;
+    }
+    if (!out.starts_with("http://") && !out.starts_with("https://")) {
+      r_.error(n[key] ? n[key] : n, YamlReader::join(field, key),
+               "expected an http:// or https:// URL");
+    }
+  }
+
+  void readString(const YAML::Node& n, const std::string& field, const char* key,
+                  std::string& out) {
+    if (auto v = n[key]) {
+      if (auto s = r_.scalar(v, YamlReader::join(field, key))) {
+        out = *s;
+      }
+    }
+  }
+
+  void readBool(const YAML::Node& n, const std::string& field, const char* key, bool& out) {
+    if (auto v = n[key]) {
+      if (auto b = r_.boolean(v, YamlReader::join(field, key))) {
+        out = *b;
+      }
+    }
+  }
+
+  // A file the notifier will read at every send: it must be readable now.
+  void checkReadable(const YAML::Node& n, const std::string& field, const std::string& path) {
+    if (path.empty()) {
+      return;
+    }
+    if (auto text = readConfigText(path, 64 * 1024); !text) {
+      r_.error(n, field, text.status().message());
+    }
+  }
+
+  void readHttpConfig(const YAML::Node& n, const std::string& field, HttpClientConfig& out) {
+    if (!n || n.IsNull()) {
+      return;
+    }
+    if (!r_.checkMap(n, field,
+                     {"authorization", "basic_auth", "bearer_token", "bearer_token_file",
+                      "tls_config", "headers", "follow_redirects", "enable_http2", "proxy_url"})) {
+      return;
+    }
+    HttpClientConfig h;
+    if (auto a = n["authorization"]) {
+      const std::string f = YamlReader::join(field, "authorization");
+      if (r_.checkMap(a, f, {"type", "credentials", "credentials_file"})) {
+        h.auth_type = "Bearer";
+        readString(a, f, "type", h.auth_type);
+        readString(a, f, "credentials", h.credentials);
+        readString(a, f, "credentials_file", h.credentials_file);
+        checkReadable(a["credentials_file"], YamlReader::join(f, "credentials_file"),
+                      h.credentials_file);
+        if (!h.credentials.empty() && !h.credentials_file.empty()) {
+          r_.error(a, f, "at most one of credentials and credentials_file must be configured");
+        }
+        if (h.auth_type == "Basic" || h.auth_type == "basic") {
+          r_.error(a, YamlReader::join(f, "type"),
+                   "authorization type cannot be set to \"basic\", use \"basic_auth\" instead");
+        }
+      }
+    }
+    if (auto b = n["basic_auth"]) {
+      const std::string f = YamlReader::join(field, "basic_auth");
+      if (!h.auth_type.empty()) {
+        r_.error(b, f, "at most one of basic_auth, authorization and bearer_token must be set");
+      } else if (r_.checkMap(b, f, {"username", "password", "password_file"})) {
+        h.auth_type = "Basic";
+        readString(b, f, "username", h.basic_username);
+        readString(b, f, "password", h.basic_password);
+        readString(b, f, "password_file", h.basic_password_file);
+        checkReadable(b["password_file"], YamlReader::join(f, "password_file"),
+                      h.basic_password_file);
+      }
+    }
+    for (const char* key : {"bearer_token", "bearer_token_file"}) {
+      if (auto v = n[key]) {
+        if (!h.auth_type.empty()) {
+          r_.error(v, YamlReader::join(field, key),
+                   "at most one of basic_auth, authorization and bearer_token must be set");
+          continue;
+        }
+        h.auth_type = "Bearer";
+        if (std::string_view(key) == "bearer_token") {
+          readString(n, field, key, h.credentials);
+        } else {
+          readString(n, field, key, h.credentials_file);
+          checkReadable(v, YamlReader::join(field, key), h.credentials_file);
+        }
+      }
+    }
+    if (auto t = n["tls_config"]) {
+      const std::string f = YamlReader::join(field, "tls_config");
+      if (r_.checkMap(t, f,
+                      {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify",
+                       "min_version"})) {
+        readString(t, f, "ca_file", h.ca_file);
+        checkReadable(t["ca_file"], YamlReader::join(f, "ca_file"), h.ca_file);
+        readBool(t, f, "insecure_skip_verify", h.insecure_skip_verify);
+        for (const char* unsupported : {"cert_file", "key_file", "server_name", "min_version"}) {
+          if (auto v = t[unsupported]) {
+            r_.error(v, YamlReader::join(f, unsupported), "not supported by vigil's notifiers");
+          }
+        }
+      }
+    }
+    if (auto v = n["headers"]) {
+      const std::string f = YamlReader::join(field, "headers");
+      if (!v.IsMap()) {
+        r_.error(v, f,
+                 "expected a mapping of header names to values, got " + YamlReader::kindOf(v));
+      } else {
+        for (const auto& kv : v) {
+          const std::string name = kv.first.Scalar();
+          const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+          });
+          if (!token) {
+            r_.error(kv.first, YamlReader::join(f, name), "not a valid HTTP header name");
+          } else if (auto value = r_.scalar(kv.second, YamlReader::join(f, name))) {
+            if (value->find_first_of("\r\n") != std::string::npos) {
+              r_.error(kv.second, YamlReader::join(f, name), "header values cannot span lines");
+            } else {
+              h.headers.emplace_back(name, *value);
+            }
+          }
+        }
+      }
+    }
+    if (auto v = n["proxy_url"]) {
+      r_.error(v, YamlReader::join(field, "proxy_url"), "not supported by vigil's notifiers");
+    }
+    out = std::move(h);
+  }
+
   void readWebhook(const YAML::Node& n, const std::string& field, Receiver& recv) {
     if (!r_.checkMap(n, field, {"url", "url_file", "send_resolved", "max_alerts", "http_config"})) {
       return;
     }
     WebhookConfig w;
-    if (auto v = n["url"]) {
-      if (auto s = r_.scalar(v, YamlReader::join(field, "url"))) {
-        if (!s->starts_with("http://") && !s->starts_with("https://")) {
-          r_.error(v, YamlReader::join(field, "url"), "expected an http:// or https:// URL");
-        }
-        w.url = *s;
-      }
-    } else if (auto file = n["url_file"]) {
-      if (auto path = r_.scalar(file, YamlReader::join(field, "url_file"))) {
-        auto text = readConfigText(*path, 64 * 1024);
-        if (!text) {
-          r_.error(file, YamlReader::join(field, "url_file"), text.status().message());
-        } else {
-          w.url = *text;
-          while (!w.url.empty() && (w.url.back() == '\n' || w.url.back() == ' ')) {
-            w.url.pop_back();
-          }
-        }
-      }
-    } else {
-      r_.error(n, field, "one of url or url_file must be configured");
-    }
-    if (auto v = n["send_resolved"]) {
-      if (auto b = r_.boolean(v, YamlReader::join(field, "send_resolved"))) {
-        w.send_resolved = *b;
-      }
-    }
+    w.http = http_defaults_;
+    readUrl(n, field, "url", "url_file", w.url, "");
+    readBool(n, field, "send_resolved", w.send_resolved);
+    readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), w.http);
     if (auto v = n["max_alerts"]) {
       int max = -1;
       if (v.IsScalar()) {
@@ -193,6 +359,98 @@ class AlertingReader {
       }
     }
     recv.webhooks.push_back(std::move(w));
+  }
+
+  void readSlack(const YAML::Node& n, const std::string& field, Receiver& recv) {
+    if (!r_.checkMap(n, field,
+                     {"api_url",     "api_url_file", "send_resolved", "channel",    "username",
+                      "icon_emoji",  "icon_url",     "title",         "title_link", "text",
+                      "color",       "pretext",      "footer",        "fallback",   "http_config",
+                      "link_names",  "short_fields", "mrkdwn_in",     "actions",    "fields",
+                      "callback_id", "image_url",    "thumb_url"})) {
+      return;
+    }
+    SlackConfig c;
+    c.http = http_defaults_;
+    readUrl(n, field, "api_url", "api_url_file", c.api_url, slack_api_url_);
+    readBool(n, field, "send_resolved", c.send_resolved);
+    readStrings(n, field,
+                {{"channel", &c.channel},
+                 {"username", &c.username},
+                 {"icon_emoji", &c.icon_emoji},
+                 {"icon_url", &c.icon_url}});
+    readTemplates(n, field,
+                  {{"title", &c.title}, {"title_link", &c.title_link}, {"text", &c.text}});
+    readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), c.http);
+    recv.slack.push_back(std::move(c));
+  }
+
+  void readPagerDuty(const YAML::Node& n, const std::string& field, Receiver& recv) {
+    if (!r_.checkMap(n, field,
+                     {"routing_key", "routing_key_file", "service_key", "service_key_file", "url",
+                      "send_resolved", "severity", "client", "client_url", "description", "details",
+                      "component", "group", "class", "links", "images", "http_config"})) {
+      return;
+    }
+    PagerDutyConfig c;
+    c.http = http_defaults_;
+    for (const char* v1 : {"service_key", "service_key_file"}) {
+      if (auto v = n[v1]) {
+        r_.error(v, YamlReader::join(field, v1),
+                 "the Events API v1 is not supported; use routing_key (Events API v2)");
+      }
+    }
+    if (!readInlineOrFile(n, field, "routing_key", "routing_key_file", c.routing_key) &&
+        !n["service_key"] && !n["service_key_file"]) {
+      r_.error(n, field, "one of routing_key or routing_key_file must be configured");
+    }
+    readUrl(n, field, "url", "url_file", c.url, pagerduty_url_);
+    readBool(n, field, "send_resolved", c.send_resolved);
+    readStrings(n, field,
+                {{"client", &c.client},
+                 {"component", &c.component},
+                 {"group", &c.group},
+                 {"class", &c.class_}});
+    readTemplates(n, field,
+                  {{"severity", &c.severity},
+                   {"client_url", &c.client_url},
+                   {"description", &c.description}});
+    readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), c.http);
+    recv.pagerduty.push_back(std::move(c));
+  }
+
+  void readFile(const YAML::Node& n, const std::string& field, Receiver& recv) {
+    if (!r_.checkMap(n, field, {"path", "send_resolved"})) {
+      return;
+    }
+    FileConfig c;
+    readString(n, field, "path", c.path);
+    if (c.path.empty()) {
+      r_.error(n, YamlReader::join(field, "path"), "a file path must be configured");
+    }
+    readBool(n, field, "send_resolved", c.send_resolved);
+    recv.files.push_back(std::move(c));
+  }
+
+  void readStrings(const YAML::Node& n, const std::string& field,
+                   std::initializer_list<std::pair<const char*, std::string*>> keys) {
+    for (const auto& [key, out] : keys) {
+      readString(n, field, key, *out);
+    }
+  }
+
+  // Message templates are parsed when the configuration loads, so a typo is a configuration
+  // error rather than a notification that never goes out.
+  void readTemplates(const YAML::Node& n, const std::string& field,
+                     std::initializer_list<std::pair<const char*, std::string*>> keys) {
+    for (const auto& [key, out] : keys) {
+      readString(n, field, key, *out);
+      if (auto v = n[key]; v && v.IsScalar()) {
+        if (auto st = checkNotificationTemplate(v.Scalar()); !st.isOk()) {
+          r_.error(v, YamlReader::join(field, key), st.message());
+        }
+      }
+    }
   }
 
   // match: {label: value} (equality) or match_re: {label: regex}.
@@ -617,6 +875,10 @@ class AlertingReader {
   }
 
   YamlReader& r_;
+  // The global section's defaults for the receivers read after it.
+  std::string slack_api_url_;
+  std::string pagerduty_url_ = "https://events.pagerduty.com/v2/enqueue";
+  HttpClientConfig http_defaults_;
 };
 
 }  // namespace

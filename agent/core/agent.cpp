@@ -38,6 +38,15 @@ std::string checkpointPath(const Config& config) {
   return config.global.data_dir + "/store.checkpoint";
 }
 
+// Where links in notifications point: this agent, by host name (as Alertmanager's default).
+std::string externalUrl(const Config& config) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) {
+    std::snprintf(host, sizeof host, "localhost");
+  }
+  return "http://" + std::string(host) + ":" + std::to_string(config.global.listen_address.port);
+}
+
 std::string alertStatePath(const Config& config) { return config.global.data_dir + "/alerts.json"; }
 std::string alertingStatePath(const Config& config) {
   return config.global.data_dir + "/alerting.json";
@@ -321,8 +330,16 @@ Status Agent::start() {
   if (!entries) {
     return entries.status();
   }
+  std::shared_ptr<alerting::NotificationSink> notifier;
+  if (s.options.notifier_factory) {
+    auto made = s.options.notifier_factory(s.config.global.data_dir, externalUrl(s.config));
+    if (!made) {
+      return made.status();
+    }
+    notifier = std::move(made).value();
+  }
   s.alerting = std::make_unique<AlertingService>(s.config.alerting, alertingStatePath(s.config),
-                                                 s.options.notifier);
+                                                 std::move(notifier));
   if (Status st = s.alerting->loadState(); !st.isOk()) {
     spdlog::error("{}", st.message());
   }

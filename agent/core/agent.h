@@ -25,8 +25,11 @@ struct AgentOptions {
   std::optional<std::string> data_dir;          // --data-dir, overrides the file
   std::string version;
   std::string revision;
-  /// Delivers alert notifications (the notifiers); null: notifications are only logged.
-  std::shared_ptr<alerting::NotificationSink> notifier;
+  /// Makes the notifiers (which keep their outbox in the data directory and link to this
+  /// agent's external URL); unset: notifications are only logged.
+  std::function<Result<std::shared_ptr<alerting::NotificationSink>>(
+      const std::string& data_dir, const std::string& external_url)>
+      notifier_factory;
 };
 
 /// Renders batches as exposition text; supplied by the composition root so that agent/ does not

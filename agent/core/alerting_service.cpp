@@ -63,6 +63,11 @@ class AlertingService::LogSink : public alerting::NotificationSink {
     spdlog::warn("notification {}", describe(n));
     return !next_ || next_->deliver(n);
   }
+  void appendStats(MetricBatch& out) const override {
+    if (next_) {
+      next_->appendStats(out);
+    }
+  }
 
  private:
   std::shared_ptr<alerting::NotificationSink> next_;
@@ -368,6 +373,7 @@ void AlertingService::appendStats(MetricBatch& out) const {
   }
   out.addSingle("vigil_alerting_silences_active", "Active silences.", MetricType::kGauge,
                 static_cast<double>(active));
+  sink_->appendStats(out);
 }
 
 }  // namespace vigil

@@ -15,8 +15,8 @@
 #include "../core/logging.h"
 #include "routes_command.h"
 #include "vigil/collector.h"
+#include "vigil/exporters/notify.h"
 #include "vigil/exporters/text_format.h"
-#include "vigil/exporters/webhook.h"
 #include "vigil/rules/rule_file.h"
 #include "vigil/rules/unit_test.h"
 
@@ -232,7 +232,17 @@ int run(const std::vector<std::string>& args) {
   vigil::AgentOptions options;
   options.version = VIGIL_VERSION;
   options.revision = VIGIL_REVISION;
-  options.notifier = std::make_shared<vigil::exporters::WebhookSink>();
+  options.notifier_factory = [](const std::string& data_dir, const std::string& external_url)
+      -> vigil::Result<std::shared_ptr<vigil::alerting::NotificationSink>> {
+    vigil::exporters::NotificationServiceOptions notify;
+    notify.outbox_dir = data_dir + "/outbox";
+    notify.external_url = external_url;
+    auto service = vigil::exporters::NotificationService::open(std::move(notify));
+    if (!service) {
+      return service.status();
+    }
+    return std::shared_ptr<vigil::alerting::NotificationSink>(std::move(service).value());
+  };
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (isHelp(arg)) {

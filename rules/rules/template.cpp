@@ -397,6 +397,12 @@ Result<TValue> operand(const std::string& word, const TemplateData& data) {
       return TValue(std::string());
     }
   }
+  if (data.fields != nullptr && word.size() > 1 && word[0] == '.') {
+    if (auto v = (*data.fields)(word)) {
+      return TValue(std::move(*v));
+    }
+    return invalidArgument("can't evaluate field " + word.substr(1));
+  }
   if (word == "true" || word == "false") {
     return TValue(word == "true");
   }

@@ -170,3 +170,86 @@ TEST_CASE("Alertmanager configuration errors name file, line and field", "[alert
         "am.yml:1:1: route: no route provided in config");
   CHECK(firstError("route: [\n").starts_with("am.yml:"));
 }
+
+TEST_CASE("Receivers: webhook, Slack, PagerDuty and file configurations", "[alerting][config]") {
+  auto r = parseAlertingConfig(R"(global:
+  slack_api_url: 'https://hooks.slack.example/T0/B0/x'
+  http_config:
+    authorization: {credentials: globaltoken}
+route:
+  receiver: team
+receivers:
+  - name: team
+    webhook_configs:
+      - url: 'https://hooks.example/alerts'
+        max_alerts: 10
+        http_config:
+          basic_auth: {username: vigil, password: pw}
+          tls_config: {insecure_skip_verify: true}
+          headers: {X-Team: db}
+      - url: 'http://127.0.0.1:9/plain'
+    slack_configs:
+      - channel: '#db'
+        title: '{{ .CommonLabels.alertname }} fired'
+    pagerduty_configs:
+      - routing_key: abc123
+        severity: critical
+    file_configs:
+      - path: /tmp/notifications.jsonl
+        send_resolved: false
+)",
+                               "am.yml");
+  INFO((r.errors.empty() ? "" : r.errors[0].toString()));
+  REQUIRE(r.config);
+  const Receiver* team = r.config->receiver("team");
+  REQUIRE(team->webhooks.size() == 2);
+  CHECK(team->webhooks[0].max_alerts == 10);
+  CHECK(team->webhooks[0].http.auth_type == "Basic");
+  CHECK(team->webhooks[0].http.basic_username == "vigil");
+  CHECK(team->webhooks[0].http.insecure_skip_verify);
+  CHECK(team->webhooks[0].http.headers ==
+        std::vector<std::pair<std::string, std::string>>{{"X-Team", "db"}});
+  // Without its own http_config a receiver uses the global one.
+  CHECK(team->webhooks[1].http.auth_type == "Bearer");
+  CHECK(team->webhooks[1].http.credentials == "globaltoken");
+  REQUIRE(team->slack.size() == 1);
+  CHECK(team->slack[0].api_url == "https://hooks.slack.example/T0/B0/x");  // from global
+  CHECK_FALSE(team->slack[0].send_resolved);                               // Alertmanager's default
+  CHECK(team->slack[0].channel == "#db");
+  REQUIRE(team->pagerduty.size() == 1);
+  CHECK(team->pagerduty[0].url == "https://events.pagerduty.com/v2/enqueue");
+  CHECK(team->pagerduty[0].routing_key == "abc123");
+  CHECK(team->pagerduty[0].send_resolved);
+  REQUIRE(team->files.size() == 1);
+  CHECK_FALSE(team->files[0].send_resolved);
+}
+
+TEST_CASE("Receivers: configuration errors name the field", "[alerting][config]") {
+  const std::string head = "route:\n  receiver: a\nreceivers:\n  - name: a\n";
+  auto err = [&](const std::string& tail) { return firstError((head + tail).c_str()); };
+  CHECK(err("    slack_configs: [{channel: '#x'}]\n") ==
+        "am.yml:5:21: receivers[0].slack_configs[0]: one of api_url or api_url_file must be "
+        "configured");
+  CHECK(err("    pagerduty_configs: [{service_key: x}]\n") ==
+        "am.yml:5:39: receivers[0].pagerduty_configs[0].service_key: the Events API v1 is not "
+        "supported; use routing_key (Events API v2)");
+  CHECK(err("    pagerduty_configs: [{url: 'http://127.0.0.1:9/'}]\n") ==
+        "am.yml:5:25: receivers[0].pagerduty_configs[0]: one of routing_key or routing_key_file "
+        "must be configured");
+  CHECK(err("    slack_configs: [{api_url: 'http://127.0.0.1:9/', title: '{{ .X '}]\n") ==
+        "am.yml:5:61: receivers[0].slack_configs[0].title: template: unclosed action (missing }})");
+  CHECK(err("    webhook_configs:\n      - url: 'http://127.0.0.1:9/'\n        http_config:\n"
+            "          bearer_token_file: /nonexistent/token\n")
+            .starts_with("am.yml:8:30: receivers[0].webhook_configs[0].http_config."
+                         "bearer_token_file: cannot read file"));
+  CHECK(err("    webhook_configs:\n      - url: 'http://127.0.0.1:9/'\n        http_config:\n"
+            "          authorization: {credentials: a}\n          basic_auth: {username: b}\n") ==
+        "am.yml:9:23: receivers[0].webhook_configs[0].http_config.basic_auth: at most one of "
+        "basic_auth, authorization and bearer_token must be set");
+  CHECK(err("    webhook_configs:\n      - url: 'http://127.0.0.1:9/'\n        http_config:\n"
+            "          headers: {'Bad Header': x}\n") ==
+        "am.yml:8:21: receivers[0].webhook_configs[0].http_config.headers.Bad Header: not a "
+        "valid HTTP header name");
+  CHECK(err("    file_configs: [{send_resolved: true}]\n") ==
+        "am.yml:5:20: receivers[0].file_configs[0].path: a file path must be configured");
+}

@@ -60,11 +60,63 @@ struct Route {
 /// `amtool config routes show`'s tree.
 std::string routeTreeText(const Route& root);
 
+/// How a notifier talks HTTP: the part of Prometheus's http_config that notifiers use.
+/// Credential files are read when a notification is sent, so rotating a token needs no reload.
+struct HttpClientConfig {
+  std::string auth_type;  // "Bearer" or "Basic"; empty: no Authorization header
+  std::string credentials;
+  std::string credentials_file;
+  std::string basic_username;
+  std::string basic_password;
+  std::string basic_password_file;
+  std::string ca_file;  // tls_config.ca_file: trust these CAs instead of the system's
+  bool insecure_skip_verify = false;
+  /// vigil: extra request headers (`headers: {X-Team: db}`); Alertmanager 0.25 has none.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
 /// One entry of a receiver's webhook_configs.
 struct WebhookConfig {
   std::string url;
   bool send_resolved = true;
   int max_alerts = 0;  // 0: no limit; otherwise the rest are counted in truncatedAlerts
+  HttpClientConfig http;
+};
+
+/// One entry of slack_configs (an incoming webhook).
+struct SlackConfig {
+  std::string api_url;
+  bool send_resolved = false;  // Alertmanager's default for Slack
+  std::string channel;
+  std::string username;
+  std::string icon_emoji;
+  std::string icon_url;
+  std::string title;  // templates; empty: vigil's default message
+  std::string title_link;
+  std::string text;
+  HttpClientConfig http;
+};
+
+/// One entry of pagerduty_configs (Events API v2).
+struct PagerDutyConfig {
+  std::string routing_key;
+  std::string url;  // the global pagerduty_url unless set
+  bool send_resolved = true;
+  std::string severity;  // template; empty: from the severity label (critical, error, ...)
+  std::string client = "vigil";
+  std::string client_url;
+  std::string description;  // template for the summary; empty: vigil's default
+  std::string component;
+  std::string group;
+  std::string class_;
+  HttpClientConfig http;
+};
+
+/// vigil: one entry of file_configs: every notification appended to `path` as a JSON line
+/// (the webhook payload), for setups without any receiver.
+struct FileConfig {
+  std::string path;
+  bool send_resolved = true;
 };
 
 struct Receiver {
@@ -72,6 +124,9 @@ struct Receiver {
   /// The integrations configured (webhook_configs, slack_configs, ...), by key, in order.
   std::vector<std::string> integrations;
   std::vector<WebhookConfig> webhooks;
+  std::vector<SlackConfig> slack;
+  std::vector<PagerDutyConfig> pagerduty;
+  std::vector<FileConfig> files;
   int line = 0;
 };
 
@@ -111,6 +166,9 @@ bool knownTimeZone(const std::string& name);
 
 struct AlertingConfig {
   Duration resolve_timeout{5 * 60 * 1000};
+  std::string slack_api_url;  // global defaults for the receivers
+  std::string pagerduty_url = "https://events.pagerduty.com/v2/enqueue";
+  HttpClientConfig http;
   Route route;
   std::vector<Receiver> receivers;
   std::vector<InhibitRule> inhibit_rules;

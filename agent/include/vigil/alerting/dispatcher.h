@@ -54,6 +54,8 @@ class NotificationSink {
  public:
   virtual ~NotificationSink() = default;
   virtual bool deliver(const Notification& n) = 0;
+  /// The sink's own health metrics.
+  virtual void appendStats(MetricBatch& /*out*/) const {}
 };
 
 /// Inhibit rules over the alerts seen so far.

@@ -4,8 +4,10 @@
 // comparison functions and Prometheus's humanize family, printf, toUpper, toLower, title,
 // reReplaceAll.
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,6 +19,10 @@ struct TemplateData {
   const LabelSet* labels = nullptr;
   double value = 0;
   const std::map<std::string, std::string>* external_labels = nullptr;
+  /// Other fields (`.Receiver`, `.CommonLabels.severity`, ...), for templates over something
+  /// else than one alert: given the word with its leading dot, the value, or nullopt for a
+  /// field that does not exist (an error naming the field).
+  const std::function<std::optional<std::string>(std::string_view)>* fields = nullptr;
 };
 
 class Template {

@@ -1,0 +1,54 @@
+#pragma once
+// What a notification says: the parts every notifier shares (common labels, the default
+// summary and text) and message templates over a notification, in the Go template syntax of
+// Alertmanager's `title`/`text`/`description` fields.
+//
+// Template fields: .Receiver .Status ("firing"/"resolved") .GroupKey .ExternalURL
+// .GroupLabels.<name> .CommonLabels.<name> .CommonAnnotations.<name> .NumFiring .NumResolved,
+// with the functions of rule templates (printf, toUpper, title, humanize, ...). `range` over
+// .Alerts is not supported; the default text lists the alerts.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/alerting/dispatcher.h"
+#include "vigil/status.h"
+
+namespace vigil::alerting {
+
+/// The labels (or annotations) every alert has with the same value.
+LabelSet commonLabels(const std::vector<Alert>& alerts, bool annotations);
+
+/// Whether `text` parses as a notification template; the error says what is wrong and where.
+Status checkNotificationTemplate(std::string_view text);
+
+/// The notification as its notifiers describe it.
+struct MessageContext {
+  const Notification& notification;
+  std::string external_url;
+  /// The alerts this integration sends (resolved ones left out without send_resolved).
+  std::vector<Alert> alerts;
+
+  MessageContext(const Notification& n, std::string url, bool send_resolved);
+  bool firing() const;
+  std::size_t numFiring() const;
+  LabelSet common_labels;
+  LabelSet common_annotations;
+};
+
+/// Expands a template over the notification; on error the error is returned.
+Result<std::string> expandTemplate(std::string_view text, const MessageContext& m);
+
+/// The default one-line summary: what is wrong and where, e.g.
+/// "[FIRING:2] DiskFull (instance=db-1 severity=page)".
+std::string defaultTitle(const MessageContext& m);
+/// The default body: per alert its summary (or description), labels, since when, and the
+/// runbook link when the alert has a `runbook_url` annotation.
+std::string defaultText(const MessageContext& m);
+
+/// RFC 3339 in UTC with milliseconds only when non-zero, as Go prints time.Time in JSON;
+/// 0 is Go's zero time.
+std::string goTime(int64_t ms);
+
+}  // namespace vigil::alerting

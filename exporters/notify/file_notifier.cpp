@@ -1,0 +1,34 @@
+// The file notifier: each notification appended to a file as one line of webhook JSON, for
+// setups without any receiver and for audits.
+#include "notifier.h"
+#include "vigil/exporters/notify.h"
+
+namespace vigil::exporters {
+
+namespace {
+
+class FileNotifier : public Notifier {
+ public:
+  const char* kind() const override { return "file"; }
+  void render(const alerting::Notification& n, const alerting::Receiver& receiver,
+              const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
+    for (const auto& c : receiver.files) {
+      if (!wantsNotification(n, c.send_resolved)) {
+        continue;
+      }
+      alerting::WebhookConfig as_webhook;
+      as_webhook.send_resolved = c.send_resolved;
+      OutgoingMessage m;
+      m.notifier = kind();
+      m.target = c.path;
+      m.body = webhookPayload(n, as_webhook, ctx.external_url);
+      out.push_back(std::move(m));
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Notifier> makeFileNotifier() { return std::make_unique<FileNotifier>(); }
+
+}  // namespace vigil::exporters

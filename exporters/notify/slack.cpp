@@ -1,0 +1,130 @@
+// The Slack notifier: an incoming-webhook message that reads well on a phone — the title as
+// the notification text, then blocks with the alert name, severity, what is wrong and a link.
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+#include "notifier.h"
+#include "vigil/exporters/notify.h"
+
+namespace vigil::exporters {
+
+namespace {
+
+using json = nlohmann::json;
+
+// Slack's limits: header text 150 characters, section text 3000. Cut at a UTF-8 character
+// boundary and say that something was cut.
+std::string truncateText(const std::string& s, std::size_t max_chars) {
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
+      if (chars == max_chars - 1) {
+        // Is there more than this one character left?
+        std::size_t next = i + 1;
+        while (next < s.size() && (static_cast<unsigned char>(s[next]) & 0xC0) == 0x80) {
+          ++next;
+        }
+        if (next < s.size()) {
+          return s.substr(0, i) + "…";
+        }
+        return s;
+      }
+      ++chars;
+    }
+  }
+  return s;
+}
+
+// A label's value across the alerts: the common one, or the distinct values.
+std::string valuesOf(const alerting::MessageContext& m, std::string_view name) {
+  std::set<std::string> values;
+  for (const auto& a : m.alerts) {
+    values.insert(labelOr(a.labels, name, ""));
+  }
+  values.erase("");
+  std::string out;
+  for (const auto& v : values) {
+    out += (out.empty() ? "" : ", ") + v;
+  }
+  return out.empty() ? "-" : out;
+}
+
+class SlackNotifier : public Notifier {
+ public:
+  const char* kind() const override { return "slack"; }
+  void render(const alerting::Notification& n, const alerting::Receiver& receiver,
+              const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
+    for (const auto& c : receiver.slack) {
+      if (!wantsNotification(n, c.send_resolved)) {
+        continue;
+      }
+      OutgoingMessage m;
+      m.notifier = kind();
+      m.target = c.api_url;
+      m.body = slackPayload(n, c, ctx.external_url);
+      m.http = c.http;
+      out.push_back(std::move(m));
+    }
+  }
+};
+
+}  // namespace
+
+std::string slackPayload(const alerting::Notification& n, const alerting::SlackConfig& config,
+                         const std::string& external_url) {
+  const alerting::MessageContext m(n, external_url, config.send_resolved);
+  const std::string title = expandOr(config.title, m, alerting::defaultTitle(m), "slack", "title");
+  const std::string text = expandOr(config.text, m, alerting::defaultText(m), "slack", "text");
+  std::string link = expandOr(config.title_link, m, "", "slack", "title_link");
+  const std::string runbook = labelOr(m.common_annotations, "runbook_url", "");
+  if (link.empty() && !m.alerts.empty()) {
+    link = m.alerts.front().generator_url;
+  }
+
+  json blocks = json::array();
+  blocks.push_back(
+      {{"type", "header"}, {"text", {{"type", "plain_text"}, {"text", truncateText(title, 150)}}}});
+  json fields = json::array();
+  fields.push_back({{"type", "mrkdwn"}, {"text", "*Alert:*\n" + valuesOf(m, "alertname")}});
+  fields.push_back({{"type", "mrkdwn"}, {"text", "*Severity:*\n" + valuesOf(m, "severity")}});
+  fields.push_back({{"type", "mrkdwn"},
+                    {"text", std::string("*Status:*\n") + (m.firing() ? "firing" : "resolved")}});
+  fields.push_back({{"type", "mrkdwn"}, {"text", "*Receiver:*\n" + n.receiver}});
+  blocks.push_back({{"type", "section"}, {"fields", fields}});
+  if (!text.empty()) {
+    blocks.push_back(
+        {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", truncateText(text, 3000)}}}});
+  }
+  std::string links;
+  if (!link.empty()) {
+    links += "<" + link + "|Source>";
+  }
+  if (!runbook.empty()) {
+    links += std::string(links.empty() ? "" : " · ") + "<" + runbook + "|Runbook>";
+  }
+  if (!links.empty()) {
+    blocks.push_back(
+        {{"type", "context"}, {"elements", json::array({{{"type", "mrkdwn"}, {"text", links}}})}});
+  }
+
+  json body = {{"text", truncateText(title, 3000)}, {"blocks", blocks}};
+  if (!config.channel.empty()) {
+    body["channel"] = config.channel;
+  }
+  if (!config.username.empty()) {
+    body["username"] = config.username;
+  }
+  if (!config.icon_emoji.empty()) {
+    body["icon_emoji"] = config.icon_emoji;
+  }
+  if (!config.icon_url.empty()) {
+    body["icon_url"] = config.icon_url;
+  }
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::unique_ptr<Notifier> makeSlackNotifier() { return std::make_unique<SlackNotifier>(); }
+
+}  // namespace vigil::exporters

@@ -1,0 +1,524 @@
+// The notifiers against real HTTP receivers on loopback: the payload of each kind field by
+// field, delivery through the outbox with retries, back-off, Retry-After, restarts, limits,
+// authentication and TLS with a test CA.
+#include <httplib.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/support/process.h"
+#include "vigil/exporters/notify.h"
+
+using namespace vigil;
+using namespace vigil::exporters;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+alerting::Notification notification() {
+  alerting::Notification n;
+  n.receiver = "team.db";
+  n.group_key = R"({}:{alertname="DiskFull"})";
+  n.group_labels = {{"alertname", "DiskFull"}};
+  alerting::Alert firing;
+  firing.labels = {{"alertname", "DiskFull"}, {"instance", "a"}, {"severity", "page"}};
+  firing.annotations = {{"summary", "Disk almost full"}};
+  firing.starts_at = 1787392800123;  // 2026-08-22T10:00:00.123Z
+  alerting::Alert resolved = firing;
+  resolved.labels[1].value = "b";
+  resolved.ends_at = 1787393400000;
+  n.alerts = {firing, resolved};
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Webhook: Alertmanager's version 4 payload", "[exporters][webhook]") {
+  const auto body = json::parse(webhookPayload(notification(), {}, "http://vigil:9810"));
+  CHECK(body["version"] == "4");
+  CHECK(body["status"] == "firing");
+  CHECK(body["receiver"] == R"(team\.db)");  // regexp.QuoteMeta, as Alertmanager sends it
+  CHECK(body["groupKey"] == R"({}:{alertname="DiskFull"})");
+  CHECK(body["externalURL"] == "http://vigil:9810");
+  CHECK(body["truncatedAlerts"] == 0);
+  CHECK(body["commonLabels"] == json{{"alertname", "DiskFull"}, {"severity", "page"}});
+  CHECK(body["commonAnnotations"] == json{{"summary", "Disk almost full"}});
+  REQUIRE(body["alerts"].size() == 2);
+  CHECK(body["alerts"][0]["status"] == "firing");
+  CHECK(body["alerts"][0]["startsAt"] == "2026-08-22T10:00:00.123Z");
+  CHECK(body["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z");
+  CHECK(body["alerts"][0]["fingerprint"].get<std::string>().size() == 16);
+  CHECK(body["alerts"][1]["status"] == "resolved");
+  CHECK(body["alerts"][1]["endsAt"] == "2026-08-22T10:10:00Z");
+
+  alerting::WebhookConfig only_firing;
+  only_firing.send_resolved = false;
+  CHECK(json::parse(webhookPayload(notification(), only_firing, ""))["alerts"].size() == 1);
+  alerting::WebhookConfig one;
+  one.max_alerts = 1;
+  const auto truncated = json::parse(webhookPayload(notification(), one, ""));
+  CHECK(truncated["alerts"].size() == 1);
+  CHECK(truncated["truncatedAlerts"] == 1);
+}
+
+namespace {
+
+alerting::Receiver receiverWith(const std::function<void(alerting::Receiver&)>& fill) {
+  alerting::Receiver r;
+  r.name = "team.db";
+  fill(r);
+  return r;
+}
+
+// A notification for `receiver` (kept alive by the caller).
+alerting::Notification notificationFor(const alerting::Receiver& receiver, int index = 0) {
+  alerting::Notification n = notification();
+  n.receiver = receiver.name;
+  n.receiver_config = &receiver;
+  n.alerts[0].labels[1].value = "host-" + std::to_string(index);
+  return n;
+}
+
+// An HTTP(S) receiver on loopback that answers with `status` and records what it got.
+class TestReceiver {
+ public:
+  struct Got {
+    std::string path;
+    std::string body;
+    httplib::Headers headers;
+  };
+
+  explicit TestReceiver(const std::string& cert = "", const std::string& key = "") {
+    if (cert.empty()) {
+      server_ = std::make_unique<httplib::Server>();
+    } else {
+      server_ = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+    }
+    server_->Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      attempts_.push_back(std::chrono::steady_clock::now());
+      res.status = status.load();
+      if (!retry_after.empty()) {
+        res.set_header("Retry-After", retry_after);
+      }
+      if (res.status >= 200 && res.status < 300) {
+        got_.push_back({req.path, req.body, req.headers});
+      }
+      res.set_content(res.status < 300 ? "ok" : "no thanks", "text/plain");
+    });
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) {
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  ~TestReceiver() {
+    server_->stop();
+    thread_.join();
+  }
+  std::string url(const std::string& path = "/hook") const {
+    return std::string(dynamic_cast<httplib::SSLServer*>(server_.get()) ? "https" : "http") +
+           "://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::vector<Got> got() const {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+  std::vector<std::chrono::steady_clock::time_point> attempts() const {
+    std::lock_guard lock(mu_);
+    return attempts_;
+  }
+
+  std::atomic<int> status{200};
+  std::string retry_after;  // set before traffic
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<Got> got_;
+  std::vector<std::chrono::steady_clock::time_point> attempts_;
+};
+
+alerting::Receiver webhookTo(const std::string& url) {
+  return receiverWith([&](alerting::Receiver& r) { r.webhooks.push_back({url, true, 0, {}}); });
+}
+
+NotificationServiceOptions fastOptions(const test::TempDir& dir) {
+  NotificationServiceOptions o;
+  o.outbox_dir = dir.file("outbox");
+  o.external_url = "http://vigil:9810";
+  o.timeout = 2s;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 100ms;
+  return o;
+}
+
+std::shared_ptr<NotificationService> openService(const NotificationServiceOptions& o) {
+  auto s = NotificationService::open(o);
+  INFO((s ? std::string() : s.status().message()));
+  REQUIRE(s);
+  return std::move(s).value();
+}
+
+double metric(const NotificationService& s, const std::string& name, const LabelSet& labels) {
+  MetricBatch batch;
+  s.appendStats(batch);
+  for (const auto& f : batch.families()) {
+    for (const auto& sample : f.samples) {
+      if (f.name + sample.suffix == name && sample.labels == labels) {
+        return sample.value;
+      }
+    }
+  }
+  return -1;
+}
+
+std::size_t filesIn(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().extension() == ".json" ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
+  alerting::SlackConfig c;
+  c.channel = "#db-oncall";
+  c.username = "vigil";
+  auto n = notification();
+  n.alerts[0].annotations.push_back({"runbook_url", "https://runbooks/disk"});
+  n.alerts[0].generator_url = "http://node-1:9810/graph?g0.expr=up";
+  n.alerts.pop_back();  // one firing alert
+  const auto body = json::parse(slackPayload(n, c, "http://vigil:9810"));
+  CHECK(body["channel"] == "#db-oncall");
+  CHECK(body["username"] == "vigil");
+  // The notification text: Alertmanager's default title.
+  CHECK(body["text"] == "[FIRING:1] DiskFull (a page)");
+  const auto& blocks = body["blocks"];
+  REQUIRE(blocks.size() == 4);
+  CHECK(blocks[0]["type"] == "header");
+  CHECK(blocks[0]["text"]["text"] == "[FIRING:1] DiskFull (a page)");
+  const auto& fields = blocks[1]["fields"];
+  CHECK(fields[0]["text"] == "*Alert:*\nDiskFull");
+  CHECK(fields[1]["text"] == "*Severity:*\npage");
+  CHECK(fields[2]["text"] == "*Status:*\nfiring");
+  const std::string text = blocks[2]["text"]["text"];
+  CHECK(text.find("[firing] Disk almost full (instance=a, severity=page)") == 0);
+  CHECK(text.find("since 2026-08-22T10:00:00.123Z") != std::string::npos);
+  CHECK(text.find("runbook: https://runbooks/disk") != std::string::npos);
+  CHECK(blocks[3]["elements"][0]["text"] ==
+        "<http://node-1:9810/graph?g0.expr=up|Source> · <https://runbooks/disk|Runbook>");
+
+  // Slack's limits hold whatever the alerts say.
+  auto big = notification();
+  big.group_labels = {{"alertname", std::string(400, 'x')}};
+  big.alerts[0].annotations = {{"summary", std::string(5000, 'y')}};
+  const auto limited = json::parse(slackPayload(big, c, ""));
+  CHECK(limited["blocks"][0]["text"]["text"].get<std::string>().size() <= 150 + 2);
+  CHECK(limited["blocks"][2]["text"]["text"].get<std::string>().size() <= 3000 + 2);
+
+  // Templates override the title and text.
+  c.title = "{{ .CommonLabels.alertname }} on {{ .Receiver }}";
+  c.text = "{{ .NumFiring }} firing: {{ .CommonAnnotations.summary | toUpper }}";
+  const auto templated = json::parse(slackPayload(n, c, ""));
+  CHECK(templated["text"] == "DiskFull on team.db");
+  CHECK(templated["blocks"][2]["text"]["text"] == "1 firing: DISK ALMOST FULL");
+}
+
+TEST_CASE("PagerDuty: Events API v2 trigger and resolve", "[exporters][pagerduty]") {
+  alerting::PagerDutyConfig c;
+  c.routing_key = "R0UT1NGKEY";
+  c.url = "http://127.0.0.1/v2/enqueue";
+  auto n = notification();
+  const auto trigger = json::parse(pagerDutyEvent(n, c, "http://vigil:9810", "node-1"));
+  CHECK(trigger["routing_key"] == "R0UT1NGKEY");
+  CHECK(trigger["event_action"] == "trigger");
+  // sha256 of the group key {}:{alertname="DiskFull"}, as Alertmanager's dedup key.
+  CHECK(trigger["dedup_key"] == "17c4e445d234645c9e547ff6d32a864af0ebdadcd1902771c24c8d366637ff41");
+  CHECK(trigger["client"] == "vigil");
+  CHECK(trigger["client_url"] == "http://vigil:9810");
+  CHECK(trigger["payload"]["summary"] == "[FIRING:1] DiskFull (page): Disk almost full");
+  CHECK(trigger["payload"]["severity"] == "critical");  // severity=page
+  CHECK(trigger["payload"]["source"] == "node-1");      // the instances differ
+  CHECK(trigger["payload"]["custom_details"]["num_firing"] == "1");
+  CHECK(trigger["payload"]["custom_details"]["num_resolved"] == "1");
+
+  // The same group resolves with the same key.
+  n.alerts[0].ends_at = n.alerts[1].ends_at;
+  const auto resolve = json::parse(pagerDutyEvent(n, c, "", "node-1"));
+  CHECK(resolve["event_action"] == "resolve");
+  CHECK(resolve["dedup_key"] == trigger["dedup_key"]);
+  CHECK_FALSE(resolve.contains("payload"));
+
+  // Summary at most 1024 characters; severities mapped from the label.
+  auto big = notification();
+  big.alerts[0].annotations = {{"summary", std::string(3000, 's')}};
+  big.alerts[1].annotations = big.alerts[0].annotations;
+  for (auto& a : big.alerts) {
+    a.labels[2].value = "warning";
+  }
+  const auto long_one = json::parse(pagerDutyEvent(big, c, "", "node-1"));
+  CHECK(long_one["payload"]["summary"].get<std::string>().size() <= 1024);
+  CHECK(long_one["payload"]["severity"] == "warning");
+}
+
+TEST_CASE("Notifier: a receiver that is down for a while gets every notification, in order",
+          "[exporters][outbox]") {
+  test::TempDir dir;
+  TestReceiver hook;
+  hook.status = 503;
+  const auto receiver = webhookTo(hook.url());
+  auto service = openService(fastOptions(dir));
+  constexpr int kNotifications = 20;
+  for (int i = 0; i < kNotifications; ++i) {
+    REQUIRE(service->deliver(notificationFor(receiver, i)));
+  }
+  // Down: every message waits on disk, attempts are retried.
+  REQUIRE(test::eventually(5s, [&] { return hook.attempts().size() >= 3; }));
+  CHECK(service->pending() == kNotifications);
+  CHECK(filesIn(dir.file("outbox")) == kNotifications);
+  CHECK(metric(*service, "vigil_notifications_total",
+               {{"notifier", "webhook"}, {"result", "retry"}}) >= 3);
+  // Up again: everything arrives, in the order it was made, and the outbox empties.
+  hook.status = 200;
+  REQUIRE(service->waitIdle(10s));
+  const auto got = hook.got();
+  REQUIRE(got.size() == kNotifications);
+  for (int i = 0; i < kNotifications; ++i) {
+    const auto body = json::parse(got[i].body);
+    CHECK(body["alerts"][0]["labels"]["instance"] == "host-" + std::to_string(i));
+  }
+  CHECK(filesIn(dir.file("outbox")) == 0);
+  CHECK(metric(*service, "vigil_notifications_total",
+               {{"notifier", "webhook"}, {"result", "delivered"}}) == kNotifications);
+  CHECK(metric(*service, "vigil_notification_latency_seconds_count", {{"notifier", "webhook"}}) ==
+        kNotifications);
+  CHECK(metric(*service, "vigil_outbox_pending", {}) == 0);
+}
+
+TEST_CASE("Notifier: back-off grows between attempts and Retry-After is honoured",
+          "[exporters][outbox]") {
+  test::TempDir dir;
+  TestReceiver hook;
+  hook.status = 503;
+  const auto receiver = webhookTo(hook.url());
+  auto options = fastOptions(dir);
+  options.backoff_initial = 100ms;
+  options.backoff_max = 400ms;
+  auto service = openService(options);
+  REQUIRE(service->deliver(notificationFor(receiver)));
+  REQUIRE(test::eventually(5s, [&] { return hook.attempts().size() >= 5; }));
+  const auto a = hook.attempts();
+  auto gap = [&](std::size_t i) { return a[i + 1] - a[i]; };
+  // Equal jitter: each wait is between half and all of 100, 200, 400, 400 ms.
+  CHECK(gap(0) >= 50ms);
+  CHECK(gap(2) >= 200ms);
+  CHECK(gap(3) >= 200ms);
+  CHECK(gap(3) < 1500ms);
+  service->shutdown();
+
+  test::TempDir dir2;
+  TestReceiver limited;
+  limited.status = 429;
+  limited.retry_after = "1";
+  const auto receiver2 = webhookTo(limited.url());
+  auto service2 = openService(fastOptions(dir2));
+  REQUIRE(service2->deliver(notificationFor(receiver2)));
+  REQUIRE(test::eventually(5s, [&] { return limited.attempts().size() >= 2; }));
+  const auto b = limited.attempts();
+  CHECK(b[1] - b[0] >= 900ms);  // the back-off alone would retry after 20 ms
+}
+
+TEST_CASE("Notifier: a 4xx is not retried; the body is kept for the log", "[exporters][outbox]") {
+  test::TempDir dir;
+  TestReceiver hook;
+  hook.status = 400;
+  const auto receiver = webhookTo(hook.url());
+  auto service = openService(fastOptions(dir));
+  REQUIRE(service->deliver(notificationFor(receiver)));
+  REQUIRE(service->waitIdle(5s));
+  std::this_thread::sleep_for(200ms);
+  CHECK(hook.attempts().size() == 1);
+  CHECK(metric(*service, "vigil_notifications_total",
+               {{"notifier", "webhook"}, {"result", "rejected"}}) == 1);
+  CHECK(filesIn(dir.file("outbox")) == 0);
+}
+
+TEST_CASE("Notifier: what is pending when vigil stops is delivered after the restart",
+          "[exporters][outbox]") {
+  test::TempDir dir;
+  TestReceiver hook;
+  hook.status = 503;
+  const auto receiver = webhookTo(hook.url());
+  std::set<std::string> keys;
+  {
+    auto service = openService(fastOptions(dir));
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(service->deliver(notificationFor(receiver, i)));
+    }
+    service->shutdown();
+  }
+  hook.status = 200;
+  auto service = openService(fastOptions(dir));
+  CHECK(service->pending() == 5);
+  REQUIRE(service->waitIdle(10s));
+  const auto got = hook.got();
+  REQUIRE(got.size() == 5);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(json::parse(got[i].body)["alerts"][0]["labels"]["instance"] ==
+          "host-" + std::to_string(i));
+    keys.insert(got[i].headers.find("Idempotency-Key")->second);
+  }
+  CHECK(keys.size() == 5);  // one key per message, the same on every attempt
+
+  // A message file that cannot be read back is set aside, counted, and the rest goes on.
+  hook.status = 503;
+  REQUIRE(service->deliver(notificationFor(receiver, 9)));
+  service->shutdown();
+  std::ofstream(dir.file("outbox/0000000000000001-garbage.json")) << "{not json";
+  hook.status = 200;
+  auto again = openService(fastOptions(dir));
+  CHECK(metric(*again, "vigil_outbox_dropped_total", {{"reason", "corrupt"}}) == 1);
+  REQUIRE(again->waitIdle(10s));
+  CHECK(hook.got().size() == 6);
+  CHECK(std::filesystem::exists(dir.file("outbox/0000000000000001-garbage.json.bad")));
+}
+
+TEST_CASE("Notifier: the outbox is bounded; the oldest message goes first", "[exporters][outbox]") {
+  test::TempDir dir;
+  TestReceiver hook;
+  hook.status = 503;
+  const auto receiver = webhookTo(hook.url());
+  auto options = fastOptions(dir);
+  options.max_pending = 3;
+  options.backoff_initial = 5s;  // the head waits: nothing is in flight while we add
+  options.backoff_max = 5s;
+  auto service = openService(options);
+  REQUIRE(service->deliver(notificationFor(receiver, 0)));
+  REQUIRE(test::eventually(5s, [&] { return hook.attempts().size() == 1; }));
+  for (int i = 1; i < 6; ++i) {
+    REQUIRE(service->deliver(notificationFor(receiver, i)));
+  }
+  CHECK(service->pending() == 3);
+  CHECK(filesIn(dir.file("outbox")) == 3);
+  CHECK(metric(*service, "vigil_outbox_dropped_total", {{"reason", "full"}}) == 3);
+  service->shutdown();
+  hook.status = 200;
+  auto reopened = openService(fastOptions(dir));
+  REQUIRE(reopened->waitIdle(10s));
+  const auto got = hook.got();
+  REQUIRE(got.size() == 3);
+  CHECK(json::parse(got[0].body)["alerts"][0]["labels"]["instance"] == "host-3");
+  CHECK(json::parse(got[2].body)["alerts"][0]["labels"]["instance"] == "host-5");
+
+  // Past the age limit a message is dropped instead of retried again.
+  hook.status = 503;
+  test::TempDir dir2;
+  auto aged = fastOptions(dir2);
+  aged.max_age = 50ms;
+  auto service2 = openService(aged);
+  REQUIRE(service2->deliver(notificationFor(receiver, 7)));
+  REQUIRE(service2->waitIdle(5s));
+  CHECK(metric(*service2, "vigil_outbox_dropped_total", {{"reason", "expired"}}) == 1);
+}
+
+TEST_CASE("Notifier: credentials from files, custom headers, one message per integration",
+          "[exporters][outbox]") {
+  test::TempDir dir;
+  dir.write("token", "s3cret\n");
+  dir.write("password", "hunter2\n");
+  TestReceiver hook;
+  const auto receiver = receiverWith([&](alerting::Receiver& r) {
+    alerting::WebhookConfig bearer{hook.url("/bearer"), true, 0, {}};
+    bearer.http.auth_type = "Bearer";
+    bearer.http.credentials_file = dir.file("token");
+    bearer.http.headers = {{"X-Team", "db"}};
+    alerting::WebhookConfig basic{hook.url("/basic"), true, 0, {}};
+    basic.http.auth_type = "Basic";
+    basic.http.basic_username = "vigil";
+    basic.http.basic_password_file = dir.file("password");
+    r.webhooks = {bearer, basic};
+    alerting::SlackConfig slack;
+    slack.api_url = hook.url("/slack");
+    r.slack.push_back(slack);
+    alerting::PagerDutyConfig pd;
+    pd.routing_key = "key";
+    pd.url = hook.url("/pd");
+    r.pagerduty.push_back(pd);
+    r.files.push_back({dir.file("notifications.jsonl"), true});
+  });
+  auto service = openService(fastOptions(dir));
+  REQUIRE(service->deliver(notificationFor(receiver)));
+  REQUIRE(service->waitIdle(10s));
+  std::map<std::string, TestReceiver::Got> by_path;
+  for (const auto& g : hook.got()) {
+    by_path[g.path] = g;
+  }
+  REQUIRE(by_path.size() == 4);
+  auto header = [&](const std::string& path, const std::string& name) {
+    auto it = by_path[path].headers.find(name);
+    return it == by_path[path].headers.end() ? std::string("<none>") : it->second;
+  };
+  CHECK(header("/bearer", "Authorization") == "Bearer s3cret");
+  CHECK(header("/bearer", "X-Team") == "db");
+  CHECK(header("/basic", "Authorization") == "Basic dmlnaWw6aHVudGVyMg==");  // vigil:hunter2
+  CHECK(header("/basic", "X-Team") == "<none>");
+  CHECK(header("/bearer", "Content-Type") == "application/json");
+  CHECK(json::parse(by_path["/slack"].body).contains("blocks"));
+  CHECK(json::parse(by_path["/pd"].body)["event_action"] == "trigger");
+  const std::string lines = test::readFile(dir.file("notifications.jsonl"));
+  CHECK(json::parse(lines.substr(0, lines.find('\n')))["version"] == "4");
+}
+
+TEST_CASE("Notifier: https with certificates verified against a configured CA",
+          "[exporters][tls]") {
+  test::TempDir dir;
+  dir.write("san.cnf", "subjectAltName=IP:127.0.0.1\n");
+  auto run = [&](std::vector<std::string> argv) {
+    const auto r = test::runCommand(argv);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  };
+  const std::string ec = "ec:" + dir.file("ec.pem");
+  run({"openssl", "ecparam", "-name", "prime256v1", "-out", dir.file("ec.pem")});
+  run({"openssl", "req", "-x509", "-newkey", ec, "-nodes", "-keyout", dir.file("ca.key"), "-out",
+       dir.file("ca.pem"), "-days", "2", "-subj", "/CN=vigil test CA"});
+  run({"openssl", "req", "-newkey", ec, "-nodes", "-keyout", dir.file("server.key"), "-out",
+       dir.file("server.csr"), "-subj", "/CN=127.0.0.1"});
+  run({"openssl", "x509", "-req", "-in", dir.file("server.csr"), "-CA", dir.file("ca.pem"),
+       "-CAkey", dir.file("ca.key"), "-CAcreateserial", "-out", dir.file("server.pem"), "-days",
+       "2", "-extfile", dir.file("san.cnf")});
+  TestReceiver hook(dir.file("server.pem"), dir.file("server.key"));
+
+  // Not trusted by the system's CAs: retried, never sent in the clear.
+  const auto untrusted = webhookTo(hook.url("/untrusted"));
+  test::TempDir dir1;
+  auto service1 = openService(fastOptions(dir1));
+  REQUIRE(service1->deliver(notificationFor(untrusted)));
+  std::this_thread::sleep_for(500ms);
+  CHECK(service1->pending() == 1);
+  CHECK(metric(*service1, "vigil_notifications_total",
+               {{"notifier", "webhook"}, {"result", "retry"}}) >= 1);
+  service1->shutdown();
+
+  const auto trusted = receiverWith([&](alerting::Receiver& r) {
+    alerting::WebhookConfig w{hook.url("/trusted"), true, 0, {}};
+    w.http.ca_file = dir.file("ca.pem");
+    r.webhooks.push_back(w);
+  });
+  test::TempDir dir2;
+  auto service2 = openService(fastOptions(dir2));
+  REQUIRE(service2->deliver(notificationFor(trusted)));
+  REQUIRE(service2->waitIdle(10s));
+  REQUIRE(hook.got().size() == 1);
+  CHECK(hook.got()[0].path == "/trusted");
+}
