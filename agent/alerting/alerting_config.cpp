@@ -233,6 +233,33 @@ class AlertingReader {
     }
   }
 
+ public:
+  void readTargets(const YAML::Node& n, const std::string& field,
+                   std::vector<AlertmanagerTarget>& out) {
+    if (!r_.checkList(n, field)) {
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string f = YamlReader::index(field, i);
+      if (!r_.checkMap(n[i], f, {"url", "timeout", "http_config"})) {
+        continue;
+      }
+      AlertmanagerTarget t;
+      readUrl(n[i], f, "url", "url_file", t.url, "");
+      while (!t.url.empty() && t.url.back() == '/') {
+        t.url.pop_back();
+      }
+      if (auto v = n[i]["timeout"]) {
+        if (auto d = r_.duration(v, YamlReader::join(f, "timeout"))) {
+          t.timeout = *d;
+        }
+      }
+      readHttpConfig(n[i]["http_config"], YamlReader::join(f, "http_config"), t.http);
+      out.push_back(std::move(t));
+    }
+  }
+
+ private:
   void readHttpConfig(const YAML::Node& n, const std::string& field, HttpClientConfig& out) {
     if (!n || n.IsNull()) {
       return;
@@ -909,6 +936,11 @@ void readAlertingDocument(YamlReader& reader, const YAML::Node& root, const std:
   } catch (const YAML::Exception& e) {
     reader.reportException(e, "invalid configuration: ");
   }
+}
+
+void readAlertmanagerTargets(YamlReader& reader, const YAML::Node& node, const std::string& field,
+                             std::vector<AlertmanagerTarget>& out) {
+  AlertingReader(reader).readTargets(node, field, out);
 }
 
 namespace {

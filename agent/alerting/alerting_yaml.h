@@ -14,4 +14,8 @@ namespace vigil::alerting {
 void readAlertingDocument(YamlReader& reader, const YAML::Node& root, const std::string& field,
                           AlertingConfig& out);
 
+/// Reads vigil's `alertmanagers` list: `url`, `timeout`, `http_config`.
+void readAlertmanagerTargets(YamlReader& reader, const YAML::Node& node, const std::string& field,
+                             std::vector<AlertmanagerTarget>& out);
+
 }  // namespace vigil::alerting

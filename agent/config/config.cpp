@@ -443,7 +443,8 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
   }
   try {
     if (reader.checkMap(root, "",
-                        {"global", "collectors", "storage", "rule_files", "alerting", "anomaly"})) {
+                        {"global", "collectors", "storage", "rule_files", "alerting",
+                         "alertmanagers", "anomaly"})) {
       if (auto n = root["global"]) {
         reader.readGlobal(n, config.global);
       }
@@ -460,6 +461,11 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
       }
       if (auto n = root["alerting"]; n && !n.IsNull() && !(n.IsMap() && n.size() == 0)) {
         reader.readAlerting(n, config, file);
+      }
+      if (auto n = root["alertmanagers"]; n && !n.IsNull()) {
+        auto targets = std::make_shared<std::vector<alerting::AlertmanagerTarget>>();
+        alerting::readAlertmanagerTargets(reader, n, "alertmanagers", *targets);
+        config.alertmanagers = std::move(targets);
       }
       // A section whose keys arrive with its feature: it must be a mapping and, until then,
       // empty, so a key written for a future version is an error instead of silently ignored.

@@ -249,6 +249,9 @@ struct Agent::Impl {
       if (alerting) {
         alerting->receive(alerts, now);
       }
+      if (options.alert_forwarder) {
+        options.alert_forwarder->forward(alerts, now);
+      }
     };
   }
 
@@ -298,6 +301,9 @@ struct Agent::Impl {
         alerting->appendStats(self);
       }
     }
+    if (options.alert_forwarder) {
+      options.alert_forwarder->appendStats(self);
+    }
     batches.push_back(&self);
     render(batches, body);
   }
@@ -340,6 +346,11 @@ Status Agent::start() {
   }
   s.alerting = std::make_unique<AlertingService>(s.config.alerting, alertingStatePath(s.config),
                                                  std::move(notifier));
+  if (s.options.alert_forwarder) {
+    s.options.alert_forwarder->setTargets(s.config.alertmanagers
+                                              ? *s.config.alertmanagers
+                                              : std::vector<alerting::AlertmanagerTarget>{});
+  }
   if (Status st = s.alerting->loadState(); !st.isOk()) {
     spdlog::error("{}", st.message());
   }
@@ -415,6 +426,11 @@ Status Agent::reload() {
   s.rules->start();
   if (s.alerting) {
     s.alerting->reconfigure(config->alerting);
+  }
+  if (s.options.alert_forwarder) {
+    s.options.alert_forwarder->setTargets(config->alertmanagers
+                                              ? *config->alertmanagers
+                                              : std::vector<alerting::AlertmanagerTarget>{});
   }
   if (config->global.listen_address.toString() != s.config.global.listen_address.toString()) {
     spdlog::warn("listen_address changed to {}; it takes effect at the next restart",

@@ -16,8 +16,9 @@ namespace vigil {
 
 class HttpServer;
 namespace alerting {
+class AlertForwarder;
 class NotificationSink;
-}
+}  // namespace alerting
 
 struct AgentOptions {
   std::optional<std::string> config_path;       // unset: the embedded default configuration
@@ -30,6 +31,8 @@ struct AgentOptions {
   std::function<Result<std::shared_ptr<alerting::NotificationSink>>(
       const std::string& data_dir, const std::string& external_url)>
       notifier_factory;
+  /// Sends the rule alerts to the configured `alertmanagers` too; null: not forwarded.
+  std::shared_ptr<alerting::AlertForwarder> alert_forwarder;
 };
 
 /// Renders batches as exposition text; supplied by the composition root so that agent/ does not

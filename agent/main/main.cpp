@@ -232,6 +232,7 @@ int run(const std::vector<std::string>& args) {
   vigil::AgentOptions options;
   options.version = VIGIL_VERSION;
   options.revision = VIGIL_REVISION;
+  options.alert_forwarder = std::make_shared<vigil::exporters::AlertmanagerForwarder>();
   options.notifier_factory = [](const std::string& data_dir, const std::string& external_url)
       -> vigil::Result<std::shared_ptr<vigil::alerting::NotificationSink>> {
     vigil::exporters::NotificationServiceOptions notify;

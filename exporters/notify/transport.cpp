@@ -118,7 +118,10 @@ Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout
   client.set_connection_timeout(secs.count(), usecs.count());
   client.set_read_timeout(secs.count(), usecs.count());
   client.set_write_timeout(secs.count(), usecs.count());
-  httplib::Headers headers{{"User-Agent", "vigil"}, {"Idempotency-Key", m.id}};
+  httplib::Headers headers{{"User-Agent", "vigil"}};
+  if (!m.id.empty()) {
+    headers.emplace("Idempotency-Key", m.id);
+  }
   for (const auto& [name, value] : m.http.headers) {
     headers.emplace(name, value);
   }

@@ -120,7 +120,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
   const Case cases[] = {
       {"unknown top-level key", "globl:\n  log_level: info\n",
        "vigil.yaml:1:1: globl: unknown key (expected one of: global, collectors, storage, "
-       "rule_files, alerting, anomaly)"},
+       "rule_files, alerting, alertmanagers, anomaly)"},
       {"bad size", "storage:\n  memory_budget: 512 megs\n",
        "vigil.yaml:2:18: storage.memory_budget: invalid size \"512 megs\": unknown unit \" megs\" "
        "(use B, KiB, MiB, GiB, TiB or KB, MB, GB, TB)"},
@@ -283,4 +283,24 @@ TEST_CASE("Config: the alerting section, inline or from an alertmanager.yml", "[
                              builtinCollectorInfo());
   REQUIRE(missing.errors.size() == 1);
   CHECK(missing.errors[0].toString().starts_with("/nonexistent/am.yml: cannot read file"));
+}
+
+TEST_CASE("Config: alertmanagers to forward rule alerts to", "[config]") {
+  auto r = parseConfig(R"(alertmanagers:
+  - url: 'http://127.0.0.1:9093/'
+    timeout: 5s
+    http_config:
+      basic_auth: {username: vigil, password: pw}
+)",
+                       "vigil.yaml", {});
+  REQUIRE(r.config);
+  REQUIRE(r.config->alertmanagers);
+  REQUIRE(r.config->alertmanagers->size() == 1);
+  CHECK((*r.config->alertmanagers)[0].url == "http://127.0.0.1:9093");
+  CHECK((*r.config->alertmanagers)[0].timeout.count() == 5000);
+  CHECK((*r.config->alertmanagers)[0].http.auth_type == "Basic");
+  auto bad = parseConfig("alertmanagers:\n  - url: 127.0.0.1:9093\n", "vigil.yaml", {});
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].toString() ==
+        "vigil.yaml:2:10: alertmanagers[0].url: expected an http:// or https:// URL");
 }

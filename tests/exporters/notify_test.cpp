@@ -522,3 +522,70 @@ TEST_CASE("Notifier: https with certificates verified against a configured CA",
   REQUIRE(hook.got().size() == 1);
   CHECK(hook.got()[0].path == "/trusted");
 }
+
+TEST_CASE("Alertmanager forwarder: Prometheus's resend semantics, batches to every target",
+          "[exporters][forwarder]") {
+  TestReceiver am1;
+  TestReceiver am2;
+  AlertmanagerForwarderOptions options;
+  options.max_batch = 2;
+  AlertmanagerForwarder forwarder(options);
+  forwarder.setTargets({{am1.url(""), Duration(2000), {}}, {am2.url(""), Duration(2000), {}}});
+  const int64_t t0 = 1787392800000;
+  auto alert = [&](const std::string& name, int64_t ends_at) {
+    alerting::Alert a;
+    a.labels = {{"alertname", name}, {"node", "n1"}};
+    a.annotations = {{"summary", "s"}};
+    a.starts_at = t0;
+    a.ends_at = ends_at;
+    return a;
+  };
+  const int64_t lease = 4 * 60 * 1000;
+  forwarder.forward({alert("A", t0 + lease), alert("B", t0 + lease), alert("C", t0 + lease)}, t0);
+  REQUIRE(forwarder.waitIdle(5s));
+  // Three alerts in batches of two, to both Alertmanagers, at their v2 API.
+  REQUIRE(am1.got().size() == 2);
+  REQUIRE(am2.got().size() == 2);
+  CHECK(am1.got()[0].path == "/api/v2/alerts");
+  const auto first = json::parse(am1.got()[0].body);
+  REQUIRE(first.size() == 2);
+  CHECK(first[0]["labels"] == json{{"alertname", "A"}, {"node", "n1"}});
+  CHECK(first[0]["startsAt"] == "2026-08-22T10:00:00Z");
+  CHECK(first[0]["endsAt"] == "2026-08-22T10:04:00Z");
+
+  // The next evaluation 15 s later: nothing new, nothing sent.
+  forwarder.forward({alert("A", t0 + 15000 + lease)}, t0 + 15000);
+  REQUIRE(forwarder.waitIdle(5s));
+  CHECK(am1.got().size() == 2);
+  // Resolved: sent at once, with its end.
+  forwarder.forward({alert("A", t0 + 20000)}, t0 + 20000);
+  REQUIRE(forwarder.waitIdle(5s));
+  // A minute after it was last sent, a firing alert goes again with a renewed lease.
+  forwarder.forward({alert("B", t0 + 61000 + lease)}, t0 + 61000);
+  REQUIRE(forwarder.waitIdle(5s));
+  REQUIRE(am1.got().size() == 4);
+  CHECK(json::parse(am1.got()[2].body)[0]["labels"]["alertname"] == "A");
+  CHECK(json::parse(am1.got()[2].body)[0]["endsAt"] == "2026-08-22T10:00:20Z");
+  CHECK(json::parse(am1.got()[3].body)[0]["labels"]["alertname"] == "B");
+
+  // An Alertmanager that refuses: counted, not retried (the next resend covers it).
+  am2.status = 500;
+  forwarder.forward({alert("D", t0 + 70000 + lease)}, t0 + 70000);
+  REQUIRE(forwarder.waitIdle(5s));
+  MetricBatch batch;
+  forwarder.appendStats(batch);
+  auto value = [&](const std::string& name, const std::string& url) {
+    for (const auto& f : batch.families()) {
+      for (const auto& s : f.samples) {
+        if (f.name == name && s.labels == LabelSet{{"alertmanager", url}}) {
+          return s.value;
+        }
+      }
+    }
+    return -1.0;
+  };
+  CHECK(value("vigil_alertmanager_notifications_sent_total", am1.url("")) == 6);
+  CHECK(value("vigil_alertmanager_notifications_sent_total", am2.url("")) == 5);
+  CHECK(value("vigil_alertmanager_notifications_errors_total", am2.url("")) == 1);
+  CHECK(am2.attempts().size() == 5);
+}

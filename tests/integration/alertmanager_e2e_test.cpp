@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "tests/support/process.h"
+#include "tests/support/alerting_vigil.h"
 
 using namespace vigil::test;
 using namespace std::chrono_literals;
@@ -90,7 +90,6 @@ receivers:
   auto forSender = [&](const std::string& sender) {
     return std::regex_replace(routing, std::regex("SENDER"), sender);
   };
-  dir.write("am.yml", forSender("am"));
   std::string indented;
   std::istringstream lines(forSender("vigil"));
   for (std::string line; std::getline(lines, line);) {
@@ -98,12 +97,8 @@ receivers:
   }
   dir.write("vigil.yaml", "alerting:\n" + indented);
 
-  const int am_port = freeLoopbackPort();
-  ChildProcess am(
-      {"prometheus-alertmanager", "--config.file=" + dir.file("am.yml"),
-       "--storage.path=" + dir.file("am-data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(am_port), "--cluster.listen-address="},
-      dir.file("am.log"));
+  RealAlertmanager am(dir, forSender("am"));
+  const int am_port = am.port;
   const int vigil_port = freeLoopbackPort();
   ChildProcess vigil(
       vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), vigil_port, dir.file("vigil-data")),

@@ -192,3 +192,52 @@ TEST_CASE("Notifications: from a rule firing to the webhook", "[integration][not
   CHECK(latency >= 0);
   CHECK(latency < 10);  // one evaluation, one flush, one POST; seconds, not minutes
 }
+
+TEST_CASE("Notifications: rule alerts forwarded to a real Alertmanager 0.25",
+          "[integration][notify]") {
+  TempDir dir;
+  RealAlertmanager am(dir, "route:\n  receiver: 'null'\nreceivers:\n  - name: 'null'\n");
+  const std::string am_url = am.url();
+  REQUIRE(am.waitReady());
+  AlertingVigil vigil(R"(global:
+  external_labels: {node: n1}
+rule_files: [rules.yml]
+alertmanagers:
+  - url: ')" + am_url + R"('
+)",
+                      R"(groups:
+  - name: fast
+    interval: 1s
+    rules:
+      - alert: DiskFilling
+        expr: vector(1)
+        labels: {severity: warning}
+        annotations: {summary: disk fills up}
+)");
+  // amtool, pointed at the real Alertmanager, shows the alert with vigil's external labels.
+  CommandResult query;
+  const bool shown = eventually(20s, [&] {
+    query = runCommand({"amtool", "--alertmanager.url=" + am_url, "alert", "query", "-o", "json",
+                        "alertname=DiskFilling"});
+    return query.exit_code == 0 && query.output.find("DiskFilling") != std::string::npos;
+  });
+  INFO(query.output);
+  INFO(vigil.log());
+  REQUIRE(shown);
+  const auto alerts = json::parse(query.output);
+  REQUIRE(alerts.size() == 1);
+  CHECK(alerts[0]["labels"]["node"] == "n1");
+  CHECK(alerts[0]["labels"]["severity"] == "warning");
+  CHECK(alerts[0]["annotations"]["summary"] == "disk fills up");
+  CHECK(alerts[0]["status"]["state"] == "active");
+  // The end is a lease four minutes ahead (Prometheus: 4 × max(interval, resend delay)), so
+  // the Alertmanager resolves it by itself if this node disappears.
+  std::tm tm{};
+  const std::string ends = alerts[0]["endsAt"];
+  strptime(ends.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  const auto lease = timegm(&tm) - std::time(nullptr);
+  CHECK(lease > 200);
+  CHECK(lease <= 241);
+  CHECK(metricValue(vigil, "vigil_alertmanager_notifications_sent_total{alertmanager=\"" + am_url +
+                               "\"}") >= 1);
+}

@@ -74,4 +74,28 @@ struct AlertingVigil {
   }
 };
 
+/// A real Alertmanager (Debian's 0.25) on loopback, alone (no cluster), with `config_yaml`.
+struct RealAlertmanager {
+  int port = freeLoopbackPort();
+  std::unique_ptr<ChildProcess> process;
+
+  RealAlertmanager(const TempDir& dir, const std::string& config_yaml) {
+    dir.write("am.yml", config_yaml);
+    process = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"prometheus-alertmanager", "--config.file=" + dir.file("am.yml"),
+                                 "--storage.path=" + dir.file("am-data"),
+                                 "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                                 "--cluster.listen-address="},
+        dir.file("am.log"));
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+  bool waitReady() const {
+    return eventually(15s, [&] {
+      httplib::Client c("127.0.0.1", port);
+      auto res = c.Get("/-/ready");
+      return res && res->status == 200;
+    });
+  }
+};
+
 }  // namespace vigil::test

@@ -66,7 +66,8 @@ struct CollectorSettings {
 
 namespace alerting {
 struct AlertingConfig;
-}
+struct AlertmanagerTarget;
+}  // namespace alerting
 
 struct Config {
   std::string source;  // file name the configuration came from, or "<embedded default>"
@@ -78,6 +79,9 @@ struct Config {
   /// Alert routing (the `alerting` section, inline or from its `config_file`); null when the
   /// section is absent or empty.
   std::shared_ptr<const alerting::AlertingConfig> alerting;
+  /// Alertmanagers the rule alerts are also sent to (the `alertmanagers` section); null when
+  /// the section is absent.
+  std::shared_ptr<const std::vector<alerting::AlertmanagerTarget>> alertmanagers;
 
   const CollectorSettings* collector(std::string_view name) const;
 };

@@ -75,6 +75,14 @@ struct HttpClientConfig {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+/// An Alertmanager that vigil forwards its rule alerts to (vigil's `alertmanagers` section), as
+/// Prometheus does, so that a cluster-wide Alertmanager can deduplicate across nodes.
+struct AlertmanagerTarget {
+  std::string url;  // base URL; alerts go to URL/api/v2/alerts
+  Duration timeout{10 * 1000};
+  HttpClientConfig http;
+};
+
 /// One entry of a receiver's webhook_configs.
 struct WebhookConfig {
   std::string url;

@@ -58,6 +58,17 @@ class NotificationSink {
   virtual void appendStats(MetricBatch& /*out*/) const {}
 };
 
+/// Where the rule engine's alerts go besides vigil's own pipeline: other Alertmanagers.
+class AlertForwarder {
+ public:
+  virtual ~AlertForwarder() = default;
+  virtual void setTargets(std::vector<AlertmanagerTarget> targets) = 0;
+  /// One evaluation's alerts, in Prometheus's form: firing ones with a lease as their end,
+  /// resolved ones with their end.
+  virtual void forward(const std::vector<Alert>& alerts, int64_t now) = 0;
+  virtual void appendStats(MetricBatch& /*out*/) const {}
+};
+
 /// Inhibit rules over the alerts seen so far.
 class Inhibitor {
  public:

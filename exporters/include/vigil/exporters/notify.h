@@ -69,4 +69,35 @@ class NotificationService : public alerting::NotificationSink {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The body Alertmanager's `POST /api/v2/alerts` takes for these alerts.
+std::string alertmanagerAlertsPayload(const std::vector<alerting::Alert>& alerts);
+
+struct AlertmanagerForwarderOptions {
+  std::size_t queue_capacity = 10000;  // alerts; past it the oldest are dropped
+  std::size_t max_batch = 64;          // alerts per request
+  std::chrono::milliseconds resend_delay = std::chrono::minutes(1);
+};
+
+/// Sends the rule alerts to Alertmanagers as Prometheus's notifier does: an alert goes out when
+/// it is new, when it resolves, and again every resend_delay (its end a lease in the future,
+/// so an Alertmanager resolves it by itself if this node goes away); batches go to every
+/// Alertmanager, and a failed batch is not retried (the next resend covers it) but counted.
+class AlertmanagerForwarder : public alerting::AlertForwarder {
+ public:
+  explicit AlertmanagerForwarder(AlertmanagerForwarderOptions options = {});
+  ~AlertmanagerForwarder() override;
+
+  void setTargets(std::vector<alerting::AlertmanagerTarget> targets) override;
+  void forward(const std::vector<alerting::Alert>& alerts, int64_t now) override;
+  /// vigil_alertmanager_notifications_* (Prometheus's prometheus_notifications_* names).
+  void appendStats(MetricBatch& out) const override;
+  /// Waits until the queue is empty and no batch is in flight (tests); false on timeout.
+  bool waitIdle(std::chrono::milliseconds timeout) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace vigil::exporters
