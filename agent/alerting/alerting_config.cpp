@@ -45,7 +45,7 @@ class AlertingReader {
   void read(const YAML::Node& root, const std::string& field, AlertingConfig& out) {
     if (!r_.checkMap(root, field,
                      {"global", "route", "receivers", "inhibit_rules", "templates",
-                      "time_intervals", "mute_time_intervals"})) {
+                      "time_intervals", "mute_time_intervals", "escalation_policies"})) {
       return;
     }
     if (auto n = root["global"]; n && !n.IsNull()) {
@@ -58,6 +58,9 @@ class AlertingReader {
       if (auto n = root[key]; n && !n.IsNull()) {
         readTimeIntervals(n, YamlReader::join(field, key), out);
       }
+    }
+    if (auto n = root["escalation_policies"]; n && !n.IsNull()) {
+      readEscalationPolicies(n, YamlReader::join(field, "escalation_policies"), out);
     }
     if (auto n = root["templates"]; n && !n.IsNull()) {
       if (auto list = r_.stringList(n, YamlReader::join(field, "templates"))) {
@@ -538,10 +541,11 @@ class AlertingReader {
     route.options = parent;
     route.options.mute_time_intervals.clear();  // not inherited, as in Alertmanager
     route.options.active_time_intervals.clear();
-    if (!r_.checkMap(n, field,
-                     {"receiver", "group_by", "continue", "matchers", "match", "match_re",
-                      "mute_time_intervals", "active_time_intervals", "group_wait",
-                      "group_interval", "repeat_interval", "routes", "resolved_after_mute"})) {
+    if (!r_.checkMap(
+            n, field,
+            {"receiver", "group_by", "continue", "matchers", "match", "match_re",
+             "mute_time_intervals", "active_time_intervals", "group_wait", "group_interval",
+             "repeat_interval", "routes", "resolved_after_mute", "escalation_policy"})) {
       return;
     }
     if (auto v = n["receiver"]) {
@@ -569,6 +573,15 @@ class AlertingReader {
     if (auto v = n["resolved_after_mute"]) {
       if (auto b = r_.boolean(v, YamlReader::join(field, "resolved_after_mute"))) {
         route.options.resolved_after_mute = *b;
+      }
+    }
+    if (auto v = n["escalation_policy"]) {
+      if (auto name = r_.scalar(v, YamlReader::join(field, "escalation_policy"))) {
+        route.options.escalation_policy = *name;
+        if (!name->empty() && config.escalationPolicy(*name) == nullptr) {
+          r_.error(v, YamlReader::join(field, "escalation_policy"),
+                   "undefined escalation policy \"" + *name + "\" used in route");
+        }
       }
     }
     if (auto v = n["match"]; v && !v.IsNull()) {
@@ -720,6 +733,125 @@ class AlertingReader {
   static bool timeIntervalDefined(const AlertingConfig& config, const std::string& name) {
     return std::any_of(config.time_intervals.begin(), config.time_intervals.end(),
                        [&](const TimeInterval& t) { return t.name == name; });
+  }
+
+  void readEscalationPolicies(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
+    if (!r_.checkList(n, field)) {
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string f = YamlReader::index(field, i);
+      const YAML::Node& pn = n[i];
+      if (!r_.checkMap(pn, f,
+                       {"name", "levels", "repeat", "repeat_wait", "repeat_backoff",
+                        "repeat_max_wait", "ack_timeout"})) {
+        continue;
+      }
+      EscalationPolicy p;
+      p.line = pn.Mark().line + 1;
+      readString(pn, f, "name", p.name);
+      if (p.name.empty()) {
+        r_.error(pn, f, "missing name in escalation policy");
+        continue;
+      }
+      if (out.escalationPolicy(p.name) != nullptr) {
+        r_.error(pn["name"], YamlReader::join(f, "name"),
+                 "escalation policy \"" + p.name + "\" is not unique");
+        continue;
+      }
+      if (auto v = pn["repeat"]) {
+        const std::string rf = YamlReader::join(f, "repeat");
+        int repeat = -1;
+        if (v.IsScalar()) {
+          auto [end, ec] =
+              std::from_chars(v.Scalar().data(), v.Scalar().data() + v.Scalar().size(), repeat);
+          if (ec != std::errc() || end != v.Scalar().data() + v.Scalar().size()) {
+            repeat = -1;
+          }
+        }
+        // PagerDuty allows 9 loops; more is a page storm, not a policy.
+        if (repeat < 0 || repeat > 9) {
+          r_.error(v, rf, "expected a number of repeats from 0 to 9");
+        } else {
+          p.repeat = repeat;
+        }
+      }
+      for (auto [key, member] : {std::pair{"repeat_wait", &EscalationPolicy::repeat_wait},
+                                 std::pair{"repeat_max_wait", &EscalationPolicy::repeat_max_wait},
+                                 std::pair{"ack_timeout", &EscalationPolicy::ack_timeout}}) {
+        if (auto v = pn[key]) {
+          if (auto d = r_.duration(v, YamlReader::join(f, key))) {
+            p.*member = *d;
+          }
+        }
+      }
+      if (auto v = pn["repeat_backoff"]) {
+        const std::string bf = YamlReader::join(f, "repeat_backoff");
+        char* end = nullptr;
+        const double b = v.IsScalar() ? std::strtod(v.Scalar().c_str(), &end) : 0;
+        if (!v.IsScalar() || end == v.Scalar().c_str() || *end != '\0' || !(b >= 1 && b <= 10)) {
+          r_.error(v, bf, "expected a multiplier from 1 to 10");
+        } else {
+          p.repeat_backoff = b;
+        }
+      }
+      const YAML::Node levels = pn["levels"];
+      const std::string lf = YamlReader::join(f, "levels");
+      if (!levels || !levels.IsSequence() || levels.size() == 0) {
+        r_.error(levels ? levels : pn, lf, "an escalation policy needs at least one level");
+        continue;
+      }
+      for (std::size_t k = 0; k < levels.size(); ++k) {
+        const std::string ef = YamlReader::index(lf, k);
+        if (!r_.checkMap(levels[k], ef, {"receivers", "escalate_after", "active_time_intervals"})) {
+          continue;
+        }
+        EscalationLevel level;
+        level.line = levels[k].Mark().line + 1;
+        if (auto v = levels[k]["receivers"]) {
+          if (auto list = r_.stringList(v, YamlReader::join(ef, "receivers"))) {
+            level.receivers = *list;
+          }
+          for (const auto& r : level.receivers) {
+            if (out.receiver(r) == nullptr) {
+              r_.error(v, YamlReader::join(ef, "receivers"),
+                       "undefined receiver \"" + r + "\" used in escalation policy");
+            }
+          }
+        }
+        if (level.receivers.empty()) {
+          r_.error(levels[k], YamlReader::join(ef, "receivers"),
+                   "an escalation level needs at least one receiver");
+        }
+        if (auto v = levels[k]["escalate_after"]) {
+          if (auto d = r_.duration(v, YamlReader::join(ef, "escalate_after"))) {
+            level.escalate_after = *d;
+          }
+        }
+        if (level.escalate_after.count() == 0 && k + 1 < levels.size()) {
+          r_.error(levels[k], YamlReader::join(ef, "escalate_after"),
+                   "every level but the last needs escalate_after");
+        }
+        if (auto v = levels[k]["active_time_intervals"]) {
+          if (auto list = r_.stringList(v, YamlReader::join(ef, "active_time_intervals"))) {
+            level.active_time_intervals = *list;
+          }
+          for (const auto& t : level.active_time_intervals) {
+            if (out.timeInterval(t) == nullptr) {
+              r_.error(v, YamlReader::join(ef, "active_time_intervals"),
+                       "undefined time interval \"" + t + "\" used in escalation policy");
+            }
+          }
+        }
+        p.levels.push_back(std::move(level));
+      }
+      if (p.repeat > 0 && p.levels.back().escalate_after.count() == 0 &&
+          p.repeat_wait.count() == 0) {
+        r_.error(pn, YamlReader::join(f, "repeat_wait"),
+                 "a policy that repeats needs repeat_wait or escalate_after on its last level");
+      }
+      out.escalation_policies.push_back(std::move(p));
+    }
   }
 
   void readTimeIntervals(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
@@ -914,6 +1046,15 @@ const Receiver* AlertingConfig::receiver(std::string_view name) const {
   for (const auto& r : receivers) {
     if (r.name == name) {
       return &r;
+    }
+  }
+  return nullptr;
+}
+
+const EscalationPolicy* AlertingConfig::escalationPolicy(std::string_view name) const {
+  for (const auto& p : escalation_policies) {
+    if (p.name == name) {
+      return &p;
     }
   }
   return nullptr;

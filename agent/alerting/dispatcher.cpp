@@ -311,6 +311,7 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
   n.at = now;
   n.config = config_;
   n.receiver_config = config_->receiver(opts.receiver);
+  n.escalation_policy = opts.escalation_policy;
   n.alerts = std::move(firing);
   for (auto& a : resolved) {
     n.alerts.push_back(std::move(a));

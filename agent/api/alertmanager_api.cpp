@@ -6,18 +6,13 @@
 
 #include "api_time.h"
 #include "query_api.h"
+#include "vigil/clock.h"
 
 namespace vigil {
 
 namespace {
 
 using json = nlohmann::json;
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Alertmanager's errors are JSON strings.
 void fail(HttpResponse& res, int status, const std::string& message) {
@@ -323,7 +318,7 @@ void postAlerts(AlertingService& service, const HttpRequest& req, HttpResponse& 
   if (!parsed || !reader.fatal.empty()) {
     return fail(res, 400, reader.fatal.empty() ? "invalid JSON" : reader.fatal);
   }
-  const int64_t now = nowMs();
+  const int64_t now = unixNowMs();
   const int64_t resolve_timeout = service.resolveTimeoutMs();
   std::vector<alerting::Alert> accepted;
   accepted.reserve(reader.items.size());
@@ -454,7 +449,7 @@ void registerAlertmanagerApi(HttpServer& http, AlertingService& service,
                if (!q) {
                  return fail(res, 400, q.status().message());
                }
-               const int64_t now = nowMs();
+               const int64_t now = unixNowMs();
                json out = json::array();
                for (const auto& v : service.alerts(now)) {
                  // Resolved alerts are kept a while for grouping but not listed.
@@ -470,7 +465,7 @@ void registerAlertmanagerApi(HttpServer& http, AlertingService& service,
         if (!q) {
           return fail(res, 400, q.status().message());
         }
-        const int64_t now = nowMs();
+        const int64_t now = unixNowMs();
         std::map<uint64_t, AlertingService::AlertView> views;
         for (auto& v : service.alerts(now)) {
           views[v.alert.fingerprint()] = std::move(v);
@@ -494,7 +489,7 @@ void registerAlertmanagerApi(HttpServer& http, AlertingService& service,
       });
   http.route(
       "/api/v2/silences", {"GET", "POST"}, [&service](const HttpRequest& req, HttpResponse& res) {
-        const int64_t now = nowMs();
+        const int64_t now = unixNowMs();
         if (req.method == "POST") {
           json body;
           try {
@@ -537,7 +532,7 @@ void registerAlertmanagerApi(HttpServer& http, AlertingService& service,
   http.routePrefix(
       "/api/v2/silence/", {"GET", "DELETE"}, [&service](const HttpRequest& req, HttpResponse& res) {
         const std::string id = req.path.substr(std::string("/api/v2/silence/").size());
-        const int64_t now = nowMs();
+        const int64_t now = unixNowMs();
         if (req.method == "DELETE") {
           Status st = service.silences().expire(id, now);
           if (!st.isOk()) {

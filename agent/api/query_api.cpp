@@ -12,6 +12,7 @@
 #include <ctime>
 #include <set>
 
+#include "vigil/clock.h"
 #include "vigil/duration.h"
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
@@ -109,12 +110,6 @@ class Params {
  private:
   std::vector<std::pair<std::string, std::string>> values_;
 };
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A step or timeout: a Prometheus duration or float seconds.
 Result<int64_t> parseStep(const std::string& text) {
@@ -317,7 +312,7 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         if (!query) {
           return respondError(res, {400, "bad_data", "invalid parameter \"query\": missing"});
         }
-        int64_t t = nowMs();
+        int64_t t = unixNowMs();
         if (auto time = params.get("time")) {
           auto parsed = parseApiTime(*time);
           if (!parsed) {

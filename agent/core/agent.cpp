@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../api/alertmanager_api.h"
+#include "../api/escalation_api.h"
 #include "../api/query_api.h"
 #include "../api/rules_api.h"
 #include "../http/http_server.h"
@@ -19,6 +20,7 @@
 #include "scheduler.h"
 #include "self_metrics.h"
 #include "snapshot_registry.h"
+#include "vigil/clock.h"
 #include "vigil/collector.h"
 #include "vigil/store.h"
 
@@ -28,11 +30,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kRetentionPeriod{10000};
 
-int64_t unixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t unixMillis() { return unixNowMs(); }
 
 std::string checkpointPath(const Config& config) {
   return config.global.data_dir + "/store.checkpoint";
@@ -535,6 +533,7 @@ void Agent::registerRoutes(HttpServer& http) {
   registerAlertmanagerApi(
       http, *impl->alerting,
       AlertmanagerApiOptions{impl->options.version, impl->options.revision, unixMillis()});
+  registerEscalationApi(http, *impl->alerting);
   http.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&, HttpResponse& res) {
     Status status = reload();
     if (!status.isOk()) {

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include "vigil/clock.h"
 
 namespace vigil {
 
@@ -16,12 +18,6 @@ using json = nlohmann::json;
 
 constexpr int64_t kResolvedRetentionMs = 30 * 60 * 1000;      // Alertmanager's alerts.gc-interval
 constexpr int64_t kSilenceRetentionMs = 120LL * 3600 * 1000;  // Alertmanager's data.retention
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 json labelsJson(const LabelSet& labels) {
   json out = json::object();
@@ -38,6 +34,15 @@ LabelSet labelsFrom(const json& j) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+json ackJson(const alerting::Acknowledgement& a) {
+  return {{"by", a.by}, {"comment", a.comment}, {"at", a.at}, {"expires_at", a.expires_at}};
+}
+
+alerting::Acknowledgement ackFrom(const json& j) {
+  return {j.at("by").get<std::string>(), j.at("comment").get<std::string>(),
+          j.at("at").get<int64_t>(), j.at("expires_at").get<int64_t>()};
 }
 
 std::string describe(const alerting::Notification& n) {
@@ -89,7 +94,8 @@ AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig>
                                  std::shared_ptr<alerting::NotificationSink> notifier)
     : state_path_(std::move(state_path)),
       config_(config ? std::move(config) : defaultAlertingConfig()),
-      sink_(std::make_unique<LogSink>(std::move(notifier))) {
+      sink_(std::make_unique<LogSink>(std::move(notifier))),
+      escalator_(config_) {
   dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_);
 }
 
@@ -119,7 +125,7 @@ void AlertingService::rebuildDispatcher() {
   notifications_before_reconfigure_ += dispatcher_->stats().notifications;
   dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_);
   dispatcher_->restoreNotificationLog(std::move(log));
-  const int64_t now = nowMs();
+  const int64_t now = unixNowMs();
   for (const auto& a : store_.list()) {
     dispatcher_->add(a, now);
   }
@@ -130,10 +136,15 @@ void AlertingService::reconfigure(std::shared_ptr<const alerting::AlertingConfig
     std::lock_guard lock(mu_);
     config_ = config ? std::move(config) : defaultAlertingConfig();
     rebuildDispatcher();
+    escalator_.reconfigure(config_);
   }
+  wakeLoop();  // the rebuilt groups may be due at once
+}
+
+void AlertingService::wakeLoop() {
   {
     std::lock_guard lock(loop_mu_);
-    wake_ = true;  // the rebuilt groups may be due at once
+    wake_ = true;
   }
   loop_cv_.notify_all();
 }
@@ -163,11 +174,11 @@ void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) 
 }
 
 void AlertingService::run() {
-  int64_t last_gc = nowMs();
+  int64_t last_gc = unixNowMs();
   std::unique_lock loop_lock(loop_mu_);
   while (!stopping_) {
     loop_lock.unlock();
-    const int64_t now = nowMs();
+    const int64_t now = unixNowMs();
     int64_t next = 0;
     std::vector<alerting::PendingFlush> pending;
     {
@@ -188,10 +199,43 @@ void AlertingService::run() {
     // engine sending alerts.
     bool delivered = false;
     for (const auto& p : pending) {
-      const bool ok = sink_->deliver(p.notification);
+      bool ok = true;
+      if (p.notification.escalation_policy.empty()) {
+        ok = sink_->deliver(p.notification);
+      } else {
+        std::vector<std::string> receivers;
+        {
+          std::lock_guard lock(mu_);
+          receivers = escalator_.route(p.notification, now);
+        }
+        ok = deliverTo(p.notification, receivers);
+      }
       std::lock_guard lock(mu_);
-      dispatcher_->complete(p, ok, nowMs());
+      dispatcher_->complete(p, ok, unixNowMs());
       delivered = delivered || ok;
+    }
+    // Escalations due (next levels, repeats, expired acknowledgements) and acknowledgements
+    // from the API.
+    std::vector<alerting::Notification> escalated;
+    {
+      std::lock_guard lock(mu_);
+      int64_t escalation_next = INT64_MAX;
+      auto actions = escalator_.advance(unixNowMs(), &escalation_next);
+      next = std::min(next, escalation_next);
+      for (auto& a : queued_actions_) {
+        actions.push_back(std::move(a));
+      }
+      queued_actions_.clear();
+      for (const auto& a : actions) {
+        for (auto& n : notificationsFor(a, unixNowMs())) {
+          escalated.push_back(std::move(n));
+        }
+      }
+    }
+    for (const auto& n : escalated) {
+      // An escalation is sent once: the outbox retries a receiver that is down.
+      (void)sink_->deliver(n);
+      delivered = true;
     }
     if (delivered) {
       // What was notified is on disk before anything else happens, so a crash now does not
@@ -202,12 +246,128 @@ void AlertingService::run() {
     }
     loop_lock.lock();
     // Wake for the next flush, a new alert, or at least every second (expiring silences).
-    const int64_t wait_ms = std::clamp<int64_t>(next - nowMs(), 0, 1000);
-    next_wake_ = nowMs() + wait_ms;
+    const int64_t wait_ms = std::clamp<int64_t>(next - unixNowMs(), 0, 1000);
+    next_wake_ = unixNowMs() + wait_ms;
     loop_cv_.wait_for(loop_lock, std::chrono::milliseconds(wait_ms),
                       [&] { return stopping_ || wake_; });
     wake_ = false;
   }
+}
+
+bool AlertingService::deliverTo(const alerting::Notification& n,
+                                const std::vector<std::string>& receivers) {
+  bool ok = true;
+  for (const auto& r : receivers) {
+    alerting::Notification copy = n;
+    copy.receiver = r;
+    copy.receiver_config = n.config ? n.config->receiver(r) : nullptr;
+    ok = sink_->deliver(copy) && ok;
+  }
+  return ok;
+}
+
+std::vector<alerting::Notification> AlertingService::notificationsFor(
+    const alerting::EscalationAction& a, int64_t now) const {
+  auto e = escalator_.get(a.id);
+  if (!e) {
+    return {};
+  }
+  alerting::Notification base;
+  base.group_key = e->group_key;
+  base.group_labels = e->group_labels;
+  base.reason = a.reason;
+  base.at = now;
+  base.config = config_;
+  base.escalation_policy = e->policy;
+  base.acknowledgement = a.acknowledgement;
+  for (const uint64_t fp : e->firing) {
+    if (auto alert = store_.get(fp); alert && !alert->resolvedAt(now)) {
+      alert->ends_at = 0;  // firing, as the dispatcher sends it
+      base.alerts.push_back(std::move(*alert));
+    }
+  }
+  if (base.alerts.empty()) {
+    return {};  // resolved meanwhile: the dispatcher's resolved notification follows
+  }
+  std::vector<alerting::Notification> out;
+  for (const auto& r : a.receivers) {
+    alerting::Notification n = base;
+    n.receiver = r;
+    n.receiver_config = config_->receiver(r);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+std::vector<alerting::Escalation> AlertingService::escalations() const {
+  std::lock_guard lock(mu_);
+  return escalator_.list();
+}
+
+Status AlertingService::acknowledge(const std::string& id, alerting::Acknowledgement ack) {
+  {
+    std::lock_guard lock(mu_);
+    auto action = escalator_.acknowledge(id, std::move(ack), unixNowMs());
+    if (!action) {
+      return action.status();
+    }
+    queued_actions_.push_back(std::move(action).value());
+  }
+  wakeLoop();
+  return saveState();
+}
+
+Status AlertingService::unacknowledge(const std::string& id) {
+  {
+    std::lock_guard lock(mu_);
+    auto action = escalator_.unacknowledge(id, unixNowMs());
+    if (!action) {
+      return action.status();
+    }
+    if (!action->receivers.empty()) {
+      queued_actions_.push_back(std::move(action).value());
+    }
+  }
+  wakeLoop();
+  return saveState();
+}
+
+Status AlertingService::acknowledgeAlert(const std::string& fingerprint,
+                                         alerting::Acknowledgement ack) {
+  {
+    std::lock_guard lock(mu_);
+    uint64_t fp = 0;
+    auto [end, ec] =
+        std::from_chars(fingerprint.data(), fingerprint.data() + fingerprint.size(), fp, 16);
+    if (ec != std::errc() || end != fingerprint.data() + fingerprint.size() || !store_.get(fp)) {
+      return Status(StatusCode::kNotFound, "no alert with fingerprint " + fingerprint);
+    }
+    ack.at = unixNowMs();
+    escalator_.acknowledgeAlert(fp, std::move(ack));
+  }
+  wakeLoop();
+  return saveState();
+}
+
+Status AlertingService::unacknowledgeAlert(const std::string& fingerprint) {
+  {
+    std::lock_guard lock(mu_);
+    uint64_t fp = 0;
+    auto [end, ec] =
+        std::from_chars(fingerprint.data(), fingerprint.data() + fingerprint.size(), fp, 16);
+    if (ec != std::errc() || end != fingerprint.data() + fingerprint.size() ||
+        !escalator_.unacknowledgeAlert(fp)) {
+      return Status(StatusCode::kNotFound,
+                    "no acknowledgement for an alert with fingerprint " + fingerprint);
+    }
+  }
+  wakeLoop();  // escalation may resume at once
+  return saveState();
+}
+
+std::map<uint64_t, alerting::Acknowledgement> AlertingService::alertAcks() const {
+  std::lock_guard lock(mu_);
+  return escalator_.alertAcks();
 }
 
 std::vector<AlertingService::AlertView> AlertingService::alerts(int64_t now) const {
@@ -267,7 +427,30 @@ Status AlertingService::saveState() const {
     for (const auto& [key, e] : dispatcher_->notificationLog()) {
       log[key] = {{"firing", e.firing}, {"resolved", e.resolved}, {"at", e.at}};
     }
-    state = {{"alerts", alerts}, {"silences", silences}, {"notification_log", log}};
+    json escalations = json::array();
+    for (const auto& e : escalator_.list()) {
+      escalations.push_back({{"id", e.id},
+                             {"receiver", e.receiver},
+                             {"group_key", e.group_key},
+                             {"group_labels", labelsJson(e.group_labels)},
+                             {"policy", e.policy},
+                             {"level", e.level},
+                             {"run", e.run},
+                             {"started_at", e.started_at},
+                             {"next_at", e.next_at},
+                             {"notified", e.notified},
+                             {"firing", e.firing},
+                             {"ack", e.ack ? ackJson(*e.ack) : json()}});
+    }
+    json alert_acks = json::object();
+    for (const auto& [fp, ack] : escalator_.alertAcks()) {
+      alert_acks[alerting::fingerprintHex(fp)] = ackJson(ack);
+    }
+    state = {{"alerts", alerts},
+             {"silences", silences},
+             {"notification_log", log},
+             {"escalations", escalations},
+             {"alert_acks", alert_acks}};
   }
   const std::string tmp = state_path_ + ".tmp";
   {
@@ -293,7 +476,7 @@ Status AlertingService::loadState() {
   }
   try {
     const json state = json::parse(in);
-    const int64_t now = nowMs();
+    const int64_t now = unixNowMs();
     std::vector<alerting::Alert> alerts;
     for (const auto& j : state.at("alerts")) {
       alerting::Alert a;
@@ -334,7 +517,34 @@ Status AlertingService::loadState() {
                        it.value().at("resolved").get<std::vector<uint64_t>>(),
                        it.value().at("at").get<int64_t>()};
     }
+    std::vector<alerting::Escalation> escalations;
+    std::map<uint64_t, alerting::Acknowledgement> alert_acks;
+    // Written by versions with escalation; older state files have none.
+    if (state.contains("escalations")) {
+      for (const auto& j : state.at("escalations")) {
+        alerting::Escalation e;
+        e.id = j.at("id").get<std::string>();
+        e.receiver = j.at("receiver").get<std::string>();
+        e.group_key = j.at("group_key").get<std::string>();
+        e.group_labels = labelsFrom(j.at("group_labels"));
+        e.policy = j.at("policy").get<std::string>();
+        e.level = j.at("level").get<int>();
+        e.run = j.at("run").get<int>();
+        e.started_at = j.at("started_at").get<int64_t>();
+        e.next_at = j.at("next_at").get<int64_t>();
+        e.notified = j.at("notified").get<std::vector<std::string>>();
+        e.firing = j.at("firing").get<std::vector<uint64_t>>();
+        if (!j.at("ack").is_null()) {
+          e.ack = ackFrom(j.at("ack"));
+        }
+        escalations.push_back(std::move(e));
+      }
+      for (auto it = state.at("alert_acks").begin(); it != state.at("alert_acks").end(); ++it) {
+        alert_acks[std::stoull(it.key(), nullptr, 16)] = ackFrom(it.value());
+      }
+    }
     std::lock_guard lock(mu_);
+    escalator_.restore(std::move(escalations), std::move(alert_acks));
     silences_.restore(std::move(silences));
     dispatcher_->restoreNotificationLog(std::move(log));
     for (auto& a : alerts) {
@@ -367,12 +577,30 @@ void AlertingService::appendStats(MetricBatch& out) const {
                 "Resolved notifications for alerts muted after they were notified firing.",
                 MetricType::kCounter, static_cast<double>(st.resolved_after_mute));
   std::size_t active = 0;
-  const int64_t now = nowMs();
+  const int64_t now = unixNowMs();
   for (const auto& s : silences_.list()) {
     active += s.stateAt(now) == alerting::SilenceState::kActive ? 1 : 0;
   }
   out.addSingle("vigil_alerting_silences_active", "Active silences.", MetricType::kGauge,
                 static_cast<double>(active));
+  std::size_t acknowledged = 0;
+  const auto escalations = escalator_.list();
+  for (const auto& e : escalations) {
+    acknowledged += escalator_.acknowledged(e, now) ? 1 : 0;
+  }
+  const auto es = escalator_.stats();
+  out.addSingle("vigil_escalations_active", "Groups escalating under a policy.", MetricType::kGauge,
+                static_cast<double>(escalations.size()));
+  out.addSingle("vigil_escalations_acknowledged", "Escalating groups acknowledged now.",
+                MetricType::kGauge, static_cast<double>(acknowledged));
+  out.addSingle("vigil_escalations_escalated_total",
+                "Escalations to a next level or a repeat of the policy.", MetricType::kCounter,
+                static_cast<double>(es.escalated));
+  out.addSingle("vigil_escalations_acknowledgements_total", "Groups acknowledged.",
+                MetricType::kCounter, static_cast<double>(es.acknowledged));
+  out.addSingle("vigil_escalations_ack_expired_total",
+                "Acknowledgements that expired while the group still fired.", MetricType::kCounter,
+                static_cast<double>(es.ack_expired));
   sink_->appendStats(out);
 }
 

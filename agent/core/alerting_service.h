@@ -6,6 +6,7 @@
 // neither notifies again nor forgets.
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "vigil/alerting/alert.h"
 #include "vigil/alerting/dispatcher.h"
+#include "vigil/alerting/escalation.h"
 #include "vigil/alerting/silences.h"
 #include "vigil/metric.h"
 
@@ -52,6 +54,17 @@ class AlertingService {
   std::shared_ptr<const alerting::AlertingConfig> config() const;
   int64_t resolveTimeoutMs() const;
 
+  /// Escalating groups (routes with an escalation policy).
+  std::vector<alerting::Escalation> escalations() const;
+  /// Acknowledges an escalating group by id; its notified levels are told. kNotFound when no
+  /// group escalates under that id.
+  Status acknowledge(const std::string& id, alerting::Acknowledgement ack);
+  Status unacknowledge(const std::string& id);
+  /// Acknowledges one alert by fingerprint (hex); kNotFound for an unknown alert.
+  Status acknowledgeAlert(const std::string& fingerprint, alerting::Acknowledgement ack);
+  Status unacknowledgeAlert(const std::string& fingerprint);
+  std::map<uint64_t, alerting::Acknowledgement> alertAcks() const;
+
   /// Writes silences, the notification log and the alerts to the state file (atomically).
   Status saveState() const;
   /// Restores them; a missing file is not an error.
@@ -63,6 +76,12 @@ class AlertingService {
   class LogSink;
   void run();
   void rebuildDispatcher();
+  // Under mu_: the notifications an escalation action sends.
+  std::vector<alerting::Notification> notificationsFor(const alerting::EscalationAction& a,
+                                                       int64_t now) const;
+  // Sends `n` to each receiver; true when every one took it.
+  bool deliverTo(const alerting::Notification& n, const std::vector<std::string>& receivers);
+  void wakeLoop();
 
   std::string state_path_;
   mutable std::mutex mu_;  // config_, dispatcher_
@@ -71,6 +90,9 @@ class AlertingService {
   alerting::Silences silences_;
   std::unique_ptr<LogSink> sink_;
   std::unique_ptr<alerting::Dispatcher> dispatcher_;
+  alerting::Escalator escalator_;
+  // Acknowledgements to tell, from the API, sent by the loop.
+  std::vector<alerting::EscalationAction> queued_actions_;
   uint64_t notifications_before_reconfigure_ = 0;
 
   std::thread thread_;

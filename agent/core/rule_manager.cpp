@@ -9,16 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include "vigil/clock.h"
 
 namespace vigil {
 
 namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string describe(const promql::Alert& a) {
   std::string out = labelsToString(a.labels);
@@ -45,7 +40,7 @@ struct RuleManager::GroupRunner {
   void run() {
     std::unique_lock lock(mu);
     while (!stopping) {
-      const int64_t now = nowMs();
+      const int64_t now = unixNowMs();
       // The next aligned evaluation time after now.
       int64_t next = ((now - offset_ms) / interval_ms + 1) * interval_ms + offset_ms;
       if (cv.wait_for(lock, std::chrono::milliseconds(next - now), [&] { return stopping; })) {

@@ -12,6 +12,9 @@ class FileNotifier : public Notifier {
   const char* kind() const override { return "file"; }
   void render(const alerting::Notification& n, const alerting::Receiver& receiver,
               const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
+    if (n.acknowledgement) {
+      return;  // Alertmanager's payload has no way to say it; the log has it
+    }
     for (const auto& c : receiver.files) {
       if (!wantsNotification(n, c.send_resolved)) {
         continue;

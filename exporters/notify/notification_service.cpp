@@ -12,17 +12,12 @@
 
 #include "notifier.h"
 #include "outbox.h"
+#include "vigil/clock.h"
 #include "vigil/exporters/notify.h"
 
 namespace vigil::exporters {
 
 namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string hostName() {
   char buf[256] = {};
@@ -154,7 +149,7 @@ struct NotificationService::Impl {
   void work() {
     std::unique_lock lock(mu);
     while (!stopping) {
-      const int64_t now = nowMs();
+      const int64_t now = unixNowMs();
       Pending* next = nullptr;
       std::deque<Pending>* next_q = nullptr;
       int64_t earliest = INT64_MAX;
@@ -198,7 +193,7 @@ struct NotificationService::Impl {
       switch (d.result) {
         case DeliveryResult::kDelivered:
           ++results[{msg.notifier, "delivered"}];
-          latency[msg.notifier].observe(static_cast<double>(nowMs() - msg.created_at) / 1000.0);
+          latency[msg.notifier].observe(static_cast<double>(unixNowMs() - msg.created_at) / 1000.0);
           outbox.remove(msg.id);
           next_q->pop_front();
           if (--pending == 0) {
@@ -220,7 +215,7 @@ struct NotificationService::Impl {
         case DeliveryResult::kRetry: {
           ++results[{msg.notifier, "retry"}];
           const auto wait = backoff(head.attempts, d.retry_after);
-          head.next_at = nowMs() + wait.count();
+          head.next_at = unixNowMs() + wait.count();
           // The first failure of a message is worth a warning; the rest only at debug, so an
           // outage does not flood the log.
           if (head.attempts == 1) {
@@ -300,7 +295,7 @@ bool NotificationService::deliver(const alerting::Notification& n) {
                    n.receiver, integration);
     }
   }
-  const int64_t now = nowMs();
+  const int64_t now = unixNowMs();
   for (std::size_t i = 0; i < messages.size(); ++i) {
     OutgoingMessage& m = messages[i];
     m.receiver = n.receiver;
@@ -375,7 +370,7 @@ void NotificationService::appendStats(MetricBatch& out) const {
   out.addSingle("vigil_outbox_pending", "Notification messages waiting in the outbox.",
                 MetricType::kGauge, static_cast<double>(s.pending));
   int64_t oldest = 0;
-  const int64_t now = nowMs();
+  const int64_t now = unixNowMs();
   for (const auto& [key, q] : s.queues) {
     if (!q.empty()) {
       oldest = std::max(oldest, now - q.front().msg.created_at);

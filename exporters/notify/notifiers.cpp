@@ -22,8 +22,9 @@ const std::vector<std::unique_ptr<Notifier>>& notifiers() {
 }
 
 bool wantsNotification(const alerting::Notification& n, bool send_resolved) {
-  return send_resolved || std::any_of(n.alerts.begin(), n.alerts.end(),
-                                      [](const alerting::Alert& a) { return a.ends_at == 0; });
+  return (send_resolved && !n.alerts.empty()) ||
+         std::any_of(n.alerts.begin(), n.alerts.end(),
+                     [](const alerting::Alert& a) { return a.ends_at == 0; });
 }
 
 std::string labelOr(const LabelSet& labels, std::string_view name, std::string fallback) {

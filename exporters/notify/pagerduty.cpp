@@ -82,8 +82,9 @@ std::string pagerDutyDedupKey(const std::string& group_key) {
 std::string pagerDutyEvent(const alerting::Notification& n, const alerting::PagerDutyConfig& config,
                            const std::string& external_url, const std::string& source) {
   const alerting::MessageContext m(n, external_url, config.send_resolved);
+  const char* action = n.acknowledgement ? "acknowledge" : m.firing() ? "trigger" : "resolve";
   json event = {{"routing_key", config.routing_key},
-                {"event_action", m.firing() ? "trigger" : "resolve"},
+                {"event_action", action},
                 {"dedup_key", pagerDutyDedupKey(n.group_key)},
                 {"client", config.client}};
   const std::string client_url =
@@ -91,7 +92,7 @@ std::string pagerDutyEvent(const alerting::Notification& n, const alerting::Page
   if (!client_url.empty()) {
     event["client_url"] = client_url;
   }
-  if (!m.firing()) {
+  if (!m.firing() || n.acknowledgement) {
     return event.dump(-1, ' ', false, json::error_handler_t::replace);
   }
   std::string summary = alerting::defaultTitle(m);

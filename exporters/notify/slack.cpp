@@ -75,8 +75,20 @@ class SlackNotifier : public Notifier {
 std::string slackPayload(const alerting::Notification& n, const alerting::SlackConfig& config,
                          const std::string& external_url) {
   const alerting::MessageContext m(n, external_url, config.send_resolved);
-  const std::string title = expandOr(config.title, m, alerting::defaultTitle(m), "slack", "title");
-  const std::string text = expandOr(config.text, m, alerting::defaultText(m), "slack", "text");
+  std::string title = expandOr(config.title, m, alerting::defaultTitle(m), "slack", "title");
+  if (n.acknowledgement) {
+    title = "[ACK] " + title + " — acknowledged by " + n.acknowledgement->by;
+  }
+  std::string text = expandOr(config.text, m, alerting::defaultText(m), "slack", "text");
+  if (const auto& ack = n.acknowledgement) {
+    std::string line = "Acknowledged by " + ack->by;
+    if (!ack->comment.empty()) {
+      line += ": " + ack->comment;
+    }
+    line += ack->expires_at == 0 ? " (until resolved)"
+                                 : " (until " + alerting::goTime(ack->expires_at) + ")";
+    text = line + "\n" + text;
+  }
   std::string link = expandOr(config.title_link, m, "", "slack", "title_link");
   const std::string runbook = labelOr(m.common_annotations, "runbook_url", "");
   if (link.empty() && !m.alerts.empty()) {

@@ -36,6 +36,9 @@ class WebhookNotifier : public Notifier {
   const char* kind() const override { return "webhook"; }
   void render(const alerting::Notification& n, const alerting::Receiver& receiver,
               const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
+    if (n.acknowledgement) {
+      return;  // Alertmanager's payload has no way to say it; the log has it
+    }
     for (const auto& hook : receiver.webhooks) {
       if (!wantsNotification(n, hook.send_resolved)) {
         continue;  // only resolved alerts, and this webhook does not want them

@@ -259,6 +259,18 @@ TEST_CASE("PagerDuty: Events API v2 trigger and resolve", "[exporters][pagerduty
   CHECK(resolve["dedup_key"] == trigger["dedup_key"]);
   CHECK_FALSE(resolve.contains("payload"));
 
+  // An acknowledged group: PagerDuty's acknowledge for the same key; Slack says who.
+  auto acked = notification();
+  acked.acknowledgement = alerting::Acknowledgement{"alice", "on it", 0, 0};
+  const auto ack_event = json::parse(pagerDutyEvent(acked, c, "", "node-1"));
+  CHECK(ack_event["event_action"] == "acknowledge");
+  CHECK(ack_event["dedup_key"] == trigger["dedup_key"]);
+  CHECK_FALSE(ack_event.contains("payload"));
+  const auto ack_slack = json::parse(slackPayload(acked, {}, ""));
+  CHECK(ack_slack["text"].get<std::string>().starts_with("[ACK] [FIRING:1] DiskFull"));
+  CHECK(ack_slack["blocks"][2]["text"]["text"].get<std::string>().starts_with(
+      "Acknowledged by alice: on it (until resolved)"));
+
   // Summary at most 1024 characters; severities mapped from the label.
   auto big = notification();
   big.alerts[0].annotations = {{"summary", std::string(3000, 's')}};

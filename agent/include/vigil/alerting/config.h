@@ -41,6 +41,9 @@ struct RouteOptions {
   /// inhibited or time-muted meanwhile (route key `resolved_after_mute`, inherited; Alertmanager
   /// does not know the key).
   bool resolved_after_mute = true;
+  /// vigil: the escalation policy the route's groups follow (route key `escalation_policy`,
+  /// inherited); empty: notifications go to the route's receiver only.
+  std::string escalation_policy;
 };
 
 struct Route {
@@ -172,6 +175,35 @@ struct TimeInterval {
 /// Whether `name` is "UTC", "Local" or a zone of the system's tz database.
 bool knownTimeZone(const std::string& name);
 
+/// One level of an escalation policy: who is notified, and how long nobody may acknowledge
+/// before the next level is.
+struct EscalationLevel {
+  std::vector<std::string> receivers;  // notified together
+  Duration escalate_after{0};          // 0 on the last level: nothing follows but repeats
+  /// When set, the level notifies only inside one of these time intervals; outside, it is
+  /// skipped and the next level is notified at once (e.g. the team channel in business hours).
+  std::vector<std::string> active_time_intervals;
+  int line = 0;
+};
+
+/// vigil: an escalation policy (`escalation_policies` in the alerting configuration), after
+/// PagerDuty's: levels notified one after the other until someone acknowledges or the group
+/// resolves, then the whole policy again up to `repeat` times, each time after a longer wait.
+struct EscalationPolicy {
+  std::string name;
+  std::vector<EscalationLevel> levels;
+  int repeat = 0;  // runs of the policy after the first
+  /// The wait after the last level before a repeat: the last level's escalate_after (or
+  /// repeat_wait when set), multiplied by repeat_backoff for each repeat, at most
+  /// repeat_max_wait.
+  Duration repeat_wait{0};
+  double repeat_backoff = 2.0;
+  Duration repeat_max_wait{4 * 3600 * 1000};
+  /// How long an acknowledgement holds when the request gives no expiry (PagerDuty: 30 min).
+  Duration ack_timeout{30 * 60 * 1000};
+  int line = 0;
+};
+
 struct AlertingConfig {
   Duration resolve_timeout{5 * 60 * 1000};
   std::string slack_api_url;  // global defaults for the receivers
@@ -181,11 +213,13 @@ struct AlertingConfig {
   std::vector<Receiver> receivers;
   std::vector<InhibitRule> inhibit_rules;
   std::vector<TimeInterval> time_intervals;
+  std::vector<EscalationPolicy> escalation_policies;
   std::vector<std::string> templates;
   std::string original;  // the document as read, for /api/v2/status
 
   const Receiver* receiver(std::string_view name) const;
   const TimeInterval* timeInterval(std::string_view name) const;
+  const EscalationPolicy* escalationPolicy(std::string_view name) const;
 };
 
 struct AlertingConfigResult {

@@ -26,6 +26,14 @@ namespace vigil::alerting {
 /// Alertmanager's form of a label set in group keys: {a="1", b="2"} (Go-quoted values).
 std::string groupLabelsString(const LabelSet& labels);
 
+/// Someone taking an escalating group (or one alert): "I am on it".
+struct Acknowledgement {
+  std::string by;
+  std::string comment;
+  int64_t at = 0;
+  int64_t expires_at = 0;  // 0: until the group resolves
+};
+
 struct Notification {
   std::string receiver;
   std::string group_key;  // route key ":" group labels, e.g. {}/{env="prod"}:{alertname="X"}
@@ -33,6 +41,11 @@ struct Notification {
   std::vector<Alert> alerts;  // firing ones with ends_at 0, resolved ones with their end
   std::string reason;         // "first notification", "new alerts added", ...
   int64_t at = 0;             // when the group was flushed, ms
+  /// The route's escalation policy, empty without one.
+  std::string escalation_policy;
+  /// Set on the notification that tells a receiver the group was acknowledged (PagerDuty's
+  /// `acknowledge`); such a notification carries the group's firing alerts.
+  std::optional<Acknowledgement> acknowledgement;
   /// The receiver's configuration, kept alive by `config`.
   const Receiver* receiver_config = nullptr;
   std::shared_ptr<const AlertingConfig> config;
