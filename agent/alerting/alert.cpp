@@ -157,9 +157,8 @@ Alert AlertStore::unpack(const Packed& p) {
   return a;
 }
 
-uint64_t AlertStore::put(Alert& alert, int64_t now) {
+uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
   std::lock_guard lock(mu_);
-  const uint64_t fp = alert.fingerprint();
   auto it = alerts_.find(fp);
   if (it != alerts_.end()) {
     const Packed& old = it->second;

@@ -43,9 +43,10 @@ class AlertingReader {
   explicit AlertingReader(YamlReader& r) : r_(r) {}
 
   void read(const YAML::Node& root, const std::string& field, AlertingConfig& out) {
-    if (!r_.checkMap(root, field,
-                     {"global", "route", "receivers", "inhibit_rules", "templates",
-                      "time_intervals", "mute_time_intervals", "escalation_policies"})) {
+    if (!r_.checkMap(
+            root, field,
+            {"global", "route", "receivers", "inhibit_rules", "templates", "time_intervals",
+             "mute_time_intervals", "escalation_policies", "flap_detection"})) {
       return;
     }
     if (auto n = root["global"]; n && !n.IsNull()) {
@@ -58,6 +59,9 @@ class AlertingReader {
       if (auto n = root[key]; n && !n.IsNull()) {
         readTimeIntervals(n, YamlReader::join(field, key), out);
       }
+    }
+    if (auto n = root["flap_detection"]; n && !n.IsNull()) {
+      readFlapDetection(n, YamlReader::join(field, "flap_detection"), out.flap);
     }
     if (auto n = root["escalation_policies"]; n && !n.IsNull()) {
       readEscalationPolicies(n, YamlReader::join(field, "escalation_policies"), out);
@@ -733,6 +737,41 @@ class AlertingReader {
   static bool timeIntervalDefined(const AlertingConfig& config, const std::string& name) {
     return std::any_of(config.time_intervals.begin(), config.time_intervals.end(),
                        [&](const TimeInterval& t) { return t.name == name; });
+  }
+
+  void readFlapDetection(const YAML::Node& n, const std::string& field, FlapSettings& out) {
+    if (!r_.checkMap(n, field, {"enabled", "threshold", "window", "hold"})) {
+      return;
+    }
+    readBool(n, field, "enabled", out.enabled);
+    if (auto v = n["threshold"]) {
+      int t = 0;
+      if (v.IsScalar()) {
+        auto [end, ec] =
+            std::from_chars(v.Scalar().data(), v.Scalar().data() + v.Scalar().size(), t);
+        if (ec != std::errc() || end != v.Scalar().data() + v.Scalar().size()) {
+          t = 0;
+        }
+      }
+      if (t < 2 || t > 100) {
+        r_.error(v, YamlReader::join(field, "threshold"),
+                 "expected a number of state changes from 2 to 100");
+      } else {
+        out.threshold = t;
+      }
+    }
+    for (auto [key, member] :
+         {std::pair{"window", &FlapSettings::window}, std::pair{"hold", &FlapSettings::hold}}) {
+      if (auto v = n[key]) {
+        if (auto d = r_.duration(v, YamlReader::join(field, key))) {
+          if (d->count() == 0) {
+            r_.error(v, YamlReader::join(field, key), std::string(key) + " cannot be zero");
+          } else {
+            out.*member = *d;
+          }
+        }
+      }
+    }
   }
 
   void readEscalationPolicies(const YAML::Node& n, const std::string& field, AlertingConfig& out) {

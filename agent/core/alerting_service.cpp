@@ -95,7 +95,8 @@ AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig>
     : state_path_(std::move(state_path)),
       config_(config ? std::move(config) : defaultAlertingConfig()),
       sink_(std::make_unique<LogSink>(std::move(notifier))),
-      escalator_(config_) {
+      escalator_(config_),
+      flap_(config_->flap) {
   dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_);
 }
 
@@ -137,6 +138,7 @@ void AlertingService::reconfigure(std::shared_ptr<const alerting::AlertingConfig
     config_ = config ? std::move(config) : defaultAlertingConfig();
     rebuildDispatcher();
     escalator_.reconfigure(config_);
+    flap_.configure(config_->flap);
   }
   wakeLoop();  // the rebuilt groups may be due at once
 }
@@ -161,7 +163,9 @@ void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) 
   {
     std::lock_guard lock(mu_);
     for (auto& a : alerts) {
-      const uint64_t fp = store_.put(a, now);
+      const uint64_t fp = a.fingerprint();
+      flap_.apply(a, fp, now);
+      store_.put(a, fp, now);
       earliest = std::min(earliest, dispatcher_->add(a, fp, now));
     }
   }
@@ -191,6 +195,7 @@ void AlertingService::run() {
       });
       if (now - last_gc >= 60 * 1000) {
         store_.collectResolvedBefore(now - kResolvedRetentionMs);
+        flap_.collect(now);
         silences_.collectExpiredBefore(now - kSilenceRetentionMs);
         last_gc = now;
       }
@@ -589,6 +594,11 @@ void AlertingService::appendStats(MetricBatch& out) const {
     acknowledged += escalator_.acknowledged(e, now) ? 1 : 0;
   }
   const auto es = escalator_.stats();
+  out.addSingle("vigil_alerting_flapping", "Alerts flapping now (held firing while they flap).",
+                MetricType::kGauge, static_cast<double>(flap_.flapping(now)));
+  out.addSingle("vigil_alerting_flap_held_total",
+                "Resolutions of flapping alerts held back instead of notified.",
+                MetricType::kCounter, static_cast<double>(flap_.held()));
   out.addSingle("vigil_escalations_active", "Groups escalating under a policy.", MetricType::kGauge,
                 static_cast<double>(escalations.size()));
   out.addSingle("vigil_escalations_acknowledged", "Escalating groups acknowledged now.",

@@ -16,6 +16,7 @@
 #include "vigil/alerting/alert.h"
 #include "vigil/alerting/dispatcher.h"
 #include "vigil/alerting/escalation.h"
+#include "vigil/alerting/flap.h"
 #include "vigil/alerting/silences.h"
 #include "vigil/metric.h"
 
@@ -91,6 +92,7 @@ class AlertingService {
   std::unique_ptr<LogSink> sink_;
   std::unique_ptr<alerting::Dispatcher> dispatcher_;
   alerting::Escalator escalator_;
+  alerting::FlapDamper flap_;
   // Acknowledgements to tell, from the API, sent by the loop.
   std::vector<alerting::EscalationAction> queued_actions_;
   uint64_t notifications_before_reconfigure_ = 0;

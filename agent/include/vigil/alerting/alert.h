@@ -54,7 +54,9 @@ class AlertStore {
   /// Stores `alert`: merged with the version it has if they overlap in time, replacing it if
   /// not (a new occurrence of the alert). `alert` is updated to what was stored. Returns its
   /// fingerprint.
-  uint64_t put(Alert& alert, int64_t now);
+  uint64_t put(Alert& alert, int64_t now) { return put(alert, alert.fingerprint(), now); }
+  /// The same, with the fingerprint already computed.
+  uint64_t put(Alert& alert, uint64_t fp, int64_t now);
   std::optional<Alert> get(uint64_t fp) const;
   struct Times {
     int64_t starts_at = 0;

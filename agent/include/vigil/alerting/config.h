@@ -204,6 +204,14 @@ struct EscalationPolicy {
   int line = 0;
 };
 
+/// vigil: flap damping (`flap_detection` in the alerting configuration); see flap.h.
+struct FlapSettings {
+  bool enabled = true;
+  int threshold = 3;                // state changes...
+  Duration window{30 * 60 * 1000};  // ...within this long make an alert flapping
+  Duration hold{15 * 60 * 1000};    // a flapping alert resolves after this long unchanged
+};
+
 struct AlertingConfig {
   Duration resolve_timeout{5 * 60 * 1000};
   std::string slack_api_url;  // global defaults for the receivers
@@ -214,6 +222,7 @@ struct AlertingConfig {
   std::vector<InhibitRule> inhibit_rules;
   std::vector<TimeInterval> time_intervals;
   std::vector<EscalationPolicy> escalation_policies;
+  FlapSettings flap;
   std::vector<std::string> templates;
   std::string original;  // the document as read, for /api/v2/status
 

@@ -1,0 +1,65 @@
+#include "vigil/alerting/flap.h"
+
+#include <algorithm>
+#include <string>
+
+namespace vigil::alerting {
+
+bool FlapDamper::isFlapping(const History& h) const {
+  return static_cast<int>(h.changes.size()) >= settings_.threshold;
+}
+
+bool FlapDamper::apply(Alert& alert, uint64_t fp, int64_t now) {
+  if (!settings_.enabled) {
+    return false;
+  }
+  const bool firing = alert.ends_at == 0 || alert.ends_at > now;
+  auto [it, fresh] = history_.try_emplace(fp);
+  History& h = it->second;
+  h.last_seen = now;
+  if (fresh) {
+    h.firing = firing;
+    return false;
+  }
+  if (firing != h.firing) {
+    h.changes.push_back(now);
+    h.firing = firing;
+  }
+  while (!h.changes.empty() && h.changes.front() < now - settings_.window.count()) {
+    h.changes.pop_front();
+  }
+  if (!isFlapping(h)) {
+    return false;
+  }
+  // Flapping: held firing until `hold` passes without a change.
+  const int64_t held_until = h.changes.back() + settings_.hold.count();
+  if (!firing && held_until > now) {
+    alert.ends_at = held_until;
+    ++held_;
+  }
+  std::erase_if(alert.annotations, [](const Label& l) { return l.name == "flapping"; });
+  alert.annotations.push_back({"flapping", std::to_string(h.changes.size()) + " state changes in " +
+                                               formatDuration(settings_.window) +
+                                               "; held firing until stable for " +
+                                               formatDuration(settings_.hold)});
+  std::sort(alert.annotations.begin(), alert.annotations.end());
+  return true;
+}
+
+std::size_t FlapDamper::flapping(int64_t now) const {
+  std::size_t n = 0;
+  for (const auto& [fp, h] : history_) {
+    if (!h.changes.empty() && h.changes.back() >= now - settings_.window.count() && isFlapping(h)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+void FlapDamper::collect(int64_t now) {
+  std::erase_if(history_, [&](const auto& kv) {
+    return kv.second.last_seen < now - settings_.window.count() - settings_.hold.count();
+  });
+}
+
+}  // namespace vigil::alerting

@@ -1,0 +1,46 @@
+#pragma once
+// Flap damping: an alert that changes between firing and resolved again and again is held
+// firing while it flaps, so its receivers get one notification instead of one per flip
+// (Alertmanager #3048; Netdata damps with growing delays, Prometheus with keep_firing_for).
+// An alert is flapping once it changed state `threshold` times within `window`; while
+// flapping its resolution is held until `hold` has passed without a change, and it carries
+// the annotation `flapping` saying so.
+
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+
+#include "vigil/alerting/alert.h"
+#include "vigil/alerting/config.h"
+
+namespace vigil::alerting {
+
+class FlapDamper {
+ public:
+  explicit FlapDamper(FlapSettings settings = {}) : settings_(settings) {}
+  void configure(FlapSettings settings) { settings_ = settings; }
+
+  /// Looks at an incoming alert (fingerprint `fp`) at `now`. While it flaps, a resolution is
+  /// held: its end moves to the end of the hold. Returns whether the alert is flapping.
+  bool apply(Alert& alert, uint64_t fp, int64_t now);
+  /// Alerts flapping at `now`.
+  std::size_t flapping(int64_t now) const;
+  /// Resolutions held back so far.
+  uint64_t held() const { return held_; }
+  /// Forgets alerts that have not changed for a window.
+  void collect(int64_t now);
+
+ private:
+  struct History {
+    bool firing = false;
+    std::deque<int64_t> changes;  // within the window
+    int64_t last_seen = 0;
+  };
+  bool isFlapping(const History& h) const;
+
+  FlapSettings settings_;
+  std::unordered_map<uint64_t, History> history_;
+  uint64_t held_ = 0;
+};
+
+}  // namespace vigil::alerting
