@@ -66,6 +66,15 @@ class AlertingReader {
     if (auto n = root["escalation_policies"]; n && !n.IsNull()) {
       readEscalationPolicies(n, YamlReader::join(field, "escalation_policies"), out);
     }
+    for (const auto& [i, node] : receiver_policies_) {
+      const Receiver& r = out.receivers[i];
+      if (!r.escalation_policy.empty() && out.escalationPolicy(r.escalation_policy) == nullptr) {
+        r_.error(node,
+                 YamlReader::join(YamlReader::index(YamlReader::join(field, "receivers"), i),
+                                  "escalation_policy"),
+                 "undefined escalation policy \"" + r.escalation_policy + "\" used in receiver");
+      }
+    }
     if (auto n = root["templates"]; n && !n.IsNull()) {
       if (auto list = r_.stringList(n, YamlReader::join(field, "templates"))) {
         out.templates = *list;
@@ -127,12 +136,19 @@ class AlertingReader {
         continue;
       }
       Receiver recv;
+      YAML::Node policy_node;
       recv.line = rn.Mark().line + 1;
       for (const auto& kv : rn) {
         const std::string key = kv.first.Scalar();
         if (key == "name") {
           if (auto s = r_.scalar(kv.second, YamlReader::join(f, "name"))) {
             recv.name = *s;
+          }
+        } else if (key == "escalation_policy") {
+          // Checked once the policies are read (they name receivers themselves).
+          if (auto s = r_.scalar(kv.second, YamlReader::join(f, key))) {
+            recv.escalation_policy = *s;
+            policy_node = kv.second;
           }
         } else if (std::find(std::begin(kIntegrationKeys), std::end(kIntegrationKeys), key) !=
                    std::end(kIntegrationKeys)) {
@@ -167,6 +183,9 @@ class AlertingReader {
         continue;
       }
       out.receivers.push_back(std::move(recv));
+      if (policy_node) {
+        receiver_policies_.emplace_back(out.receivers.size() - 1, policy_node);
+      }
     }
   }
 
@@ -1077,6 +1096,8 @@ class AlertingReader {
   std::string slack_api_url_;
   std::string pagerduty_url_ = "https://events.pagerduty.com/v2/enqueue";
   HttpClientConfig http_defaults_;
+  // Receivers naming an escalation policy, checked once the policies are read.
+  std::vector<std::pair<std::size_t, YAML::Node>> receiver_policies_;
 };
 
 }  // namespace

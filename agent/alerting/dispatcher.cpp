@@ -312,6 +312,9 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
   n.config = config_;
   n.receiver_config = config_->receiver(opts.receiver);
   n.escalation_policy = opts.escalation_policy;
+  if (n.escalation_policy.empty() && n.receiver_config != nullptr) {
+    n.escalation_policy = n.receiver_config->escalation_policy;
+  }
   n.alerts = std::move(firing);
   for (auto& a : resolved) {
     n.alerts.push_back(std::move(a));

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "vigil/alerting/escalation.h"
+#include "vigil/alerting/silences.h"
 
 using namespace vigil;
 using namespace vigil::alerting;
@@ -223,4 +224,52 @@ TEST_CASE("Escalation policies: configuration errors name the field", "[alerting
   REQUIRE_FALSE(route.errors.empty());
   CHECK(route.errors[0].toString() ==
         "am.yml:3:22: route.escalation_policy: undefined escalation policy \"nope\" used in route");
+}
+
+TEST_CASE("Escalation policies: named by a receiver when the route names none",
+          "[alerting][escalation]") {
+  auto r = parseAlertingConfig(R"(route:
+  receiver: oncall
+  group_wait: 0s
+receivers:
+  - name: oncall
+    escalation_policy: page
+  - name: primary
+escalation_policies:
+  - name: page
+    levels:
+      - receivers: [oncall]
+        escalate_after: 5m
+      - receivers: [primary]
+)",
+                               "am.yml");
+  REQUIRE(r.config);
+  auto config = std::make_shared<const AlertingConfig>(std::move(*r.config));
+  struct Sink : NotificationSink {
+    std::vector<Notification> sent;
+    bool deliver(const Notification& n) override {
+      sent.push_back(n);
+      return true;
+    }
+  } sink;
+  AlertStore store;
+  Silences silences;
+  Dispatcher d(config, store, silences, &sink);
+  Alert a;
+  a.labels = {{"alertname", "X"}};
+  a.starts_at = kT0;
+  a.ends_at = kT0 + 60 * kMinute;
+  a.updated_at = kT0;
+  store.put(a, kT0);
+  d.add(a, kT0);
+  d.advance(kT0 + 1);
+  REQUIRE(sink.sent.size() == 1);
+  CHECK(sink.sent[0].escalation_policy == "page");
+
+  auto bad = parseAlertingConfig(
+      "route:\n  receiver: a\nreceivers:\n  - name: a\n    escalation_policy: nope\n", "am.yml");
+  REQUIRE_FALSE(bad.errors.empty());
+  CHECK(bad.errors[0].toString() ==
+        "am.yml:5:24: receivers[0].escalation_policy: undefined escalation policy \"nope\" used in "
+        "receiver");
 }

@@ -138,6 +138,9 @@ struct Receiver {
   std::vector<SlackConfig> slack;
   std::vector<PagerDutyConfig> pagerduty;
   std::vector<FileConfig> files;
+  /// vigil: the escalation policy of groups sent to this receiver, unless their route names
+  /// one.
+  std::string escalation_policy;
   int line = 0;
 };
 
