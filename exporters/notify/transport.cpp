@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "notifier.h"
 
@@ -133,7 +136,24 @@ Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout
   if (!auth->empty()) {
     headers.emplace("Authorization", *auth);
   }
+  // httplib bounds each read and write, not the whole exchange: a receiver that trickles its
+  // answer would hold the worker forever. A watchdog closes the socket at the deadline.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, timeout, [&] { return done; })) {
+      client.stop();
+    }
+  });
   auto res = client.Post(path, headers, m.body, "application/json");
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watchdog.join();
   if (!res) {
     std::string detail = httplib::to_string(res.error());
     if (res.error() == httplib::Error::SSLServerVerification) {

@@ -601,3 +601,42 @@ TEST_CASE("Alertmanager forwarder: Prometheus's resend semantics, batches to eve
   CHECK(value("vigil_alertmanager_notifications_errors_total", am2.url("")) == 1);
   CHECK(am2.attempts().size() == 5);
 }
+
+TEST_CASE("Notifier: a receiver that trickles its answer is cut off at the total timeout",
+          "[exporters][outbox]") {
+  httplib::Server slow;
+  std::atomic<int> requests{0};
+  slow.Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    ++requests;
+    // One byte every 200 ms for 6 s: every read is quick, the whole answer is not.
+    res.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+      if (offset >= 30) {
+        sink.done();
+        return true;
+      }
+      std::this_thread::sleep_for(200ms);
+      return sink.write("x", 1);
+    });
+  });
+  const int port = slow.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { slow.listen_after_bind(); });
+  test::TempDir dir;
+  auto options = fastOptions(dir);
+  options.timeout = 1s;
+  options.backoff_initial = 10s;  // one attempt in this test
+  options.backoff_max = 10s;
+  auto service = openService(options);
+  const auto receiver = webhookTo("http://127.0.0.1:" + std::to_string(port) + "/hook");
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE(service->deliver(notificationFor(receiver)));
+  REQUIRE(test::eventually(10s, [&] {
+    return metric(*service, "vigil_notifications_total",
+                  {{"notifier", "webhook"}, {"result", "retry"}}) == 1;
+  }));
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(took < 3s);  // not the 6 s the receiver takes
+  CHECK(service->pending() == 1);
+  service->shutdown();
+  slow.stop();
+  t.join();
+}
