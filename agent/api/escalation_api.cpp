@@ -92,6 +92,17 @@ void reply(HttpResponse& res, const Status& st) {
   }
 }
 
+// A group named by its escalation id or by its (percent-encoded) group key.
+std::string groupId(const AlertingService& service, const std::string& segment) {
+  const std::string key = percentDecode(segment);
+  for (const auto& e : service.escalations()) {
+    if (e.id == segment || e.group_key == key) {
+      return e.id;
+    }
+  }
+  return segment;
+}
+
 // "/api/v1/groups/ID/ack" -> ID; empty when the path has another shape.
 std::string idIn(const std::string& path, const std::string& prefix) {
   const std::string suffix = "/ack";
@@ -131,9 +142,11 @@ void registerEscalationApi(HttpServer& http, AlertingService& service) {
   });
   http.routePrefix("/api/v1/groups/", {"POST", "DELETE"},
                    [&service](const HttpRequest& req, HttpResponse& res) {
-                     const std::string id = idIn(req.path, "/api/v1/groups/");
+                     const std::string id = groupId(service, idIn(req.path, "/api/v1/groups/"));
                      if (id.empty()) {
-                       return fail(res, 404, "expected /api/v1/groups/ID/ack");
+                       return fail(res, 404,
+                                   "expected /api/v1/groups/ID/ack (ID: the id or the "
+                                   "percent-encoded group key)");
                      }
                      if (req.method == "DELETE") {
                        return reply(res, service.unacknowledge(id));

@@ -1,5 +1,7 @@
 #include "http_server.h"
 
+#include <charconv>
+
 #include <spdlog/spdlog.h>
 #include <zlib.h>
 
@@ -346,6 +348,21 @@ void HttpServer::routePrefix(const std::string& prefix, std::vector<std::string>
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
+
+std::string percentDecode(std::string_view segment) {
+  std::string out;
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    unsigned byte = 0;
+    if (segment[i] == '%' && i + 2 < segment.size() &&
+        std::from_chars(&segment[i + 1], &segment[i + 3], byte, 16).ptr == &segment[i + 3]) {
+      out += static_cast<char>(byte);
+      i += 2;
+    } else {
+      out += segment[i];
+    }
+  }
+  return out;
+}
 
 void HttpServer::stop() {
   Impl& s = *impl_;

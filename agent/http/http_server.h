@@ -71,6 +71,9 @@ class HttpServer {
   std::shared_ptr<Impl> impl_;
 };
 
+/// A path segment with its %XX escapes decoded ('+' stays '+', unlike form encoding).
+std::string percentDecode(std::string_view segment);
+
 /// Whether an Accept-Encoding header value allows gzip (a "gzip" token without q=0).
 bool acceptsGzip(const std::string& accept_encoding);
 /// Gzip-compresses `data`; empty on failure.

@@ -108,8 +108,15 @@ TEST_CASE("Escalation: levels in turn, acknowledged, restarted, withdrawn, resol
   REQUIRE(missing);
   CHECK(missing->status == 404);
 
-  // Acknowledged: the secondary (due 2 s later) is never paged.
-  auto ack = vigil.client().Post("/api/v1/groups/" + id + "/ack",
+  // Acknowledged (named by its group key this time): the secondary (due 2 s later) is never
+  // paged.
+  std::string encoded_key;
+  for (unsigned char c : list[0]["groupKey"].get<std::string>()) {
+    char buf[4];
+    std::snprintf(buf, sizeof buf, "%%%02X", c);
+    encoded_key += std::isalnum(c) ? std::string(1, static_cast<char>(c)) : std::string(buf);
+  }
+  auto ack = vigil.client().Post("/api/v1/groups/" + encoded_key + "/ack",
                                  R"({"by":"alice","comment":"on it","expires_in":"1h"})",
                                  "application/json");
   REQUIRE(ack);
