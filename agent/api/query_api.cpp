@@ -23,22 +23,12 @@ namespace {
 
 using json = nlohmann::json;
 
-// application/x-www-form-urlencoded, as Prometheus's API accepts in query strings and bodies.
+// application/x-www-form-urlencoded, as Prometheus's API accepts in query strings and bodies:
+// '+' is a space, then %XX escapes (so "%2B" stays a plus).
 std::string decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    unsigned byte = 0;
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() &&
-               std::from_chars(&s[i + 1], &s[i + 3], byte, 16).ptr == &s[i + 3]) {
-      out += static_cast<char>(byte);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+  std::string spaced(s);
+  std::replace(spaced.begin(), spaced.end(), '+', ' ');
+  return percentDecode(spaced);
 }
 
 json timestamp(int64_t ms) {
