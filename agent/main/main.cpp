@@ -13,6 +13,7 @@
 
 #include "../core/agent.h"
 #include "../core/logging.h"
+#include "anomaly_command.h"
 #include "routes_command.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/notify.h"
@@ -38,6 +39,7 @@ Usage:
   vigil test rules FILE...
   vigil query [--address HOST:PORT] [--time T] EXPR
   vigil routes [show|test] --config FILE [LABEL=VALUE...]
+  vigil anomaly score [--detector NAME] FILE.csv
   vigil --version
   vigil --help
   vigil COMMAND --help
@@ -49,6 +51,7 @@ Commands:
   test rules     run promtool-format unit-test files (promql_expr_test); exit 0 if all pass
   query          evaluate a PromQL expression on a running agent
   routes         print the alert routing tree, or where an alert is routed (as amtool does)
+  anomaly score  score a timestamp,value CSV with an anomaly detector, online
 )";
 
 constexpr const char* kQueryUsage = R"(Usage: vigil query [--address HOST:PORT] [--time T] EXPR
@@ -358,6 +361,9 @@ int main(int argc, char** argv) {
   }
   if (command == "routes") {
     return vigil::routesCommand(args);
+  }
+  if (command == "anomaly") {
+    return vigil::anomalyCommand(args);
   }
   return usageError("unknown command " + command, kUsage);
 }
