@@ -1,6 +1,7 @@
 // The one place that lists the built-in detectors.
 #include <cmath>
 
+#include "ensemble_detector.h"
 #include "ewma_detector.h"
 #include "mad_detector.h"
 #include "vigil/anomaly/detector.h"
@@ -14,9 +15,12 @@ double zToScore(double z) {
   return std::erf(z / std::sqrt(2.0));
 }
 
-std::vector<std::string> detectorNames() { return {"ewma", "mad"}; }
+std::vector<std::string> detectorNames() { return {"ensemble", "ewma", "mad"}; }
 
 DetectorPtr makeDetector(std::string_view name) {
+  if (name == "ensemble") {
+    return makeEnsembleDetector();
+  }
   if (name == "ewma") {
     return makeEwmaDetector();
   }

@@ -1,0 +1,32 @@
+#pragma once
+// The default detector: several cheap views of the series — its level against an
+// exponentially weighted mean and variance, its step against the usual step size — combined
+// into one raw deviation, which is then turned into an anomaly likelihood (after Numenta's):
+// how unusual the recent average deviation is compared with the deviations this series
+// normally shows. A noisy series therefore stays quiet, and a quiet one speaks up at a smaller
+// change. Fixed memory, O(1) per sample.
+
+#include "vigil/anomaly/detector.h"
+
+namespace vigil::anomaly {
+
+// Defaults tuned with bench/nab (nab_bench) on the tuning half of the NAB development subset.
+struct EnsembleParams {
+  double level_alpha = 0.01;     // EWMA weight for the level's mean and variance
+  double step_alpha = 0.01;      // EWMA weight for the step size's variance
+  uint32_t warmup = 30;          // samples scored 0 while the model learns
+  uint32_t average = 5;          // samples averaged before the likelihood (at most 16)
+  double history_alpha = 0.002;  // EWMA weight for the distribution of averaged deviations
+  double min_scale = 1e-6;       // relative floor of deviations, so constant series stay quiet
+  /// After a score of at least refractory_level, the next `refractory` samples score 0: the
+  /// score marks where an anomaly starts, not every sample while it lasts (an alert keeps
+  /// itself going with keep_firing_for).
+  uint32_t refractory = 100;
+  double refractory_level = 0.7;
+  /// A series that usually moves and repeats one value this many times in a row is stuck.
+  uint32_t stuck_after = 30;
+};
+
+DetectorPtr makeEnsembleDetector(EnsembleParams params = {});
+
+}  // namespace vigil::anomaly
