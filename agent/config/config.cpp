@@ -12,7 +12,9 @@
 #include <sstream>
 
 #include "../alerting/alerting_yaml.h"
+#include "vigil/anomaly/detector.h"
 #include "vigil/metric.h"
+#include "vigil/rules/promql_parser.h"
 #include "vigil/yaml_reader.h"
 
 namespace vigil {
@@ -81,6 +83,14 @@ Result<ListenAddress> parseListenAddress(std::string_view text) {
   out.host = host.empty() ? "0.0.0.0" : std::string(host);
   out.port = static_cast<uint16_t>(value);
   return out;
+}
+
+const std::vector<std::string>& defaultAnomalySelectors() {
+  static const std::vector<std::string> selectors = {
+      R"({__name__=~"node_cpu_seconds_total|node_load1|node_memory_MemAvailable_bytes|node_disk_(read|written)_bytes_total|node_network_(receive|transmit)_bytes_total|node_filesystem_avail_bytes|node_pressure_(cpu|memory|io)_waiting_seconds_total"})",
+      R"({__name__=~"container_cpu_usage_seconds_total|container_memory_working_set_bytes"})",
+  };
+  return selectors;
 }
 
 Result<std::size_t> parseByteSize(std::string_view text) {
@@ -300,6 +310,62 @@ class ConfigReader : public YamlReader {
     }
   }
 
+  void readAnomaly(const YAML::Node& node, AnomalyConfig& out) {
+    const std::string f = "anomaly";
+    if (!checkMap(node, f, {"enabled", "detector", "selectors", "max_models", "interval"})) {
+      return;
+    }
+    if (auto n = node["enabled"]) {
+      if (auto b = boolean(n, f + ".enabled")) {
+        out.enabled = *b;
+      }
+    }
+    if (auto n = node["detector"]) {
+      if (auto s = scalar(n, f + ".detector")) {
+        const auto names = anomaly::detectorNames();
+        if (std::find(names.begin(), names.end(), *s) == names.end()) {
+          std::string known;
+          for (const auto& name : names) {
+            known += (known.empty() ? "" : ", ") + name;
+          }
+          error(n, f + ".detector", "unknown detector \"" + *s + "\" (known: " + known + ")");
+        } else {
+          out.detector = *s;
+        }
+      }
+    }
+    if (auto n = node["selectors"]) {
+      if (auto list = stringList(n, f + ".selectors")) {
+        for (std::size_t i = 0; i < list->size(); ++i) {
+          auto parsed = promql::parse((*list)[i]);
+          const std::string field = f + ".selectors[" + std::to_string(i) + "]";
+          if (parsed.error) {
+            error(n[i], field, parsed.error->toString());
+          } else if (parsed.expr->kind != promql::ExprKind::kVectorSelector) {
+            error(n[i], field, "expected a series selector such as node_load1 or {job=\"x\"}");
+          }
+        }
+        out.selectors = *list;
+      }
+    }
+    if (auto n = node["max_models"]) {
+      if (auto s = scalar(n, f + ".max_models")) {
+        std::size_t v = 0;
+        auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+        if (ec != std::errc() || end != s->data() + s->size() || v > 10'000'000) {
+          error(n, f + ".max_models", "expected a number of models up to 10000000");
+        } else {
+          out.max_models = v;
+        }
+      }
+    }
+    if (auto n = node["interval"]) {
+      if (auto d = duration(n, f + ".interval", Duration{1000}, Duration{3600000})) {
+        out.interval = *d;
+      }
+    }
+  }
+
   void readPaths(const YAML::Node& node, HostPaths& paths) {
     const std::string f = "collectors.paths";
     if (!checkMap(node, f, {"procfs", "sysfs", "rootfs"})) {
@@ -467,10 +533,8 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
         alerting::readAlertmanagerTargets(reader, n, "alertmanagers", *targets);
         config.alertmanagers = std::move(targets);
       }
-      // A section whose keys arrive with its feature: it must be a mapping and, until then,
-      // empty, so a key written for a future version is an error instead of silently ignored.
       if (auto n = root["anomaly"]; n && !n.IsNull()) {
-        reader.checkMap(n, "anomaly", {});
+        reader.readAnomaly(n, config.anomaly);
       }
     }
   } catch (const YAML::Exception& e) {

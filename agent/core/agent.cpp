@@ -15,6 +15,7 @@
 #include "../api/rules_api.h"
 #include "../http/http_server.h"
 #include "alerting_service.h"
+#include "anomaly_service.h"
 #include "logging.h"
 #include "rule_manager.h"
 #include "scheduler.h"
@@ -173,6 +174,7 @@ struct Agent::Impl {
   std::unique_ptr<CollectorScheduler> scheduler;
   std::unique_ptr<RuleManager> rules;
   std::unique_ptr<AlertingService> alerting;
+  std::unique_ptr<AnomalyService> anomaly;
   std::unique_ptr<HttpServer> http;
 
   // The maintenance loop: retention and checkpoints.
@@ -302,6 +304,9 @@ struct Agent::Impl {
     if (options.alert_forwarder) {
       options.alert_forwarder->appendStats(self);
     }
+    if (anomaly) {
+      anomaly->appendStats(self);
+    }
     batches.push_back(&self);
     render(batches, body);
   }
@@ -378,6 +383,9 @@ Status Agent::start() {
   s.http = std::move(http);
   s.alerting->start();
   s.rules->start();
+  s.anomaly = std::make_unique<AnomalyService>(*s.store, s.snapshots, s.config.anomaly,
+                                               s.config.global.collection_interval);
+  s.anomaly->start();
   s.maintenance = std::thread([impl = impl_.get()] { impl->maintenanceLoop(); });
   spdlog::info("vigil started version={} listen_address={} rules={} collectors={}",
                s.options.version,
@@ -441,7 +449,11 @@ Status Agent::reload() {
   for (const auto& e : *entries) {
     keep.push_back("collector/" + e.settings.name);
   }
+  keep.push_back(AnomalyService::kSource);
   s.snapshots.retainOnly(keep);
+  if (s.anomaly) {
+    s.anomaly->reconfigure(config->anomaly, config->global.collection_interval);
+  }
   // Collectors switched off: their series end now, with staleness markers.
   for (const auto& old : s.config.collectors) {
     const std::string name = "collector/" + old.name;
@@ -476,6 +488,9 @@ void Agent::stop(std::chrono::milliseconds grace) {
     if (Status st = rules->saveState(alertStatePath(s.config)); !st.isOk()) {
       spdlog::error("saving alert state failed error=\"{}\"", st.message());
     }
+  }
+  if (s.anomaly) {
+    s.anomaly->stop();
   }
   if (s.alerting) {
     s.alerting->stop();

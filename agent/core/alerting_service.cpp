@@ -457,6 +457,9 @@ Status AlertingService::saveState() const {
              {"escalations", escalations},
              {"alert_acks", alert_acks}};
   }
+  // The loop and API handlers save concurrently; one writer at a time keeps them from
+  // renaming each other's temporary file away.
+  std::lock_guard save_lock(save_mu_);
   const std::string tmp = state_path_ + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

@@ -85,7 +85,8 @@ class AlertingService {
   void wakeLoop();
 
   std::string state_path_;
-  mutable std::mutex mu_;  // config_, dispatcher_
+  mutable std::mutex save_mu_;  // one saveState() at a time
+  mutable std::mutex mu_;       // config_, dispatcher_
   std::shared_ptr<const alerting::AlertingConfig> config_;
   alerting::AlertStore store_;
   alerting::Silences silences_;

@@ -176,8 +176,10 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:1:13: rule_files: expected a list of file globs, got \"rules/*.yaml\""},
       {"rule_files entry not a string", "rule_files:\n  - {a: b}\n",
        "vigil.yaml:2:5: rule_files[0]: expected a string, got a mapping"},
-      {"key in a section not yet supported", "anomaly:\n  detectors: {}\n",
-       "vigil.yaml:2:3: anomaly.detectors: unknown key (this section takes no keys yet)"},
+      {"unknown key in the anomaly section", "anomaly:\n  detectors: {}\n",
+       "vigil.yaml:2:3: anomaly.detectors: unknown key (expected one of: enabled, detector, "
+       "selectors, "
+       "max_models, interval)"},
       {"alerting section checked as an Alertmanager configuration",
        "alerting:\n  route:\n    receiver: pager\n  receivers:\n    - name: team\n",
        "vigil.yaml:3:15: alerting.route.receiver: undefined receiver \"pager\" used in route"},
@@ -303,4 +305,32 @@ TEST_CASE("Config: alertmanagers to forward rule alerts to", "[config]") {
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].toString() ==
         "vigil.yaml:2:10: alertmanagers[0].url: expected an http:// or https:// URL");
+}
+
+TEST_CASE("Config: the anomaly section", "[config]") {
+  auto ok = parseConfig(R"(anomaly:
+  detector: ewma
+  max_models: 50
+  interval: 30s
+  selectors: ['node_load1', '{__name__=~"container_.*"}']
+)",
+                        "vigil.yaml", {});
+  REQUIRE(ok.config);
+  CHECK(ok.config->anomaly.detector == "ewma");
+  CHECK(ok.config->anomaly.max_models == 50);
+  CHECK(ok.config->anomaly.interval.count() == 30000);
+  CHECK(ok.config->anomaly.selectors.size() == 2);
+  auto defaults = parseConfig("", "vigil.yaml", {});
+  REQUIRE(defaults.config);
+  CHECK(defaults.config->anomaly.enabled);
+  CHECK(defaults.config->anomaly.selectors == defaultAnomalySelectors());
+  auto bad =
+      parseConfig("anomaly:\n  detector: fancy\n  selectors: ['rate(x[5m])']\n", "vigil.yaml", {});
+  REQUIRE(bad.errors.size() == 2);
+  CHECK(bad.errors[0].toString() ==
+        "vigil.yaml:2:13: anomaly.detector: unknown detector \"fancy\" (known: ensemble, ewma, "
+        "mad)");
+  CHECK(bad.errors[1].toString() ==
+        "vigil.yaml:3:15: anomaly.selectors[0]: expected a series selector such as node_load1 or "
+        "{job=\"x\"}");
 }

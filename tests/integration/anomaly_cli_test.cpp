@@ -1,11 +1,15 @@
 // `vigil anomaly score`: one score per row, strictly online (a row's score does not change
 // when later rows are cut off), and clear errors for bad input.
+#include <httplib.h>
+
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <sstream>
 
 #include "tests/support/process.h"
 
 using namespace vigil::test;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -68,4 +72,34 @@ TEST_CASE("CLI: vigil anomaly score is online and flags the spike", "[integratio
       runCommand({VIGIL_BINARY, "anomaly", "score", "--detector", "nope", dir.file("bad.csv")});
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.output.find("unknown detector nope") != std::string::npos);
+}
+
+TEST_CASE("Anomaly scores in the agent: on /metrics and queryable", "[integration][anomaly]") {
+  TempDir dir;
+  dir.write("vigil.yaml", R"(global:
+  collection_interval: 1s
+anomaly:
+  interval: 1s
+)");
+  const int port = freeLoopbackPort();
+  ChildProcess vigil(vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
+                     dir.file("vigil.log"));
+  httplib::Client client("127.0.0.1", port);
+  std::string metrics;
+  const bool scored = eventually(20s, [&] {
+    auto res = client.Get("/metrics");
+    metrics = res ? res->body : "";
+    return metrics.find("anomaly_score{source_metric=\"node_load1\"}") != std::string::npos &&
+           metrics.find(
+               "anomaly_score{cpu=\"0\",mode=\"idle\",source_metric=\"node_cpu_seconds_"
+               "total\"}") != std::string::npos;
+  });
+  INFO(readFile(dir.file("vigil.log")));
+  REQUIRE(scored);
+  CHECK(metrics.find("# TYPE anomaly_score gauge") != std::string::npos);
+  CHECK(metrics.find("vigil_anomaly_models ") != std::string::npos);
+  // Rules and the query API see them like any series.
+  auto res = client.Get("/api/v1/query?query=count(anomaly_score%20%3E%3D%200)");
+  REQUIRE(res);
+  CHECK(res->body.find("\"result\":[{") != std::string::npos);
 }

@@ -53,6 +53,20 @@ struct StorageConfig {
   Duration checkpoint_interval{60000};
 };
 
+/// The series modelled by default: the node's and containers' resource usage.
+const std::vector<std::string>& defaultAnomalySelectors();
+
+/// Anomaly detection in the agent (the `anomaly` section): which series are modelled and how.
+struct AnomalyConfig {
+  bool enabled = true;
+  std::string detector = "ensemble";
+  /// PromQL series selectors; each matching series gets a model (counters, by their `_total`
+  /// / `_count` / `_sum` / `_bucket` name, are modelled on their per-second rate).
+  std::vector<std::string> selectors = defaultAnomalySelectors();
+  std::size_t max_models = 10000;
+  Duration interval{0};  // 0: the global collection interval
+};
+
 /// Parses a size such as "512MiB", "1GB" or "0". As in Prometheus, KB/MB/GB mean the same as
 /// KiB/MiB/GiB (powers of 1024).
 Result<std::size_t> parseByteSize(std::string_view text);
@@ -76,6 +90,7 @@ struct Config {
   StorageConfig storage;
   std::vector<CollectorSettings> collectors;  // one entry per known collector, in catalog order
   std::vector<std::string> rule_files;        // globs, resolved against the config's directory
+  AnomalyConfig anomaly;
   /// Alert routing (the `alerting` section, inline or from its `config_file`); null when the
   /// section is absent or empty.
   std::shared_ptr<const alerting::AlertingConfig> alerting;

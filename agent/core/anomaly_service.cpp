@@ -1,0 +1,215 @@
+#include "anomaly_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "vigil/clock.h"
+#include "vigil/rules/promql_parser.h"
+
+namespace vigil {
+
+namespace {
+
+// Prometheus's naming conventions say which series are counters; the store keeps no types.
+bool isCounterName(std::string_view name) {
+  for (std::string_view suffix : {"_total", "_count", "_sum", "_bucket"}) {
+    if (name.ends_with(suffix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view metricName(const LabelSet& labels) {
+  for (const auto& l : labels) {
+    if (l.name == "__name__") {
+      return l.value;
+    }
+  }
+  return {};
+}
+
+std::vector<std::vector<LabelMatcher>> parseSelectors(const std::vector<std::string>& texts) {
+  std::vector<std::vector<LabelMatcher>> out;
+  for (const auto& text : texts) {
+    auto parsed = promql::parse(text);
+    if (parsed.expr && parsed.expr->kind == promql::ExprKind::kVectorSelector) {
+      out.push_back(static_cast<const promql::VectorSelector&>(*parsed.expr).matchers);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+AnomalyService::AnomalyService(Store& store, SnapshotRegistry& snapshots,
+                               const AnomalyConfig& config, Duration default_interval)
+    : store_(store), snapshots_(snapshots), source_(store.registerSource(kSource)) {
+  reconfigure(config, default_interval);
+}
+
+AnomalyService::~AnomalyService() { stop(); }
+
+void AnomalyService::reconfigure(const AnomalyConfig& config, Duration default_interval) {
+  std::lock_guard lock(mu_);
+  if (config.detector != config_.detector) {
+    models_.clear();
+  }
+  config_ = config;
+  interval_ = config.interval.count() > 0 ? config.interval : default_interval;
+  selectors_ = parseSelectors(config.selectors);
+}
+
+void AnomalyService::start() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void AnomalyService::stop() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = true;
+  }
+  loop_cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void AnomalyService::run() {
+  std::unique_lock lock(loop_mu_);
+  while (!stopping_) {
+    Duration interval;
+    {
+      std::lock_guard config_lock(mu_);
+      interval = interval_;
+    }
+    loop_cv_.wait_for(lock, std::chrono::milliseconds(interval.count()), [&] { return stopping_; });
+    if (stopping_) {
+      break;
+    }
+    lock.unlock();
+    runOnce(unixNowMs());
+    lock.lock();
+  }
+}
+
+void AnomalyService::runOnce(int64_t now) {
+  const auto started = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  if (!config_.enabled) {
+    return;
+  }
+  ++cycles_;
+  // New samples since the previous cycle (the first looks back one interval).
+  const int64_t since = last_run_ > 0 ? last_run_ + 1 : now - interval_.count();
+  auto batch = std::make_shared<MetricBatch>();
+  MetricFamily& scores = batch->family(
+      "anomaly_score",
+      "How anomalous the series' latest sample is, 0 to 1, by vigil's online detector "
+      "(source_metric names the series; counters are scored on their rate).",
+      MetricType::kGauge);
+  for (const auto& matchers : selectors_) {
+    for (auto& series : store_.select(matchers, since, now)) {
+      const std::string_view name = metricName(series.labels);
+      if (name == "anomaly_score") {
+        continue;  // never model our own output
+      }
+      const uint64_t key = labelsHash(series.labels);
+      auto it = models_.find(key);
+      if (it == models_.end()) {
+        if (models_.size() >= config_.max_models) {
+          ++models_refused_;
+          continue;
+        }
+        Model m;
+        m.detector = anomaly::makeDetector(config_.detector);
+        m.counter = isCounterName(name);
+        it = models_.emplace(key, std::move(m)).first;
+      }
+      Model& m = it->second;
+      if (m.seen == static_cast<int64_t>(cycles_)) {
+        continue;  // selected by two selectors: fed once
+      }
+      m.seen = static_cast<int64_t>(cycles_);
+      bool scored = false;
+      for (const Sample& s : series.samples) {
+        if (s.t <= m.last_t || std::isnan(s.v)) {
+          continue;  // seen already, a gap or a staleness marker
+        }
+        double value = s.v;
+        if (m.counter) {
+          const bool usable = m.has_last && s.v >= m.last_value && s.t > m.last_t;
+          const double rate =
+              usable ? (s.v - m.last_value) / (static_cast<double>(s.t - m.last_t) / 1000.0) : 0;
+          m.last_value = s.v;
+          m.has_last = true;
+          m.last_t = s.t;
+          if (!usable) {
+            continue;  // the first sample, or a counter reset: no rate yet
+          }
+          value = rate;
+        } else {
+          m.last_t = s.t;
+        }
+        m.score = m.detector->update(s.t, value);
+        ++samples_scored_;
+        scored = true;
+      }
+      m.has_score = m.has_score || scored;
+      // A series collected less often than this loop runs keeps its last score between its
+      // samples, as a scraped gauge would; one not seen for Prometheus's lookback goes stale.
+      if (!m.has_score || now - m.last_t > 5 * 60 * 1000) {
+        continue;
+      }
+      LabelSet labels;
+      labels.reserve(series.labels.size());
+      for (auto& l : series.labels) {
+        if (l.name != "__name__") {
+          labels.push_back(std::move(l));
+        }
+      }
+      labels.push_back({"source_metric", std::string(name)});
+      MetricBatch::add(scores, std::move(labels), m.score);
+    }
+  }
+  // Models of series no selector picks any more (gone, or a reload changed the selectors)
+  // are forgotten after a while.
+  const int64_t keep_cycles = 20;
+  std::erase_if(models_, [&](const auto& kv) {
+    return static_cast<int64_t>(cycles_) - kv.second.seen > keep_cycles;
+  });
+  store_.appendBatch(source_, now, *batch);
+  snapshots_.publish(kSource, std::move(batch));
+  last_run_ = now;
+  last_cycle_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void AnomalyService::appendStats(MetricBatch& out) const {
+  std::lock_guard lock(mu_);
+  std::size_t bytes = 0;
+  for (const auto& [key, m] : models_) {
+    bytes += m.detector->memoryBytes() + sizeof(Model);
+  }
+  out.addSingle("vigil_anomaly_models", "Series with an anomaly model.", MetricType::kGauge,
+                static_cast<double>(models_.size()));
+  out.addSingle("vigil_anomaly_model_bytes", "Memory held by the anomaly models.",
+                MetricType::kGauge, static_cast<double>(bytes));
+  out.addSingle("vigil_anomaly_samples_scored_total", "Samples fed to the anomaly models.",
+                MetricType::kCounter, static_cast<double>(samples_scored_));
+  out.addSingle("vigil_anomaly_models_refused_total",
+                "Series not modelled because the model limit (anomaly.max_models) was reached.",
+                MetricType::kCounter, static_cast<double>(models_refused_));
+  out.addSingle("vigil_anomaly_cycles_total", "Anomaly scoring cycles run.", MetricType::kCounter,
+                static_cast<double>(cycles_));
+  out.addSingle("vigil_anomaly_cycle_duration_seconds", "How long the last scoring cycle took.",
+                MetricType::kGauge, last_cycle_seconds_);
+}
+
+}  // namespace vigil

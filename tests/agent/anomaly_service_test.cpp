@@ -1,0 +1,109 @@
+// Anomaly scoring in the agent on a real store: series selected, gauges scored on their value
+// and counters on their rate, scores written back as anomaly_score series, limits counted.
+#include <catch2/catch.hpp>
+
+#include "agent/core/anomaly_service.h"
+#include "agent/core/snapshot_registry.h"
+
+using namespace vigil;
+
+namespace {
+
+constexpr int64_t kT0 = 1787133600000;
+constexpr int64_t kStep = 15000;
+
+double latestScore(Store& store, const std::string& source_metric, int64_t now) {
+  auto m1 = LabelMatcher::create(MatchType::kEqual, "__name__", "anomaly_score");
+  auto m2 = LabelMatcher::create(MatchType::kEqual, "source_metric", source_metric);
+  auto series = store.select({*m1, *m2}, now, now);
+  if (series.empty() || series[0].samples.empty()) {
+    return -1;
+  }
+  return series[0].samples.back().v;
+}
+
+AnomalyConfig config(std::vector<std::string> selectors, std::size_t max_models = 100) {
+  AnomalyConfig c;
+  c.selectors = std::move(selectors);
+  c.max_models = max_models;
+  c.interval = Duration(kStep);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("Anomaly service: a gauge spike and a counter's rate jump are scored in the store",
+          "[anomaly][agent]") {
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  AnomalyService service(*store, snapshots,
+                         config({"node_load1", R"({__name__="requests_total"})"}), Duration(kStep));
+  double counter = 0;
+  double spike_score = 0;
+  double rate_score = 0;
+  double quiet_max = 0;
+  for (int i = 0; i < 600; ++i) {
+    const int64_t t = kT0 + i * kStep;
+    const double load = 1.0 + 0.05 * ((i * 7919) % 13) / 13.0 + (i == 500 ? 5.0 : 0.0);
+    counter += i >= 550 ? 500 : 10 + (i % 3);  // the rate jumps fiftyfold at 550
+    REQUIRE(store->append({{"__name__", "node_load1"}}, t, load).isOk());
+    REQUIRE(store->append({{"__name__", "requests_total"}, {"job", "api"}}, t, counter).isOk());
+    service.runOnce(t);
+    const double load_score = latestScore(*store, "node_load1", t);
+    if (i == 500) {
+      spike_score = load_score;
+    } else if (i > 100 && i < 500) {
+      quiet_max = std::max(quiet_max, load_score);
+    }
+    if (i >= 550 && i < 555) {
+      rate_score = std::max(rate_score, latestScore(*store, "requests_total", t));
+    }
+  }
+  CHECK(spike_score > 0.99);
+  CHECK(quiet_max < 0.7);
+  CHECK(rate_score > 0.99);
+  // The series keeps the original labels next to source_metric.
+  auto m = LabelMatcher::create(MatchType::kEqual, "source_metric", "requests_total");
+  auto series = store->series({*m});
+  REQUIRE(series.size() == 1);
+  CHECK(series[0] == LabelSet{{"__name__", "anomaly_score"},
+                              {"job", "api"},
+                              {"source_metric", "requests_total"}});
+  // And on /metrics, through the snapshot.
+  bool published = false;
+  for (const auto& batch : snapshots.all()) {
+    for (const auto& f : batch->families()) {
+      published = published || (f.name == "anomaly_score" && f.samples.size() == 2);
+    }
+  }
+  CHECK(published);
+  MetricBatch stats;
+  service.appendStats(stats);
+  bool models_reported = false;
+  for (const auto& f : stats.families()) {
+    if (f.name == "vigil_anomaly_models") {
+      models_reported = f.samples[0].value == 2;
+    }
+  }
+  CHECK(models_reported);
+}
+
+TEST_CASE("Anomaly service: the model limit holds and refusals are counted", "[anomaly][agent]") {
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  AnomalyService service(*store, snapshots, config({R"({__name__=~"g.*"})"}, 3), Duration(kStep));
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(store->append({{"__name__", "g" + std::to_string(i)}}, kT0, 1.0).isOk());
+  }
+  service.runOnce(kT0);
+  MetricBatch stats;
+  service.appendStats(stats);
+  for (const auto& f : stats.families()) {
+    if (f.name == "vigil_anomaly_models") {
+      CHECK(f.samples[0].value == 3);
+    }
+    if (f.name == "vigil_anomaly_models_refused_total") {
+      CHECK(f.samples[0].value == 2);
+    }
+  }
+}
