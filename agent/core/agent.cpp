@@ -33,6 +33,10 @@ constexpr std::chrono::milliseconds kRetentionPeriod{10000};
 
 int64_t unixMillis() { return unixNowMs(); }
 
+std::string anomalyModelsPath(const Config& config) {
+  return config.global.data_dir + "/anomaly.models";
+}
+
 std::string checkpointPath(const Config& config) {
   return config.global.data_dir + "/store.checkpoint";
 }
@@ -227,6 +231,12 @@ struct Agent::Impl {
       spdlog::error("store checkpoint failed error=\"{}\"", st.message());
     }
     saveAlertState();
+    std::lock_guard lock(mu);
+    if (anomaly) {
+      if (Status st = anomaly->saveModels(anomalyModelsPath(config)); !st.isOk()) {
+        spdlog::error("saving anomaly models failed error=\"{}\"", st.message());
+      }
+    }
   }
 
   void saveAlertState() {
@@ -385,6 +395,9 @@ Status Agent::start() {
   s.rules->start();
   s.anomaly = std::make_unique<AnomalyService>(*s.store, s.snapshots, s.config.anomaly,
                                                s.config.global.collection_interval);
+  if (Status st = s.anomaly->loadModels(anomalyModelsPath(s.config)); !st.isOk()) {
+    spdlog::error("{}; starting with fresh models", st.message());
+  }
   s.anomaly->start();
   s.maintenance = std::thread([impl = impl_.get()] { impl->maintenanceLoop(); });
   spdlog::info("vigil started version={} listen_address={} rules={} collectors={}",

@@ -4,6 +4,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <type_traits>
 
 #include "vigil/clock.h"
 #include "vigil/rules/promql_parser.h"
@@ -189,6 +193,122 @@ void AnomalyService::runOnce(int64_t now) {
   last_run_ = now;
   last_cycle_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+namespace {
+
+constexpr std::string_view kModelsMagic = "vigil-anomaly-models/1";
+
+template <typename T>
+void put(std::string& out, const T& v) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+template <typename T>
+bool take(std::string_view& in, T& v) {
+  if (in.size() < sizeof v) {
+    return false;
+  }
+  std::memcpy(&v, in.data(), sizeof v);
+  in.remove_prefix(sizeof v);
+  return true;
+}
+
+}  // namespace
+
+Status AnomalyService::saveModels(const std::string& path) const {
+  std::string out(kModelsMagic);
+  {
+    std::lock_guard lock(mu_);
+    put(out, static_cast<uint32_t>(config_.detector.size()));
+    out += config_.detector;
+    put(out, static_cast<uint64_t>(models_.size()));
+    for (const auto& [key, m] : models_) {
+      const std::string state = m.detector->serialize();
+      put(out, key);
+      put(out,
+          static_cast<uint8_t>((m.counter ? 1 : 0) | (m.has_last ? 2 : 0) | (m.has_score ? 4 : 0)));
+      put(out, m.last_t);
+      put(out, m.last_value);
+      put(out, m.score);
+      put(out, static_cast<uint32_t>(state.size()));
+      out += state;
+    }
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(out.data(), static_cast<std::streamsize>(out.size()));
+    f.flush();
+    if (!f) {
+      return Status(StatusCode::kUnavailable, "cannot write " + tmp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return Status(StatusCode::kUnavailable, "cannot rename " + tmp + ": " + ec.message());
+  }
+  return Status::ok();
+}
+
+Status AnomalyService::loadModels(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    return Status::ok();
+  }
+  const std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string_view in(data);
+  auto corrupt = [&](const std::string& why) {
+    return invalidArgument(path + ": unusable anomaly models (" + why + ")");
+  };
+  if (!in.starts_with(kModelsMagic)) {
+    return corrupt("not a model file");
+  }
+  in.remove_prefix(kModelsMagic.size());
+  uint32_t name_len = 0;
+  if (!take(in, name_len) || in.size() < name_len) {
+    return corrupt("truncated");
+  }
+  const std::string detector(in.substr(0, name_len));
+  in.remove_prefix(name_len);
+  std::lock_guard lock(mu_);
+  if (detector != config_.detector) {
+    return Status::ok();  // models of another detector: start afresh
+  }
+  uint64_t count = 0;
+  if (!take(in, count)) {
+    return corrupt("truncated");
+  }
+  std::unordered_map<uint64_t, Model> loaded;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t key = 0;
+    uint8_t flags = 0;
+    Model m;
+    uint32_t state_len = 0;
+    if (!take(in, key) || !take(in, flags) || !take(in, m.last_t) || !take(in, m.last_value) ||
+        !take(in, m.score) || !take(in, state_len) || in.size() < state_len) {
+      return corrupt("truncated");
+    }
+    m.detector = anomaly::makeDetector(detector);
+    if (!m.detector->restore(in.substr(0, state_len))) {
+      return corrupt("a model does not match its detector");
+    }
+    in.remove_prefix(state_len);
+    m.counter = (flags & 1) != 0;
+    m.has_last = (flags & 2) != 0;
+    m.has_score = (flags & 4) != 0;
+    if (loaded.size() < config_.max_models) {
+      loaded.emplace(key, std::move(m));
+    }
+  }
+  models_ = std::move(loaded);
+  // Carry on from the newest sample the models saw, not from an interval ago.
+  for (const auto& [key, m] : models_) {
+    last_run_ = std::max(last_run_, m.last_t);
+  }
+  return Status::ok();
 }
 
 void AnomalyService::appendStats(MetricBatch& out) const {

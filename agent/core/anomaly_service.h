@@ -17,6 +17,7 @@
 #include "vigil/anomaly/detector.h"
 #include "vigil/config.h"
 #include "vigil/metric.h"
+#include "vigil/status.h"
 #include "vigil/store.h"
 
 namespace vigil {
@@ -35,6 +36,11 @@ class AnomalyService {
 
   /// One cycle at `now` (ms): what the thread runs; public for tests.
   void runOnce(int64_t now);
+  /// Writes every model to `path` atomically, so a restart keeps what was learned.
+  Status saveModels(const std::string& path) const;
+  /// Restores models written by saveModels with the same detector; a missing file is not an
+  /// error, a corrupt one is (and nothing of it is used).
+  Status loadModels(const std::string& path);
   /// vigil_anomaly_* health metrics.
   void appendStats(MetricBatch& out) const;
 

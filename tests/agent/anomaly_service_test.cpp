@@ -1,6 +1,10 @@
 // Anomaly scoring in the agent on a real store: series selected, gauges scored on their value
 // and counters on their rate, scores written back as anomaly_score series, limits counted.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
 
 #include "agent/core/anomaly_service.h"
 #include "agent/core/snapshot_registry.h"
@@ -20,6 +24,12 @@ double latestScore(Store& store, const std::string& source_metric, int64_t now) 
     return -1;
   }
   return series[0].samples.back().v;
+}
+
+std::string tempPath(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("vigil-anomaly-" + name + "-" + std::to_string(::getpid()) + ".models"))
+      .string();
 }
 
 AnomalyConfig config(std::vector<std::string> selectors, std::size_t max_models = 100) {
@@ -106,4 +116,48 @@ TEST_CASE("Anomaly service: the model limit holds and refusals are counted", "[a
       CHECK(f.samples[0].value == 2);
     }
   }
+}
+
+TEST_CASE("Anomaly service: models survive a restart through their file", "[anomaly][agent]") {
+  // Two agents see the same series; one is restarted halfway, its models saved and loaded.
+  // Both must then score alike: the restart forgot nothing.
+  auto store_a = makeMemStore();
+  auto store_b = makeMemStore();
+  SnapshotRegistry snapshots_a;
+  SnapshotRegistry snapshots_b;
+  const auto cfg = config({"node_load1", "requests_total"});
+  AnomalyService a(*store_a, snapshots_a, cfg, Duration(kStep));
+  auto b = std::make_unique<AnomalyService>(*store_b, snapshots_b, cfg, Duration(kStep));
+  const std::string path = tempPath("restart");
+  double counter = 0;
+  for (int i = 0; i < 400; ++i) {
+    const int64_t t = kT0 + i * kStep;
+    const double load = 1.0 + 0.1 * ((i * 7919) % 17) / 17.0 + (i == 390 ? 3.0 : 0.0);
+    counter += 10 + (i % 5);
+    for (Store* s : {store_a.get(), store_b.get()}) {
+      REQUIRE(s->append({{"__name__", "node_load1"}}, t, load).isOk());
+      REQUIRE(s->append({{"__name__", "requests_total"}}, t, counter).isOk());
+    }
+    a.runOnce(t);
+    b->runOnce(t);
+    if (i == 200) {
+      REQUIRE(b->saveModels(path).isOk());
+      b = std::make_unique<AnomalyService>(*store_b, snapshots_b, cfg, Duration(kStep));
+      REQUIRE(b->loadModels(path).isOk());
+    }
+    for (const char* name : {"node_load1", "requests_total"}) {
+      INFO(name << " at " << i);
+      REQUIRE(latestScore(*store_a, name, t) == latestScore(*store_b, name, t));
+    }
+  }
+  std::remove(path.c_str());
+  // A corrupt file is refused with its name, and nothing of it is used.
+  const std::string bad = tempPath("corrupt");
+  std::FILE* f = std::fopen(bad.c_str(), "wb");
+  std::fputs("vigil-anomaly-models/1garbage", f);
+  std::fclose(f);
+  const Status st = b->loadModels(bad);
+  CHECK(st.code() == StatusCode::kInvalidArgument);
+  CHECK(st.message().find(bad) != std::string::npos);
+  std::remove(bad.c_str());
 }
