@@ -10,6 +10,8 @@ namespace vigil::anomaly {
 namespace {
 
 constexpr std::size_t kMaxAverage = 16;
+constexpr std::size_t kDailySlots = 144;  // ten minutes each
+constexpr uint64_t kMinPerDay = 144;      // samples before the daily pattern can be trusted
 
 class EnsembleDetector final : public Detector {
  public:
@@ -19,7 +21,7 @@ class EnsembleDetector final : public Detector {
 
   std::string_view name() const override { return "ensemble"; }
 
-  double update(int64_t, double x) noexcept override {
+  double update(int64_t t, double x) noexcept override {
     if (!std::isfinite(x)) {
       return 0;
     }
@@ -33,7 +35,21 @@ class EnsembleDetector final : public Detector {
     const double floor = p_.min_scale * std::max(1.0, std::fabs(s.mean));
     // Level: distance from the weighted mean in weighted standard deviations.
     const double diff = x - s.mean;
-    const double z_level = std::fabs(diff) / std::max(std::sqrt(s.var), floor);
+    double z_level = std::fabs(diff) / std::max(std::sqrt(s.var), floor);
+    // Daily pattern: the value expected at this time of day. Where the pattern explains most
+    // of the series' variation, the distance from it replaces the distance from the mean, so
+    // the daily peak is not an anomaly and a missing peak is.
+    const std::size_t slot =
+        static_cast<std::size_t>(((t / 1000) % 86400 + 86400) % 86400) * kDailySlots / 86400;
+    const bool slot_known = (s.slot_seen[slot / 8] >> (slot % 8)) & 1;
+    double residual = 0;
+    if (slot_known) {
+      residual = x - s.daily[slot];
+      const bool reliable = s.n > 2 * kMinPerDay && s.season_var < p_.season_share * s.var;
+      if (reliable) {
+        z_level = std::fabs(residual) / std::max(std::sqrt(s.season_var), floor);
+      }
+    }
     // Step: this change against the usual size of a change (spikes and breaks in a noisy
     // trend, which the level view smooths over).
     const double step = x - s.last;
@@ -54,6 +70,14 @@ class EnsembleDetector final : public Detector {
     s.mean += p_.level_alpha * diff;
     s.var = (1 - p_.level_alpha) * (s.var + p_.level_alpha * diff * diff);
     s.step_var = (1 - p_.step_alpha) * (s.step_var + p_.step_alpha * step * step);
+    if (slot_known) {
+      s.season_var = (1 - p_.level_alpha) * (s.season_var + p_.level_alpha * residual * residual);
+      s.daily[slot] += p_.season_alpha * residual;
+    } else {
+      s.daily[slot] = x;
+      s.slot_seen[slot / 8] |= static_cast<uint8_t>(1u << (slot % 8));
+      s.season_var = std::max(s.season_var, s.var);
+    }
     s.last = x;
     ++s.n;
     if (s.n <= p_.warmup) {
@@ -112,6 +136,9 @@ class EnsembleDetector final : public Detector {
     std::array<double, kMaxAverage> ring{};
     uint32_t ring_pos = 0;
     uint32_t ring_count = 0;
+    std::array<float, kDailySlots> daily{};
+    std::array<uint8_t, kDailySlots / 8> slot_seen{};
+    double season_var = 0;
     uint32_t quiet = 0;      // samples left in the refractory period
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)

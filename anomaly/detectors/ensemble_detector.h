@@ -25,6 +25,10 @@ struct EnsembleParams {
   double refractory_level = 0.7;
   /// A series that usually moves and repeats one value this many times in a row is stuck.
   uint32_t stuck_after = 30;
+  /// Weight of a new sample in its time-of-day slot of the daily pattern.
+  double season_alpha = 0.1;
+  /// The daily pattern is used once its residual variance is below this share of the level's.
+  double season_share = 1.0;
 };
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params = {});

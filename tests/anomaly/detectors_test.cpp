@@ -182,6 +182,13 @@ TEST_CASE("Ensemble: each kind of anomaly is detected within a stated number of 
     CHECK(delay >= 0);
     CHECK(delay <= c.within);
   }
+  // A daily pattern (amplitude 10 over noise 1, 5-minute samples) that stops: the values stay
+  // within their usual range, only the time of day is wrong.
+  const int broken =
+      detectionDelay(series([](int, double v) { return 100 + (v - std::round(v)); }, 4000, 10));
+  INFO("broken daily pattern, delay " << broken);
+  CHECK(broken >= 0);
+  CHECK(broken <= 100);
 }
 
 TEST_CASE("Ensemble: a clean noisy daily pattern raises few false alarms", "[anomaly][ensemble]") {
