@@ -25,9 +25,7 @@ bool FlapDamper::apply(Alert& alert, uint64_t fp, int64_t now) {
     h.changes.push_back(now);
     h.firing = firing;
   }
-  while (!h.changes.empty() && h.changes.front() < now - settings_.window.count()) {
-    h.changes.pop_front();
-  }
+  std::erase_if(h.changes, [&](int64_t t) { return t < now - settings_.window.count(); });
   if (!isFlapping(h)) {
     return false;
   }

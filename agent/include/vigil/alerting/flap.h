@@ -7,8 +7,8 @@
 // the annotation `flapping` saying so.
 
 #include <cstdint>
-#include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include "vigil/alerting/alert.h"
 #include "vigil/alerting/config.h"
@@ -32,9 +32,11 @@ class FlapDamper {
 
  private:
   struct History {
-    bool firing = false;
-    std::deque<int64_t> changes;  // within the window
+    // Per alert, so small: most alerts never change state and hold no change times (a deque
+    // would allocate its first block even when empty).
+    std::vector<int64_t> changes;  // within the window, oldest first
     int64_t last_seen = 0;
+    bool firing = false;
   };
   bool isFlapping(const History& h) const;
 
