@@ -2,6 +2,7 @@
 #include "container/cgroup_collector.h"
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
+#include "service/redis_collector.h"
 #include "vigil/collector.h"
 
 namespace vigil {
@@ -35,6 +36,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
+      {"redis", true, "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
+       collectors::makeRedisCollector, true},
   };
   return kFactories;
 }
@@ -42,7 +45,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back({f.name, f.enabled_by_default});
+    out.push_back({f.name, f.enabled_by_default, f.takes_targets});
   }
   return out;
 }

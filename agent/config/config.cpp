@@ -430,8 +430,15 @@ class ConfigReader : public YamlReader {
       std::optional<Duration> timeout;
       const YAML::Node& section = sections[i];
       const std::string cf = join(f, s.name);
-      if (section && !section.IsNull() &&
-          checkMap(section, cf, {"enabled", "interval", "timeout"})) {
+      const bool ok_section =
+          section && !section.IsNull() &&
+          (known[i].takes_targets
+               ? checkMap(section, cf, {"enabled", "interval", "timeout", "targets"})
+               : checkMap(section, cf, {"enabled", "interval", "timeout"}));
+      if (ok_section && known[i].takes_targets && section["targets"]) {
+        readTargets(section["targets"], join(cf, "targets"), s.targets);
+      }
+      if (ok_section) {
         if (auto n = section["enabled"]) {
           if (auto b = boolean(n, join(cf, "enabled"))) {
             s.enabled = *b;
@@ -455,6 +462,45 @@ class ConfigReader : public YamlReader {
       }
       s.timeout = timeout.value_or(std::min(s.interval, kMaxDefaultTimeout));
       config.collectors.push_back(std::move(s));
+    }
+  }
+
+  void readTargets(const YAML::Node& node, const std::string& f, std::vector<ServiceTarget>& out) {
+    if (!checkList(node, f)) {
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string tf = index(f, i);
+      if (!checkMap(node[i], tf,
+                    {"address", "username", "password", "password_file", "password_env"})) {
+        continue;
+      }
+      ServiceTarget t;
+      for (auto [key, member] : {std::pair{"address", &ServiceTarget::address},
+                                 std::pair{"username", &ServiceTarget::username},
+                                 std::pair{"password", &ServiceTarget::password},
+                                 std::pair{"password_file", &ServiceTarget::password_file},
+                                 std::pair{"password_env", &ServiceTarget::password_env}}) {
+        if (auto n = node[i][key]) {
+          if (auto v = scalar(n, join(tf, key))) {
+            t.*member = *v;
+          }
+        }
+      }
+      const auto colon = t.address.rfind(':');
+      if (t.address.empty()) {
+        error(node[i], join(tf, "address"), "an address host:port is required");
+      } else if (colon == std::string::npos || colon + 1 == t.address.size() ||
+                 t.address.find_first_not_of("0123456789", colon + 1) != std::string::npos) {
+        error(node[i]["address"], join(tf, "address"),
+              "expected host:port, got \"" + t.address + "\"");
+      }
+      const int sources = (t.password.empty() ? 0 : 1) + (t.password_file.empty() ? 0 : 1) +
+                          (t.password_env.empty() ? 0 : 1);
+      if (sources > 1) {
+        error(node[i], tf, "give at most one of password, password_file and password_env");
+      }
+      out.push_back(std::move(t));
     }
   }
 

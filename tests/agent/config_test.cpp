@@ -162,7 +162,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
       {"unknown collector", "collectors:\n  cpuu:\n    enabled: true\n",
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
-       "conntrack, diskstats, filesystem, uname, time, os, timex, cgroup, process)"},
+       "conntrack, diskstats, filesystem, uname, time, os, timex, cgroup, process, redis)"},
       {"boolean spelled yes", "collectors:\n  cpu:\n    enabled: yes\n",
        "vigil.yaml:3:14: collectors.cpu.enabled: expected true or false, got \"yes\""},
       {"unknown collector key", "collectors:\n  cpu:\n    enable: true\n",
@@ -333,4 +333,37 @@ TEST_CASE("Config: the anomaly section", "[config]") {
   CHECK(bad.errors[1].toString() ==
         "vigil.yaml:3:15: anomaly.selectors[0]: expected a series selector such as node_load1 or "
         "{job=\"x\"}");
+}
+
+TEST_CASE("Config: service targets for the redis collector", "[config]") {
+  auto ok = parseConfig(R"(collectors:
+  redis:
+    targets:
+      - address: 127.0.0.1:6379
+        password_file: /run/secrets/redis
+)",
+                        "vigil.yaml", builtinCollectorInfo());
+  REQUIRE(ok.config);
+  const auto* redis = ok.config->collector("redis");
+  REQUIRE(redis != nullptr);
+  REQUIRE(redis->targets.size() == 1);
+  CHECK(redis->targets[0].address == "127.0.0.1:6379");
+  CHECK(redis->targets[0].password_file == "/run/secrets/redis");
+  auto bad = parseConfig(
+      "collectors:\n  redis:\n    targets:\n      - address: localhost\n        password: a\n"
+      "        password_env: B\n",
+      "vigil.yaml", builtinCollectorInfo());
+  REQUIRE(bad.errors.size() == 2);
+  CHECK(bad.errors[0].toString() ==
+        "vigil.yaml:4:18: collectors.redis.targets[0].address: expected host:port, got "
+        "\"localhost\"");
+  CHECK(bad.errors[1].toString() ==
+        "vigil.yaml:4:9: collectors.redis.targets[0]: give at most one of password, "
+        "password_file and password_env");
+  // Other collectors take no targets.
+  auto not_here =
+      parseConfig("collectors:\n  cpu:\n    targets: []\n", "vigil.yaml", builtinCollectorInfo());
+  REQUIRE_FALSE(not_here.errors.empty());
+  CHECK(not_here.errors[0].toString().starts_with(
+      "vigil.yaml:3:5: collectors.cpu.targets: unknown key"));
 }

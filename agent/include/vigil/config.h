@@ -71,11 +71,22 @@ struct AnomalyConfig {
 /// KiB/MiB/GiB (powers of 1024).
 Result<std::size_t> parseByteSize(std::string_view text);
 
+/// A service a collector connects to (Redis, PostgreSQL): where, and where its credentials
+/// come from. Passwords are read when connecting and never logged.
+struct ServiceTarget {
+  std::string address;  // host:port
+  std::string username;
+  std::string password;       // inline (prefer a file or the environment)
+  std::string password_file;  // read at each connection, trailing newline dropped
+  std::string password_env;   // an environment variable holding it
+};
+
 struct CollectorSettings {
   std::string name;
   bool enabled = false;
   Duration interval{0};  // resolved: the collector's own, else global.collection_interval
   Duration timeout{0};   // resolved: the collector's own, else the interval (capped at 10s)
+  std::vector<ServiceTarget> targets;  // for collectors of services (`targets:`)
 };
 
 namespace alerting {
@@ -107,6 +118,7 @@ using ConfigError = SourceError;
 struct CollectorInfo {
   std::string name;
   bool enabled_by_default = true;
+  bool takes_targets = false;  // accepts `targets:` (services it connects to)
 };
 
 struct ConfigParseResult {
