@@ -7,7 +7,7 @@ build_packages=(
   build-essential cmake pkg-config clang-format
   prometheus-cpp-dev libboost-dev libcpp-httplib-dev nlohmann-json3-dev libeigen3-dev
   libspdlog-dev catch2 libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libbenchmark-dev
-  libhowardhinnant-date-dev tzdata ca-certificates
+  libhowardhinnant-date-dev tzdata ca-certificates libpq-dev
 )
 # Real servers and oracles the tests run against.
 test_packages=(

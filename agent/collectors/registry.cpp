@@ -2,6 +2,7 @@
 #include "container/cgroup_collector.h"
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
+#include "service/postgres_collector.h"
 #include "service/redis_collector.h"
 #include "vigil/collector.h"
 
@@ -36,6 +37,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
+      {"postgres", true, "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
+       collectors::makePostgresCollector, true},
       {"redis", true, "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
        collectors::makeRedisCollector, true},
   };

@@ -471,8 +471,9 @@ class ConfigReader : public YamlReader {
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
       const std::string tf = index(f, i);
-      if (!checkMap(node[i], tf,
-                    {"address", "username", "password", "password_file", "password_env"})) {
+      if (!checkMap(
+              node[i], tf,
+              {"address", "database", "username", "password", "password_file", "password_env"})) {
         continue;
       }
       ServiceTarget t;

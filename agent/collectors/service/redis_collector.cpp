@@ -4,9 +4,9 @@
 
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 
+#include "credentials.h"
 #include "tcp_client.h"
 
 namespace vigil::collectors {
@@ -92,29 +92,6 @@ Result<std::string> readReply(TcpClient& c, TcpClient::Deadline deadline) {
   }
 }
 
-Result<std::string> passwordOf(const ServiceTarget& t) {
-  if (!t.password_file.empty()) {
-    std::ifstream in(t.password_file);
-    if (!in) {
-      return Status(StatusCode::kUnavailable, "cannot read password_file " + t.password_file);
-    }
-    std::string p((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) {
-      p.pop_back();
-    }
-    return p;
-  }
-  if (!t.password_env.empty()) {
-    const char* v = std::getenv(t.password_env.c_str());
-    if (v == nullptr) {
-      return Status(StatusCode::kUnavailable,
-                    "environment variable " + t.password_env + " is not set");
-    }
-    return std::string(v);
-  }
-  return t.password;
-}
-
 class RedisCollector : public Collector {
  public:
   explicit RedisCollector(std::vector<ServiceTarget> targets) : targets_(std::move(targets)) {}
@@ -148,7 +125,7 @@ class RedisCollector : public Collector {
     if (Status st = c.connect(t.address, deadline); !st.isOk()) {
       return st;
     }
-    auto password = passwordOf(t);
+    auto password = targetPassword(t);
     if (!password) {
       return password.status();
     }
@@ -251,6 +228,12 @@ class RedisCollector : public Collector {
 }  // namespace
 
 Result<CollectorPtr> makeRedisCollector(const CollectorSettings& settings, const HostPaths&) {
+  for (std::size_t i = 0; i < settings.targets.size(); ++i) {
+    if (!settings.targets[i].database.empty()) {
+      return invalidArgument("targets[" + std::to_string(i) +
+                             "].database: not used by redis (it is for postgres)");
+    }
+  }
   return CollectorPtr(std::make_unique<RedisCollector>(settings.targets));
 }
 

@@ -74,7 +74,8 @@ Result<std::size_t> parseByteSize(std::string_view text);
 /// A service a collector connects to (Redis, PostgreSQL): where, and where its credentials
 /// come from. Passwords are read when connecting and never logged.
 struct ServiceTarget {
-  std::string address;  // host:port
+  std::string address;   // host:port
+  std::string database;  // PostgreSQL: the database to connect to (default "postgres")
   std::string username;
   std::string password;       // inline (prefer a file or the environment)
   std::string password_file;  // read at each connection, trailing newline dropped

@@ -5,6 +5,7 @@
 
 #include "agent/collectors/service/redis_collector.h"
 #include "agent/collectors/service/tcp_client.h"
+#include "tests/support/collect.h"
 #include "tests/support/process.h"
 
 using namespace vigil;
@@ -38,31 +39,8 @@ struct RedisServer {
 };
 
 std::map<std::string, double> collect(const ServiceTarget& target, Status* status = nullptr) {
-  CollectorSettings settings;
-  settings.name = "redis";
-  settings.targets = {target};
-  auto collector = collectors::makeRedisCollector(settings, HostPaths{});
-  REQUIRE(collector);
-  MetricBatch batch;
-  CollectContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + 2s;
-  Status st = (*collector)->collect(ctx, batch);
-  if (status != nullptr) {
-    *status = st;
-  }
-  std::map<std::string, double> out;
-  for (const auto& f : batch.families()) {
-    for (const auto& s : f.samples) {
-      std::string key = f.name;
-      for (const auto& l : s.labels) {
-        if (l.name != "target") {
-          key += "|" + l.name + "=" + l.value;
-        }
-      }
-      out[key] = s.value;
-    }
-  }
-  return out;
+  return collectOnce(collectors::makeRedisCollector, target,
+                     {"db", "redis_mode", "redis_version", "role"}, status);
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+#pragma once
+// Runs one collection cycle of a service collector against a target and flattens the batch into
+// "name|label=value|..." keys (the labels named in `key_labels`, in label order), summing the
+// samples that share a key.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include "vigil/collector.h"
+
+namespace vigil::test {
+
+using CollectorMaker = Result<CollectorPtr> (*)(const CollectorSettings&, const HostPaths&);
+
+inline std::map<std::string, double> collectOnce(CollectorMaker make, const ServiceTarget& target,
+                                                 const std::set<std::string>& key_labels,
+                                                 Status* status = nullptr) {
+  CollectorSettings settings;
+  settings.targets = {target};
+  auto collector = make(settings, HostPaths{});
+  REQUIRE(collector);
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  Status st = (*collector)->collect(ctx, batch);
+  if (status != nullptr) {
+    *status = st;
+  }
+  std::map<std::string, double> out;
+  for (const auto& f : batch.families()) {
+    for (const auto& s : f.samples) {
+      std::string key = f.name;
+      for (const auto& l : s.labels) {
+        if (key_labels.count(l.name) != 0) {
+          key += "|" + l.name + "=" + l.value;
+        }
+      }
+      out[key] += s.value;
+    }
+  }
+  return out;
+}
+
+}  // namespace vigil::test
