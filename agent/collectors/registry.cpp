@@ -33,6 +33,9 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"time", true, "system clock, time zone and clocksource", node::makeTimeCollector},
       {"os", true, "operating system release (/etc/os-release)", node::makeOsCollector},
       {"timex", true, "clock synchronisation (adjtimex(2))", node::makeTimexCollector},
+      {"textfile", true,
+       "metrics from *.prom files in `directory`, as node_exporter's textfile collector",
+       node::makeTextfileCollector, false, true},
       {"cgroup", true, "containers and services from cgroup v2 (cAdvisor names)",
        collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",
@@ -48,7 +51,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back({f.name, f.enabled_by_default, f.takes_targets});
+    out.push_back({f.name, f.enabled_by_default, f.takes_targets, f.takes_directory});
   }
   return out;
 }

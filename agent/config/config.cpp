@@ -146,6 +146,8 @@ class ConfigReader : public YamlReader {
  public:
   using YamlReader::duration;
   using YamlReader::YamlReader;
+  /// Relative paths in the configuration are relative to its file's directory.
+  std::string base_dir_;
 
   std::optional<Duration> duration(const YAML::Node& node, const std::string& field, Duration min,
                                    Duration max) {
@@ -430,13 +432,27 @@ class ConfigReader : public YamlReader {
       std::optional<Duration> timeout;
       const YAML::Node& section = sections[i];
       const std::string cf = join(f, s.name);
-      const bool ok_section =
-          section && !section.IsNull() &&
-          (known[i].takes_targets
-               ? checkMap(section, cf, {"enabled", "interval", "timeout", "targets"})
-               : checkMap(section, cf, {"enabled", "interval", "timeout"}));
+      bool ok_section = false;
+      if (section && !section.IsNull()) {
+        if (known[i].takes_targets) {
+          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "targets"});
+        } else if (known[i].takes_directory) {
+          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "directory"});
+        } else {
+          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout"});
+        }
+      }
       if (ok_section && known[i].takes_targets && section["targets"]) {
         readTargets(section["targets"], join(cf, "targets"), s.targets);
+      }
+      if (ok_section && known[i].takes_directory && section["directory"]) {
+        if (auto d = scalar(section["directory"], join(cf, "directory"))) {
+          std::filesystem::path p(*d);
+          if (p.is_relative() && !base_dir_.empty()) {
+            p = std::filesystem::path(base_dir_) / p;
+          }
+          s.directory = p.string();
+        }
       }
       if (ok_section) {
         if (auto n = section["enabled"]) {
@@ -533,6 +549,9 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
                               const std::vector<CollectorInfo>& collectors) {
   ConfigParseResult result;
   ConfigReader reader{std::string(file), result.errors};
+  if (!file.empty() && file.front() != '<') {
+    reader.base_dir_ = std::filesystem::path(std::string(file)).parent_path().string();
+  }
   YAML::Node root;
   try {
     root = YAML::Load(std::string(yaml_text));

@@ -23,6 +23,8 @@ Result<CollectorPtr> makePressureCollector(const CollectorSettings& settings,
                                            const HostPaths& paths);
 Result<CollectorPtr> makeNetdevCollector(const CollectorSettings& settings, const HostPaths& paths);
 Result<CollectorPtr> makeUnameCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeTextfileCollector(const CollectorSettings& settings,
+                                           const HostPaths& paths);
 Result<CollectorPtr> makeTimeCollector(const CollectorSettings& settings, const HostPaths& paths);
 Result<CollectorPtr> makeDiskstatsCollector(const CollectorSettings& settings,
                                             const HostPaths& paths);

@@ -37,7 +37,8 @@ struct CollectorFactory {
   bool enabled_by_default = true;
   std::string description;
   std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
-  bool takes_targets = false;  // configured with `targets:` (a service collector)
+  bool takes_targets = false;    // configured with `targets:` (a service collector)
+  bool takes_directory = false;  // configured with `directory:`
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

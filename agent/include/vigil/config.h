@@ -88,6 +88,7 @@ struct CollectorSettings {
   Duration interval{0};  // resolved: the collector's own, else global.collection_interval
   Duration timeout{0};   // resolved: the collector's own, else the interval (capped at 10s)
   std::vector<ServiceTarget> targets;  // for collectors of services (`targets:`)
+  std::string directory;               // for collectors reading a directory (`directory:`)
 };
 
 namespace alerting {
@@ -119,7 +120,8 @@ using ConfigError = SourceError;
 struct CollectorInfo {
   std::string name;
   bool enabled_by_default = true;
-  bool takes_targets = false;  // accepts `targets:` (services it connects to)
+  bool takes_targets = false;    // accepts `targets:` (services it connects to)
+  bool takes_directory = false;  // accepts `directory:` (files it reads)
 };
 
 struct ConfigParseResult {

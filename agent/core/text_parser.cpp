@@ -1,0 +1,308 @@
+#include "vigil/text_parser.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <optional>
+
+namespace vigil {
+
+namespace {
+
+bool nameStart(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+bool nameChar(char c) { return nameStart(c) || (c >= '0' && c <= '9'); }
+
+// A value as Prometheus's parser reads it: Go's ParseFloat, with Inf/NaN spellings.
+bool parseValue(std::string_view s, double& out) {
+  if (s == "+Inf" || s == "Inf" || s == "+inf" || s == "inf") {
+    out = std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (s == "-Inf" || s == "-inf") {
+    out = -std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if (s == "NaN" || s == "nan") {
+    out = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  if (s.empty() || s.size() > 64) {
+    return false;
+  }
+  const std::string text(s);
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && !std::isnan(out) && !std::isinf(out);
+}
+
+class LineParser {
+ public:
+  LineParser(std::string_view line, std::size_t line_no) : s_(line), line_no_(line_no) {}
+
+  Status error(const std::string& what) const {
+    return invalidArgument("line " + std::to_string(line_no_) + ": " + what);
+  }
+  void skipSpaces() {
+    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t')) {
+      ++pos_;
+    }
+  }
+  bool atEnd() const { return pos_ >= s_.size(); }
+  char peek() const { return atEnd() ? '\0' : s_[pos_]; }
+  std::string_view name() {
+    const std::size_t start = pos_;
+    if (!atEnd() && nameStart(s_[pos_])) {
+      ++pos_;
+      while (!atEnd() && nameChar(s_[pos_])) {
+        ++pos_;
+      }
+    }
+    return s_.substr(start, pos_ - start);
+  }
+  std::string_view token() {
+    const std::size_t start = pos_;
+    while (!atEnd() && s_[pos_] != ' ' && s_[pos_] != '\t') {
+      ++pos_;
+    }
+    return s_.substr(start, pos_ - start);
+  }
+  std::string_view rest() const { return s_.substr(std::min(pos_, s_.size())); }
+  // A quoted label value with \\, \" and \n escapes.
+  Result<std::string> quoted() {
+    if (peek() != '"') {
+      return error("expected a quoted label value");
+    }
+    ++pos_;
+    std::string out;
+    while (!atEnd()) {
+      const char c = s_[pos_++];
+      if (c == '"') {
+        return out;
+      }
+      if (c == '\\') {
+        if (atEnd()) {
+          break;
+        }
+        const char e = s_[pos_++];
+        if (e == 'n') {
+          out += '\n';
+        } else if (e == '\\' || e == '"') {
+          out += e;
+        } else {
+          return error(std::string("invalid escape \\") + e + " in a label value");
+        }
+      } else {
+        out += c;
+      }
+    }
+    return error("unterminated label value");
+  }
+  bool consume(char c) {
+    if (peek() == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::string_view s_;
+  std::size_t pos_ = 0;
+  std::size_t line_no_;
+};
+
+// HELP text escapes: \\ and \n.
+std::string unescapeHelp(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '\\' || s[i + 1] == 'n')) {
+      out += s[i + 1] == 'n' ? '\n' : '\\';
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct FamilyInfo {
+  MetricType type = MetricType::kUntyped;
+  std::string help;
+};
+
+std::optional<MetricType> typeFromName(std::string_view t) {
+  if (t == "counter") return MetricType::kCounter;
+  if (t == "gauge") return MetricType::kGauge;
+  if (t == "histogram" || t == "gaugehistogram") return MetricType::kHistogram;
+  if (t == "summary") return MetricType::kSummary;
+  if (t == "untyped" || t == "unknown" || t == "info" || t == "stateset") {
+    return MetricType::kUntyped;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLimits& limits) {
+  TextParseResult out;
+  std::map<std::string, FamilyInfo, std::less<>> declared;
+  std::size_t line_no = 0;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) {
+      eol = text.size();
+    }
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (line.size() > limits.max_line_bytes) {
+      return invalidArgument("line " + std::to_string(line_no) + ": longer than " +
+                             std::to_string(limits.max_line_bytes) + " bytes");
+    }
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    LineParser p(line, line_no);
+    p.skipSpaces();
+    if (p.atEnd()) {
+      continue;
+    }
+    if (p.consume('#')) {
+      p.skipSpaces();
+      const std::string_view keyword = p.token();
+      if (keyword == "EOF") {
+        break;  // OpenMetrics: nothing after it counts
+      }
+      if (keyword != "HELP" && keyword != "TYPE" && keyword != "UNIT") {
+        continue;  // a comment
+      }
+      p.skipSpaces();
+      const std::string name(p.name());
+      if (name.empty()) {
+        return p.error("expected a metric name after # " + std::string(keyword));
+      }
+      p.skipSpaces();
+      FamilyInfo& info = declared[name];
+      if (keyword == "HELP") {
+        info.help = unescapeHelp(p.rest());
+      } else if (keyword == "TYPE") {
+        const auto type = typeFromName(p.token());
+        if (!type) {
+          return p.error("unknown metric type for " + name);
+        }
+        info.type = *type;
+      }
+      continue;
+    }
+    // A sample: name{labels} value [timestamp]
+    std::string name(p.name());
+    if (name.empty()) {
+      return p.error("expected a metric name");
+    }
+    LabelSet labels;
+    if (p.consume('{')) {
+      p.skipSpaces();
+      while (!p.consume('}')) {
+        const std::string label(p.name());
+        if (label.empty()) {
+          return p.error("expected a label name in " + name);
+        }
+        p.skipSpaces();
+        if (!p.consume('=')) {
+          return p.error("expected '=' after label " + label);
+        }
+        p.skipSpaces();
+        auto value = p.quoted();
+        if (!value) {
+          return value.status();
+        }
+        if (label == "__name__") {
+          return p.error("__name__ is not a label a sample may set");
+        }
+        for (const auto& l : labels) {
+          if (l.name == label) {
+            return p.error("duplicate label " + label + " in " + name);
+          }
+        }
+        labels.push_back({label, std::move(*value)});
+        if (labels.size() > limits.max_labels) {
+          return p.error("more than " + std::to_string(limits.max_labels) + " labels");
+        }
+        p.skipSpaces();
+        if (!p.consume(',')) {
+          p.skipSpaces();
+          if (!p.consume('}')) {
+            return p.error("expected ',' or '}' in the labels of " + name);
+          }
+          break;
+        }
+        p.skipSpaces();
+      }
+    }
+    p.skipSpaces();
+    double value = 0;
+    const std::string_view value_text = p.token();
+    if (!parseValue(value_text, value)) {
+      return p.error("bad value \"" + std::string(value_text.substr(0, 40)) + "\" for " + name);
+    }
+    p.skipSpaces();
+    if (!p.atEnd() && p.peek() != '#') {
+      const std::string_view ts = p.token();
+      double t = 0;
+      if (!parseValue(ts, t)) {
+        return p.error("bad timestamp \"" + std::string(ts.substr(0, 40)) + "\"");
+      }
+      ++out.timestamped;
+      p.skipSpaces();
+    }
+    if (!p.atEnd() && p.peek() != '#') {
+      return p.error("unexpected text after the value of " + name);
+    }
+    // Histogram and summary samples belong to their family by the declared base name; an
+    // OpenMetrics counter declared as `foo` has samples named `foo_total`.
+    std::string family = name;
+    std::string suffix;
+    const FamilyInfo* info = nullptr;
+    if (auto it = declared.find(name); it != declared.end()) {
+      info = &it->second;
+    }
+    for (std::string_view sfx : {"_bucket", "_sum", "_count", "_total"}) {
+      if (info != nullptr || name.size() <= sfx.size() || !name.ends_with(sfx)) {
+        continue;
+      }
+      auto it = declared.find(name.substr(0, name.size() - sfx.size()));
+      if (it == declared.end()) {
+        continue;
+      }
+      const MetricType type = it->second.type;
+      if (sfx == "_total" && type == MetricType::kCounter) {
+        info = &it->second;
+      } else if (sfx != "_total" &&
+                 (type == MetricType::kHistogram || type == MetricType::kSummary)) {
+        info = &it->second;
+        family = it->first;
+        suffix = sfx;
+      }
+    }
+    MetricFamily& f = out.batch.family(family, info ? info->help : std::string(),
+                                       info ? info->type : MetricType::kUntyped);
+    if (suffix.empty()) {
+      MetricBatch::add(f, std::move(labels), value);
+    } else {
+      std::sort(labels.begin(), labels.end());
+      f.samples.push_back({std::move(labels), value, suffix});
+    }
+    if (++out.samples > limits.max_samples) {
+      return invalidArgument("line " + std::to_string(line_no) + ": more than " +
+                             std::to_string(limits.max_samples) + " samples");
+    }
+  }
+  return out;
+}
+
+}  // namespace vigil

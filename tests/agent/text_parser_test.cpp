@@ -1,0 +1,111 @@
+// The text exposition parser: what node_exporter, Prometheus client libraries and OpenMetrics
+// producers write, and errors that name the line.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "vigil/text_parser.h"
+
+using namespace vigil;
+
+namespace {
+
+const MetricFamily* family(const MetricBatch& b, const std::string& name) {
+  for (const auto& f : b.families()) {
+    if (f.name == name) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+std::string errorOf(std::string_view text, const TextParseLimits& limits = {}) {
+  auto r = parseTextFormat(text, limits);
+  REQUIRE_FALSE(r);
+  return r.status().message();
+}
+
+}  // namespace
+
+TEST_CASE("Text format: families, labels, escapes, special values", "[textformat]") {
+  auto r = parseTextFormat(R"(# HELP http_requests_total Requests \\ served,\nby code.
+# TYPE http_requests_total counter
+http_requests_total{code="200",path="/a \"b\"\\c"} 1027 1395066363000
+http_requests_total{code="500" , path="x\ny"} 3
+# a comment
+# TYPE temperature gauge
+temperature -Inf
+temperature{room="cellar"} NaN
+up 1
+# TYPE latency_seconds histogram
+latency_seconds_bucket{le="0.1"} 5
+latency_seconds_bucket{le="+Inf"} 7
+latency_seconds_sum 1.5e-1
+latency_seconds_count 7
+# TYPE rpc_seconds summary
+rpc_seconds{quantile="0.99"} 0.2
+rpc_seconds_sum 10
+rpc_seconds_count 100
+)");
+  REQUIRE(r);
+  CHECK(r->samples == 12);
+  CHECK(r->timestamped == 1);
+  const auto* req = family(r->batch, "http_requests_total");
+  REQUIRE(req != nullptr);
+  CHECK(req->type == MetricType::kCounter);
+  CHECK(req->help == "Requests \\ served,\nby code.");
+  REQUIRE(req->samples.size() == 2);
+  CHECK(req->samples[0].labels == LabelSet{{"code", "200"}, {"path", "/a \"b\"\\c"}});
+  CHECK(req->samples[0].value == 1027);
+  CHECK(req->samples[1].labels == LabelSet{{"code", "500"}, {"path", "x\ny"}});
+  const auto* temp = family(r->batch, "temperature");
+  REQUIRE(temp != nullptr);
+  CHECK(std::isinf(temp->samples[0].value));
+  CHECK(std::isnan(temp->samples[1].value));
+  CHECK(family(r->batch, "up")->type == MetricType::kUntyped);
+  const auto* hist = family(r->batch, "latency_seconds");
+  REQUIRE(hist != nullptr);
+  CHECK(hist->type == MetricType::kHistogram);
+  REQUIRE(hist->samples.size() == 4);
+  CHECK(hist->samples[1].suffix == "_bucket");
+  CHECK(hist->samples[1].labels == LabelSet{{"le", "+Inf"}});
+  CHECK(hist->samples[2].suffix == "_sum");
+  CHECK(hist->samples[2].value == 0.15);
+  const auto* summary = family(r->batch, "rpc_seconds");
+  REQUIRE(summary != nullptr);
+  CHECK(summary->samples.size() == 3);
+  CHECK(summary->samples[0].suffix.empty());
+}
+
+TEST_CASE("Text format: the OpenMetrics subset", "[textformat]") {
+  auto r = parseTextFormat(R"(# TYPE jobs counter
+# UNIT jobs_seconds seconds
+# HELP jobs Jobs done.
+jobs_total 17 # {trace_id="abc"} 1.0
+jobs_created 1700000000
+# EOF
+ignored 1
+)");
+  REQUIRE(r);
+  const auto* jobs = family(r->batch, "jobs_total");
+  REQUIRE(jobs != nullptr);
+  CHECK(jobs->type == MetricType::kCounter);
+  CHECK(jobs->help == "Jobs done.");
+  CHECK(jobs->samples[0].value == 17);
+  CHECK(family(r->batch, "ignored") == nullptr);
+}
+
+TEST_CASE("Text format: errors name the line; limits hold", "[textformat]") {
+  CHECK(errorOf("a 1\nb{x=\"1\"} one\n") == "line 2: bad value \"one\" for b");
+  CHECK(errorOf("a{x=\"1} 2\n") == "line 1: unterminated label value");
+  CHECK(errorOf("a{x=\"1\",x=\"2\"} 2\n") == "line 1: duplicate label x in a");
+  CHECK(errorOf("a{x=1} 2\n") == "line 1: expected a quoted label value");
+  CHECK(errorOf("# TYPE a flux\na 1\n") == "line 1: unknown metric type for a");
+  CHECK(errorOf("a 1 2 3\n") == "line 1: unexpected text after the value of a");
+  CHECK(errorOf("{x=\"1\"} 1\n") == "line 1: expected a metric name");
+  CHECK(errorOf("a{x=\"\\q\"} 1\n") == "line 1: invalid escape \\q in a label value");
+  TextParseLimits limits;
+  limits.max_samples = 2;
+  CHECK(errorOf("a 1\nb 2\nc 3\n", limits) == "line 3: more than 2 samples");
+  limits.max_line_bytes = 10;
+  CHECK(errorOf("a 1\nlong_metric_name 1\n", limits) == "line 2: longer than 10 bytes");
+}
