@@ -3,6 +3,7 @@
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
 #include "service/postgres_collector.h"
+#include "service/probe_collector.h"
 #include "service/redis_collector.h"
 #include "vigil/collector.h"
 
@@ -42,6 +43,9 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        collectors::makeProcessCollector},
       {"postgres", true, "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
        collectors::makePostgresCollector, true},
+      {"probe", true,
+       "HTTP(S) and TCP probes in `probes` (blackbox_exporter names, certificate expiry)",
+       collectors::makeProbeCollector, false, false, true},
       {"redis", true, "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
        collectors::makeRedisCollector, true},
   };
@@ -51,7 +55,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back({f.name, f.enabled_by_default, f.takes_targets, f.takes_directory});
+    out.push_back(
+        {f.name, f.enabled_by_default, f.takes_targets, f.takes_directory, f.takes_probes});
   }
   return out;
 }

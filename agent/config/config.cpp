@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include <re2/re2.h>
+
 #include "../alerting/alerting_yaml.h"
 #include "vigil/anomaly/detector.h"
 #include "vigil/metric.h"
@@ -438,12 +440,17 @@ class ConfigReader : public YamlReader {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "targets"});
         } else if (known[i].takes_directory) {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "directory"});
+        } else if (known[i].takes_probes) {
+          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "probes"});
         } else {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout"});
         }
       }
       if (ok_section && known[i].takes_targets && section["targets"]) {
         readTargets(section["targets"], join(cf, "targets"), s.targets);
+      }
+      if (ok_section && known[i].takes_probes && section["probes"]) {
+        readProbes(section["probes"], join(cf, "probes"), s.probes);
       }
       if (ok_section && known[i].takes_directory && section["directory"]) {
         if (auto d = scalar(section["directory"], join(cf, "directory"))) {
@@ -518,6 +525,79 @@ class ConfigReader : public YamlReader {
         error(node[i], tf, "give at most one of password, password_file and password_env");
       }
       out.push_back(std::move(t));
+    }
+  }
+
+  void readProbes(const YAML::Node& node, const std::string& f, std::vector<ProbeTarget>& out) {
+    if (!checkList(node, f)) {
+      return;
+    }
+    std::set<std::string> targets;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string pf = index(f, i);
+      const YAML::Node& n = node[i];
+      if (!checkMap(n, pf,
+                    {"url", "tcp", "valid_status_codes", "body_regex", "ca_file",
+                     "insecure_skip_verify"})) {
+        continue;
+      }
+      ProbeTarget p;
+      if (auto v = n["url"]) {
+        if (auto s = scalar(v, join(pf, "url"))) {
+          p.url = *s;
+          if (!p.url.starts_with("http://") && !p.url.starts_with("https://")) {
+            error(v, join(pf, "url"), "expected an http:// or https:// URL");
+          }
+        }
+      }
+      if (auto v = n["tcp"]) {
+        if (auto s = scalar(v, join(pf, "tcp"))) {
+          p.tcp = *s;
+          const auto colon = p.tcp.rfind(':');
+          if (colon == std::string::npos || colon + 1 == p.tcp.size()) {
+            error(v, join(pf, "tcp"), "expected host:port, got \"" + p.tcp + "\"");
+          }
+        }
+      }
+      if (p.url.empty() == p.tcp.empty()) {
+        error(n, pf, "give exactly one of url and tcp");
+      } else if (!targets.insert(p.url + p.tcp).second) {
+        // The target is the series' label: two probes of it would be one series twice.
+        error(n, pf, "\"" + p.url + p.tcp + "\" is probed twice");
+      }
+      if (auto v = n["valid_status_codes"]) {
+        if (auto list = stringList(v, join(pf, "valid_status_codes"))) {
+          for (const auto& code : *list) {
+            int c = 0;
+            auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), c);
+            if (ec != std::errc() || end != code.data() + code.size() || c < 100 || c > 599) {
+              error(v, join(pf, "valid_status_codes"), "not an HTTP status code: " + code);
+            } else {
+              p.valid_status_codes.push_back(c);
+            }
+          }
+        }
+      }
+      if (auto v = n["body_regex"]) {
+        if (auto s = scalar(v, join(pf, "body_regex"))) {
+          RE2 re(*s, RE2::Quiet);
+          if (!re.ok()) {
+            error(v, join(pf, "body_regex"), "invalid regular expression: " + re.error());
+          }
+          p.body_regex = *s;
+        }
+      }
+      if (auto v = n["ca_file"]) {
+        if (auto s = scalar(v, join(pf, "ca_file"))) {
+          p.ca_file = *s;
+        }
+      }
+      if (auto v = n["insecure_skip_verify"]) {
+        if (auto b = boolean(v, join(pf, "insecure_skip_verify"))) {
+          p.insecure_skip_verify = *b;
+        }
+      }
+      out.push_back(std::move(p));
     }
   }
 

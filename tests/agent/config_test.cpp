@@ -163,7 +163,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
        "conntrack, diskstats, filesystem, uname, time, os, timex, textfile, cgroup, process, "
-       "postgres, "
+       "postgres, probe, "
        "redis)"},
       {"boolean spelled yes", "collectors:\n  cpu:\n    enabled: yes\n",
        "vigil.yaml:3:14: collectors.cpu.enabled: expected true or false, got \"yes\""},
@@ -368,4 +368,46 @@ TEST_CASE("Config: service targets for the redis collector", "[config]") {
   REQUIRE_FALSE(not_here.errors.empty());
   CHECK(not_here.errors[0].toString().starts_with(
       "vigil.yaml:3:5: collectors.cpu.targets: unknown key"));
+}
+
+TEST_CASE("Config: probes", "[config]") {
+  auto ok = parseConfig(R"(collectors:
+  probe:
+    probes:
+      - url: https://app.example/healthz
+        valid_status_codes: [200, 204]
+        body_regex: 'ok'
+      - tcp: 127.0.0.1:5432
+)",
+                        "vigil.yaml", builtinCollectorInfo());
+  REQUIRE(ok.config);
+  const auto* probe = ok.config->collector("probe");
+  REQUIRE(probe->probes.size() == 2);
+  CHECK(probe->probes[0].valid_status_codes == std::vector<int>{200, 204});
+  CHECK(probe->probes[1].tcp == "127.0.0.1:5432");
+  auto bad = parseConfig(R"(collectors:
+  probe:
+    probes:
+      - url: ftp://x
+      - tcp: 'a:1'
+        url: 'http://b'
+      - url: http://c
+        body_regex: '('
+        valid_status_codes: [700]
+      - url: http://c
+)",
+                         "vigil.yaml", builtinCollectorInfo());
+  std::vector<std::string> errors;
+  for (const auto& e : bad.errors) {
+    errors.push_back(e.toString());
+  }
+  CHECK(errors == std::vector<std::string>{
+                      "vigil.yaml:4:14: collectors.probe.probes[0].url: expected an http:// or "
+                      "https:// URL",
+                      "vigil.yaml:5:9: collectors.probe.probes[1]: give exactly one of url and tcp",
+                      "vigil.yaml:9:29: collectors.probe.probes[2].valid_status_codes: not an HTTP "
+                      "status code: 700",
+                      "vigil.yaml:8:21: collectors.probe.probes[2].body_regex: invalid regular "
+                      "expression: missing ): (",
+                      "vigil.yaml:10:9: collectors.probe.probes[3]: \"http://c\" is probed twice"});
 }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/process.h"
+#include "tests/support/test_ca.h"
 #include "vigil/exporters/notify.h"
 
 using namespace vigil;
@@ -494,22 +495,8 @@ TEST_CASE("Notifier: credentials from files, custom headers, one message per int
 TEST_CASE("Notifier: https with certificates verified against a configured CA",
           "[exporters][tls]") {
   test::TempDir dir;
-  dir.write("san.cnf", "subjectAltName=IP:127.0.0.1\n");
-  auto run = [&](std::vector<std::string> argv) {
-    const auto r = test::runCommand(argv);
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-  };
-  const std::string ec = "ec:" + dir.file("ec.pem");
-  run({"openssl", "ecparam", "-name", "prime256v1", "-out", dir.file("ec.pem")});
-  run({"openssl", "req", "-x509", "-newkey", ec, "-nodes", "-keyout", dir.file("ca.key"), "-out",
-       dir.file("ca.pem"), "-days", "2", "-subj", "/CN=vigil test CA"});
-  run({"openssl", "req", "-newkey", ec, "-nodes", "-keyout", dir.file("server.key"), "-out",
-       dir.file("server.csr"), "-subj", "/CN=127.0.0.1"});
-  run({"openssl", "x509", "-req", "-in", dir.file("server.csr"), "-CA", dir.file("ca.pem"),
-       "-CAkey", dir.file("ca.key"), "-CAcreateserial", "-out", dir.file("server.pem"), "-days",
-       "2", "-extfile", dir.file("san.cnf")});
-  TestReceiver hook(dir.file("server.pem"), dir.file("server.key"));
+  const auto certs = test::makeTestCertificates(dir);
+  TestReceiver hook(certs.cert, certs.key);
 
   // Not trusted by the system's CAs: retried, never sent in the clear.
   const auto untrusted = webhookTo(hook.url("/untrusted"));
@@ -524,7 +511,7 @@ TEST_CASE("Notifier: https with certificates verified against a configured CA",
 
   const auto trusted = receiverWith([&](alerting::Receiver& r) {
     alerting::WebhookConfig w{hook.url("/trusted"), true, 0, {}};
-    w.http.ca_file = dir.file("ca.pem");
+    w.http.ca_file = certs.ca;
     r.webhooks.push_back(w);
   });
   test::TempDir dir2;

@@ -137,6 +137,17 @@ Result<std::string> TcpClient::readLine(Deadline deadline, std::size_t max_bytes
   }
 }
 
+Result<std::string> TcpClient::readSome(Deadline deadline) {
+  if (buffer_.empty()) {
+    if (Status st = fill(deadline); !st.isOk()) {
+      return st;
+    }
+  }
+  std::string out;
+  out.swap(buffer_);
+  return out;
+}
+
 Result<std::string> TcpClient::readExactly(std::size_t n, Deadline deadline) {
   while (buffer_.size() < n) {
     if (Status st = fill(deadline); !st.isOk()) {

@@ -26,6 +26,10 @@ class TcpClient {
   Result<std::string> readLine(Deadline deadline, std::size_t max_bytes);
   /// Reads exactly `n` bytes.
   Result<std::string> readExactly(std::size_t n, Deadline deadline);
+  /// Whatever arrives next (at least one byte); kUnavailable once the server closed.
+  Result<std::string> readSome(Deadline deadline);
+  /// The connected socket (non-blocking), for a TLS layer on top.
+  int fd() const { return fd_; }
 
  private:
   Status fill(Deadline deadline);  // at least one more byte into buffer_

@@ -39,6 +39,7 @@ struct CollectorFactory {
   std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
   bool takes_targets = false;    // configured with `targets:` (a service collector)
   bool takes_directory = false;  // configured with `directory:`
+  bool takes_probes = false;     // configured with `probes:`
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

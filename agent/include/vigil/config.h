@@ -82,6 +82,16 @@ struct ServiceTarget {
   std::string password_env;   // an environment variable holding it
 };
 
+/// A blackbox-style probe (the probe collector's `probes:`): an HTTP(S) URL or a TCP address.
+struct ProbeTarget {
+  std::string url;                      // http:// or https://; empty for a TCP probe
+  std::string tcp;                      // host:port for a TCP probe
+  std::vector<int> valid_status_codes;  // empty: any 2xx
+  std::string body_regex;               // RE2, searched in the body; empty: not checked
+  std::string ca_file;                  // https: trust these CAs instead of the system's
+  bool insecure_skip_verify = false;
+};
+
 struct CollectorSettings {
   std::string name;
   bool enabled = false;
@@ -89,6 +99,7 @@ struct CollectorSettings {
   Duration timeout{0};   // resolved: the collector's own, else the interval (capped at 10s)
   std::vector<ServiceTarget> targets;  // for collectors of services (`targets:`)
   std::string directory;               // for collectors reading a directory (`directory:`)
+  std::vector<ProbeTarget> probes;     // for the probe collector (`probes:`)
 };
 
 namespace alerting {
@@ -122,6 +133,7 @@ struct CollectorInfo {
   bool enabled_by_default = true;
   bool takes_targets = false;    // accepts `targets:` (services it connects to)
   bool takes_directory = false;  // accepts `directory:` (files it reads)
+  bool takes_probes = false;     // accepts `probes:`
 };
 
 struct ConfigParseResult {
