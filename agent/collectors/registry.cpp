@@ -5,6 +5,7 @@
 #include "service/postgres_collector.h"
 #include "service/probe_collector.h"
 #include "service/redis_collector.h"
+#include "service/scrape_collector.h"
 #include "vigil/collector.h"
 
 namespace vigil {
@@ -46,6 +47,9 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"probe", true,
        "HTTP(S) and TCP probes in `probes` (blackbox_exporter names, certificate expiry)",
        collectors::makeProbeCollector, false, false, true},
+      {"scrape", true,
+       "Prometheus endpoints in `scrape_configs` (static targets, Prometheus's semantics)",
+       collectors::makeScrapeCollector, false, false, false, true},
       {"redis", true, "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
        collectors::makeRedisCollector, true},
   };
@@ -55,8 +59,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back(
-        {f.name, f.enabled_by_default, f.takes_targets, f.takes_directory, f.takes_probes});
+    out.push_back({f.name, f.enabled_by_default, f.takes_targets, f.takes_directory, f.takes_probes,
+                   f.takes_scrapes});
   }
   return out;
 }

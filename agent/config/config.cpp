@@ -442,12 +442,17 @@ class ConfigReader : public YamlReader {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "directory"});
         } else if (known[i].takes_probes) {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "probes"});
+        } else if (known[i].takes_scrapes) {
+          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "scrape_configs"});
         } else {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout"});
         }
       }
       if (ok_section && known[i].takes_targets && section["targets"]) {
         readTargets(section["targets"], join(cf, "targets"), s.targets);
+      }
+      if (ok_section && known[i].takes_scrapes && section["scrape_configs"]) {
+        readScrapeConfigs(section["scrape_configs"], join(cf, "scrape_configs"), s.scrapes);
       }
       if (ok_section && known[i].takes_probes && section["probes"]) {
         readProbes(section["probes"], join(cf, "probes"), s.probes);
@@ -525,6 +530,125 @@ class ConfigReader : public YamlReader {
         error(node[i], tf, "give at most one of password, password_file and password_env");
       }
       out.push_back(std::move(t));
+    }
+  }
+
+  void readScrapeConfigs(const YAML::Node& node, const std::string& f,
+                         std::vector<ScrapeConfig>& out) {
+    if (!checkList(node, f)) {
+      return;
+    }
+    std::set<std::string> jobs;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string sf = index(f, i);
+      const YAML::Node& n = node[i];
+      if (!checkMap(n, sf,
+                    {"job_name", "scheme", "metrics_path", "honor_labels", "sample_limit",
+                     "body_size_limit", "tls_config", "static_configs"})) {
+        continue;
+      }
+      ScrapeConfig c;
+      if (auto v = n["job_name"]) {
+        if (auto s = scalar(v, join(sf, "job_name"))) {
+          c.job_name = *s;
+        }
+      }
+      if (c.job_name.empty()) {
+        error(n, join(sf, "job_name"), "a job_name is required");
+      } else if (!jobs.insert(c.job_name).second) {
+        error(n["job_name"], join(sf, "job_name"),
+              "found multiple scrape configs with job name \"" + c.job_name + "\"");
+      }
+      if (auto v = n["scheme"]) {
+        if (auto s = scalar(v, join(sf, "scheme"))) {
+          if (*s != "http" && *s != "https") {
+            error(v, join(sf, "scheme"), "expected http or https");
+          }
+          c.scheme = *s;
+        }
+      }
+      if (auto v = n["metrics_path"]) {
+        if (auto s = scalar(v, join(sf, "metrics_path"))) {
+          if (!s->starts_with("/")) {
+            error(v, join(sf, "metrics_path"), "must start with /");
+          }
+          c.metrics_path = *s;
+        }
+      }
+      if (auto v = n["honor_labels"]) {
+        if (auto b = boolean(v, join(sf, "honor_labels"))) {
+          c.honor_labels = *b;
+        }
+      }
+      if (auto v = n["sample_limit"]) {
+        if (auto s = scalar(v, join(sf, "sample_limit"))) {
+          auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), c.sample_limit);
+          if (ec != std::errc() || end != s->data() + s->size()) {
+            error(v, join(sf, "sample_limit"), "expected a number of samples");
+          }
+        }
+      }
+      if (auto v = n["body_size_limit"]) {
+        if (auto s = scalar(v, join(sf, "body_size_limit"))) {
+          if (auto size = parseByteSize(*s); size && *size > 0) {
+            c.body_size_limit = *size;
+          } else {
+            error(v, join(sf, "body_size_limit"), "expected a size such as 10MiB");
+          }
+        }
+      }
+      if (auto t = n["tls_config"]) {
+        const std::string tf = join(sf, "tls_config");
+        if (checkMap(t, tf, {"ca_file", "insecure_skip_verify"})) {
+          if (auto v = t["ca_file"]) {
+            if (auto s = scalar(v, join(tf, "ca_file"))) {
+              c.ca_file = *s;
+            }
+          }
+          if (auto v = t["insecure_skip_verify"]) {
+            if (auto b = boolean(v, join(tf, "insecure_skip_verify"))) {
+              c.insecure_skip_verify = *b;
+            }
+          }
+        }
+      }
+      if (auto sc = n["static_configs"]; sc && checkList(sc, join(sf, "static_configs"))) {
+        for (std::size_t k = 0; k < sc.size(); ++k) {
+          const std::string kf = index(join(sf, "static_configs"), k);
+          if (!checkMap(sc[k], kf, {"targets", "labels"})) {
+            continue;
+          }
+          std::vector<Label> labels;
+          if (auto l = sc[k]["labels"]) {
+            if (!l.IsMap()) {
+              error(l, join(kf, "labels"), "expected a mapping, got " + kindOf(l));
+            } else {
+              for (const auto& kv : l) {
+                const std::string name = kv.first.Scalar();
+                if (!isValidLabelName(name) || name.starts_with("__")) {
+                  error(kv.first, join(join(kf, "labels"), name), "invalid label name");
+                } else if (auto v = scalar(kv.second, join(join(kf, "labels"), name))) {
+                  labels.push_back({name, *v});
+                }
+              }
+            }
+          }
+          if (auto targets = sc[k]["targets"]) {
+            if (auto list = stringList(targets, join(kf, "targets"))) {
+              for (const auto& address : *list) {
+                const auto colon = address.rfind(':');
+                if (colon == std::string::npos || colon + 1 == address.size()) {
+                  error(targets, join(kf, "targets"),
+                        "expected host:port, got \"" + address + "\"");
+                  continue;
+                }
+                c.targets.push_back({address, labels});
+              }
+            }
+          }
+        }
+      }
+      out.push_back(std::move(c));
     }
   }
 

@@ -163,7 +163,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
        "conntrack, diskstats, filesystem, uname, time, os, timex, textfile, cgroup, process, "
-       "postgres, probe, "
+       "postgres, probe, scrape, "
        "redis)"},
       {"boolean spelled yes", "collectors:\n  cpu:\n    enabled: yes\n",
        "vigil.yaml:3:14: collectors.cpu.enabled: expected true or false, got \"yes\""},
@@ -410,4 +410,48 @@ TEST_CASE("Config: probes", "[config]") {
                       "vigil.yaml:8:21: collectors.probe.probes[2].body_regex: invalid regular "
                       "expression: missing ): (",
                       "vigil.yaml:10:9: collectors.probe.probes[3]: \"http://c\" is probed twice"});
+}
+
+TEST_CASE("Config: scrape_configs as Prometheus writes them", "[config]") {
+  auto ok = parseConfig(R"(collectors:
+  scrape:
+    scrape_configs:
+      - job_name: api
+        metrics_path: /internal/metrics
+        sample_limit: 5000
+        body_size_limit: 5MiB
+        static_configs:
+          - targets: ['127.0.0.1:8080', '127.0.0.1:8081']
+            labels: {tier: backend}
+)",
+                        "vigil.yaml", builtinCollectorInfo());
+  REQUIRE(ok.config);
+  const auto& scrapes = ok.config->collector("scrape")->scrapes;
+  REQUIRE(scrapes.size() == 1);
+  CHECK(scrapes[0].metrics_path == "/internal/metrics");
+  CHECK(scrapes[0].sample_limit == 5000);
+  CHECK(scrapes[0].body_size_limit == 5u << 20);
+  REQUIRE(scrapes[0].targets.size() == 2);
+  CHECK(scrapes[0].targets[1].address == "127.0.0.1:8081");
+  CHECK(scrapes[0].targets[1].labels == std::vector<Label>{{"tier", "backend"}});
+  auto bad = parseConfig(R"(collectors:
+  scrape:
+    scrape_configs:
+      - job_name: a
+        scheme: ftp
+        static_configs: [{targets: [nohost]}]
+      - job_name: a
+)",
+                         "vigil.yaml", builtinCollectorInfo());
+  std::vector<std::string> errors;
+  for (const auto& e : bad.errors) {
+    errors.push_back(e.toString());
+  }
+  CHECK(errors ==
+        std::vector<std::string>{
+            "vigil.yaml:5:17: collectors.scrape.scrape_configs[0].scheme: expected http or https",
+            "vigil.yaml:6:36: collectors.scrape.scrape_configs[0].static_configs[0].targets: "
+            "expected host:port, got \"nohost\"",
+            "vigil.yaml:7:19: collectors.scrape.scrape_configs[1].job_name: found multiple scrape "
+            "configs with job name \"a\""});
 }

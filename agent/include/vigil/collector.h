@@ -40,6 +40,7 @@ struct CollectorFactory {
   bool takes_targets = false;    // configured with `targets:` (a service collector)
   bool takes_directory = false;  // configured with `directory:`
   bool takes_probes = false;     // configured with `probes:`
+  bool takes_scrapes = false;    // configured with `scrape_configs:`
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "vigil/duration.h"
+#include "vigil/metric.h"
 #include "vigil/status.h"
 
 namespace vigil {
@@ -92,6 +93,23 @@ struct ProbeTarget {
   bool insecure_skip_verify = false;
 };
 
+/// A Prometheus scrape_config (the scrape collector's `scrape_configs:`), static targets only.
+struct ScrapeConfig {
+  struct Target {
+    std::string address;  // host:port, the `instance` label
+    std::vector<Label> labels;
+  };
+  std::string job_name;
+  std::string scheme = "http";
+  std::string metrics_path = "/metrics";
+  bool honor_labels = false;
+  std::size_t sample_limit = 0;            // 0: none (the parser's own bound still holds)
+  std::size_t body_size_limit = 10 << 20;  // bytes
+  std::string ca_file;
+  bool insecure_skip_verify = false;
+  std::vector<Target> targets;
+};
+
 struct CollectorSettings {
   std::string name;
   bool enabled = false;
@@ -100,6 +118,7 @@ struct CollectorSettings {
   std::vector<ServiceTarget> targets;  // for collectors of services (`targets:`)
   std::string directory;               // for collectors reading a directory (`directory:`)
   std::vector<ProbeTarget> probes;     // for the probe collector (`probes:`)
+  std::vector<ScrapeConfig> scrapes;   // for the scrape collector (`scrape_configs:`)
 };
 
 namespace alerting {
@@ -134,6 +153,7 @@ struct CollectorInfo {
   bool takes_targets = false;    // accepts `targets:` (services it connects to)
   bool takes_directory = false;  // accepts `directory:` (files it reads)
   bool takes_probes = false;     // accepts `probes:`
+  bool takes_scrapes = false;    // accepts `scrape_configs:`
 };
 
 struct ConfigParseResult {

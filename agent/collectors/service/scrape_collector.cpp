@@ -1,0 +1,170 @@
+#include "scrape_collector.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+#include <unordered_set>
+
+#include "http_get.h"
+#include "vigil/store.h"
+#include "vigil/text_parser.h"
+
+namespace vigil::collectors {
+
+namespace {
+
+// Adds the target's labels to a scraped sample's, as Prometheus does: with honor_labels the
+// sample keeps its own values on a clash; without, the sample's are renamed exported_<name>.
+LabelSet withTargetLabels(LabelSet labels, const LabelSet& target, bool honor_labels) {
+  for (const auto& t : target) {
+    auto it = std::find_if(labels.begin(), labels.end(),
+                           [&](const Label& l) { return l.name == t.name; });
+    if (it == labels.end()) {
+      labels.push_back(t);
+    } else if (!honor_labels) {
+      it->name = "exported_" + it->name;
+      labels.push_back(t);
+    }
+  }
+  std::sort(labels.begin(), labels.end());
+  return labels;
+}
+
+class ScrapeCollector : public Collector {
+ public:
+  explicit ScrapeCollector(std::vector<ScrapeConfig> configs) : configs_(std::move(configs)) {}
+
+  Status collect(const CollectContext& ctx, MetricBatch& out) override {
+    if (configs_.empty()) {
+      return Status::ok();
+    }
+    // Every target at once, each into its own batch: a slow or broken target costs the others
+    // nothing.
+    struct Job {
+      const ScrapeConfig* config;
+      const ScrapeConfig::Target* target;
+      LabelSet labels;
+      MetricBatch batch;
+      Status status;
+      double seconds = 0;
+      std::size_t samples = 0;
+      std::size_t new_series = 0;
+      std::unordered_set<uint64_t>* seen;
+    };
+    std::vector<Job> jobs;
+    for (const auto& c : configs_) {
+      for (const auto& t : c.targets) {
+        LabelSet target_labels = {{"instance", t.address}, {"job", c.job_name}};
+        for (const auto& l : t.labels) {
+          target_labels.push_back(l);
+        }
+        std::sort(target_labels.begin(), target_labels.end());
+        jobs.push_back({&c,
+                        &t,
+                        std::move(target_labels),
+                        {},
+                        Status::ok(),
+                        0,
+                        0,
+                        0,
+                        &seen_[c.job_name + "\xff" + t.address]});
+      }
+    }
+    std::vector<std::thread> threads;
+    for (auto& j : jobs) {
+      threads.emplace_back([&j, deadline = ctx.deadline] {
+        const auto start = std::chrono::steady_clock::now();
+        j.status = scrapeOne(*j.config, *j.target, j.labels, deadline, j.batch, j.samples,
+                             j.new_series, *j.seen);
+        j.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    auto& up = out.family("up", "", MetricType::kGauge);
+    auto& duration = out.family("scrape_duration_seconds", "", MetricType::kGauge);
+    auto& scraped = out.family("scrape_samples_scraped", "", MetricType::kGauge);
+    auto& added = out.family("scrape_series_added", "", MetricType::kGauge);
+    for (auto& j : jobs) {
+      if (!j.status.isOk()) {
+        spdlog::warn("scrape failed job={} target={} error=\"{}\"", j.config->job_name,
+                     j.target->address, j.status.message());
+      }
+      for (const auto& f : j.batch.families()) {
+        MetricFamily& dest = out.family(f.name, f.help, f.type);
+        dest.samples.insert(dest.samples.end(), f.samples.begin(), f.samples.end());
+      }
+      MetricBatch::add(up, j.labels, j.status.isOk() ? 1 : 0);
+      MetricBatch::add(duration, j.labels, j.seconds);
+      MetricBatch::add(scraped, j.labels, static_cast<double>(j.samples));
+      MetricBatch::add(added, j.labels, static_cast<double>(j.new_series));
+    }
+    return Status::ok();
+  }
+
+ private:
+  static Status scrapeOne(const ScrapeConfig& c, const ScrapeConfig::Target& t,
+                          const LabelSet& target_labels,
+                          std::chrono::steady_clock::time_point deadline, MetricBatch& out,
+                          std::size_t& samples, std::size_t& new_series,
+                          std::unordered_set<uint64_t>& previous) {
+    HttpGetOptions options;
+    options.ca_file = c.ca_file;
+    options.insecure_skip_verify = c.insecure_skip_verify;
+    options.max_bytes = c.body_size_limit + 64 * 1024;  // the body, and room for headers
+    options.accept = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+    options.user_agent = "vigil-scrape";
+    const auto got = httpGet(c.scheme + "://" + t.address + c.metrics_path, options, deadline);
+    if (!got.status.isOk()) {
+      return got.status;
+    }
+    if (got.code != 200) {
+      return Status(StatusCode::kUnavailable,
+                    "server returned HTTP status " + std::to_string(got.code));
+    }
+    if (got.body.size() > c.body_size_limit) {
+      return invalidArgument("body larger than " + std::to_string(c.body_size_limit) + " bytes");
+    }
+    TextParseLimits limits;
+    if (c.sample_limit > 0) {
+      limits.max_samples = c.sample_limit;
+    }
+    auto parsed = parseTextFormat(got.body, limits);
+    if (!parsed) {
+      return parsed.status();  // nothing of a malformed body is used
+    }
+    samples = parsed->samples;
+    // Series new since the previous scrape of this target, by label-set hash.
+    std::unordered_set<uint64_t> current;
+    for (const auto& f : parsed->batch.families()) {
+      MetricFamily& dest = out.family(f.name, f.help, f.type);
+      for (const auto& s : f.samples) {
+        LabelSet labels = withTargetLabels(s.labels, target_labels, c.honor_labels);
+        LabelSet keyed = labels;
+        keyed.push_back({"__name__", f.name + s.suffix});
+        std::sort(keyed.begin(), keyed.end());
+        const uint64_t h = labelsHash(keyed);
+        current.insert(h);
+        new_series += previous.count(h) == 0 ? 1 : 0;
+        dest.samples.push_back({std::move(labels), s.value, s.suffix});
+      }
+    }
+    previous = std::move(current);
+    return Status::ok();
+  }
+
+  std::vector<ScrapeConfig> configs_;
+  std::map<std::string, std::unordered_set<uint64_t>> seen_;  // by job and target
+};
+
+}  // namespace
+
+Result<CollectorPtr> makeScrapeCollector(const CollectorSettings& settings, const HostPaths&) {
+  return CollectorPtr(std::make_unique<ScrapeCollector>(settings.scrapes));
+}
+
+}  // namespace vigil::collectors

@@ -1,0 +1,143 @@
+// The scrape collector against a real HTTP server on loopback serving good, malformed, huge and
+// slow bodies: Prometheus's target labels and synthetic series, honor_labels, limits, and one
+// bad target never affecting another.
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "agent/collectors/service/scrape_collector.h"
+#include "tests/support/process.h"
+
+using namespace vigil;
+using namespace vigil::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* kGood = R"(# HELP http_requests_total Requests.
+# TYPE http_requests_total counter
+http_requests_total{code="200"} 10
+http_requests_total{code="500",job="from-app"} 1
+# TYPE latency_seconds histogram
+latency_seconds_bucket{le="0.1"} 3
+latency_seconds_bucket{le="+Inf"} 4
+latency_seconds_sum 0.5
+latency_seconds_count 4
+)";
+
+struct Target {
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+  Target() {
+    server.Get("/good", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kGood, "text/plain; version=0.0.4");
+    });
+    server.Get("/malformed", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok_metric 1\nbroken{x=\"1\" 2\n", "text/plain");
+    });
+    server.Get("/huge", [](const httplib::Request&, httplib::Response& res) {
+      std::string body;
+      for (int i = 0; i < 5000; ++i) {
+        body += "series_" + std::to_string(i) + " 1\n";
+      }
+      res.set_content(body, "text/plain");
+    });
+    server.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(3s);
+      res.set_content("late 1\n", "text/plain");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) {
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+  ~Target() {
+    server.stop();
+    thread.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+ScrapeConfig job(const std::string& name, const std::string& path, const std::string& address) {
+  ScrapeConfig c;
+  c.job_name = name;
+  c.metrics_path = path;
+  c.targets.push_back({address, {{"team", "web"}}});
+  return c;
+}
+
+// name|label=value,... -> value, for every sample (suffix included in the name).
+std::map<std::string, double> flatten(const MetricBatch& batch) {
+  std::map<std::string, double> out;
+  for (const auto& f : batch.families()) {
+    for (const auto& s : f.samples) {
+      std::string key = f.name + s.suffix;
+      for (const auto& l : s.labels) {
+        key += "|" + l.name + "=" + l.value;
+      }
+      out[key] = s.value;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape][integration]") {
+  Target target;
+  const std::string a = target.address();
+  CollectorSettings settings;
+  ScrapeConfig huge = job("huge", "/huge", a);
+  huge.body_size_limit = 10 * 1024;
+  ScrapeConfig limited = job("limited", "/huge", a);
+  limited.sample_limit = 100;
+  limited.body_size_limit = 1 << 20;
+  // The slow one first: it must not cost the others their scrape.
+  settings.scrapes = {job("slow", "/slow", a), job("app", "/good", a),
+                      job("broken", "/malformed", a), huge, limited};
+  auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
+  REQUIRE(collector);
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
+  REQUIRE((*collector)->collect(ctx, batch).isOk());
+  auto m = flatten(batch);
+  const std::string t = "|instance=" + a;
+  auto labels = [&](const std::string& job) { return t + "|job=" + job + "|team=web"; };
+  CHECK(m["up" + labels("app")] == 1);
+  CHECK(m["up" + labels("broken")] == 0);
+  CHECK(m["up" + labels("huge")] == 0);
+  CHECK(m["up" + labels("limited")] == 0);
+  CHECK(m["up" + labels("slow")] == 0);
+  CHECK(m["scrape_samples_scraped" + labels("app")] == 6);
+  CHECK(m["scrape_series_added" + labels("app")] == 6);
+  CHECK(m["scrape_duration_seconds" + labels("app")] > 0);
+  // The target's labels added; the app's own job label kept as exported_job.
+  CHECK(m["http_requests_total|code=200" + t + "|job=app|team=web"] == 10);
+  CHECK(m["http_requests_total|code=500|exported_job=from-app" + t + "|job=app|team=web"] == 1);
+  CHECK(m["latency_seconds_bucket" + t + "|job=app|le=+Inf|team=web"] == 4);
+  CHECK(m["latency_seconds_count" + t + "|job=app|team=web"] == 4);
+  // Nothing of the malformed body is used, not even the line before the bad one.
+  for (const auto& [key, v] : m) {
+    CHECK(key.find("ok_metric") == std::string::npos);
+    CHECK(key.find("series_1") == std::string::npos);
+  }
+
+  // A second scrape adds no new series; honor_labels keeps the app's job.
+  MetricBatch again;
+  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
+  REQUIRE((*collector)->collect(ctx, again).isOk());
+  CHECK(flatten(again)["scrape_series_added" + labels("app")] == 0);
+  CollectorSettings honoring;
+  ScrapeConfig honor = job("app", "/good", a);
+  honor.honor_labels = true;
+  honoring.scrapes = {honor};
+  auto honoring_collector = collectors::makeScrapeCollector(honoring, HostPaths{});
+  MetricBatch honored;
+  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
+  REQUIRE((*honoring_collector)->collect(ctx, honored).isOk());
+  CHECK(flatten(honored)["http_requests_total|code=500" + t + "|job=from-app|team=web"] == 1);
+}
