@@ -2,6 +2,7 @@
 #include "container/cgroup_collector.h"
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
+#include "push/push_collector.h"
 #include "service/postgres_collector.h"
 #include "service/probe_collector.h"
 #include "service/redis_collector.h"
@@ -42,6 +43,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
+      {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",
+       collectors::makePushCollector},
       {"postgres", true, "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
        collectors::makePostgresCollector, true},
       {"probe", true,

@@ -13,6 +13,7 @@
 #include "../api/escalation_api.h"
 #include "../api/query_api.h"
 #include "../api/rules_api.h"
+#include "../collectors/push/push_registry.h"
 #include "../http/http_server.h"
 #include "alerting_service.h"
 #include "anomaly_service.h"
@@ -562,6 +563,28 @@ void Agent::registerRoutes(HttpServer& http) {
       http, *impl->alerting,
       AlertmanagerApiOptions{impl->options.version, impl->options.revision, unixMillis()});
   registerEscalationApi(http, *impl->alerting);
+  // Pushgateway-style ingest: the push collector publishes what is here every cycle.
+  http.routePrefix("/metrics/job/", {"PUT", "POST", "DELETE"},
+                   [](const HttpRequest& req, HttpResponse& res) {
+                     auto& registry = collectors::PushRegistry::instance();
+                     auto key = collectors::PushRegistry::groupingKey(
+                         std::string_view(req.path).substr(std::string_view("/metrics/").size()));
+                     if (!key) {
+                       res.status = 400;
+                       res.body = key.status().message() + "\n";
+                       return;
+                     }
+                     if (req.method == "DELETE") {
+                       (void)registry.remove(*key);  // deleting what is not there is fine
+                       res.status = 202;
+                       return;
+                     }
+                     Status st = registry.push(*key, req.body, req.method == "PUT", unixMillis());
+                     if (!st.isOk()) {
+                       res.status = st.code() == StatusCode::kResourceExhausted ? 429 : 400;
+                       res.body = "push rejected: " + st.message() + "\n";
+                     }
+                   });
   http.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&, HttpResponse& res) {
     Status status = reload();
     if (!status.isOk()) {

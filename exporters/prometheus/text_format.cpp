@@ -94,11 +94,16 @@ void renderTextFormat(std::span<const MetricBatch* const> batches, std::string& 
   for (const MetricFamily* f : families) {
     if (current == nullptr || *current != f->name) {
       current = &f->name;
-      out += "# HELP ";
-      out += f->name;
-      out += ' ';
-      appendEscapedHelp(out, f->help);
-      out += "\n# TYPE ";
+      // A family without help text (scraped or pushed without one) gets no HELP line, as
+      // Prometheus's own exposition leaves it out.
+      if (!f->help.empty()) {
+        out += "# HELP ";
+        out += f->name;
+        out += ' ';
+        appendEscapedHelp(out, f->help);
+        out += '\n';
+      }
+      out += "# TYPE ";
       out += f->name;
       out += ' ';
       out += metricTypeName(f->type);

@@ -369,3 +369,54 @@ tests:
   CHECK(runCommand({"promtool", "test", "rules", dir.file("pass.yml")}).exit_code == 0);
   CHECK(runCommand({"promtool", "test", "rules", dir.file("fail.yml")}).exit_code == 1);
 }
+
+TEST_CASE("Pushed metrics: PUT, POST and DELETE by grouping key, bad bodies refused",
+          "[integration][push]") {
+  TempDir dir;
+  dir.write("vigil.yaml", "global:\n  collection_interval: 1s\n");
+  const int port = freeLoopbackPort();
+  ChildProcess vigil(vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
+                     dir.file("vigil.log"));
+  httplib::Client client("127.0.0.1", port);
+  REQUIRE(eventually(10s, [&] {
+    auto res = client.Get("/-/healthy");
+    return res && res->status == 200;
+  }));
+  auto put = client.Put("/metrics/job/backup/db/app",
+                        "# TYPE backup_last_success_timestamp_seconds gauge\n"
+                        "backup_last_success_timestamp_seconds 1.7e9\n"
+                        "backup_bytes{job=\"ignored\"} 42\n",
+                        "text/plain");
+  REQUIRE(put);
+  CHECK(put->status == 200);
+  std::string metrics;
+  REQUIRE(eventually(10s, [&] {
+    metrics = client.Get("/metrics")->body;
+    return metrics.find(
+               "backup_last_success_timestamp_seconds{db=\"app\",job=\"backup\"} "
+               "1.7e+09") != std::string::npos;
+  }));
+  // The grouping key wins over a pushed label; the push time is recorded.
+  CHECK(metrics.find("backup_bytes{db=\"app\",job=\"backup\"} 42") != std::string::npos);
+  CHECK(metrics.find("push_time_seconds{db=\"app\",job=\"backup\"}") != std::string::npos);
+  // Queryable like any series.
+  auto q = client.Get("/api/v1/query?query=backup_bytes");
+  REQUIRE(q);
+  CHECK(q->body.find("\"42\"") != std::string::npos);
+
+  // A malformed body is refused with its line, and what was there stays.
+  auto bad = client.Post("/metrics/job/backup/db/app", "backup_bytes{ 1\n", "text/plain");
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(bad->body.find("line 1:") != std::string::npos);
+  auto bad_key = client.Put("/metrics/job/backup/db", "x 1\n", "text/plain");
+  REQUIRE(bad_key);
+  CHECK(bad_key->status == 400);
+
+  // DELETE: the group's metrics are gone at the next cycle.
+  auto del = client.Delete("/metrics/job/backup/db/app");
+  REQUIRE(del);
+  CHECK(del->status == 202);
+  CHECK(eventually(
+      10s, [&] { return client.Get("/metrics")->body.find("backup_bytes") == std::string::npos; }));
+}

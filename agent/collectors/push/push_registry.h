@@ -1,0 +1,44 @@
+#pragma once
+// Metrics pushed to vigil, Pushgateway-style: batch jobs and business code PUT or POST the
+// text format to /metrics/job/JOB[/LABEL/VALUE...]; each grouping key holds its metrics until
+// replaced or deleted. The `push` collector hands them to the store and /metrics every cycle.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "vigil/metric.h"
+#include "vigil/status.h"
+
+namespace vigil::collectors {
+
+class PushRegistry {
+ public:
+  static constexpr std::size_t kMaxGroups = 1000;
+  static constexpr std::size_t kMaxSamplesPerGroup = 100'000;
+
+  /// The one registry of the process: the HTTP handler writes it, the collector reads it.
+  static PushRegistry& instance();
+
+  /// Parses the grouping key from a path below /metrics/ ("job/batch/instance/db-1"): job
+  /// first, then label/value pairs (values percent-decoded). Errors say what is wrong.
+  static Result<LabelSet> groupingKey(std::string_view path);
+
+  /// PUT (`replace_all`): the group's metrics become the body's. POST: metrics of the same
+  /// names are replaced, the others kept. A body that does not parse changes nothing.
+  Status push(const LabelSet& group, std::string_view body, bool replace_all, int64_t now_ms);
+  Status remove(const LabelSet& group);
+  /// Every group's metrics with its grouping labels, and push_time_seconds per group.
+  void snapshot(MetricBatch& out) const;
+
+ private:
+  struct Group {
+    std::map<std::string, MetricFamily> families;  // by name
+    int64_t pushed_at = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<LabelSet, Group> groups_;
+};
+
+}  // namespace vigil::collectors
