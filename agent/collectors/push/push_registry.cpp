@@ -1,30 +1,11 @@
 #include "push_registry.h"
 
 #include <algorithm>
-#include <charconv>
 
+#include "../../http/http_server.h"
 #include "vigil/text_parser.h"
 
 namespace vigil::collectors {
-
-namespace {
-
-std::string decodeSegment(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    unsigned byte = 0;
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::from_chars(&s[i + 1], &s[i + 3], byte, 16).ptr == &s[i + 3]) {
-      out += static_cast<char>(byte);
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 PushRegistry& PushRegistry::instance() {
   static PushRegistry registry;
@@ -36,7 +17,7 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
   std::size_t pos = 0;
   while (pos <= path.size()) {
     const std::size_t slash = std::min(path.find('/', pos), path.size());
-    parts.push_back(decodeSegment(path.substr(pos, slash - pos)));
+    parts.push_back(percentDecode(path.substr(pos, slash - pos)));
     pos = slash + 1;
   }
   if (parts.size() < 2 || parts[0] != "job" || parts[1].empty()) {
