@@ -3,6 +3,7 @@
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
 #include "push/push_collector.h"
+#include "push/statsd_collector.h"
 #include "service/postgres_collector.h"
 #include "service/probe_collector.h"
 #include "service/redis_collector.h"
@@ -45,6 +46,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        collectors::makeProcessCollector},
       {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",
        collectors::makePushCollector},
+      {"statsd", true, "StatsD/DogStatsD metrics received on UDP `listen_address`",
+       collectors::makeStatsdCollector, false, false, false, false, true},
       {"postgres", true, "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
        collectors::makePostgresCollector, true},
       {"probe", true,

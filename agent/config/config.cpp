@@ -444,12 +444,23 @@ class ConfigReader : public YamlReader {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "probes"});
         } else if (known[i].takes_scrapes) {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "scrape_configs"});
+        } else if (known[i].takes_listen) {
+          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "listen_address"});
         } else {
           ok_section = checkMap(section, cf, {"enabled", "interval", "timeout"});
         }
       }
       if (ok_section && known[i].takes_targets && section["targets"]) {
         readTargets(section["targets"], join(cf, "targets"), s.targets);
+      }
+      if (ok_section && known[i].takes_listen && section["listen_address"]) {
+        if (auto a = scalar(section["listen_address"], join(cf, "listen_address"))) {
+          if (auto parsed = parseListenAddress(*a); !parsed) {
+            error(section["listen_address"], join(cf, "listen_address"), parsed.status().message());
+          } else {
+            s.listen_address = *a;
+          }
+        }
       }
       if (ok_section && known[i].takes_scrapes && section["scrape_configs"]) {
         readScrapeConfigs(section["scrape_configs"], join(cf, "scrape_configs"), s.scrapes);

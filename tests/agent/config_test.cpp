@@ -163,6 +163,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
        "conntrack, diskstats, filesystem, uname, time, os, timex, textfile, cgroup, process, push, "
+       "statsd, "
        "postgres, probe, scrape, "
        "redis)"},
       {"boolean spelled yes", "collectors:\n  cpu:\n    enabled: yes\n",

@@ -41,6 +41,7 @@ struct CollectorFactory {
   bool takes_directory = false;  // configured with `directory:`
   bool takes_probes = false;     // configured with `probes:`
   bool takes_scrapes = false;    // configured with `scrape_configs:`
+  bool takes_listen = false;     // configured with `listen_address:`
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

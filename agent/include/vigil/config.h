@@ -119,6 +119,7 @@ struct CollectorSettings {
   std::string directory;               // for collectors reading a directory (`directory:`)
   std::vector<ProbeTarget> probes;     // for the probe collector (`probes:`)
   std::vector<ScrapeConfig> scrapes;   // for the scrape collector (`scrape_configs:`)
+  std::string listen_address;          // for collectors that listen (`listen_address:`)
 };
 
 namespace alerting {
@@ -154,6 +155,7 @@ struct CollectorInfo {
   bool takes_directory = false;  // accepts `directory:` (files it reads)
   bool takes_probes = false;     // accepts `probes:`
   bool takes_scrapes = false;    // accepts `scrape_configs:`
+  bool takes_listen = false;     // accepts `listen_address:`
 };
 
 struct ConfigParseResult {
