@@ -43,4 +43,19 @@ inline std::map<std::string, double> collectOnce(CollectorMaker make, const Serv
   return out;
 }
 
+/// Every sample of a batch as "name+suffix|label=value|..." (all labels) -> value.
+inline std::map<std::string, double> flattenBatch(const MetricBatch& batch) {
+  std::map<std::string, double> out;
+  for (const auto& f : batch.families()) {
+    for (const auto& s : f.samples) {
+      std::string key = f.name + s.suffix;
+      for (const auto& l : s.labels) {
+        key += "|" + l.name + "=" + l.value;
+      }
+      out[key] = s.value;
+    }
+  }
+  return out;
+}
+
 }  // namespace vigil::test

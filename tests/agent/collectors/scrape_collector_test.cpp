@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "agent/collectors/service/scrape_collector.h"
+#include "tests/support/collect.h"
 #include "tests/support/process.h"
 
 using namespace vigil;
@@ -69,21 +70,6 @@ ScrapeConfig job(const std::string& name, const std::string& path, const std::st
   return c;
 }
 
-// name|label=value,... -> value, for every sample (suffix included in the name).
-std::map<std::string, double> flatten(const MetricBatch& batch) {
-  std::map<std::string, double> out;
-  for (const auto& f : batch.families()) {
-    for (const auto& s : f.samples) {
-      std::string key = f.name + s.suffix;
-      for (const auto& l : s.labels) {
-        key += "|" + l.name + "=" + l.value;
-      }
-      out[key] = s.value;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape][integration]") {
@@ -104,7 +90,7 @@ TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape
   CollectContext ctx;
   ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
   REQUIRE((*collector)->collect(ctx, batch).isOk());
-  auto m = flatten(batch);
+  auto m = flattenBatch(batch);
   const std::string t = "|instance=" + a;
   auto labels = [&](const std::string& job) { return t + "|job=" + job + "|team=web"; };
   CHECK(m["up" + labels("app")] == 1);
@@ -130,7 +116,7 @@ TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape
   MetricBatch again;
   ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
   REQUIRE((*collector)->collect(ctx, again).isOk());
-  CHECK(flatten(again)["scrape_series_added" + labels("app")] == 0);
+  CHECK(flattenBatch(again)["scrape_series_added" + labels("app")] == 0);
   CollectorSettings honoring;
   ScrapeConfig honor = job("app", "/good", a);
   honor.honor_labels = true;
@@ -139,5 +125,5 @@ TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape
   MetricBatch honored;
   ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
   REQUIRE((*honoring_collector)->collect(ctx, honored).isOk());
-  CHECK(flatten(honored)["http_requests_total|code=500" + t + "|job=from-app|team=web"] == 1);
+  CHECK(flattenBatch(honored)["http_requests_total|code=500" + t + "|job=from-app|team=web"] == 1);
 }

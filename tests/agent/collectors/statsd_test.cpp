@@ -10,29 +10,14 @@
 
 #include "agent/collectors/push/statsd.h"
 #include "agent/collectors/push/statsd_collector.h"
+#include "tests/support/collect.h"
 #include "tests/support/process.h"
 
 using namespace vigil;
 using namespace vigil::collectors;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::map<std::string, double> flatten(const MetricBatch& batch) {
-  std::map<std::string, double> out;
-  for (const auto& f : batch.families()) {
-    for (const auto& s : f.samples) {
-      std::string key = f.name + s.suffix;
-      for (const auto& l : s.labels) {
-        key += "|" + l.name + "=" + l.value;
-      }
-      out[key] = s.value;
-    }
-  }
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("StatsD: counters, gauges, timers, tags, sample rates", "[statsd]") {
   StatsdAggregator agg;
@@ -42,7 +27,7 @@ TEST_CASE("StatsD: counters, gauges, timers, tags, sample rates", "[statsd]") {
   agg.ingestPacket("payload-size:0.3|h");
   MetricBatch batch;
   agg.snapshot(batch);
-  auto m = flatten(batch);
+  auto m = test::flattenBatch(batch);
   CHECK(m["api_requests"] == 3);  // 1 + 1/0.5
   CHECK(m["api_requests|route=/login"] == 2);
   CHECK(m["queue_depth"] == 12);
@@ -101,7 +86,7 @@ TEST_CASE("StatsD: the listener receives UDP datagrams", "[statsd][integration]"
   REQUIRE(test::eventually(5s, [&] {
     MetricBatch batch;
     REQUIRE((*collector)->collect(CollectContext{}, batch).isOk());
-    m = flatten(batch);
+    m = test::flattenBatch(batch);
     return m["orders_placed|shop=eu"] == 100 && m["vigil_statsd_lines_total|result=bad"] == 1;
   }));
   CHECK(m["vigil_statsd_packets_total"] == 101);
