@@ -39,7 +39,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"timex", true, "clock synchronisation (adjtimex(2))", node::makeTimexCollector},
       {"textfile", true,
        "metrics from *.prom files in `directory`, as node_exporter's textfile collector",
-       node::makeTextfileCollector, false, true},
+       node::makeTextfileCollector, CollectorOption::kDirectory},
       {"cgroup", true, "containers and services from cgroup v2 (cAdvisor names)",
        collectors::makeCgroupCollector},
       {"process", true, "vigil's own CPU, memory and file descriptors",
@@ -47,17 +47,17 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",
        collectors::makePushCollector},
       {"statsd", true, "StatsD/DogStatsD metrics received on UDP `listen_address`",
-       collectors::makeStatsdCollector, false, false, false, false, true},
+       collectors::makeStatsdCollector, CollectorOption::kListenAddress},
       {"postgres", true, "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
-       collectors::makePostgresCollector, true},
+       collectors::makePostgresCollector, CollectorOption::kTargets},
       {"probe", true,
        "HTTP(S) and TCP probes in `probes` (blackbox_exporter names, certificate expiry)",
-       collectors::makeProbeCollector, false, false, true},
+       collectors::makeProbeCollector, CollectorOption::kProbes},
       {"scrape", true,
        "Prometheus endpoints in `scrape_configs` (static targets, Prometheus's semantics)",
-       collectors::makeScrapeCollector, false, false, false, true},
+       collectors::makeScrapeCollector, CollectorOption::kScrapeConfigs},
       {"redis", true, "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
-       collectors::makeRedisCollector, true},
+       collectors::makeRedisCollector, CollectorOption::kTargets},
   };
   return kFactories;
 }
@@ -65,8 +65,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back({f.name, f.enabled_by_default, f.takes_targets, f.takes_directory, f.takes_probes,
-                   f.takes_scrapes});
+    out.push_back({f.name, f.enabled_by_default, f.option});
   }
   return out;
 }

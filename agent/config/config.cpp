@@ -434,48 +434,15 @@ class ConfigReader : public YamlReader {
       std::optional<Duration> timeout;
       const YAML::Node& section = sections[i];
       const std::string cf = join(f, s.name);
+      const char* option = optionKey(known[i].option);
       bool ok_section = false;
       if (section && !section.IsNull()) {
-        if (known[i].takes_targets) {
-          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "targets"});
-        } else if (known[i].takes_directory) {
-          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "directory"});
-        } else if (known[i].takes_probes) {
-          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "probes"});
-        } else if (known[i].takes_scrapes) {
-          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "scrape_configs"});
-        } else if (known[i].takes_listen) {
-          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout", "listen_address"});
-        } else {
-          ok_section = checkMap(section, cf, {"enabled", "interval", "timeout"});
-        }
+        ok_section = option != nullptr
+                         ? checkMap(section, cf, {"enabled", "interval", "timeout", option})
+                         : checkMap(section, cf, {"enabled", "interval", "timeout"});
       }
-      if (ok_section && known[i].takes_targets && section["targets"]) {
-        readTargets(section["targets"], join(cf, "targets"), s.targets);
-      }
-      if (ok_section && known[i].takes_listen && section["listen_address"]) {
-        if (auto a = scalar(section["listen_address"], join(cf, "listen_address"))) {
-          if (auto parsed = parseListenAddress(*a); !parsed) {
-            error(section["listen_address"], join(cf, "listen_address"), parsed.status().message());
-          } else {
-            s.listen_address = *a;
-          }
-        }
-      }
-      if (ok_section && known[i].takes_scrapes && section["scrape_configs"]) {
-        readScrapeConfigs(section["scrape_configs"], join(cf, "scrape_configs"), s.scrapes);
-      }
-      if (ok_section && known[i].takes_probes && section["probes"]) {
-        readProbes(section["probes"], join(cf, "probes"), s.probes);
-      }
-      if (ok_section && known[i].takes_directory && section["directory"]) {
-        if (auto d = scalar(section["directory"], join(cf, "directory"))) {
-          std::filesystem::path p(*d);
-          if (p.is_relative() && !base_dir_.empty()) {
-            p = std::filesystem::path(base_dir_) / p;
-          }
-          s.directory = p.string();
-        }
+      if (ok_section && option != nullptr && section[option]) {
+        readOption(known[i].option, section[option], join(cf, option), s);
       }
       if (ok_section) {
         if (auto n = section["enabled"]) {
@@ -501,6 +468,60 @@ class ConfigReader : public YamlReader {
       }
       s.timeout = timeout.value_or(std::min(s.interval, kMaxDefaultTimeout));
       config.collectors.push_back(std::move(s));
+    }
+  }
+
+  static const char* optionKey(CollectorOption option) {
+    switch (option) {
+      case CollectorOption::kTargets:
+        return "targets";
+      case CollectorOption::kDirectory:
+        return "directory";
+      case CollectorOption::kProbes:
+        return "probes";
+      case CollectorOption::kScrapeConfigs:
+        return "scrape_configs";
+      case CollectorOption::kListenAddress:
+        return "listen_address";
+      case CollectorOption::kNone:
+        break;
+    }
+    return nullptr;
+  }
+
+  // A collector's own key, into its settings.
+  void readOption(CollectorOption option, const YAML::Node& n, const std::string& f,
+                  CollectorSettings& s) {
+    switch (option) {
+      case CollectorOption::kTargets:
+        readTargets(n, f, s.targets);
+        break;
+      case CollectorOption::kProbes:
+        readProbes(n, f, s.probes);
+        break;
+      case CollectorOption::kScrapeConfigs:
+        readScrapeConfigs(n, f, s.scrapes);
+        break;
+      case CollectorOption::kDirectory:
+        if (auto d = scalar(n, f)) {
+          std::filesystem::path p(*d);
+          if (p.is_relative() && !base_dir_.empty()) {
+            p = std::filesystem::path(base_dir_) / p;
+          }
+          s.directory = p.string();
+        }
+        break;
+      case CollectorOption::kListenAddress:
+        if (auto a = scalar(n, f)) {
+          if (auto parsed = parseListenAddress(*a); !parsed) {
+            error(n, f, parsed.status().message());
+          } else {
+            s.listen_address = *a;
+          }
+        }
+        break;
+      case CollectorOption::kNone:
+        break;
     }
   }
 

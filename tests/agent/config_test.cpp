@@ -456,3 +456,18 @@ TEST_CASE("Config: scrape_configs as Prometheus writes them", "[config]") {
             "vigil.yaml:7:19: collectors.scrape.scrape_configs[1].job_name: found multiple scrape "
             "configs with job name \"a\""});
 }
+
+TEST_CASE("Config: the statsd and textfile collectors' own keys", "[config]") {
+  auto ok = parseConfig(
+      "collectors:\n  statsd:\n    listen_address: 127.0.0.1:9125\n  textfile:\n"
+      "    directory: textfiles\n",
+      "conf/vigil.yaml", builtinCollectorInfo());
+  INFO((ok.errors.empty() ? "" : ok.errors[0].toString()));
+  REQUIRE(ok.config);
+  CHECK(ok.config->collector("statsd")->listen_address == "127.0.0.1:9125");
+  CHECK(ok.config->collector("textfile")->directory == "conf/textfiles");
+  auto bad = parseConfig("collectors:\n  statsd:\n    listen_address: nowhere\n", "vigil.yaml",
+                         builtinCollectorInfo());
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].toString().starts_with("vigil.yaml:3:21: collectors.statsd.listen_address:"));
+}

@@ -37,11 +37,7 @@ struct CollectorFactory {
   bool enabled_by_default = true;
   std::string description;
   std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
-  bool takes_targets = false;    // configured with `targets:` (a service collector)
-  bool takes_directory = false;  // configured with `directory:`
-  bool takes_probes = false;     // configured with `probes:`
-  bool takes_scrapes = false;    // configured with `scrape_configs:`
-  bool takes_listen = false;     // configured with `listen_address:`
+  CollectorOption option = CollectorOption::kNone;  // its own configuration key, if any
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

@@ -148,14 +148,20 @@ struct Config {
 using ConfigError = SourceError;
 
 /// What the config parser needs to know about a collector that it does not own.
+/// The one key of its own a collector takes besides enabled, interval and timeout.
+enum class CollectorOption {
+  kNone,
+  kTargets,        // `targets:` services it connects to
+  kDirectory,      // `directory:` files it reads
+  kProbes,         // `probes:`
+  kScrapeConfigs,  // `scrape_configs:`
+  kListenAddress,  // `listen_address:` where it listens
+};
+
 struct CollectorInfo {
   std::string name;
   bool enabled_by_default = true;
-  bool takes_targets = false;    // accepts `targets:` (services it connects to)
-  bool takes_directory = false;  // accepts `directory:` (files it reads)
-  bool takes_probes = false;     // accepts `probes:`
-  bool takes_scrapes = false;    // accepts `scrape_configs:`
-  bool takes_listen = false;     // accepts `listen_address:`
+  CollectorOption option = CollectorOption::kNone;
 };
 
 struct ConfigParseResult {
