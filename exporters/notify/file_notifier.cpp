@@ -15,18 +15,11 @@ class FileNotifier : public Notifier {
     if (n.acknowledgement) {
       return;  // Alertmanager's payload has no way to say it; the log has it
     }
-    for (const auto& c : receiver.files) {
-      if (!wantsNotification(n, c.send_resolved)) {
-        continue;
-      }
+    addMessages(kind(), receiver.files, n, out, [&](const alerting::FileConfig& c) {
       alerting::WebhookConfig as_webhook;
       as_webhook.send_resolved = c.send_resolved;
-      OutgoingMessage m;
-      m.notifier = kind();
-      m.target = c.path;
-      m.body = webhookPayload(n, as_webhook, ctx.external_url);
-      out.push_back(std::move(m));
-    }
+      return messageTo(c.path, webhookPayload(n, as_webhook, ctx.external_url));
+    });
   }
 };
 

@@ -50,6 +50,30 @@ class Notifier {
 /// Whether an integration with this send_resolved setting has anything to say about `n`
 /// (a notification of resolved alerts only goes to integrations that want them).
 bool wantsNotification(const alerting::Notification& n, bool send_resolved);
+/// A message to `target` (its kind, ids and times are filled in by who sends it).
+inline OutgoingMessage messageTo(std::string target, std::string body,
+                                 alerting::HttpClientConfig http = {}) {
+  OutgoingMessage m;
+  m.target = std::move(target);
+  m.body = std::move(body);
+  m.http = std::move(http);
+  return m;
+}
+
+/// One message per configuration that wants the notification; `make(config)` gives its
+/// target, body and HTTP settings.
+template <typename Config, typename Make>
+void addMessages(const char* kind, const std::vector<Config>& configs,
+                 const alerting::Notification& n, std::vector<OutgoingMessage>& out, Make make) {
+  for (const Config& c : configs) {
+    if (wantsNotification(n, c.send_resolved)) {
+      OutgoingMessage m = make(c);
+      m.notifier = kind;
+      out.push_back(std::move(m));
+    }
+  }
+}
+
 /// The value of label `name`, or `fallback`.
 std::string labelOr(const LabelSet& labels, std::string_view name, std::string fallback);
 /// A configured template expanded over the message, or `fallback` when none is configured or

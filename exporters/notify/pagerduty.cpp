@@ -50,17 +50,9 @@ class PagerDutyNotifier : public Notifier {
   const char* kind() const override { return "pagerduty"; }
   void render(const alerting::Notification& n, const alerting::Receiver& receiver,
               const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
-    for (const auto& c : receiver.pagerduty) {
-      if (!wantsNotification(n, c.send_resolved)) {
-        continue;
-      }
-      OutgoingMessage m;
-      m.notifier = kind();
-      m.target = c.url;
-      m.body = pagerDutyEvent(n, c, ctx.external_url, ctx.hostname);
-      m.http = c.http;
-      out.push_back(std::move(m));
-    }
+    addMessages(kind(), receiver.pagerduty, n, out, [&](const alerting::PagerDutyConfig& c) {
+      return messageTo(c.url, pagerDutyEvent(n, c, ctx.external_url, ctx.hostname), c.http);
+    });
   }
 };
 

@@ -56,17 +56,9 @@ class SlackNotifier : public Notifier {
   const char* kind() const override { return "slack"; }
   void render(const alerting::Notification& n, const alerting::Receiver& receiver,
               const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
-    for (const auto& c : receiver.slack) {
-      if (!wantsNotification(n, c.send_resolved)) {
-        continue;
-      }
-      OutgoingMessage m;
-      m.notifier = kind();
-      m.target = c.api_url;
-      m.body = slackPayload(n, c, ctx.external_url);
-      m.http = c.http;
-      out.push_back(std::move(m));
-    }
+    addMessages(kind(), receiver.slack, n, out, [&](const alerting::SlackConfig& c) {
+      return messageTo(c.api_url, slackPayload(n, c, ctx.external_url), c.http);
+    });
   }
 };
 

@@ -39,17 +39,9 @@ class WebhookNotifier : public Notifier {
     if (n.acknowledgement) {
       return;  // Alertmanager's payload has no way to say it; the log has it
     }
-    for (const auto& hook : receiver.webhooks) {
-      if (!wantsNotification(n, hook.send_resolved)) {
-        continue;  // only resolved alerts, and this webhook does not want them
-      }
-      OutgoingMessage m;
-      m.notifier = kind();
-      m.target = hook.url;
-      m.body = webhookPayload(n, hook, ctx.external_url);
-      m.http = hook.http;
-      out.push_back(std::move(m));
-    }
+    addMessages(kind(), receiver.webhooks, n, out, [&](const alerting::WebhookConfig& hook) {
+      return messageTo(hook.url, webhookPayload(n, hook, ctx.external_url), hook.http);
+    });
   }
 };
 
