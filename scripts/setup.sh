@@ -8,6 +8,7 @@ build_packages=(
   prometheus-cpp-dev libboost-dev libcpp-httplib-dev nlohmann-json3-dev libeigen3-dev
   libspdlog-dev catch2 libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libbenchmark-dev
   libhowardhinnant-date-dev tzdata ca-certificates libpq-dev
+  libsnappy-dev libprotobuf-dev protobuf-compiler
 )
 # Real servers and oracles the tests run against.
 test_packages=(

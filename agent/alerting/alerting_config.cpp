@@ -295,6 +295,13 @@ class AlertingReader {
                       "tls_config", "headers", "follow_redirects", "enable_http2", "proxy_url"})) {
       return;
     }
+    readHttpFields(n, field, out);
+  }
+
+ public:
+  // The HTTP client keys of a mapping whose other keys the caller checks (Prometheus's
+  // remote_write puts them beside url and queue_config rather than under http_config).
+  void readHttpFields(const YAML::Node& n, const std::string& field, HttpClientConfig& out) {
     HttpClientConfig h;
     if (auto a = n["authorization"]) {
       const std::string f = YamlReader::join(field, "authorization");
@@ -387,6 +394,7 @@ class AlertingReader {
     out = std::move(h);
   }
 
+ private:
   void readWebhook(const YAML::Node& n, const std::string& field, Receiver& recv) {
     if (!r_.checkMap(n, field, {"url", "url_file", "send_resolved", "max_alerts", "http_config"})) {
       return;
@@ -1142,6 +1150,11 @@ void readAlertingDocument(YamlReader& reader, const YAML::Node& root, const std:
 void readAlertmanagerTargets(YamlReader& reader, const YAML::Node& node, const std::string& field,
                              std::vector<AlertmanagerTarget>& out) {
   AlertingReader(reader).readTargets(node, field, out);
+}
+
+void readHttpClientFields(YamlReader& reader, const YAML::Node& node, const std::string& field,
+                          HttpClientConfig& out) {
+  AlertingReader(reader).readHttpFields(node, field, out);
 }
 
 namespace {

@@ -18,4 +18,9 @@ void readAlertingDocument(YamlReader& reader, const YAML::Node& root, const std:
 void readAlertmanagerTargets(YamlReader& reader, const YAML::Node& node, const std::string& field,
                              std::vector<AlertmanagerTarget>& out);
 
+/// Reads the HTTP client keys (authorization, basic_auth, bearer_token[_file], tls_config,
+/// headers) of `node`, a mapping whose set of keys the caller has checked.
+void readHttpClientFields(YamlReader& reader, const YAML::Node& node, const std::string& field,
+                          HttpClientConfig& out);
+
 }  // namespace vigil::alerting

@@ -16,6 +16,7 @@
 #include "../alerting/alerting_yaml.h"
 #include "vigil/anomaly/detector.h"
 #include "vigil/metric.h"
+#include "vigil/remote_write.h"
 #include "vigil/rules/promql_parser.h"
 #include "vigil/yaml_reader.h"
 
@@ -565,6 +566,208 @@ class ConfigReader : public YamlReader {
     }
   }
 
+  // Prometheus's relabel_config list: every entry compiled and its fields checked as
+  // Prometheus's loader does.
+  void readRelabelConfigs(const YAML::Node& node, const std::string& f,
+                          std::vector<RelabelConfig>& out) {
+    if (node.IsNull() || !checkList(node, f)) {
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string rf = index(f, i);
+      const YAML::Node& n = node[i];
+      if (!checkMap(n, rf,
+                    {"source_labels", "separator", "regex", "modulus", "target_label",
+                     "replacement", "action"})) {
+        continue;
+      }
+      RelabelConfig c;
+      bool ok = true;
+      if (auto v = n["source_labels"]) {
+        if (auto list = stringList(v, join(rf, "source_labels"))) {
+          for (const auto& name : *list) {
+            if (!isValidLabelName(name)) {
+              error(v, join(rf, "source_labels"), "\"" + name + "\" is not a valid label name");
+              ok = false;
+            }
+          }
+          c.source_labels = *list;
+        } else {
+          ok = false;
+        }
+      }
+      auto readText = [&](const char* key, std::string& into) {
+        if (auto v = n[key]) {
+          if (auto s = scalar(v, join(rf, key))) {
+            into = *s;
+          } else {
+            ok = false;
+          }
+        }
+      };
+      readText("separator", c.separator);
+      readText("regex", c.regex);
+      readText("target_label", c.target_label);
+      readText("replacement", c.replacement);
+      if (auto v = n["modulus"]) {
+        if (auto s = scalar(v, join(rf, "modulus"))) {
+          auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), c.modulus);
+          if (ec != std::errc() || end != s->data() + s->size()) {
+            error(v, join(rf, "modulus"), "expected a whole number");
+            ok = false;
+          }
+        }
+      }
+      if (auto v = n["action"]) {
+        if (auto s = scalar(v, join(rf, "action"))) {
+          if (auto a = parseRelabelAction(*s)) {
+            c.action = *a;
+          } else {
+            error(v, join(rf, "action"), a.status().message());
+            ok = false;
+          }
+        }
+      }
+      if (!ok) {
+        continue;
+      }
+      if (Status st = c.compile(); !st.isOk()) {
+        error(n, rf, st.message());
+        continue;
+      }
+      out.push_back(std::move(c));
+    }
+  }
+
+  void readRemoteWrite(const YAML::Node& node, const std::string& f,
+                       std::vector<RemoteWriteConfig>& out) {
+    if (!checkList(node, f)) {
+      return;
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string ef = index(f, i);
+      const YAML::Node& n = node[i];
+      if (!checkMap(
+              n, ef,
+              {"url", "name", "remote_timeout", "headers", "write_relabel_configs", "authorization",
+               "basic_auth", "bearer_token", "bearer_token_file", "tls_config", "queue_config",
+               "metadata_config", "send_exemplars", "send_native_histograms"})) {
+        continue;
+      }
+      RemoteWriteConfig c;
+      if (auto v = n["url"]) {
+        if (auto s = scalar(v, join(ef, "url"))) {
+          c.url = *s;
+          if (!c.url.starts_with("http://") && !c.url.starts_with("https://")) {
+            error(v, join(ef, "url"), "expected an http:// or https:// URL, got \"" + c.url + "\"");
+          }
+        }
+      } else {
+        error(n, join(ef, "url"), "a url is required");
+      }
+      if (auto v = n["name"]) {
+        if (auto s = scalar(v, join(ef, "name"))) {
+          c.name = *s;
+          if (!names.insert(c.name).second) {
+            error(v, join(ef, "name"),
+                  "found multiple remote write configs with name \"" + c.name + "\"");
+          }
+        }
+      }
+      if (auto v = n["remote_timeout"]) {
+        if (auto d = duration(v, join(ef, "remote_timeout"), Duration{1}, Duration{3600 * 1000})) {
+          c.remote_timeout = *d;
+        }
+      }
+      alerting::readHttpClientFields(*this, n, ef, c.http);
+      if (auto v = n["write_relabel_configs"]) {
+        readRelabelConfigs(v, join(ef, "write_relabel_configs"), c.write_relabel_configs);
+      }
+      for (const char* unsupported : {"send_exemplars", "send_native_histograms"}) {
+        if (auto v = n[unsupported]; v && v.IsScalar() && v.Scalar() == "true") {
+          error(v, join(ef, unsupported), "vigil keeps neither exemplars nor native histograms");
+        }
+      }
+      if (auto q = n["queue_config"]; q && !q.IsNull()) {
+        const std::string qf = join(ef, "queue_config");
+        if (checkMap(q, qf,
+                     {"capacity", "min_shards", "max_shards", "max_samples_per_send",
+                      "batch_send_deadline", "min_backoff", "max_backoff", "retry_on_http_429"})) {
+          readCount(q["capacity"], join(qf, "capacity"), 1, c.queue.capacity);
+          std::size_t shards = 0;
+          if (readCount(q["min_shards"], join(qf, "min_shards"), 1, shards)) {
+            c.queue.min_shards = static_cast<int>(std::min<std::size_t>(shards, 1000));
+          }
+          if (readCount(q["max_shards"], join(qf, "max_shards"), 1, shards)) {
+            c.queue.max_shards = static_cast<int>(std::min<std::size_t>(shards, 1000));
+          }
+          readCount(q["max_samples_per_send"], join(qf, "max_samples_per_send"), 1,
+                    c.queue.max_samples_per_send);
+          for (auto [key, into] : {std::pair{"batch_send_deadline", &c.queue.batch_send_deadline},
+                                   std::pair{"min_backoff", &c.queue.min_backoff},
+                                   std::pair{"max_backoff", &c.queue.max_backoff}}) {
+            if (auto v = q[key]) {
+              if (auto d = duration(v, join(qf, key), Duration{1}, Duration{3600 * 1000})) {
+                *into = *d;
+              }
+            }
+          }
+          if (auto v = q["retry_on_http_429"]) {
+            if (auto b = boolean(v, join(qf, "retry_on_http_429"))) {
+              c.queue.retry_on_http_429 = *b;
+            }
+          }
+          if (c.queue.min_shards > c.queue.max_shards) {
+            error(q, qf, "min_shards must not be greater than max_shards");
+          }
+          if (c.queue.min_backoff > c.queue.max_backoff) {
+            error(q, qf, "min_backoff must not be greater than max_backoff");
+          }
+        }
+      }
+      if (auto m = n["metadata_config"]; m && !m.IsNull()) {
+        const std::string mf = join(ef, "metadata_config");
+        if (checkMap(m, mf, {"send", "send_interval", "max_samples_per_send"})) {
+          if (auto v = m["send"]) {
+            if (auto b = boolean(v, join(mf, "send"))) {
+              c.metadata.send = *b;
+            }
+          }
+          if (auto v = m["send_interval"]) {
+            if (auto d = duration(v, join(mf, "send_interval"), Duration{1000},
+                                  Duration{24 * 3600 * 1000})) {
+              c.metadata.send_interval = *d;
+            }
+          }
+          readCount(m["max_samples_per_send"], join(mf, "max_samples_per_send"), 1,
+                    c.metadata.max_samples_per_send);
+        }
+      }
+      out.push_back(std::move(c));
+    }
+  }
+
+  // A whole number of at least `min`; false (after reporting) when absent or invalid.
+  bool readCount(const YAML::Node& v, const std::string& field, std::size_t min,
+                 std::size_t& into) {
+    if (!v) {
+      return false;
+    }
+    auto s = scalar(v, field);
+    if (!s) {
+      return false;
+    }
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), n);
+    if (ec != std::errc() || end != s->data() + s->size() || n < min) {
+      error(v, field, "expected a whole number, at least " + std::to_string(min));
+      return false;
+    }
+    into = n;
+    return true;
+  }
+
   void readScrapeConfigs(const YAML::Node& node, const std::string& f,
                          std::vector<ScrapeConfig>& out) {
     if (!checkList(node, f)) {
@@ -812,7 +1015,7 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
   try {
     if (reader.checkMap(root, "",
                         {"global", "collectors", "storage", "rule_files", "alerting",
-                         "alertmanagers", "anomaly"})) {
+                         "alertmanagers", "anomaly", "remote_write"})) {
       if (auto n = root["global"]) {
         reader.readGlobal(n, config.global);
       }
@@ -837,6 +1040,11 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
       }
       if (auto n = root["anomaly"]; n && !n.IsNull()) {
         reader.readAnomaly(n, config.anomaly);
+      }
+      if (auto n = root["remote_write"]; n && !n.IsNull()) {
+        auto endpoints = std::make_shared<std::vector<RemoteWriteConfig>>();
+        reader.readRemoteWrite(n, "remote_write", *endpoints);
+        config.remote_write = std::move(endpoints);
       }
     }
   } catch (const YAML::Exception& e) {

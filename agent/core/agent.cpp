@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unordered_set>
 
 #include "../api/alertmanager_api.h"
 #include "../api/escalation_api.h"
@@ -24,6 +25,7 @@
 #include "snapshot_registry.h"
 #include "vigil/clock.h"
 #include "vigil/collector.h"
+#include "vigil/remote_write.h"
 #include "vigil/store.h"
 
 namespace vigil {
@@ -231,6 +233,11 @@ struct Agent::Impl {
     if (!st.isOk()) {
       spdlog::error("store checkpoint failed error=\"{}\"", st.message());
     }
+    if (options.remote_writer) {
+      if (Status pst = options.remote_writer->savePositions(); !pst.isOk()) {
+        spdlog::error("saving remote write positions failed error=\"{}\"", pst.message());
+      }
+    }
     saveAlertState();
     std::lock_guard lock(mu);
     if (anomaly) {
@@ -315,11 +322,41 @@ struct Agent::Impl {
     if (options.alert_forwarder) {
       options.alert_forwarder->appendStats(self);
     }
+    if (options.remote_writer) {
+      options.remote_writer->appendStats(self);
+    }
     if (anomaly) {
       anomaly->appendStats(self);
     }
     batches.push_back(&self);
     render(batches, body);
+  }
+
+  // The endpoints of `c` for the remote writer, with its external labels.
+  void configureRemoteWrite(const Config& c) {
+    if (!options.remote_writer) {
+      return;
+    }
+    std::vector<Label> external;
+    for (const auto& [name, value] : c.global.external_labels) {
+      external.push_back({name, value});
+    }
+    options.remote_writer->configure(
+        c.remote_write ? *c.remote_write : std::vector<RemoteWriteConfig>{}, external);
+  }
+
+  // What the collectors said their metrics are, for the metadata sent with remote write.
+  std::vector<MetricMetadata> metricMetadata() {
+    std::vector<MetricMetadata> out;
+    std::unordered_set<std::string> seen;
+    for (const auto& batch : snapshots.all()) {
+      for (const MetricFamily& f : batch->families()) {
+        if (seen.insert(f.name).second) {
+          out.push_back({f.name, f.type, f.help});
+        }
+      }
+    }
+    return out;
   }
 
   bool ready() {
@@ -378,6 +415,11 @@ Status Agent::start() {
     spdlog::error("{}", st.message());
   }
   s.loadCheckpoint();
+  if (s.options.remote_writer) {
+    s.options.remote_writer->attach(*s.store, s.config.global.data_dir,
+                                    [impl = impl_.get()] { return impl->metricMetadata(); });
+    s.configureRemoteWrite(s.config);
+  }
   s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths,
                                                      *s.store, s.snapshots, s.self_metrics);
   s.scheduler->start();
@@ -452,6 +494,7 @@ Status Agent::reload() {
                                               ? *config->alertmanagers
                                               : std::vector<alerting::AlertmanagerTarget>{});
   }
+  s.configureRemoteWrite(*config);
   if (config->global.listen_address.toString() != s.config.global.listen_address.toString()) {
     spdlog::warn("listen_address changed to {}; it takes effect at the next restart",
                  config->global.listen_address.toString());
@@ -521,6 +564,10 @@ void Agent::stop(std::chrono::milliseconds grace) {
   }
   if (scheduler && !scheduler->stop(grace)) {
     spdlog::warn("a collector was still running at shutdown; not waiting for it");
+  }
+  if (s.options.remote_writer) {
+    // What was not acknowledged stays in the store checkpoint below, sent after the restart.
+    s.options.remote_writer->stop();
   }
   if (s.maintenance.joinable()) {
     {

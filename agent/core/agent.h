@@ -15,6 +15,7 @@
 namespace vigil {
 
 class HttpServer;
+class RemoteWriter;
 namespace alerting {
 class AlertForwarder;
 class NotificationSink;
@@ -33,6 +34,8 @@ struct AgentOptions {
       notifier_factory;
   /// Sends the rule alerts to the configured `alertmanagers` too; null: not forwarded.
   std::shared_ptr<alerting::AlertForwarder> alert_forwarder;
+  /// Sends the store's samples to the configured `remote_write` endpoints; null: not sent.
+  std::shared_ptr<RemoteWriter> remote_writer;
 };
 
 /// Renders batches as exposition text; supplied by the composition root so that agent/ does not

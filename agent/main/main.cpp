@@ -17,6 +17,7 @@
 #include "routes_command.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/notify.h"
+#include "vigil/exporters/remote_write.h"
 #include "vigil/exporters/text_format.h"
 #include "vigil/rules/rule_file.h"
 #include "vigil/rules/unit_test.h"
@@ -236,6 +237,7 @@ int run(const std::vector<std::string>& args) {
   options.version = VIGIL_VERSION;
   options.revision = VIGIL_REVISION;
   options.alert_forwarder = std::make_shared<vigil::exporters::AlertmanagerForwarder>();
+  options.remote_writer = vigil::exporters::makeRemoteWriter();
   options.notifier_factory = [](const std::string& data_dir, const std::string& external_url)
       -> vigil::Result<std::shared_ptr<vigil::alerting::NotificationSink>> {
     vigil::exporters::NotificationServiceOptions notify;

@@ -5,6 +5,7 @@
 #include "vigil/alerting/config.h"
 #include "vigil/collector.h"
 #include "vigil/config.h"
+#include "vigil/remote_write.h"
 
 using namespace vigil;
 
@@ -120,7 +121,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
   const Case cases[] = {
       {"unknown top-level key", "globl:\n  log_level: info\n",
        "vigil.yaml:1:1: globl: unknown key (expected one of: global, collectors, storage, "
-       "rule_files, alerting, alertmanagers, anomaly)"},
+       "rule_files, alerting, alertmanagers, anomaly, remote_write)"},
       {"bad size", "storage:\n  memory_budget: 512 megs\n",
        "vigil.yaml:2:18: storage.memory_budget: invalid size \"512 megs\": unknown unit \" megs\" "
        "(use B, KiB, MiB, GiB, TiB or KB, MB, GB, TB)"},
@@ -308,6 +309,67 @@ TEST_CASE("Config: alertmanagers to forward rule alerts to", "[config]") {
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].toString() ==
         "vigil.yaml:2:10: alertmanagers[0].url: expected an http:// or https:// URL");
+}
+
+TEST_CASE("Config: remote_write as Prometheus writes it", "[config]") {
+  auto r = parseConfig(R"(remote_write:
+  - url: https://mimir.example:9009/api/v1/push
+    name: mimir
+    remote_timeout: 10s
+    headers: {X-Scope-OrgID: team-a}
+    bearer_token: abc
+    tls_config: {insecure_skip_verify: true}
+    write_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'go_.*'
+        action: drop
+      - target_label: cluster
+        replacement: prod
+    queue_config: {max_samples_per_send: 1000, min_shards: 2, max_shards: 10, min_backoff: 100ms}
+    metadata_config: {send: false}
+)",
+                       "vigil.yaml", {});
+  INFO(errorsOf(r));
+  REQUIRE(r.config);
+  REQUIRE(r.config->remote_write);
+  REQUIRE(r.config->remote_write->size() == 1);
+  const vigil::RemoteWriteConfig& c = (*r.config->remote_write)[0];
+  CHECK(c.name == "mimir");
+  CHECK(c.remote_timeout.count() == 10000);
+  CHECK(c.http.auth_type == "Bearer");
+  CHECK(c.http.credentials == "abc");
+  CHECK(c.http.insecure_skip_verify);
+  REQUIRE(c.http.headers.size() == 1);
+  REQUIRE(c.write_relabel_configs.size() == 2);
+  CHECK(c.write_relabel_configs[0].action == vigil::RelabelAction::kDrop);
+  CHECK(c.queue.max_samples_per_send == 1000);
+  CHECK(c.queue.min_shards == 2);
+  CHECK(c.queue.max_shards == 10);
+  CHECK(c.queue.min_backoff.count() == 100);
+  CHECK_FALSE(c.metadata.send);
+
+  auto bad = parseConfig(R"(remote_write:
+  - url: mimir:9009
+    write_relabel_configs:
+      - action: rename
+      - action: hashmod
+        target_label: shard
+    queue_config: {min_shards: 5, max_shards: 2}
+)",
+                         "vigil.yaml", {});
+  REQUIRE(bad.errors.size() == 4);
+  CHECK(bad.errors[0].toString() ==
+        "vigil.yaml:2:10: remote_write[0].url: expected an http:// or https:// URL, got "
+        "\"mimir:9009\"");
+  CHECK(bad.errors[1].toString().starts_with(
+      "vigil.yaml:4:17: remote_write[0].write_relabel_configs[0].action: unknown relabel action "
+      "\"rename\""));
+  CHECK(bad.errors[2].toString() ==
+        "vigil.yaml:5:9: remote_write[0].write_relabel_configs[1]: modulus: relabel "
+        "configuration for hashmod requires non-zero modulus");
+  CHECK(bad.errors[3].toString() ==
+        "vigil.yaml:7:19: remote_write[0].queue_config: min_shards must not be greater than "
+        "max_shards");
 }
 
 TEST_CASE("Config: the anomaly section", "[config]") {

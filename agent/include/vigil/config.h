@@ -126,6 +126,7 @@ namespace alerting {
 struct AlertingConfig;
 struct AlertmanagerTarget;
 }  // namespace alerting
+struct RemoteWriteConfig;
 
 struct Config {
   std::string source;  // file name the configuration came from, or "<embedded default>"
@@ -141,6 +142,8 @@ struct Config {
   /// Alertmanagers the rule alerts are also sent to (the `alertmanagers` section); null when
   /// the section is absent.
   std::shared_ptr<const std::vector<alerting::AlertmanagerTarget>> alertmanagers;
+  /// Remote-write endpoints (the `remote_write` section); null when the section is absent.
+  std::shared_ptr<const std::vector<RemoteWriteConfig>> remote_write;
 
   const CollectorSettings* collector(std::string_view name) const;
 };

@@ -1,0 +1,24 @@
+#pragma once
+// Internal: encoding remote-write request bodies (protobuf WriteRequest, snappy-compressed)
+// without copying the store's labels and samples.
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "vigil/remote_write.h"
+#include "vigil/store.h"
+
+namespace vigil::exporters {
+
+/// A run of one series' samples in a request.
+struct SeriesPart {
+  const LabelSet* labels;  // with __name__, sorted
+  const Sample* samples;
+  std::size_t count;
+};
+
+std::string encodeParts(std::span<const SeriesPart> parts);
+std::string encodeMetadata(std::span<const MetricMetadata> metadata);
+
+}  // namespace vigil::exporters
