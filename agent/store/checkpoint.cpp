@@ -311,6 +311,7 @@ Status MemStore::loadCheckpoint(const std::string& path) {
       s->head = std::move(l.head);
       s->head_mint = l.head_mint;
       s->last_t = l.last_t;
+      s->prev_t = INT64_MAX;
       s->last_value_bits = l.last_bits;
       sample_count_ += samples;
       account(*s);

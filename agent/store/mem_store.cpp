@@ -310,6 +310,7 @@ MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) 
   if (new_head || s.head.bytes.capacity() != cap_before) {
     account(s);
   }
+  s.prev_t = s.last_t;
   s.last_t = t;
   s.last_value_bits = std::bit_cast<uint64_t>(v);
   sample_count_.fetch_add(1, std::memory_order_relaxed);
@@ -534,6 +535,45 @@ std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& mat
     }
   }
   return out;
+}
+
+void MemStore::scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,
+                    const ScanVisitor& visit) const {
+  std::shared_lock index_lock(index_mu_);
+  std::vector<Sample> buffer;
+  for (const auto& sp : by_id_) {
+    if (!sp) {
+      continue;
+    }
+    Series& s = *sp;
+    buffer.clear();
+    {
+      std::lock_guard lock(s.mu);
+      if (s.last_t < mint || s.head.count + s.closed.size() == 0) {
+        continue;
+      }
+      const int64_t after = std::max(cursor(s.hash), mint - 1);
+      if (s.last_t <= after) {
+        continue;
+      }
+      if (s.prev_t <= after && s.last_t <= maxt) {
+        // Only the newest sample is new: it is at hand without decoding.
+        buffer.push_back({s.last_t, std::bit_cast<double>(s.last_value_bits)});
+      } else {
+        for (const ClosedChunk& c : s.closed) {
+          if (c.maxt > after && c.mint <= maxt) {
+            decodeRange(c.data.get(), c.bits, c.count, after + 1, maxt, buffer);
+          }
+        }
+        if (s.head.count > 0 && s.head_mint <= maxt) {
+          decodeRange(s.head.bytes.data(), s.head.bits, s.head.count, after + 1, maxt, buffer);
+        }
+      }
+    }
+    if (!buffer.empty()) {
+      visit(s.hash, buffer, [&s] { return s.labelSet(); });
+    }
+  }
 }
 
 std::vector<LabelSet> MemStore::series(const std::vector<LabelMatcher>& matchers) const {

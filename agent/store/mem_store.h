@@ -43,6 +43,9 @@ struct Series {
   int64_t head_mint = 0;
   uint8_t scale_hint = 0;  // the largest decimal scale this series' values have needed
   int64_t last_t = INT64_MIN;
+  // The sample before the newest; INT64_MAX when not known (after a checkpoint load), which
+  // keeps readers on the decoding path.
+  int64_t prev_t = INT64_MIN;
   uint64_t last_value_bits = 0;
   std::size_t closed_bytes = 0;  // closed chunks' data and headers
   std::size_t chunk_bytes = 0;   // what this series last added to StoreStats::chunk_bytes
@@ -62,6 +65,8 @@ class MemStore final : public Store {
   Status append(const LabelSet& labels, int64_t t, double v) override;
   std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                     int64_t maxt) const override;
+  void scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,
+            const ScanVisitor& visit) const override;
   std::vector<LabelSet> series(const std::vector<LabelMatcher>& matchers) const override;
   std::vector<std::string> labelNames() const override;
   std::vector<std::string> labelValues(const std::string& name) const override;

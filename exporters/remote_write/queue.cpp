@@ -144,61 +144,58 @@ void EndpointQueue::cycle() {
     hi = read_from_ + kMaxReadWindowMs;
   }
   const int64_t lo = std::max(read_from_ - kLateAppendSlackMs, floor_) + 1;
-  std::vector<SeriesSamples> read = store_.select({}, lo, hi);
 
-  // What goes out: each series' samples newer than what was taken of it, with its outgoing
-  // labels (external labels added, write relabeling applied).
+  // What goes out: each series' samples newer than what was taken of it, under its outgoing
+  // labels (external labels added, write relabeling applied), worked out once per series.
   struct Work {
-    std::shared_ptr<const LabelSet> labels;
-    std::size_t series;  // index into `read`
-    std::size_t first;
+    const std::string* label_bytes;
+    uint64_t hash;
+    std::size_t first;  // into `samples`
+    std::size_t count;
   };
   std::vector<Work> work;
-  work.reserve(read.size());
-  std::size_t total = 0;
+  std::vector<Sample> samples;
   int64_t newest = 0;
-  for (std::size_t i = 0; i < read.size(); ++i) {
-    SeriesSamples& s = read[i];
-    const uint64_t h = labelsHash(s.labels);
-    auto [it, inserted] = sent_through_.try_emplace(h, floor_);
-    const int64_t after = it->second;
-    const auto first = std::upper_bound(s.samples.begin(), s.samples.end(), after,
-                                        [](int64_t t, const Sample& x) { return t < x.t; });
-    if (first == s.samples.end()) {
-      continue;
-    }
-    it->second = s.samples.back().t;
-    newest = std::max(newest, s.samples.back().t);
-    const std::size_t count = static_cast<std::size_t>(s.samples.end() - first);
-    std::shared_ptr<const LabelSet> labels;
-    if (auto cached = relabeled_.find(h); cached != relabeled_.end()) {
-      labels = cached->second;
-    } else {
-      LabelSet out = s.labels;
-      for (const Label& ext : external_labels_) {
-        auto pos = std::lower_bound(out.begin(), out.end(), ext);
-        if (pos == out.end() || pos->name != ext.name) {
-          out.insert(
-              std::lower_bound(out.begin(), out.end(), ext.name,
-                               [](const Label& l, const std::string& n) { return l.name < n; }),
-              ext);
+  std::size_t seen = 0;
+  KnownSeries* current = nullptr;
+  store_.scan(
+      lo, hi,
+      [&](uint64_t hash) {
+        ++seen;
+        current = &known_.try_emplace(hash, KnownSeries{floor_, false, nullptr}).first->second;
+        return current->sent_through;
+      },
+      [&](uint64_t hash, std::span<const Sample> fresh, const std::function<LabelSet()>& labels) {
+        KnownSeries& k = *current;
+        k.sent_through = fresh.back().t;
+        newest = std::max(newest, fresh.back().t);
+        if (!k.resolved) {
+          k.resolved = true;
+          LabelSet out = labels();
+          for (const Label& ext : external_labels_) {
+            auto pos = std::lower_bound(
+                out.begin(), out.end(), ext.name,
+                [](const Label& l, const std::string& n) { return l.name < n; });
+            if (pos == out.end() || pos->name != ext.name) {
+              out.insert(pos, ext);
+            }
+          }
+          bool keep = relabel(config_.write_relabel_configs, out);
+          keep = keep && std::any_of(out.begin(), out.end(), [](const Label& l) {
+                   return l.name == kMetricNameLabel;
+                 });
+          if (keep) {
+            k.label_bytes = std::make_unique<const std::string>(encodeLabels(out));
+          }
         }
-      }
-      bool keep = relabel(config_.write_relabel_configs, out);
-      keep = keep && std::any_of(out.begin(), out.end(),
-                                 [](const Label& l) { return l.name == kMetricNameLabel; });
-      if (keep) {
-        labels = std::make_shared<const LabelSet>(std::move(out));
-      }
-      relabeled_.emplace(h, labels);
-    }
-    if (!labels) {
-      samples_filtered_ += count;
-      continue;
-    }
-    work.push_back({std::move(labels), i, static_cast<std::size_t>(first - s.samples.begin())});
-    total += count;
-  }
+        if (!k.label_bytes) {
+          samples_filtered_ += fresh.size();
+          return;
+        }
+        work.push_back({k.label_bytes.get(), hash, samples.size(), fresh.size()});
+        samples.insert(samples.end(), fresh.begin(), fresh.end());
+      });
+  const std::size_t total = samples.size();
   if (newest > 0) {
     newest_read_ms_ = std::max(newest_read_ms_.load(), newest);
   }
@@ -210,10 +207,8 @@ void EndpointQueue::cycle() {
   shards_ = shards;
   std::vector<std::vector<SeriesPart>> by_shard(static_cast<std::size_t>(shards));
   for (const Work& w : work) {
-    const SeriesSamples& s = read[w.series];
-    const uint64_t h = labelsHash(s.labels);
-    by_shard[h % static_cast<uint64_t>(shards)].push_back(
-        {w.labels.get(), s.samples.data() + w.first, s.samples.size() - w.first});
+    by_shard[w.hash % static_cast<uint64_t>(shards)].push_back(
+        {w.label_bytes, samples.data() + w.first, w.count});
   }
   pending_samples_ = static_cast<int64_t>(total);
   std::vector<std::thread> threads;
@@ -236,10 +231,10 @@ void EndpointQueue::cycle() {
   read_from_ = hi;
   position_ = hi;
   pending_samples_ = 0;
-  // Series not seen for longer than the re-read window cannot send anything older again.
-  if (sent_through_.size() > 2 * read.size() + 1024) {
-    std::erase_if(sent_through_, [&](const auto& kv) { return kv.second < lo; });
-    relabeled_.clear();
+  // Series with nothing in the re-read window cannot send anything older again: forget them
+  // once they are a good part of what is known.
+  if (known_.size() > 2 * seen + 1024) {
+    std::erase_if(known_, [&](const auto& kv) { return kv.second.sent_through < lo; });
   }
 }
 
@@ -302,7 +297,7 @@ void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts) {
   for (SeriesPart p : parts) {
     while (p.count > 0) {
       const std::size_t take = std::min(p.count, per_send - in_batch);
-      batch.push_back({p.labels, p.samples, take});
+      batch.push_back({p.label_bytes, p.samples, take});
       in_batch += take;
       p.samples += take;
       p.count -= take;

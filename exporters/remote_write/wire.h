@@ -11,9 +11,13 @@
 
 namespace vigil::exporters {
 
+/// A series' labels as the `labels` fields of a TimeSeries message, encoded once per series
+/// and reused for every request that carries it.
+std::string encodeLabels(const LabelSet& labels);
+
 /// A run of one series' samples in a request.
 struct SeriesPart {
-  const LabelSet* labels;  // with __name__, sorted
+  const std::string* label_bytes;  // encodeLabels of its labels (with __name__, sorted)
   const Sample* samples;
   std::size_t count;
 };

@@ -1,5 +1,10 @@
 // The remote-write wire format: protobuf WriteRequest, snappy block compression.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <snappy.h>
+
+#include <bit>
 
 #include "remote.pb.h"
 #include "vigil/exporters/remote_write.h"
@@ -60,31 +65,56 @@ void addMetadata(std::span<const MetricMetadata> metadata, remote::WriteRequest&
   }
 }
 
-void addParts(std::span<const SeriesPart> parts, remote::WriteRequest& request) {
-  request.mutable_timeseries()->Reserve(static_cast<int>(parts.size()));
-  for (const SeriesPart& p : parts) {
-    remote::TimeSeries* ts = request.add_timeseries();
-    ts->mutable_labels()->Reserve(static_cast<int>(p.labels->size()));
-    for (const Label& l : *p.labels) {
-      remote::Label* wl = ts->add_labels();
-      wl->set_name(l.name);
-      wl->set_value(l.value);
-    }
-    ts->mutable_samples()->Reserve(static_cast<int>(p.count));
-    for (std::size_t i = 0; i < p.count; ++i) {
-      remote::Sample* ws = ts->add_samples();
-      ws->set_value(p.samples[i].v);
-      ws->set_timestamp(p.samples[i].t);
-    }
-  }
-}
-
 }  // namespace
 
+std::string encodeLabels(const LabelSet& labels) {
+  remote::TimeSeries ts;
+  for (const Label& l : labels) {
+    remote::Label* wl = ts.add_labels();
+    wl->set_name(l.name);
+    wl->set_value(l.value);
+  }
+  return ts.SerializeAsString();
+}
+
+// The samples are framed here rather than built as messages: a TimeSeries is its label fields
+// (encoded once per series) followed by its sample fields, and building message objects for
+// every sample of every request would cost more than the rest of sending.
 std::string encodeParts(std::span<const SeriesPart> parts) {
-  remote::WriteRequest request;
-  addParts(parts, request);
-  return compress(request);
+  using google::protobuf::io::CodedOutputStream;
+  using google::protobuf::internal::WireFormatLite;
+  constexpr uint32_t kTimeSeriesTag = (1 << 3) | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  constexpr uint32_t kSampleTag = (2 << 3) | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+  constexpr uint32_t kValueTag = (1 << 3) | WireFormatLite::WIRETYPE_FIXED64;
+  constexpr uint32_t kTimestampTag = (2 << 3) | WireFormatLite::WIRETYPE_VARINT;
+  std::string raw;
+  {
+    google::protobuf::io::StringOutputStream stream(&raw);
+    CodedOutputStream out(&stream);
+    for (const SeriesPart& p : parts) {
+      std::size_t size = p.label_bytes->size();
+      for (std::size_t i = 0; i < p.count; ++i) {
+        const std::size_t sample =
+            1 + 8 + 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(p.samples[i].t));
+        size += 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(sample)) + sample;
+      }
+      out.WriteTag(kTimeSeriesTag);
+      out.WriteVarint32(static_cast<uint32_t>(size));
+      out.WriteRaw(p.label_bytes->data(), static_cast<int>(p.label_bytes->size()));
+      for (std::size_t i = 0; i < p.count; ++i) {
+        const uint64_t t = static_cast<uint64_t>(p.samples[i].t);
+        out.WriteTag(kSampleTag);
+        out.WriteVarint32(static_cast<uint32_t>(1 + 8 + 1 + CodedOutputStream::VarintSize64(t)));
+        out.WriteTag(kValueTag);
+        out.WriteLittleEndian64(std::bit_cast<uint64_t>(p.samples[i].v));
+        out.WriteTag(kTimestampTag);
+        out.WriteVarint64(t);
+      }
+    }
+  }
+  std::string compressed;
+  snappy::Compress(raw.data(), raw.size(), &compressed);
+  return compressed;
 }
 
 std::string encodeMetadata(std::span<const MetricMetadata> metadata) {
@@ -94,13 +124,20 @@ std::string encodeMetadata(std::span<const MetricMetadata> metadata) {
 }
 
 std::string encodeWriteRequest(const WriteRequestContent& content) {
-  std::vector<SeriesPart> parts;
-  parts.reserve(content.series.size());
-  for (const WriteRequestSeries& s : content.series) {
-    parts.push_back({&s.labels, s.samples.data(), s.samples.size()});
-  }
   remote::WriteRequest request;
-  addParts(parts, request);
+  for (const WriteRequestSeries& s : content.series) {
+    remote::TimeSeries* ts = request.add_timeseries();
+    for (const Label& l : s.labels) {
+      remote::Label* wl = ts->add_labels();
+      wl->set_name(l.name);
+      wl->set_value(l.value);
+    }
+    for (const Sample& sample : s.samples) {
+      remote::Sample* ws = ts->add_samples();
+      ws->set_value(sample.v);
+      ws->set_timestamp(sample.t);
+    }
+  }
   addMetadata(content.metadata, request);
   return compress(request);
 }

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -109,6 +111,16 @@ class Store {
   /// included (the query engine interprets them). Series with no samples in range are omitted.
   virtual std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                             int64_t maxt) const = 0;
+  /// For readers that follow every series (remote write): for each series with samples in
+  /// (after, maxt], where `after = cursor(hash)` is what the reader already has of it, calls
+  /// `visit(hash, samples, labels)`; `labels()` builds the label set only if the reader needs
+  /// it. `mint` bounds how far back anything is read. Cheaper than select: no label copies, and
+  /// when only the newest sample is new it is taken without decoding the chunk.
+  using ScanCursor = std::function<int64_t(uint64_t hash)>;
+  using ScanVisitor = std::function<void(uint64_t hash, std::span<const Sample> samples,
+                                         const std::function<LabelSet()>& labels)>;
+  virtual void scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,
+                    const ScanVisitor& visit) const = 0;
   /// Label sets of the matching series (no samples).
   virtual std::vector<LabelSet> series(const std::vector<LabelMatcher>& matchers) const = 0;
   virtual std::vector<std::string> labelNames() const = 0;
