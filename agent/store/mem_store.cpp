@@ -552,7 +552,7 @@ void MemStore::scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,
       if (s.last_t < mint || s.head.count + s.closed.size() == 0) {
         continue;
       }
-      const int64_t after = std::max(cursor(s.hash), mint - 1);
+      const int64_t after = std::max(cursor(s.id, s.hash), mint - 1);
       if (s.last_t <= after) {
         continue;
       }

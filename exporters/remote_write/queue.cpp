@@ -156,13 +156,18 @@ void EndpointQueue::cycle() {
   std::vector<Work> work;
   std::vector<Sample> samples;
   int64_t newest = 0;
-  std::size_t seen = 0;
   KnownSeries* current = nullptr;
   store_.scan(
       lo, hi,
-      [&](uint64_t hash) {
-        ++seen;
-        current = &known_.try_emplace(hash, KnownSeries{floor_, false, nullptr}).first->second;
+      [&](uint32_t slot, uint64_t hash) {
+        if (slot >= known_.size()) {
+          known_.resize(std::max<std::size_t>(slot + 1, known_.size() * 3 / 2));
+        }
+        current = &known_[slot];
+        if (!current->used || current->hash != hash) {
+          // A series new to the queue (or a slot the store reused for another series).
+          *current = KnownSeries{hash, floor_, false, nullptr, true};
+        }
         return current->sent_through;
       },
       [&](uint64_t hash, std::span<const Sample> fresh, const std::function<LabelSet()>& labels) {
@@ -231,11 +236,6 @@ void EndpointQueue::cycle() {
   read_from_ = hi;
   position_ = hi;
   pending_samples_ = 0;
-  // Series with nothing in the re-read window cannot send anything older again: forget them
-  // once they are a good part of what is known.
-  if (known_.size() > 2 * seen + 1024) {
-    std::erase_if(known_, [&](const auto& kv) { return kv.second.sent_through < lo; });
-  }
 }
 
 void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts) {

@@ -77,13 +77,15 @@ class EndpointQueue {
   // Owned by the queue's thread.
   int64_t floor_;      // series not seen yet: samples up to here were sent before a restart
   int64_t read_from_;  // the previous cycle's upper bound
-  // What the queue knows of each series, by the store's hash of its labels.
+  // What the queue knows of each series, by the store's slot (checked against the hash).
   struct KnownSeries {
-    int64_t sent_through;  // newest sample taken
-    bool resolved = false;  // outgoing labels worked out (external labels, relabeling)
+    uint64_t hash = 0;
+    int64_t sent_through = 0;  // newest sample taken
+    bool resolved = false;     // outgoing labels worked out (external labels, relabeling)
     std::unique_ptr<const std::string> label_bytes;  // encoded outgoing labels; null: filtered
+    bool used = false;
   };
-  std::unordered_map<uint64_t, KnownSeries> known_;
+  std::vector<KnownSeries> known_;
   int64_t last_metadata_ms_ = 0;
   double request_seconds_ewma_ = 0;
 

@@ -18,19 +18,36 @@ namespace {
 
 // Adds the target's labels to a scraped sample's, as Prometheus does: with honor_labels the
 // sample keeps its own values on a clash; without, the sample's are renamed exported_<name>.
-LabelSet withTargetLabels(LabelSet labels, const LabelSet& target, bool honor_labels) {
+// Adds the target's labels (job, instance, static labels) to a scraped sample's sorted labels,
+// as Prometheus does: a clash renames the scraped label to exported_NAME unless honor_labels.
+void addTargetLabels(LabelSet& labels, const LabelSet& target, bool honor_labels) {
+  bool renamed = false;
   for (const auto& t : target) {
-    auto it = std::find_if(labels.begin(), labels.end(),
-                           [&](const Label& l) { return l.name == t.name; });
-    if (it == labels.end()) {
-      labels.push_back(t);
+    auto it = std::lower_bound(labels.begin(), labels.end(), t.name,
+                               [](const Label& l, const std::string& n) { return l.name < n; });
+    if (it == labels.end() || it->name != t.name) {
+      labels.insert(it, t);
     } else if (!honor_labels) {
       it->name = "exported_" + it->name;
       labels.push_back(t);
+      renamed = true;
     }
   }
-  std::sort(labels.begin(), labels.end());
-  return labels;
+  if (renamed) {
+    std::sort(labels.begin(), labels.end());
+  }
+}
+
+// Identifies a scraped series within its target (whose own labels are the same for all), for
+// counting the series new since the previous scrape; not persisted, so any good hash will do.
+uint64_t scrapedSeriesKey(std::string_view name, std::string_view suffix, const LabelSet& labels) {
+  const std::hash<std::string_view> hash;
+  uint64_t h = hash(name) ^ (hash(suffix) * 0x9e3779b97f4a7c15ULL);
+  for (const Label& l : labels) {
+    h = (h ^ hash(l.name)) * 0x100000001b3ULL;
+    h = (h ^ hash(l.value)) * 0x100000001b3ULL;
+  }
+  return h;
 }
 
 class ScrapeCollector : public Collector {
@@ -94,9 +111,14 @@ class ScrapeCollector : public Collector {
         spdlog::warn("scrape failed job={} target={} error=\"{}\"", j.config->job_name,
                      j.target->address, j.status.message());
       }
-      for (const auto& f : j.batch.families()) {
+      for (MetricFamily& f : j.batch.mutableFamilies()) {
         MetricFamily& dest = out.family(f.name, f.help, f.type);
-        dest.samples.insert(dest.samples.end(), f.samples.begin(), f.samples.end());
+        if (dest.samples.empty()) {
+          dest.samples = std::move(f.samples);
+        } else {
+          dest.samples.insert(dest.samples.end(), std::make_move_iterator(f.samples.begin()),
+                              std::make_move_iterator(f.samples.end()));
+        }
       }
       MetricBatch::add(up, j.labels, j.status.isOk() ? 1 : 0);
       MetricBatch::add(duration, j.labels, j.seconds);
@@ -138,19 +160,16 @@ class ScrapeCollector : public Collector {
       return parsed.status();  // nothing of a malformed body is used
     }
     samples = parsed->samples;
-    // Series new since the previous scrape of this target, by label-set hash.
+    // Series new since the previous scrape of this target.
     std::unordered_set<uint64_t> current;
-    for (const auto& f : parsed->batch.families()) {
-      MetricFamily& dest = out.family(f.name, f.help, f.type);
-      for (const auto& s : f.samples) {
-        LabelSet labels = withTargetLabels(s.labels, target_labels, c.honor_labels);
-        LabelSet keyed = labels;
-        keyed.push_back({"__name__", f.name + s.suffix});
-        std::sort(keyed.begin(), keyed.end());
-        const uint64_t h = labelsHash(keyed);
+    current.reserve(previous.size());
+    out = std::move(parsed->batch);
+    for (MetricFamily& f : out.mutableFamilies()) {
+      for (MetricSample& s : f.samples) {
+        const uint64_t h = scrapedSeriesKey(f.name, s.suffix, s.labels);
         current.insert(h);
         new_series += previous.count(h) == 0 ? 1 : 0;
-        dest.samples.push_back({std::move(labels), s.value, s.suffix});
+        addTargetLabels(s.labels, target_labels, c.honor_labels);
       }
     }
     previous = std::move(current);

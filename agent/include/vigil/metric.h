@@ -66,6 +66,9 @@ class MetricBatch {
   void addSingle(std::string_view name, std::string_view help, MetricType type, double value);
 
   const std::deque<MetricFamily>& families() const { return families_; }
+  /// For code that takes a batch apart (moving samples into another batch) or rewrites its
+  /// samples' labels; family names must not change.
+  std::deque<MetricFamily>& mutableFamilies() { return families_; }
   std::size_t seriesCount() const;
   bool empty() const { return families_.empty(); }
   void clear();

@@ -112,11 +112,14 @@ class Store {
   virtual std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                             int64_t maxt) const = 0;
   /// For readers that follow every series (remote write): for each series with samples in
-  /// (after, maxt], where `after = cursor(hash)` is what the reader already has of it, calls
-  /// `visit(hash, samples, labels)`; `labels()` builds the label set only if the reader needs
-  /// it. `mint` bounds how far back anything is read. Cheaper than select: no label copies, and
-  /// when only the newest sample is new it is taken without decoding the chunk.
-  using ScanCursor = std::function<int64_t(uint64_t hash)>;
+  /// (after, maxt], where `after = cursor(slot, hash)` is what the reader already has of it,
+  /// calls `visit(hash, samples, labels)`; `labels()` builds the label set only if the reader
+  /// needs it. `mint` bounds how far back anything is read. Cheaper than select: no label
+  /// copies, and when only the newest sample is new it is taken without decoding the chunk.
+  /// `slot` is a small number dense over the live series (for a vector rather than a hash map
+  /// of cursors), visited in ascending order; a slot is reused after its series is dropped,
+  /// so readers check the hash.
+  using ScanCursor = std::function<int64_t(uint32_t slot, uint64_t hash)>;
   using ScanVisitor = std::function<void(uint64_t hash, std::span<const Sample> samples,
                                          const std::function<LabelSet()>& labels)>;
   virtual void scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,

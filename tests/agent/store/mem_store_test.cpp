@@ -370,7 +370,7 @@ TEST_CASE("Store: scan gives each series what is newer than the reader's cursor"
   auto scanOnce = [&](int64_t mint, int64_t maxt) {
     std::map<std::string, std::vector<Sample>> got;
     store->scan(
-        mint, maxt, [&](uint64_t h) { return cursor.count(h) ? cursor[h] : INT64_MIN; },
+        mint, maxt, [&](uint32_t, uint64_t h) { return cursor.count(h) ? cursor[h] : INT64_MIN; },
         [&](uint64_t h, std::span<const Sample> samples, const std::function<LabelSet()>& labels) {
           CHECK(h == labelsHash(labels()));
           got[labelsToString(labels())].assign(samples.begin(), samples.end());
