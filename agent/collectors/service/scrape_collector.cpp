@@ -6,7 +6,7 @@
 #include <chrono>
 #include <map>
 #include <thread>
-#include <unordered_set>
+#include <vector>
 
 #include "http_get.h"
 #include "vigil/store.h"
@@ -69,7 +69,7 @@ class ScrapeCollector : public Collector {
       double seconds = 0;
       std::size_t samples = 0;
       std::size_t new_series = 0;
-      std::unordered_set<uint64_t>* seen;
+      std::vector<uint64_t>* seen;  // sorted series keys of the previous scrape
     };
     std::vector<Job> jobs;
     for (const auto& c : configs_) {
@@ -133,7 +133,7 @@ class ScrapeCollector : public Collector {
                           const LabelSet& target_labels,
                           std::chrono::steady_clock::time_point deadline, MetricBatch& out,
                           std::size_t& samples, std::size_t& new_series,
-                          std::unordered_set<uint64_t>& previous) {
+                          std::vector<uint64_t>& previous) {
     HttpGetOptions options;
     options.ca_file = c.ca_file;
     options.insecure_skip_verify = c.insecure_skip_verify;
@@ -160,24 +160,31 @@ class ScrapeCollector : public Collector {
       return parsed.status();  // nothing of a malformed body is used
     }
     samples = parsed->samples;
-    // Series new since the previous scrape of this target.
-    std::unordered_set<uint64_t> current;
+    // Series new since the previous scrape of this target: the sorted keys of this scrape
+    // against the previous one's (a merge, cheaper than a hash set at tens of thousands).
+    std::vector<uint64_t> current;
     current.reserve(previous.size());
     out = std::move(parsed->batch);
     for (MetricFamily& f : out.mutableFamilies()) {
       for (MetricSample& s : f.samples) {
-        const uint64_t h = scrapedSeriesKey(f.name, s.suffix, s.labels);
-        current.insert(h);
-        new_series += previous.count(h) == 0 ? 1 : 0;
+        current.push_back(scrapedSeriesKey(f.name, s.suffix, s.labels));
         addTargetLabels(s.labels, target_labels, c.honor_labels);
       }
+    }
+    std::sort(current.begin(), current.end());
+    auto prev = previous.begin();
+    for (uint64_t h : current) {
+      while (prev != previous.end() && *prev < h) {
+        ++prev;
+      }
+      new_series += (prev == previous.end() || *prev != h) ? 1 : 0;
     }
     previous = std::move(current);
     return Status::ok();
   }
 
   std::vector<ScrapeConfig> configs_;
-  std::map<std::string, std::unordered_set<uint64_t>> seen_;  // by job and target
+  std::map<std::string, std::vector<uint64_t>> seen_;  // by job and target
 };
 
 }  // namespace
