@@ -1,6 +1,5 @@
 // The remote-write wire format: protobuf WriteRequest, snappy block compression.
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <snappy.h>
 
@@ -79,7 +78,8 @@ std::string encodeLabels(const LabelSet& labels) {
 
 // The samples are framed here rather than built as messages: a TimeSeries is its label fields
 // (encoded once per series) followed by its sample fields, and building message objects for
-// every sample of every request would cost more than the rest of sending.
+// every sample of every request would cost more than the rest of sending. Sizes are worked out
+// first so that the request is written once into a buffer of the right size.
 std::string encodeParts(std::span<const SeriesPart> parts) {
   using google::protobuf::io::CodedOutputStream;
   using google::protobuf::internal::WireFormatLite;
@@ -87,33 +87,43 @@ std::string encodeParts(std::span<const SeriesPart> parts) {
   constexpr uint32_t kSampleTag = (2 << 3) | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
   constexpr uint32_t kValueTag = (1 << 3) | WireFormatLite::WIRETYPE_FIXED64;
   constexpr uint32_t kTimestampTag = (2 << 3) | WireFormatLite::WIRETYPE_VARINT;
-  std::string raw;
-  {
-    google::protobuf::io::StringOutputStream stream(&raw);
-    CodedOutputStream out(&stream);
-    for (const SeriesPart& p : parts) {
-      std::size_t size = p.label_bytes->size();
-      for (std::size_t i = 0; i < p.count; ++i) {
-        const std::size_t sample =
-            1 + 8 + 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(p.samples[i].t));
-        size += 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(sample)) + sample;
-      }
-      out.WriteTag(kTimeSeriesTag);
-      out.WriteVarint32(static_cast<uint32_t>(size));
-      out.WriteRaw(p.label_bytes->data(), static_cast<int>(p.label_bytes->size()));
-      for (std::size_t i = 0; i < p.count; ++i) {
-        const uint64_t t = static_cast<uint64_t>(p.samples[i].t);
-        out.WriteTag(kSampleTag);
-        out.WriteVarint32(static_cast<uint32_t>(1 + 8 + 1 + CodedOutputStream::VarintSize64(t)));
-        out.WriteTag(kValueTag);
-        out.WriteLittleEndian64(std::bit_cast<uint64_t>(p.samples[i].v));
-        out.WriteTag(kTimestampTag);
-        out.WriteVarint64(t);
-      }
+  auto sampleSize = [](const Sample& s) {
+    return 1 + 8 + 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(s.t));
+  };
+  std::vector<std::size_t> series_sizes(parts.size());
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    const SeriesPart& p = parts[k];
+    std::size_t size = p.label_bytes->size();
+    for (std::size_t i = 0; i < p.count; ++i) {
+      const std::size_t sample = sampleSize(p.samples[i]);
+      size += 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(sample)) + sample;
+    }
+    series_sizes[k] = size;
+    total += 1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(size)) + size;
+  }
+  std::string raw(total, '\0');
+  uint8_t* out = reinterpret_cast<uint8_t*>(raw.data());
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    const SeriesPart& p = parts[k];
+    out = CodedOutputStream::WriteTagToArray(kTimeSeriesTag, out);
+    out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(series_sizes[k]), out);
+    out = CodedOutputStream::WriteRawToArray(p.label_bytes->data(),
+                                             static_cast<int>(p.label_bytes->size()), out);
+    for (std::size_t i = 0; i < p.count; ++i) {
+      const Sample& sample = p.samples[i];
+      out = CodedOutputStream::WriteTagToArray(kSampleTag, out);
+      out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(sampleSize(sample)), out);
+      out = CodedOutputStream::WriteTagToArray(kValueTag, out);
+      out = CodedOutputStream::WriteLittleEndian64ToArray(std::bit_cast<uint64_t>(sample.v), out);
+      out = CodedOutputStream::WriteTagToArray(kTimestampTag, out);
+      out = CodedOutputStream::WriteVarint64ToArray(static_cast<uint64_t>(sample.t), out);
     }
   }
-  std::string compressed;
-  snappy::Compress(raw.data(), raw.size(), &compressed);
+  std::string compressed(snappy::MaxCompressedLength(raw.size()), '\0');
+  std::size_t compressed_size = 0;
+  snappy::RawCompress(raw.data(), raw.size(), compressed.data(), &compressed_size);
+  compressed.resize(compressed_size);
   return compressed;
 }
 
