@@ -171,6 +171,9 @@ int main(int argc, char** argv) {
               p_rss / 1048576);
   std::printf("vigil / prometheus samples per CPU second: %.2fx\n",
               (v_samples / v_cpu) / (p_samples / p_cpu));
+  if (argc > 0 && std::getenv("BENCH_SHOW_LOG") != nullptr) {
+    std::printf("%s\n", vigil::test::readFile(dir.file("vigil.log")).c_str());
+  }
   std::printf("receiver errors: vigil %llu, prometheus %llu\n",
               static_cast<unsigned long long>(to_vigil.bad.load()),
               static_cast<unsigned long long>(to_prometheus.bad.load()));

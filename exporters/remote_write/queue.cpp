@@ -131,10 +131,15 @@ void EndpointQueue::run() {
 
 int EndpointQueue::desiredShards(std::size_t batches) const {
   // Enough shards to send this cycle's batches within about a second at the measured request
-  // time; a backlog after an outage therefore fans out, a trickle stays on min_shards.
+  // time, so that a backlog after an outage fans out and a trickle stays on min_shards. Growth
+  // is at most twofold per cycle and none while requests are failing: more connections do
+  // not help a receiver that is already struggling, they make its latency — and so the
+  // estimate — worse.
   const double seconds = static_cast<double>(batches) * request_seconds_ewma_;
-  const int want = static_cast<int>(std::ceil(seconds / 1.0));
-  return std::clamp(std::max(want, 1), config_.queue.min_shards, config_.queue.max_shards);
+  int want = std::max(static_cast<int>(std::ceil(seconds / 1.0)), 1);
+  const int current = shards_.load();
+  want = std::min(want, failures_last_cycle_ ? current : current * 2);
+  return std::clamp(want, config_.queue.min_shards, config_.queue.max_shards);
 }
 
 void EndpointQueue::cycle() {
@@ -216,17 +221,30 @@ void EndpointQueue::cycle() {
         {w.label_bytes, samples.data() + w.first, w.count});
   }
   pending_samples_ = static_cast<int64_t>(total);
+  std::vector<ShardStats> stats(static_cast<std::size_t>(shards));
   std::vector<std::thread> threads;
   for (int k = 1; k < shards; ++k) {
-    if (!by_shard[static_cast<std::size_t>(k)].empty()) {
-      threads.emplace_back(
-          [this, k, &by_shard] { sendShard(k, by_shard[static_cast<std::size_t>(k)]); });
+    const auto i = static_cast<std::size_t>(k);
+    if (!by_shard[i].empty()) {
+      threads.emplace_back([this, k, i, &by_shard, &stats] { sendShard(k, by_shard[i], stats[i]); });
     }
   }
-  sendShard(0, by_shard[0]);
+  sendShard(0, by_shard[0], stats[0]);
   for (auto& t : threads) {
     t.join();
   }
+  ShardStats all;
+  for (const ShardStats& st : stats) {
+    all.ok_seconds += st.ok_seconds;
+    all.ok += st.ok;
+    all.failures += st.failures;
+  }
+  if (all.ok > 0) {
+    const double mean = all.ok_seconds / all.ok;
+    request_seconds_ewma_ =
+        request_seconds_ewma_ == 0 ? mean : 0.7 * request_seconds_ewma_ + 0.3 * mean;
+  }
+  failures_last_cycle_ = all.failures > 0;
   {
     std::lock_guard lock(mu_);
     if (stopping_) {
@@ -238,7 +256,8 @@ void EndpointQueue::cycle() {
   pending_samples_ = 0;
 }
 
-void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts) {
+void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts,
+                              ShardStats& stats) {
   const std::size_t per_send = std::max<std::size_t>(config_.queue.max_samples_per_send, 1);
   std::vector<SeriesPart> batch;
   std::size_t in_batch = 0;
@@ -248,7 +267,7 @@ void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts) {
     }
     const std::string body = encodeParts(batch);
     Response rejection;
-    Outcome outcome = sendWithRetries(shard, body, in_batch, &rejection);
+    Outcome outcome = sendWithRetries(shard, body, in_batch, &rejection, stats);
     if (outcome == Outcome::kSent) {
       int64_t newest = 0;
       for (const SeriesPart& p : batch) {
@@ -272,7 +291,7 @@ void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts) {
           continue;
         }
         const std::string one = encodeParts(std::span<const SeriesPart>(&p, 1));
-        Outcome o = sendWithRetries(shard, one, p.count, &rejection);
+        Outcome o = sendWithRetries(shard, one, p.count, &rejection, stats);
         if (o == Outcome::kStopped) {
           return false;
         }
@@ -310,7 +329,8 @@ void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts) {
 }
 
 EndpointQueue::Outcome EndpointQueue::sendWithRetries(int shard, const std::string& body,
-                                                      std::size_t samples, Response* rejection) {
+                                                      std::size_t samples, Response* rejection,
+                                                      ShardStats& stats) {
   auto backoff = config_.queue.min_backoff;
   while (true) {
     {
@@ -325,8 +345,8 @@ EndpointQueue::Outcome EndpointQueue::sendWithRetries(int shard, const std::stri
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     request_micros_ += static_cast<uint64_t>(seconds * 1e6);
     if (r.status >= 200 && r.status < 300) {
-      request_seconds_ewma_ =
-          request_seconds_ewma_ == 0 ? seconds : 0.8 * request_seconds_ewma_ + 0.2 * seconds;
+      stats.ok_seconds += seconds;
+      ++stats.ok;
       ++requests_ok_;
       samples_sent_ += samples;
       pending_samples_ -= static_cast<int64_t>(samples);
@@ -342,6 +362,7 @@ EndpointQueue::Outcome EndpointQueue::sendWithRetries(int shard, const std::stri
       return Outcome::kRejected;
     }
     ++requests_retried_;
+    ++stats.failures;
     samples_retried_ += samples;
     spdlog::debug("remote write failed, retrying remote_name={} status={} detail=\"{}\"",
                   remote_name_, r.status, r.detail);

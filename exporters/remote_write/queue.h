@@ -41,6 +41,12 @@ class EndpointQueue {
 
  private:
   enum class Outcome { kSent, kRejected, kStopped };
+  // What one shard saw in a cycle; merged by the cycle once the shards are done.
+  struct ShardStats {
+    double ok_seconds = 0;  // time spent in successful requests
+    int ok = 0;
+    int failures = 0;  // attempts that will be retried
+  };
   struct Response {
     int status = 0;  // 0: no response (connection error, timeout)
     std::string detail;
@@ -50,10 +56,10 @@ class EndpointQueue {
   void run();
   void cycle();
   void sendMetadata();
-  void sendShard(int shard, std::span<const SeriesPart> parts);
+  void sendShard(int shard, std::span<const SeriesPart> parts, ShardStats& stats);
   // Sends one request until it is taken, rejected or the queue stops, backing off in between.
   Outcome sendWithRetries(int shard, const std::string& body, std::size_t samples,
-                          Response* rejection);
+                          Response* rejection, ShardStats& stats);
   Response post(int shard, const std::string& body);
   bool sleepUnlessStopped(std::chrono::milliseconds d);
   int desiredShards(std::size_t batches) const;
@@ -88,6 +94,7 @@ class EndpointQueue {
   std::vector<KnownSeries> known_;
   int64_t last_metadata_ms_ = 0;
   double request_seconds_ewma_ = 0;
+  bool failures_last_cycle_ = false;
 
   std::atomic<int64_t> position_;
   std::atomic<int64_t> highest_sent_ms_{0};
