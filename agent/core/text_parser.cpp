@@ -150,6 +150,12 @@ std::optional<MetricType> typeFromName(std::string_view t) {
 Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLimits& limits) {
   TextParseResult out;
   std::map<std::string, FamilyInfo, std::less<>> declared;
+  // The family of the previous sample line: consecutive samples nearly always share it, and
+  // resolving it (suffixes, declared types, the batch's index) is most of a line's cost.
+  std::string cached_name;
+  MetricFamily* cached_family = nullptr;
+  std::string cached_suffix;
+  std::size_t label_hint = 0;
   std::size_t line_no = 0;
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -186,6 +192,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       if (name.empty()) {
         return p.error("expected a metric name after # " + std::string(keyword));
       }
+      cached_family = nullptr;  // what a name resolves to may change with its declaration
       p.skipSpaces();
       FamilyInfo& info = declared[name];
       if (keyword == "HELP") {
@@ -200,17 +207,18 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       continue;
     }
     // A sample: name{labels} value [timestamp]
-    std::string name(p.name());
+    const std::string_view name = p.name();
     if (name.empty()) {
       return p.error("expected a metric name");
     }
     LabelSet labels;
+    labels.reserve(label_hint);
     if (p.consume('{')) {
       p.skipSpaces();
       while (!p.consume('}')) {
         const std::string label(p.name());
         if (label.empty()) {
-          return p.error("expected a label name in " + name);
+          return p.error("expected a label name in " + std::string(name));
         }
         p.skipSpaces();
         if (!p.consume('=')) {
@@ -226,7 +234,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
         }
         for (const auto& l : labels) {
           if (l.name == label) {
-            return p.error("duplicate label " + label + " in " + name);
+            return p.error("duplicate label " + label + " in " + std::string(name));
           }
         }
         labels.push_back({label, std::move(*value)});
@@ -237,7 +245,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
         if (!p.consume(',')) {
           p.skipSpaces();
           if (!p.consume('}')) {
-            return p.error("expected ',' or '}' in the labels of " + name);
+            return p.error("expected ',' or '}' in the labels of " + std::string(name));
           }
           break;
         }
@@ -248,7 +256,8 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
     double value = 0;
     const std::string_view value_text = p.token();
     if (!parseValue(value_text, value)) {
-      return p.error("bad value \"" + std::string(value_text.substr(0, 40)) + "\" for " + name);
+      return p.error("bad value \"" + std::string(value_text.substr(0, 40)) + "\" for " +
+                     std::string(name));
     }
     p.skipSpaces();
     if (!p.atEnd() && p.peek() != '#') {
@@ -261,41 +270,46 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       p.skipSpaces();
     }
     if (!p.atEnd() && p.peek() != '#') {
-      return p.error("unexpected text after the value of " + name);
+      return p.error("unexpected text after the value of " + std::string(name));
     }
-    // Histogram and summary samples belong to their family by the declared base name; an
-    // OpenMetrics counter declared as `foo` has samples named `foo_total`.
-    std::string family = name;
-    std::string suffix;
-    const FamilyInfo* info = nullptr;
-    if (auto it = declared.find(name); it != declared.end()) {
-      info = &it->second;
-    }
-    for (std::string_view sfx : {"_bucket", "_sum", "_count", "_total"}) {
-      if (info != nullptr || name.size() <= sfx.size() || !name.ends_with(sfx)) {
-        continue;
-      }
-      auto it = declared.find(name.substr(0, name.size() - sfx.size()));
-      if (it == declared.end()) {
-        continue;
-      }
-      const MetricType type = it->second.type;
-      if (sfx == "_total" && type == MetricType::kCounter) {
+    label_hint = labels.size();
+    if (cached_family == nullptr || name != cached_name) {
+      // Histogram and summary samples belong to their family by the declared base name; an
+      // OpenMetrics counter declared as `foo` has samples named `foo_total`.
+      std::string family(name);
+      std::string suffix;
+      const FamilyInfo* info = nullptr;
+      if (auto it = declared.find(name); it != declared.end()) {
         info = &it->second;
-      } else if (sfx != "_total" &&
-                 (type == MetricType::kHistogram || type == MetricType::kSummary)) {
-        info = &it->second;
-        family = it->first;
-        suffix = sfx;
       }
+      for (std::string_view sfx : {"_bucket", "_sum", "_count", "_total"}) {
+        if (info != nullptr || name.size() <= sfx.size() || !name.ends_with(sfx)) {
+          continue;
+        }
+        auto it = declared.find(name.substr(0, name.size() - sfx.size()));
+        if (it == declared.end()) {
+          continue;
+        }
+        const MetricType type = it->second.type;
+        if (sfx == "_total" && type == MetricType::kCounter) {
+          info = &it->second;
+        } else if (sfx != "_total" &&
+                   (type == MetricType::kHistogram || type == MetricType::kSummary)) {
+          info = &it->second;
+          family = it->first;
+          suffix = sfx;
+        }
+      }
+      cached_family = &out.batch.family(family, info ? info->help : std::string(),
+                                        info ? info->type : MetricType::kUntyped);
+      cached_name = name;
+      cached_suffix = std::move(suffix);
     }
-    MetricFamily& f = out.batch.family(family, info ? info->help : std::string(),
-                                       info ? info->type : MetricType::kUntyped);
-    if (suffix.empty()) {
-      MetricBatch::add(f, std::move(labels), value);
+    if (cached_suffix.empty()) {
+      MetricBatch::add(*cached_family, std::move(labels), value);
     } else {
       std::sort(labels.begin(), labels.end());
-      f.samples.push_back({std::move(labels), value, suffix});
+      cached_family->samples.push_back({std::move(labels), value, cached_suffix});
     }
     if (++out.samples > limits.max_samples) {
       return invalidArgument("line " + std::to_string(line_no) + ": more than " +
