@@ -71,10 +71,9 @@ struct Target {
       body += "# HELP bench_requests_total Requests served.\n# TYPE bench_requests_total counter\n";
       char line[128];
       for (int i = 0; i < series; ++i) {
-        const int n = std::snprintf(line, sizeof line,
-                                    "bench_requests_total{handler=\"h%d\",code=\"%d\"} %llu\n",
-                                    i / 5, 200 + i % 5,
-                                    static_cast<unsigned long long>(k * (i % 7 + 1)));
+        const int n = std::snprintf(
+            line, sizeof line, "bench_requests_total{handler=\"h%d\",code=\"%d\"} %llu\n", i / 5,
+            200 + i % 5, static_cast<unsigned long long>(k * (i % 7 + 1)));
         body.append(line, static_cast<std::size_t>(n));
       }
       res.set_content(body, "text/plain; version=0.0.4");
@@ -89,10 +88,10 @@ struct Target {
 };
 
 const char* kOtherCollectors[] = {
-    "cpu",      "meminfo",  "loadavg",   "stat",     "vmstat",     "filefd", "pressure",
-    "netdev",   "netclass", "netstat",   "sockstat", "conntrack",  "diskstats",
-    "filesystem", "uname",  "time",      "os",       "timex",      "textfile", "cgroup",
-    "process",  "push",     "statsd",    "postgres", "probe",      "redis"};
+    "cpu",    "meminfo",  "loadavg",  "stat",     "vmstat",    "filefd",    "pressure",
+    "netdev", "netclass", "netstat",  "sockstat", "conntrack", "diskstats", "filesystem",
+    "uname",  "time",     "os",       "timex",    "textfile",  "cgroup",    "process",
+    "push",   "statsd",   "postgres", "probe",    "redis"};
 
 }  // namespace
 
@@ -117,17 +116,19 @@ int main(int argc, char** argv) {
   for (const char* c : kOtherCollectors) {
     config += std::string("  ") + c + ": {enabled: false}\n";
   }
-  config += "  scrape:\n    interval: 1s\n    scrape_configs:\n      - job_name: bench\n"
-            "        static_configs:\n          - targets: ['" +
-            target_address + "']\n";
+  config +=
+      "  scrape:\n    interval: 1s\n    scrape_configs:\n      - job_name: bench\n"
+      "        static_configs:\n          - targets: ['" +
+      target_address + "']\n";
   config += "remote_write:\n  - url: http://127.0.0.1:" + std::to_string(to_vigil.port) +
             "/api/v1/write\n";
   dir.write("vigil.yaml", config);
-  dir.write("prometheus.yml", "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                              "scrape_configs:\n  - job_name: bench\n    static_configs:\n"
-                              "      - targets: ['" +
-                                  target_address + "']\nremote_write:\n  - url: http://127.0.0.1:" +
-                                  std::to_string(to_prometheus.port) + "/api/v1/write\n");
+  dir.write("prometheus.yml",
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: bench\n    static_configs:\n"
+            "      - targets: ['" +
+                target_address + "']\nremote_write:\n  - url: http://127.0.0.1:" +
+                std::to_string(to_prometheus.port) + "/api/v1/write\n");
 
   vigil::test::ChildProcess vigil_process(
       vigil::test::vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"),
@@ -162,13 +163,12 @@ int main(int argc, char** argv) {
   const double v_rss = vigil::test::processRssBytes(vigil_process.pid());
   const double p_rss = vigil::test::processRssBytes(prometheus.pid());
 
-  std::printf("%-22s %12s %10s %16s %14s %10s\n", "", "samples/s", "cpu s",
-              "samples/cpu-s", "bytes/sample", "RSS MiB");
+  std::printf("%-22s %12s %10s %16s %14s %10s\n", "", "samples/s", "cpu s", "samples/cpu-s",
+              "bytes/sample", "RSS MiB");
   std::printf("%-22s %12.0f %10.2f %16.0f %14.2f %10.1f\n", "vigil", v_samples / seconds, v_cpu,
               v_samples / v_cpu, v_bytes / v_samples, v_rss / 1048576);
   std::printf("%-22s %12.0f %10.2f %16.0f %14.2f %10.1f\n", "prometheus --agent",
-              p_samples / seconds, p_cpu, p_samples / p_cpu, p_bytes / p_samples,
-              p_rss / 1048576);
+              p_samples / seconds, p_cpu, p_samples / p_cpu, p_bytes / p_samples, p_rss / 1048576);
   std::printf("vigil / prometheus samples per CPU second: %.2fx\n",
               (v_samples / v_cpu) / (p_samples / p_cpu));
   if (argc > 0 && std::getenv("BENCH_SHOW_LOG") != nullptr) {

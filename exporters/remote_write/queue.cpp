@@ -183,17 +183,16 @@ void EndpointQueue::cycle() {
           k.resolved = true;
           LabelSet out = labels();
           for (const Label& ext : external_labels_) {
-            auto pos = std::lower_bound(
-                out.begin(), out.end(), ext.name,
-                [](const Label& l, const std::string& n) { return l.name < n; });
+            auto pos =
+                std::lower_bound(out.begin(), out.end(), ext.name,
+                                 [](const Label& l, const std::string& n) { return l.name < n; });
             if (pos == out.end() || pos->name != ext.name) {
               out.insert(pos, ext);
             }
           }
           bool keep = relabel(config_.write_relabel_configs, out);
-          keep = keep && std::any_of(out.begin(), out.end(), [](const Label& l) {
-                   return l.name == kMetricNameLabel;
-                 });
+          keep = keep && std::any_of(out.begin(), out.end(),
+                                     [](const Label& l) { return l.name == kMetricNameLabel; });
           if (keep) {
             k.label_bytes = std::make_unique<const std::string>(encodeLabels(out));
           }
@@ -226,7 +225,8 @@ void EndpointQueue::cycle() {
   for (int k = 1; k < shards; ++k) {
     const auto i = static_cast<std::size_t>(k);
     if (!by_shard[i].empty()) {
-      threads.emplace_back([this, k, i, &by_shard, &stats] { sendShard(k, by_shard[i], stats[i]); });
+      threads.emplace_back(
+          [this, k, i, &by_shard, &stats] { sendShard(k, by_shard[i], stats[i]); });
     }
   }
   sendShard(0, by_shard[0], stats[0]);
@@ -256,8 +256,7 @@ void EndpointQueue::cycle() {
   pending_samples_ = 0;
 }
 
-void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts,
-                              ShardStats& stats) {
+void EndpointQueue::sendShard(int shard, std::span<const SeriesPart> parts, ShardStats& stats) {
   const std::size_t per_send = std::max<std::size_t>(config_.queue.max_samples_per_send, 1);
   std::vector<SeriesPart> batch;
   std::size_t in_batch = 0;

@@ -81,8 +81,8 @@ std::string encodeLabels(const LabelSet& labels) {
 // every sample of every request would cost more than the rest of sending. Sizes are worked out
 // first so that the request is written once into a buffer of the right size.
 std::string encodeParts(std::span<const SeriesPart> parts) {
-  using google::protobuf::io::CodedOutputStream;
   using google::protobuf::internal::WireFormatLite;
+  using google::protobuf::io::CodedOutputStream;
   constexpr uint32_t kTimeSeriesTag = (1 << 3) | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
   constexpr uint32_t kSampleTag = (2 << 3) | WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
   constexpr uint32_t kValueTag = (1 << 3) | WireFormatLite::WIRETYPE_FIXED64;

@@ -382,3 +382,32 @@ TEST_CASE("A backlog spreads over shards, and every series still arrives in orde
     }
   }
 }
+
+TEST_CASE("A reload keeps an unchanged endpoint's queue and hands a changed one its position") {
+  Receiver receiver;
+  auto store = vigil::makeMemStore();
+  vigil::test::TempDir dir;
+  const LabelSet s = series("requests");
+  int64_t t = vigil::unixNowMs() - 3000;
+  REQUIRE(store->append(s, t, 1).isOk());
+  RemoteWriteConfig c = endpoint(receiver);
+  auto writer = writerFrom(*store, dir, c, t - 1);
+  REQUIRE(eventually(5s, [&] { return receiver.acceptedSamples() == 1; }));
+  writer->configure({c}, {});  // unchanged: the same queue goes on
+  REQUIRE(store->append(s, ++t, 2).isOk());
+  REQUIRE(eventually(5s, [&] { return receiver.acceptedSamples() == 2; }));
+  CHECK(metric(*writer, "vigil_remote_write_samples_total", "sent") == 2);
+
+  c.http.headers.push_back({"X-Scope-OrgID", "team-b"});
+  writer->configure({c}, {});  // changed: a new queue, from where the old one stopped
+  std::this_thread::sleep_for(5ms);
+  REQUIRE(store->append(s, vigil::unixNowMs(), 3).isOk());  // collected after the reload
+  REQUIRE(eventually(5s, [&] { return receiver.acceptedSamples() == 3; }));
+  std::this_thread::sleep_for(300ms);
+  writer->stop();
+  CHECK(receiver.accepted().at("requests{}").size() == 3);  // nothing sent twice
+  CHECK(receiver.requests().back().headers.find("X-Scope-OrgID")->second == "team-b");
+  CHECK(metric(*writer, "vigil_remote_write_samples_total", "sent") == 1);  // the new queue's
+
+  writer->configure({}, {});  // stopped writers take no configuration
+}

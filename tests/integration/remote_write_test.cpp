@@ -247,8 +247,8 @@ TEST_CASE("Remote write: a Prometheus outage and vigil killed with SIGKILL leave
   // Prometheus.
   const double at = stack.position() - 1;
   const int range = static_cast<int>(at - started);
-  const SeriesMap in_vigil = stack.matrix(
-      stack.vigilPort(), "node_load1[" + std::to_string(range) + "s]", at, "");
+  const SeriesMap in_vigil =
+      stack.matrix(stack.vigilPort(), "node_load1[" + std::to_string(range) + "s]", at, "");
   const SeriesMap in_prom = stack.matrix(
       stack.promPort(), "node_load1{node=\"it-node\"}[" + std::to_string(range) + "s]", at, "node");
   REQUIRE(in_vigil.size() == 1);
