@@ -779,7 +779,8 @@ class ConfigReader : public YamlReader {
       const YAML::Node& n = node[i];
       if (!checkMap(n, sf,
                     {"job_name", "scheme", "metrics_path", "honor_labels", "sample_limit",
-                     "body_size_limit", "tls_config", "static_configs"})) {
+                     "body_size_limit", "tls_config", "static_configs", "relabel_configs",
+                     "metric_relabel_configs"})) {
         continue;
       }
       ScrapeConfig c;
@@ -846,6 +847,12 @@ class ConfigReader : public YamlReader {
             }
           }
         }
+      }
+      if (auto v = n["relabel_configs"]) {
+        readRelabelConfigs(v, join(sf, "relabel_configs"), c.relabel_configs);
+      }
+      if (auto v = n["metric_relabel_configs"]) {
+        readRelabelConfigs(v, join(sf, "metric_relabel_configs"), c.metric_relabel_configs);
       }
       if (auto sc = n["static_configs"]; sc && checkList(sc, join(sf, "static_configs"))) {
         for (std::size_t k = 0; k < sc.size(); ++k) {

@@ -372,6 +372,38 @@ TEST_CASE("Config: remote_write as Prometheus writes it", "[config]") {
         "max_shards");
 }
 
+TEST_CASE("Config: scrape relabel_configs and metric_relabel_configs", "[config]") {
+  const std::vector<CollectorInfo> catalog = {{"scrape", true, CollectorOption::kScrapeConfigs}};
+  auto r = parseConfig(R"(collectors:
+  scrape:
+    scrape_configs:
+      - job_name: app
+        static_configs: [{targets: ['127.0.0.1:8080']}]
+        relabel_configs:
+          - {source_labels: [__address__], regex: '(.*):.*', target_label: host}
+        metric_relabel_configs:
+          - {source_labels: [__name__], regex: 'go_.*', action: drop}
+)",
+                       "vigil.yaml", catalog);
+  INFO(errorsOf(r));
+  REQUIRE(r.config);
+  const auto& scrape = r.config->collector("scrape")->scrapes.at(0);
+  CHECK(scrape.relabel_configs.size() == 1);
+  CHECK(scrape.metric_relabel_configs.at(0).action == vigil::RelabelAction::kDrop);
+  auto bad = parseConfig(R"(collectors:
+  scrape:
+    scrape_configs:
+      - job_name: app
+        metric_relabel_configs:
+          - {regex: '(', action: drop}
+)",
+                         "vigil.yaml", catalog);
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].toString().starts_with(
+      "vigil.yaml:6:13: collectors.scrape.scrape_configs[0].metric_relabel_configs[0]: regex: "
+      "invalid regular expression"));
+}
+
 TEST_CASE("Config: the anomaly section", "[config]") {
   auto ok = parseConfig(R"(anomaly:
   detector: ewma

@@ -1,6 +1,7 @@
 // Relabeling with Prometheus 2.42's semantics (its relabel_test.go cases where they apply).
 #include <catch2/catch.hpp>
 
+#include "tests/support/relabel.h"
 #include "vigil/relabel.h"
 
 using vigil::LabelSet;
@@ -9,17 +10,7 @@ using vigil::RelabelConfig;
 
 namespace {
 
-RelabelConfig rule(RelabelAction action, std::vector<std::string> sources, std::string regex,
-                   std::string target = "", std::string replacement = "$1") {
-  RelabelConfig c;
-  c.action = action;
-  c.source_labels = std::move(sources);
-  c.regex = std::move(regex);
-  c.target_label = std::move(target);
-  c.replacement = std::move(replacement);
-  REQUIRE(c.compile().isOk());
-  return c;
-}
+using vigil::test::relabelRule;
 
 LabelSet abc() { return {{"__name__", "m"}, {"a", "foo"}, {"b", "bar"}, {"c", "baz"}}; }
 
@@ -27,40 +18,41 @@ LabelSet abc() { return {{"__name__", "m"}, {"a", "foo"}, {"b", "bar"}, {"c", "b
 
 TEST_CASE("replace: groups, separators, templates in the target, deletion on empty") {
   LabelSet l = abc();
-  REQUIRE(
-      vigil::relabel({rule(RelabelAction::kReplace, {"a", "b"}, "f(.*);(.*)r", "d", "$2-$1")}, l));
+  REQUIRE(vigil::relabel(
+      {relabelRule(RelabelAction::kReplace, {"a", "b"}, "f(.*);(.*)r", "d", "$2-$1")}, l));
   CHECK(l == LabelSet{{"__name__", "m"}, {"a", "foo"}, {"b", "bar"}, {"c", "baz"}, {"d", "ba-oo"}});
 
   // Fully anchored: "o" does not match "foo", so nothing changes.
   l = abc();
-  REQUIRE(vigil::relabel({rule(RelabelAction::kReplace, {"a"}, "o", "d", "x")}, l));
+  REQUIRE(vigil::relabel({relabelRule(RelabelAction::kReplace, {"a"}, "o", "d", "x")}, l));
   CHECK(l == abc());
 
   // The target is a template too; ${1}, named groups and $$.
   l = abc();
   REQUIRE(vigil::relabel(
-      {rule(RelabelAction::kReplace, {"a"}, "(?P<first>f)(.*)", "${first}_label", "$$${2}")}, l));
+      {relabelRule(RelabelAction::kReplace, {"a"}, "(?P<first>f)(.*)", "${first}_label", "$$${2}")},
+      l));
   CHECK(l.back() == vigil::Label{"f_label", "$oo"});
 
   // "$1x" names group "1x", which does not exist: it expands to nothing, deleting the label.
   l = abc();
-  REQUIRE(vigil::relabel({rule(RelabelAction::kReplace, {"a"}, "(.*)", "b", "$1x")}, l));
+  REQUIRE(vigil::relabel({relabelRule(RelabelAction::kReplace, {"a"}, "(.*)", "b", "$1x")}, l));
   CHECK(l == LabelSet{{"__name__", "m"}, {"a", "foo"}, {"c", "baz"}});
 
   // An invalid target name after expansion leaves the labels as they are.
   l = abc();
-  REQUIRE(vigil::relabel({rule(RelabelAction::kReplace, {"a"}, "(.*)", "${1}-x", "v")}, l));
+  REQUIRE(vigil::relabel({relabelRule(RelabelAction::kReplace, {"a"}, "(.*)", "${1}-x", "v")}, l));
   CHECK(l == abc());
 }
 
 TEST_CASE("keep, drop, keepequal, dropequal") {
   LabelSet l = abc();
-  CHECK(vigil::relabel({rule(RelabelAction::kKeep, {"a"}, "f.*")}, l));
-  CHECK_FALSE(vigil::relabel({rule(RelabelAction::kKeep, {"a"}, "f")}, l));
-  CHECK_FALSE(vigil::relabel({rule(RelabelAction::kDrop, {"a", "b"}, "foo;bar")}, l));
+  CHECK(vigil::relabel({relabelRule(RelabelAction::kKeep, {"a"}, "f.*")}, l));
+  CHECK_FALSE(vigil::relabel({relabelRule(RelabelAction::kKeep, {"a"}, "f")}, l));
+  CHECK_FALSE(vigil::relabel({relabelRule(RelabelAction::kDrop, {"a", "b"}, "foo;bar")}, l));
   // A missing label counts as "".
-  CHECK_FALSE(vigil::relabel({rule(RelabelAction::kDrop, {"missing"}, "")}, l));
-  CHECK(vigil::relabel({rule(RelabelAction::kDrop, {"missing"}, ".+")}, l));
+  CHECK_FALSE(vigil::relabel({relabelRule(RelabelAction::kDrop, {"missing"}, "")}, l));
+  CHECK(vigil::relabel({relabelRule(RelabelAction::kDrop, {"missing"}, ".+")}, l));
 
   RelabelConfig eq;
   eq.action = RelabelAction::kKeepEqual;
@@ -89,7 +81,7 @@ TEST_CASE("hashmod takes the low 64 bits of the MD5 as Prometheus does") {
 
 TEST_CASE("labelmap, labeldrop, labelkeep, lowercase, uppercase") {
   LabelSet l{{"__meta_kubernetes_pod_name", "api-1"}, {"__name__", "m"}, {"job", "x"}};
-  REQUIRE(vigil::relabel({rule(RelabelAction::kLabelMap, {}, "__meta_kubernetes_(.+)")}, l));
+  REQUIRE(vigil::relabel({relabelRule(RelabelAction::kLabelMap, {}, "__meta_kubernetes_(.+)")}, l));
   CHECK(l == LabelSet{{"__meta_kubernetes_pod_name", "api-1"},
                       {"__name__", "m"},
                       {"job", "x"},

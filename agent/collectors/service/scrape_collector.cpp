@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -50,6 +51,83 @@ uint64_t scrapedSeriesKey(std::string_view name, std::string_view suffix, const 
   return h;
 }
 
+// metric_relabel_configs over every sample of a scrape; a sample whose name they change
+// moves to a family of that name (untyped: the declared type was the old name's).
+void relabelSamples(const std::vector<RelabelConfig>& configs, MetricBatch& batch) {
+  MetricBatch result;
+  for (MetricFamily& f : batch.mutableFamilies()) {
+    for (MetricSample& s : f.samples) {
+      const std::string name = f.name + s.suffix;
+      LabelSet full = std::move(s.labels);
+      full.insert(std::lower_bound(full.begin(), full.end(), std::string(kMetricNameLabel),
+                                   [](const Label& l, const std::string& n) { return l.name < n; }),
+                  Label{std::string(kMetricNameLabel), name});
+      if (!relabel(configs, full)) {
+        continue;
+      }
+      auto it = std::find_if(full.begin(), full.end(),
+                             [](const Label& l) { return l.name == kMetricNameLabel; });
+      if (it == full.end() || !isValidMetricName(it->value)) {
+        continue;  // a sample needs a name to be stored
+      }
+      const std::string new_name = std::move(it->value);
+      full.erase(it);
+      if (new_name == name) {
+        result.family(f.name, f.help, f.type)
+            .samples.push_back({std::move(full), s.value, s.suffix});
+      } else {
+        result.family(new_name, "", MetricType::kUntyped)
+            .samples.push_back({std::move(full), s.value, ""});
+      }
+    }
+  }
+  batch = std::move(result);
+}
+
+// A target as relabel_configs leave it: where to scrape and the labels its series get; null
+// when the relabeling drops it.
+struct ResolvedTarget {
+  std::string address;
+  std::string url;
+  LabelSet labels;  // without the __ labels; instance defaults to the address
+};
+
+std::optional<ResolvedTarget> resolveTarget(const ScrapeConfig& c, const ScrapeConfig::Target& t) {
+  LabelSet labels = {{"__address__", t.address},
+                     {"__metrics_path__", c.metrics_path},
+                     {"__scheme__", c.scheme},
+                     {"job", c.job_name}};
+  for (const auto& l : t.labels) {
+    labels.push_back(l);
+  }
+  std::sort(labels.begin(), labels.end());
+  if (!relabel(c.relabel_configs, labels)) {
+    return std::nullopt;
+  }
+  auto get = [&](std::string_view name) {
+    auto it =
+        std::find_if(labels.begin(), labels.end(), [&](const Label& l) { return l.name == name; });
+    return it == labels.end() ? std::string() : it->value;
+  };
+  ResolvedTarget r;
+  r.address = get("__address__");
+  if (r.address.empty()) {
+    return std::nullopt;  // Prometheus drops a target relabeled to no address
+  }
+  r.url = get("__scheme__") + "://" + r.address + get("__metrics_path__");
+  const bool has_instance = !get("instance").empty();
+  for (Label& l : labels) {
+    if (!l.name.starts_with("__")) {
+      r.labels.push_back(std::move(l));
+    }
+  }
+  if (!has_instance) {
+    r.labels.push_back({"instance", r.address});
+    std::sort(r.labels.begin(), r.labels.end());
+  }
+  return r;
+}
+
 class ScrapeCollector : public Collector {
  public:
   explicit ScrapeCollector(std::vector<ScrapeConfig> configs) : configs_(std::move(configs)) {}
@@ -62,40 +140,44 @@ class ScrapeCollector : public Collector {
     // nothing.
     struct Job {
       const ScrapeConfig* config;
-      const ScrapeConfig::Target* target;
+      std::string address;
+      std::string url;
       LabelSet labels;
       MetricBatch batch;
       Status status;
       double seconds = 0;
       std::size_t samples = 0;
+      std::size_t kept = 0;  // after metric_relabel_configs
       std::size_t new_series = 0;
       std::vector<uint64_t>* seen;  // series keys of the previous scrape, in its order
     };
     std::vector<Job> jobs;
     for (const auto& c : configs_) {
       for (const auto& t : c.targets) {
-        LabelSet target_labels = {{"instance", t.address}, {"job", c.job_name}};
-        for (const auto& l : t.labels) {
-          target_labels.push_back(l);
+        auto resolved = resolveTarget(c, t);
+        if (!resolved) {
+          continue;
         }
-        std::sort(target_labels.begin(), target_labels.end());
         jobs.push_back({&c,
-                        &t,
-                        std::move(target_labels),
+                        resolved->address,
+                        std::move(resolved->url),
+                        std::move(resolved->labels),
                         {},
                         Status::ok(),
                         0,
                         0,
                         0,
-                        &seen_[c.job_name + "\xff" + t.address]});
+                        0,
+                        &seen_[c.job_name + "\xff" + resolved->address]});
       }
     }
     std::vector<std::thread> threads;
     for (auto& j : jobs) {
       threads.emplace_back([&j, deadline = ctx.deadline] {
         const auto start = std::chrono::steady_clock::now();
-        j.status = scrapeOne(*j.config, *j.target, j.labels, deadline, j.batch, j.samples,
-                             j.new_series, *j.seen);
+        j.status = scrapeOne(*j.config, j.url, j.labels, deadline, j.batch, j.samples, j.new_series,
+                             *j.seen);
+        j.kept = j.batch.seriesCount();
         j.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       });
     }
@@ -106,10 +188,12 @@ class ScrapeCollector : public Collector {
     auto& duration = out.family("scrape_duration_seconds", "", MetricType::kGauge);
     auto& scraped = out.family("scrape_samples_scraped", "", MetricType::kGauge);
     auto& added = out.family("scrape_series_added", "", MetricType::kGauge);
+    auto& post_relabel =
+        out.family("scrape_samples_post_metric_relabeling", "", MetricType::kGauge);
     for (auto& j : jobs) {
       if (!j.status.isOk()) {
-        spdlog::warn("scrape failed job={} target={} error=\"{}\"", j.config->job_name,
-                     j.target->address, j.status.message());
+        spdlog::warn("scrape failed job={} target={} error=\"{}\"", j.config->job_name, j.address,
+                     j.status.message());
       }
       for (MetricFamily& f : j.batch.mutableFamilies()) {
         MetricFamily& dest = out.family(f.name, f.help, f.type);
@@ -124,12 +208,13 @@ class ScrapeCollector : public Collector {
       MetricBatch::add(duration, j.labels, j.seconds);
       MetricBatch::add(scraped, j.labels, static_cast<double>(j.samples));
       MetricBatch::add(added, j.labels, static_cast<double>(j.new_series));
+      MetricBatch::add(post_relabel, j.labels, static_cast<double>(j.kept));
     }
     return Status::ok();
   }
 
  private:
-  static Status scrapeOne(const ScrapeConfig& c, const ScrapeConfig::Target& t,
+  static Status scrapeOne(const ScrapeConfig& c, const std::string& url,
                           const LabelSet& target_labels,
                           std::chrono::steady_clock::time_point deadline, MetricBatch& out,
                           std::size_t& samples, std::size_t& new_series,
@@ -140,7 +225,7 @@ class ScrapeCollector : public Collector {
     options.max_bytes = c.body_size_limit + 64 * 1024;  // the body, and room for headers
     options.accept = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
     options.user_agent = "vigil-scrape";
-    const auto got = httpGet(c.scheme + "://" + t.address + c.metrics_path, options, deadline);
+    const auto got = httpGet(url, options, deadline);
     if (!got.status.isOk()) {
       return got.status;
     }
@@ -186,6 +271,9 @@ class ScrapeCollector : public Collector {
       }
     }
     previous = std::move(current);
+    if (!c.metric_relabel_configs.empty()) {
+      relabelSamples(c.metric_relabel_configs, out);
+    }
     return Status::ok();
   }
 

@@ -13,6 +13,7 @@
 
 #include "vigil/duration.h"
 #include "vigil/metric.h"
+#include "vigil/relabel.h"
 #include "vigil/status.h"
 
 namespace vigil {
@@ -108,6 +109,11 @@ struct ScrapeConfig {
   std::string ca_file;
   bool insecure_skip_verify = false;
   std::vector<Target> targets;
+  /// Applied to each target's labels (__address__, __scheme__, __metrics_path__, job and the
+  /// static labels) before it is scraped; a target they drop is not scraped.
+  std::vector<RelabelConfig> relabel_configs;
+  /// Applied to every scraped sample (with __name__ and the target's labels) before it is kept.
+  std::vector<RelabelConfig> metric_relabel_configs;
 };
 
 struct CollectorSettings {

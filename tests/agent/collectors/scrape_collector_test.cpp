@@ -9,6 +9,7 @@
 #include "agent/collectors/service/scrape_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/process.h"
+#include "tests/support/relabel.h"
 
 using namespace vigil;
 using namespace vigil::test;
@@ -70,6 +71,15 @@ ScrapeConfig job(const std::string& name, const std::string& path, const std::st
   return c;
 }
 
+// One scrape of every target (1.5 s allowed), flattened.
+std::map<std::string, double> scrapeOnce(Collector& collector) {
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
+  REQUIRE(collector.collect(ctx, batch).isOk());
+  return flattenBatch(batch);
+}
+
 }  // namespace
 
 TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape][integration]") {
@@ -86,11 +96,7 @@ TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape
                       job("broken", "/malformed", a), huge, limited};
   auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
   REQUIRE(collector);
-  MetricBatch batch;
-  CollectContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
-  REQUIRE((*collector)->collect(ctx, batch).isOk());
-  auto m = flattenBatch(batch);
+  auto m = scrapeOnce(**collector);
   const std::string t = "|instance=" + a;
   auto labels = [&](const std::string& job) { return t + "|job=" + job + "|team=web"; };
   CHECK(m["up" + labels("app")] == 1);
@@ -113,17 +119,51 @@ TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape
   }
 
   // A second scrape adds no new series; honor_labels keeps the app's job.
-  MetricBatch again;
-  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
-  REQUIRE((*collector)->collect(ctx, again).isOk());
-  CHECK(flattenBatch(again)["scrape_series_added" + labels("app")] == 0);
+  CHECK(scrapeOnce(**collector)["scrape_series_added" + labels("app")] == 0);
   CollectorSettings honoring;
   ScrapeConfig honor = job("app", "/good", a);
   honor.honor_labels = true;
   honoring.scrapes = {honor};
   auto honoring_collector = collectors::makeScrapeCollector(honoring, HostPaths{});
-  MetricBatch honored;
-  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
-  REQUIRE((*honoring_collector)->collect(ctx, honored).isOk());
-  CHECK(flattenBatch(honored)["http_requests_total|code=500" + t + "|job=from-app|team=web"] == 1);
+  REQUIRE(honoring_collector);
+  CHECK(scrapeOnce(
+            **honoring_collector)["http_requests_total|code=500" + t + "|job=from-app|team=web"] ==
+        1);
+}
+
+TEST_CASE(
+    "Scrape collector: relabel_configs pick and label targets, metric_relabel_configs "
+    "rewrite samples",
+    "[scrape][integration]") {
+  Target target;
+  const std::string a = target.address();
+  ScrapeConfig c = job("app", "/nowhere", a);
+  c.targets.push_back({"127.0.0.2:1", {{"team", "db"}}});
+  c.relabel_configs = {
+      // Only the web team's targets; the path comes from a label; instance named by hand.
+      relabelRule(RelabelAction::kKeep, {"team"}, "web"),
+      relabelRule(RelabelAction::kReplace, {}, ".*", "__metrics_path__", "/good"),
+      relabelRule(RelabelAction::kReplace, {"__address__"}, "127\\.0\\.0\\.1:(.*)", "instance",
+                  "local-$1"),
+  };
+  c.metric_relabel_configs = {
+      relabelRule(RelabelAction::kDrop, {"__name__"}, "latency_seconds_(sum|count)"),
+      relabelRule(RelabelAction::kReplace, {"__name__"}, "http_requests_total", "__name__",
+                  "app_requests_total"),
+      relabelRule(RelabelAction::kLabelDrop, {}, "team"),
+  };
+  CollectorSettings settings;
+  settings.scrapes = {c};
+  auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
+  REQUIRE(collector);
+  auto m = scrapeOnce(**collector);
+  const std::string t = "|instance=local-" + std::to_string(target.port) + "|job=app";
+  CHECK(m["up" + t + "|team=web"] == 1);
+  CHECK(m.count("up|instance=127.0.0.2:1|job=app|team=db") == 0);  // dropped, not scraped
+  CHECK(m["scrape_samples_scraped" + t + "|team=web"] == 6);
+  CHECK(m["scrape_samples_post_metric_relabeling" + t + "|team=web"] == 4);
+  CHECK(m["app_requests_total|code=200" + t] == 10);
+  CHECK(m.count("http_requests_total|code=200" + t) == 0);
+  CHECK(m["latency_seconds_bucket" + t + "|le=+Inf"] == 4);
+  CHECK(m.count("latency_seconds_sum" + t) == 0);
 }
