@@ -212,7 +212,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       return p.error("expected a metric name");
     }
     LabelSet labels;
-    labels.reserve(label_hint);
+    labels.reserve(label_hint + limits.label_headroom);
     if (p.consume('{')) {
       p.skipSpaces();
       while (!p.consume('}')) {

@@ -182,6 +182,8 @@ void EndpointQueue::cycle() {
         if (!k.resolved) {
           k.resolved = true;
           LabelSet out = labels();
+          // An empty label is no label in Prometheus; receivers must not get one.
+          std::erase_if(out, [](const Label& l) { return l.value.empty(); });
           for (const Label& ext : external_labels_) {
             auto pos =
                 std::lower_bound(out.begin(), out.end(), ext.name,

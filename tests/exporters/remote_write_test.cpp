@@ -223,8 +223,11 @@ TEST_CASE("Samples go out with the protocol's headers, external labels and write
                 .isOk());
     REQUIRE(store->append(series("http_requests_total", {{"code", "500"}}), start + i * 1000, i)
                 .isOk());
-    // Already has a node label: the external one must not replace it.
-    REQUIRE(store->append(series("node_load1", {{"node", "own"}}), start + i * 1000, 0.5).isOk());
+    // Already has a node label: the external one must not replace it. The empty label is no
+    // label, as in Prometheus.
+    REQUIRE(store->append(series("node_load1", {{"node", "own"}, {"ifalias", ""}}),
+                          start + i * 1000, 0.5)
+                .isOk());
   }
   RemoteWriteConfig c = endpoint(receiver);
   c.http.auth_type = "Bearer";

@@ -237,6 +237,7 @@ class ScrapeCollector : public Collector {
       return invalidArgument("body larger than " + std::to_string(c.body_size_limit) + " bytes");
     }
     TextParseLimits limits;
+    limits.label_headroom = target_labels.size();
     if (c.sample_limit > 0) {
       limits.max_samples = c.sample_limit;
     }

@@ -17,6 +17,9 @@ struct TextParseLimits {
   std::size_t max_samples = 1'000'000;
   std::size_t max_line_bytes = 64 * 1024;
   std::size_t max_labels = 64;
+  /// Room reserved in every sample's labels for labels the caller adds afterwards (a scrape's
+  /// job and instance), so that adding them does not reallocate each sample's labels.
+  std::size_t label_headroom = 0;
 };
 
 struct TextParseResult {
