@@ -78,25 +78,28 @@ class LineParser {
     }
     ++pos_;
     std::string out;
-    while (!atEnd()) {
-      const char c = s_[pos_++];
-      if (c == '"') {
+    while (true) {
+      // Runs without escapes are copied whole.
+      const std::size_t stop = s_.find_first_of("\"\\", pos_);
+      if (stop == std::string_view::npos) {
+        pos_ = s_.size();
+        break;
+      }
+      out.append(s_.data() + pos_, stop - pos_);
+      pos_ = stop + 1;
+      if (s_[stop] == '"') {
         return out;
       }
-      if (c == '\\') {
-        if (atEnd()) {
-          break;
-        }
-        const char e = s_[pos_++];
-        if (e == 'n') {
-          out += '\n';
-        } else if (e == '\\' || e == '"') {
-          out += e;
-        } else {
-          return error(std::string("invalid escape \\") + e + " in a label value");
-        }
+      if (atEnd()) {
+        break;
+      }
+      const char e = s_[pos_++];
+      if (e == 'n') {
+        out += '\n';
+      } else if (e == '\\' || e == '"') {
+        out += e;
       } else {
-        out += c;
+        return error(std::string("invalid escape \\") + e + " in a label value");
       }
     }
     return error("unterminated label value");
@@ -216,7 +219,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
     if (p.consume('{')) {
       p.skipSpaces();
       while (!p.consume('}')) {
-        const std::string label(p.name());
+        std::string label(p.name());
         if (label.empty()) {
           return p.error("expected a label name in " + std::string(name));
         }
@@ -237,7 +240,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
             return p.error("duplicate label " + label + " in " + std::string(name));
           }
         }
-        labels.push_back({label, std::move(*value)});
+        labels.push_back({std::move(label), std::move(*value)});
         if (labels.size() > limits.max_labels) {
           return p.error("more than " + std::to_string(limits.max_labels) + " labels");
         }
