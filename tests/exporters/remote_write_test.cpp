@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/support/process.h"
+#include "tests/support/test_ca.h"
 #include "vigil/clock.h"
 #include "vigil/exporters/remote_write.h"
 #include "vigil/store.h"
@@ -44,8 +45,14 @@ class Receiver {
     int status = 0;
   };
 
-  Receiver() {
-    server_.Post("/api/v1/write", [this](const httplib::Request& req, httplib::Response& res) {
+  explicit Receiver(const std::string& cert = "", const std::string& key = "") {
+    if (cert.empty()) {
+      server_ = std::make_unique<httplib::Server>();
+    } else {
+      server_ = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
+      scheme_ = "https";
+    }
+    server_->Post("/api/v1/write", [this](const httplib::Request& req, httplib::Response& res) {
       const auto arrived = std::chrono::steady_clock::now();
       Response r;
       {
@@ -72,17 +79,19 @@ class Receiver {
       }
       res.set_content(r.status < 300 ? "" : "scripted failure", "text/plain");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) {
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) {
       std::this_thread::sleep_for(1ms);
     }
   }
   ~Receiver() {
-    server_.stop();
+    server_->stop();
     thread_.join();
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/api/v1/write"; }
+  std::string url() const {
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + "/api/v1/write";
+  }
   void script(std::vector<Response> responses) {
     std::lock_guard lock(mu_);
     script_.assign(responses.begin(), responses.end());
@@ -118,7 +127,8 @@ class Receiver {
   }
 
  private:
-  httplib::Server server_;
+  std::unique_ptr<httplib::Server> server_;
+  std::string scheme_ = "http";
   int port_ = 0;
   std::thread thread_;
   mutable std::mutex mu_;
@@ -225,8 +235,9 @@ TEST_CASE("Samples go out with the protocol's headers, external labels and write
                 .isOk());
     // Already has a node label: the external one must not replace it. The empty label is no
     // label, as in Prometheus.
-    REQUIRE(store->append(series("node_load1", {{"node", "own"}, {"ifalias", ""}}),
-                          start + i * 1000, 0.5)
+    REQUIRE(store
+                ->append(series("node_load1", {{"node", "own"}, {"ifalias", ""}}), start + i * 1000,
+                         0.5)
                 .isOk());
   }
   RemoteWriteConfig c = endpoint(receiver);
@@ -359,33 +370,6 @@ TEST_CASE("429 waits for Retry-After; other 4xx drop the samples, counted, and s
   CHECK(metric(*writer, "vigil_remote_write_requests_total", "rejected") == 2);
 }
 
-TEST_CASE("A backlog spreads over shards, and every series still arrives in order") {
-  Receiver receiver;
-  auto store = vigil::makeMemStore();
-  const int64_t start = vigil::unixNowMs() - 200'000;
-  for (int s = 0; s < 200; ++s) {
-    const LabelSet l = series("backlog", {{"i", std::to_string(s)}});
-    for (int i = 0; i < 100; ++i) {
-      REQUIRE(store->append(l, start + i * 1000, i).isOk());
-    }
-  }
-  vigil::test::TempDir dir;
-  RemoteWriteConfig c = endpoint(receiver);
-  c.queue.max_samples_per_send = 100;
-  c.queue.min_shards = 4;
-  c.queue.max_shards = 8;
-  auto writer = writerFrom(*store, dir, c, start - 1);
-  REQUIRE(eventually(10s, [&] { return receiver.acceptedSamples() == 20'000; }));
-  writer->stop();
-  CHECK(metric(*writer, "vigil_remote_write_shards", "") >= 4);
-  for (const auto& [name, samples] : receiver.accepted()) {
-    REQUIRE(samples.size() == 100);
-    for (std::size_t i = 1; i < samples.size(); ++i) {
-      REQUIRE(samples[i].t > samples[i - 1].t);
-    }
-  }
-}
-
 TEST_CASE("A reload keeps an unchanged endpoint's queue and hands a changed one its position") {
   Receiver receiver;
   auto store = vigil::makeMemStore();
@@ -413,4 +397,65 @@ TEST_CASE("A reload keeps an unchanged endpoint's queue and hands a changed one 
   CHECK(metric(*writer, "vigil_remote_write_samples_total", "sent") == 1);  // the new queue's
 
   writer->configure({}, {});  // stopped writers take no configuration
+}
+
+TEST_CASE("TLS receivers are verified against the configured CA; basic auth goes along") {
+  vigil::test::TempDir certs_dir;
+  const auto certs = vigil::test::makeTestCertificates(certs_dir);
+  Receiver receiver(certs.cert, certs.key);
+  auto store = vigil::makeMemStore();
+  const int64_t start = vigil::unixNowMs() - 2000;
+  REQUIRE(store->append(series("up"), start, 1).isOk());
+
+  // Not trusted (the system's CAs do not know the test CA): retried, nothing delivered.
+  vigil::test::TempDir dir1;
+  RemoteWriteConfig untrusted = endpoint(receiver);
+  auto w1 = writerFrom(*store, dir1, untrusted, start - 1);
+  REQUIRE(eventually(
+      5s, [&] { return metric(*w1, "vigil_remote_write_requests_total", "retry") >= 2; }));
+  w1->stop();
+  CHECK(receiver.requests().empty());
+
+  vigil::test::TempDir dir2;
+  RemoteWriteConfig trusted = endpoint(receiver);
+  trusted.http.ca_file = certs.ca;
+  trusted.http.auth_type = "Basic";
+  trusted.http.basic_username = "vigil";
+  trusted.http.basic_password = "pw";
+  auto w2 = writerFrom(*store, dir2, trusted, start - 1);
+  REQUIRE(eventually(5s, [&] { return receiver.acceptedSamples() == 1; }));
+  w2->stop();
+  CHECK(receiver.requests().front().headers.find("Authorization")->second ==
+        "Basic dmlnaWw6cHc=");  // vigil:pw
+}
+
+TEST_CASE("Shards grow with a backlog and come back down; every series arrives in order") {
+  Receiver receiver;
+  std::vector<Receiver::Response> slow(400, {200, "", 15ms});
+  receiver.script(slow);
+  auto store = vigil::makeMemStore();
+  // 20 minutes of 20 series: read in 5-minute steps, 60 batches of 100 samples a step.
+  const int64_t start = vigil::unixNowMs() - 20 * 60'000;
+  for (int i = 0; i < 20 * 60; ++i) {
+    for (int k = 0; k < 20; ++k) {
+      REQUIRE(
+          store->append(series("backlog", {{"k", std::to_string(k)}}), start + i * 1000, i).isOk());
+    }
+  }
+  vigil::test::TempDir dir;
+  RemoteWriteConfig c = endpoint(receiver);
+  c.queue.max_samples_per_send = 100;
+  c.queue.min_shards = 1;
+  c.queue.max_shards = 8;
+  auto writer = writerFrom(*store, dir, c, start - 1);
+  CHECK(eventually(20s, [&] { return metric(*writer, "vigil_remote_write_shards", "") >= 2; }));
+  REQUIRE(eventually(30s, [&] { return receiver.acceptedSamples() == 24'000; }));
+  CHECK(eventually(5s, [&] { return metric(*writer, "vigil_remote_write_shards", "") == 1; }));
+  writer->stop();
+  for (const auto& [name, samples] : receiver.accepted()) {
+    REQUIRE(samples.size() == 1200);
+    for (std::size_t i = 1; i < samples.size(); ++i) {
+      REQUIRE(samples[i].t > samples[i - 1].t);
+    }
+  }
 }

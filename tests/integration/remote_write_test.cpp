@@ -174,8 +174,7 @@ TEST_CASE("Remote write: what vigil sent is in Prometheus, with identical labels
   REQUIRE(stack.sentThrough(RemoteWriteStack::nowSeconds() + 3, 20s));
   const double at = stack.position() - 3;
   const SeriesMap in_vigil = stack.matrix(stack.vigilPort(), "{__name__=~\".+\"}[6s]", at, "");
-  const SeriesMap in_prom =
-      stack.matrix(stack.promPort(), "{node=\"it-node\"}[6s]", at, "node");
+  const SeriesMap in_prom = stack.matrix(stack.promPort(), "{node=\"it-node\"}[6s]", at, "node");
   REQUIRE(in_vigil.size() >= 100);
   CHECK(in_prom.size() == in_vigil.size());
   std::size_t samples = 0;
