@@ -24,31 +24,40 @@ std::size_t closedBytes(const ClosedChunk& c) { return closedChunkBytes(c); }
 
 // Whether `s` has exactly the labels of a batch sample: family name (+suffix) as __name__ and
 // `labels`, compared in sorted order without building a label set.
+// Whether `s` is the series of `labels` under name+suffix. Labels with empty values do not
+// count: in Prometheus an empty label is an absent one, so they are not stored.
 bool sameLabels(const Series& s, const std::string& name, const std::string& suffix,
                 const LabelSet& labels) {
-  if (s.labels.size() != labels.size() + 1) {
-    return false;
-  }
-  std::size_t k = 0;
+  auto it = s.labels.begin();
+  const auto end = s.labels.end();
   bool name_seen = false;
-  for (const auto& [n, v] : s.labels) {
-    if (!name_seen && (k == labels.size() || kMetricNameLabel < labels[k].name)) {
-      if (*n != kMetricNameLabel || v->size() != name.size() + suffix.size() ||
-          v->compare(0, name.size(), name) != 0 ||
-          v->compare(name.size(), suffix.size(), suffix) != 0) {
-        return false;
-      }
-      name_seen = true;
-      continue;
-    }
-    if (k >= labels.size() || *n != labels[k].name || *v != labels[k].value) {
+  auto nameMatches = [&] {
+    if (it == end || *it->first != kMetricNameLabel ||
+        it->second->size() != name.size() + suffix.size() ||
+        it->second->compare(0, name.size(), name) != 0 ||
+        it->second->compare(name.size(), suffix.size(), suffix) != 0) {
       return false;
     }
-    ++k;
+    ++it;
+    name_seen = true;
+    return true;
+  };
+  for (const Label& l : labels) {
+    if (l.value.empty()) {
+      continue;
+    }
+    if (!name_seen && kMetricNameLabel < l.name && !nameMatches()) {
+      return false;
+    }
+    if (it == end || *it->first != l.name || *it->second != l.value) {
+      return false;
+    }
+    ++it;
   }
-  return name_seen && k == labels.size();
+  return (name_seen || nameMatches()) && it == end;
 }
 
+// The stored label set: __name__ added, empty labels left out.
 LabelSet withName(const std::string& name, const std::string& suffix, const LabelSet& labels) {
   LabelSet out;
   out.reserve(labels.size() + 1);
@@ -58,7 +67,9 @@ LabelSet withName(const std::string& name, const std::string& suffix, const Labe
       out.push_back({std::string(kMetricNameLabel), name + suffix});
       inserted = true;
     }
-    out.push_back(l);
+    if (!l.value.empty()) {
+      out.push_back(l);
+    }
   }
   if (!inserted) {
     out.push_back({std::string(kMetricNameLabel), name + suffix});
@@ -404,7 +415,14 @@ Status MemStore::append(const LabelSet& labels, int64_t t, double v) {
     return invalidArgument("labels of " + labelsToString(labels) +
                            " are not sorted by name or have a duplicate name");
   }
-  Series* s = getOrCreatePinned(labels, labelsHash(labels));
+  Series* s = nullptr;
+  if (std::any_of(labels.begin(), labels.end(), [](const Label& l) { return l.value.empty(); })) {
+    LabelSet present = labels;  // an empty label is an absent one
+    std::erase_if(present, [](const Label& l) { return l.value.empty(); });
+    s = getOrCreatePinned(present, labelsHash(present));
+  } else {
+    s = getOrCreatePinned(labels, labelsHash(labels));
+  }
   AppendResult r = appendToSeries(*s, t, v);
   s->pins.fetch_sub(1);
   countResult(r);

@@ -1,7 +1,8 @@
 #pragma once
 // The in-memory time-series store: every sample vigil produces goes through it. Series are
-// identified by their sorted label set including __name__; samples are Gorilla-compressed in
-// chunks; an inverted index answers label matchers.
+// identified by their sorted label set including __name__ (labels with empty values left out:
+// in Prometheus an empty label is an absent one); samples are Gorilla-compressed in chunks; an
+// inverted index answers label matchers.
 //
 // Thread safety: every method may be called from any thread. Appends to different series do
 // not contend; queries do not block appends except while a series' chunks are copied.

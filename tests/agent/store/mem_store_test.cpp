@@ -406,3 +406,30 @@ TEST_CASE("Store: scan gives each series what is newer than the reader's cursor"
   got = scanOnce(0, 100000);
   CHECK(got["a{}"].size() == 6);
 }
+
+TEST_CASE("Store: an empty label is an absent one, as in Prometheus", "[store]") {
+  auto store = makeMemStore();
+  // A collector's batch (node_exporter-style ifalias="") and a single append (a recording
+  // rule whose result has an empty label) land in the series without the label.
+  const Store::SourceId source = store->registerSource("collector/netclass");
+  MetricBatch batch;
+  auto& info = batch.family("node_network_info", "", MetricType::kGauge);
+  MetricBatch::add(info, {{"device", "eth0"}, {"ifalias", ""}}, 1);
+  for (int64_t t = 1000; t <= 3000; t += 1000) {
+    store->appendBatch(source, t, batch);  // the second and third take the fast path
+  }
+  REQUIRE(store
+              ->append(L({{"__name__", "node_network_info"}, {"device", "eth0"}, {"ifalias", ""}}),
+                       4000, 1)
+              .isOk());
+  auto got = store->select({M(MatchType::kEqual, "__name__", "node_network_info")}, 0, 10000);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].labels == L({{"__name__", "node_network_info"}, {"device", "eth0"}}));
+  CHECK(got[0].samples.size() == 4);
+  CHECK(store->labelValues("ifalias").empty());
+  // The batch's next cycle without the series still marks it stale.
+  store->appendBatch(source, 5000, MetricBatch{});
+  got = store->select({M(MatchType::kEqual, "device", "eth0")}, 5000, 5000);
+  REQUIRE(got.size() == 1);
+  CHECK(isStaleNaN(got[0].samples[0].v));
+}
