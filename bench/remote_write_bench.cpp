@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "scrape_target.h"
 #include "tests/support/process.h"
 #include "vigil/exporters/remote_write.h"
 
@@ -56,72 +57,31 @@ struct CountingReceiver {
   }
 };
 
-// The scrape target: `series` counters that all move on every scrape.
-struct Target {
-  httplib::Server server;
-  std::atomic<uint64_t> scrapes{0};
-  int port = 0;
-  std::thread thread;
-
-  explicit Target(int series) {
-    server.Get("/metrics", [this, series](const httplib::Request&, httplib::Response& res) {
-      const uint64_t k = ++scrapes;
-      std::string body;
-      body.reserve(static_cast<std::size_t>(series) * 64);
-      body += "# HELP bench_requests_total Requests served.\n# TYPE bench_requests_total counter\n";
-      char line[128];
-      for (int i = 0; i < series; ++i) {
-        const int n = std::snprintf(
-            line, sizeof line, "bench_requests_total{handler=\"h%d\",code=\"%d\"} %llu\n", i / 5,
-            200 + i % 5, static_cast<unsigned long long>(k * (i % 7 + 1)));
-        body.append(line, static_cast<std::size_t>(n));
-      }
-      res.set_content(body, "text/plain; version=0.0.4");
-    });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-  }
-  ~Target() {
-    server.stop();
-    thread.join();
-  }
-};
-
-const char* kOtherCollectors[] = {
-    "cpu",    "meminfo",  "loadavg",  "stat",     "vmstat",    "filefd",    "pressure",
-    "netdev", "netclass", "netstat",  "sockstat", "conntrack", "diskstats", "filesystem",
-    "uname",  "time",     "os",       "timex",    "textfile",  "cgroup",    "process",
-    "push",   "statsd",   "postgres", "probe",    "redis"};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  int series = 10000;
-  int seconds = 60;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--series") == 0) {
-      series = std::atoi(argv[i + 1]);
-    } else if (std::strcmp(argv[i], "--seconds") == 0) {
-      seconds = std::atoi(argv[i + 1]);
+  const auto [series, seconds] = vigil::bench::parseBenchOptions(argc, argv, {10000, 60});
+  // `series` counters that all move on every scrape.
+  vigil::bench::ScrapeTarget target([series](uint64_t k) {
+    std::string body;
+    body.reserve(static_cast<std::size_t>(series) * 64);
+    body += "# HELP bench_requests_total Requests served.\n# TYPE bench_requests_total counter\n";
+    char line[128];
+    for (int i = 0; i < series; ++i) {
+      const int n = std::snprintf(line, sizeof line,
+                                  "bench_requests_total{handler=\"h%d\",code=\"%d\"} %llu\n", i / 5,
+                                  200 + i % 5, static_cast<unsigned long long>(k * (i % 7 + 1)));
+      body.append(line, static_cast<std::size_t>(n));
     }
-  }
-  Target target(series);
+    return body;
+  });
   CountingReceiver to_vigil;
   CountingReceiver to_prometheus;
   vigil::test::TempDir dir;
-  const std::string target_address = "127.0.0.1:" + std::to_string(target.port);
-
-  std::string config =
-      "global:\n  collection_interval: 1s\nanomaly:\n  enabled: false\ncollectors:\n";
-  for (const char* c : kOtherCollectors) {
-    config += std::string("  ") + c + ": {enabled: false}\n";
-  }
-  config +=
-      "  scrape:\n    interval: 1s\n    scrape_configs:\n      - job_name: bench\n"
-      "        static_configs:\n          - targets: ['" +
-      target_address + "']\n";
-  config += "remote_write:\n  - url: http://127.0.0.1:" + std::to_string(to_vigil.port) +
-            "/api/v1/write\n";
+  const std::string target_address = target.address();
+  const std::string config = vigil::bench::scrapeOnlyVigilConfig(
+      target_address, "remote_write:\n  - url: http://127.0.0.1:" + std::to_string(to_vigil.port) +
+                          "/api/v1/write\n");
   dir.write("vigil.yaml", config);
   dir.write("prometheus.yml",
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
