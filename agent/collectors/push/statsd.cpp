@@ -57,6 +57,12 @@ void StatsdAggregator::ingestPacket(std::string_view packet) {
   }
 }
 
+void StatsdAggregator::rejectPacket() {
+  std::lock_guard lock(mu_);
+  ++stats_.packets;
+  ++stats_.lines_bad;
+}
+
 bool StatsdAggregator::ingestLine(std::string_view line) {
   const std::size_t colon = line.find(':');
   const std::size_t bar = line.find('|');

@@ -22,6 +22,8 @@ class StatsdAggregator {
 
   /// One datagram: lines separated by '\n'. Thread-safe.
   void ingestPacket(std::string_view packet);
+  /// A datagram that could not be read whole (over the listener's packet size): one bad line.
+  void rejectPacket();
   /// Everything aggregated so far (counters and histograms accumulate, as in
   /// statsd_exporter), plus vigil_statsd_* health.
   void snapshot(MetricBatch& out) const;

@@ -39,6 +39,11 @@ class StatsdCollector : public Collector {
       // for that moment.
       const int one = 1;
       ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      // Room for bursts while the thread is busy (best effort: the kernel caps it at
+      // net.core.rmem_max).
+      const int receive_buffer = 4 << 20;
+      ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVBUF, &receive_buffer,
+                   sizeof receive_buffer);
       socket_.set_option(asio::socket_base::reuse_address(true), ec);
     }
     if (!ec) {
@@ -59,24 +64,67 @@ class StatsdCollector : public Collector {
   }
 
  private:
+  // Datagrams are read in batches with recvmmsg once the socket is readable: one system call
+  // for up to kBatch packets instead of one each, which is what keeps a single core ahead of
+  // hundreds of thousands of packets a second.
+  static constexpr std::size_t kBatch = 64;
+  // DogStatsD's largest default packet; a bigger datagram is truncated and counted as bad.
+  static constexpr std::size_t kMaxPacket = 8192;
+
   void receive() {
-    socket_.async_receive_from(asio::buffer(buffer_), sender_,
-                               [this](const boost::system::error_code& ec, std::size_t n) {
-                                 if (ec == asio::error::operation_aborted) {
-                                   return;
-                                 }
-                                 if (!ec) {
-                                   aggregator_.ingestPacket(std::string_view(buffer_.data(), n));
-                                 }
-                                 receive();
-                               });
+    socket_.async_wait(udp::socket::wait_read, [this](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) {
+        return;
+      }
+      if (!ec) {
+        drain();
+      }
+      receive();
+    });
+  }
+
+  void drain() {
+    if (messages_.empty()) {
+      buffers_.resize(kBatch * kMaxPacket);
+      messages_.resize(kBatch);
+      iovecs_.resize(kBatch);
+      for (std::size_t i = 0; i < kBatch; ++i) {
+        iovecs_[i] = {buffers_.data() + i * kMaxPacket, kMaxPacket};
+      }
+    }
+    // A bounded number of rounds, so that the io thread comes back to stop requests.
+    for (int round = 0; round < 64; ++round) {
+      for (std::size_t i = 0; i < kBatch; ++i) {
+        messages_[i] = {};
+        messages_[i].msg_hdr.msg_iov = &iovecs_[i];
+        messages_[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int n = ::recvmmsg(socket_.native_handle(), messages_.data(),
+                               static_cast<unsigned>(kBatch), MSG_DONTWAIT, nullptr);
+      if (n <= 0) {
+        return;
+      }
+      for (int i = 0; i < n; ++i) {
+        const mmsghdr& m = messages_[static_cast<std::size_t>(i)];
+        if ((m.msg_hdr.msg_flags & MSG_TRUNC) != 0) {
+          aggregator_.rejectPacket();
+        } else {
+          aggregator_.ingestPacket(std::string_view(
+              buffers_.data() + static_cast<std::size_t>(i) * kMaxPacket, m.msg_len));
+        }
+      }
+      if (static_cast<std::size_t>(n) < kBatch) {
+        return;
+      }
+    }
   }
 
   StatsdAggregator aggregator_;
   asio::io_context io_;
   udp::socket socket_{io_};
-  udp::endpoint sender_;
-  std::array<char, 65536> buffer_{};
+  std::vector<char> buffers_;
+  std::vector<mmsghdr> messages_;
+  std::vector<iovec> iovecs_;
   std::thread thread_;
 };
 

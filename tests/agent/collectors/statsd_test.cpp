@@ -81,13 +81,17 @@ TEST_CASE("StatsD: the listener receives UDP datagrams", "[statsd][integration]"
   }
   const std::string junk = "\x01\x02 not statsd at all";
   ::sendto(fd, junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  // Over the 8 KiB a packet may have: counted as bad, not half-read.
+  const std::string huge = "big.metric:1|c|#tag:" + std::string(9000, 'x');
+  ::sendto(fd, huge.data(), huge.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
   ::close(fd);
   std::map<std::string, double> m;
   REQUIRE(test::eventually(5s, [&] {
     MetricBatch batch;
     REQUIRE((*collector)->collect(CollectContext{}, batch).isOk());
     m = test::flattenBatch(batch);
-    return m["orders_placed|shop=eu"] == 100 && m["vigil_statsd_lines_total|result=bad"] == 1;
+    return m["orders_placed|shop=eu"] == 100 && m["vigil_statsd_lines_total|result=bad"] == 2;
   }));
-  CHECK(m["vigil_statsd_packets_total"] == 101);
+  CHECK(m["vigil_statsd_packets_total"] == 102);
+  CHECK(m.count("big_metric|tag=" + std::string(9000, 'x')) == 0);
 }
