@@ -1,6 +1,7 @@
 #include "vigil/text_parser.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -32,6 +33,15 @@ bool parseValue(std::string_view s, double& out) {
   }
   if (s.empty() || s.size() > 64) {
     return false;
+  }
+  // The common decimal forms through from_chars; anything else it does not take whole (a
+  // leading '+', hex floats, out of range) goes the strtod way, which matches Go's ParseFloat.
+  const std::string_view digits =
+      s[0] == '+' && s.size() > 1 && s[1] != '-' && s[1] != '+' ? s.substr(1) : s;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+  if (ec == std::errc() && ptr == digits.data() + digits.size() && !std::isnan(out) &&
+      !std::isinf(out)) {
+    return true;
   }
   const std::string text(s);
   char* end = nullptr;
@@ -71,6 +81,10 @@ class LineParser {
     return s_.substr(start, pos_ - start);
   }
   std::string_view rest() const { return s_.substr(std::min(pos_, s_.size())); }
+  std::size_t position() const { return pos_; }
+  std::string_view between(std::size_t from, std::size_t to) const {
+    return s_.substr(from, to - from);
+  }
   // A quoted label value with \\, \" and \n escapes.
   Result<std::string> quoted() {
     if (peek() != '"') {
@@ -210,6 +224,7 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       continue;
     }
     // A sample: name{labels} value [timestamp]
+    const std::size_t series_start = p.position();
     const std::string_view name = p.name();
     if (name.empty()) {
       return p.error("expected a metric name");
@@ -254,6 +269,10 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
         }
         p.skipSpaces();
       }
+    }
+    if (limits.series_keys) {
+      out.series_keys.push_back(
+          std::hash<std::string_view>{}(p.between(series_start, p.position())));
     }
     p.skipSpaces();
     double value = 0;

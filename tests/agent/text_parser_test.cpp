@@ -109,3 +109,32 @@ TEST_CASE("Text format: errors name the line; limits hold", "[textformat]") {
   limits.max_line_bytes = 10;
   CHECK(errorOf("a 1\nlong_metric_name 1\n", limits) == "line 2: longer than 10 bytes");
 }
+
+TEST_CASE("Text format: values as Go's ParseFloat reads them; series keys as written",
+          "[textformat]") {
+  auto value = [](const std::string& text) {
+    auto r = parseTextFormat("m " + text + "\n");
+    REQUIRE(r);
+    return r->batch.families().front().samples.front().value;
+  };
+  CHECK(value("1.5") == 1.5);
+  CHECK(value("+1.5") == 1.5);
+  CHECK(value("-2e-3") == -0.002);
+  CHECK(value("0x1p3") == 8);  // hex floats, as Go accepts them
+  CHECK(value("1E3") == 1000);
+  CHECK(std::isinf(value("+Inf")));
+  CHECK(std::isnan(value("NaN")));
+  CHECK(errorOf("m +-1\n") == "line 1: bad value \"+-1\" for m");
+  CHECK(errorOf("m 1e400\n") == "line 1: bad value \"1e400\" for m");
+  CHECK(errorOf("m 1_000\n") == "line 1: bad value \"1_000\" for m");
+
+  TextParseLimits limits;
+  limits.series_keys = true;
+  auto r =
+      parseTextFormat("# TYPE a counter\na{x=\"1\"} 1\na{x=\"2\"} 2\nb 3\na{x=\"1\"} 4\n", limits);
+  REQUIRE(r);
+  REQUIRE(r->series_keys.size() == 4);
+  CHECK(r->series_keys[0] != r->series_keys[1]);
+  CHECK(r->series_keys[0] == r->series_keys[3]);
+  CHECK(parseTextFormat("a 1\n")->series_keys.empty());  // only when asked for
+}

@@ -39,18 +39,6 @@ void addTargetLabels(LabelSet& labels, const LabelSet& target, bool honor_labels
   }
 }
 
-// Identifies a scraped series within its target (whose own labels are the same for all), for
-// counting the series new since the previous scrape; not persisted, so any good hash will do.
-uint64_t scrapedSeriesKey(std::string_view name, std::string_view suffix, const LabelSet& labels) {
-  const std::hash<std::string_view> hash;
-  uint64_t h = hash(name) ^ (hash(suffix) * 0x9e3779b97f4a7c15ULL);
-  for (const Label& l : labels) {
-    h = (h ^ hash(l.name)) * 0x100000001b3ULL;
-    h = (h ^ hash(l.value)) * 0x100000001b3ULL;
-  }
-  return h;
-}
-
 // metric_relabel_configs over every sample of a scrape; a sample whose name they change
 // moves to a family of that name (untyped: the declared type was the old name's).
 void relabelSamples(const std::vector<RelabelConfig>& configs, MetricBatch& batch) {
@@ -238,6 +226,7 @@ class ScrapeCollector : public Collector {
     }
     TextParseLimits limits;
     limits.label_headroom = target_labels.size();
+    limits.series_keys = true;
     if (c.sample_limit > 0) {
       limits.max_samples = c.sample_limit;
     }
@@ -249,12 +238,10 @@ class ScrapeCollector : public Collector {
     // Series new since the previous scrape of this target. Targets nearly always list the same
     // series in the same order, which a straight comparison confirms; otherwise the sorted
     // keys are merged (cheaper than a hash set at tens of thousands).
-    std::vector<uint64_t> current;
-    current.reserve(previous.size());
+    std::vector<uint64_t> current = std::move(parsed->series_keys);
     out = std::move(parsed->batch);
     for (MetricFamily& f : out.mutableFamilies()) {
       for (MetricSample& s : f.samples) {
-        current.push_back(scrapedSeriesKey(f.name, s.suffix, s.labels));
         addTargetLabels(s.labels, target_labels, c.honor_labels);
       }
     }

@@ -5,8 +5,10 @@
 // fails with an error naming the line, and nothing of it is used.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vigil/metric.h"
 #include "vigil/status.h"
@@ -20,6 +22,8 @@ struct TextParseLimits {
   /// Room reserved in every sample's labels for labels the caller adds afterwards (a scrape's
   /// job and instance), so that adding them does not reallocate each sample's labels.
   std::size_t label_headroom = 0;
+  /// Fill TextParseResult::series_keys (for counting the series new since the last scrape).
+  bool series_keys = false;
 };
 
 struct TextParseResult {
@@ -28,6 +32,10 @@ struct TextParseResult {
   /// Samples that carried their own timestamp (kept out of the batch's one-timestamp model:
   /// counted, the value used as of now).
   std::size_t timestamped = 0;
+  /// With TextParseLimits::series_keys: a hash of each sample line's series text (name and
+  /// labels exactly as written), in line order. Like Prometheus's scrape cache, a series is
+  /// known by how the target writes it.
+  std::vector<uint64_t> series_keys;
 };
 
 /// Parses `text`; errors read "line N: what is wrong".
