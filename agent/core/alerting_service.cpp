@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 
 namespace vigil {
@@ -460,21 +461,8 @@ Status AlertingService::saveState() const {
   // The loop and API handlers save concurrently; one writer at a time keeps them from
   // renaming each other's temporary file away.
   std::lock_guard save_lock(save_mu_);
-  const std::string tmp = state_path_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << state.dump(-1, ' ', false, json::error_handler_t::replace);
-    out.flush();
-    if (!out) {
-      return Status(StatusCode::kUnavailable, "cannot write " + tmp);
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, state_path_, ec);
-  if (ec) {
-    return Status(StatusCode::kUnavailable, "cannot rename " + tmp + ": " + ec.message());
-  }
-  return Status::ok();
+  return writeFileAtomically(state_path_,
+                             state.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 Status AlertingService::loadState() {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <type_traits>
 
+#include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 #include "vigil/rules/promql_parser.h"
 
@@ -236,21 +237,7 @@ Status AnomalyService::saveModels(const std::string& path) const {
       out += state;
     }
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(out.data(), static_cast<std::streamsize>(out.size()));
-    f.flush();
-    if (!f) {
-      return Status(StatusCode::kUnavailable, "cannot write " + tmp);
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    return Status(StatusCode::kUnavailable, "cannot rename " + tmp + ": " + ec.message());
-  }
-  return Status::ok();
+  return writeFileAtomically(path, out);
 }
 
 Status AnomalyService::loadModels(const std::string& path) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 
 namespace vigil {
@@ -259,19 +260,8 @@ Status RuleManager::saveState(const std::string& path) const {
     }
     groups.push_back({{"file", group.file}, {"name", group.name}, {"rules", rules}});
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << json{{"version", 1}, {"groups", groups}}.dump(-1, ' ', false,
-                                                         json::error_handler_t::replace);
-    if (!out) {
-      return unavailable("cannot write " + tmp);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return unavailable("cannot rename " + tmp + " to " + path);
-  }
-  return Status::ok();
+  return writeFileAtomically(path, json{{"version", 1}, {"groups", groups}}.dump(
+                                       -1, ' ', false, json::error_handler_t::replace));
 }
 
 Status RuleManager::loadState(const std::string& path) {

@@ -1,10 +1,6 @@
 // The endpoints' queues and their persisted positions.
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -12,6 +8,7 @@
 #include <sstream>
 
 #include "queue.h"
+#include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 #include "vigil/exporters/remote_write.h"
 
@@ -210,21 +207,7 @@ class StoreRemoteWriter : public RemoteWriter {
     for (const auto& [key, position] : all) {
       doc["endpoints"].push_back({{"key", key}, {"position_ms", position}});
     }
-    const std::string text = doc.dump() + "\n";
-    const std::string tmp = path_ + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
-      return unavailable("cannot write " + tmp + ": " + std::strerror(errno));
-    }
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-    if (ok && sync) {
-      ok = ::fsync(fd) == 0;
-    }
-    ::close(fd);
-    if (!ok || ::rename(tmp.c_str(), path_.c_str()) != 0) {
-      return unavailable("cannot write " + path_ + ": " + std::strerror(errno));
-    }
-    return Status::ok();
+    return writeFileAtomically(path_, doc.dump() + "\n", sync);
   }
 
   mutable std::mutex mu_;
