@@ -108,8 +108,4 @@ struct Delivery {
 /// ca_file) within `timeout`, or for "file" an append and fsync.
 Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout);
 
-/// The Authorization header value for the configuration, credential files read now; empty
-/// without authentication.
-Result<std::string> authorizationHeader(const alerting::HttpClientConfig& http);
-
 }  // namespace vigil::exporters

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <random>
 
-#include "../notify/notifier.h"  // authorizationHeader
+#include "../http/http_client.h"
 #include "vigil/clock.h"
 
 namespace vigil::exporters {
@@ -26,15 +26,6 @@ constexpr int64_t kMaxReadWindowMs = 5 * 60'000;
 // many single-series requests in a row are rejected too, the receiver rejects everything and
 // the rest of the batch is dropped without more requests.
 constexpr int kMaxRejectedSingles = 3;
-
-std::chrono::milliseconds parseRetryAfter(const std::string& v) {
-  char* end = nullptr;
-  const long secs = v.empty() ? -1 : std::strtol(v.c_str(), &end, 10);
-  if (secs >= 0 && end != nullptr && *end == '\0') {
-    return std::chrono::seconds(std::min(secs, 3600L));
-  }
-  return std::chrono::milliseconds(0);
-}
 
 std::string shortHash(const std::string& text) {
   uint64_t h = 1469598103934665603ULL;
@@ -61,10 +52,9 @@ EndpointQueue::EndpointQueue(const Store& store, RemoteWriteConfig config, Label
       position_(position),
       shards_(config_.queue.min_shards) {
   remote_name_ = config_.name.empty() ? shortHash(config_.url) : config_.name;
-  const std::size_t scheme_end = config_.url.find("://");
-  const std::size_t path_start = config_.url.find('/', scheme_end + 3);
-  origin_ = config_.url.substr(0, path_start);
-  path_ = path_start == std::string::npos ? "/" : config_.url.substr(path_start);
+  UrlParts url = splitUrl(config_.url);
+  origin_ = std::move(url.origin);
+  path_ = std::move(url.path);
   highest_sent_ms_ = position;
 }
 
@@ -386,32 +376,17 @@ EndpointQueue::Response EndpointQueue::post(int shard, const std::string& body) 
     if (!slot) {
       slot = std::make_unique<httplib::Client>(origin_);
       slot->set_keep_alive(true);
-      slot->enable_server_certificate_verification(!config_.http.insecure_skip_verify);
-      slot->set_ca_cert_path(config_.http.ca_file.empty() ? "/etc/ssl/certs/ca-certificates.crt"
-                                                          : config_.http.ca_file.c_str());
-      const auto timeout = config_.remote_timeout;
-      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-      const auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(timeout - secs);
-      slot->set_connection_timeout(secs.count(), usecs.count());
-      slot->set_read_timeout(secs.count(), usecs.count());
-      slot->set_write_timeout(secs.count(), usecs.count());
+      configureClient(*slot, config_.http, config_.remote_timeout);
     }
     client = slot.get();
   }
   httplib::Headers headers{{"User-Agent", "vigil"},
                            {"Content-Encoding", "snappy"},
                            {"X-Prometheus-Remote-Write-Version", "0.1.0"}};
-  for (const auto& [name, value] : config_.http.headers) {
-    headers.emplace(name, value);
-  }
   Response r;
-  auto auth = authorizationHeader(config_.http);
-  if (!auth) {
-    r.detail = auth.status().message();  // a credentials file being rotated: retried
+  if (Status st = addConfiguredHeaders(config_.http, headers); !st.isOk()) {
+    r.detail = st.message();  // a credentials file being rotated: retried
     return r;
-  }
-  if (!auth->empty()) {
-    headers.emplace("Authorization", *auth);
   }
   auto res = client->Post(path_, headers, body, "application/x-protobuf");
   if (!res) {
