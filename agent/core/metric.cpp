@@ -1,6 +1,7 @@
 #include "vigil/metric.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cmath>
 
@@ -52,11 +53,21 @@ std::string_view metricTypeName(MetricType type) {
 }
 
 MetricFamily& MetricBatch::family(std::string_view name, std::string_view help, MetricType type) {
+  return families_[familyIndex(name, help, type)];
+}
+
+std::size_t MetricBatch::familyIndex(std::string_view name, std::string_view help,
+                                     MetricType type) {
   auto [it, inserted] = index_.try_emplace(std::string(name), families_.size());
   if (inserted) {
     families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
   }
-  return families_[it->second];
+  return it->second;
+}
+
+uint64_t MetricBatch::newLayout() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 void MetricBatch::add(MetricFamily& family, LabelSet labels, double value) {
@@ -81,6 +92,7 @@ std::size_t MetricBatch::seriesCount() const {
 void MetricBatch::clear() {
   families_.clear();
   index_.clear();
+  layout_ = 0;
 }
 
 namespace {

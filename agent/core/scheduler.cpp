@@ -32,6 +32,7 @@ struct Slot {
   std::atomic<bool> timeout_reported{false};
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
+  std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
 };
 
 constexpr std::chrono::milliseconds kWatchdogPeriod{500};
@@ -78,7 +79,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     slot.running_since_ns.store(toNs(started));
 
     auto batch = std::make_shared<MetricBatch>();
-    CollectContext ctx{started + slot.settings.timeout, &paths};
+    CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get()};
     Status status;
     try {
       status = slot.collector->collect(ctx, *batch);
@@ -98,7 +99,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
 
     if (!stopping.load()) {
       store.appendBatch(slot.source, timestamp_ms, *batch);
-      snapshots.publish("collector/" + slot.settings.name, std::move(batch));
+      auto replaced = snapshots.publish("collector/" + slot.settings.name, std::move(batch));
+      // Once no reader holds the batch it replaced, that batch is the collector's to reuse.
+      slot.spare =
+          replaced.use_count() == 1 ? std::const_pointer_cast<MetricBatch>(replaced) : nullptr;
       slot.health.finished(seconds, ok);
       // Logged on state changes only: a collector failing every cycle must not flood the log.
       if (!ok && slot.last_ok) {

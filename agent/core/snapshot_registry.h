@@ -16,9 +16,12 @@ class SnapshotRegistry {
  public:
   using Snapshot = std::shared_ptr<const MetricBatch>;
 
-  void publish(const std::string& source, Snapshot batch) {
+  /// Replaces the source's batch; returns the one it replaced (null if none).
+  Snapshot publish(const std::string& source, Snapshot batch) {
     std::lock_guard lock(mu_);
-    snapshots_[source] = std::move(batch);
+    Snapshot& slot = snapshots_[source];
+    std::swap(slot, batch);
+    return batch;
   }
   /// Drops every source not in `keep` (collectors disabled by a reload).
   void retainOnly(const std::vector<std::string>& keep) {

@@ -146,6 +146,35 @@ std::string unescapeHelp(std::string_view s) {
   return out;
 }
 
+// A body's lines one by one, without their line end ("\n" or "\r\n").
+class Lines {
+ public:
+  explicit Lines(std::string_view text) : text_(text) {}
+  bool next(std::string_view& line) {
+    if (pos_ >= text_.size()) {
+      return false;
+    }
+    std::size_t eol = text_.find('\n', pos_);
+    if (eol == std::string_view::npos) {
+      eol = text_.size();
+    }
+    line = text_.substr(pos_, eol - pos_);
+    pos_ = eol + 1;
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    return true;
+  }
+
+ private:
+  std::string_view text_;
+  std::size_t pos_ = 0;
+};
+
+uint64_t hashCommentLine(uint64_t h, std::string_view line) {
+  return (h ^ std::hash<std::string_view>{}(line)) * 1099511628211ULL + 1;
+}
+
 struct FamilyInfo {
   MetricType type = MetricType::kUntyped;
   std::string help;
@@ -171,24 +200,17 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
   // resolving it (suffixes, declared types, the batch's index) is most of a line's cost.
   std::string cached_name;
   MetricFamily* cached_family = nullptr;
+  std::size_t cached_family_index = 0;
   std::string cached_suffix;
   std::size_t label_hint = 0;
   std::size_t line_no = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) {
-      eol = text.size();
-    }
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
+  Lines lines(text);
+  std::string_view line;
+  while (lines.next(line)) {
     ++line_no;
     if (line.size() > limits.max_line_bytes) {
       return invalidArgument("line " + std::to_string(line_no) + ": longer than " +
                              std::to_string(limits.max_line_bytes) + " bytes");
-    }
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
     }
     LineParser p(line, line_no);
     p.skipSpaces();
@@ -196,6 +218,9 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       continue;
     }
     if (p.consume('#')) {
+      if (limits.layout) {
+        out.layout.comments_ = hashCommentLine(out.layout.comments_, line);
+      }
       p.skipSpaces();
       const std::string_view keyword = p.token();
       if (keyword == "EOF") {
@@ -270,9 +295,9 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
         p.skipSpaces();
       }
     }
-    if (limits.series_keys) {
-      out.series_keys.push_back(
-          std::hash<std::string_view>{}(p.between(series_start, p.position())));
+    if (limits.layout) {
+      out.layout.text_.append(p.between(series_start, p.position()));
+      out.layout.ends_.push_back(static_cast<uint32_t>(out.layout.text_.size()));
     }
     p.skipSpaces();
     double value = 0;
@@ -322,8 +347,9 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
           suffix = sfx;
         }
       }
-      cached_family = &out.batch.family(family, info ? info->help : std::string(),
-                                        info ? info->type : MetricType::kUntyped);
+      cached_family_index = out.batch.familyIndex(family, info ? info->help : std::string(),
+                                                  info ? info->type : MetricType::kUntyped);
+      cached_family = &out.batch.mutableFamilies()[cached_family_index];
       cached_name = name;
       cached_suffix = std::move(suffix);
     }
@@ -333,12 +359,75 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       std::sort(labels.begin(), labels.end());
       cached_family->samples.push_back({std::move(labels), value, cached_suffix});
     }
+    if (limits.layout) {
+      out.positions.push_back({static_cast<uint32_t>(cached_family_index),
+                               static_cast<uint32_t>(cached_family->samples.size() - 1)});
+    }
     if (++out.samples > limits.max_samples) {
       return invalidArgument("line " + std::to_string(line_no) + ": more than " +
                              std::to_string(limits.max_samples) + " samples");
     }
   }
   return out;
+}
+
+bool readValues(std::string_view text, const TextLayout& layout, const TextParseLimits& limits,
+                std::vector<double>& values, std::size_t& timestamped) {
+  values.clear();
+  values.reserve(layout.lines());
+  timestamped = 0;
+  uint64_t comments = 0;
+  Lines lines(text);
+  std::string_view line;
+  while (lines.next(line)) {
+    if (line.size() > limits.max_line_bytes) {
+      return false;
+    }
+    const std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string_view::npos) {
+      continue;
+    }
+    if (line[start] == '#') {
+      comments = hashCommentLine(comments, line);
+      LineParser p(line.substr(start + 1), 0);
+      p.skipSpaces();
+      if (p.token() == "EOF") {
+        break;
+      }
+      continue;
+    }
+    // The series text must be the one this line had before, followed by the value.
+    const std::size_t line_index = values.size();
+    if (line_index >= layout.lines()) {
+      return false;
+    }
+    const std::string_view series = layout.series(line_index);
+    line.remove_prefix(start);
+    if (line.size() <= series.size() || line.compare(0, series.size(), series) != 0 ||
+        (line[series.size()] != ' ' && line[series.size()] != '\t')) {
+      return false;
+    }
+    LineParser p(line.substr(series.size()), 0);
+    p.skipSpaces();
+    double value = 0;
+    if (!parseValue(p.token(), value)) {
+      return false;
+    }
+    p.skipSpaces();
+    if (!p.atEnd() && p.peek() != '#') {
+      double t = 0;
+      if (!parseValue(p.token(), t)) {
+        return false;
+      }
+      ++timestamped;
+      p.skipSpaces();
+    }
+    if (!p.atEnd() && p.peek() != '#') {
+      return false;
+    }
+    values.push_back(value);
+  }
+  return values.size() == layout.lines() && comments == layout.comments_;
 }
 
 }  // namespace vigil

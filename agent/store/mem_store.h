@@ -85,6 +85,7 @@ class MemStore final : public Store {
     std::string name;
     std::mutex mu;
     std::vector<Series*> last;  // each holds one pin
+    uint64_t last_layout = 0;   // MetricBatch::layout() of the batch `last` came from
   };
   struct Symbol {
     uint32_t refs = 0;

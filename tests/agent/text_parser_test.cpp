@@ -127,14 +127,65 @@ TEST_CASE("Text format: values as Go's ParseFloat reads them; series keys as wri
   CHECK(errorOf("m +-1\n") == "line 1: bad value \"+-1\" for m");
   CHECK(errorOf("m 1e400\n") == "line 1: bad value \"1e400\" for m");
   CHECK(errorOf("m 1_000\n") == "line 1: bad value \"1_000\" for m");
+}
 
+TEST_CASE("a body laid out as the last one is read by its values alone") {
+  const std::string body =
+      "# HELP a Things.\n# TYPE a counter\na{x=\"1\"} 1\na{x=\"2\"} 2\n"
+      "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 3\nh_sum 0.5\nh_count 3\nb 3\na{x=\"1\"} 4\n";
   TextParseLimits limits;
-  limits.series_keys = true;
-  auto r =
-      parseTextFormat("# TYPE a counter\na{x=\"1\"} 1\na{x=\"2\"} 2\nb 3\na{x=\"1\"} 4\n", limits);
+  limits.layout = true;
+  auto r = parseTextFormat(body, limits);
   REQUIRE(r);
-  REQUIRE(r->series_keys.size() == 4);
-  CHECK(r->series_keys[0] != r->series_keys[1]);
-  CHECK(r->series_keys[0] == r->series_keys[3]);
-  CHECK(parseTextFormat("a 1\n")->series_keys.empty());  // only when asked for
+  REQUIRE(r->layout.lines() == 7);
+  CHECK(r->layout.series(0) == "a{x=\"1\"}");
+  CHECK(r->layout.series(5) == "b");
+  // Each line's sample is where the positions say, families grouped as the parser groups them.
+  REQUIRE(r->positions.size() == 7);
+  const auto& families = r->batch.families();
+  auto at = [&](std::size_t line) {
+    const SamplePosition p = r->positions[line];
+    return families[p.family].name + families[p.family].samples[p.sample].suffix + "=" +
+           std::to_string(static_cast<int>(families[p.family].samples[p.sample].value));
+  };
+  CHECK(at(0) == "a=1");
+  CHECK(at(3) == "h_sum=0");
+  CHECK(at(4) == "h_count=3");
+  CHECK(at(6) == "a=4");
+  CHECK(parseTextFormat("a 1\n")->layout.empty());  // only when asked for
+
+  std::vector<double> values;
+  std::size_t timestamped = 0;
+  auto read = [&](const std::string& text) {
+    return readValues(text, r->layout, limits, values, timestamped);
+  };
+  // New values, a timestamp, an exemplar, CRLF line ends, blank lines and a trailing EOF.
+  REQUIRE(
+      read("# HELP a Things.\n# TYPE a counter\na{x=\"1\"} 10\n\na{x=\"2\"} 20 1700000000000\r\n"
+           "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 30 # {trace_id=\"x\"} 1\nh_sum 0.25\n"
+           "h_count 30\nb NaN\na{x=\"1\"}\t+Inf\n"));
+  CHECK(values.size() == 7);
+  CHECK(values[0] == 10);
+  CHECK(values[1] == 20);
+  CHECK(values[3] == 0.25);
+  CHECK(std::isnan(values[5]));
+  CHECK(std::isinf(values[6]));
+  CHECK(timestamped == 1);
+  // Anything else is a different body, to be parsed in full.
+  auto replaced = [&](std::string_view from, std::string_view to) {
+    std::string text = body;
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  CHECK_FALSE(read(body + "c 1\n"));                            // a new series
+  CHECK_FALSE(read(replaced("b 3\n", "")));                     // one fewer
+  CHECK_FALSE(read(replaced("Things.", "Other things.")));      // other metadata
+  CHECK_FALSE(read(replaced("a{x=\"2\"} 2", "a{x=\"3\"} 2")));  // other labels
+  CHECK_FALSE(read(replaced("a{x=\"2\"} 2", "a{x=\"2\",y=\"1\"} 2")));
+  CHECK_FALSE(read(replaced("b 3", "bc 3")));
+  CHECK_FALSE(read(replaced("b 3", "b{} 3")));
+  CHECK_FALSE(read(replaced("a{x=\"2\"} 2", "a{x=\"2\"} two")));  // what the parser refuses
+  CHECK_FALSE(read(replaced("a{x=\"2\"} 2", "a{x=\"2\"} 2 3 4")));
+  CHECK_FALSE(read(replaced("b 3", "b 3 x")));
+  CHECK(read(body));
 }

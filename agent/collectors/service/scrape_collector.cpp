@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -10,67 +11,13 @@
 #include <vector>
 
 #include "http_get.h"
+#include "scrape_cache.h"
+#include "vigil/relabel.h"
 #include "vigil/store.h"
-#include "vigil/text_parser.h"
 
 namespace vigil::collectors {
 
 namespace {
-
-// Adds the target's labels to a scraped sample's, as Prometheus does: with honor_labels the
-// sample keeps its own values on a clash; without, the sample's are renamed exported_<name>.
-// Adds the target's labels (job, instance, static labels) to a scraped sample's sorted labels,
-// as Prometheus does: a clash renames the scraped label to exported_NAME unless honor_labels.
-void addTargetLabels(LabelSet& labels, const LabelSet& target, bool honor_labels) {
-  bool renamed = false;
-  for (const auto& t : target) {
-    auto it = std::lower_bound(labels.begin(), labels.end(), t.name,
-                               [](const Label& l, const std::string& n) { return l.name < n; });
-    if (it == labels.end() || it->name != t.name) {
-      labels.insert(it, t);
-    } else if (!honor_labels) {
-      it->name = "exported_" + it->name;
-      labels.push_back(t);
-      renamed = true;
-    }
-  }
-  if (renamed) {
-    std::sort(labels.begin(), labels.end());
-  }
-}
-
-// metric_relabel_configs over every sample of a scrape; a sample whose name they change
-// moves to a family of that name (untyped: the declared type was the old name's).
-void relabelSamples(const std::vector<RelabelConfig>& configs, MetricBatch& batch) {
-  MetricBatch result;
-  for (MetricFamily& f : batch.mutableFamilies()) {
-    for (MetricSample& s : f.samples) {
-      const std::string name = f.name + s.suffix;
-      LabelSet full = std::move(s.labels);
-      full.insert(std::lower_bound(full.begin(), full.end(), std::string(kMetricNameLabel),
-                                   [](const Label& l, const std::string& n) { return l.name < n; }),
-                  Label{std::string(kMetricNameLabel), name});
-      if (!relabel(configs, full)) {
-        continue;
-      }
-      auto it = std::find_if(full.begin(), full.end(),
-                             [](const Label& l) { return l.name == kMetricNameLabel; });
-      if (it == full.end() || !isValidMetricName(it->value)) {
-        continue;  // a sample needs a name to be stored
-      }
-      const std::string new_name = std::move(it->value);
-      full.erase(it);
-      if (new_name == name) {
-        result.family(f.name, f.help, f.type)
-            .samples.push_back({std::move(full), s.value, s.suffix});
-      } else {
-        result.family(new_name, "", MetricType::kUntyped)
-            .samples.push_back({std::move(full), s.value, ""});
-      }
-    }
-  }
-  batch = std::move(result);
-}
 
 // A target as relabel_configs leave it: where to scrape and the labels its series get; null
 // when the relabeling drops it.
@@ -116,6 +63,9 @@ std::optional<ResolvedTarget> resolveTarget(const ScrapeConfig& c, const ScrapeC
   return r;
 }
 
+// The synthetic series every target gets, in the order their families open the batch.
+constexpr std::size_t kSyntheticFamilies = 5;
+
 class ScrapeCollector : public Collector {
  public:
   explicit ScrapeCollector(std::vector<ScrapeConfig> configs) : configs_(std::move(configs)) {}
@@ -124,21 +74,8 @@ class ScrapeCollector : public Collector {
     if (configs_.empty()) {
       return Status::ok();
     }
-    // Every target at once, each into its own batch: a slow or broken target costs the others
+    // Every target at once, each into its own cache: a slow or broken target costs the others
     // nothing.
-    struct Job {
-      const ScrapeConfig* config;
-      std::string address;
-      std::string url;
-      LabelSet labels;
-      MetricBatch batch;
-      Status status;
-      double seconds = 0;
-      std::size_t samples = 0;
-      std::size_t kept = 0;  // after metric_relabel_configs
-      std::size_t new_series = 0;
-      std::vector<uint64_t>* seen;  // series keys of the previous scrape, in its order
-    };
     std::vector<Job> jobs;
     for (const auto& c : configs_) {
       for (const auto& t : c.targets) {
@@ -146,67 +83,134 @@ class ScrapeCollector : public Collector {
         if (!resolved) {
           continue;
         }
+        ScrapeCache* cache = &caches_[c.job_name + "\xff" + resolved->address];
         jobs.push_back({&c,
                         resolved->address,
                         std::move(resolved->url),
                         std::move(resolved->labels),
-                        {},
+                        cache,
                         Status::ok(),
-                        0,
-                        0,
-                        0,
-                        0,
-                        &seen_[c.job_name + "\xff" + resolved->address]});
+                        {},
+                        0});
       }
     }
     std::vector<std::thread> threads;
     for (auto& j : jobs) {
       threads.emplace_back([&j, deadline = ctx.deadline] {
         const auto start = std::chrono::steady_clock::now();
-        j.status = scrapeOne(*j.config, j.url, j.labels, deadline, j.batch, j.samples, j.new_series,
-                             *j.seen);
-        j.kept = j.batch.seriesCount();
+        j.status = scrapeOne(*j.config, j.url, j.labels, deadline, *j.cache, j.scraped);
         j.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       });
     }
     for (auto& t : threads) {
       t.join();
     }
-    auto& up = out.family("up", "", MetricType::kGauge);
-    auto& duration = out.family("scrape_duration_seconds", "", MetricType::kGauge);
-    auto& scraped = out.family("scrape_samples_scraped", "", MetricType::kGauge);
-    auto& added = out.family("scrape_series_added", "", MetricType::kGauge);
-    auto& post_relabel =
-        out.family("scrape_samples_post_metric_relabeling", "", MetricType::kGauge);
-    for (auto& j : jobs) {
+    for (const auto& j : jobs) {
       if (!j.status.isOk()) {
         spdlog::warn("scrape failed job={} target={} error=\"{}\"", j.config->job_name, j.address,
                      j.status.message());
       }
-      for (MetricFamily& f : j.batch.mutableFamilies()) {
-        MetricFamily& dest = out.family(f.name, f.help, f.type);
-        if (dest.samples.empty()) {
-          dest.samples = std::move(f.samples);
-        } else {
-          dest.samples.insert(dest.samples.end(), std::make_move_iterator(f.samples.begin()),
-                              std::make_move_iterator(f.samples.end()));
-        }
-      }
-      MetricBatch::add(up, j.labels, j.status.isOk() ? 1 : 0);
-      MetricBatch::add(duration, j.labels, j.seconds);
-      MetricBatch::add(scraped, j.labels, static_cast<double>(j.samples));
-      MetricBatch::add(added, j.labels, static_cast<double>(j.new_series));
-      MetricBatch::add(post_relabel, j.labels, static_cast<double>(j.kept));
     }
+
+    // The batch has the same shape as the last one when every target answered (or failed) as
+    // it did then with bodies laid out as then: the batch of a few cycles ago then only needs
+    // its values overwritten.
+    std::vector<uint64_t> shape;
+    for (const auto& j : jobs) {
+      shape.push_back(j.status.isOk() ? j.cache->layout() : 0);
+    }
+    if (shape != shape_ || layout_ == 0) {
+      shape_ = std::move(shape);
+      layout_ = MetricBatch::newLayout();
+      placements_.clear();
+    }
+    if (ctx.spare != nullptr && ctx.spare->layout() == layout_ && !placements_.empty()) {
+      out = std::move(*ctx.spare);
+      fillValues(jobs, out);
+    } else {
+      build(jobs, out);
+    }
+    out.setLayout(layout_);
     return Status::ok();
   }
 
  private:
+  // One target's scrape in this cycle.
+  struct Job {
+    const ScrapeConfig* config;
+    std::string address;
+    std::string url;
+    LabelSet labels;
+    ScrapeCache* cache;
+    Status status;
+    ScrapeCache::Scraped scraped;
+    double seconds = 0;
+  };
+
+  // Where a target's families went in the batch: per family of its cache's samples, the
+  // batch's family and the index of its first sample there.
+  using Placement = std::vector<std::pair<uint32_t, uint32_t>>;
+
+  static std::array<double, kSyntheticFamilies> syntheticValues(const Job& j) {
+    const bool ok = j.status.isOk();
+    return {ok ? 1.0 : 0.0, j.seconds, static_cast<double>(j.scraped.samples),
+            static_cast<double>(j.scraped.new_series),
+            ok ? static_cast<double>(j.cache->samples().seriesCount()) : 0.0};
+  }
+
+  void build(const std::vector<Job>& jobs, MetricBatch& out) {
+    static constexpr std::array<std::string_view, kSyntheticFamilies> kNames = {
+        "up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added",
+        "scrape_samples_post_metric_relabeling"};
+    for (std::string_view name : kNames) {
+      out.family(name, "", MetricType::kGauge);
+    }
+    placements_.assign(jobs.size(), {});
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const auto& j = jobs[i];
+      const auto values = syntheticValues(j);
+      for (std::size_t k = 0; k < kSyntheticFamilies; ++k) {
+        MetricBatch::add(out.mutableFamilies()[k], j.labels, values[k]);
+      }
+      if (!j.status.isOk()) {
+        continue;
+      }
+      for (const MetricFamily& f : j.cache->samples().families()) {
+        const std::size_t to = out.familyIndex(f.name, f.help, f.type);
+        auto& samples = out.mutableFamilies()[to].samples;
+        placements_[i].emplace_back(static_cast<uint32_t>(to),
+                                    static_cast<uint32_t>(samples.size()));
+        samples.insert(samples.end(), f.samples.begin(), f.samples.end());
+      }
+    }
+  }
+
+  void fillValues(const std::vector<Job>& jobs, MetricBatch& out) const {
+    auto& families = out.mutableFamilies();
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const auto& j = jobs[i];
+      const auto values = syntheticValues(j);
+      for (std::size_t k = 0; k < kSyntheticFamilies; ++k) {
+        families[k].samples[i].value = values[k];
+      }
+      if (!j.status.isOk()) {
+        continue;
+      }
+      std::size_t fi = 0;
+      for (const MetricFamily& f : j.cache->samples().families()) {
+        const auto [to, first] = placements_[i][fi++];
+        MetricSample* dest = families[to].samples.data() + first;
+        for (const MetricSample& s : f.samples) {
+          (dest++)->value = s.value;
+        }
+      }
+    }
+  }
+
   static Status scrapeOne(const ScrapeConfig& c, const std::string& url,
                           const LabelSet& target_labels,
-                          std::chrono::steady_clock::time_point deadline, MetricBatch& out,
-                          std::size_t& samples, std::size_t& new_series,
-                          std::vector<uint64_t>& previous) {
+                          std::chrono::steady_clock::time_point deadline, ScrapeCache& cache,
+                          ScrapeCache::Scraped& scraped) {
     HttpGetOptions options;
     options.ca_file = c.ca_file;
     options.insecure_skip_verify = c.insecure_skip_verify;
@@ -224,49 +228,19 @@ class ScrapeCollector : public Collector {
     if (got.body.size() > c.body_size_limit) {
       return invalidArgument("body larger than " + std::to_string(c.body_size_limit) + " bytes");
     }
-    TextParseLimits limits;
-    limits.label_headroom = target_labels.size();
-    limits.series_keys = true;
-    if (c.sample_limit > 0) {
-      limits.max_samples = c.sample_limit;
+    auto result = cache.update(got.body, c, target_labels);
+    if (!result) {
+      return result.status();
     }
-    auto parsed = parseTextFormat(got.body, limits);
-    if (!parsed) {
-      return parsed.status();  // nothing of a malformed body is used
-    }
-    samples = parsed->samples;
-    // Series new since the previous scrape of this target. Targets nearly always list the same
-    // series in the same order, which a straight comparison confirms; otherwise the sorted
-    // keys are merged (cheaper than a hash set at tens of thousands).
-    std::vector<uint64_t> current = std::move(parsed->series_keys);
-    out = std::move(parsed->batch);
-    for (MetricFamily& f : out.mutableFamilies()) {
-      for (MetricSample& s : f.samples) {
-        addTargetLabels(s.labels, target_labels, c.honor_labels);
-      }
-    }
-    if (current != previous) {
-      std::vector<uint64_t> now_sorted = current;
-      std::vector<uint64_t> before_sorted = previous;
-      std::sort(now_sorted.begin(), now_sorted.end());
-      std::sort(before_sorted.begin(), before_sorted.end());
-      auto prev = before_sorted.begin();
-      for (uint64_t h : now_sorted) {
-        while (prev != before_sorted.end() && *prev < h) {
-          ++prev;
-        }
-        new_series += (prev == before_sorted.end() || *prev != h) ? 1 : 0;
-      }
-    }
-    previous = std::move(current);
-    if (!c.metric_relabel_configs.empty()) {
-      relabelSamples(c.metric_relabel_configs, out);
-    }
+    scraped = *result;
     return Status::ok();
   }
 
   std::vector<ScrapeConfig> configs_;
-  std::map<std::string, std::vector<uint64_t>> seen_;  // by job and target
+  std::map<std::string, ScrapeCache> caches_;  // by job and target
+  std::vector<uint64_t> shape_;        // per target: its cache's layout, or 0 when it failed
+  uint64_t layout_ = 0;                // of the batches with that shape
+  std::vector<Placement> placements_;  // per target, in the batches of layout_
 };
 
 }  // namespace

@@ -19,6 +19,11 @@ struct CollectContext {
   /// Work past this point is wasted: the cycle is already counted as failed.
   std::chrono::steady_clock::time_point deadline;
   const HostPaths* paths = nullptr;
+  /// A batch this collector returned some cycles ago that nothing references any more, or
+  /// null. A collector whose output keeps its shape from cycle to cycle may move it into `out`
+  /// and overwrite the values (its layout() says which shape it has) instead of building every
+  /// label set again.
+  MetricBatch* spare = nullptr;
 };
 
 class Collector {

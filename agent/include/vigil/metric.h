@@ -4,6 +4,7 @@
 
 #include <compare>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <initializer_list>
 #include <string>
@@ -57,6 +58,8 @@ class MetricBatch {
   /// call; later calls with the same name return the same family. References stay valid for
   /// the batch's lifetime, so a collector may hold several families while it fills them.
   MetricFamily& family(std::string_view name, std::string_view help, MetricType type);
+  /// The same, by its position in families().
+  std::size_t familyIndex(std::string_view name, std::string_view help, MetricType type);
 
   /// Adds a sample; `labels` may come in any order and is sorted here.
   static void add(MetricFamily& family, LabelSet labels, double value);
@@ -73,9 +76,19 @@ class MetricBatch {
   bool empty() const { return families_.empty(); }
   void clear();
 
+  /// Names this batch's shape (its families in order and every sample's name and labels in
+  /// order) for whoever receives it: two batches from one collector with the same nonzero
+  /// layout differ only in their values, so the store need not compare their labels again.
+  /// 0, the default, promises nothing. Whoever changes a batch's shape must reset it.
+  uint64_t layout() const { return layout_; }
+  void setLayout(uint64_t layout) { layout_ = layout; }
+  /// A layout never handed out before, process-wide.
+  static uint64_t newLayout();
+
  private:
   std::deque<MetricFamily> families_;
   std::unordered_map<std::string, std::size_t> index_;
+  uint64_t layout_ = 0;
 };
 
 /// Whether `name` is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).

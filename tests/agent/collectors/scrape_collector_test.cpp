@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <thread>
 
 #include "agent/collectors/service/scrape_collector.h"
@@ -166,4 +167,109 @@ TEST_CASE(
   CHECK(m.count("http_requests_total|code=200" + t) == 0);
   CHECK(m["latency_seconds_bucket" + t + "|le=+Inf"] == 4);
   CHECK(m.count("latency_seconds_sum" + t) == 0);
+}
+
+TEST_CASE(
+    "Scrape collector: a body laid out as the last one updates the values of the same batch "
+    "shape",
+    "[scrape][integration]") {
+  std::mutex mu;
+  std::string body;
+  auto serve = [&](const std::string& text) {
+    std::lock_guard lock(mu);
+    body = text;
+  };
+  httplib::Server server;
+  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    res.set_content(body, "text/plain");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) {
+    std::this_thread::sleep_for(1ms);
+  }
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  ScrapeConfig c = job("app", "/metrics", address);
+  c.metric_relabel_configs = {relabelRule(RelabelAction::kDrop, {"__name__"}, "dropped")};
+  CollectorSettings settings;
+  settings.scrapes = {c};
+  auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
+  REQUIRE(collector);
+  auto collect = [&](MetricBatch* spare) {
+    MetricBatch batch;
+    CollectContext ctx;
+    ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
+    ctx.spare = spare;
+    REQUIRE((*collector)->collect(ctx, batch).isOk());
+    return batch;
+  };
+  const std::string t = "|instance=" + address + "|job=app|team=web";
+
+  serve("# TYPE a counter\na{x=\"1\"} 1\ndropped 5\nb 2\na{x=\"2\"} 3\n");
+  MetricBatch first = collect(nullptr);
+  CHECK(first.layout() != 0);
+  CHECK(flattenBatch(first)["a" + t + "|x=2"] == 3);
+  const auto first_flat = flattenBatch(first);
+
+  // New values only: the batch of before, handed back, gets them; nothing else changes.
+  serve("# TYPE a counter\na{x=\"1\"} 10\ndropped 50\nb 20\na{x=\"2\"} 30 1700000000000\n");
+  MetricBatch spare = first;
+  MetricBatch second = collect(&spare);
+  CHECK(spare.empty());  // taken
+  CHECK(second.layout() == first.layout());
+  auto m = flattenBatch(second);
+  CHECK(m["a" + t + "|x=1"] == 10);
+  CHECK(m["b" + t] == 20);
+  CHECK(m["a" + t + "|x=2"] == 30);
+  CHECK(m.count("dropped" + t) == 0);
+  CHECK(m["scrape_samples_scraped" + t] == 4);
+  CHECK(m["scrape_samples_post_metric_relabeling" + t] == 3);
+  CHECK(m["scrape_series_added" + t] == 0);
+  CHECK(m.size() == first_flat.size());
+  // The same batch, built afresh when there is no spare.
+  MetricBatch rebuilt = collect(nullptr);
+  CHECK(rebuilt.layout() == first.layout());
+  auto r = flattenBatch(rebuilt);
+  r.erase("scrape_duration_seconds" + t);
+  m.erase("scrape_duration_seconds" + t);
+  CHECK(r == m);
+
+  // A new series changes the shape; a spare of the old shape is not used.
+  serve("# TYPE a counter\na{x=\"1\"} 11\ndropped 5\nb 21\na{x=\"2\"} 31\nc 4\n");
+  MetricBatch old_shape = second;
+  MetricBatch third = collect(&old_shape);
+  CHECK_FALSE(old_shape.empty());
+  CHECK(third.layout() != first.layout());
+  m = flattenBatch(third);
+  CHECK(m["c" + t] == 4);
+  CHECK(m["a" + t + "|x=1"] == 11);
+  CHECK(m["scrape_series_added" + t] == 1);
+
+  // A malformed body fails the target, and the layout with it; the next good one is read.
+  serve("# TYPE a counter\na{x=\"1\"} 11\ndropped 5\nb 21\na{x=\"2\"} 31\nc four\n");
+  MetricBatch failed = collect(nullptr);
+  CHECK(flattenBatch(failed)["up" + t] == 0);
+  CHECK(flattenBatch(failed).count("c" + t) == 0);
+  CHECK(failed.layout() != third.layout());
+  serve("# TYPE a counter\na{x=\"1\"} 12\ndropped 5\nb 22\na{x=\"2\"} 32\nc 5\n");
+  MetricBatch recovered = collect(&failed);
+  CHECK(recovered.layout() != failed.layout());
+  m = flattenBatch(recovered);
+  CHECK(m["up" + t] == 1);
+  CHECK(m["c" + t] == 5);
+  CHECK(m["scrape_series_added" + t] == 0);
+
+  // Changed metadata is read in full: the family's type follows it.
+  serve("# TYPE a gauge\na{x=\"1\"} 12\ndropped 5\nb 22\na{x=\"2\"} 32\nc 5\n");
+  MetricBatch retyped = collect(nullptr);
+  bool gauge = false;
+  for (const auto& f : retyped.families()) {
+    gauge = gauge || (f.name == "a" && f.type == MetricType::kGauge);
+  }
+  CHECK(gauge);
+  CHECK(retyped.layout() != recovered.layout());
+
+  server.stop();
+  thread.join();
 }

@@ -433,3 +433,43 @@ TEST_CASE("Store: an empty label is an absent one, as in Prometheus", "[store]")
   REQUIRE(got.size() == 1);
   CHECK(isStaleNaN(got[0].samples[0].v));
 }
+
+TEST_CASE("Store: batches of one layout land in the same series without their labels compared",
+          "[store]") {
+  auto store = makeMemStore();
+  auto source = store->registerSource("collector/scrape");
+  const uint64_t layout = MetricBatch::newLayout();
+  auto batch = [&](std::vector<std::string> devices, double value, uint64_t with_layout) {
+    MetricBatch b;
+    auto& f = b.family("rx_bytes_total", "h", MetricType::kCounter);
+    for (const auto& d : devices) {
+      MetricBatch::add(f, {{"device", d}}, value);
+    }
+    b.setLayout(with_layout);
+    return b;
+  };
+  store->appendBatch(source, 1000, batch({"eth0", "eth1"}, 1, layout));
+  store->appendBatch(source, 2000, batch({"eth0", "eth1"}, 2, layout));
+  // A batch that claims the layout but has another number of samples is looked at in full.
+  store->appendBatch(source, 3000, batch({"eth0"}, 3, layout));
+  // A new layout: eth1 is back, eth2 is new.
+  store->appendBatch(source, 4000, batch({"eth0", "eth1", "eth2"}, 4, MetricBatch::newLayout()));
+  auto all = store->select({M(MatchType::kEqual, "__name__", "rx_bytes_total")}, 0, 10000);
+  REQUIRE(all.size() == 3);
+  std::map<std::string, std::vector<Sample>> by_device;
+  for (auto& s : all) {
+    by_device[label(s.labels, "device")] = s.samples;
+  }
+  REQUIRE(by_device["eth0"].size() == 4);
+  CHECK(by_device["eth0"][1].v == 2);
+  CHECK(by_device["eth0"][3].v == 4);
+  REQUIRE(by_device["eth1"].size() == 4);
+  CHECK(by_device["eth1"][1].v == 2);
+  CHECK(isStaleNaN(by_device["eth1"][2].v));  // missing at 3000
+  CHECK(by_device["eth2"].size() == 1);
+  // A retired source forgets its layout: the next batch is matched by labels again.
+  store->retireSource(source, 5000);
+  store->appendBatch(source, 6000, batch({"eth0", "eth1", "eth2"}, 6, layout));
+  CHECK(store->select({M(MatchType::kEqual, "device", "eth2")}, 0, 10000)[0].samples.size() == 3);
+  CHECK(store->stats().series == 3);
+}
