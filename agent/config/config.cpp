@@ -779,8 +779,8 @@ class ConfigReader : public YamlReader {
       const YAML::Node& n = node[i];
       if (!checkMap(n, sf,
                     {"job_name", "scheme", "metrics_path", "honor_labels", "sample_limit",
-                     "body_size_limit", "tls_config", "static_configs", "relabel_configs",
-                     "metric_relabel_configs"})) {
+                     "body_size_limit", "tls_config", "static_configs", "kubernetes_sd_configs",
+                     "relabel_configs", "metric_relabel_configs"})) {
         continue;
       }
       ScrapeConfig c;
@@ -834,19 +834,7 @@ class ConfigReader : public YamlReader {
         }
       }
       if (auto t = n["tls_config"]) {
-        const std::string tf = join(sf, "tls_config");
-        if (checkMap(t, tf, {"ca_file", "insecure_skip_verify"})) {
-          if (auto v = t["ca_file"]) {
-            if (auto s = scalar(v, join(tf, "ca_file"))) {
-              c.ca_file = *s;
-            }
-          }
-          if (auto v = t["insecure_skip_verify"]) {
-            if (auto b = boolean(v, join(tf, "insecure_skip_verify"))) {
-              c.insecure_skip_verify = *b;
-            }
-          }
-        }
+        readTlsConfig(t, join(sf, "tls_config"), c.ca_file, c.insecure_skip_verify);
       }
       if (auto v = n["relabel_configs"]) {
         readRelabelConfigs(v, join(sf, "relabel_configs"), c.relabel_configs);
@@ -890,7 +878,113 @@ class ConfigReader : public YamlReader {
           }
         }
       }
+      if (auto v = n["kubernetes_sd_configs"]) {
+        readKubernetesSdConfigs(v, join(sf, "kubernetes_sd_configs"), c.kubernetes_sd_configs);
+      }
       out.push_back(std::move(c));
+    }
+  }
+
+  // A scrape-side tls_config: the CA to trust, or no verification at all.
+  void readTlsConfig(const YAML::Node& t, const std::string& tf, std::string& ca_file,
+                     bool& insecure_skip_verify) {
+    if (!checkMap(t, tf, {"ca_file", "insecure_skip_verify"})) {
+      return;
+    }
+    if (auto v = t["ca_file"]) {
+      if (auto s = scalar(v, join(tf, "ca_file"))) {
+        ca_file = *s;
+      }
+    }
+    if (auto v = t["insecure_skip_verify"]) {
+      if (auto b = boolean(v, join(tf, "insecure_skip_verify"))) {
+        insecure_skip_verify = *b;
+      }
+    }
+  }
+
+  void readKubernetesSdConfigs(const YAML::Node& node, const std::string& f,
+                               std::vector<KubernetesSdConfig>& out) {
+    if (!checkList(node, f)) {
+      return;
+    }
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      const std::string kf = index(f, i);
+      const YAML::Node& n = node[i];
+      if (!checkMap(n, kf,
+                    {"role", "api_server", "kubelet_url", "node_name", "namespaces", "selectors",
+                     "bearer_token_file", "tls_config", "refresh_interval"})) {
+        continue;
+      }
+      KubernetesSdConfig k;
+      auto text = [&](const char* key, std::string& into) {
+        if (auto v = n[key]) {
+          if (auto s = scalar(v, join(kf, key))) {
+            into = *s;
+          }
+        }
+      };
+      std::string role;
+      text("role", role);
+      if (role != "pod") {
+        error(n["role"] ? n["role"] : n, join(kf, "role"),
+              role.empty() ? "a role is required (vigil discovers role: pod, the pods of its node)"
+                           : "role " + role +
+                                 " is not supported: vigil discovers role: pod, the pods of its "
+                                 "node");
+      }
+      text("api_server", k.api_server);
+      text("kubelet_url", k.kubelet_url);
+      text("node_name", k.node_name);
+      text("bearer_token_file", k.bearer_token_file);
+      for (const auto& [key, url] :
+           {std::pair{"api_server", &k.api_server}, std::pair{"kubelet_url", &k.kubelet_url}}) {
+        if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://")) {
+          error(n[key], join(kf, key), "expected an http:// or https:// URL");
+        }
+      }
+      if (!k.api_server.empty() && !k.kubelet_url.empty()) {
+        error(n, join(kf, "kubelet_url"), "set api_server or kubelet_url, not both");
+      }
+      if (auto ns = n["namespaces"]; ns && checkMap(ns, join(kf, "namespaces"), {"names"})) {
+        if (auto names = ns["names"]) {
+          if (auto list = stringList(names, join(join(kf, "namespaces"), "names"))) {
+            k.namespaces = *list;
+          }
+        }
+      }
+      if (auto sel = n["selectors"]; sel && checkList(sel, join(kf, "selectors"))) {
+        for (std::size_t s = 0; s < sel.size(); ++s) {
+          const std::string sf = index(join(kf, "selectors"), s);
+          if (!checkMap(sel[s], sf, {"role", "label", "field"})) {
+            continue;
+          }
+          if (auto r = sel[s]["role"]; r && r.Scalar() != "pod") {
+            error(r, join(sf, "role"), "only selectors for role pod apply");
+          }
+          auto add = [&](const char* key, std::string& into) {
+            if (auto v = sel[s][key]) {
+              if (auto text = scalar(v, join(sf, key))) {
+                into += (into.empty() ? "" : ",") + *text;
+              }
+            }
+          };
+          add("label", k.label_selector);
+          add("field", k.field_selector);
+        }
+        if (!k.kubelet_url.empty() && (!k.label_selector.empty() || !k.field_selector.empty())) {
+          error(sel, join(kf, "selectors"), "the kubelet's pod list takes no selectors");
+        }
+      }
+      if (auto t = n["tls_config"]) {
+        readTlsConfig(t, join(kf, "tls_config"), k.ca_file, k.insecure_skip_verify);
+      }
+      if (auto v = n["refresh_interval"]) {
+        if (auto d = duration(v, join(kf, "refresh_interval"), Duration{1000}, kMaxInterval)) {
+          k.refresh_interval = *d;
+        }
+      }
+      out.push_back(std::move(k));
     }
   }
 

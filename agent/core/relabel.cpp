@@ -142,6 +142,21 @@ Result<RelabelAction> parseRelabelAction(std::string_view name) {
                          "labelmap, labeldrop, labelkeep, lowercase or uppercase)");
 }
 
+Result<RelabelConfig> RelabelConfig::make(RelabelAction action,
+                                          std::vector<std::string> source_labels, std::string regex,
+                                          std::string target_label, std::string replacement) {
+  RelabelConfig c;
+  c.action = action;
+  c.source_labels = std::move(source_labels);
+  c.regex = std::move(regex);
+  c.target_label = std::move(target_label);
+  c.replacement = std::move(replacement);
+  if (Status st = c.compile(); !st.isOk()) {
+    return st;
+  }
+  return c;
+}
+
 Status RelabelConfig::compile() {
   re2::RE2::Options options;
   options.set_log_errors(false);

@@ -15,6 +15,15 @@ ConfigParseResult parse(const std::string& yaml) {
   return parseConfig(yaml, "vigil.yaml", builtinCollectorInfo());
 }
 
+// Every error of a parse as the user reads it.
+std::vector<std::string> errorList(const ConfigParseResult& r) {
+  std::vector<std::string> out;
+  for (const auto& e : r.errors) {
+    out.push_back(e.toString());
+  }
+  return out;
+}
+
 // All errors of a parse, one per line, for readable failure messages.
 std::string errorsOf(const ConfigParseResult& r) {
   std::string out;
@@ -492,19 +501,16 @@ TEST_CASE("Config: probes", "[config]") {
       - url: http://c
 )",
                          "vigil.yaml", builtinCollectorInfo());
-  std::vector<std::string> errors;
-  for (const auto& e : bad.errors) {
-    errors.push_back(e.toString());
-  }
-  CHECK(errors == std::vector<std::string>{
-                      "vigil.yaml:4:14: collectors.probe.probes[0].url: expected an http:// or "
-                      "https:// URL",
-                      "vigil.yaml:5:9: collectors.probe.probes[1]: give exactly one of url and tcp",
-                      "vigil.yaml:9:29: collectors.probe.probes[2].valid_status_codes: not an HTTP "
-                      "status code: 700",
-                      "vigil.yaml:8:21: collectors.probe.probes[2].body_regex: invalid regular "
-                      "expression: missing ): (",
-                      "vigil.yaml:10:9: collectors.probe.probes[3]: \"http://c\" is probed twice"});
+  CHECK(errorList(bad) ==
+        std::vector<std::string>{
+            "vigil.yaml:4:14: collectors.probe.probes[0].url: expected an http:// or "
+            "https:// URL",
+            "vigil.yaml:5:9: collectors.probe.probes[1]: give exactly one of url and tcp",
+            "vigil.yaml:9:29: collectors.probe.probes[2].valid_status_codes: not an HTTP "
+            "status code: 700",
+            "vigil.yaml:8:21: collectors.probe.probes[2].body_regex: invalid regular "
+            "expression: missing ): (",
+            "vigil.yaml:10:9: collectors.probe.probes[3]: \"http://c\" is probed twice"});
 }
 
 TEST_CASE("Config: scrape_configs as Prometheus writes them", "[config]") {
@@ -538,17 +544,68 @@ TEST_CASE("Config: scrape_configs as Prometheus writes them", "[config]") {
       - job_name: a
 )",
                          "vigil.yaml", builtinCollectorInfo());
-  std::vector<std::string> errors;
-  for (const auto& e : bad.errors) {
-    errors.push_back(e.toString());
-  }
-  CHECK(errors ==
+  CHECK(errorList(bad) ==
         std::vector<std::string>{
             "vigil.yaml:5:17: collectors.scrape.scrape_configs[0].scheme: expected http or https",
             "vigil.yaml:6:36: collectors.scrape.scrape_configs[0].static_configs[0].targets: "
             "expected host:port, got \"nohost\"",
             "vigil.yaml:7:19: collectors.scrape.scrape_configs[1].job_name: found multiple scrape "
             "configs with job name \"a\""});
+}
+
+TEST_CASE("Config: kubernetes_sd_configs for the pods of this node", "[config]") {
+  auto ok = parseConfig(R"(collectors:
+  scrape:
+    scrape_configs:
+      - job_name: kubernetes-pods
+        kubernetes_sd_configs:
+          - role: pod
+            node_name: node-a
+            namespaces: {names: [shop, cache]}
+            selectors: [{role: pod, label: 'app=api'}, {role: pod, field: 'status.phase=Running'}]
+            refresh_interval: 30s
+          - role: pod
+            kubelet_url: https://127.0.0.1:10250
+            tls_config: {insecure_skip_verify: true}
+            bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token
+)",
+                        "vigil.yaml", builtinCollectorInfo());
+  INFO(errorsOf(ok));
+  REQUIRE(ok.config);
+  const auto& sd = ok.config->collector("scrape")->scrapes.at(0).kubernetes_sd_configs;
+  REQUIRE(sd.size() == 2);
+  CHECK(sd[0].api_server.empty());  // in-cluster
+  CHECK(sd[0].node_name == "node-a");
+  CHECK(sd[0].namespaces == std::vector<std::string>{"shop", "cache"});
+  CHECK(sd[0].label_selector == "app=api");
+  CHECK(sd[0].field_selector == "status.phase=Running");
+  CHECK(sd[0].refresh_interval.count() == 30000);
+  CHECK(sd[1].kubelet_url == "https://127.0.0.1:10250");
+  CHECK(sd[1].insecure_skip_verify);
+  auto bad = parseConfig(R"(collectors:
+  scrape:
+    scrape_configs:
+      - job_name: a
+        kubernetes_sd_configs:
+          - role: node
+          - role: pod
+            api_server: 10.0.0.1:6443
+          - role: pod
+            kubelet_url: http://127.0.0.1:10255
+            selectors: [{role: pod, label: 'app=x'}]
+          - {}
+)",
+                         "vigil.yaml", builtinCollectorInfo());
+  CHECK(errorList(bad) ==
+        std::vector<std::string>{
+            "vigil.yaml:6:19: collectors.scrape.scrape_configs[0].kubernetes_sd_configs[0].role: "
+            "role node is not supported: vigil discovers role: pod, the pods of its node",
+            "vigil.yaml:8:25: collectors.scrape.scrape_configs[0].kubernetes_sd_configs[1]."
+            "api_server: expected an http:// or https:// URL",
+            "vigil.yaml:11:24: collectors.scrape.scrape_configs[0].kubernetes_sd_configs[2]."
+            "selectors: the kubelet's pod list takes no selectors",
+            "vigil.yaml:12:13: collectors.scrape.scrape_configs[0].kubernetes_sd_configs[3].role: "
+            "a role is required (vigil discovers role: pod, the pods of its node)"});
 }
 
 TEST_CASE("Config: the statsd and textfile collectors' own keys", "[config]") {

@@ -11,14 +11,10 @@ namespace vigil::test {
 inline RelabelConfig relabelRule(RelabelAction action, std::vector<std::string> sources,
                                  std::string regex, std::string target = "",
                                  std::string replacement = "$1") {
-  RelabelConfig c;
-  c.action = action;
-  c.source_labels = std::move(sources);
-  c.regex = std::move(regex);
-  c.target_label = std::move(target);
-  c.replacement = std::move(replacement);
-  REQUIRE(c.compile().isOk());
-  return c;
+  auto rule = RelabelConfig::make(action, std::move(sources), std::move(regex), std::move(target),
+                                  std::move(replacement));
+  REQUIRE(rule.isOk());
+  return *rule;
 }
 
 }  // namespace vigil::test

@@ -193,9 +193,13 @@ HttpGetResult httpGet(const std::string& url, const HttpGetOptions& o, Clock::ti
   }
   r.connect = secondsSince(t);
   // HTTP/1.0: the server answers without chunked encoding and closes when done.
-  const std::string request = "GET " + u.path + " HTTP/1.0\r\nHost: " + u.host +
-                              "\r\nUser-Agent: " + o.user_agent + "\r\nAccept: " + o.accept +
-                              "\r\nConnection: close\r\n\r\n";
+  std::string request = "GET " + u.path + " HTTP/1.0\r\nHost: " + u.host +
+                        "\r\nUser-Agent: " + o.user_agent + "\r\nAccept: " + o.accept +
+                        "\r\nConnection: close\r\n";
+  for (const auto& [name, value] : o.headers) {
+    request += name + ": " + value + "\r\n";
+  }
+  request += "\r\n";
   std::string response;
   Clock::time_point sent;
   Clock::time_point first_byte;

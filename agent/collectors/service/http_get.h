@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "vigil/status.h"
 
@@ -17,6 +19,7 @@ struct HttpGetOptions {
   std::size_t max_bytes = 1 << 20;  // answer (headers and body); more is an error
   std::string accept = "*/*";
   std::string user_agent = "vigil";
+  std::vector<std::pair<std::string, std::string>> headers;  // more request headers
 };
 
 struct HttpGetResult {

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "http_get.h"
+#include "kubernetes_discovery.h"
 #include "scrape_cache.h"
 #include "vigil/relabel.h"
 #include "vigil/store.h"
@@ -25,6 +27,9 @@ struct ResolvedTarget {
   std::string address;
   std::string url;
   LabelSet labels;  // without the __ labels; instance defaults to the address
+  // A discovered pod's, and whether the container port it came from is the one scraped.
+  std::string pod_uid;
+  bool declares_port = false;
 };
 
 std::optional<ResolvedTarget> resolveTarget(const ScrapeConfig& c, const ScrapeConfig::Target& t) {
@@ -50,6 +55,9 @@ std::optional<ResolvedTarget> resolveTarget(const ScrapeConfig& c, const ScrapeC
     return std::nullopt;  // Prometheus drops a target relabeled to no address
   }
   r.url = get("__scheme__") + "://" + r.address + get("__metrics_path__");
+  r.pod_uid = get("__meta_kubernetes_pod_uid");
+  const std::string port = get("__meta_kubernetes_pod_container_port_number");
+  r.declares_port = !port.empty() && r.address.ends_with(":" + port);
   const bool has_instance = !get("instance").empty();
   for (Label& l : labels) {
     if (!l.name.starts_with("__")) {
@@ -68,32 +76,74 @@ constexpr std::size_t kSyntheticFamilies = 5;
 
 class ScrapeCollector : public Collector {
  public:
-  explicit ScrapeCollector(std::vector<ScrapeConfig> configs) : configs_(std::move(configs)) {}
+  explicit ScrapeCollector(std::vector<ScrapeConfig> configs) : configs_(std::move(configs)) {
+    discoveries_.resize(configs_.size());
+    for (std::size_t i = 0; i < configs_.size(); ++i) {
+      ScrapeConfig& c = configs_[i];
+      if (!c.kubernetes_sd_configs.empty() && c.relabel_configs.empty()) {
+        c.relabel_configs = kubernetesAnnotationRelabeling();
+      }
+      for (const auto& sd : c.kubernetes_sd_configs) {
+        discoveries_[i].push_back(std::make_unique<PodDiscovery>(sd));
+      }
+    }
+  }
 
   Status collect(const CollectContext& ctx, MetricBatch& out) override {
     if (configs_.empty()) {
       return Status::ok();
     }
+    // Before discovery's first answer, wait for it, for no more than half the cycle.
+    const auto now = std::chrono::steady_clock::now();
+    const auto discovery_deadline = now + (ctx.deadline - now) / 2;
     // Every target at once, each into its own cache: a slow or broken target costs the others
-    // nothing.
+    // nothing. Targets that relabel to the same labels and URL are one; so are the targets of
+    // one pod that relabel to the same URL (a pod's containers each make a target, and the
+    // prometheus.io/port annotation points them all at one port): labelled by the container
+    // that declares the port, if one does.
     std::vector<Job> jobs;
-    for (const auto& c : configs_) {
-      for (const auto& t : c.targets) {
-        auto resolved = resolveTarget(c, t);
-        if (!resolved) {
-          continue;
+    std::map<std::string, std::size_t> seen;  // cache key -> job
+    for (std::size_t i = 0; i < configs_.size(); ++i) {
+      const ScrapeConfig& c = configs_[i];
+      std::vector<ScrapeConfig::Target> discovered;
+      for (const auto& d : discoveries_[i]) {
+        auto found = d->targets(discovery_deadline);
+        discovered.insert(discovered.end(), std::make_move_iterator(found.begin()),
+                          std::make_move_iterator(found.end()));
+      }
+      for (const auto* targets : {&c.targets, &std::as_const(discovered)}) {
+        for (const auto& t : *targets) {
+          auto resolved = resolveTarget(c, t);
+          if (!resolved) {
+            continue;
+          }
+          std::string key = c.job_name + "\xff" + resolved->url + "\xff" +
+                            (resolved->pod_uid.empty() ? labelsToString(resolved->labels)
+                                                       : "pod " + resolved->pod_uid);
+          auto [it, inserted] = seen.try_emplace(key, jobs.size());
+          if (!inserted) {
+            Job& kept = jobs[it->second];
+            if (resolved->declares_port && !kept.declares_port) {
+              kept.labels = std::move(resolved->labels);
+              kept.declares_port = true;
+            }
+            continue;
+          }
+          ScrapeCache* cache = &caches_[std::move(key)];
+          jobs.push_back({&c,
+                          resolved->address,
+                          std::move(resolved->url),
+                          std::move(resolved->labels),
+                          cache,
+                          resolved->declares_port,
+                          Status::ok(),
+                          {},
+                          0});
         }
-        ScrapeCache* cache = &caches_[c.job_name + "\xff" + resolved->address];
-        jobs.push_back({&c,
-                        resolved->address,
-                        std::move(resolved->url),
-                        std::move(resolved->labels),
-                        cache,
-                        Status::ok(),
-                        {},
-                        0});
       }
     }
+    // The caches of targets gone (pods deleted) go with them.
+    std::erase_if(caches_, [&](const auto& entry) { return seen.count(entry.first) == 0; });
     std::vector<std::thread> threads;
     for (auto& j : jobs) {
       threads.emplace_back([&j, deadline = ctx.deadline] {
@@ -142,6 +192,7 @@ class ScrapeCollector : public Collector {
     std::string url;
     LabelSet labels;
     ScrapeCache* cache;
+    bool declares_port;
     Status status;
     ScrapeCache::Scraped scraped;
     double seconds = 0;
@@ -165,6 +216,23 @@ class ScrapeCollector : public Collector {
     for (std::string_view name : kNames) {
       out.family(name, "", MetricType::kGauge);
     }
+    const auto discovery = discoveryValues();
+    if (!discovery.empty()) {
+      out.family("vigil_discovery_refreshes_total",
+                 "Pod list refreshes of the scrape job's kubernetes_sd_configs.",
+                 MetricType::kCounter);
+      out.family("vigil_discovery_refresh_failures_total",
+                 "Pod list refreshes that failed (the targets of the last good one were kept).",
+                 MetricType::kCounter);
+      out.family("vigil_discovery_targets",
+                 "Targets the last good pod list gave, before relabeling.", MetricType::kGauge);
+      for (const auto& [job, values] : discovery) {
+        for (std::size_t k = 0; k < values.size(); ++k) {
+          MetricBatch::add(out.mutableFamilies()[kSyntheticFamilies + k], {{"job", job}},
+                           values[k]);
+        }
+      }
+    }
     placements_.assign(jobs.size(), {});
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       const auto& j = jobs[i];
@@ -187,6 +255,12 @@ class ScrapeCollector : public Collector {
 
   void fillValues(const std::vector<Job>& jobs, MetricBatch& out) const {
     auto& families = out.mutableFamilies();
+    const auto discovery = discoveryValues();
+    for (std::size_t d = 0; d < discovery.size(); ++d) {
+      for (std::size_t k = 0; k < discovery[d].second.size(); ++k) {
+        families[kSyntheticFamilies + k].samples[d].value = discovery[d].second[k];
+      }
+    }
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       const auto& j = jobs[i];
       const auto values = syntheticValues(j);
@@ -205,6 +279,25 @@ class ScrapeCollector : public Collector {
         }
       }
     }
+  }
+
+  // Per job with kubernetes_sd_configs: refreshes, failed refreshes and targets.
+  std::vector<std::pair<std::string, std::array<double, 3>>> discoveryValues() const {
+    std::vector<std::pair<std::string, std::array<double, 3>>> out;
+    for (std::size_t i = 0; i < configs_.size(); ++i) {
+      if (discoveries_[i].empty()) {
+        continue;
+      }
+      std::array<double, 3> values{};
+      for (const auto& d : discoveries_[i]) {
+        const auto st = d->stats();
+        values[0] += static_cast<double>(st.refreshes);
+        values[1] += static_cast<double>(st.failures);
+        values[2] += static_cast<double>(st.targets);
+      }
+      out.emplace_back(configs_[i].job_name, values);
+    }
+    return out;
   }
 
   static Status scrapeOne(const ScrapeConfig& c, const std::string& url,
@@ -237,7 +330,8 @@ class ScrapeCollector : public Collector {
   }
 
   std::vector<ScrapeConfig> configs_;
-  std::map<std::string, ScrapeCache> caches_;  // by job and target
+  std::vector<std::vector<std::unique_ptr<PodDiscovery>>> discoveries_;  // per config
+  std::map<std::string, ScrapeCache> caches_;                            // by job and target
   std::vector<uint64_t> shape_;        // per target: its cache's layout, or 0 when it failed
   uint64_t layout_ = 0;                // of the batches with that shape
   std::vector<Placement> placements_;  // per target, in the batches of layout_

@@ -94,7 +94,28 @@ struct ProbeTarget {
   bool insecure_skip_verify = false;
 };
 
-/// A Prometheus scrape_config (the scrape collector's `scrape_configs:`), static targets only.
+/// Discovery of the pods on this node (a scrape config's `kubernetes_sd_configs:`, role pod
+/// only), from the API server or the kubelet.
+struct KubernetesSdConfig {
+  /// The API server; empty for the in-cluster one (KUBERNETES_SERVICE_HOST and _PORT, with the
+  /// service account's token and CA).
+  std::string api_server;
+  /// The kubelet (e.g. https://127.0.0.1:10250) whose /pods lists this node's pods, instead of
+  /// the API server.
+  std::string kubelet_url;
+  /// The node whose pods are listed (fieldSelector spec.nodeName); empty: $NODE_NAME.
+  std::string node_name;
+  std::vector<std::string> namespaces;  // empty: every namespace
+  std::string label_selector;           // passed to the API server as labelSelector
+  std::string field_selector;           // added to the node's field selector
+  std::string bearer_token_file;        // empty: the service account's token when in-cluster
+  std::string ca_file;                  // empty: the service account's CA when in-cluster
+  bool insecure_skip_verify = false;
+  Duration refresh_interval{15000};
+};
+
+/// A Prometheus scrape_config (the scrape collector's `scrape_configs:`): static targets and
+/// discovered pods.
 struct ScrapeConfig {
   struct Target {
     std::string address;  // host:port, the `instance` label
@@ -109,6 +130,7 @@ struct ScrapeConfig {
   std::string ca_file;
   bool insecure_skip_verify = false;
   std::vector<Target> targets;
+  std::vector<KubernetesSdConfig> kubernetes_sd_configs;
   /// Applied to each target's labels (__address__, __scheme__, __metrics_path__, job and the
   /// static labels) before it is scraped; a target they drop is not scraped.
   std::vector<RelabelConfig> relabel_configs;

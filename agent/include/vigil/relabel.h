@@ -45,6 +45,11 @@ struct RelabelConfig {
   std::string replacement = "$1";
   RelabelAction action = RelabelAction::kReplace;
 
+  /// A compiled rule built in code (configuration files go through the config parser).
+  static Result<RelabelConfig> make(RelabelAction action, std::vector<std::string> source_labels,
+                                    std::string regex, std::string target_label = "",
+                                    std::string replacement = "$1");
+
   /// Compiles the regex and checks the combination of fields as Prometheus's config loader
   /// does; the message names the offending field.
   Status compile();

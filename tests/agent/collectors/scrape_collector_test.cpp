@@ -9,6 +9,7 @@
 
 #include "agent/collectors/service/scrape_collector.h"
 #include "tests/support/collect.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/process.h"
 #include "tests/support/relabel.h"
 
@@ -29,39 +30,28 @@ latency_seconds_sum 0.5
 latency_seconds_count 4
 )";
 
-struct Target {
-  httplib::Server server;
-  int port = 0;
-  std::thread thread;
+// A target serving good, malformed, huge and slow bodies.
+struct Target : LoopbackServer {
   Target() {
-    server.Get("/good", [](const httplib::Request&, httplib::Response& res) {
+    http.Get("/good", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(kGood, "text/plain; version=0.0.4");
     });
-    server.Get("/malformed", [](const httplib::Request&, httplib::Response& res) {
+    http.Get("/malformed", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok_metric 1\nbroken{x=\"1\" 2\n", "text/plain");
     });
-    server.Get("/huge", [](const httplib::Request&, httplib::Response& res) {
+    http.Get("/huge", [](const httplib::Request&, httplib::Response& res) {
       std::string body;
       for (int i = 0; i < 5000; ++i) {
         body += "series_" + std::to_string(i) + " 1\n";
       }
       res.set_content(body, "text/plain");
     });
-    server.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+    http.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
       std::this_thread::sleep_for(3s);
       res.set_content("late 1\n", "text/plain");
     });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) {
-      std::this_thread::sleep_for(1ms);
-    }
+    start();
   }
-  ~Target() {
-    server.stop();
-    thread.join();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
 };
 
 ScrapeConfig job(const std::string& name, const std::string& path, const std::string& address) {
@@ -179,17 +169,13 @@ TEST_CASE(
     std::lock_guard lock(mu);
     body = text;
   };
-  httplib::Server server;
-  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+  LoopbackServer server;
+  server.http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
     std::lock_guard lock(mu);
     res.set_content(body, "text/plain");
   });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { server.listen_after_bind(); });
-  while (!server.is_running()) {
-    std::this_thread::sleep_for(1ms);
-  }
-  const std::string address = "127.0.0.1:" + std::to_string(port);
+  server.start();
+  const std::string address = server.address();
   ScrapeConfig c = job("app", "/metrics", address);
   c.metric_relabel_configs = {relabelRule(RelabelAction::kDrop, {"__name__"}, "dropped")};
   CollectorSettings settings;
@@ -269,7 +255,4 @@ TEST_CASE(
   }
   CHECK(gauge);
   CHECK(retyped.layout() != recovered.layout());
-
-  server.stop();
-  thread.join();
 }

@@ -1,0 +1,372 @@
+#include "kubernetes_discovery.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "http_get.h"
+
+namespace vigil::collectors {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view kMeta = "__meta_kubernetes_";
+constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount/";
+constexpr std::size_t kMaxPodListBytes = 64 << 20;
+
+// Prometheus's strutil.SanitizeLabelName: every byte outside [a-zA-Z0-9_] becomes '_'.
+std::string sanitize(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!ok) {
+      c = '_';
+    }
+  }
+  return out;
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+const json& member(const json& j, const char* key) {
+  static const json kEmpty = json::object();
+  auto it = j.find(key);
+  return it != j.end() && (it->is_object() || it->is_array()) ? *it : kEmpty;
+}
+
+// host:port as Go's net.JoinHostPort writes it (IPv6 in brackets).
+std::string joinHostPort(const std::string& host, const std::string& port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + port;
+}
+
+// Labels by name: a later value for a name (two annotations that sanitize alike) replaces the
+// earlier one, as in Prometheus's label maps.
+using LabelMap = std::map<std::string, std::string>;
+
+LabelSet toLabelSet(const LabelMap& map) {
+  LabelSet out;
+  out.reserve(map.size());
+  for (const auto& [name, value] : map) {
+    out.push_back({name, value});
+  }
+  return out;
+}
+
+// The labels every target of a pod has.
+LabelMap podLabels(const json& pod) {
+  const json& meta = member(pod, "metadata");
+  const json& spec = member(pod, "spec");
+  const json& status = member(pod, "status");
+  auto m = [](std::string_view name) { return std::string(kMeta) + std::string(name); };
+  LabelMap labels = {
+      {m("namespace"), str(meta, "namespace")},  {m("pod_name"), str(meta, "name")},
+      {m("pod_ip"), str(status, "podIP")},       {m("pod_node_name"), str(spec, "nodeName")},
+      {m("pod_host_ip"), str(status, "hostIP")}, {m("pod_uid"), str(meta, "uid")},
+      {m("pod_phase"), str(status, "phase")},
+  };
+  std::string ready = "unknown";
+  for (const json& c : member(status, "conditions")) {
+    if (c.is_object() && str(c, "type") == "Ready") {
+      ready = str(c, "status");
+      std::transform(ready.begin(), ready.end(), ready.begin(),
+                     [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    }
+  }
+  labels[m("pod_ready")] = ready;
+  for (const json& owner : member(meta, "ownerReferences")) {
+    if (owner.is_object() && owner.value("controller", false)) {
+      labels[m("pod_controller_kind")] = str(owner, "kind");
+      labels[m("pod_controller_name")] = str(owner, "name");
+      break;
+    }
+  }
+  for (const auto& [kind, key] : {std::pair{"label", "labels"}, {"annotation", "annotations"}}) {
+    for (const auto& [name, value] : member(meta, key).items()) {
+      if (!value.is_string()) {
+        continue;
+      }
+      const std::string clean = sanitize(name);
+      labels[m("pod_" + std::string(kind) + "_" + clean)] = value.get<std::string>();
+      labels[m("pod_" + std::string(kind) + "present_" + clean)] = "true";
+    }
+  }
+  return labels;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool exists(const std::string& path) { return std::ifstream(path).good(); }
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+std::string urlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The fixed rules below are valid; a bug in one shows in the tests as a missing rule.
+void add(std::vector<RelabelConfig>& rules, RelabelAction action, std::vector<std::string> sources,
+         std::string regex, std::string target, std::string replacement = "$1") {
+  auto rule = RelabelConfig::make(action, std::move(sources), std::move(regex), std::move(target),
+                                  std::move(replacement));
+  if (rule) {
+    rules.push_back(std::move(*rule));
+  }
+}
+
+}  // namespace
+
+Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json) {
+  json list = json::parse(pod_list_json, nullptr, false);
+  if (list.is_discarded() || !list.is_object()) {
+    return invalidArgument("the pod list is not a JSON object");
+  }
+  auto items = list.find("items");
+  if (items == list.end() || !(items->is_array() || items->is_null())) {
+    return invalidArgument("the pod list has no \"items\" array (kind " + str(list, "kind") + ")");
+  }
+  std::vector<ScrapeConfig::Target> targets;
+  if (items->is_null()) {
+    return targets;  // an empty list, as Go writes it
+  }
+  for (const json& pod : *items) {
+    if (!pod.is_object()) {
+      continue;
+    }
+    const json& status = member(pod, "status");
+    const std::string ip = str(status, "podIP");
+    const std::string phase = str(status, "phase");
+    if (ip.empty() || phase == "Succeeded" || phase == "Failed") {
+      continue;  // nothing to scrape: not started, or finished
+    }
+    const LabelMap base = podLabels(pod);
+    const json& spec = member(pod, "spec");
+    for (const auto& [key, init] : {std::pair{"containers", "false"}, {"initContainers", "true"}}) {
+      for (const json& c : member(spec, key)) {
+        if (!c.is_object()) {
+          continue;
+        }
+        LabelMap labels = base;
+        labels[std::string(kMeta) + "pod_container_name"] = str(c, "name");
+        labels[std::string(kMeta) + "pod_container_image"] = str(c, "image");
+        labels[std::string(kMeta) + "pod_container_init"] = init;
+        const json& ports = member(c, "ports");
+        if (ports.empty()) {
+          targets.push_back({ip, toLabelSet(labels)});
+          continue;
+        }
+        for (const json& p : ports) {
+          if (!p.is_object() || !p.contains("containerPort") ||
+              !p["containerPort"].is_number_integer()) {
+            continue;
+          }
+          const std::string port = std::to_string(p["containerPort"].get<int64_t>());
+          LabelMap with_port = labels;
+          with_port[std::string(kMeta) + "pod_container_port_name"] = str(p, "name");
+          with_port[std::string(kMeta) + "pod_container_port_number"] = port;
+          with_port[std::string(kMeta) + "pod_container_port_protocol"] =
+              p.contains("protocol") ? str(p, "protocol") : "TCP";
+          targets.push_back({joinHostPort(ip, port), toLabelSet(with_port)});
+        }
+      }
+    }
+  }
+  return targets;
+}
+
+std::vector<RelabelConfig> kubernetesAnnotationRelabeling() {
+  const std::string a = std::string(kMeta) + "pod_annotation_prometheus_io_";
+  const std::string m(kMeta);
+  std::vector<RelabelConfig> rules;
+  add(rules, RelabelAction::kKeep, {a + "scrape"}, "true", "");
+  add(rules, RelabelAction::kReplace, {a + "path"}, "(.+)", "__metrics_path__");
+  add(rules, RelabelAction::kReplace, {"__address__", a + "port"}, R"(([^:]+)(?::\d+)?;(\d+))",
+      "__address__", "$1:$2");
+  add(rules, RelabelAction::kReplace, {a + "scheme"}, "(https?)", "__scheme__");
+  add(rules, RelabelAction::kReplace, {m + "namespace"}, "(.*)", "namespace");
+  add(rules, RelabelAction::kReplace, {m + "pod_name"}, "(.*)", "pod");
+  add(rules, RelabelAction::kReplace, {m + "pod_container_name"}, "(.*)", "container");
+  add(rules, RelabelAction::kReplace, {m + "pod_node_name"}, "(.*)", "node");
+  return rules;
+}
+
+PodDiscovery::PodDiscovery(KubernetesSdConfig config) : config_(std::move(config)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+PodDiscovery::~PodDiscovery() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+std::vector<ScrapeConfig::Target> PodDiscovery::targets(
+    std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [&] { return first_done_ || stopping_; });
+  return targets_;
+}
+
+PodDiscovery::Stats PodDiscovery::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void PodDiscovery::run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    auto found = refresh();
+    lock.lock();
+    ++stats_.refreshes;
+    if (found) {
+      targets_ = std::move(*found);
+      stats_.targets = targets_.size();
+      if (last_failed_) {
+        spdlog::info("pod discovery recovered targets={}", targets_.size());
+      }
+      last_failed_ = false;
+    } else {
+      ++stats_.failures;
+      if (!last_failed_) {
+        spdlog::warn("pod discovery failed, keeping the last targets error=\"{}\"",
+                     found.status().message());
+      }
+      last_failed_ = true;
+    }
+    first_done_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, config_.refresh_interval, [&] { return stopping_; });
+  }
+}
+
+Result<std::vector<ScrapeConfig::Target>> PodDiscovery::refresh() {
+  HttpGetOptions options;
+  options.accept = "application/json";
+  options.user_agent = "vigil-discovery";
+  options.max_bytes = kMaxPodListBytes;
+  options.ca_file = config_.ca_file;
+  options.insecure_skip_verify = config_.insecure_skip_verify;
+  const bool in_cluster = config_.api_server.empty() && config_.kubelet_url.empty();
+  std::string token_file = config_.bearer_token_file;
+  if (token_file.empty() && exists(std::string(kServiceAccountDir) + "token") &&
+      (in_cluster || !config_.kubelet_url.empty())) {
+    token_file = std::string(kServiceAccountDir) + "token";
+  }
+  if (options.ca_file.empty() && in_cluster) {
+    options.ca_file = std::string(kServiceAccountDir) + "ca.crt";
+  }
+  if (!token_file.empty()) {
+    std::string token = readFile(token_file);  // read each time: tokens are rotated
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+      token.pop_back();
+    }
+    if (token.empty() || std::any_of(token.begin(), token.end(),
+                                     [](unsigned char c) { return c < 0x21 || c > 0x7e; })) {
+      return invalidArgument("bearer token file " + token_file + " is empty or unreadable");
+    }
+    options.headers.push_back({"Authorization", "Bearer " + token});
+  }
+
+  std::vector<std::string> urls;
+  if (!config_.kubelet_url.empty()) {
+    urls.push_back(config_.kubelet_url + "/pods");
+  } else {
+    std::string base = config_.api_server;
+    if (base.empty()) {
+      const std::string host = env("KUBERNETES_SERVICE_HOST");
+      const std::string port = env("KUBERNETES_SERVICE_PORT");
+      if (host.empty() || port.empty()) {
+        return invalidArgument(
+            "no api_server set and not in a cluster (KUBERNETES_SERVICE_HOST and "
+            "KUBERNETES_SERVICE_PORT are unset)");
+      }
+      base = "https://" + joinHostPort(host, port);
+    }
+    const std::string node = config_.node_name.empty() ? env("NODE_NAME") : config_.node_name;
+    if (node.empty()) {
+      return invalidArgument(
+          "no node to list the pods of: set node_name, or NODE_NAME in the environment (the "
+          "downward API's spec.nodeName)");
+    }
+    std::string query =
+        "?fieldSelector=" +
+        urlEncode("spec.nodeName=" + node +
+                  (config_.field_selector.empty() ? std::string() : "," + config_.field_selector));
+    if (!config_.label_selector.empty()) {
+      query += "&labelSelector=" + urlEncode(config_.label_selector);
+    }
+    if (config_.namespaces.empty()) {
+      urls.push_back(base + "/api/v1/pods" + query);
+    }
+    for (const auto& ns : config_.namespaces) {
+      urls.push_back(base + "/api/v1/namespaces/" + urlEncode(ns) + "/pods" + query);
+    }
+  }
+
+  std::vector<ScrapeConfig::Target> all;
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::min<std::chrono::milliseconds>(config_.refresh_interval, std::chrono::seconds(10));
+  for (const auto& url : urls) {
+    const auto got = httpGet(url, options, deadline);
+    if (!got.status.isOk()) {
+      return Status(got.status.code(), url + ": " + got.status.message());
+    }
+    if (got.code != 200) {
+      return Status(StatusCode::kUnavailable, url + ": HTTP status " + std::to_string(got.code) +
+                                                  ": " + got.body.substr(0, 200));
+    }
+    auto targets = podTargets(got.body);
+    if (!targets) {
+      return Status(targets.status().code(), url + ": " + targets.status().message());
+    }
+    if (!config_.kubelet_url.empty() && !config_.namespaces.empty()) {
+      // The kubelet lists every namespace; keep the configured ones.
+      std::erase_if(*targets, [&](const ScrapeConfig::Target& t) {
+        auto ns = std::find_if(t.labels.begin(), t.labels.end(), [](const Label& l) {
+          return l.name == std::string(kMeta) + "namespace";
+        });
+        return ns == t.labels.end() ||
+               std::find(config_.namespaces.begin(), config_.namespaces.end(), ns->value) ==
+                   config_.namespaces.end();
+      });
+    }
+    all.insert(all.end(), std::make_move_iterator(targets->begin()),
+               std::make_move_iterator(targets->end()));
+  }
+  return all;
+}
+
+}  // namespace vigil::collectors

@@ -1,0 +1,68 @@
+#pragma once
+// Discovery of the pods on this node for the scrape collector (`kubernetes_sd_configs`, role
+// pod), with the target labels Prometheus 2.42 gives them (`__meta_kubernetes_*`), so that
+// relabel_configs written for Prometheus work unchanged. Pods are listed from the API server
+// (fieldSelector spec.nodeName=NODE) or from the kubelet's /pods every refresh_interval, on a
+// thread of their own; a failed refresh keeps the targets of the last good one.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "vigil/config.h"
+#include "vigil/relabel.h"
+#include "vigil/status.h"
+
+namespace vigil::collectors {
+
+/// The targets of a PodList (the JSON of GET /api/v1/pods or of the kubelet's /pods): one per
+/// port each container declares, and one without a port for a container that declares none.
+/// Pods without an IP yet and finished pods (Succeeded, Failed) have none.
+Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json);
+
+/// The relabel_configs a Kubernetes job without its own gets: pods annotated
+/// prometheus.io/scrape: "true" are kept, prometheus.io/path, /port and /scheme say where to
+/// scrape, and the series are labelled namespace, pod, container and node.
+std::vector<RelabelConfig> kubernetesAnnotationRelabeling();
+
+class PodDiscovery {
+ public:
+  /// Starts refreshing at once. What the configuration leaves out comes from the environment:
+  /// the node from NODE_NAME, the in-cluster API server from KUBERNETES_SERVICE_HOST and _PORT.
+  explicit PodDiscovery(KubernetesSdConfig config);
+  ~PodDiscovery();
+  PodDiscovery(const PodDiscovery&) = delete;
+  PodDiscovery& operator=(const PodDiscovery&) = delete;
+
+  /// The targets of the last good refresh; before the first refresh has finished, waits for it
+  /// until `deadline`.
+  std::vector<ScrapeConfig::Target> targets(std::chrono::steady_clock::time_point deadline);
+
+  struct Stats {
+    uint64_t refreshes = 0;
+    uint64_t failures = 0;
+    std::size_t targets = 0;
+  };
+  Stats stats() const;
+
+ private:
+  void run();
+  Result<std::vector<ScrapeConfig::Target>> refresh();
+
+  const KubernetesSdConfig config_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;     // guarded by mu_
+  bool first_done_ = false;   // guarded by mu_
+  bool last_failed_ = false;  // guarded by mu_; errors are logged when this changes
+  std::vector<ScrapeConfig::Target> targets_;  // guarded by mu_
+  Stats stats_;                                // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace vigil::collectors

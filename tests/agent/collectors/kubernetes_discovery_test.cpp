@@ -1,0 +1,238 @@
+// Discovery of this node's pods against a small fake API server (and kubelet) on loopback that
+// serves a recorded pod list: Prometheus's __meta_kubernetes_* target labels, the
+// prometheus.io annotations, the namespace/pod/container/node labels, refresh failures and
+// pods that go away.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "agent/collectors/service/kubernetes_discovery.h"
+#include "agent/collectors/service/scrape_collector.h"
+#include "tests/support/collect.h"
+#include "tests/support/loopback_server.h"
+#include "tests/support/relabel.h"
+
+using namespace vigil;
+using namespace vigil::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string recordedPods(int api_port, int web_port) {
+  std::ifstream in(VIGIL_FIXTURES "/kubernetes/pods.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  for (const auto& [from, to] : {std::pair{std::string("@API_PORT@"), std::to_string(api_port)},
+                                 std::pair{std::string("@WEB_PORT@"), std::to_string(web_port)}}) {
+    for (auto at = text.find(from); at != std::string::npos; at = text.find(from)) {
+      text.replace(at, from.size(), to);
+    }
+  }
+  return text;
+}
+
+std::string label(const LabelSet& labels, const std::string& name) {
+  for (const auto& l : labels) {
+    if (l.name == name) {
+      return l.value;
+    }
+  }
+  return "";
+}
+
+std::map<std::string, double> collectOnce(Collector& collector) {
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + 4s;
+  REQUIRE(collector.collect(ctx, batch).isOk());
+  return flattenBatch(batch);
+}
+
+std::size_t countPrefix(const std::map<std::string, double>& m, const std::string& prefix) {
+  std::size_t n = 0;
+  for (const auto& [key, v] : m) {
+    n += key.starts_with(prefix) ? 1 : 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("Kubernetes discovery: a pod list gives Prometheus's pod-role targets", "[kubernetes]") {
+  auto targets = collectors::podTargets(recordedPods(8080, 8081));
+  REQUIRE(targets);
+  // api: two containers with a port each and a portless init container; redis-0: one port;
+  // web: a container without ports; the finished backup and the pending worker: nothing.
+  REQUIRE(targets->size() == 5);
+  const auto& api = (*targets)[1];
+  CHECK(api.address == "127.0.0.1:8080");
+  const std::string m = "__meta_kubernetes_";
+  CHECK(label(api.labels, m + "namespace") == "shop");
+  CHECK(label(api.labels, m + "pod_name") == "api-7d9f8b6c5-x2k4p");
+  CHECK(label(api.labels, m + "pod_ip") == "127.0.0.1");
+  CHECK(label(api.labels, m + "pod_node_name") == "node-a");
+  CHECK(label(api.labels, m + "pod_host_ip") == "127.0.0.1");
+  CHECK(label(api.labels, m + "pod_uid") == "0b7e3f0e-5c1a-4f0e-9d7b-2b1d3c4e5f60");
+  CHECK(label(api.labels, m + "pod_phase") == "Running");
+  CHECK(label(api.labels, m + "pod_ready") == "true");
+  CHECK(label(api.labels, m + "pod_controller_kind") == "ReplicaSet");
+  CHECK(label(api.labels, m + "pod_controller_name") == "api-7d9f8b6c5");
+  CHECK(label(api.labels, m + "pod_container_name") == "api");
+  CHECK(label(api.labels, m + "pod_container_image") == "registry.example.com/api:1.42.0");
+  CHECK(label(api.labels, m + "pod_container_init") == "false");
+  CHECK(label(api.labels, m + "pod_container_port_name") == "http");
+  CHECK(label(api.labels, m + "pod_container_port_number") == "8080");
+  CHECK(label(api.labels, m + "pod_container_port_protocol") == "TCP");
+  // Label and annotation names sanitized, with their "present" twins.
+  CHECK(label(api.labels, m + "pod_label_app_kubernetes_io_name") == "api");
+  CHECK(label(api.labels, m + "pod_labelpresent_app_kubernetes_io_name") == "true");
+  CHECK(label(api.labels, m + "pod_annotation_prometheus_io_port") == "8080");
+  CHECK(label(api.labels, m + "pod_annotationpresent_prometheus_io_scrape") == "true");
+  CHECK(std::is_sorted(api.labels.begin(), api.labels.end()));
+
+  const auto& migrate = (*targets)[2];
+  CHECK(migrate.address == "127.0.0.1");
+  CHECK(label(migrate.labels, m + "pod_container_init") == "true");
+  CHECK(label(migrate.labels, m + "pod_container_port_number").empty());
+  CHECK((*targets)[3].address == "127.0.0.2:6379");
+  CHECK(label((*targets)[4].labels, m + "pod_ready") == "false");
+
+  CHECK(collectors::kubernetesAnnotationRelabeling().size() == 8);  // every rule compiles
+  CHECK(collectors::podTargets("{\"kind\":\"PodList\",\"items\":null}")->empty());
+  CHECK(collectors::podTargets("{\"kind\":\"Status\",\"code\":403}").status().message() ==
+        "the pod list has no \"items\" array (kind Status)");
+  CHECK_FALSE(collectors::podTargets("<html>").isOk());
+}
+
+TEST_CASE(
+    "Kubernetes discovery: the annotated pods of this node are scraped with namespace, pod, "
+    "container and node labels",
+    "[kubernetes][integration]") {
+  LoopbackServer api;
+  api.http.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("orders_total 7\n", "text/plain");
+  });
+  api.start();
+  LoopbackServer web;
+  web.http.Get("/custom/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("page_views_total 3\n", "text/plain");
+  });
+  web.start();
+
+  std::mutex mu;
+  std::string pods = recordedPods(api.port, web.port);
+  std::atomic<int> status{200};
+  std::atomic<int> requests{0};
+  LoopbackServer apiserver;
+  apiserver.http.Get("/api/v1/pods", [&](const httplib::Request& req, httplib::Response& res) {
+    ++requests;
+    // Only this node's pods, asked for with the service account's token.
+    if (req.get_header_value("Authorization") != "Bearer test-token" ||
+        req.get_param_value("fieldSelector") != "spec.nodeName=node-a") {
+      res.status = 403;
+      res.set_content("{\"kind\":\"Status\",\"code\":403}", "application/json");
+      return;
+    }
+    res.status = status.load();
+    std::lock_guard lock(mu);
+    res.set_content(status.load() == 200 ? pods : "{}", "application/json");
+  });
+  apiserver.start();
+
+  const auto token =
+      std::filesystem::temp_directory_path() / ("vigil-k8s-token-" + std::to_string(::getpid()));
+  std::ofstream(token) << "test-token\n";
+  KubernetesSdConfig sd;
+  sd.api_server = "http://127.0.0.1:" + std::to_string(apiserver.port);
+  sd.node_name = "node-a";
+  sd.bearer_token_file = token.string();
+  sd.refresh_interval = 1000ms;
+  ScrapeConfig c;
+  c.job_name = "kubernetes-pods";
+  c.kubernetes_sd_configs = {sd};
+  CollectorSettings settings;
+  settings.scrapes = {c};
+  auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
+  REQUIRE(collector);
+
+  auto m = collectOnce(**collector);
+  const std::string job = "|job=kubernetes-pods";
+  const std::string api_labels = "|container=api|instance=127.0.0.1:" + std::to_string(api.port) +
+                                 job + "|namespace=shop|node=node-a|pod=api-7d9f8b6c5-x2k4p";
+  const std::string web_labels = "|container=web|instance=127.0.0.1:" + std::to_string(web.port) +
+                                 job + "|namespace=shop|node=node-a|pod=web-5f6d7c8b9-qq7rt";
+  // The api pod's three containers point at one annotated port: scraped once, labelled by the
+  // container that declares it. redis-0 is not annotated; the others have nothing to scrape.
+  CHECK(countPrefix(m, "up|") == 2);
+  CHECK(m["up" + api_labels] == 1);
+  CHECK(m["orders_total" + api_labels] == 7);
+  CHECK(m["up" + web_labels] == 1);
+  CHECK(m["page_views_total" + web_labels] == 3);
+  CHECK(m["vigil_discovery_targets" + job] == 5);
+  CHECK(m["vigil_discovery_refresh_failures_total" + job] == 0);
+
+  // The API server fails: the targets stay, the failures are counted.
+  status = 500;
+  const int before = requests.load();
+  while (requests.load() < before + 2) {
+    std::this_thread::sleep_for(50ms);
+  }
+  m = collectOnce(**collector);
+  CHECK(countPrefix(m, "up|") == 2);
+  CHECK(m["up" + api_labels] == 1);
+  CHECK(m["vigil_discovery_refresh_failures_total" + job] >= 1);
+
+  // The web pod is deleted: once the API server answers again, its target goes.
+  {
+    std::lock_guard lock(mu);
+    const auto at = pods.find("    {\n      \"metadata\": {\n        \"name\": \"web-");
+    const auto end = pods.find("    {\n      \"metadata\": {\n        \"name\": \"backup-");
+    REQUIRE(at != std::string::npos);
+    pods.erase(at, end - at);
+  }
+  status = 200;
+  const int failed_at = requests.load();
+  while (requests.load() < failed_at + 2) {
+    std::this_thread::sleep_for(50ms);
+  }
+  m = collectOnce(**collector);
+  CHECK(countPrefix(m, "up|") == 1);
+  CHECK(m.count("up" + web_labels) == 0);
+  CHECK(m["vigil_discovery_targets" + job] == 4);
+  std::filesystem::remove(token);
+}
+
+TEST_CASE(
+    "Kubernetes discovery: from the kubelet's pod list, with namespaces and the job's own "
+    "relabel_configs",
+    "[kubernetes][integration]") {
+  LoopbackServer kubelet;
+  const std::string pods = recordedPods(8080, 8081);
+  kubelet.http.Get("/pods", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(pods, "application/json");
+  });
+  kubelet.start();
+  KubernetesSdConfig sd;
+  sd.kubelet_url = "http://127.0.0.1:" + std::to_string(kubelet.port);
+  sd.namespaces = {"cache"};
+  ScrapeConfig c;
+  c.job_name = "pods";
+  c.kubernetes_sd_configs = {sd};
+  // No annotation needed with these: every container port, labelled by pod.
+  c.relabel_configs = {
+      relabelRule(RelabelAction::kReplace, {"__meta_kubernetes_pod_name"}, "(.*)", "pod")};
+  CollectorSettings settings;
+  settings.scrapes = {c};
+  auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
+  REQUIRE(collector);
+  auto m = collectOnce(**collector);
+  // Only redis-0 is in namespace cache; nothing listens on its port, so it is down.
+  CHECK(countPrefix(m, "up|") == 1);
+  CHECK(m.count("up|instance=127.0.0.2:6379|job=pods|pod=redis-0") == 1);
+  CHECK(m["vigil_discovery_targets|job=pods"] == 1);
+}
