@@ -129,12 +129,13 @@ class ScrapeCollector : public Collector {
             }
             continue;
           }
-          ScrapeCache* cache = &caches_[std::move(key)];
+          TargetState& state = targets_[std::move(key)];
           jobs.push_back({&c,
                           resolved->address,
                           std::move(resolved->url),
                           std::move(resolved->labels),
-                          cache,
+                          &state.cache,
+                          &state.failing,
                           resolved->declares_port,
                           Status::ok(),
                           {},
@@ -143,7 +144,7 @@ class ScrapeCollector : public Collector {
       }
     }
     // The caches of targets gone (pods deleted) go with them.
-    std::erase_if(caches_, [&](const auto& entry) { return seen.count(entry.first) == 0; });
+    std::erase_if(targets_, [&](const auto& entry) { return seen.count(entry.first) == 0; });
     std::vector<std::thread> threads;
     for (auto& j : jobs) {
       threads.emplace_back([&j, deadline = ctx.deadline] {
@@ -155,11 +156,15 @@ class ScrapeCollector : public Collector {
     for (auto& t : threads) {
       t.join();
     }
+    // Logged when a target starts or stops failing, not every cycle (up says the rest).
     for (const auto& j : jobs) {
-      if (!j.status.isOk()) {
+      if (!j.status.isOk() && !*j.failing) {
         spdlog::warn("scrape failed job={} target={} error=\"{}\"", j.config->job_name, j.address,
                      j.status.message());
+      } else if (j.status.isOk() && *j.failing) {
+        spdlog::info("scrape recovered job={} target={}", j.config->job_name, j.address);
       }
+      *j.failing = !j.status.isOk();
     }
 
     // The batch has the same shape as the last one when every target answered (or failed) as
@@ -192,6 +197,7 @@ class ScrapeCollector : public Collector {
     std::string url;
     LabelSet labels;
     ScrapeCache* cache;
+    bool* failing;  // whether it failed the cycle before
     bool declares_port;
     Status status;
     ScrapeCache::Scraped scraped;
@@ -331,7 +337,12 @@ class ScrapeCollector : public Collector {
 
   std::vector<ScrapeConfig> configs_;
   std::vector<std::vector<std::unique_ptr<PodDiscovery>>> discoveries_;  // per config
-  std::map<std::string, ScrapeCache> caches_;                            // by job and target
+  // What is kept of a target from cycle to cycle.
+  struct TargetState {
+    ScrapeCache cache;
+    bool failing = false;
+  };
+  std::map<std::string, TargetState> targets_;  // by job and target
   std::vector<uint64_t> shape_;        // per target: its cache's layout, or 0 when it failed
   uint64_t layout_ = 0;                // of the batches with that shape
   std::vector<Placement> placements_;  // per target, in the batches of layout_
