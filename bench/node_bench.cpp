@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
 
   dir.write("vigil.yaml",
             "global:\n  collection_interval: 1s\n  log_level: warn\n"
+            "anomaly:\n  enabled: false\n"
             "collectors:\n  process:\n    enabled: false\n");
   const int vg_port = vigil::test::freeLoopbackPort();
   vigil::test::ChildProcess vg(

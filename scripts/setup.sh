@@ -13,12 +13,17 @@ build_packages=(
 # Real servers and oracles the tests run against.
 test_packages=(
   prometheus prometheus-alertmanager prometheus-node-exporter redis-server postgresql curl
-  openssl
+  openssl systemd binutils
 )
 
 want=("${build_packages[@]}")
 if [[ "${1:-}" == "--with-test-servers" ]]; then
   want+=("${test_packages[@]}")
+  # The deploy/ checks run on Node.js; a machine that has it from elsewhere keeps its own
+  # (Debian's npm conflicts with other Node.js packagings).
+  if ! command -v npm >/dev/null; then
+    want+=(nodejs npm)
+  fi
 fi
 
 missing=()
