@@ -62,8 +62,9 @@ out=$(systemd-analyze verify "$work/vigil.service" 2>&1) || bad "systemd-analyze
 
 step "Dockerfile runtime libraries"
 for lib in $(objdump -p "$vigil" | awk '/NEEDED/ {print $2}'); do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1) || true
+  # (awk reads all of ldconfig's output: stopping early would fail the pipe under pipefail)
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && !found {print $NF; found = 1}')
+  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | sed -n '1s/:.*//p') || true
   case "$pkg" in
     "" | libc6 | libstdc++6 | libgcc-s1) continue ;;  # in every Debian image
   esac
