@@ -294,6 +294,12 @@ void MemStore::account(Series& s) {
   s.chunk_bytes = now;
 }
 
+namespace {
+// The most one appended sample adds to a chunk (the first: header, timestamp and value).
+constexpr std::size_t kMaxSampleBytes = 20;
+constexpr std::size_t kHeadGrowthBytes = 28;
+}  // namespace
+
 MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) {
   std::lock_guard lock(s.mu);
   if (t < s.last_t) {
@@ -314,7 +320,11 @@ MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) 
   if (new_head) {
     s.head_mint = t;
     s.head.min_scale = s.scale_hint;
-    s.head.bytes.reserve(32);
+  }
+  // The head grows by small steps rather than doubling: a chunk holds ~100-200 bytes, and the
+  // slack of a doubled buffer would cost a quarter of that on every series.
+  if (s.head.bytes.capacity() - s.head.bytes.size() < kMaxSampleBytes) {
+    s.head.bytes.reserve(s.head.bytes.size() + kMaxSampleBytes + kHeadGrowthBytes);
   }
   const std::size_t cap_before = s.head.bytes.capacity();
   s.head.append(t, v);

@@ -473,3 +473,21 @@ TEST_CASE("Store: batches of one layout land in the same series without their la
   CHECK(store->select({M(MatchType::kEqual, "device", "eth2")}, 0, 10000)[0].samples.size() == 3);
   CHECK(store->stats().series == 3);
 }
+
+TEST_CASE("Store: a series' memory follows its compressed size, not a doubled buffer",
+          "[store][memory]") {
+  // A CPU-seconds counter at 15 s for 50 minutes: one full chunk and a head of 80 samples.
+  auto store = makeMemStore();
+  const LabelSet labels =
+      L({{"__name__", "node_cpu_seconds_total"}, {"cpu", "0"}, {"mode", "user"}});
+  double v = 1234.56;
+  for (int i = 0; i < 200; ++i) {
+    v += 0.37 + (i % 7) * 0.01;
+    v = std::round(v * 100) / 100;
+    REQUIRE(store->append(labels, 1700000000000 + i * 15000, v).isOk());
+  }
+  const StoreStats st = store->stats();
+  CHECK(st.samples == 200);
+  // Headers of two chunks (48 + 32 bytes) plus about a byte per sample: well under 1.5.
+  CHECK(static_cast<double>(st.chunk_bytes) / 200 < 1.5);
+}
