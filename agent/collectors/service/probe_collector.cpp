@@ -7,8 +7,8 @@
 #include <chrono>
 #include <memory>
 
-#include "http_get.h"
-#include "tcp_client.h"
+#include "../common/http_get.h"
+#include "../common/tcp_client.h"
 
 namespace vigil::collectors {
 

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "credentials.h"
-#include "tcp_client.h"
+#include "../common/tcp_client.h"
 
 namespace vigil::collectors {
 

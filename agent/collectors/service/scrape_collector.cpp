@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "http_get.h"
-#include "kubernetes_discovery.h"
+#include "../common/http_get.h"
+#include "../common/kubernetes_pods.h"
 #include "scrape_cache.h"
 #include "vigil/relabel.h"
 #include "vigil/store.h"

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/collectors/service/kubernetes_discovery.h"
+#include "agent/collectors/common/kubernetes_pods.h"
 #include "agent/collectors/service/scrape_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/loopback_server.h"

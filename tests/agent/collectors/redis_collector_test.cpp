@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "agent/collectors/service/redis_collector.h"
-#include "agent/collectors/service/tcp_client.h"
+#include "agent/collectors/common/tcp_client.h"
 #include "tests/support/collect.h"
 #include "tests/support/process.h"
 

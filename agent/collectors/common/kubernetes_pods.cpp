@@ -1,4 +1,4 @@
-#include "kubernetes_discovery.h"
+#include "kubernetes_pods.h"
 
 #include <spdlog/spdlog.h>
 
