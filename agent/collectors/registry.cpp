@@ -40,8 +40,10 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"textfile", true,
        "metrics from *.prom files in `directory`, as node_exporter's textfile collector",
        node::makeTextfileCollector, CollectorOption::kDirectory},
-      {"cgroup", true, "containers and services from cgroup v2 (cAdvisor names)",
-       collectors::makeCgroupCollector},
+      {"cgroup", true,
+       "containers and services from cgroup v2 (cAdvisor names); with `kubernetes`, named by "
+       "namespace, pod and container",
+       collectors::makeCgroupCollector, CollectorOption::kKubernetes},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
       {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",

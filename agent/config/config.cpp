@@ -484,6 +484,8 @@ class ConfigReader : public YamlReader {
         return "scrape_configs";
       case CollectorOption::kListenAddress:
         return "listen_address";
+      case CollectorOption::kKubernetes:
+        return "kubernetes";
       case CollectorOption::kNone:
         break;
     }
@@ -519,6 +521,11 @@ class ConfigReader : public YamlReader {
           } else {
             s.listen_address = *a;
           }
+        }
+        break;
+      case CollectorOption::kKubernetes:
+        if (KubernetesSdConfig k; readKubernetesSdConfig(n, f, k, /*with_role=*/false)) {
+          s.kubernetes = std::move(k);
         }
         break;
       case CollectorOption::kNone:
@@ -909,21 +916,34 @@ class ConfigReader : public YamlReader {
       return;
     }
     for (std::size_t i = 0; i < node.size(); ++i) {
-      const std::string kf = index(f, i);
-      const YAML::Node& n = node[i];
-      if (!checkMap(n, kf,
-                    {"role", "api_server", "kubelet_url", "node_name", "namespaces", "selectors",
-                     "bearer_token_file", "tls_config", "refresh_interval"})) {
-        continue;
+      if (KubernetesSdConfig k; readKubernetesSdConfig(node[i], index(f, i), k, true)) {
+        out.push_back(std::move(k));
       }
-      KubernetesSdConfig k;
-      auto text = [&](const char* key, std::string& into) {
-        if (auto v = n[key]) {
-          if (auto s = scalar(v, join(kf, key))) {
-            into = *s;
-          }
+    }
+  }
+
+  // One place to list this node's pods: a kubernetes_sd_config (`with_role`: role pod is
+  // required, as in Prometheus) or the container collector's `kubernetes:`.
+  bool readKubernetesSdConfig(const YAML::Node& n, const std::string& kf, KubernetesSdConfig& k,
+                              bool with_role) {
+    const bool is_map =
+        with_role ? checkMap(n, kf,
+                             {"role", "api_server", "kubelet_url", "node_name", "namespaces",
+                              "selectors", "bearer_token_file", "tls_config", "refresh_interval"})
+                  : checkMap(n, kf,
+                             {"api_server", "kubelet_url", "node_name", "namespaces", "selectors",
+                              "bearer_token_file", "tls_config", "refresh_interval"});
+    if (!is_map) {
+      return false;
+    }
+    auto text = [&](const char* key, std::string& into) {
+      if (auto v = n[key]) {
+        if (auto s = scalar(v, join(kf, key))) {
+          into = *s;
         }
-      };
+      }
+    };
+    if (with_role) {
       std::string role;
       text("role", role);
       if (role != "pod") {
@@ -933,59 +953,59 @@ class ConfigReader : public YamlReader {
                                  " is not supported: vigil discovers role: pod, the pods of its "
                                  "node");
       }
-      text("api_server", k.api_server);
-      text("kubelet_url", k.kubelet_url);
-      text("node_name", k.node_name);
-      text("bearer_token_file", k.bearer_token_file);
-      for (const auto& [key, url] :
-           {std::pair{"api_server", &k.api_server}, std::pair{"kubelet_url", &k.kubelet_url}}) {
-        if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://")) {
-          error(n[key], join(kf, key), "expected an http:// or https:// URL");
-        }
-      }
-      if (!k.api_server.empty() && !k.kubelet_url.empty()) {
-        error(n, join(kf, "kubelet_url"), "set api_server or kubelet_url, not both");
-      }
-      if (auto ns = n["namespaces"]; ns && checkMap(ns, join(kf, "namespaces"), {"names"})) {
-        if (auto names = ns["names"]) {
-          if (auto list = stringList(names, join(join(kf, "namespaces"), "names"))) {
-            k.namespaces = *list;
-          }
-        }
-      }
-      if (auto sel = n["selectors"]; sel && checkList(sel, join(kf, "selectors"))) {
-        for (std::size_t s = 0; s < sel.size(); ++s) {
-          const std::string sf = index(join(kf, "selectors"), s);
-          if (!checkMap(sel[s], sf, {"role", "label", "field"})) {
-            continue;
-          }
-          if (auto r = sel[s]["role"]; r && r.Scalar() != "pod") {
-            error(r, join(sf, "role"), "only selectors for role pod apply");
-          }
-          auto add = [&](const char* key, std::string& into) {
-            if (auto v = sel[s][key]) {
-              if (auto text = scalar(v, join(sf, key))) {
-                into += (into.empty() ? "" : ",") + *text;
-              }
-            }
-          };
-          add("label", k.label_selector);
-          add("field", k.field_selector);
-        }
-        if (!k.kubelet_url.empty() && (!k.label_selector.empty() || !k.field_selector.empty())) {
-          error(sel, join(kf, "selectors"), "the kubelet's pod list takes no selectors");
-        }
-      }
-      if (auto t = n["tls_config"]) {
-        readTlsConfig(t, join(kf, "tls_config"), k.ca_file, k.insecure_skip_verify);
-      }
-      if (auto v = n["refresh_interval"]) {
-        if (auto d = duration(v, join(kf, "refresh_interval"), Duration{1000}, kMaxInterval)) {
-          k.refresh_interval = *d;
-        }
-      }
-      out.push_back(std::move(k));
     }
+    text("api_server", k.api_server);
+    text("kubelet_url", k.kubelet_url);
+    text("node_name", k.node_name);
+    text("bearer_token_file", k.bearer_token_file);
+    for (const auto& [key, url] :
+         {std::pair{"api_server", &k.api_server}, std::pair{"kubelet_url", &k.kubelet_url}}) {
+      if (!url->empty() && !url->starts_with("http://") && !url->starts_with("https://")) {
+        error(n[key], join(kf, key), "expected an http:// or https:// URL");
+      }
+    }
+    if (!k.api_server.empty() && !k.kubelet_url.empty()) {
+      error(n, join(kf, "kubelet_url"), "set api_server or kubelet_url, not both");
+    }
+    if (auto ns = n["namespaces"]; ns && checkMap(ns, join(kf, "namespaces"), {"names"})) {
+      if (auto names = ns["names"]) {
+        if (auto list = stringList(names, join(join(kf, "namespaces"), "names"))) {
+          k.namespaces = *list;
+        }
+      }
+    }
+    if (auto sel = n["selectors"]; sel && checkList(sel, join(kf, "selectors"))) {
+      for (std::size_t s = 0; s < sel.size(); ++s) {
+        const std::string sf = index(join(kf, "selectors"), s);
+        if (!checkMap(sel[s], sf, {"role", "label", "field"})) {
+          continue;
+        }
+        if (auto r = sel[s]["role"]; r && r.Scalar() != "pod") {
+          error(r, join(sf, "role"), "only selectors for role pod apply");
+        }
+        auto add = [&](const char* key, std::string& into) {
+          if (auto v = sel[s][key]) {
+            if (auto text = scalar(v, join(sf, key))) {
+              into += (into.empty() ? "" : ",") + *text;
+            }
+          }
+        };
+        add("label", k.label_selector);
+        add("field", k.field_selector);
+      }
+      if (!k.kubelet_url.empty() && (!k.label_selector.empty() || !k.field_selector.empty())) {
+        error(sel, join(kf, "selectors"), "the kubelet's pod list takes no selectors");
+      }
+    }
+    if (auto t = n["tls_config"]) {
+      readTlsConfig(t, join(kf, "tls_config"), k.ca_file, k.insecure_skip_verify);
+    }
+    if (auto v = n["refresh_interval"]) {
+      if (auto d = duration(v, join(kf, "refresh_interval"), Duration{1000}, kMaxInterval)) {
+        k.refresh_interval = *d;
+      }
+    }
+    return true;
   }
 
   void readProbes(const YAML::Node& node, const std::string& f, std::vector<ProbeTarget>& out) {

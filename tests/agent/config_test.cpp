@@ -608,6 +608,21 @@ TEST_CASE("Config: kubernetes_sd_configs for the pods of this node", "[config]")
             "a role is required (vigil discovers role: pod, the pods of its node)"});
 }
 
+TEST_CASE("Config: the container collector's kubernetes key", "[config]") {
+  auto ok = parseConfig("collectors:\n  cgroup:\n    kubernetes: {}\n", "vigil.yaml",
+                        builtinCollectorInfo());
+  INFO(errorsOf(ok));
+  REQUIRE(ok.config);
+  const auto& k = ok.config->collector("cgroup")->kubernetes;
+  REQUIRE(k.has_value());
+  CHECK(k->api_server.empty());  // in-cluster, this node from NODE_NAME
+  CHECK(!ok.config->collector("cpu")->kubernetes.has_value());
+  auto bad = parseConfig("collectors:\n  cgroup:\n    kubernetes: {role: pod}\n", "vigil.yaml",
+                         builtinCollectorInfo());
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].toString().find("collectors.cgroup.kubernetes") != std::string::npos);
+}
+
 TEST_CASE("Config: the statsd and textfile collectors' own keys", "[config]") {
   auto ok = parseConfig(
       "collectors:\n  statsd:\n    listen_address: 127.0.0.1:9125\n  textfile:\n"

@@ -202,6 +202,36 @@ Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_j
   return targets;
 }
 
+Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json) {
+  json list = json::parse(pod_list_json, nullptr, false);
+  if (list.is_discarded() || !list.is_object()) {
+    return invalidArgument("the pod list is not a JSON object");
+  }
+  std::vector<PodInfo> pods;
+  for (const json& pod : member(list, "items")) {
+    if (!pod.is_object()) {
+      continue;
+    }
+    const json& meta = member(pod, "metadata");
+    PodInfo info{str(meta, "namespace"), str(meta, "name"), str(meta, "uid"), {}};
+    const json& status = member(pod, "status");
+    for (const char* key :
+         {"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"}) {
+      for (const json& c : member(status, key)) {
+        std::string id = c.is_object() ? str(c, "containerID") : std::string();
+        if (auto scheme = id.find("://"); scheme != std::string::npos) {
+          id.erase(0, scheme + 3);
+        }
+        if (!id.empty()) {
+          info.containers.push_back({std::move(id), str(c, "name"), str(c, "image")});
+        }
+      }
+    }
+    pods.push_back(std::move(info));
+  }
+  return pods;
+}
+
 std::vector<RelabelConfig> kubernetesAnnotationRelabeling() {
   const std::string a = std::string(kMeta) + "pod_annotation_prometheus_io_";
   const std::string m(kMeta);
@@ -235,7 +265,13 @@ std::vector<ScrapeConfig::Target> PodDiscovery::targets(
     std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
   cv_.wait_until(lock, deadline, [&] { return first_done_ || stopping_; });
-  return targets_;
+  return listing_.targets;
+}
+
+std::vector<PodInfo> PodDiscovery::pods(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  cv_.wait_until(lock, deadline, [&] { return first_done_ || stopping_; });
+  return listing_.pods;
 }
 
 PodDiscovery::Stats PodDiscovery::stats() const {
@@ -251,10 +287,10 @@ void PodDiscovery::run() {
     lock.lock();
     ++stats_.refreshes;
     if (found) {
-      targets_ = std::move(*found);
-      stats_.targets = targets_.size();
+      listing_ = std::move(*found);
+      stats_.targets = listing_.targets.size();
       if (last_failed_) {
-        spdlog::info("pod discovery recovered targets={}", targets_.size());
+        spdlog::info("pod discovery recovered pods={}", listing_.pods.size());
       }
       last_failed_ = false;
     } else {
@@ -271,7 +307,7 @@ void PodDiscovery::run() {
   }
 }
 
-Result<std::vector<ScrapeConfig::Target>> PodDiscovery::refresh() {
+Result<PodDiscovery::Listing> PodDiscovery::refresh() {
   HttpGetOptions options;
   options.accept = "application/json";
   options.user_agent = "vigil-discovery";
@@ -335,7 +371,7 @@ Result<std::vector<ScrapeConfig::Target>> PodDiscovery::refresh() {
     }
   }
 
-  std::vector<ScrapeConfig::Target> all;
+  Listing all;
   const auto deadline =
       std::chrono::steady_clock::now() +
       std::min<std::chrono::milliseconds>(config_.refresh_interval, std::chrono::seconds(10));
@@ -352,6 +388,10 @@ Result<std::vector<ScrapeConfig::Target>> PodDiscovery::refresh() {
     if (!targets) {
       return Status(targets.status().code(), url + ": " + targets.status().message());
     }
+    auto pods = podInfos(got.body);
+    if (!pods) {
+      return Status(pods.status().code(), url + ": " + pods.status().message());
+    }
     if (!config_.kubelet_url.empty() && !config_.namespaces.empty()) {
       // The kubelet lists every namespace; keep the configured ones.
       std::erase_if(*targets, [&](const ScrapeConfig::Target& t) {
@@ -363,8 +403,16 @@ Result<std::vector<ScrapeConfig::Target>> PodDiscovery::refresh() {
                    config_.namespaces.end();
       });
     }
-    all.insert(all.end(), std::make_move_iterator(targets->begin()),
-               std::make_move_iterator(targets->end()));
+    if (!config_.kubelet_url.empty() && !config_.namespaces.empty()) {
+      std::erase_if(*pods, [&](const PodInfo& p) {
+        return std::find(config_.namespaces.begin(), config_.namespaces.end(), p.namespace_name) ==
+               config_.namespaces.end();
+      });
+    }
+    all.targets.insert(all.targets.end(), std::make_move_iterator(targets->begin()),
+                       std::make_move_iterator(targets->end()));
+    all.pods.insert(all.pods.end(), std::make_move_iterator(pods->begin()),
+                    std::make_move_iterator(pods->end()));
   }
   return all;
 }

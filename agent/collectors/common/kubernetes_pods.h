@@ -25,6 +25,22 @@ namespace vigil::collectors {
 /// Pods without an IP yet and finished pods (Succeeded, Failed) have none.
 Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json);
 
+/// What the container collector needs to name a pod's cgroups.
+struct PodInfo {
+  std::string namespace_name;
+  std::string name;
+  std::string uid;
+  struct Container {
+    std::string id;  // the runtime's container ID, without its "containerd://" scheme
+    std::string name;
+    std::string image;
+  };
+  std::vector<Container> containers;  // every container the pod runs (init and ephemeral too)
+};
+
+/// The pods of a PodList with their containers' runtime IDs (from status.*containerStatuses).
+Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json);
+
 /// The relabel_configs a Kubernetes job without its own gets: pods annotated
 /// prometheus.io/scrape: "true" are kept, prometheus.io/path, /port and /scheme say where to
 /// scrape, and the series are labelled namespace, pod, container and node.
@@ -42,6 +58,8 @@ class PodDiscovery {
   /// The targets of the last good refresh; before the first refresh has finished, waits for it
   /// until `deadline`.
   std::vector<ScrapeConfig::Target> targets(std::chrono::steady_clock::time_point deadline);
+  /// The pods of the last good refresh, waiting likewise.
+  std::vector<PodInfo> pods(std::chrono::steady_clock::time_point deadline);
 
   struct Stats {
     uint64_t refreshes = 0;
@@ -51,8 +69,12 @@ class PodDiscovery {
   Stats stats() const;
 
  private:
+  struct Listing {
+    std::vector<ScrapeConfig::Target> targets;
+    std::vector<PodInfo> pods;
+  };
   void run();
-  Result<std::vector<ScrapeConfig::Target>> refresh();
+  Result<Listing> refresh();
 
   const KubernetesSdConfig config_;
   mutable std::mutex mu_;
@@ -60,8 +82,8 @@ class PodDiscovery {
   bool stopping_ = false;     // guarded by mu_
   bool first_done_ = false;   // guarded by mu_
   bool last_failed_ = false;  // guarded by mu_; errors are logged when this changes
-  std::vector<ScrapeConfig::Target> targets_;  // guarded by mu_
-  Stats stats_;                                // guarded by mu_
+  Listing listing_;           // guarded by mu_
+  Stats stats_;               // guarded by mu_
   std::thread thread_;
 };
 

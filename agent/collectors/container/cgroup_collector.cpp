@@ -8,7 +8,11 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
 
+#include "../common/kubernetes_pods.h"
 #include "../common/proc_file.h"
 
 namespace vigil::collectors {
@@ -131,8 +135,12 @@ using KeyValues = std::map<std::string, double, std::less<>>;
 
 class CgroupCollector final : public Collector {
  public:
-  explicit CgroupCollector(const HostPaths& paths)
-      : sysfs_(paths.sysfs), diskstats_(joinPath(paths.procfs, "diskstats")) {}
+  CgroupCollector(const HostPaths& paths, const std::optional<KubernetesSdConfig>& kubernetes)
+      : sysfs_(paths.sysfs), diskstats_(joinPath(paths.procfs, "diskstats")) {
+    if (kubernetes) {
+      pods_ = std::make_unique<PodDiscovery>(*kubernetes);
+    }
+  }
 
   Status collect(const CollectContext& ctx, MetricBatch& out) override {
     const std::string root = findRoot();
@@ -140,6 +148,7 @@ class CgroupCollector final : public Collector {
       return Status::ok();  // no cgroup v2 here: nothing to report
     }
     loadDeviceNames();
+    loadPodNames(ctx.deadline);
     std::vector<std::string> cgroups;
     walk(root, "", 0, cgroups);
     for (const std::string& rel : cgroups) {
@@ -247,6 +256,24 @@ class CgroupCollector final : public Collector {
     return parseDouble(v);
   }
 
+  // Names of this node's pods and containers, from the pod list (when `kubernetes` is set).
+  void loadPodNames(std::chrono::steady_clock::time_point deadline) {
+    if (!pods_) {
+      return;
+    }
+    // Before the first listing, wait for it, for no more than half the cycle.
+    const auto now = std::chrono::steady_clock::now();
+    pod_list_ = pods_->pods(now + (deadline - now) / 2);
+    pod_by_uid_.clear();
+    container_by_id_.clear();
+    for (const PodInfo& pod : pod_list_) {
+      pod_by_uid_[pod.uid] = &pod;
+      for (const auto& c : pod.containers) {
+        container_by_id_[c.id] = &c;
+      }
+    }
+  }
+
   void collectOne(const std::string& dir, const std::string& rel, MetricBatch& out) {
     LabelSet labels{{"id", rel}};
     const KubepodsPath k = parseKubepodsPath(rel);
@@ -254,6 +281,21 @@ class CgroupCollector final : public Collector {
       labels.push_back({"pod_uid", k.pod_uid});
       labels.push_back({"container_id", k.container_id});
       labels.push_back({"qos_class", k.qos});
+      // cAdvisor's names: namespace and pod on both; container and image on a container's
+      // (a pod's own cgroup has container=""). A container of a listed pod that the pod's
+      // statuses do not name is its sandbox (pause): left out, as kubelet leaves it unnamed.
+      if (auto pod = pod_by_uid_.find(k.pod_uid); pod != pod_by_uid_.end()) {
+        labels.push_back({"namespace", pod->second->namespace_name});
+        labels.push_back({"pod", pod->second->name});
+        if (k.is_container) {
+          auto c = container_by_id_.find(k.container_id);
+          if (c == container_by_id_.end()) {
+            return;
+          }
+          labels.push_back({"container", c->second->name});
+          labels.push_back({"image", c->second->image});
+        }
+      }
     }
     auto add = [&](const char* name, const char* help, MetricType type, double v,
                    LabelSet extra = {}) {
@@ -370,12 +412,17 @@ class CgroupCollector final : public Collector {
   std::string sysfs_;
   ProcFile diskstats_;
   std::map<std::string, std::string> devices_;
+  std::unique_ptr<PodDiscovery> pods_;  // null without `kubernetes`
+  std::vector<PodInfo> pod_list_;       // this cycle's, which the maps point into
+  std::unordered_map<std::string, const PodInfo*> pod_by_uid_;
+  std::unordered_map<std::string, const PodInfo::Container*> container_by_id_;
 };
 
 }  // namespace
 
-Result<CollectorPtr> makeCgroupCollector(const CollectorSettings&, const HostPaths& paths) {
-  return CollectorPtr(std::make_unique<CgroupCollector>(paths));
+Result<CollectorPtr> makeCgroupCollector(const CollectorSettings& settings,
+                                         const HostPaths& paths) {
+  return CollectorPtr(std::make_unique<CgroupCollector>(paths, settings.kubernetes));
 }
 
 }  // namespace vigil::collectors

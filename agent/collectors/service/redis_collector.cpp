@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <map>
 
-#include "credentials.h"
 #include "../common/tcp_client.h"
+#include "credentials.h"
 
 namespace vigil::collectors {
 

@@ -148,6 +148,9 @@ struct CollectorSettings {
   std::vector<ProbeTarget> probes;     // for the probe collector (`probes:`)
   std::vector<ScrapeConfig> scrapes;   // for the scrape collector (`scrape_configs:`)
   std::string listen_address;          // for collectors that listen (`listen_address:`)
+  /// For the container collector (`kubernetes:`): where this node's pods are listed, to name
+  /// their cgroups by namespace, pod and container.
+  std::optional<KubernetesSdConfig> kubernetes;
 };
 
 namespace alerting {
@@ -187,6 +190,7 @@ enum class CollectorOption {
   kProbes,         // `probes:`
   kScrapeConfigs,  // `scrape_configs:`
   kListenAddress,  // `listen_address:` where it listens
+  kKubernetes,     // `kubernetes:` where the pods of this node are listed
 };
 
 struct CollectorInfo {

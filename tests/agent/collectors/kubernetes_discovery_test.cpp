@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/collectors/common/kubernetes_pods.h"
+#include "agent/collectors/container/cgroup_collector.h"
 #include "agent/collectors/service/scrape_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/loopback_server.h"
@@ -235,4 +236,88 @@ TEST_CASE(
   CHECK(countPrefix(m, "up|") == 1);
   CHECK(m.count("up|instance=127.0.0.2:6379|job=pods|pod=redis-0") == 1);
   CHECK(m["vigil_discovery_targets|job=pods"] == 1);
+}
+
+TEST_CASE(
+    "Kubernetes pod list: container metrics named by namespace, pod and container; sandboxes "
+    "left out",
+    "[kubernetes][cgroup][integration]") {
+  // The pods whose cgroups the recorded tree under tests/fixtures/cgroup holds.
+  const std::string a64(64, 'a');
+  const std::string b64(64, 'b');
+  const std::string pods = R"({"kind":"PodList","apiVersion":"v1","items":[
+    {"metadata":{"name":"api-1","namespace":"shop","uid":"1234abcd-5678-90ef-aaaa-bbbbccccdddd"},
+     "spec":{"nodeName":"node-a","containers":[{"name":"api","image":"api:1.42"}]},
+     "status":{"phase":"Running","podIP":"10.0.0.7","containerStatuses":[
+       {"name":"api","image":"registry.example.com/api:1.42","containerID":"containerd://)" +
+                           a64 + R"("}]}},
+    {"metadata":{"name":"redis-0","namespace":"cache","uid":"99990000-1111-2222-3333-444455556666"},
+     "spec":{"nodeName":"node-a","containers":[{"name":"redis","image":"redis:7"}]},
+     "status":{"phase":"Running","podIP":"10.0.0.8","containerStatuses":[
+       {"name":"redis","image":"docker.io/library/redis:7","containerID":"cri-o://)" +
+                           b64 + R"("}]}},
+    {"metadata":{"name":"backup-1","namespace":"db","uid":"0000aaaa-bbbb-cccc-dddd-eeeeffff0000"},
+     "spec":{"nodeName":"node-a","containers":[{"name":"backup","image":"postgres:15"}]},
+     "status":{"phase":"Running","podIP":"10.0.0.9","containerStatuses":[
+       {"name":"backup","image":"postgres:15","containerID":"docker://)" +
+                           std::string(64, 'd') + R"("}]}}]})";
+  LoopbackServer apiserver;
+  apiserver.http.Get("/api/v1/pods", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("fieldSelector") != "spec.nodeName=node-a") {
+      res.status = 400;
+      return;
+    }
+    res.set_content(pods, "application/json");
+  });
+  apiserver.start();
+
+  HostPaths paths;
+  paths.sysfs = VIGIL_FIXTURES "/cgroup/sys";
+  paths.procfs = VIGIL_FIXTURES "/cgroup/proc";
+  CollectorSettings settings;
+  KubernetesSdConfig k;
+  k.api_server = "http://127.0.0.1:" + std::to_string(apiserver.port);
+  k.node_name = "node-a";
+  settings.kubernetes = k;
+  auto collector = collectors::makeCgroupCollector(settings, paths);
+  REQUIRE(collector);
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + 4s;
+  REQUIRE((*collector)->collect(ctx, batch).isOk());
+
+  // Each container_cpu_usage_seconds_total series, by its cgroup (id).
+  std::map<std::string, LabelSet> cpu;
+  for (const auto& f : batch.families()) {
+    if (f.name == "container_cpu_usage_seconds_total") {
+      for (const auto& s : f.samples) {
+        cpu[label(s.labels, "id")] = s.labels;
+      }
+    }
+  }
+  const std::string api_pod =
+      "/kubepods.slice/kubepods-burstable.slice/"
+      "kubepods-burstable-pod1234abcd_5678_90ef_aaaa_bbbbccccdddd.slice";
+  REQUIRE(cpu.count(api_pod) == 1);
+  CHECK(label(cpu[api_pod], "namespace") == "shop");
+  CHECK(label(cpu[api_pod], "pod") == "api-1");
+  CHECK(label(cpu[api_pod], "container").empty());  // the pod's own cgroup
+  const std::string api_container = api_pod + "/cri-containerd-" + a64 + ".scope";
+  REQUIRE(cpu.count(api_container) == 1);
+  CHECK(label(cpu[api_container], "container") == "api");
+  CHECK(label(cpu[api_container], "image") == "registry.example.com/api:1.42");
+  CHECK(label(cpu[api_container], "pod_uid") == "1234abcd-5678-90ef-aaaa-bbbbccccdddd");
+  const std::string redis =
+      "/kubepods.slice/kubepods-pod99990000_1111_2222_3333_444455556666.slice/crio-" + b64 +
+      ".scope";
+  REQUIRE(cpu.count(redis) == 1);
+  CHECK(label(cpu[redis], "namespace") == "cache");
+  CHECK(label(cpu[redis], "container") == "redis");
+  // backup-1's statuses do not name the container in the tree: its sandbox, left out (without
+  // the pod list it is reported, see tests/fixtures/cgroup/expected.prom).
+  const std::string sandbox =
+      "/kubepods/besteffort/pod0000aaaa-bbbb-cccc-dddd-eeeeffff0000/" + std::string(64, 'c');
+  CHECK(cpu.count(sandbox) == 0);
+  // Services outside Kubernetes are as before.
+  CHECK(cpu.count("/system.slice/nginx.service") == 1);
 }

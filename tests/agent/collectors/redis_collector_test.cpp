@@ -3,8 +3,8 @@
 // DB, and a wrong password or a dead server as redis_up 0 with the password never in the error.
 #include <catch2/catch.hpp>
 
-#include "agent/collectors/service/redis_collector.h"
 #include "agent/collectors/common/tcp_client.h"
+#include "agent/collectors/service/redis_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/process.h"
 
