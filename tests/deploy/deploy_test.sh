@@ -49,6 +49,12 @@ if ! promtool check rules "$work/out/dashboard-queries.yml" >"$work/queries.log"
   bad "dashboard queries do not parse as PromQL"
 fi
 
+step "unit tests of the rules about vigil itself"
+(cd "$root/deploy/rules" && promtool test rules vigil-self_test.yml >/dev/null) ||
+  bad "promtool test rules deploy/rules/vigil-self_test.yml"
+(cd "$root/deploy/rules" && "$vigil" test rules vigil-self_test.yml >/dev/null) ||
+  bad "vigil test rules deploy/rules/vigil-self_test.yml"
+
 step "rule copies"
 for f in node services slo; do
   cmp -s "$root/rules/library/$f.yml" "$root/deploy/rules/$f.yml" ||
