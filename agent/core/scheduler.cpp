@@ -33,9 +33,17 @@ struct Slot {
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
   std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
+  // Spares the collector left untouched in a row: most collectors never reuse a batch, and
+  // keeping one for them would only hold memory (they are offered one now and then).
+  int spare_misses = 0;
+  uint64_t cycles = 0;
 };
 
 constexpr std::chrono::milliseconds kWatchdogPeriod{500};
+// A collector that leaves this many spare batches in a row unused is offered one only every
+// kSpareRetry cycles.
+constexpr int kSpareMisses = 3;
+constexpr uint64_t kSpareRetry = 16;
 
 int64_t toNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -80,6 +88,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
 
     auto batch = std::make_shared<MetricBatch>();
     CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get()};
+    const bool offered = slot.spare != nullptr;
     Status status;
     try {
       status = slot.collector->collect(ctx, *batch);
@@ -100,9 +109,15 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (!stopping.load()) {
       store.appendBatch(slot.source, timestamp_ms, *batch);
       auto replaced = snapshots.publish("collector/" + slot.settings.name, std::move(batch));
+      if (offered) {
+        slot.spare_misses = slot.spare->empty() ? 0 : slot.spare_misses + 1;
+      }
       // Once no reader holds the batch it replaced, that batch is the collector's to reuse.
-      slot.spare =
-          replaced.use_count() == 1 ? std::const_pointer_cast<MetricBatch>(replaced) : nullptr;
+      const bool offer = slot.spare_misses < kSpareMisses || slot.cycles % kSpareRetry == 0;
+      slot.spare = offer && replaced.use_count() == 1
+                       ? std::const_pointer_cast<MetricBatch>(replaced)
+                       : nullptr;
+      ++slot.cycles;
       slot.health.finished(seconds, ok);
       // Logged on state changes only: a collector failing every cycle must not flood the log.
       if (!ok && slot.last_ok) {
