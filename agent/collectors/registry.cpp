@@ -1,5 +1,6 @@
 // The one place that lists every collector built into vigil.
 #include "container/cgroup_collector.h"
+#include "cost/cost_collector.h"
 #include "node/node_collectors.h"
 #include "process/process_collector.h"
 #include "push/push_collector.h"
@@ -44,6 +45,10 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        "containers and services from cgroup v2 (cAdvisor names); with `kubernetes`, named by "
        "namespace, pod and container",
        collectors::makeCgroupCollector, CollectorOption::kKubernetes},
+      {"cost", true,
+       "what this node costs (OpenCost's node_*_hourly_cost) from `pricing` and its vCPUs and "
+       "memory",
+       collectors::makeCostCollector, CollectorOption::kPricing},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
       {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",

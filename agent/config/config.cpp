@@ -486,6 +486,8 @@ class ConfigReader : public YamlReader {
         return "listen_address";
       case CollectorOption::kKubernetes:
         return "kubernetes";
+      case CollectorOption::kPricing:
+        return "pricing";
       case CollectorOption::kNone:
         break;
     }
@@ -528,8 +530,60 @@ class ConfigReader : public YamlReader {
           s.kubernetes = std::move(k);
         }
         break;
+      case CollectorOption::kPricing:
+        readPricing(n, f, s.pricing);
+        break;
       case CollectorOption::kNone:
         break;
+    }
+  }
+
+  void readPricing(const YAML::Node& n, const std::string& f, CostPricing& p) {
+    if (!checkMap(
+            n, f,
+            {"cpu_hourly", "spot_cpu_hourly", "ram_gib_hourly", "spot_ram_gib_hourly", "gpu_hourly",
+             "discount", "spot", "instance_type", "region", "provider_id", "gpus"})) {
+      return;
+    }
+    auto price = [&](const char* key, double& into, double max) {
+      if (auto v = n[key]) {
+        if (auto s = scalar(v, join(f, key))) {
+          double d = 0;
+          auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), d);
+          if (ec != std::errc() || end != s->data() + s->size() || !(d >= 0) || d > max) {
+            error(v, join(f, key),
+                  "expected a number from 0 to " + formatPlainFloat(max) + ", got \"" + *s + "\"");
+          } else {
+            into = d;
+          }
+        }
+      }
+    };
+    price("cpu_hourly", p.cpu_hourly, 1000);
+    price("spot_cpu_hourly", p.spot_cpu_hourly, 1000);
+    price("ram_gib_hourly", p.ram_gib_hourly, 1000);
+    price("spot_ram_gib_hourly", p.spot_ram_gib_hourly, 1000);
+    price("gpu_hourly", p.gpu_hourly, 10000);
+    price("discount", p.discount, 1);
+    if (auto v = n["spot"]) {
+      if (auto b = boolean(v, join(f, "spot"))) {
+        p.spot = *b;
+      }
+    }
+    for (const auto& [key, into] :
+         {std::pair{"instance_type", &p.instance_type}, std::pair{"region", &p.region},
+          std::pair{"provider_id", &p.provider_id}}) {
+      if (auto v = n[key]) {
+        if (auto s = scalar(v, join(f, key))) {
+          *into = *s;
+        }
+      }
+    }
+    if (auto v = n["gpus"]) {
+      std::size_t gpus = 0;
+      if (readCount(v, join(f, "gpus"), 0, gpus)) {
+        p.gpus = static_cast<int>(std::min<std::size_t>(gpus, 1024));
+      }
     }
   }
 

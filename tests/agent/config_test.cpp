@@ -172,7 +172,8 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
       {"unknown collector", "collectors:\n  cpuu:\n    enabled: true\n",
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
-       "conntrack, diskstats, filesystem, uname, time, os, timex, textfile, cgroup, process, push, "
+       "conntrack, diskstats, filesystem, uname, time, os, timex, textfile, cgroup, cost, process, "
+       "push, "
        "statsd, "
        "postgres, probe, scrape, "
        "redis)"},
@@ -621,6 +622,48 @@ TEST_CASE("Config: the container collector's kubernetes key", "[config]") {
                          builtinCollectorInfo());
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].toString().find("collectors.cgroup.kubernetes") != std::string::npos);
+}
+
+TEST_CASE("Config: the cost collector's prices and node class", "[config]") {
+  auto ok = parseConfig(R"(collectors:
+  cost:
+    pricing:
+      cpu_hourly: 0.05
+      spot_cpu_hourly: 0.01
+      ram_gib_hourly: 0.006
+      discount: 0.15
+      spot: true
+      instance_type: m5.large
+      region: eu-west-1
+      gpus: 2
+)",
+                        "vigil.yaml", builtinCollectorInfo());
+  INFO(errorsOf(ok));
+  REQUIRE(ok.config);
+  const CostPricing& p = ok.config->collector("cost")->pricing;
+  CHECK(p.cpu_hourly == 0.05);
+  CHECK(p.spot_cpu_hourly == 0.01);
+  CHECK(p.ram_gib_hourly == 0.006);
+  CHECK(p.spot_ram_gib_hourly == CostPricing{}.spot_ram_gib_hourly);  // OpenCost's default
+  CHECK(p.discount == 0.15);
+  CHECK(p.spot);
+  CHECK(p.instance_type == "m5.large");
+  CHECK(p.gpus == 2);
+  auto bad = parseConfig(R"(collectors:
+  cost:
+    pricing:
+      cpu_hourly: cheap
+      discount: 1.5
+      gpus: -1
+)",
+                         "vigil.yaml", builtinCollectorInfo());
+  CHECK(errorList(bad) ==
+        std::vector<std::string>{
+            "vigil.yaml:4:19: collectors.cost.pricing.cpu_hourly: expected a number from 0 to "
+            "1000, got \"cheap\"",
+            "vigil.yaml:5:17: collectors.cost.pricing.discount: expected a number from 0 to 1, "
+            "got \"1.5\"",
+            "vigil.yaml:6:13: collectors.cost.pricing.gpus: expected a whole number, at least 0"});
 }
 
 TEST_CASE("Config: the statsd and textfile collectors' own keys", "[config]") {

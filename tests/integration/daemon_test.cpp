@@ -20,8 +20,10 @@ namespace {
 // promtool): /proc/meminfo keys and kernel SNMP counter names are CamelCase, and vigil keeps
 // node_exporter's names for compatibility.
 bool isInheritedLintFinding(const std::string& line) {
+  // node_exporter's names keep the kernel's spelling; OpenCost's node_gpu_count is a gauge.
   static const std::regex kAllowed(
-      R"(^node_(memory|netstat)_[A-Za-z0-9_]+ metric names should be written in 'snake_case' not 'camelCase'$)");
+      R"(^node_(memory|netstat)_[A-Za-z0-9_]+ metric names should be written in 'snake_case' not 'camelCase'$)"
+      R"(|^node_gpu_count non-histogram and non-summary metrics should not have "_count" suffix$)");
   return std::regex_match(line, kAllowed);
 }
 

@@ -64,8 +64,11 @@ std::string nameOf(const std::string& key) { return key.substr(0, key.find('{'))
 
 bool isShared(const std::string& key) {
   const std::string name = nameOf(key);
+  // OpenCost's node_*_hourly_cost and node_gpu_count (the cost collector) are not
+  // node_exporter's.
   return name.rfind("node_", 0) == 0 && name.rfind("node_scrape_", 0) != 0 &&
-         name != "node_exporter_build_info";
+         name != "node_exporter_build_info" && !name.ends_with("_hourly_cost") &&
+         name != "node_gpu_count";
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ class RemoteWriteStack {
     dir_.write("vigil.yaml",
                "global:\n"
                "  collection_interval: 1s\n"
-               "  external_labels: {node: it-node}\n"
+               "  external_labels: {cluster: it-cluster}\n"
                "storage:\n"
                "  checkpoint_interval: 2s\n"
                "remote_write:\n"
@@ -174,7 +174,8 @@ TEST_CASE("Remote write: what vigil sent is in Prometheus, with identical labels
   REQUIRE(stack.sentThrough(RemoteWriteStack::nowSeconds() + 3, 20s));
   const double at = stack.position() - 3;
   const SeriesMap in_vigil = stack.matrix(stack.vigilPort(), "{__name__=~\".+\"}[6s]", at, "");
-  const SeriesMap in_prom = stack.matrix(stack.promPort(), "{node=\"it-node\"}[6s]", at, "node");
+  const SeriesMap in_prom =
+      stack.matrix(stack.promPort(), "{cluster=\"it-cluster\"}[6s]", at, "cluster");
   REQUIRE(in_vigil.size() >= 100);
   CHECK(in_prom.size() == in_vigil.size());
   std::size_t samples = 0;
@@ -189,8 +190,8 @@ TEST_CASE("Remote write: what vigil sent is in Prometheus, with identical labels
   }
   CHECK(differing == 0);
   CHECK(samples >= in_vigil.size() * 4);
-  // The external label is there, and vigil's own node label would have won over it.
-  json up = stack.query(stack.promPort(), "count(node_load1{node=\"it-node\"})", at);
+  // The external label is there.
+  json up = stack.query(stack.promPort(), "count(node_load1{cluster=\"it-cluster\"})", at);
   REQUIRE(up.is_array());
   CHECK(up[0]["value"][1] == "1");
 }
@@ -221,7 +222,7 @@ TEST_CASE("Remote write: a Prometheus outage and vigil killed with SIGKILL leave
   REQUIRE(eventually(30s, [&] { return stack.position() > killed + 3; }));
   const double restarted_by = RemoteWriteStack::nowSeconds();
 
-  const auto times = stack.promTimes("node_load1{node=\"it-node\"}", started, restarted_by);
+  const auto times = stack.promTimes("node_load1{cluster=\"it-cluster\"}", started, restarted_by);
   REQUIRE(times.size() >= 10);
   // Across the outage, every second is there: the backlog came from the store.
   std::vector<double> around_outage;
@@ -249,7 +250,8 @@ TEST_CASE("Remote write: a Prometheus outage and vigil killed with SIGKILL leave
   const SeriesMap in_vigil =
       stack.matrix(stack.vigilPort(), "node_load1[" + std::to_string(range) + "s]", at, "");
   const SeriesMap in_prom = stack.matrix(
-      stack.promPort(), "node_load1{node=\"it-node\"}[" + std::to_string(range) + "s]", at, "node");
+      stack.promPort(), "node_load1{cluster=\"it-cluster\"}[" + std::to_string(range) + "s]", at,
+      "cluster");
   REQUIRE(in_vigil.size() == 1);
   REQUIRE(in_prom.size() == 1);
   const auto& v = in_vigil.begin()->second;

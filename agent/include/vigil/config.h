@@ -94,6 +94,23 @@ struct ProbeTarget {
   bool insecure_skip_verify = false;
 };
 
+/// Prices and this node's class for the cost collector (`collectors.cost.pricing:`), in
+/// OpenCost's custom-pricing model. The defaults are OpenCost's (GCP us-central1).
+struct CostPricing {
+  double cpu_hourly = 0.031611;  // $ per vCPU-hour, on demand
+  double spot_cpu_hourly = 0.006655;
+  double ram_gib_hourly = 0.004237;  // $ per GiB-hour
+  double spot_ram_gib_hourly = 0.000892;
+  double gpu_hourly = 0.95;  // $ per GPU-hour
+  double discount = 0;       // off every price, 0 to 1
+  // This node's class.
+  bool spot = false;
+  std::string instance_type;
+  std::string region;
+  std::string provider_id;
+  int gpus = 0;
+};
+
 /// Discovery of the pods on this node (a scrape config's `kubernetes_sd_configs:`, role pod
 /// only), from the API server or the kubelet.
 struct KubernetesSdConfig {
@@ -151,6 +168,7 @@ struct CollectorSettings {
   /// For the container collector (`kubernetes:`): where this node's pods are listed, to name
   /// their cgroups by namespace, pod and container.
   std::optional<KubernetesSdConfig> kubernetes;
+  CostPricing pricing;  // for the cost collector (`pricing:`)
 };
 
 namespace alerting {
@@ -191,6 +209,7 @@ enum class CollectorOption {
   kScrapeConfigs,  // `scrape_configs:`
   kListenAddress,  // `listen_address:` where it listens
   kKubernetes,     // `kubernetes:` where the pods of this node are listed
+  kPricing,        // `pricing:` prices and the node's class
 };
 
 struct CollectorInfo {

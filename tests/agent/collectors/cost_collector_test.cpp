@@ -1,0 +1,109 @@
+// The cost collector's arithmetic against hand-computed cases on the recorded /proc of
+// tests/fixtures/node (2 vCPUs, MemTotal 15666184 kB = 14.9404106 GiB).
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "agent/collectors/cost/cost_collector.h"
+#include "tests/support/collect.h"
+
+using namespace vigil;
+using namespace std::chrono_literals;
+using vigil::test::flattenBatch;
+
+namespace {
+
+constexpr double kRamGiB = 15666184.0 * 1024 / (1024.0 * 1024 * 1024);
+
+// One collection; each family's value by name.
+std::map<std::string, double> collectCost(const CostPricing& pricing) {
+  CollectorSettings settings;
+  settings.pricing = pricing;
+  HostPaths paths;
+  paths.procfs = VIGIL_FIXTURES "/node/proc";
+  auto collector = collectors::makeCostCollector(settings, paths);
+  REQUIRE(collector);
+  MetricBatch batch;
+  REQUIRE((*collector)->collect(CollectContext{}, batch).isOk());
+  std::map<std::string, double> out;
+  for (const auto& f : batch.families()) {
+    for (const auto& s : f.samples) {
+      out[f.name] = s.value;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Cost: node prices and total, on demand, spot, discount and GPUs", "[cost]") {
+  ::setenv("NODE_NAME", "node-a", 1);
+  // OpenCost's defaults: $0.031611 per vCPU-hour, $0.004237 per GiB-hour.
+  auto m = collectCost(CostPricing{});
+  CHECK(m["node_cpu_hourly_cost"] == Approx(0.031611));
+  CHECK(m["node_ram_hourly_cost"] == Approx(0.004237));
+  CHECK(m["node_total_hourly_cost"] == Approx(2 * 0.031611 + kRamGiB * 0.004237));
+  CHECK(m["kubecost_node_is_spot"] == 0);
+  CHECK(m["node_gpu_count"] == 0);
+
+  // On demand with one GPU and a 20% discount off every price.
+  CostPricing p;
+  p.cpu_hourly = 0.05;
+  p.ram_gib_hourly = 0.01;
+  p.gpu_hourly = 1.0;
+  p.gpus = 1;
+  p.discount = 0.2;
+  m = collectCost(p);
+  CHECK(m["node_cpu_hourly_cost"] == Approx(0.04));
+  CHECK(m["node_ram_hourly_cost"] == Approx(0.008));
+  CHECK(m["node_gpu_hourly_cost"] == Approx(0.8));
+  CHECK(m["node_total_hourly_cost"] == Approx(0.08 + kRamGiB * 0.008 + 0.8));  // 0.9995233
+
+  // A spot node is priced at the spot prices.
+  p = CostPricing{};
+  p.spot = true;
+  p.spot_cpu_hourly = 0.01;
+  p.spot_ram_gib_hourly = 0.002;
+  m = collectCost(p);
+  CHECK(m["kubecost_node_is_spot"] == 1);
+  CHECK(m["node_cpu_hourly_cost"] == Approx(0.01));
+  CHECK(m["node_total_hourly_cost"] == Approx(0.02 + kRamGiB * 0.002));
+}
+
+TEST_CASE("Cost: OpenCost's labels, and the cost accumulated between cycles", "[cost]") {
+  ::setenv("NODE_NAME", "node-a", 1);
+  CostPricing p;
+  p.instance_type = "m5.large";
+  p.region = "eu-west-1";
+  p.provider_id = "aws:///eu-west-1a/i-0abc";
+  CollectorSettings settings;
+  settings.pricing = p;
+  HostPaths paths;
+  paths.procfs = VIGIL_FIXTURES "/node/proc";
+  auto collector = collectors::makeCostCollector(settings, paths);
+  REQUIRE(collector);
+  const auto before = std::chrono::steady_clock::now();
+  MetricBatch first;
+  REQUIRE((*collector)->collect(CollectContext{}, first).isOk());
+  auto flat = flattenBatch(first);
+  const std::string labels =
+      "|instance=node-a|instance_type=m5.large|node=node-a|provider_id=aws:///eu-west-1a/i-0abc"
+      "|region=eu-west-1";
+  bool found = false;
+  for (const auto& [key, v] : flat) {
+    found = found || (key.starts_with("node_total_hourly_cost|arch=") && key.ends_with(labels));
+  }
+  CHECK(found);
+  CHECK(flat["vigil_cost_node_dollars_total|node=node-a"] == 0);  // nothing elapsed yet
+
+  const double hourly = 2 * 0.031611 + kRamGiB * 0.004237;
+  std::this_thread::sleep_for(200ms);
+  MetricBatch second;
+  REQUIRE((*collector)->collect(CollectContext{}, second).isOk());
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
+  const double dollars = flattenBatch(second)["vigil_cost_node_dollars_total|node=node-a"];
+  CHECK(dollars >= hourly * 0.2 / 3600);
+  CHECK(dollars <= hourly * elapsed / 3600);
+}
