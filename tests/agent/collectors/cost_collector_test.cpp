@@ -16,16 +16,21 @@ namespace {
 
 constexpr double kRamGiB = 15666184.0 * 1024 / (1024.0 * 1024 * 1024);
 
-// One collection; each family's value by name.
-std::map<std::string, double> collectCost(const CostPricing& pricing) {
+// A cost collector with these prices over the recorded /proc.
+CollectorPtr costCollector(const CostPricing& pricing) {
   CollectorSettings settings;
   settings.pricing = pricing;
   HostPaths paths;
   paths.procfs = VIGIL_FIXTURES "/node/proc";
   auto collector = collectors::makeCostCollector(settings, paths);
   REQUIRE(collector);
+  return std::move(*collector);
+}
+
+// One collection; each family's value by name.
+std::map<std::string, double> collectCost(const CostPricing& pricing) {
   MetricBatch batch;
-  REQUIRE((*collector)->collect(CollectContext{}, batch).isOk());
+  REQUIRE(costCollector(pricing)->collect(CollectContext{}, batch).isOk());
   std::map<std::string, double> out;
   for (const auto& f : batch.families()) {
     for (const auto& s : f.samples) {
@@ -77,15 +82,10 @@ TEST_CASE("Cost: OpenCost's labels, and the cost accumulated between cycles", "[
   p.instance_type = "m5.large";
   p.region = "eu-west-1";
   p.provider_id = "aws:///eu-west-1a/i-0abc";
-  CollectorSettings settings;
-  settings.pricing = p;
-  HostPaths paths;
-  paths.procfs = VIGIL_FIXTURES "/node/proc";
-  auto collector = collectors::makeCostCollector(settings, paths);
-  REQUIRE(collector);
+  auto collector = costCollector(p);
   const auto before = std::chrono::steady_clock::now();
   MetricBatch first;
-  REQUIRE((*collector)->collect(CollectContext{}, first).isOk());
+  REQUIRE(collector->collect(CollectContext{}, first).isOk());
   auto flat = flattenBatch(first);
   const std::string labels =
       "|instance=node-a|instance_type=m5.large|node=node-a|provider_id=aws:///eu-west-1a/i-0abc"
@@ -100,7 +100,7 @@ TEST_CASE("Cost: OpenCost's labels, and the cost accumulated between cycles", "[
   const double hourly = 2 * 0.031611 + kRamGiB * 0.004237;
   std::this_thread::sleep_for(200ms);
   MetricBatch second;
-  REQUIRE((*collector)->collect(CollectContext{}, second).isOk());
+  REQUIRE(collector->collect(CollectContext{}, second).isOk());
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
   const double dollars = flattenBatch(second)["vigil_cost_node_dollars_total|node=node-a"];
