@@ -47,8 +47,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
        collectors::makeCgroupCollector, CollectorOption::kKubernetes},
       {"cost", true,
        "what this node costs (OpenCost's node_*_hourly_cost) from `pricing` and its vCPUs and "
-       "memory",
-       collectors::makeCostCollector, CollectorOption::kPricing},
+       "memory; with `kubernetes`, the node's class from its labels",
+       collectors::makeCostCollector, CollectorOption::kPricing, CollectorOption::kKubernetes},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
       {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",
@@ -72,7 +72,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back({f.name, f.enabled_by_default, f.option});
+    out.push_back({f.name, f.enabled_by_default, f.option, f.second_option});
   }
   return out;
 }

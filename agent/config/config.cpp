@@ -436,14 +436,20 @@ class ConfigReader : public YamlReader {
       const YAML::Node& section = sections[i];
       const std::string cf = join(f, s.name);
       const char* option = optionKey(known[i].option);
+      const char* second = optionKey(known[i].second_option);
       bool ok_section = false;
       if (section && !section.IsNull()) {
-        ok_section = option != nullptr
+        ok_section = second != nullptr
+                         ? checkMap(section, cf, {"enabled", "interval", "timeout", option, second})
+                     : option != nullptr
                          ? checkMap(section, cf, {"enabled", "interval", "timeout", option})
                          : checkMap(section, cf, {"enabled", "interval", "timeout"});
       }
-      if (ok_section && option != nullptr && section[option]) {
-        readOption(known[i].option, section[option], join(cf, option), s);
+      for (const auto& [kind, key] :
+           {std::pair{known[i].option, option}, std::pair{known[i].second_option, second}}) {
+        if (ok_section && key != nullptr && section[key]) {
+          readOption(kind, section[key], join(cf, key), s);
+        }
       }
       if (ok_section) {
         if (auto n = section["enabled"]) {

@@ -636,6 +636,7 @@ TEST_CASE("Config: the cost collector's prices and node class", "[config]") {
       instance_type: m5.large
       region: eu-west-1
       gpus: 2
+    kubernetes: {node_name: node-a}
 )",
                         "vigil.yaml", builtinCollectorInfo());
   INFO(errorsOf(ok));
@@ -649,6 +650,8 @@ TEST_CASE("Config: the cost collector's prices and node class", "[config]") {
   CHECK(p.spot);
   CHECK(p.instance_type == "m5.large");
   CHECK(p.gpus == 2);
+  REQUIRE(ok.config->collector("cost")->kubernetes.has_value());
+  CHECK(ok.config->collector("cost")->kubernetes->node_name == "node-a");
   auto bad = parseConfig(R"(collectors:
   cost:
     pricing:

@@ -383,7 +383,9 @@ TEST_CASE("A reload keeps an unchanged endpoint's queue and hands a changed one 
   writer->configure({c}, {});  // unchanged: the same queue goes on
   REQUIRE(store->append(s, ++t, 2).isOk());
   REQUIRE(eventually(5s, [&] { return receiver.acceptedSamples() == 2; }));
-  CHECK(metric(*writer, "vigil_remote_write_samples_total", "sent") == 2);
+  // Counted once the answer is read, a moment after the receiver has the samples.
+  CHECK(eventually(
+      2s, [&] { return metric(*writer, "vigil_remote_write_samples_total", "sent") == 2; }));
 
   c.http.headers.push_back({"X-Scope-OrgID", "team-b"});
   writer->configure({c}, {});  // changed: a new queue, from where the old one stopped

@@ -307,21 +307,32 @@ void PodDiscovery::run() {
   }
 }
 
-Result<PodDiscovery::Listing> PodDiscovery::refresh() {
+namespace {
+
+// How to reach the API server or the kubelet that `config` names: the base URL (no path), the
+// request options with the bearer token and CA, and this node's name (empty for the kubelet,
+// which knows its own).
+struct ApiAccess {
+  std::string base;
   HttpGetOptions options;
-  options.accept = "application/json";
-  options.user_agent = "vigil-discovery";
-  options.max_bytes = kMaxPodListBytes;
-  options.ca_file = config_.ca_file;
-  options.insecure_skip_verify = config_.insecure_skip_verify;
-  const bool in_cluster = config_.api_server.empty() && config_.kubelet_url.empty();
-  std::string token_file = config_.bearer_token_file;
+  std::string node;
+};
+
+Result<ApiAccess> apiAccess(const KubernetesSdConfig& config) {
+  ApiAccess a;
+  a.options.accept = "application/json";
+  a.options.user_agent = "vigil";
+  a.options.max_bytes = kMaxPodListBytes;
+  a.options.ca_file = config.ca_file;
+  a.options.insecure_skip_verify = config.insecure_skip_verify;
+  const bool in_cluster = config.api_server.empty() && config.kubelet_url.empty();
+  std::string token_file = config.bearer_token_file;
   if (token_file.empty() && exists(std::string(kServiceAccountDir) + "token") &&
-      (in_cluster || !config_.kubelet_url.empty())) {
+      (in_cluster || !config.kubelet_url.empty())) {
     token_file = std::string(kServiceAccountDir) + "token";
   }
-  if (options.ca_file.empty() && in_cluster) {
-    options.ca_file = std::string(kServiceAccountDir) + "ca.crt";
+  if (a.options.ca_file.empty() && in_cluster) {
+    a.options.ca_file = std::string(kServiceAccountDir) + "ca.crt";
   }
   if (!token_file.empty()) {
     std::string token = readFile(token_file);  // read each time: tokens are rotated
@@ -332,42 +343,131 @@ Result<PodDiscovery::Listing> PodDiscovery::refresh() {
                                      [](unsigned char c) { return c < 0x21 || c > 0x7e; })) {
       return invalidArgument("bearer token file " + token_file + " is empty or unreadable");
     }
-    options.headers.push_back({"Authorization", "Bearer " + token});
+    a.options.headers.push_back({"Authorization", "Bearer " + token});
   }
+  if (!config.kubelet_url.empty()) {
+    a.base = config.kubelet_url;
+    return a;
+  }
+  a.base = config.api_server;
+  if (a.base.empty()) {
+    const std::string host = env("KUBERNETES_SERVICE_HOST");
+    const std::string port = env("KUBERNETES_SERVICE_PORT");
+    if (host.empty() || port.empty()) {
+      return invalidArgument(
+          "no api_server set and not in a cluster (KUBERNETES_SERVICE_HOST and "
+          "KUBERNETES_SERVICE_PORT are unset)");
+    }
+    a.base = "https://" + joinHostPort(host, port);
+  }
+  a.node = config.node_name.empty() ? env("NODE_NAME") : config.node_name;
+  if (a.node.empty()) {
+    return invalidArgument(
+        "no node name: set node_name, or NODE_NAME in the environment (the downward API's "
+        "spec.nodeName)");
+  }
+  return a;
+}
 
+// GET of a JSON document; an HTTP error carries the start of the API's answer.
+Result<std::string> getJson(const std::string& url, const HttpGetOptions& options,
+                            std::chrono::steady_clock::time_point deadline) {
+  auto got = httpGet(url, options, deadline);
+  if (!got.status.isOk()) {
+    return Status(got.status.code(), url + ": " + got.status.message());
+  }
+  if (got.code != 200) {
+    return Status(StatusCode::kUnavailable, url + ": HTTP status " + std::to_string(got.code) +
+                                                ": " + got.body.substr(0, 200));
+  }
+  return std::move(got.body);
+}
+
+// Well-known node labels that say a node is spot or preemptible capacity.
+bool spotByLabels(const json& labels) {
+  auto is = [&](const char* key, std::string_view value) {
+    auto it = labels.find(key);
+    if (it == labels.end() || !it->is_string()) {
+      return false;
+    }
+    std::string v = it->get<std::string>();
+    std::transform(v.begin(), v.end(), v.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return v == value;
+  };
+  return is("cloud.google.com/gke-spot", "true") ||
+         is("cloud.google.com/gke-preemptible", "true") ||
+         is("eks.amazonaws.com/capacityType", "spot") || is("karpenter.sh/capacity-type", "spot") ||
+         is("kubernetes.azure.com/scalesetpriority", "spot") ||
+         is("node.kubernetes.io/lifecycle", "spot");
+}
+
+}  // namespace
+
+Result<NodeClass> nodeClass(std::string_view node_json) {
+  json node = json::parse(node_json, nullptr, false);
+  if (node.is_discarded() || !node.is_object() || str(node, "kind") != "Node") {
+    return invalidArgument("not a Node object");
+  }
+  const json& labels = member(member(node, "metadata"), "labels");
+  auto first = [&](std::initializer_list<const char*> keys) {
+    for (const char* k : keys) {
+      if (std::string v = str(labels, k); !v.empty()) {
+        return v;
+      }
+    }
+    return std::string();
+  };
+  NodeClass c;
+  c.instance_type = first({"node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type"});
+  c.region = first({"topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region"});
+  c.zone = first({"topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone"});
+  c.provider_id = str(member(node, "spec"), "providerID");
+  c.spot = spotByLabels(labels);
+  return c;
+}
+
+Result<NodeClass> fetchNodeClass(const KubernetesSdConfig& config,
+                                 std::chrono::steady_clock::time_point deadline) {
+  if (!config.kubelet_url.empty()) {
+    return invalidArgument(
+        "the kubelet serves no Node object: set api_server (or leave it out "
+        "in-cluster) to read the node's labels");
+  }
+  auto access = apiAccess(config);
+  if (!access) {
+    return access.status();
+  }
+  auto body =
+      getJson(access->base + "/api/v1/nodes/" + urlEncode(access->node), access->options, deadline);
+  if (!body) {
+    return body.status();
+  }
+  return nodeClass(*body);
+}
+
+Result<PodDiscovery::Listing> PodDiscovery::refresh() {
+  auto access = apiAccess(config_);
+  if (!access) {
+    return access.status();
+  }
+  const HttpGetOptions& options = access->options;
   std::vector<std::string> urls;
   if (!config_.kubelet_url.empty()) {
-    urls.push_back(config_.kubelet_url + "/pods");
+    urls.push_back(access->base + "/pods");
   } else {
-    std::string base = config_.api_server;
-    if (base.empty()) {
-      const std::string host = env("KUBERNETES_SERVICE_HOST");
-      const std::string port = env("KUBERNETES_SERVICE_PORT");
-      if (host.empty() || port.empty()) {
-        return invalidArgument(
-            "no api_server set and not in a cluster (KUBERNETES_SERVICE_HOST and "
-            "KUBERNETES_SERVICE_PORT are unset)");
-      }
-      base = "https://" + joinHostPort(host, port);
-    }
-    const std::string node = config_.node_name.empty() ? env("NODE_NAME") : config_.node_name;
-    if (node.empty()) {
-      return invalidArgument(
-          "no node to list the pods of: set node_name, or NODE_NAME in the environment (the "
-          "downward API's spec.nodeName)");
-    }
     std::string query =
         "?fieldSelector=" +
-        urlEncode("spec.nodeName=" + node +
+        urlEncode("spec.nodeName=" + access->node +
                   (config_.field_selector.empty() ? std::string() : "," + config_.field_selector));
     if (!config_.label_selector.empty()) {
       query += "&labelSelector=" + urlEncode(config_.label_selector);
     }
     if (config_.namespaces.empty()) {
-      urls.push_back(base + "/api/v1/pods" + query);
+      urls.push_back(access->base + "/api/v1/pods" + query);
     }
     for (const auto& ns : config_.namespaces) {
-      urls.push_back(base + "/api/v1/namespaces/" + urlEncode(ns) + "/pods" + query);
+      urls.push_back(access->base + "/api/v1/namespaces/" + urlEncode(ns) + "/pods" + query);
     }
   }
 
@@ -376,19 +476,15 @@ Result<PodDiscovery::Listing> PodDiscovery::refresh() {
       std::chrono::steady_clock::now() +
       std::min<std::chrono::milliseconds>(config_.refresh_interval, std::chrono::seconds(10));
   for (const auto& url : urls) {
-    const auto got = httpGet(url, options, deadline);
-    if (!got.status.isOk()) {
-      return Status(got.status.code(), url + ": " + got.status.message());
+    auto got = getJson(url, options, deadline);
+    if (!got) {
+      return got.status();
     }
-    if (got.code != 200) {
-      return Status(StatusCode::kUnavailable, url + ": HTTP status " + std::to_string(got.code) +
-                                                  ": " + got.body.substr(0, 200));
-    }
-    auto targets = podTargets(got.body);
+    auto targets = podTargets(*got);
     if (!targets) {
       return Status(targets.status().code(), url + ": " + targets.status().message());
     }
-    auto pods = podInfos(got.body);
+    auto pods = podInfos(*got);
     if (!pods) {
       return Status(pods.status().code(), url + ": " + pods.status().message());
     }

@@ -41,6 +41,19 @@ struct PodInfo {
 /// The pods of a PodList with their containers' runtime IDs (from status.*containerStatuses).
 Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json);
 
+/// What a Node object says about the node's price class, from well-known labels.
+struct NodeClass {
+  std::string instance_type;  // node.kubernetes.io/instance-type (or the beta label)
+  std::string region;         // topology.kubernetes.io/region
+  std::string zone;           // topology.kubernetes.io/zone
+  std::string provider_id;    // spec.providerID
+  bool spot = false;          // GKE spot/preemptible, EKS/Karpenter capacity type, AKS priority
+};
+Result<NodeClass> nodeClass(std::string_view node_json);
+/// GET /api/v1/nodes/NODE from the API server `config` names, read as a NodeClass.
+Result<NodeClass> fetchNodeClass(const KubernetesSdConfig& config,
+                                 std::chrono::steady_clock::time_point deadline);
+
 /// The relabel_configs a Kubernetes job without its own gets: pods annotated
 /// prometheus.io/scrape: "true" are kept, prometheus.io/path, /port and /scheme say where to
 /// scrape, and the series are labelled namespace, pod, container and node.

@@ -1,10 +1,13 @@
 #include "cost_collector.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/utsname.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 
+#include "../common/kubernetes_pods.h"
 #include "../common/proc_file.h"
 
 namespace vigil::collectors {
@@ -15,19 +18,26 @@ constexpr double kGiB = 1024.0 * 1024 * 1024;
 
 class CostCollector final : public Collector {
  public:
-  CostCollector(const CostPricing& pricing, const HostPaths& paths)
-      : pricing_(pricing),
+  CostCollector(const CostPricing& pricing, const std::optional<KubernetesSdConfig>& kubernetes,
+                const HostPaths& paths)
+      : configured_(pricing),
+        pricing_(pricing),
+        kubernetes_(kubernetes),
         stat_(joinPath(paths.procfs, "stat")),
         meminfo_(joinPath(paths.procfs, "meminfo")) {
-    // The node as Kubernetes names it (the downward API's NODE_NAME), else the host's name.
+    // The node as Kubernetes names it (node_name, or the downward API's NODE_NAME), else the
+    // host's name.
     const char* node = std::getenv("NODE_NAME");
     utsname u{};
     ::uname(&u);
-    node_ = node != nullptr && *node != '\0' ? node : u.nodename;
+    node_ = kubernetes && !kubernetes->node_name.empty() ? kubernetes->node_name
+            : node != nullptr && *node != '\0'           ? node
+                                                         : u.nodename;
     arch_ = goArch(u.machine);
   }
 
-  Status collect(const CollectContext&, MetricBatch& out) override {
+  Status collect(const CollectContext& ctx, MetricBatch& out) override {
+    refreshNodeClass(ctx.deadline);
     std::string text;
     VIGIL_RETURN_IF_ERROR(stat_.read(text));
     double cpus = 0;
@@ -87,6 +97,36 @@ class CostCollector final : public Collector {
   }
 
  private:
+  // With `kubernetes`, the node's class from its labels every few minutes (labels seldom
+  // change); what they do not say comes from `pricing`. A failed read keeps the last class.
+  void refreshNodeClass(std::chrono::steady_clock::time_point deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!kubernetes_ || (node_class_read_ && now - last_read_ < kNodeClassPeriod)) {
+      return;
+    }
+    last_read_ = now;
+    auto c = fetchNodeClass(*kubernetes_, now + (deadline - now) / 2);
+    if (!c) {
+      if (!failing_) {
+        spdlog::warn("cost: reading the node's labels failed, keeping its class error=\"{}\"",
+                     c.status().message());
+      }
+      failing_ = true;
+      return;
+    }
+    failing_ = false;
+    node_class_read_ = true;
+    pricing_ = configured_;
+    pricing_.spot = c->spot || configured_.spot;
+    for (const auto& [from, into] : {std::pair{&c->instance_type, &pricing_.instance_type},
+                                     std::pair{&c->region, &pricing_.region},
+                                     std::pair{&c->provider_id, &pricing_.provider_id}}) {
+      if (!from->empty()) {
+        *into = *from;
+      }
+    }
+  }
+
   // Go's GOARCH names, as OpenCost's arch label uses them.
   static std::string goArch(std::string_view machine) {
     if (machine == "x86_64") return "amd64";
@@ -95,7 +135,13 @@ class CostCollector final : public Collector {
     return std::string(machine);
   }
 
-  CostPricing pricing_;
+  static constexpr std::chrono::minutes kNodeClassPeriod{5};
+  const CostPricing configured_;
+  CostPricing pricing_;  // configured_, with what the node's labels say
+  std::optional<KubernetesSdConfig> kubernetes_;
+  std::chrono::steady_clock::time_point last_read_{};
+  bool node_class_read_ = false;
+  bool failing_ = false;
   ProcFile stat_;
   ProcFile meminfo_;
   std::string node_;
@@ -109,7 +155,8 @@ class CostCollector final : public Collector {
 }  // namespace
 
 Result<CollectorPtr> makeCostCollector(const CollectorSettings& settings, const HostPaths& paths) {
-  return CollectorPtr(std::make_unique<CostCollector>(settings.pricing, paths));
+  return CollectorPtr(
+      std::make_unique<CostCollector>(settings.pricing, settings.kubernetes, paths));
 }
 
 }  // namespace vigil::collectors

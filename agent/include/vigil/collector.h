@@ -43,6 +43,7 @@ struct CollectorFactory {
   std::string description;
   std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
   CollectorOption option = CollectorOption::kNone;  // its own configuration key, if any
+  CollectorOption second_option = CollectorOption::kNone;
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

@@ -200,7 +200,7 @@ struct Config {
 using ConfigError = SourceError;
 
 /// What the config parser needs to know about a collector that it does not own.
-/// The one key of its own a collector takes besides enabled, interval and timeout.
+/// A key of its own a collector takes besides enabled, interval and timeout.
 enum class CollectorOption {
   kNone,
   kTargets,        // `targets:` services it connects to
@@ -216,6 +216,7 @@ struct CollectorInfo {
   std::string name;
   bool enabled_by_default = true;
   CollectorOption option = CollectorOption::kNone;
+  CollectorOption second_option = CollectorOption::kNone;  // a second key of its own, if any
 };
 
 struct ConfigParseResult {

@@ -12,6 +12,7 @@
 
 #include "agent/collectors/common/kubernetes_pods.h"
 #include "agent/collectors/container/cgroup_collector.h"
+#include "agent/collectors/cost/cost_collector.h"
 #include "agent/collectors/service/scrape_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/loopback_server.h"
@@ -320,4 +321,76 @@ TEST_CASE(
   CHECK(cpu.count(sandbox) == 0);
   // Services outside Kubernetes are as before.
   CHECK(cpu.count("/system.slice/nginx.service") == 1);
+}
+
+TEST_CASE("Kubernetes node class: instance type, region and spot from well-known labels",
+          "[kubernetes][cost]") {
+  std::ifstream in(VIGIL_FIXTURES "/kubernetes/node.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto gke = collectors::nodeClass(ss.str());
+  REQUIRE(gke);
+  CHECK(gke->instance_type == "e2-standard-4");
+  CHECK(gke->region == "us-central1");
+  CHECK(gke->zone == "us-central1-a");
+  CHECK(gke->provider_id == "gce://shop-prod/us-central1-a/gke-shop-spot-pool-1a2b3c4d-x9z8");
+  CHECK(gke->spot);
+  auto node = [](const std::string& labels) {
+    return collectors::nodeClass(R"({"kind":"Node","metadata":{"labels":{)" + labels + "}}}");
+  };
+  CHECK(node(R"("eks.amazonaws.com/capacityType":"SPOT")")->spot);
+  CHECK_FALSE(node(R"("eks.amazonaws.com/capacityType":"ON_DEMAND")")->spot);
+  CHECK(node(R"("karpenter.sh/capacity-type":"spot")")->spot);
+  CHECK(node(R"("kubernetes.azure.com/scalesetpriority":"spot")")->spot);
+  CHECK(node(R"("cloud.google.com/gke-preemptible":"true")")->spot);
+  CHECK(node(R"("beta.kubernetes.io/instance-type":"m5.large")")->instance_type == "m5.large");
+  CHECK_FALSE(node("")->spot);
+  CHECK_FALSE(collectors::nodeClass(R"({"kind":"Status","code":404})").isOk());
+}
+
+TEST_CASE("Cost with Kubernetes: the node's labels set its class and spot prices",
+          "[kubernetes][cost][integration]") {
+  std::ifstream in(VIGIL_FIXTURES "/kubernetes/node.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string node_json = ss.str();
+  LoopbackServer apiserver;
+  apiserver.http.Get("/api/v1/nodes/node-a", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(node_json, "application/json");
+  });
+  apiserver.start();
+  CollectorSettings settings;
+  KubernetesSdConfig k;
+  k.api_server = "http://127.0.0.1:" + std::to_string(apiserver.port);
+  k.node_name = "node-a";
+  settings.kubernetes = k;
+  settings.pricing.region = "configured-region";  // the label wins
+  settings.pricing.gpus = 0;
+  HostPaths paths;
+  paths.procfs = VIGIL_FIXTURES "/node/proc";
+  auto collector = collectors::makeCostCollector(settings, paths);
+  REQUIRE(collector);
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + 4s;
+  REQUIRE((*collector)->collect(ctx, batch).isOk());
+  LabelSet labels;
+  double cpu_price = 0;
+  double spot = 0;
+  for (const auto& f : batch.families()) {
+    if (f.name == "node_cpu_hourly_cost") {
+      labels = f.samples.at(0).labels;
+      cpu_price = f.samples.at(0).value;
+    }
+    if (f.name == "kubecost_node_is_spot") {
+      spot = f.samples.at(0).value;
+    }
+  }
+  CHECK(spot == 1);
+  CHECK(cpu_price == Approx(CostPricing{}.spot_cpu_hourly));  // OpenCost's spot default
+  CHECK(label(labels, "node") == "node-a");
+  CHECK(label(labels, "instance_type") == "e2-standard-4");
+  CHECK(label(labels, "region") == "us-central1");
+  CHECK(label(labels, "provider_id") ==
+        "gce://shop-prod/us-central1-a/gke-shop-spot-pool-1a2b3c4d-x9z8");
 }
