@@ -144,8 +144,12 @@ void add(std::vector<RelabelConfig>& rules, RelabelAction action, std::vector<st
 
 }  // namespace
 
-Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json) {
-  json list = json::parse(pod_list_json, nullptr, false);
+namespace {
+
+// A PodList's JSON, checked once for what both readings below rely on: an object whose
+// "items" is an array (null, as Go writes an empty list, becomes an empty array).
+Result<json> parsePodList(std::string_view text) {
+  json list = json::parse(text, nullptr, false);
   if (list.is_discarded() || !list.is_object()) {
     return invalidArgument("the pod list is not a JSON object");
   }
@@ -153,11 +157,15 @@ Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_j
   if (items == list.end() || !(items->is_array() || items->is_null())) {
     return invalidArgument("the pod list has no \"items\" array (kind " + str(list, "kind") + ")");
   }
-  std::vector<ScrapeConfig::Target> targets;
   if (items->is_null()) {
-    return targets;  // an empty list, as Go writes it
+    *items = json::array();
   }
-  for (const json& pod : *items) {
+  return list;
+}
+
+std::vector<ScrapeConfig::Target> targetsOf(const json& list) {
+  std::vector<ScrapeConfig::Target> targets;
+  for (const json& pod : list["items"]) {
     if (!pod.is_object()) {
       continue;
     }
@@ -202,13 +210,9 @@ Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_j
   return targets;
 }
 
-Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json) {
-  json list = json::parse(pod_list_json, nullptr, false);
-  if (list.is_discarded() || !list.is_object()) {
-    return invalidArgument("the pod list is not a JSON object");
-  }
+std::vector<PodInfo> podsOf(const json& list) {
   std::vector<PodInfo> pods;
-  for (const json& pod : member(list, "items")) {
+  for (const json& pod : list["items"]) {
     if (!pod.is_object()) {
       continue;
     }
@@ -230,6 +234,24 @@ Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json) {
     pods.push_back(std::move(info));
   }
   return pods;
+}
+
+}  // namespace
+
+Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json) {
+  auto list = parsePodList(pod_list_json);
+  if (!list) {
+    return list.status();
+  }
+  return targetsOf(*list);
+}
+
+Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json) {
+  auto list = parsePodList(pod_list_json);
+  if (!list) {
+    return list.status();
+  }
+  return podsOf(*list);
 }
 
 std::vector<RelabelConfig> kubernetesAnnotationRelabeling() {
@@ -261,17 +283,11 @@ PodDiscovery::~PodDiscovery() {
   thread_.join();
 }
 
-std::vector<ScrapeConfig::Target> PodDiscovery::targets(
+std::shared_ptr<const PodDiscovery::Listing> PodDiscovery::listing(
     std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mu_);
   cv_.wait_until(lock, deadline, [&] { return first_done_ || stopping_; });
-  return listing_.targets;
-}
-
-std::vector<PodInfo> PodDiscovery::pods(std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  cv_.wait_until(lock, deadline, [&] { return first_done_ || stopping_; });
-  return listing_.pods;
+  return listing_;
 }
 
 PodDiscovery::Stats PodDiscovery::stats() const {
@@ -287,10 +303,10 @@ void PodDiscovery::run() {
     lock.lock();
     ++stats_.refreshes;
     if (found) {
-      listing_ = std::move(*found);
-      stats_.targets = listing_.targets.size();
+      listing_ = std::make_shared<const Listing>(std::move(*found));
+      stats_.targets = listing_->targets.size();
       if (last_failed_) {
-        spdlog::info("pod discovery recovered pods={}", listing_.pods.size());
+        spdlog::info("pod discovery recovered pods={}", listing_->pods.size());
       }
       last_failed_ = false;
     } else {
@@ -480,35 +496,28 @@ Result<PodDiscovery::Listing> PodDiscovery::refresh() {
     if (!got) {
       return got.status();
     }
-    auto targets = podTargets(*got);
-    if (!targets) {
-      return Status(targets.status().code(), url + ": " + targets.status().message());
-    }
-    auto pods = podInfos(*got);
-    if (!pods) {
-      return Status(pods.status().code(), url + ": " + pods.status().message());
+    auto list = parsePodList(*got);
+    if (!list) {
+      return Status(list.status().code(), url + ": " + list.status().message());
     }
     if (!config_.kubelet_url.empty() && !config_.namespaces.empty()) {
       // The kubelet lists every namespace; keep the configured ones.
-      std::erase_if(*targets, [&](const ScrapeConfig::Target& t) {
-        auto ns = std::find_if(t.labels.begin(), t.labels.end(), [](const Label& l) {
-          return l.name == std::string(kMeta) + "namespace";
-        });
-        return ns == t.labels.end() ||
-               std::find(config_.namespaces.begin(), config_.namespaces.end(), ns->value) ==
-                   config_.namespaces.end();
-      });
+      json& items = (*list)["items"];
+      items.erase(std::remove_if(items.begin(), items.end(),
+                                 [&](const json& pod) {
+                                   return std::find(config_.namespaces.begin(),
+                                                    config_.namespaces.end(),
+                                                    str(member(pod, "metadata"), "namespace")) ==
+                                          config_.namespaces.end();
+                                 }),
+                  items.end());
     }
-    if (!config_.kubelet_url.empty() && !config_.namespaces.empty()) {
-      std::erase_if(*pods, [&](const PodInfo& p) {
-        return std::find(config_.namespaces.begin(), config_.namespaces.end(), p.namespace_name) ==
-               config_.namespaces.end();
-      });
-    }
-    all.targets.insert(all.targets.end(), std::make_move_iterator(targets->begin()),
-                       std::make_move_iterator(targets->end()));
-    all.pods.insert(all.pods.end(), std::make_move_iterator(pods->begin()),
-                    std::make_move_iterator(pods->end()));
+    auto targets = targetsOf(*list);
+    auto pods = podsOf(*list);
+    all.targets.insert(all.targets.end(), std::make_move_iterator(targets.begin()),
+                       std::make_move_iterator(targets.end()));
+    all.pods.insert(all.pods.end(), std::make_move_iterator(pods.begin()),
+                    std::make_move_iterator(pods.end()));
   }
   return all;
 }

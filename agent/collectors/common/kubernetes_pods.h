@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -68,11 +69,15 @@ class PodDiscovery {
   PodDiscovery(const PodDiscovery&) = delete;
   PodDiscovery& operator=(const PodDiscovery&) = delete;
 
-  /// The targets of the last good refresh; before the first refresh has finished, waits for it
-  /// until `deadline`.
-  std::vector<ScrapeConfig::Target> targets(std::chrono::steady_clock::time_point deadline);
-  /// The pods of the last good refresh, waiting likewise.
-  std::vector<PodInfo> pods(std::chrono::steady_clock::time_point deadline);
+  /// What the last good refresh found. A refresh replaces the whole listing, so a reader may
+  /// keep the pointer and compare it to tell whether anything was refreshed.
+  struct Listing {
+    std::vector<ScrapeConfig::Target> targets;
+    std::vector<PodInfo> pods;
+  };
+  /// The last good listing (empty before any); before the first refresh has finished, waits
+  /// for it until `deadline`.
+  std::shared_ptr<const Listing> listing(std::chrono::steady_clock::time_point deadline);
 
   struct Stats {
     uint64_t refreshes = 0;
@@ -82,10 +87,6 @@ class PodDiscovery {
   Stats stats() const;
 
  private:
-  struct Listing {
-    std::vector<ScrapeConfig::Target> targets;
-    std::vector<PodInfo> pods;
-  };
   void run();
   Result<Listing> refresh();
 
@@ -95,8 +96,8 @@ class PodDiscovery {
   bool stopping_ = false;     // guarded by mu_
   bool first_done_ = false;   // guarded by mu_
   bool last_failed_ = false;  // guarded by mu_; errors are logged when this changes
-  Listing listing_;           // guarded by mu_
-  Stats stats_;               // guarded by mu_
+  std::shared_ptr<const Listing> listing_ = std::make_shared<const Listing>();  // guarded by mu_
+  Stats stats_;                                                                 // guarded by mu_
   std::thread thread_;
 };
 

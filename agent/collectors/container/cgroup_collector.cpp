@@ -261,12 +261,17 @@ class CgroupCollector final : public Collector {
     if (!pods_) {
       return;
     }
-    // Before the first listing, wait for it, for no more than half the cycle.
+    // Before the first listing, wait for it, for no more than half the cycle. The maps are
+    // rebuilt only when a refresh has replaced the listing.
     const auto now = std::chrono::steady_clock::now();
-    pod_list_ = pods_->pods(now + (deadline - now) / 2);
+    auto listing = pods_->listing(now + (deadline - now) / 2);
+    if (listing == listing_) {
+      return;
+    }
+    listing_ = std::move(listing);
     pod_by_uid_.clear();
     container_by_id_.clear();
-    for (const PodInfo& pod : pod_list_) {
+    for (const PodInfo& pod : listing_->pods) {
       pod_by_uid_[pod.uid] = &pod;
       for (const auto& c : pod.containers) {
         container_by_id_[c.id] = &c;
@@ -412,8 +417,8 @@ class CgroupCollector final : public Collector {
   std::string sysfs_;
   ProcFile diskstats_;
   std::map<std::string, std::string> devices_;
-  std::unique_ptr<PodDiscovery> pods_;  // null without `kubernetes`
-  std::vector<PodInfo> pod_list_;       // this cycle's, which the maps point into
+  std::unique_ptr<PodDiscovery> pods_;                    // null without `kubernetes`
+  std::shared_ptr<const PodDiscovery::Listing> listing_;  // what the maps point into
   std::unordered_map<std::string, const PodInfo*> pod_by_uid_;
   std::unordered_map<std::string, const PodInfo::Container*> container_by_id_;
 };

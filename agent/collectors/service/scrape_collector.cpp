@@ -105,13 +105,14 @@ class ScrapeCollector : public Collector {
     std::map<std::string, std::size_t> seen;  // cache key -> job
     for (std::size_t i = 0; i < configs_.size(); ++i) {
       const ScrapeConfig& c = configs_[i];
-      std::vector<ScrapeConfig::Target> discovered;
+      // The static targets, then each discovery's (held, not copied, for this cycle).
+      std::vector<std::shared_ptr<const PodDiscovery::Listing>> listings;
+      std::vector<const std::vector<ScrapeConfig::Target>*> lists = {&c.targets};
       for (const auto& d : discoveries_[i]) {
-        auto found = d->targets(discovery_deadline);
-        discovered.insert(discovered.end(), std::make_move_iterator(found.begin()),
-                          std::make_move_iterator(found.end()));
+        listings.push_back(d->listing(discovery_deadline));
+        lists.push_back(&listings.back()->targets);
       }
-      for (const auto* targets : {&c.targets, &std::as_const(discovered)}) {
+      for (const auto* targets : lists) {
         for (const auto& t : *targets) {
           auto resolved = resolveTarget(c, t);
           if (!resolved) {
