@@ -38,33 +38,52 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"time", true, "system clock, time zone and clocksource", node::makeTimeCollector},
       {"os", true, "operating system release (/etc/os-release)", node::makeOsCollector},
       {"timex", true, "clock synchronisation (adjtimex(2))", node::makeTimexCollector},
-      {"textfile", true,
+      {"textfile",
+       true,
        "metrics from *.prom files in `directory`, as node_exporter's textfile collector",
-       node::makeTextfileCollector, CollectorOption::kDirectory},
-      {"cgroup", true,
+       node::makeTextfileCollector,
+       {CollectorOption::kDirectory}},
+      {"cgroup",
+       true,
        "containers and services from cgroup v2 (cAdvisor names); with `kubernetes`, named by "
        "namespace, pod and container",
-       collectors::makeCgroupCollector, CollectorOption::kKubernetes},
-      {"cost", true,
+       collectors::makeCgroupCollector,
+       {CollectorOption::kKubernetes}},
+      {"cost",
+       true,
        "what this node costs (OpenCost's node_*_hourly_cost) from `pricing` and its vCPUs and "
        "memory; with `kubernetes`, the node's class from its labels",
-       collectors::makeCostCollector, CollectorOption::kPricing, CollectorOption::kKubernetes},
+       collectors::makeCostCollector,
+       {CollectorOption::kPricing, CollectorOption::kKubernetes}},
       {"process", true, "vigil's own CPU, memory and file descriptors",
        collectors::makeProcessCollector},
       {"push", true, "metrics pushed to /metrics/job/JOB/... (Pushgateway-style)",
        collectors::makePushCollector},
-      {"statsd", true, "StatsD/DogStatsD metrics received on UDP `listen_address`",
-       collectors::makeStatsdCollector, CollectorOption::kListenAddress},
-      {"postgres", true, "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
-       collectors::makePostgresCollector, CollectorOption::kTargets},
-      {"probe", true,
+      {"statsd",
+       true,
+       "StatsD/DogStatsD metrics received on UDP `listen_address`",
+       collectors::makeStatsdCollector,
+       {CollectorOption::kListenAddress}},
+      {"postgres",
+       true,
+       "PostgreSQL servers in `targets` (libpq; postgres_exporter names)",
+       collectors::makePostgresCollector,
+       {CollectorOption::kTargets}},
+      {"probe",
+       true,
        "HTTP(S) and TCP probes in `probes` (blackbox_exporter names, certificate expiry)",
-       collectors::makeProbeCollector, CollectorOption::kProbes},
-      {"scrape", true,
+       collectors::makeProbeCollector,
+       {CollectorOption::kProbes}},
+      {"scrape",
+       true,
        "Prometheus endpoints in `scrape_configs` (static targets, Prometheus's semantics)",
-       collectors::makeScrapeCollector, CollectorOption::kScrapeConfigs},
-      {"redis", true, "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
-       collectors::makeRedisCollector, CollectorOption::kTargets},
+       collectors::makeScrapeCollector,
+       {CollectorOption::kScrapeConfigs}},
+      {"redis",
+       true,
+       "Redis servers in `targets` (INFO over RESP; redis_exporter names)",
+       collectors::makeRedisCollector,
+       {CollectorOption::kTargets}},
   };
   return kFactories;
 }
@@ -72,7 +91,7 @@ const std::vector<CollectorFactory>& builtinCollectors() {
 std::vector<CollectorInfo> builtinCollectorInfo() {
   std::vector<CollectorInfo> out;
   for (const auto& f : builtinCollectors()) {
-    out.push_back({f.name, f.enabled_by_default, f.option, f.second_option});
+    out.push_back({f.name, f.enabled_by_default, f.options});
   }
   return out;
 }

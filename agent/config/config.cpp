@@ -435,20 +435,15 @@ class ConfigReader : public YamlReader {
       std::optional<Duration> timeout;
       const YAML::Node& section = sections[i];
       const std::string cf = join(f, s.name);
-      const char* option = optionKey(known[i].option);
-      const char* second = optionKey(known[i].second_option);
-      bool ok_section = false;
-      if (section && !section.IsNull()) {
-        ok_section = second != nullptr
-                         ? checkMap(section, cf, {"enabled", "interval", "timeout", option, second})
-                     : option != nullptr
-                         ? checkMap(section, cf, {"enabled", "interval", "timeout", option})
-                         : checkMap(section, cf, {"enabled", "interval", "timeout"});
+      std::vector<std::string_view> keys = {"enabled", "interval", "timeout"};
+      for (CollectorOption o : known[i].options) {
+        keys.push_back(optionKey(o));
       }
-      for (const auto& [kind, key] :
-           {std::pair{known[i].option, option}, std::pair{known[i].second_option, second}}) {
-        if (ok_section && key != nullptr && section[key]) {
-          readOption(kind, section[key], join(cf, key), s);
+      const bool ok_section = section && !section.IsNull() && checkMap(section, cf, keys);
+      for (CollectorOption o : known[i].options) {
+        const char* key = optionKey(o);
+        if (ok_section && section[key]) {
+          readOption(o, section[key], join(cf, key), s);
         }
       }
       if (ok_section) {

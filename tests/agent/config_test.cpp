@@ -383,7 +383,7 @@ TEST_CASE("Config: remote_write as Prometheus writes it", "[config]") {
 }
 
 TEST_CASE("Config: scrape relabel_configs and metric_relabel_configs", "[config]") {
-  const std::vector<CollectorInfo> catalog = {{"scrape", true, CollectorOption::kScrapeConfigs}};
+  const std::vector<CollectorInfo> catalog = {{"scrape", true, {CollectorOption::kScrapeConfigs}}};
   auto r = parseConfig(R"(collectors:
   scrape:
     scrape_configs:

@@ -42,8 +42,7 @@ struct CollectorFactory {
   bool enabled_by_default = true;
   std::string description;
   std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
-  CollectorOption option = CollectorOption::kNone;  // its own configuration key, if any
-  CollectorOption second_option = CollectorOption::kNone;
+  std::vector<CollectorOption> options = {};  // its own configuration keys, if any
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.

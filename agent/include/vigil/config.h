@@ -215,8 +215,7 @@ enum class CollectorOption {
 struct CollectorInfo {
   std::string name;
   bool enabled_by_default = true;
-  CollectorOption option = CollectorOption::kNone;
-  CollectorOption second_option = CollectorOption::kNone;  // a second key of its own, if any
+  std::vector<CollectorOption> options = {};  // the keys of its own, if any
 };
 
 struct ConfigParseResult {

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,11 @@ class YamlReader {
   /// `allowed` admits no key). Returns false, after reporting, when it is not a mapping.
   bool checkMap(const YAML::Node& node, const std::string& field,
                 std::initializer_list<std::string_view> allowed) {
+    return checkMap(node, field,
+                    std::span<const std::string_view>(allowed.begin(), allowed.size()));
+  }
+  bool checkMap(const YAML::Node& node, const std::string& field,
+                std::span<const std::string_view> allowed) {
     if (!node.IsMap()) {
       error(node, field, "expected a mapping, got " + kindOf(node));
       return false;
