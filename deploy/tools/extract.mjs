@@ -42,8 +42,10 @@ if (promRule && !isDeepStrictEqual(promRule.spec.groups, selfRules.groups)) {
   problems.push("the PrometheusRule's groups differ from deploy/rules/vigil-self.yml");
 }
 
-// Dashboards: classic JSON with a stable uid, a ${datasource} variable, no __inputs (import
-// placeholders do not work when provisioned), every query valid PromQL.
+// Dashboards must be classic JSON with a stable uid and a ${datasource} variable, and carry no
+// __inputs: those are import-time placeholders, which Grafana does not fill in for provisioned
+// dashboards. Every query must be valid PromQL once Grafana's variables are replaced by
+// stand-in values (below).
 const substitutions = [
   [/\$__rate_interval|\$\{__rate_interval\}|\$__interval|\$\{__interval\}/g, "1m"],
   [/\$__range|\$\{__range\}/g, "1h"],

@@ -55,6 +55,20 @@ std::map<std::string, double> collectOnce(Collector& collector) {
   return flattenBatch(batch);
 }
 
+// Waits (up to 10 s) until the API server has answered two more refreshes, so that the one
+// that started before a change is behind us too.
+bool twoMoreRequests(const std::atomic<int>& requests) {
+  const int from = requests.load();
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (requests.load() < from + 2) {
+    if (std::chrono::steady_clock::now() > until) {
+      return false;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
 std::size_t countPrefix(const std::map<std::string, double>& m, const std::string& prefix) {
   std::size_t n = 0;
   for (const auto& [key, v] : m) {
@@ -180,10 +194,7 @@ TEST_CASE(
 
   // The API server fails: the targets stay, the failures are counted.
   status = 500;
-  const int before = requests.load();
-  while (requests.load() < before + 2) {
-    std::this_thread::sleep_for(50ms);
-  }
+  REQUIRE(twoMoreRequests(requests));
   m = collectOnce(**collector);
   CHECK(countPrefix(m, "up|") == 2);
   CHECK(m["up" + api_labels] == 1);
@@ -198,10 +209,7 @@ TEST_CASE(
     pods.erase(at, end - at);
   }
   status = 200;
-  const int failed_at = requests.load();
-  while (requests.load() < failed_at + 2) {
-    std::this_thread::sleep_for(50ms);
-  }
+  REQUIRE(twoMoreRequests(requests));
   m = collectOnce(**collector);
   CHECK(countPrefix(m, "up|") == 1);
   CHECK(m.count("up" + web_labels) == 0);
