@@ -58,4 +58,13 @@ inline std::map<std::string, double> flattenBatch(const MetricBatch& batch) {
   return out;
 }
 
+/// One cycle of `collector` with `allowed` before its deadline; the cycle must succeed.
+inline MetricBatch collectBatch(Collector& collector, std::chrono::milliseconds allowed) {
+  MetricBatch batch;
+  CollectContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + allowed;
+  REQUIRE(collector.collect(ctx, batch).isOk());
+  return batch;
+}
+
 }  // namespace vigil::test

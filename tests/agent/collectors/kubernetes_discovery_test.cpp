@@ -48,11 +48,7 @@ std::string label(const LabelSet& labels, const std::string& name) {
 }
 
 std::map<std::string, double> collectOnce(Collector& collector) {
-  MetricBatch batch;
-  CollectContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + 4s;
-  REQUIRE(collector.collect(ctx, batch).isOk());
-  return flattenBatch(batch);
+  return flattenBatch(collectBatch(collector, 4s));
 }
 
 // Waits (up to 10 s) until the API server has answered two more refreshes, so that the one
@@ -290,10 +286,7 @@ TEST_CASE(
   settings.kubernetes = k;
   auto collector = collectors::makeCgroupCollector(settings, paths);
   REQUIRE(collector);
-  MetricBatch batch;
-  CollectContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + 4s;
-  REQUIRE((*collector)->collect(ctx, batch).isOk());
+  const MetricBatch batch = collectBatch(**collector, 4s);
 
   // Each container_cpu_usage_seconds_total series, by its cgroup (id).
   std::map<std::string, LabelSet> cpu;
@@ -378,10 +371,7 @@ TEST_CASE("Cost with Kubernetes: the node's labels set its class and spot prices
   paths.procfs = VIGIL_FIXTURES "/node/proc";
   auto collector = collectors::makeCostCollector(settings, paths);
   REQUIRE(collector);
-  MetricBatch batch;
-  CollectContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + 4s;
-  REQUIRE((*collector)->collect(ctx, batch).isOk());
+  const MetricBatch batch = collectBatch(**collector, 4s);
   LabelSet labels;
   double cpu_price = 0;
   double spot = 0;

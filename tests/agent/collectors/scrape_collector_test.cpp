@@ -64,11 +64,7 @@ ScrapeConfig job(const std::string& name, const std::string& path, const std::st
 
 // One scrape of every target (1.5 s allowed), flattened.
 std::map<std::string, double> scrapeOnce(Collector& collector) {
-  MetricBatch batch;
-  CollectContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + 1500ms;
-  REQUIRE(collector.collect(ctx, batch).isOk());
-  return flattenBatch(batch);
+  return flattenBatch(collectBatch(collector, 1500ms));
 }
 
 }  // namespace
