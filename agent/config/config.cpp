@@ -14,6 +14,7 @@
 #include <re2/re2.h>
 
 #include "../alerting/alerting_yaml.h"
+#include "price_file.h"
 #include "vigil/anomaly/detector.h"
 #include "vigil/metric.h"
 #include "vigil/remote_write.h"
@@ -540,11 +541,21 @@ class ConfigReader : public YamlReader {
   }
 
   void readPricing(const YAML::Node& n, const std::string& f, CostPricing& p) {
-    if (!checkMap(
-            n, f,
-            {"cpu_hourly", "spot_cpu_hourly", "ram_gib_hourly", "spot_ram_gib_hourly", "gpu_hourly",
-             "discount", "spot", "instance_type", "region", "provider_id", "gpus"})) {
+    if (!checkMap(n, f,
+                  {"cpu_hourly", "spot_cpu_hourly", "ram_gib_hourly", "spot_ram_gib_hourly",
+                   "gpu_hourly", "discount", "spot", "instance_type", "region", "provider_id",
+                   "gpus", "price_file", "spot_label", "spot_label_value"})) {
       return;
+    }
+    // The file first: what the configuration says besides it overrides it.
+    if (auto v = n["price_file"]) {
+      if (auto s = scalar(v, join(f, "price_file"))) {
+        std::filesystem::path path(*s);
+        if (path.is_relative() && !base_dir_.empty()) {
+          path = std::filesystem::path(base_dir_) / path;
+        }
+        readPriceFile(path.string(), p, errors());
+      }
     }
     auto price = [&](const char* key, double& into, double max) {
       if (auto v = n[key]) {
@@ -573,7 +584,8 @@ class ConfigReader : public YamlReader {
     }
     for (const auto& [key, into] :
          {std::pair{"instance_type", &p.instance_type}, std::pair{"region", &p.region},
-          std::pair{"provider_id", &p.provider_id}}) {
+          std::pair{"provider_id", &p.provider_id}, std::pair{"spot_label", &p.spot_label},
+          std::pair{"spot_label_value", &p.spot_label_value}}) {
       if (auto v = n[key]) {
         if (auto s = scalar(v, join(f, key))) {
           *into = *s;

@@ -87,7 +87,8 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     slot.running_since_ns.store(toNs(started));
 
     auto batch = std::make_shared<MetricBatch>();
-    CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get()};
+    CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get(), &store,
+                       timestamp_ms};
     const bool offered = slot.spare != nullptr;
     Status status;
     try {

@@ -669,6 +669,73 @@ TEST_CASE("Config: the cost collector's prices and node class", "[config]") {
             "vigil.yaml:6:13: collectors.cost.pricing.gpus: expected a whole number, at least 0"});
 }
 
+TEST_CASE("Config: an OpenCost price file, JSON or CSV, with errors by line", "[config][cost]") {
+  auto load = [](const std::string& pricing) {
+    return parseConfig("collectors:\n  cost:\n    pricing:\n" + pricing,
+                       VIGIL_FIXTURES "/cost/vigil.yaml", builtinCollectorInfo());
+  };
+  // OpenCost's custom pricing JSON (numbers as strings, its other keys accepted); a key of
+  // the configuration besides the file overrides the file.
+  auto json = load("      price_file: opencost-pricing.json\n      spot_cpu_hourly: 0.02\n");
+  INFO(errorsOf(json));
+  REQUIRE(json.config);
+  const CostPricing& p = json.config->collector("cost")->pricing;
+  CHECK(p.cpu_hourly == 0.04);
+  CHECK(p.spot_cpu_hourly == 0.02);
+  CHECK(p.ram_gib_hourly == 0.005);
+  CHECK(p.spot_ram_gib_hourly == 0.001);
+  CHECK(p.gpu_hourly == 0.9);
+  CHECK(p.discount == Approx(0.1));
+  CHECK(p.spot_label == "node-lifecycle");
+  CHECK(p.spot_label_value == "spot");
+
+  auto csv = load("      price_file: node-prices.csv\n");
+  INFO(errorsOf(csv));
+  REQUIRE(csv.config);
+  const auto& rows = csv.config->collector("cost")->pricing.node_prices;
+  REQUIRE(rows.size() == 4);  // the pv row is not a node's price
+  CHECK(rows[0].id == "node-a");
+  CHECK(rows[0].id_field == "metadata.name");
+  CHECK(rows[0].hourly == 0.25);
+  CHECK(rows[1].id_field == "spec.providerID");
+  CHECK(rows[1].region == "eu-west-1");
+  CHECK(rows[2].id.empty());
+  CHECK(rows[2].instance_type == "e2-standard-4");
+  CHECK(rows[3].gpu);
+  CHECK(rows[3].hourly == 2.93);
+  CHECK(rows[3].where == VIGIL_FIXTURES "/cost/node-prices.csv:5");
+
+  const std::string dir = VIGIL_FIXTURES "/cost/";
+  CHECK(errorList(load("      price_file: bad-pricing.json\n")) ==
+        std::vector<std::string>{
+            dir + "bad-pricing.json:3:10: RAM: expected a price from 0 to 100000 per hour, got "
+                  "\"five cents\"",
+            dir + "bad-pricing.json:4:10: GPU: expected a number or a string",
+            dir + "bad-pricing.json:5:15: discount: expected a discount such as \"10%\" or 0.1, "
+                  "got \"120%\""});
+  CHECK(errorList(load("      price_file: bad-node-prices.csv\n")) ==
+        std::vector<std::string>{
+            dir +
+                "bad-node-prices.csv:3:1: MarketPriceHourly \"a quarter\" is not a price from 0 to "
+                "100000 per hour",
+            dir + "bad-node-prices.csv:4:1: expected 8 fields as in the header, got 7",
+            dir + "bad-node-prices.csv:5:1: AssetClass \"loadbalancer\" is not node, gpu or pv",
+            dir + "bad-node-prices.csv:6:1: InstanceIDField \"status.nodeInfo\" is not "
+                  "metadata.name, spec.providerID or metadata.labels.NAME",
+            dir + "bad-node-prices.csv:7:1: a row needs an InstanceID or an InstanceType to match "
+                  "nodes by",
+            dir + "bad-node-prices.csv:8:1: a quoted field is not closed"});
+  auto header = errorList(load("      price_file: bad-header.csv\n"));
+  REQUIRE(header.size() == 4);
+  CHECK(header[0] == dir +
+                         "bad-header.csv:1:1: the header has no AssetClass column (expected "
+                         "OpenCost's: EndTimestamp,InstanceID,Region,AssetClass,"
+                         "InstanceIDField,InstanceType,MarketPriceHourly,Version)");
+  auto missing = errorList(load("      price_file: no-such-prices.csv\n"));
+  REQUIRE(missing.size() == 1);
+  CHECK(missing[0].starts_with(dir + "no-such-prices.csv: cannot read file"));
+}
+
 TEST_CASE("Config: the statsd and textfile collectors' own keys", "[config]") {
   auto ok = parseConfig(
       "collectors:\n  statsd:\n    listen_address: 127.0.0.1:9125\n  textfile:\n"

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "http_get.h"
+#include "proc_file.h"
 
 namespace vigil::collectors {
 
@@ -217,8 +218,17 @@ std::vector<PodInfo> podsOf(const json& list) {
       continue;
     }
     const json& meta = member(pod, "metadata");
-    PodInfo info{str(meta, "namespace"), str(meta, "name"), str(meta, "uid"), {}};
     const json& status = member(pod, "status");
+    PodInfo info{
+        str(meta, "namespace"), str(meta, "name"), str(meta, "uid"), str(status, "phase"), {}, {}};
+    for (const json& c : member(member(pod, "spec"), "containers")) {
+      const json& requests = member(member(c, "resources"), "requests");
+      auto quantity = [&](const char* resource) {
+        return parseQuantity(str(requests, resource)).value_or(0);
+      };
+      info.requests.push_back({str(c, "name"), quantity("cpu"), quantity("memory"),
+                               quantity("nvidia.com/gpu") + quantity("amd.com/gpu")});
+    }
     for (const char* key :
          {"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"}) {
       for (const json& c : member(status, key)) {
@@ -237,6 +247,47 @@ std::vector<PodInfo> podsOf(const json& list) {
 }
 
 }  // namespace
+
+std::optional<double> parseQuantity(std::string_view q) {
+  // The number: digits with at most one point, optionally signed, then an optional exponent
+  // (e or E, which no suffix starts with except "E" alone, exa).
+  std::size_t i = 0;
+  if (i < q.size() && (q[i] == '+' || q[i] == '-')) {
+    ++i;
+  }
+  const std::size_t digits_start = i;
+  while (i < q.size() && ((q[i] >= '0' && q[i] <= '9') || q[i] == '.')) {
+    ++i;
+  }
+  if (i == digits_start) {
+    return std::nullopt;
+  }
+  if (i + 1 < q.size() && (q[i] == 'e' || q[i] == 'E') &&
+      ((q[i + 1] >= '0' && q[i + 1] <= '9') || q[i + 1] == '+' || q[i + 1] == '-')) {
+    ++i;
+    if (q[i] == '+' || q[i] == '-') {
+      ++i;
+    }
+    while (i < q.size() && q[i] >= '0' && q[i] <= '9') {
+      ++i;
+    }
+  }
+  // from_chars takes no leading '+'.
+  auto number = parseDouble(q.substr(q[0] == '+' ? 1 : 0, q[0] == '+' ? i - 1 : i));
+  if (!number) {
+    return std::nullopt;
+  }
+  static const std::pair<std::string_view, double> kSuffixes[] = {
+      {"", 1},        {"n", 1e-9},    {"u", 1e-6},    {"m", 1e-3},   {"k", 1e3},     {"M", 1e6},
+      {"G", 1e9},     {"T", 1e12},    {"P", 1e15},    {"E", 1e18},   {"Ki", 0x1p10}, {"Mi", 0x1p20},
+      {"Gi", 0x1p30}, {"Ti", 0x1p40}, {"Pi", 0x1p50}, {"Ei", 0x1p60}};
+  for (const auto& [suffix, scale] : kSuffixes) {
+    if (q.substr(i) == suffix) {
+      return *number * scale;
+    }
+  }
+  return std::nullopt;
+}
 
 Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json) {
   auto list = parsePodList(pod_list_json);
@@ -440,6 +491,13 @@ Result<NodeClass> nodeClass(std::string_view node_json) {
   c.zone = first({"topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone"});
   c.provider_id = str(member(node, "spec"), "providerID");
   c.spot = spotByLabels(labels);
+  c.name = str(member(node, "metadata"), "name");
+  for (const auto& [k, v] : labels.items()) {
+    if (v.is_string()) {
+      c.labels.emplace_back(k, v.get<std::string>());
+    }
+  }
+  std::sort(c.labels.begin(), c.labels.end());
   return c;
 }
 

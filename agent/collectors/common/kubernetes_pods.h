@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "vigil/config.h"
@@ -26,18 +28,33 @@ namespace vigil::collectors {
 /// Pods without an IP yet and finished pods (Succeeded, Failed) have none.
 Result<std::vector<ScrapeConfig::Target>> podTargets(std::string_view pod_list_json);
 
-/// What the container collector needs to name a pod's cgroups.
+/// What the container collector needs to name a pod's cgroups, and the cost collector to
+/// price what its containers reserve.
 struct PodInfo {
   std::string namespace_name;
   std::string name;
   std::string uid;
+  std::string phase;  // status.phase: Pending, Running, Succeeded, Failed, Unknown
   struct Container {
     std::string id;  // the runtime's container ID, without its "containerd://" scheme
     std::string name;
     std::string image;
   };
   std::vector<Container> containers;  // every container the pod runs (init and ephemeral too)
+  /// What each of spec.containers requests (init containers run before them, not beside them,
+  /// so they reserve nothing while the pod runs). A resource without a request is 0.
+  struct Requests {
+    std::string container;
+    double cpu_cores = 0;
+    double memory_bytes = 0;
+    double gpus = 0;  // nvidia.com/gpu, amd.com/gpu
+  };
+  std::vector<Requests> requests;
 };
+
+/// A Kubernetes resource quantity ("250m", "1.5", "128Mi", "1G", "2e3") as a number of units;
+/// nullopt if it is not one.
+std::optional<double> parseQuantity(std::string_view quantity);
 
 /// The pods of a PodList with their containers' runtime IDs (from status.*containerStatuses).
 Result<std::vector<PodInfo>> podInfos(std::string_view pod_list_json);
@@ -49,6 +66,8 @@ struct NodeClass {
   std::string zone;           // topology.kubernetes.io/zone
   std::string provider_id;    // spec.providerID
   bool spot = false;          // GKE spot/preemptible, EKS/Karpenter capacity type, AKS priority
+  std::string name;           // metadata.name
+  std::vector<std::pair<std::string, std::string>> labels;  // metadata.labels, by name
 };
 Result<NodeClass> nodeClass(std::string_view node_json);
 /// GET /api/v1/nodes/NODE from the API server `config` names, read as a NodeClass.

@@ -3,6 +3,7 @@
 // worker thread, never concurrently with itself, and publishes the batch when it returns.
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +16,8 @@
 
 namespace vigil {
 
+class Store;
+
 struct CollectContext {
   /// Work past this point is wasted: the cycle is already counted as failed.
   std::chrono::steady_clock::time_point deadline;
@@ -24,6 +27,11 @@ struct CollectContext {
   /// and overwrite the values (its layout() says which shape it has) instead of building every
   /// label set again.
   MetricBatch* spare = nullptr;
+  /// What every collector has produced so far, for collectors that derive their series from
+  /// other collectors' (the cost collector prices the container collector's usage). Read only.
+  const Store* store = nullptr;
+  /// The time (ms since the epoch) the batch's samples are stored at.
+  int64_t timestamp_ms = 0;
 };
 
 class Collector {

@@ -109,6 +109,24 @@ struct CostPricing {
   std::string region;
   std::string provider_id;
   int gpus = 0;
+  /// OpenCost custom pricing's spotLabel and spotLabelValue: a node whose label has this value
+  /// is priced as spot, whatever the well-known labels say.
+  std::string spot_label;
+  std::string spot_label_value;
+  /// Whole-node prices from a CSV price file (OpenCost's CSV provider). The first row that
+  /// matches this node gives its hourly price, split into CPU, RAM and GPU in the ratio of the
+  /// per-resource prices above.
+  struct NodePrice {
+    std::string id_field;  // InstanceIDField: metadata.name, spec.providerID, metadata.labels.K
+    std::string id;        // InstanceID; empty: the row matches by InstanceType (and Region)
+    std::string region;    // empty: any region
+    std::string instance_type;
+    bool gpu = false;   // AssetClass gpu: the price of one of the node's GPUs, not of the node
+    double hourly = 0;  // MarketPriceHourly
+    std::string where;  // FILE:LINE, for logs
+  };
+  std::vector<NodePrice> node_prices;
+  std::string price_file;  // where node_prices (or the custom prices) came from
 };
 
 /// Discovery of the pods on this node (a scrape config's `kubernetes_sd_configs:`, role pod

@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
-#include <thread>
 
 #include "agent/collectors/cost/cost_collector.h"
 #include "tests/support/collect.h"
@@ -83,10 +82,15 @@ TEST_CASE("Cost: OpenCost's labels, and the cost accumulated between cycles", "[
   p.region = "eu-west-1";
   p.provider_id = "aws:///eu-west-1a/i-0abc";
   auto collector = costCollector(p);
-  const auto before = std::chrono::steady_clock::now();
-  MetricBatch first;
-  REQUIRE(collector->collect(CollectContext{}, first).isOk());
-  auto flat = flattenBatch(first);
+  auto collectAt = [&](int64_t t) {
+    MetricBatch batch;
+    CollectContext ctx;
+    ctx.timestamp_ms = t;
+    REQUIRE(collector->collect(ctx, batch).isOk());
+    return flattenBatch(batch);
+  };
+  const int64_t t0 = 1'700'000'000'000;
+  auto flat = collectAt(t0);
   const std::string labels =
       "|instance=node-a|instance_type=m5.large|node=node-a|provider_id=aws:///eu-west-1a/i-0abc"
       "|region=eu-west-1";
@@ -96,14 +100,16 @@ TEST_CASE("Cost: OpenCost's labels, and the cost accumulated between cycles", "[
   }
   CHECK(found);
   CHECK(flat["vigil_cost_node_dollars_total|node=node-a"] == 0);  // nothing elapsed yet
+  // On a plain host there are no containers, so nothing is allocated and nothing is idle.
+  CHECK(flat.count("vigil_cost_idle_hourly|node=node-a|resource=cpu") == 0);
 
+  // 20 minutes, then 2 hours 10 minutes: 2.5 hours at the node's hourly cost.
   const double hourly = 2 * 0.031611 + kRamGiB * 0.004237;
-  std::this_thread::sleep_for(200ms);
-  MetricBatch second;
-  REQUIRE(collector->collect(CollectContext{}, second).isOk());
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - before).count();
-  const double dollars = flattenBatch(second)["vigil_cost_node_dollars_total|node=node-a"];
-  CHECK(dollars >= hourly * 0.2 / 3600);
-  CHECK(dollars <= hourly * elapsed / 3600);
+  CHECK(collectAt(t0 + 20 * 60'000)["vigil_cost_node_dollars_total|node=node-a"] ==
+        Approx(hourly / 3));
+  CHECK(collectAt(t0 + 150 * 60'000)["vigil_cost_node_dollars_total|node=node-a"] ==
+        Approx(hourly * 2.5));
+  // Going spot would save 2 vCPUs and 14.94 GiB at the difference of the default prices.
+  CHECK(flat["vigil_cost_spot_saving_hourly|node=node-a"] ==
+        Approx(2 * (0.031611 - 0.006655) + kRamGiB * (0.004237 - 0.000892)));
 }

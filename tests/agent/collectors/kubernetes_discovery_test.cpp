@@ -12,7 +12,6 @@
 
 #include "agent/collectors/common/kubernetes_pods.h"
 #include "agent/collectors/container/cgroup_collector.h"
-#include "agent/collectors/cost/cost_collector.h"
 #include "agent/collectors/service/scrape_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/loopback_server.h"
@@ -346,49 +345,44 @@ TEST_CASE("Kubernetes node class: instance type, region and spot from well-known
   CHECK(node(R"("cloud.google.com/gke-preemptible":"true")")->spot);
   CHECK(node(R"("beta.kubernetes.io/instance-type":"m5.large")")->instance_type == "m5.large");
   CHECK_FALSE(node("")->spot);
+  auto labelled = node(R"("pool":"batch","kubernetes.io/arch":"amd64")");
+  CHECK(labelled->labels == std::vector<std::pair<std::string, std::string>>{
+                                {"kubernetes.io/arch", "amd64"}, {"pool", "batch"}});
   CHECK_FALSE(collectors::nodeClass(R"({"kind":"Status","code":404})").isOk());
 }
 
-TEST_CASE("Cost with Kubernetes: the node's labels set its class and spot prices",
-          "[kubernetes][cost][integration]") {
-  std::ifstream in(VIGIL_FIXTURES "/kubernetes/node.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string node_json = ss.str();
-  LoopbackServer apiserver;
-  apiserver.http.Get("/api/v1/nodes/node-a", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(node_json, "application/json");
-  });
-  apiserver.start();
-  CollectorSettings settings;
-  KubernetesSdConfig k;
-  k.api_server = "http://127.0.0.1:" + std::to_string(apiserver.port);
-  k.node_name = "node-a";
-  settings.kubernetes = k;
-  settings.pricing.region = "configured-region";  // the label wins
-  settings.pricing.gpus = 0;
-  HostPaths paths;
-  paths.procfs = VIGIL_FIXTURES "/node/proc";
-  auto collector = collectors::makeCostCollector(settings, paths);
-  REQUIRE(collector);
-  const MetricBatch batch = collectBatch(**collector, 4s);
-  LabelSet labels;
-  double cpu_price = 0;
-  double spot = 0;
-  for (const auto& f : batch.families()) {
-    if (f.name == "node_cpu_hourly_cost") {
-      labels = f.samples.at(0).labels;
-      cpu_price = f.samples.at(0).value;
-    }
-    if (f.name == "kubecost_node_is_spot") {
-      spot = f.samples.at(0).value;
+TEST_CASE("Kubernetes quantities and the requests of a pod's containers", "[kubernetes][cost]") {
+  using collectors::parseQuantity;
+  CHECK(parseQuantity("250m") == Approx(0.25));
+  CHECK(parseQuantity("1") == 1);
+  CHECK(parseQuantity("0.5") == 0.5);
+  CHECK(parseQuantity("128Mi") == 128.0 * 1024 * 1024);
+  CHECK(parseQuantity("1Gi") == 1024.0 * 1024 * 1024);
+  CHECK(parseQuantity("1G") == 1e9);
+  CHECK(parseQuantity("2e3") == 2000);
+  CHECK(parseQuantity("1E") == 1e18);  // exa, not an exponent
+  CHECK(parseQuantity("500k") == 500000);
+  CHECK(parseQuantity("+1") == 1);
+  CHECK_FALSE(parseQuantity(""));
+  CHECK_FALSE(parseQuantity("Mi"));
+  CHECK_FALSE(parseQuantity("1MB"));
+  CHECK_FALSE(parseQuantity("one"));
+
+  auto pods = collectors::podInfos(recordedPods(8080, 8081));
+  REQUIRE(pods);
+  const collectors::PodInfo* api = nullptr;
+  for (const auto& p : *pods) {
+    if (p.name == "api-7d9f8b6c5-x2k4p") {
+      api = &p;
     }
   }
-  CHECK(spot == 1);
-  CHECK(cpu_price == Approx(CostPricing{}.spot_cpu_hourly));  // OpenCost's spot default
-  CHECK(label(labels, "node") == "node-a");
-  CHECK(label(labels, "instance_type") == "e2-standard-4");
-  CHECK(label(labels, "region") == "us-central1");
-  CHECK(label(labels, "provider_id") ==
-        "gce://shop-prod/us-central1-a/gke-shop-spot-pool-1a2b3c4d-x9z8");
+  REQUIRE(api != nullptr);
+  CHECK(api->phase == "Running");
+  // spec.containers only: the init container reserves nothing while the pod runs.
+  REQUIRE(api->requests.size() == 2);
+  CHECK(api->requests[0].container == "log-shipper");
+  CHECK(api->requests[0].cpu_cores == Approx(0.05));
+  CHECK(api->requests[0].memory_bytes == 64.0 * 1024 * 1024);
+  CHECK(api->requests[1].container == "api");
+  CHECK(api->requests[1].cpu_cores == Approx(0.25));
 }
