@@ -52,7 +52,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"cost",
        true,
        "what this node costs (OpenCost's node_*_hourly_cost) from `pricing` and its vCPUs and "
-       "memory; with `kubernetes`, the node's class from its labels",
+       "memory; with `kubernetes`, the node's class from its labels and each running "
+       "container's allocation, cost, idle cost and right-sizing",
        collectors::makeCostCollector,
        {CollectorOption::kPricing, CollectorOption::kKubernetes}},
       {"process", true, "vigil's own CPU, memory and file descriptors",

@@ -13,6 +13,7 @@
 #include "../api/alertmanager_api.h"
 #include "../api/escalation_api.h"
 #include "../api/query_api.h"
+#include "../api/cost_api.h"
 #include "../api/rules_api.h"
 #include "../collectors/push/push_registry.h"
 #include "../http/http_server.h"
@@ -606,6 +607,7 @@ void Agent::registerRoutes(HttpServer& http) {
   api.version = impl->options.version;
   api.revision = impl->options.revision;
   registerQueryApi(http, *impl->store, api);
+  registerCostApi(http, *impl->store);
   registerAlertmanagerApi(
       http, *impl->alerting,
       AlertmanagerApiOptions{impl->options.version, impl->options.revision, unixMillis()});

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -120,6 +121,36 @@ TEST_CASE("Daemon: health and readiness endpoints", "[integration][daemon]") {
   auto missing = vigil.client().Get("/no/such/path");
   REQUIRE(missing);
   CHECK(missing->status == 404);
+}
+
+TEST_CASE("Daemon: /api/v1/cost summarises the node's cost over the last hour and day",
+          "[integration][daemon][cost]") {
+  RunningVigil vigil(kConfig);
+  auto res = vigil.client().Get("/api/v1/cost");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  auto body = nlohmann::json::parse(res->body);
+  CHECK(body["status"] == "success");
+  REQUIRE(body["data"]["windows"].size() == 2);
+  CHECK(body["data"]["windows"][0]["window"] == "1h");
+  CHECK(body["data"]["windows"][1]["window"] == "1d");
+  // Just started: the data covers seconds of the hour, and this plain host has no pods.
+  CHECK(body["data"]["windows"][0]["coveredSeconds"].get<double>() < 600);
+  CHECK(body["data"]["windows"][0]["namespaces"].empty());
+  CHECK(body["data"]["windows"][0]["nodeCost"].get<double>() >= 0);
+
+  auto one = vigil.client().Get("/api/v1/cost?window=30m");
+  REQUIRE(one);
+  CHECK(nlohmann::json::parse(one->body)["data"]["windows"].size() == 1);
+  for (const char* bad : {"/api/v1/cost?window=yesterday", "/api/v1/cost?window=90d",
+                          "/api/v1/cost?time=noon", "/api/v1/cost?namespace=shop"}) {
+    auto r = vigil.client().Get(bad);
+    REQUIRE(r);
+    INFO(bad);
+    CHECK(r->status == 400);
+    CHECK(nlohmann::json::parse(r->body)["errorType"] == "bad_data");
+  }
 }
 
 TEST_CASE("Daemon: a bad reload keeps the running configuration; a good one applies",

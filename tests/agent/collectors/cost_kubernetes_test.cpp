@@ -5,8 +5,10 @@
 // costs at the node's spot prices, and right-sizing from the usage over the retention.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agent/api/cost_api.h"
 #include "agent/collectors/cost/cost_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/loopback_server.h"
@@ -212,4 +214,57 @@ TEST_CASE("Cost with Kubernetes: allocation is max(request, usage), the rest of 
   CHECK(m["vigil_cost_dollars_total|redis|memory"] == Approx(1.5 * ram_price));
   CHECK(m["vigil_cost_idle_dollars_total|cpu"] == Approx(1.5 * (2 - cpu_allocated) * cpu_price));
   CHECK(m["container_cpu_allocation|api"] == Approx(0.25));
+}
+
+TEST_CASE("Cost with Kubernetes: /api/v1/cost sums the counters over the last hour and day",
+          "[kubernetes][cost][integration]") {
+  const CostPricing prices;  // the node is spot
+  auto store = makeMemStore();
+  const auto source = store->registerSource("collector/cost");
+  Cluster cluster;
+  // Three cycles, at 0, 30 and 90 minutes, with no usage in the store: every container is
+  // charged its requests. api: 250m + 256 MiB, log-shipper: 50m + 64 MiB, redis: 500m + 1 GiB.
+  for (int64_t minutes : {0, 30, 90}) {
+    const int64_t t = kNow + minutes * 60'000;
+    store->appendBatch(source, t, cluster.collect(store.get(), t));
+  }
+  const double api_hourly = 0.25 * prices.spot_cpu_hourly + 0.25 * prices.spot_ram_gib_hourly;
+  const double redis_hourly = 0.5 * prices.spot_cpu_hourly + 1 * prices.spot_ram_gib_hourly;
+  const double shipper_hourly =
+      0.05 * prices.spot_cpu_hourly + 64 * kMiB / kGiB * prices.spot_ram_gib_hourly;
+  const double node_hourly =
+      2 * prices.spot_cpu_hourly + kNodeRamBytes / kGiB * prices.spot_ram_gib_hourly;
+
+  auto summary = nlohmann::json::parse(
+      costSummaryJson(*store, kNow + 90 * 60'000, {3600'000, 24 * 3600'000}))["data"]["windows"];
+  REQUIRE(summary.size() == 2);
+  // The last hour: from the 30-minute sample to the 90-minute one.
+  const auto& hour = summary[0];
+  CHECK(hour["window"] == "1h");
+  CHECK(hour["coveredSeconds"] == 3600);
+  CHECK(hour["node"] == "node-a");
+  CHECK(hour["nodeCost"].get<double>() == Approx(node_hourly));
+  REQUIRE(hour["namespaces"].size() == 2);  // shop (api, web) and cache (redis)
+  double allocated = 0;
+  for (const auto& ns : hour["namespaces"]) {
+    for (const auto& pod : ns["pods"]) {
+      allocated += pod["total"].get<double>();
+      if (pod["pod"] == "api-7d9f8b6c5-x2k4p") {
+        CHECK(pod["total"].get<double>() == Approx(api_hourly + shipper_hourly));
+        CHECK(pod["cpu"].get<double>() == Approx(0.3 * prices.spot_cpu_hourly));
+      }
+      if (pod["pod"] == "redis-0") {
+        CHECK(pod["total"].get<double>() == Approx(redis_hourly));
+      }
+    }
+  }
+  CHECK(hour["allocated"]["total"].get<double>() == Approx(allocated));
+  CHECK(hour["allocated"]["total"].get<double>() + hour["idle"]["total"].get<double>() ==
+        Approx(node_hourly));
+  // The last day: only 90 minutes of it were seen.
+  const auto& day = summary[1];
+  CHECK(day["coveredSeconds"] == 5400);
+  CHECK(day["nodeCost"].get<double>() == Approx(1.5 * node_hourly));
+  CHECK(day["allocated"]["total"].get<double>() ==
+        Approx(1.5 * (api_hourly + shipper_hourly + redis_hourly)));
 }
