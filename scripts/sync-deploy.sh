@@ -3,7 +3,7 @@
 # (kustomize reads no file outside its directory tree). The deploy test fails until they match.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for f in node services slo; do
+for f in node services slo cost; do
   cp "rules/library/$f.yml" "deploy/rules/$f.yml"
 done
-echo "deploy/rules: node.yml services.yml slo.yml copied from rules/library"
+echo "deploy/rules: node.yml services.yml slo.yml cost.yml copied from rules/library"

@@ -93,6 +93,9 @@ const std::vector<std::string>& defaultAnomalySelectors() {
   static const std::vector<std::string> selectors = {
       R"({__name__=~"node_cpu_seconds_total|node_load1|node_memory_MemAvailable_bytes|node_disk_(read|written)_bytes_total|node_network_(receive|transmit)_bytes_total|node_filesystem_avail_bytes|node_pressure_(cpu|memory|io)_waiting_seconds_total"})",
       R"({__name__=~"container_cpu_usage_seconds_total|container_memory_working_set_bytes"})",
+      // Each namespace's spending (rules/library/cost.yml records it; NamespaceSpendRising-
+      // Unusually alerts on its score).
+      R"({__name__="namespace:vigil_cost_hourly:sum"})",
   };
   return selectors;
 }

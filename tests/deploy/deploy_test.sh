@@ -56,7 +56,7 @@ step "unit tests of the rules about vigil itself"
   bad "vigil test rules deploy/rules/vigil-self_test.yml"
 
 step "rule copies"
-for f in node services slo; do
+for f in node services slo cost; do
   cmp -s "$root/rules/library/$f.yml" "$root/deploy/rules/$f.yml" ||
     bad "deploy/rules/$f.yml differs from rules/library/$f.yml (run scripts/sync-deploy.sh)"
 done
