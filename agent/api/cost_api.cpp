@@ -57,15 +57,31 @@ struct Spend {
   double cpu = 0;
   double memory = 0;
   double gpu = 0;
-  double total() const { return cpu + memory + gpu; }
+  double storage = 0;
+  double total() const { return cpu + memory + gpu + storage; }
   void add(std::string_view resource, double v) {
-    (resource == "cpu" ? cpu : resource == "memory" ? memory : gpu) += v;
+    if (resource == "cpu") {
+      cpu += v;
+    } else if (resource == "memory") {
+      memory += v;
+    } else if (resource == "gpu") {
+      gpu += v;
+    } else if (resource == "storage") {
+      storage += v;
+    }
+  }
+  void add(const Spend& o) {
+    cpu += o.cpu;
+    memory += o.memory;
+    gpu += o.gpu;
+    storage += o.storage;
   }
   void into(json& j) const {
     j["total"] = total();
     j["cpu"] = cpu;
     j["memory"] = memory;
     j["gpu"] = gpu;
+    j["storage"] = storage;
   }
 };
 
@@ -103,9 +119,7 @@ json windowJson(const Store& store, int64_t now_ms, int64_t window_ms) {
       json p{{"pod", pod}};
       spend.into(p);
       pod_list.push_back(std::move(p));
-      ns_spend.cpu += spend.cpu;
-      ns_spend.memory += spend.memory;
-      ns_spend.gpu += spend.gpu;
+      ns_spend.add(spend);
     }
     // Biggest spenders first.
     std::stable_sort(pod_list.begin(), pod_list.end(), [](const json& a, const json& b) {
@@ -115,9 +129,7 @@ json windowJson(const Store& store, int64_t now_ms, int64_t window_ms) {
     ns_spend.into(n);
     n["pods"] = std::move(pod_list);
     namespaces.push_back(std::move(n));
-    allocated.cpu += ns_spend.cpu;
-    allocated.memory += ns_spend.memory;
-    allocated.gpu += ns_spend.gpu;
+    allocated.add(ns_spend);
   }
   std::stable_sort(namespaces.begin(), namespaces.end(), [](const json& a, const json& b) {
     return a["total"].get<double>() > b["total"].get<double>();

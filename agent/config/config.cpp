@@ -544,10 +544,11 @@ class ConfigReader : public YamlReader {
   }
 
   void readPricing(const YAML::Node& n, const std::string& f, CostPricing& p) {
-    if (!checkMap(n, f,
-                  {"cpu_hourly", "spot_cpu_hourly", "ram_gib_hourly", "spot_ram_gib_hourly",
-                   "gpu_hourly", "discount", "spot", "instance_type", "region", "provider_id",
-                   "gpus", "price_file", "spot_label", "spot_label_value"})) {
+    if (!checkMap(
+            n, f,
+            {"cpu_hourly", "spot_cpu_hourly", "ram_gib_hourly", "spot_ram_gib_hourly", "gpu_hourly",
+             "storage_gib_monthly", "discount", "spot", "instance_type", "region", "provider_id",
+             "gpus", "price_file", "spot_label", "spot_label_value"})) {
       return;
     }
     // The file first: what the configuration says besides it overrides it.
@@ -579,6 +580,7 @@ class ConfigReader : public YamlReader {
     price("ram_gib_hourly", p.ram_gib_hourly, 1000);
     price("spot_ram_gib_hourly", p.spot_ram_gib_hourly, 1000);
     price("gpu_hourly", p.gpu_hourly, 10000);
+    price("storage_gib_monthly", p.storage_gib_monthly, 1000);
     price("discount", p.discount, 1);
     if (auto v = n["spot"]) {
       if (auto b = boolean(v, join(f, "spot"))) {

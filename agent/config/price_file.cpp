@@ -10,7 +10,8 @@ namespace vigil {
 namespace {
 
 constexpr std::size_t kMaxPriceFileBytes = 8 << 20;
-constexpr double kMaxHourly = 100000;  // $ per hour: beyond it, a unit mistake
+constexpr double kMaxHourly = 100000;   // $ per hour: beyond it, a unit mistake
+constexpr double kHoursPerMonth = 730;  // OpenCost's
 
 std::optional<double> number(std::string_view s) {
   double d = 0;
@@ -86,6 +87,10 @@ void readJson(const std::string& path, const std::string& text, CostPricing& p,
       price(p.spot_ram_gib_hourly);
     } else if (key == "GPU") {
       price(p.gpu_hourly);
+    } else if (key == "storage") {  // OpenCost's is per GB-hour
+      double hourly = p.storage_gib_monthly / kHoursPerMonth;
+      price(hourly);
+      p.storage_gib_monthly = hourly * kHoursPerMonth;
     } else if (key == "discount") {
       fraction(base_discount);
     } else if (key == "negotiatedDiscount") {

@@ -4,7 +4,7 @@
 //  - .json: OpenCost's custom pricing object ({"CPU": "0.031611", "spotCPU": ..., "RAM": ...,
 //    "spotRAM": ..., "GPU": ..., "discount": "10%", "negotiatedDiscount": ..., "spotLabel": ...,
 //    "spotLabelValue": ...}); numbers may be strings, as OpenCost writes them. Keys OpenCost uses
-//    for what vigil does not price (egress, load balancers, storage) are accepted and ignored.
+//    for what vigil does not price (egress, load balancers) are accepted and ignored.
 //  - .csv: OpenCost's CSV provider (header EndTimestamp,InstanceID,Region,AssetClass,
 //    InstanceIDField,InstanceType,MarketPriceHourly,Version; rows of AssetClass node or gpu).
 // Every problem is reported with the file's name and line.

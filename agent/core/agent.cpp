@@ -11,9 +11,9 @@
 #include <unordered_set>
 
 #include "../api/alertmanager_api.h"
+#include "../api/cost_api.h"
 #include "../api/escalation_api.h"
 #include "../api/query_api.h"
-#include "../api/cost_api.h"
 #include "../api/rules_api.h"
 #include "../collectors/push/push_registry.h"
 #include "../http/http_server.h"

@@ -685,6 +685,7 @@ TEST_CASE("Config: an OpenCost price file, JSON or CSV, with errors by line", "[
   CHECK(p.ram_gib_hourly == 0.005);
   CHECK(p.spot_ram_gib_hourly == 0.001);
   CHECK(p.gpu_hourly == 0.9);
+  CHECK(p.storage_gib_monthly == Approx(0.04));  // OpenCost's storage is per GB-hour
   CHECK(p.discount == Approx(0.1));
   CHECK(p.spot_label == "node-lifecycle");
   CHECK(p.spot_label_value == "spot");

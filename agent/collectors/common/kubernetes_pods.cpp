@@ -227,7 +227,8 @@ std::vector<PodInfo> podsOf(const json& list) {
         return parseQuantity(str(requests, resource)).value_or(0);
       };
       info.requests.push_back({str(c, "name"), quantity("cpu"), quantity("memory"),
-                               quantity("nvidia.com/gpu") + quantity("amd.com/gpu")});
+                               quantity("nvidia.com/gpu") + quantity("amd.com/gpu"),
+                               quantity("ephemeral-storage")});
     }
     for (const char* key :
          {"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"}) {

@@ -48,6 +48,7 @@ struct PodInfo {
     double cpu_cores = 0;
     double memory_bytes = 0;
     double gpus = 0;  // nvidia.com/gpu, amd.com/gpu
+    double ephemeral_storage_bytes = 0;
   };
   std::vector<Requests> requests;
 };

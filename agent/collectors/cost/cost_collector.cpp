@@ -266,11 +266,19 @@ class CostCollector final : public Collector {
           MetricBatch::add(requests, with({{"resource", "nvidia_com_gpu"}, {"unit", "integer"}}),
                            c.gpus);
         }
-        const std::pair<const char*, double> costs[] = {{"cpu", cpu * rates.cpu},
-                                                        {"memory", memory / kGiB * rates.ram_gib},
-                                                        {"gpu", gpus * rates.gpu}};
+        if (c.ephemeral_storage_bytes > 0) {
+          MetricBatch::add(requests, with({{"resource", "ephemeral_storage"}, {"unit", "byte"}}),
+                           c.ephemeral_storage_bytes);
+        }
+        const std::pair<const char*, double> costs[] = {
+            {"cpu", cpu * rates.cpu},
+            {"memory", memory / kGiB * rates.ram_gib},
+            {"gpu", gpus * rates.gpu},
+            {"storage", c.ephemeral_storage_bytes / kGiB * rates.storage_gib}};
         for (const auto& [resource, cost] : costs) {
-          if (std::string_view(resource) == "gpu" && shape.gpus <= 0) {
+          // GPUs on a node that has some; local storage for a container that reserves it.
+          if ((std::string_view(resource) == "gpu" && shape.gpus <= 0) ||
+              (std::string_view(resource) == "storage" && c.ephemeral_storage_bytes <= 0)) {
             continue;
           }
           MetricBatch::add(hourly, with({{"resource", resource}}), cost);

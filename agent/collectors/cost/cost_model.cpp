@@ -60,6 +60,7 @@ NodeRates nodeRates(const CostPricing& pricing, const NodeIdentity& node, const 
   r.cpu = r.spot ? pricing.spot_cpu_hourly : pricing.cpu_hourly;
   r.ram_gib = r.spot ? pricing.spot_ram_gib_hourly : pricing.ram_gib_hourly;
   r.gpu = pricing.gpu_hourly;
+  r.storage_gib = pricing.storage_gib_monthly / 730;  // OpenCost's hours per month
 
   const CostPricing::NodePrice* node_row = nullptr;
   const CostPricing::NodePrice* gpu_row = nullptr;
@@ -95,6 +96,7 @@ NodeRates nodeRates(const CostPricing& pricing, const NodeIdentity& node, const 
   r.cpu *= keep;
   r.ram_gib *= keep;
   r.gpu *= keep;
+  r.storage_gib *= keep;
   return r;
 }
 

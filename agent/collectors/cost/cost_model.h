@@ -36,9 +36,10 @@ struct NodeIdentity {
 
 /// The node's prices, the discount applied.
 struct NodeRates {
-  double cpu = 0;      // $ per vCPU-hour
-  double ram_gib = 0;  // $ per GiB-hour
-  double gpu = 0;      // $ per GPU-hour
+  double cpu = 0;          // $ per vCPU-hour
+  double ram_gib = 0;      // $ per GiB-hour
+  double gpu = 0;          // $ per GPU-hour
+  double storage_gib = 0;  // $ per GiB-hour
   bool spot = false;
   std::string source;  // "pricing" or the price-file row (FILE:LINE) that priced the node
 

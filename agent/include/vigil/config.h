@@ -102,7 +102,9 @@ struct CostPricing {
   double ram_gib_hourly = 0.004237;  // $ per GiB-hour
   double spot_ram_gib_hourly = 0.000892;
   double gpu_hourly = 0.95;  // $ per GPU-hour
-  double discount = 0;       // off every price, 0 to 1
+  // $ per GiB-month (730 hours) of storage: OpenCost's 0.00005479452 per hour, about 0.04.
+  double storage_gib_monthly = 0.04;
+  double discount = 0;  // off every price, 0 to 1
   // This node's class.
   bool spot = false;
   std::string instance_type;

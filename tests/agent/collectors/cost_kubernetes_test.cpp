@@ -191,6 +191,10 @@ TEST_CASE("Cost with Kubernetes: allocation is max(request, usage), the rest of 
   CHECK(m["vigil_cost_hourly|api|cpu"] == Approx(0.5 * cpu_price));
   CHECK(m["vigil_cost_hourly|api|memory"] == Approx(0.25 * ram_price));
   CHECK(m["vigil_cost_hourly|redis|memory"] == Approx(1 * ram_price));
+  // Redis reserves 10 GiB of local storage, at $0.04 per GiB-month (730 hours).
+  CHECK(m["kube_pod_container_resource_requests|redis|ephemeral_storage"] == 10 * kGiB);
+  CHECK(m["vigil_cost_hourly|redis|storage"] == Approx(10 * 0.04 / 730));
+  CHECK(m.count("vigil_cost_hourly|api|storage") == 0);
   const double cpu_allocated = 0.5 + 0.05 + 0.5;
   const double memory_allocated = 256 * kMiB + 100 * kMiB + kGiB;
   CHECK(m["vigil_cost_idle_hourly|cpu"] == Approx((2 - cpu_allocated) * cpu_price));
@@ -229,7 +233,8 @@ TEST_CASE("Cost with Kubernetes: /api/v1/cost sums the counters over the last ho
     store->appendBatch(source, t, cluster.collect(store.get(), t));
   }
   const double api_hourly = 0.25 * prices.spot_cpu_hourly + 0.25 * prices.spot_ram_gib_hourly;
-  const double redis_hourly = 0.5 * prices.spot_cpu_hourly + 1 * prices.spot_ram_gib_hourly;
+  const double redis_hourly =
+      0.5 * prices.spot_cpu_hourly + 1 * prices.spot_ram_gib_hourly + 10 * 0.04 / 730;
   const double shipper_hourly =
       0.05 * prices.spot_cpu_hourly + 64 * kMiB / kGiB * prices.spot_ram_gib_hourly;
   const double node_hourly =
@@ -259,8 +264,11 @@ TEST_CASE("Cost with Kubernetes: /api/v1/cost sums the counters over the last ho
     }
   }
   CHECK(hour["allocated"]["total"].get<double>() == Approx(allocated));
-  CHECK(hour["allocated"]["total"].get<double>() + hour["idle"]["total"].get<double>() ==
+  // The node's CPU and memory are either allocated or idle (storage is priced on its own).
+  CHECK(hour["allocated"]["total"].get<double>() - hour["allocated"]["storage"].get<double>() +
+            hour["idle"]["total"].get<double>() ==
         Approx(node_hourly));
+  CHECK(hour["allocated"]["storage"].get<double>() == Approx(10 * 0.04 / 730));
   // The last day: only 90 minutes of it were seen.
   const auto& day = summary[1];
   CHECK(day["coveredSeconds"] == 5400);

@@ -92,6 +92,7 @@ TEST_CASE("Cost model: spot prices, spot by label, and the saving of going spot"
   NodeRates r = nodeRates(p, node, shape);
   CHECK_FALSE(r.spot);
   CHECK(r.total(shape) == Approx(2 * 0.031611 + 8 * 0.004237));
+  CHECK(r.storage_gib == Approx(0.04 / 730));  // $0.04 per GiB-month
   // On demand -> spot: 2 * (0.031611 - 0.006655) + 8 * (0.004237 - 0.000892) = 0.076672.
   CHECK(spotSavingHourly(p, node, shape) == Approx(0.076672));
 
