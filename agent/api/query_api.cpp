@@ -322,7 +322,8 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
           return respondError(res, executionError(value.status()));
         }
         respondValue(res, *value);
-      });
+      },
+      Access::kRead);
 
   http.route(
       "/api/v1/query_range", {"GET", "POST"},
@@ -372,34 +373,39 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
           return respondError(res, executionError(matrix.status()));
         }
         respondValue(res, promql::Value(std::move(*matrix)));
-      });
+      },
+      Access::kRead);
 
-  http.route("/api/v1/series", {"GET", "POST"},
-             [&store](const HttpRequest& req, HttpResponse& res) {
-               Params params(req);
-               auto selectors = params.all("match[]");
-               if (selectors.empty()) {
-                 return respondError(res, {400, "bad_data", "no match[] parameter provided"});
-               }
-               std::optional<ApiError> error;
-               auto sets = parseMatchers(selectors, error);
-               if (error) {
-                 return respondError(res, *error);
-               }
-               json data = json::array();
-               std::set<LabelSet> seen;
-               for (const auto& matchers : sets) {
-                 for (auto& labels : store.series(matchers)) {
-                   if (seen.insert(labels).second) {
-                     data.push_back(metricJson(labels));
-                   }
-                 }
-               }
-               respond(res, data);
-             });
+  http.route(
+      "/api/v1/series", {"GET", "POST"},
+      [&store](const HttpRequest& req, HttpResponse& res) {
+        Params params(req);
+        auto selectors = params.all("match[]");
+        if (selectors.empty()) {
+          return respondError(res, {400, "bad_data", "no match[] parameter provided"});
+        }
+        std::optional<ApiError> error;
+        auto sets = parseMatchers(selectors, error);
+        if (error) {
+          return respondError(res, *error);
+        }
+        json data = json::array();
+        std::set<LabelSet> seen;
+        for (const auto& matchers : sets) {
+          for (auto& labels : store.series(matchers)) {
+            if (seen.insert(labels).second) {
+              data.push_back(metricJson(labels));
+            }
+          }
+        }
+        respond(res, data);
+      },
+      Access::kRead);
 
-  http.route("/api/v1/labels", {"GET", "POST"},
-             [&store](const HttpRequest&, HttpResponse& res) { respond(res, store.labelNames()); });
+  http.route(
+      "/api/v1/labels", {"GET", "POST"},
+      [&store](const HttpRequest&, HttpResponse& res) { respond(res, store.labelNames()); },
+      Access::kRead);
 
   http.routePrefix("/api/v1/label/", {"GET"}, [&store](const HttpRequest& req, HttpResponse& res) {
     // /api/v1/label/<name>/values

@@ -44,6 +44,10 @@ bool isHostName(std::string_view host) {
 
 }  // namespace
 
+bool ListenAddress::isLoopback() const {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 Result<ListenAddress> parseListenAddress(std::string_view text) {
   std::string_view host;
   std::string_view port;
@@ -291,6 +295,133 @@ class ConfigReader : public YamlReader {
       }
     }
   }
+
+  void readWeb(const YAML::Node& node, const ListenAddress& listen, WebConfig& web) {
+    const std::string f = "web";
+    if (!checkMap(node, f, {"tls_server_config", "authorization"})) {
+      return;
+    }
+    if (auto n = node["tls_server_config"]; n && !n.IsNull()) {
+      const std::string tf = join(f, "tls_server_config");
+      if (checkMap(
+              n, tf,
+              {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version"})) {
+        WebConfig::Tls tls;
+        tls.cert_file = path(n, tf, "cert_file", true);
+        tls.key_file = path(n, tf, "key_file", true);
+        tls.client_ca_file = path(n, tf, "client_ca_file", false);
+        if (auto v = n["client_auth_type"]) {
+          if (auto s = scalar(v, join(tf, "client_auth_type"))) {
+            if (*s == "RequireAndVerifyClientCert") {
+              tls.require_client_cert = true;
+              if (tls.client_ca_file.empty()) {
+                error(v, join(tf, "client_auth_type"),
+                      "RequireAndVerifyClientCert needs client_ca_file, the CA that signs the "
+                      "clients' certificates");
+              }
+            } else if (*s != "NoClientCert") {
+              error(v, join(tf, "client_auth_type"),
+                    "expected NoClientCert or RequireAndVerifyClientCert, got \"" + *s + "\"");
+            }
+          }
+        }
+        if (auto v = n["min_version"]) {
+          if (auto s = scalar(v, join(tf, "min_version"))) {
+            if (*s == "TLS13") {
+              tls.tls13_only = true;
+            } else if (*s != "TLS12") {
+              error(v, join(tf, "min_version"),
+                    "expected TLS12 or TLS13 (older versions are not offered), got \"" + *s + "\"");
+            }
+          }
+        }
+        web.tls = std::move(tls);
+      }
+    }
+    if (auto n = node["authorization"]; n && !n.IsNull()) {
+      const std::string af = join(f, "authorization");
+      if (checkMap(n, af, {"read_token_files", "admin_token_files", "disabled_on_loopback"})) {
+        readTokens(n, af, "read_token_files", web.read_tokens);
+        readTokens(n, af, "admin_token_files", web.admin_tokens);
+        if (auto v = n["disabled_on_loopback"]) {
+          if (auto b = boolean(v, join(af, "disabled_on_loopback"))) {
+            web.auth_disabled_on_loopback = *b;
+            if (*b && !listen.isLoopback()) {
+              error(v, join(af, "disabled_on_loopback"),
+                    "vigil listens on " + listen.toString() +
+                        ", which other machines can reach: authorization can be disabled only "
+                        "on a loopback address (127.0.0.1, ::1)");
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // A file name, relative to the configuration's directory.
+  std::string path(const YAML::Node& n, const std::string& f, const char* key, bool required) {
+    auto v = n[key];
+    if (!v) {
+      if (required) {
+        error(n, join(f, key), "missing");
+      }
+      return {};
+    }
+    auto s = scalar(v, join(f, key));
+    if (!s || s->empty()) {
+      if (s) error(v, join(f, key), "empty file name");
+      return {};
+    }
+    std::filesystem::path p(*s);
+    if (p.is_relative() && !base_dir_.empty()) {
+      p = std::filesystem::path(base_dir_) / p;
+    }
+    return p.string();
+  }
+
+  // Each file holds one token (a trailing newline is not part of it). The token itself never
+  // appears in a message.
+  void readTokens(const YAML::Node& n, const std::string& f, const char* key,
+                  std::vector<std::string>& into) {
+    auto list = n[key];
+    if (!list || list.IsNull() || !checkList(list, join(f, key))) {
+      return;
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const std::string field = index(join(f, key), i);
+      auto s = scalar(list[i], field);
+      if (!s) {
+        continue;
+      }
+      std::filesystem::path p(*s);
+      if (p.is_relative() && !base_dir_.empty()) {
+        p = std::filesystem::path(base_dir_) / p;
+      }
+      auto text = readConfigText(p.string(), 4096);
+      if (!text) {
+        error(list[i], field, p.string() + ": " + text.status().message());
+        continue;
+      }
+      std::string token = std::move(*text);
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r' ||
+                                token.back() == ' ' || token.back() == '\t')) {
+        token.pop_back();
+      }
+      if (token.size() < kMinTokenBytes) {
+        error(list[i], field,
+              p.string() + ": a token must have at least " + std::to_string(kMinTokenBytes) +
+                  " characters (e.g. `openssl rand -hex 32`)");
+        continue;
+      }
+      if (token.find_first_of(" \t\r\n") != std::string::npos) {
+        error(list[i], field, p.string() + ": a token is one line without spaces");
+        continue;
+      }
+      into.push_back(std::move(token));
+    }
+  }
+
+  static constexpr std::size_t kMinTokenBytes = 16;
 
   void readStorage(const YAML::Node& node, StorageConfig& storage) {
     const std::string f = "storage";
@@ -1207,10 +1338,13 @@ ConfigParseResult parseConfig(std::string_view yaml_text, std::string_view file,
   }
   try {
     if (reader.checkMap(root, "",
-                        {"global", "collectors", "storage", "rule_files", "alerting",
+                        {"global", "web", "collectors", "storage", "rule_files", "alerting",
                          "alertmanagers", "anomaly", "remote_write"})) {
       if (auto n = root["global"]) {
         reader.readGlobal(n, config.global);
+      }
+      if (auto n = root["web"]; n && !n.IsNull()) {
+        reader.readWeb(n, config.global.listen_address, config.web);
       }
       reader.readCollectors(root["collectors"], collectors, config);
       if (auto n = root["storage"]; n && !n.IsNull()) {

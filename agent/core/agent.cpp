@@ -146,6 +146,10 @@ Result<std::vector<CollectorScheduler::Entry>> buildCollectors(const Config& con
 
 }  // namespace
 
+AccessPolicy accessPolicy(const WebConfig& web) {
+  return AccessPolicy(web.read_tokens, web.admin_tokens, web.auth_disabled_on_loopback);
+}
+
 Result<Config> loadAgentConfig(const AgentOptions& options) {
   ConfigParseResult parsed =
       options.config_path
@@ -162,6 +166,12 @@ Result<Config> loadAgentConfig(const AgentOptions& options) {
   Config config = std::move(*parsed.config);
   if (options.listen_address) {
     config.global.listen_address = *options.listen_address;
+  }
+  if (config.web.auth_disabled_on_loopback && !config.global.listen_address.isLoopback()) {
+    return invalidArgument("web.authorization.disabled_on_loopback: vigil listens on " +
+                           config.global.listen_address.toString() +
+                           ", which other machines can reach: authorization can be disabled "
+                           "only on a loopback address (127.0.0.1, ::1)");
   }
   if (options.data_dir) {
     config.global.data_dir = *options.data_dir;
@@ -427,7 +437,9 @@ Status Agent::start() {
 
   HttpServerOptions http_options;
   http_options.address = s.config.global.listen_address;
+  http_options.tls = s.config.web.tls;
   auto http = std::make_unique<HttpServer>(http_options, s.self_metrics);
+  http->setAccessPolicy(accessPolicy(s.config.web));
   registerRoutes(*http);
   if (Status st = http->start(); !st.isOk()) {
     s.scheduler->stop(std::chrono::milliseconds(500));
@@ -499,6 +511,16 @@ Status Agent::reload() {
   if (config->global.listen_address.toString() != s.config.global.listen_address.toString()) {
     spdlog::warn("listen_address changed to {}; it takes effect at the next restart",
                  config->global.listen_address.toString());
+  }
+  // New tokens apply at once; TLS files that changed content are picked up on their own, other
+  // files or settings at the next restart.
+  if (s.http) {
+    s.http->setAccessPolicy(accessPolicy(config->web));
+  }
+  if (config->web.tls.has_value() != s.config.web.tls.has_value() ||
+      (config->web.tls && (config->web.tls->cert_file != s.config.web.tls->cert_file ||
+                           config->web.tls->key_file != s.config.web.tls->key_file))) {
+    spdlog::warn("web.tls_server_config changed; it takes effect at the next restart");
   }
   if (s.scheduler) {
     s.scheduler->stop(std::chrono::milliseconds(1000));
@@ -589,16 +611,21 @@ void Agent::registerRoutes(HttpServer& http) {
     impl->renderMetrics(res.body);
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   });
-  http.route("/-/healthy", {"GET", "HEAD"},
-             [](const HttpRequest&, HttpResponse& res) { res.body = "vigil is Healthy.\n"; });
-  http.route("/-/ready", {"GET", "HEAD"}, [impl](const HttpRequest&, HttpResponse& res) {
-    if (impl->ready()) {
-      res.body = "vigil is Ready.\n";
-    } else {
-      res.status = 503;
-      res.body = "Service Unavailable\n";
-    }
-  });
+  http.route(
+      "/-/healthy", {"GET", "HEAD"},
+      [](const HttpRequest&, HttpResponse& res) { res.body = "vigil is Healthy.\n"; },
+      Access::kPublic);
+  http.route(
+      "/-/ready", {"GET", "HEAD"},
+      [impl](const HttpRequest&, HttpResponse& res) {
+        if (impl->ready()) {
+          res.body = "vigil is Ready.\n";
+        } else {
+          res.status = 503;
+          res.body = "Service Unavailable\n";
+        }
+      },
+      Access::kPublic);
   registerRulesApi(http, [impl] {
     std::lock_guard lock(impl->mu);
     return impl->rules ? impl->rules->snapshot() : std::vector<RuleGroupView>{};

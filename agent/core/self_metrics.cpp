@@ -45,6 +45,20 @@ struct SelfMetrics::Impl {
           .Name("vigil_collector_skipped_total")
           .Help("Collector cycles skipped because the previous cycle was still running.")
           .Register(registry);
+  prometheus::Family<prometheus::Counter>& http_refused =
+      prometheus::BuildCounter()
+          .Name("vigil_http_requests_refused_total")
+          .Help(
+              "HTTP requests refused before their handler ran, by reason: unauthenticated "
+              "(no or an unknown token), forbidden (a token without the scope).")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& tls_reloads =
+      prometheus::BuildCounter()
+          .Name("vigil_http_tls_reloads_total")
+          .Help(
+              "Reloads of the HTTP server's certificate and key after their files changed, by "
+              "result (a failed one keeps the previous certificate).")
+          .Register(registry);
   prometheus::Family<prometheus::Counter>& http_requests =
       prometheus::BuildCounter()
           .Name("vigil_http_requests_total")
@@ -148,6 +162,14 @@ CollectorHealth SelfMetrics::collectorHealth(const std::string& collector) {
 
 void SelfMetrics::httpRequest(const std::string& handler, int code) {
   impl_->http_requests.Add({{"handler", handler}, {"code", std::to_string(code)}}).Increment();
+}
+
+void SelfMetrics::httpRefused(const std::string& reason) {
+  impl_->http_refused.Add({{"reason", reason}}).Increment();
+}
+
+void SelfMetrics::tlsReload(bool success) {
+  impl_->tls_reloads.Add({{"result", success ? "success" : "failure"}}).Increment();
 }
 
 void SelfMetrics::configReload(bool success, double unix_seconds) {

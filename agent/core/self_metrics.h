@@ -34,6 +34,8 @@ class SelfMetrics {
   /// The health series of `collector`, created (at 0) on first use.
   CollectorHealth collectorHealth(const std::string& collector);
   void httpRequest(const std::string& handler, int code);
+  void httpRefused(const std::string& reason);
+  void tlsReload(bool success);
   void configReload(bool success, double unix_seconds);
   void setExportedSeries(double series);
   void checkpointWritten(bool success, double seconds, double unix_seconds);

@@ -8,9 +8,13 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <filesystem>
+#include <mutex>
 #include <thread>
 
 namespace vigil {
@@ -77,15 +81,71 @@ namespace {
 struct Route {
   std::vector<std::string> methods;
   HttpHandler handler;
+  Access access = Access::kByMethod;
 };
 
 constexpr std::size_t kMinGzipBytes = 1024;
+// How often a new connection may look at whether the certificate's files changed.
+constexpr auto kTlsCheckPeriod = std::chrono::seconds(1);
+
+// Mozilla's "intermediate" TLS 1.2 ciphers (forward secret, AEAD only); TLS 1.3 has its own.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+Result<std::shared_ptr<asio::ssl::context>> makeTlsContext(const WebConfig::Tls& tls) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use |
+                   asio::ssl::context::no_compression);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(),
+                                tls.tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+  SSL_CTX_set_cipher_list(ctx->native_handle(), kTls12Ciphers);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) {
+    return invalidArgument("cannot load the certificate " + tls.cert_file + ": " + ec.message());
+  }
+  ctx->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec);
+  if (ec) {
+    return invalidArgument("cannot load the key " + tls.key_file + ": " + ec.message());
+  }
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return invalidArgument("the key " + tls.key_file + " does not belong to the certificate " +
+                           tls.cert_file);
+  }
+  if (!tls.client_ca_file.empty()) {
+    ctx->load_verify_file(tls.client_ca_file, ec);
+    if (ec) {
+      return invalidArgument("cannot load the client CA " + tls.client_ca_file + ": " +
+                             ec.message());
+    }
+  }
+  if (tls.require_client_cert) {
+    ctx->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+  }
+  return ctx;
+}
+
+// What tells that a file changed: its modification time and size.
+std::pair<int64_t, uintmax_t> fileStamp(const std::string& path) {
+  std::error_code ec;
+  auto t = std::filesystem::last_write_time(path, ec);
+  auto size = std::filesystem::file_size(path, ec);
+  return {ec ? 0 : static_cast<int64_t>(t.time_since_epoch().count()), ec ? 0 : size};
+}
 
 }  // namespace
 
 struct HttpServer::Impl {
   HttpServerOptions options;
   SelfMetrics& metrics;
+  mutable std::mutex mu;  // policy and the TLS state below
+  std::shared_ptr<const AccessPolicy> policy = std::make_shared<const AccessPolicy>();
+  std::shared_ptr<asio::ssl::context> tls_context;
+  std::pair<int64_t, uintmax_t> cert_stamp, key_stamp;
+  std::chrono::steady_clock::time_point tls_checked;
   std::map<std::string, Route> routes;
   std::vector<std::pair<std::string, Route>> prefix_routes;
   std::atomic<std::size_t> connections{0};
@@ -142,6 +202,21 @@ struct HttpServer::Impl {
       res.body = "method not allowed; use " + allow + "\n";
       return;
     }
+    std::shared_ptr<const AccessPolicy> current;
+    {
+      std::lock_guard lock(mu);
+      current = policy;
+    }
+    const auto decision = current->decide(route.access, req.method, req.header("authorization"));
+    if (decision.status != 0) {
+      res.status = decision.status;
+      res.body = decision.message + "\n";
+      if (decision.status == 401) {
+        res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vigil\"");
+      }
+      metrics.httpRefused(decision.reason);
+      return;
+    }
     try {
       route.handler(req, res);
     } catch (const std::exception& e) {
@@ -155,16 +230,55 @@ struct HttpServer::Impl {
   }
 
   void accept();
+
+  // The TLS context for a new connection: the current one, or a new one when the certificate
+  // or key file changed since (a renewed certificate is served without a restart). A change
+  // that does not load keeps the current one.
+  std::shared_ptr<asio::ssl::context> currentTlsContext() {
+    std::lock_guard lock(mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - tls_checked < kTlsCheckPeriod) {
+      return tls_context;
+    }
+    tls_checked = now;
+    auto cert = fileStamp(options.tls->cert_file);
+    auto key = fileStamp(options.tls->key_file);
+    if (cert == cert_stamp && key == key_stamp) {
+      return tls_context;
+    }
+    cert_stamp = cert;
+    key_stamp = key;
+    auto fresh = makeTlsContext(*options.tls);
+    if (!fresh) {
+      spdlog::error(
+          "tls: the changed certificate does not load, serving the previous one "
+          "error=\"{}\"",
+          fresh.status().message());
+      metrics.tlsReload(false);
+      return tls_context;
+    }
+    spdlog::info("tls: certificate reloaded cert_file={}", options.tls->cert_file);
+    metrics.tlsReload(true);
+    tls_context = std::move(fresh).value();
+    return tls_context;
+  }
 };
 
 namespace {
 
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
-class Session : public std::enable_shared_from_this<Session> {
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One connection, plain (beast::tcp_stream) or TLS (TlsStream).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(HttpServer::Impl* server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Session(HttpServer::Impl* server, tcp::socket socket,
+          std::shared_ptr<asio::ssl::context> tls = nullptr)
+      : server_(server), tls_(std::move(tls)), stream_(makeStream(std::move(socket))) {
     // Beast reads at most the buffer's free capacity at a time, starting at 512 bytes: a
     // 20 KB alert batch took ~40 reads, each with its epoll and timer calls. 16 KiB per
     // connection makes it two.
@@ -172,23 +286,41 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   ~Session() { server_->connections.fetch_sub(1); }
 
+  void start() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(server_->options.request_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  // A scanner, a plain-HTTP client, a missing client certificate.
+                                  spdlog::debug("tls handshake failed error=\"{}\"", ec.message());
+                                  self->close();
+                                } else {
+                                  self->readRequest();
+                                }
+                              });
+    } else {
+      readRequest();
+    }
+  }
+
   void readRequest() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     parser_->body_limit(server_->options.max_body_bytes);
-    stream_.expires_after(first_ ? server_->options.request_timeout
-                                 : server_->options.idle_timeout);
+    beast::get_lowest_layer(stream_).expires_after(first_ ? server_->options.request_timeout
+                                                          : server_->options.idle_timeout);
     first_ = false;
     http::async_read(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+        [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
   }
 
  private:
   void onRead(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
+        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
       close();
       return;
     }
@@ -252,25 +384,37 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.body() = std::move(res.body);
     response_.keep_alive(keep_alive);
     response_.prepare_payload();
-    stream_.expires_after(server_->options.request_timeout);
-    http::async_write(stream_, response_,
-                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                        if (ec || !keep_alive) {
-                          self->close();
-                        } else {
-                          self->readRequest();
-                        }
-                      });
+    beast::get_lowest_layer(stream_).expires_after(server_->options.request_timeout);
+    http::async_write(
+        stream_, response_,
+        [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+          if (ec || !keep_alive) {
+            self->close();
+          } else {
+            self->readRequest();
+          }
+        });
   }
 
+  // Without TLS's close_notify: every response is delimited by its length, so a client loses
+  // nothing, and waiting for a peer's close_notify could hold the connection.
   void close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+  Stream makeStream(tcp::socket socket) {
+    if constexpr (kTls) {
+      return Stream(beast::tcp_stream(std::move(socket)), *tls_);
+    } else {
+      return Stream(std::move(socket));
+    }
   }
 
   HttpServer::Impl* server_;
-  beast::tcp_stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;  // outlives stream_, which refers to it
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
@@ -290,8 +434,10 @@ void HttpServer::Impl::accept() {
         spdlog::debug("http connection refused: {} connections open", options.max_connections);
         beast::error_code ignored;
         socket.close(ignored);
+      } else if (options.tls) {
+        std::make_shared<Session<TlsStream>>(this, std::move(socket), currentTlsContext())->start();
       } else {
-        std::make_shared<Session>(this, std::move(socket))->readRequest();
+        std::make_shared<Session<beast::tcp_stream>>(this, std::move(socket))->start();
       }
     }
     accept();
@@ -304,12 +450,30 @@ HttpServer::HttpServer(HttpServerOptions options, SelfMetrics& self_metrics)
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::route(const std::string& path, std::vector<std::string> methods,
-                       HttpHandler handler) {
-  impl_->routes[path] = Route{std::move(methods), std::move(handler)};
+                       HttpHandler handler, Access access) {
+  impl_->routes[path] = Route{std::move(methods), std::move(handler), access};
+}
+
+void HttpServer::setAccessPolicy(AccessPolicy policy) {
+  auto p = std::make_shared<const AccessPolicy>(std::move(policy));
+  std::lock_guard lock(impl_->mu);
+  impl_->policy = std::move(p);
 }
 
 Status HttpServer::start() {
   Impl& s = *impl_;
+  if (s.options.tls) {
+    // A certificate that does not load stops the start: serving plain HTTP instead would
+    // expose what the operator meant to protect.
+    auto ctx = makeTlsContext(*s.options.tls);
+    if (!ctx) {
+      return ctx.status();
+    }
+    s.tls_context = std::move(ctx).value();
+    s.cert_stamp = fileStamp(s.options.tls->cert_file);
+    s.key_stamp = fileStamp(s.options.tls->key_file);
+    s.tls_checked = std::chrono::steady_clock::now();
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(s.options.address.host, ec);
   if (ec) {
@@ -343,8 +507,8 @@ Status HttpServer::start() {
 }
 
 void HttpServer::routePrefix(const std::string& prefix, std::vector<std::string> methods,
-                             HttpHandler handler) {
-  impl_->prefix_routes.emplace_back(prefix, Route{std::move(methods), std::move(handler)});
+                             HttpHandler handler, Access access) {
+  impl_->prefix_routes.emplace_back(prefix, Route{std::move(methods), std::move(handler), access});
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }

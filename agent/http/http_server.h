@@ -8,10 +8,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "../core/self_metrics.h"
+#include "access.h"
 #include "vigil/config.h"
 
 namespace vigil {
@@ -36,6 +38,8 @@ using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
 
 struct HttpServerOptions {
   ListenAddress address;
+  /// HTTPS with this certificate (reloaded when its files change); plain HTTP without.
+  std::optional<WebConfig::Tls> tls;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;
   /// Time a client has to send a whole request, and vigil to send a response.
@@ -54,10 +58,15 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   /// Routes `path` exactly. `methods` lists the methods it accepts; others get 405 with Allow.
-  void route(const std::string& path, std::vector<std::string> methods, HttpHandler handler);
+  /// `access` says which token a caller needs (see AccessPolicy).
+  void route(const std::string& path, std::vector<std::string> methods, HttpHandler handler,
+             Access access = Access::kByMethod);
   /// Routes every path that starts with `prefix` and has no exact route of its own.
-  void routePrefix(const std::string& prefix, std::vector<std::string> methods,
-                   HttpHandler handler);
+  void routePrefix(const std::string& prefix, std::vector<std::string> methods, HttpHandler handler,
+                   Access access = Access::kByMethod);
+  /// The tokens accepted from now on (at start, and on a reload). Until set: reading is open,
+  /// changing is refused.
+  void setAccessPolicy(AccessPolicy policy);
 
   /// Binds the address (port 0 picks a free port) and starts serving.
   Status start();

@@ -129,7 +129,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
   };
   const Case cases[] = {
       {"unknown top-level key", "globl:\n  log_level: info\n",
-       "vigil.yaml:1:1: globl: unknown key (expected one of: global, collectors, storage, "
+       "vigil.yaml:1:1: globl: unknown key (expected one of: global, web, collectors, storage, "
        "rule_files, alerting, alertmanagers, anomaly, remote_write)"},
       {"bad size", "storage:\n  memory_budget: 512 megs\n",
        "vigil.yaml:2:18: storage.memory_budget: invalid size \"512 megs\": unknown unit \" megs\" "
@@ -735,6 +735,70 @@ TEST_CASE("Config: an OpenCost price file, JSON or CSV, with errors by line", "[
   auto missing = errorList(load("      price_file: no-such-prices.csv\n"));
   REQUIRE(missing.size() == 1);
   CHECK(missing[0].starts_with(dir + "no-such-prices.csv: cannot read file"));
+}
+
+TEST_CASE("Config: the web section: TLS files and token files", "[config][security]") {
+  const std::string dir = VIGIL_FIXTURES "/web/";
+  auto ok = parseConfig(R"(web:
+  tls_server_config:
+    cert_file: server.crt
+    key_file: /etc/vigil/server.key
+    client_ca_file: ca.crt
+    client_auth_type: RequireAndVerifyClientCert
+    min_version: TLS13
+  authorization:
+    read_token_files: [read.token]
+    admin_token_files: [admin.token]
+)",
+                        dir + "vigil.yaml", builtinCollectorInfo());
+  INFO(errorsOf(ok));
+  REQUIRE(ok.config);
+  const WebConfig& web = ok.config->web;
+  REQUIRE(web.tls);
+  CHECK(web.tls->cert_file == dir + "server.crt");
+  CHECK(web.tls->key_file == "/etc/vigil/server.key");
+  CHECK(web.tls->require_client_cert);
+  CHECK(web.tls->tls13_only);
+  CHECK(web.read_tokens == std::vector<std::string>{"a-read-token-of-32-characters-xx"});
+  CHECK(web.admin_tokens.size() == 1);
+  CHECK_FALSE(web.auth_disabled_on_loopback);
+
+  auto bad = parseConfig(R"(global:
+  listen_address: 0.0.0.0:9810
+web:
+  tls_server_config:
+    cert_file: server.crt
+    client_auth_type: RequireAndVerifyClientCert
+    min_version: TLS10
+  authorization:
+    read_token_files: [short.token, missing.token]
+    disabled_on_loopback: true
+)",
+                         dir + "vigil.yaml", builtinCollectorInfo());
+  const auto errors = errorList(bad);
+  REQUIRE(errors.size() == 6);
+  CHECK(errors[0] == dir + "vigil.yaml:5:5: web.tls_server_config.key_file: missing");
+  CHECK(errors[1] == dir +
+                         "vigil.yaml:6:23: web.tls_server_config.client_auth_type: "
+                         "RequireAndVerifyClientCert needs client_ca_file, the CA that signs "
+                         "the clients' certificates");
+  CHECK(errors[2] == dir +
+                         "vigil.yaml:7:18: web.tls_server_config.min_version: expected TLS12 "
+                         "or TLS13 (older versions are not offered), got \"TLS10\"");
+  CHECK(errors[3] == dir + "vigil.yaml:9:24: web.authorization.read_token_files[0]: " + dir +
+                         "short.token: a token must have at least 16 characters (e.g. `openssl "
+                         "rand -hex 32`)");
+  CHECK(errors[4].starts_with(dir + "vigil.yaml:9:37: web.authorization.read_token_files[1]: " +
+                              dir + "missing.token: cannot read file"));
+  CHECK(errors[5] == dir +
+                         "vigil.yaml:10:27: web.authorization.disabled_on_loopback: vigil "
+                         "listens on 0.0.0.0:9810, which other machines can reach: "
+                         "authorization can be disabled only on a loopback address "
+                         "(127.0.0.1, ::1)");
+  // The secret itself appears in no message.
+  for (const auto& e : errors) {
+    CHECK(e.find("tooshort") == std::string::npos);
+  }
 }
 
 TEST_CASE("Config: the statsd and textfile collectors' own keys", "[config]") {

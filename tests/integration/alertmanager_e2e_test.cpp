@@ -95,7 +95,7 @@ receivers:
   for (std::string line; std::getline(lines, line);) {
     indented += "  " + line + "\n";
   }
-  dir.write("vigil.yaml", "alerting:\n" + indented);
+  dir.write("vigil.yaml", openOnLoopback("alerting:\n" + indented));
 
   RealAlertmanager am(dir, forSender("am"));
   const int am_port = am.port;

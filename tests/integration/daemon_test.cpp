@@ -34,7 +34,7 @@ struct RunningVigil {
   std::unique_ptr<ChildProcess> process;
 
   explicit RunningVigil(const std::string& config_yaml) {
-    dir.write("vigil.yaml", config_yaml);
+    dir.write("vigil.yaml", openOnLoopback(config_yaml));
     process = std::make_unique<ChildProcess>(
         vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
         dir.file("vigil.log"));
@@ -406,7 +406,7 @@ tests:
 TEST_CASE("Pushed metrics: PUT, POST and DELETE by grouping key, bad bodies refused",
           "[integration][push]") {
   TempDir dir;
-  dir.write("vigil.yaml", "global:\n  collection_interval: 1s\n");
+  dir.write("vigil.yaml", openOnLoopback("global:\n  collection_interval: 1s\n"));
   const int port = freeLoopbackPort();
   ChildProcess vigil(vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
                      dir.file("vigil.log"));

@@ -148,7 +148,8 @@ TEST_CASE("Rules in the agent: alerts fire, are logged and listed; bad rules are
       - record: vigil:up:one
         expr: vector(1)
 )");
-  dir.write("vigil.yaml", "global:\n  collection_interval: 1s\nrule_files: [alerts.yml]\n");
+  dir.write("vigil.yaml",
+            openOnLoopback("global:\n  collection_interval: 1s\nrule_files: [alerts.yml]\n"));
   const int port = freeLoopbackPort();
   ChildProcess vigil({VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
                       "127.0.0.1:" + std::to_string(port), "--data-dir", dir.file("data")},
@@ -211,9 +212,10 @@ TEST_CASE("Rules in the agent: a firing alert survives kill -9 without firing ag
         expr: vector(1)
         for: 1h
 )");
-  dir.write("vigil.yaml",
-            "global:\n  collection_interval: 1s\nstorage:\n  checkpoint_interval: 1s\n"
-            "rule_files: [alerts.yml]\n");
+  dir.write(
+      "vigil.yaml",
+      openOnLoopback("global:\n  collection_interval: 1s\nstorage:\n  checkpoint_interval: 1s\n"
+                     "rule_files: [alerts.yml]\n"));
   const int port = freeLoopbackPort();
   const auto argv = vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data"));
   httplib::Client client("127.0.0.1", port);

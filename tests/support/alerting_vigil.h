@@ -22,7 +22,7 @@ struct AlertingVigil {
   int runs = 0;
 
   explicit AlertingVigil(const std::string& config_yaml, const std::string& rules_yaml = "") {
-    dir.write("vigil.yaml", config_yaml);
+    dir.write("vigil.yaml", openOnLoopback(config_yaml));
     dir.write("rules.yml", rules_yaml.empty() ? "groups: []\n" : rules_yaml);
     start();
   }

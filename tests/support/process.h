@@ -70,6 +70,14 @@ inline std::vector<std::string> vigilRunArgv(const std::string& binary, const st
           data_dir};
 }
 
+/// `config` with authorization turned off: the tests' vigils listen on loopback, where that is
+/// allowed, so that they can post alerts, silences and reloads without tokens (the security
+/// tests set tokens up themselves).
+inline std::string openOnLoopback(const std::string& config) {
+  return config + (config.empty() || config.back() == '\n' ? "" : "\n") +
+         "web:\n  authorization:\n    disabled_on_loopback: true\n";
+}
+
 /// CPU time (user + system) a process has used so far, from /proc/PID/stat.
 double processCpuSeconds(pid_t pid);
 /// A process's resident memory, from /proc/PID/status.

@@ -26,6 +26,8 @@ struct ListenAddress {
   uint16_t port = 0;
   /// "host:port", with brackets around IPv6 literals.
   std::string toString() const;
+  /// Only this machine can reach it: 127.0.0.0/8, ::1 or localhost.
+  bool isLoopback() const;
 };
 
 /// Parses "host:port", "[::1]:port" or ":port".
@@ -197,9 +199,32 @@ struct AlertmanagerTarget;
 }  // namespace alerting
 struct RemoteWriteConfig;
 
+/// vigil's own HTTP server (`web:`): TLS, and who may read and who may change things.
+struct WebConfig {
+  /// Prometheus's web-config `tls_server_config`.
+  struct Tls {
+    std::string cert_file;  // PEM, the certificate chain; reloaded when the file changes
+    std::string key_file;   // PEM
+    std::string client_ca_file;
+    bool require_client_cert = false;  // client_auth_type: RequireAndVerifyClientCert
+    bool tls13_only = false;           // min_version: TLS13 (default TLS12)
+  };
+  std::optional<Tls> tls;
+  /// Bearer tokens, read from files (`authorization.read_token_files`, `admin_token_files`).
+  /// A read token may read (metrics, queries, alerts, rules); an admin token may also change
+  /// things (silences, acknowledgements, reloads, pushed alerts and metrics). Secrets: never
+  /// logged or shown.
+  std::vector<std::string> read_tokens;
+  std::vector<std::string> admin_tokens;
+  /// `authorization.disabled_on_loopback`: no tokens asked at all, allowed only when vigil
+  /// listens on a loopback address.
+  bool auth_disabled_on_loopback = false;
+};
+
 struct Config {
   std::string source;  // file name the configuration came from, or "<embedded default>"
   GlobalConfig global;
+  WebConfig web;
   HostPaths paths;
   StorageConfig storage;
   std::vector<CollectorSettings> collectors;  // one entry per known collector, in catalog order
