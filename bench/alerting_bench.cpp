@@ -117,7 +117,8 @@ int main() {
     indented += "  " + std::string(kRouting).substr(pos, next - pos) + "\n";
   }
   // vigil without collectors or rules: the bench measures the alert pipeline alone.
-  dir.write("vigil.yaml", vigil::bench::collectorsDisabledYaml() + "alerting:\n" + indented);
+  dir.write("vigil.yaml", vigil::bench::collectorsDisabledYaml() +
+                              vigil::bench::unlimitedLoopbackWebYaml() + "alerting:\n" + indented);
   Figures am;
   {
     const int port = freeLoopbackPort();

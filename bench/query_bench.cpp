@@ -164,7 +164,7 @@ int main() {
       return 1;
     }
   }
-  dir.write("vigil.yaml", bench::collectorsDisabledYaml());
+  dir.write("vigil.yaml", bench::collectorsDisabledYaml() + bench::unlimitedLoopbackWebYaml());
 
   const auto qs = queries();
   Pass prom;

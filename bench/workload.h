@@ -139,6 +139,13 @@ inline std::string collectorsDisabledYaml() {
   return out;
 }
 
+/// The web section of a benchmarked vigil: on loopback without tokens, and without a request
+/// budget per client (a benchmark measures vigil, not its rate limit).
+inline std::string unlimitedLoopbackWebYaml() {
+  return "web:\n  authorization: {disabled_on_loopback: true}\n"
+         "  limits: {requests_per_second_per_client: 0}\n";
+}
+
 /// `expr` with every TH replaced by `threshold`.
 inline std::string withThreshold(std::string expr, const std::string& threshold) {
   for (auto pos = expr.find("TH"); pos != std::string::npos; pos = expr.find("TH")) {

@@ -298,8 +298,33 @@ class ConfigReader : public YamlReader {
 
   void readWeb(const YAML::Node& node, const ListenAddress& listen, WebConfig& web) {
     const std::string f = "web";
-    if (!checkMap(node, f, {"tls_server_config", "authorization"})) {
+    if (!checkMap(node, f, {"tls_server_config", "authorization", "limits"})) {
       return;
+    }
+    if (auto n = node["limits"]; n && !n.IsNull()) {
+      const std::string lf = join(f, "limits");
+      if (checkMap(n, lf, {"requests_per_second_per_client", "burst", "max_connections"})) {
+        auto rate = [&](const char* key, double& into, double min) {
+          if (auto v = n[key]) {
+            if (auto s = scalar(v, join(lf, key))) {
+              double d = 0;
+              auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), d);
+              if (ec != std::errc() || end != s->data() + s->size() || !(d >= min) || d > 1e6) {
+                error(v, join(lf, key),
+                      "expected a number from " + formatPlainFloat(min) + " to 1000000, got \"" +
+                          *s + "\"");
+              } else {
+                into = d;
+              }
+            }
+          }
+        };
+        rate("requests_per_second_per_client", web.requests_per_second_per_client, 0);
+        rate("burst", web.burst, 1);
+        if (auto v = n["max_connections"]) {
+          readCount(v, join(lf, "max_connections"), 1, web.max_connections);
+        }
+      }
     }
     if (auto n = node["tls_server_config"]; n && !n.IsNull()) {
       const std::string tf = join(f, "tls_server_config");

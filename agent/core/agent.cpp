@@ -438,6 +438,9 @@ Status Agent::start() {
   HttpServerOptions http_options;
   http_options.address = s.config.global.listen_address;
   http_options.tls = s.config.web.tls;
+  http_options.requests_per_second_per_client = s.config.web.requests_per_second_per_client;
+  http_options.burst = s.config.web.burst;
+  http_options.max_connections = s.config.web.max_connections;
   auto http = std::make_unique<HttpServer>(http_options, s.self_metrics);
   http->setAccessPolicy(accessPolicy(s.config.web));
   registerRoutes(*http);

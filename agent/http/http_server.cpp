@@ -13,9 +13,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace vigil {
 
@@ -85,6 +87,7 @@ struct Route {
 };
 
 constexpr std::size_t kMinGzipBytes = 1024;
+constexpr std::size_t kMaxRateClients = 4096;
 // How often a new connection may look at whether the certificate's files changed.
 constexpr auto kTlsCheckPeriod = std::chrono::seconds(1);
 
@@ -146,6 +149,43 @@ struct HttpServer::Impl {
   std::shared_ptr<asio::ssl::context> tls_context;
   std::pair<int64_t, uintmax_t> cert_stamp, key_stamp;
   std::chrono::steady_clock::time_point tls_checked;
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+  };
+  std::mutex rate_mu;
+  std::unordered_map<std::string, Bucket> buckets;  // by client address, guarded by rate_mu
+
+  // A token from the client's bucket, if it has one left.
+  bool takeRequestToken(const std::string& client) {
+    const double rate = options.requests_per_second_per_client;
+    if (rate <= 0) {
+      return true;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(rate_mu);
+    if (buckets.size() >= kMaxRateClients && buckets.count(client) == 0) {
+      // Bounded memory whatever the number of clients: forget those whose buckets have
+      // refilled (they are as if new), and if that is not enough, everyone.
+      const auto full = std::chrono::duration<double>(options.burst / rate);
+      std::erase_if(buckets, [&](const auto& kv) { return now - kv.second.refilled >= full; });
+      if (buckets.size() >= kMaxRateClients) {
+        buckets.clear();
+      }
+    }
+    auto [it, inserted] = buckets.try_emplace(client, Bucket{options.burst, now});
+    Bucket& b = it->second;
+    if (!inserted) {
+      b.tokens = std::min(
+          options.burst, b.tokens + std::chrono::duration<double>(now - b.refilled).count() * rate);
+      b.refilled = now;
+    }
+    if (b.tokens < 1) {
+      return false;
+    }
+    b.tokens -= 1;
+    return true;
+  }
   std::map<std::string, Route> routes;
   std::vector<std::pair<std::string, Route>> prefix_routes;
   std::atomic<std::size_t> connections{0};
@@ -279,6 +319,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Session(HttpServer::Impl* server, tcp::socket socket,
           std::shared_ptr<asio::ssl::context> tls = nullptr)
       : server_(server), tls_(std::move(tls)), stream_(makeStream(std::move(socket))) {
+    beast::error_code ec;
+    auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    client_ = ec ? std::string() : remote.address().to_string();
     // Beast reads at most the buffer's free capacity at a time, starting at 512 bytes: a
     // 20 KB alert batch took ~40 reads, each with its epoll and timer calls. 16 KiB per
     // connection makes it two.
@@ -359,6 +402,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     req.body = std::move(msg.body());
     HttpResponse res;
+    if (!server_->takeRequestToken(client_)) {
+      res.status = 429;
+      res.headers.emplace_back("Retry-After", "1");
+      res.body = "too many requests from " + client_ + ": more than " +
+                 formatRate(server_->options.requests_per_second_per_client) +
+                 " per second (web.limits.requests_per_second_per_client)\n";
+      server_->metrics.httpRefused("rate_limited");
+      server_->metrics.httpRequest("other", res.status);
+      write(std::move(res), msg.keep_alive(), false);
+      return;
+    }
     server_->dispatch(req, res);
     server_->metrics.httpRequest(server_->handlerLabel(req.path), res.status);
     write(std::move(res), msg.keep_alive(), acceptsGzip(req.header("accept-encoding")));
@@ -412,7 +466,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+  static std::string formatRate(double r) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", r);
+    return buf;
+  }
+
   HttpServer::Impl* server_;
+  std::string client_;                       // the peer's address, for its request budget
   std::shared_ptr<asio::ssl::context> tls_;  // outlives stream_, which refers to it
   Stream stream_;
   beast::flat_buffer buffer_;

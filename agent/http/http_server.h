@@ -47,6 +47,9 @@ struct HttpServerOptions {
   /// How long an idle keep-alive connection stays open.
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_connections = 256;
+  /// Per client IP: a bucket of `burst` requests refilled at this rate; 0 for no limit.
+  double requests_per_second_per_client = 0;
+  double burst = 200;
   std::size_t threads = 2;
 };
 

@@ -749,6 +749,10 @@ TEST_CASE("Config: the web section: TLS files and token files", "[config][securi
   authorization:
     read_token_files: [read.token]
     admin_token_files: [admin.token]
+  limits:
+    requests_per_second_per_client: 20
+    burst: 40
+    max_connections: 64
 )",
                         dir + "vigil.yaml", builtinCollectorInfo());
   INFO(errorsOf(ok));
@@ -762,6 +766,12 @@ TEST_CASE("Config: the web section: TLS files and token files", "[config][securi
   CHECK(web.read_tokens == std::vector<std::string>{"a-read-token-of-32-characters-xx"});
   CHECK(web.admin_tokens.size() == 1);
   CHECK_FALSE(web.auth_disabled_on_loopback);
+  CHECK(web.requests_per_second_per_client == 20);
+  CHECK(web.burst == 40);
+  CHECK(web.max_connections == 64);
+  CHECK(errorList(parseConfig("web:\n  limits: {burst: 0}\n", "vigil.yaml", {})) ==
+        std::vector<std::string>{"vigil.yaml:2:19: web.limits.burst: expected a number from 1 to "
+                                 "1000000, got \"0\""});
 
   auto bad = parseConfig(R"(global:
   listen_address: 0.0.0.0:9810

@@ -231,3 +231,53 @@ TEST_CASE(
   CHECK(refused.exit_code != 0);
   CHECK_THAT(refused.output, Catch::Contains("authorization can be disabled only on a loopback"));
 }
+
+TEST_CASE("Security: a client over its request budget gets 429 and others are served",
+          "[integration][security]") {
+  TempDir dir;
+  const int port = freeLoopbackPort();
+  dir.write("vigil.yaml", R"(global:
+  collection_interval: 1s
+web:
+  limits:
+    requests_per_second_per_client: 5
+    burst: 10
+)");
+  ChildProcess vigil(vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
+                     dir.file("vigil.log"));
+  httplib::Client client("127.0.0.1", port);
+  REQUIRE(eventually(10s, [&] {
+    auto res = client.Get("/-/healthy");
+    return res && res->status == 200;
+  }));
+  std::this_thread::sleep_for(2100ms);  // the bucket refills to its burst
+  int ok = 0;
+  int limited = 0;
+  std::string retry_after;
+  std::string body;
+  for (int i = 0; i < 30; ++i) {
+    auto res = client.Get("/api/v1/labels");
+    REQUIRE(res);
+    if (res->status == 200) {
+      ++ok;
+    } else if (res->status == 429) {
+      ++limited;
+      retry_after = res->get_header_value("Retry-After");
+      body = res->body;
+    }
+  }
+  // The burst of 10, plus what refilled at 5 per second while the 30 requests went out.
+  CHECK(ok >= 10);
+  CHECK(ok <= 14);
+  CHECK(limited == 30 - ok);
+  CHECK(retry_after == "1");
+  CHECK_THAT(body, Catch::Contains("more than 5 per second"));
+  // A second later the client has budget again.
+  std::this_thread::sleep_for(1100ms);
+  auto again = client.Get("/metrics");
+  REQUIRE(again);
+  CHECK(again->status == 200);
+  CHECK_THAT(again->body,
+             Catch::Contains("vigil_http_requests_refused_total{reason=\"rate_limited\"} " +
+                             std::to_string(limited)));
+}

@@ -219,6 +219,12 @@ struct WebConfig {
   /// `authorization.disabled_on_loopback`: no tokens asked at all, allowed only when vigil
   /// listens on a loopback address.
   bool auth_disabled_on_loopback = false;
+  /// `limits`: per client (by IP address), a token bucket of `burst` requests refilled at
+  /// `requests_per_second_per_client` (0: no limit); past it, 429. And the most connections
+  /// open at once, past which new ones are closed.
+  double requests_per_second_per_client = 100;
+  double burst = 200;
+  std::size_t max_connections = 256;
 };
 
 struct Config {
