@@ -14,6 +14,7 @@ build_packages=(
 test_packages=(
   prometheus prometheus-alertmanager prometheus-node-exporter redis-server postgresql curl
   openssl systemd binutils
+  clang libclang-rt-14-dev
 )
 
 want=("${build_packages[@]}")

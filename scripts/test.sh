@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every package and test server, builds with warnings as errors, and runs the whole
 # suite through ctest: unit tests, integration tests against real promtool and Prometheus,
-# formatting, and the store's concurrency tests under ThreadSanitizer.
+# formatting, the store's concurrency tests under ThreadSanitizer, and (scripts/sanitizers.sh)
+# the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer and every fuzzer for 20 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --with-test-servers
@@ -15,3 +16,5 @@ echo "store tests under ThreadSanitizer:"
 TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/vigil_store_tests
 
 ctest --test-dir build --output-on-failure -j2 "$@"
+
+scripts/sanitizers.sh 20

@@ -75,7 +75,10 @@ std::optional<uint64_t> Inhibitor::inhibitedBy(const LabelSet& labels, int64_t n
     // An alert that is also a source can only be inhibited by a source that is not a target,
     // so that two alerts cannot inhibit each other.
     const bool target_is_source = matchesAll(r.source_matchers, labels);
-    for (const auto& [fp, source] : sources_) {
+    // Named, not structured bindings: clang 14 (the fuzzers' compiler) cannot capture those.
+    for (const auto& entry : sources_) {
+      const auto& fp = entry.first;
+      const auto& source = entry.second;
       if (source.resolvedAt(now) || !matchesAll(r.source_matchers, source.labels)) {
         continue;
       }

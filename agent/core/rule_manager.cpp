@@ -122,10 +122,10 @@ struct RuleManager::GroupRunner {
         }
         alerting::Alert sent;
         sent.labels = a.labels;
-        for (const auto& [name, value] : external_labels) {
+        for (const auto& external : external_labels) {
           if (std::none_of(sent.labels.begin(), sent.labels.end(),
-                           [&](const Label& l) { return l.name == name; })) {
-            sent.labels.push_back({name, value});
+                           [&](const Label& l) { return l.name == external.first; })) {
+            sent.labels.push_back({external.first, external.second});
           }
         }
         for (const auto& [name, value] : a.annotations) {

@@ -574,6 +574,10 @@ void HttpServer::routePrefix(const std::string& prefix, std::vector<std::string>
 
 uint16_t HttpServer::port() const { return impl_->port; }
 
+void HttpServer::handle(const HttpRequest& req, HttpResponse& res) const {
+  impl_->dispatch(req, res);
+}
+
 std::string percentDecode(std::string_view segment) {
   std::string out;
   for (std::size_t i = 0; i < segment.size(); ++i) {

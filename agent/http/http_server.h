@@ -71,6 +71,10 @@ class HttpServer {
   /// changing is refused.
   void setAccessPolicy(AccessPolicy policy);
 
+  /// Answers `req` as a connection would after reading it (routes, methods, access), without
+  /// a socket: for callers in the same process, such as the fuzzers of the JSON APIs.
+  void handle(const HttpRequest& req, HttpResponse& res) const;
+
   /// Binds the address (port 0 picks a free port) and starts serving.
   Status start();
   uint16_t port() const;

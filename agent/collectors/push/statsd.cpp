@@ -127,6 +127,12 @@ bool StatsdAggregator::ingestLine(std::string_view line) {
     return false;
   }
   auto& by_labels = series_[name];
+  // One name, one type, whatever the tags: a family cannot be both a counter and a histogram
+  // (found by the StatsD fuzzer: the snapshot read a counter's missing buckets).
+  if (!by_labels.empty() && by_labels.begin()->second.type != kind) {
+    ++stats_.lines_bad;
+    return false;
+  }
   auto it = by_labels.find(labels);
   if (it == by_labels.end()) {
     if (series_count_ >= kMaxSeries) {

@@ -58,10 +58,22 @@ TEST_CASE("StatsD: garbage is counted and dropped, never fatal", "[statsd]") {
   }
   agg.ingestPacket("x:1|c");
   agg.ingestPacket("x:1|g");  // the same name as another type
+  // ... also with other tags (found by the fuzzer: the histogram family's snapshot then read
+  // the counter's buckets, which it has none of).
+  agg.ingestPacket("size:512|h|#route:home");
+  agg.ingestPacket("size:511|c|#region:eu");
   const auto stats = agg.stats();
-  CHECK(stats.lines_ok == 2);  // "\xff\xfe:1|c" is a valid line with a sanitised name
-  CHECK(stats.lines_bad == 13);
-  CHECK(stats.packets == 16);
+  CHECK(stats.lines_ok == 3);  // "\xff\xfe:1|c" is a valid line with a sanitised name
+  CHECK(stats.lines_bad == 14);
+  CHECK(stats.packets == 18);
+  MetricBatch out;
+  agg.snapshot(out);
+  for (const auto& f : out.families()) {
+    if (f.name == "size") {
+      CHECK(f.type == MetricType::kHistogram);
+      CHECK(f.samples.size() == 14);  // 11 buckets, +Inf, _sum, _count: the counter is not in
+    }
+  }
 }
 
 TEST_CASE("StatsD: the listener receives UDP datagrams", "[statsd][integration]") {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The sanitizer jobs, in one clang build (build-asan) with AddressSanitizer and
+# UndefinedBehaviorSanitizer, any report fatal:
+#  1. the unit tests (every module's hermetic test executable);
+#  2. every libFuzzer target (tests/fuzz) for FUZZ_SECONDS (default 20) each, starting from its
+#     kept corpus (tests/fuzz/corpus/NAME). New inputs go to a scratch directory; an input that
+#     crashes, leaks, hangs or trips a sanitizer is left in build-asan/findings/NAME/ and fails
+#     the run (once fixed, add it to the corpus: it is replayed on every run after).
+# Usage: scripts/sanitizers.sh [FUZZ_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-20}
+CXX=clang++ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DVIGIL_SANITIZE=address,undefined -DVIGIL_BUILD_FUZZERS=ON -DVIGIL_BUILD_TESTS=ON >/dev/null
+unit_tests=(vigil_store_tests vigil_agent_tests vigil_rules_tests vigil_alerting_tests vigil_anomaly_tests
+  vigil_exporters_tests)
+cmake --build build-asan -j"$(nproc)" --target "${unit_tests[@]}" fuzzers
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+for t in "${unit_tests[@]}"; do
+  echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer"
+  build-asan/tests/"$t"
+done
+
+status=0
+for fuzzer in build-asan/fuzz/*_fuzz; do
+  name=$(basename "$fuzzer" _fuzz)
+  scratch=build-asan/fuzz-scratch/$name
+  findings=build-asan/findings/$name
+  rm -rf "$scratch"
+  mkdir -p "$scratch" "$findings"
+  echo "== fuzzing $name for ${seconds}s (corpus tests/fuzz/corpus/$name)"
+  if ! "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 -artifact_prefix="$findings/" "$scratch" "tests/fuzz/corpus/$name" \
+    >"build-asan/fuzz-$name.log" 2>&1; then
+    echo "FINDING in $name: see build-asan/fuzz-$name.log and $findings/"
+    tail -40 "build-asan/fuzz-$name.log"
+    status=1
+  fi
+  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "build-asan/fuzz-$name.log" | tr '\n' ' '
+  echo
+done
+exit $status
