@@ -2,7 +2,7 @@
 # Installs every package and test server, builds with warnings as errors, and runs the whole
 # suite through ctest: unit tests, integration tests against real promtool and Prometheus,
 # formatting, the store's concurrency tests under ThreadSanitizer, and (scripts/sanitizers.sh)
-# the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer and every fuzzer for 20 s.
+# the unit tests under AddressSanitizer + UndefinedBehaviorSanitizer and every fuzzer for 15 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --with-test-servers
@@ -17,4 +17,4 @@ TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/vigil_store_tests
 
 ctest --test-dir build --output-on-failure -j2 "$@"
 
-scripts/sanitizers.sh 20
+scripts/sanitizers.sh 15

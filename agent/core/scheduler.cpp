@@ -256,6 +256,18 @@ bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
     }
   }
   s.threads.clear();
+  if (idle) {
+    // The pending waits' handlers hold the state (they capture it), and the io_context that
+    // holds them is part of the state: cancel the waits and run their handlers, which see the
+    // cancellation and return, or the state would never be freed (a leak per reload, found by
+    // LeakSanitizer).
+    for (auto& slot : s.slots) {
+      slot->timer->cancel();
+    }
+    s.watchdog.cancel();
+    s.io.restart();
+    s.io.poll();
+  }
   return idle;
 }
 

@@ -275,13 +275,13 @@ TEST_CASE("promtool test files: the expanding series notation", "[rules][unittes
   std::vector<std::string> got;
   for (const auto& x : *v) {
     got.push_back(x.kind == SeriesValue::Kind::kMissing ? "_"
-                  : x.kind == SeriesValue::Kind::kStale
-                      ? "stale"
-                      : std::to_string(static_cast<long>(x.value)));
+                  : x.kind == SeriesValue::Kind::kStale ? "stale"
+                  : std::isinf(x.value)                 ? (x.value < 0 ? "-Inf" : "+Inf")
+                                        : std::to_string(static_cast<long>(x.value)));
   }
   // "_x2" is two missing values, while "7x1" is two sevens: promtool's rules.
   CHECK(got == std::vector<std::string>{"1", "2", "_", "stale", "3", "5", "7", "10", "9", "8", "7",
-                                        "7", "_", "_", "1000", std::to_string(LONG_MIN)});
+                                        "7", "_", "_", "1000", "-Inf"});
   CHECK(std::isinf((*v).back().value));
   // Steps accumulate by repeated addition, as promtool's do.
   auto frac = expandSeriesValues("0.1+0.1x8");
