@@ -41,7 +41,7 @@ for fuzzer in build-asan/fuzz/*_fuzz; do
     tail -40 "build-asan/fuzz-$name.log"
     status=1
   fi
-  grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "build-asan/fuzz-$name.log" | tr '\n' ' '
+  grep -a -E "stat::number_of_executed_units|stat::peak_rss_mb" "build-asan/fuzz-$name.log" | tr '\n' ' '
   echo
 done
 exit $status
