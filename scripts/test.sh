@@ -17,4 +17,8 @@ TSAN_OPTIONS="halt_on_error=1" build-tsan/tests/vigil_store_tests
 
 ctest --test-dir build --output-on-failure -j2 "$@"
 
+# The soak test's short version: 2.5 minutes of the full load, nothing lost, nothing logged
+# as an error (the 30-minute run is `build/bench/soak_bench`, see the README).
+build/bench/soak_bench --minutes 2.5 --check
+
 scripts/sanitizers.sh 15
