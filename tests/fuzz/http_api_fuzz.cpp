@@ -1,7 +1,10 @@
 // The JSON and form APIs (Alertmanager's alerts and silences, acknowledgements, the query and
 // cost APIs) through the server's routing, without sockets. The first byte picks the request;
 // the rest is its body (POST) or query string (GET).
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "agent/api/alertmanager_api.h"
@@ -15,10 +18,19 @@
 
 namespace {
 
+std::string makeStateDir() {
+  char path[] = "/tmp/vigil-fuzz-api-XXXXXX";
+  const char* made = ::mkdtemp(path);
+  return made != nullptr ? made : "/tmp";
+}
+
 struct Api {
   vigil::SelfMetrics metrics{"fuzz", "fuzz"};
   std::unique_ptr<vigil::Store> store = vigil::makeMemStore();
-  vigil::AlertingService alerting{vigil::defaultAlertingConfig(), "/dev/null"};
+  // Its state goes to a directory of its own: the service saves state by writing a temporary
+  // file and renaming it over the path (as root, a path of /dev/null was replaced).
+  std::string dir = makeStateDir();
+  vigil::AlertingService alerting{vigil::defaultAlertingConfig(), dir + "/alerting.json"};
   vigil::HttpServer http{vigil::HttpServerOptions{}, metrics};
 
   Api() {
