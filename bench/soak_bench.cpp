@@ -187,18 +187,6 @@ double slope(const std::vector<std::pair<double, double>>& points) {
   return (n * sty - st * sy) / (n * stt - st * st);
 }
 
-int freeUdpPort() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,7 +207,7 @@ int main(int argc, char** argv) {
   }
   Webhook hook;
   vigil::test::TempDir dir;
-  const int statsd_port = freeUdpPort();
+  const int statsd_port = vigil::test::freeLoopbackUdpPort();
   // A retention that the run outlives (a third of it, 1 to 10 minutes), so that the store
   // reaches its steady size and a growing RSS in the second half means a leak, not history.
   const int retention_s = static_cast<int>(std::clamp(minutes * 20, 60.0, 600.0));

@@ -23,6 +23,7 @@
 
 #include "agent/collectors/push/statsd.h"
 #include "agent/collectors/push/statsd_collector.h"
+#include "tests/support/process.h"
 
 namespace {
 
@@ -100,18 +101,7 @@ int main() {
       static_cast<unsigned long long>(stats.lines_bad));
 
   // The UDP listener.
-  int port = 0;
-  {
-    const int probe = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
-    ::close(probe);
-  }
+  const int port = vigil::test::freeLoopbackUdpPort();
   vigil::CollectorSettings settings;
   settings.listen_address = "127.0.0.1:" + std::to_string(port);
   auto collector = vigil::collectors::makeStatsdCollector(settings, vigil::HostPaths{});

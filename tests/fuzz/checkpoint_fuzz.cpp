@@ -3,12 +3,15 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "vigil/store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = "/tmp/vigil-fuzz-checkpoint-" + std::to_string(::getpid());
+  static const std::string path = (std::filesystem::temp_directory_path() /
+                                   ("vigil-fuzz-checkpoint-" + std::to_string(::getpid())))
+                                      .string();
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) {
     return 0;

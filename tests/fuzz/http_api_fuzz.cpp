@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "agent/api/alertmanager_api.h"
@@ -18,10 +19,12 @@
 
 namespace {
 
+// A fresh directory under the system's temporary directory ($TMPDIR), left for the process's
+// lifetime: the fuzzer runs until it is stopped.
 std::string makeStateDir() {
-  char path[] = "/tmp/vigil-fuzz-api-XXXXXX";
-  const char* made = ::mkdtemp(path);
-  return made != nullptr ? made : "/tmp";
+  std::string path = (std::filesystem::temp_directory_path() / "vigil-fuzz-api-XXXXXX").string();
+  const char* made = ::mkdtemp(path.data());
+  return made != nullptr ? std::string(made) : std::filesystem::temp_directory_path().string();
 }
 
 struct Api {

@@ -9,7 +9,9 @@
 #include "exporters/notify/outbox.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = "/tmp/vigil-fuzz-outbox-" + std::to_string(::getpid());
+  static const std::string dir =
+      (std::filesystem::temp_directory_path() / ("vigil-fuzz-outbox-" + std::to_string(::getpid())))
+          .string();
   std::filesystem::create_directories(dir);
   const std::string file = dir + "/0000000000000001-fuzz.json";
   FILE* f = std::fopen(file.c_str(), "wb");

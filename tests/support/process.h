@@ -32,6 +32,8 @@ class ChildProcess {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 int freeLoopbackPort();
+/// A UDP port on 127.0.0.1 that is free now (for StatsD listeners).
+int freeLoopbackUdpPort();
 
 /// A fresh directory under the system temp dir, removed on destruction.
 class TempDir {
