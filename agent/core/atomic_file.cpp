@@ -1,6 +1,7 @@
 #include "vigil/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,8 +9,26 @@
 
 namespace vigil {
 
+Status checkReplaceable(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return Status::ok();  // absent (or unreadable, which the write reports better)
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status(StatusCode::kInvalidArgument,
+                  "refusing to replace " + path + ": it is not a regular file");
+  }
+  return Status::ok();
+}
+
 Status writeFileAtomically(const std::string& path, std::string_view data, bool sync) {
+  if (Status st = checkReplaceable(path); !st.isOk()) {
+    return st;
+  }
   const std::string tmp = path + ".tmp";
+  if (Status st = checkReplaceable(tmp); !st.isOk()) {
+    return st;
+  }
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
   if (fd < 0) {
     return unavailable("cannot write " + tmp + ": " + std::strerror(errno));

@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "mem_store.h"
+#include "vigil/atomic_file.h"
 
 namespace vigil::store {
 
@@ -126,6 +127,11 @@ Status ioError(const std::string& what, const std::string& path) {
 
 Status MemStore::saveCheckpoint(const std::string& path) const {
   const std::string tmp = path + ".tmp";
+  for (const std::string* p : {&path, &tmp}) {
+    if (Status st = checkReplaceable(*p); !st.isOk()) {
+      return st;
+    }
+  }
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     return ioError("cannot create", tmp);
