@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The sanitizer jobs, in one clang build (build-asan) with AddressSanitizer and
-# UndefinedBehaviorSanitizer, any report fatal:
-#  1. the unit tests (every module's hermetic test executable);
-#  2. every libFuzzer target (tests/fuzz) for FUZZ_SECONDS (default 20) each, starting from its
+# The sanitizer jobs, in clang builds, any report fatal:
+#  1. the unit tests (every module's hermetic test executable) with AddressSanitizer and
+#     UndefinedBehaviorSanitizer (build-asan), then with ThreadSanitizer (build-tsan);
+#  2. every libFuzzer target (build-asan) (tests/fuzz) for FUZZ_SECONDS (default 20) each, starting from its
 #     kept corpus (tests/fuzz/corpus/NAME). New inputs go to a scratch directory; an input that
 #     crashes, leaks, hangs or trips a sanitizer is left in build-asan/findings/NAME/ and fails
 #     the run (once fixed, add it to the corpus: it is replayed on every run after).
@@ -24,6 +24,19 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 for t in "${unit_tests[@]}"; do
   echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer"
   build-asan/tests/"$t"
+done
+
+# ThreadSanitizer: the same unit tests (the store's concurrent appends and queries, the
+# scheduler, the HTTP server, the notification queues, the alerting service's loop...) in a
+# second clang build, any report fatal.
+CXX=clang++ CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+  -DVIGIL_SANITIZE=thread -DVIGIL_BUILD_TESTS=ON >/dev/null
+cmake --build build-tsan -j"$(nproc)" --target "${unit_tests[@]}"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+for t in "${unit_tests[@]}"; do
+  echo "== $t under ThreadSanitizer"
+  build-tsan/tests/"$t"
 done
 
 status=0

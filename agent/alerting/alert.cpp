@@ -215,6 +215,19 @@ std::vector<Alert> AlertStore::list() const {
   return out;
 }
 
+void AlertStore::shiftActive(int64_t before_ms, int64_t by_ms) {
+  std::lock_guard lock(mu_);
+  for (auto& [fp, a] : alerts_) {
+    if (!a.times.resolvedAt(before_ms) && a.times.ends_at != 0) {
+      // All three, so that the alert's age and its overlap with the next update (which
+      // decides between merging and a new occurrence) are what they were.
+      a.times.starts_at += by_ms;
+      a.times.ends_at += by_ms;
+      a.times.updated_at += by_ms;
+    }
+  }
+}
+
 std::size_t AlertStore::collectResolvedBefore(int64_t cutoff) {
   std::lock_guard lock(mu_);
   return std::erase_if(alerts_, [&](const auto& kv) { return kv.second.times.resolvedAt(cutoff); });

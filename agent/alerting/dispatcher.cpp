@@ -134,6 +134,12 @@ std::vector<PendingFlush> Dispatcher::collect(int64_t now, int64_t* next_flush) 
   int64_t next = INT64_MAX;
   for (auto it = groups_.begin(); it != groups_.end();) {
     Group& g = it->second;
+    // A flush further away than a group ever waits means the wall clock went back; flush now
+    // rather than after the step (the notification log keeps this from repeating anything).
+    const auto& opts = g.route->options;
+    if (g.next_flush - now > std::max(opts.group_wait, opts.group_interval).count()) {
+      g.next_flush = now;
+    }
     if (g.next_flush <= now) {
       // The cadence is fixed from each tick, as Alertmanager's timer is.
       g.next_flush = now + g.route->options.group_interval.count();
@@ -173,6 +179,16 @@ void Dispatcher::complete(const PendingFlush& p, bool delivered, int64_t now) {
       }
       break;
     }
+  }
+}
+
+void Dispatcher::shiftTimes(int64_t by_ms) {
+  std::lock_guard lock(mu_);
+  for (auto& [key, entry] : log_) {
+    entry.at += by_ms;
+  }
+  for (auto& [key, g] : groups_) {
+    g.next_flush += by_ms;
   }
 }
 

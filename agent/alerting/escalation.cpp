@@ -164,6 +164,27 @@ std::vector<std::string> Escalator::route(const Notification& n, int64_t now) {
   return e.notified;
 }
 
+void Escalator::shiftTimes(int64_t by_ms) {
+  auto shiftAck = [&](Acknowledgement& a) {
+    a.at += by_ms;
+    if (a.expires_at != 0) {
+      a.expires_at += by_ms;
+    }
+  };
+  for (auto& [id, e] : escalations_) {
+    e.started_at += by_ms;
+    if (e.next_at != 0) {
+      e.next_at += by_ms;
+    }
+    if (e.ack) {
+      shiftAck(*e.ack);
+    }
+  }
+  for (auto& [fp, a] : alert_acks_) {
+    shiftAck(a);
+  }
+}
+
 std::vector<EscalationAction> Escalator::advance(int64_t now, int64_t* next) {
   std::vector<EscalationAction> out;
   int64_t earliest = INT64_MAX;
@@ -185,6 +206,14 @@ std::vector<EscalationAction> Escalator::advance(int64_t now, int64_t* next) {
         earliest = std::min(earliest, e.ack->expires_at);
       }
       continue;
+    } else if (e.next_at != 0 && e.next_at > now) {
+      // A step further away than the level's whole wait means the wall clock went back: wait
+      // the level's time from now instead of the step's size on top of it.
+      Escalation rescheduled = e;
+      schedule(rescheduled, *p, now);
+      if (rescheduled.next_at != 0 && rescheduled.next_at < e.next_at) {
+        e.next_at = rescheduled.next_at;
+      }
     } else if (e.next_at != 0 && e.next_at <= now) {
       const int last = static_cast<int>(p->levels.size()) - 1;
       EscalationAction a;

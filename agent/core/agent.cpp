@@ -19,6 +19,7 @@
 #include "../http/http_server.h"
 #include "alerting_service.h"
 #include "anomaly_service.h"
+#include "clock_watch.h"
 #include "logging.h"
 #include "rule_manager.h"
 #include "scheduler.h"
@@ -34,6 +35,7 @@ namespace vigil {
 namespace {
 
 constexpr std::chrono::milliseconds kRetentionPeriod{10000};
+constexpr std::chrono::milliseconds kClockCheckPeriod{1000};
 
 int64_t unixMillis() { return unixNowMs(); }
 
@@ -284,8 +286,23 @@ struct Agent::Impl {
     };
   }
 
+  // A step back of the wall clock: what the store holds from after the new time would make
+  // every new sample out of order until the clock caught up, so it goes.
+  void clockStepped(int64_t by_ms, int64_t now_ms) {
+    const std::size_t dropped = by_ms < 0 ? store->dropAfter(now_ms) : 0;
+    spdlog::warn(
+        "the wall clock stepped {} by {}; {} samples stamped after the new time were dropped",
+        by_ms < 0 ? "back" : "forward", formatDuration(Duration(by_ms < 0 ? -by_ms : by_ms)),
+        dropped);
+    self_metrics.clockJumped(by_ms, dropped);
+  }
+
   void maintenanceLoop() {
-    auto last_checkpoint = std::chrono::steady_clock::now();
+    using std::chrono::steady_clock;
+    auto last_checkpoint = steady_clock::now();
+    auto last_retention = steady_clock::now();
+    ClockWatch clock_watch;
+    clock_watch.observe(unixMillis(), steady_clock::now());
     std::unique_lock lock(maintenance_mu);
     while (!maintenance_stop) {
       Duration checkpoint_interval;
@@ -293,15 +310,23 @@ struct Agent::Impl {
         std::lock_guard config_lock(mu);
         checkpoint_interval = config.storage.checkpoint_interval;
       }
-      const auto wake = std::min(std::chrono::steady_clock::now() + kRetentionPeriod,
-                                 last_checkpoint + checkpoint_interval);
+      const auto wake =
+          std::min({steady_clock::now() + kClockCheckPeriod, last_retention + kRetentionPeriod,
+                    last_checkpoint + checkpoint_interval});
       maintenance_cv.wait_until(lock, wake, [&] { return maintenance_stop; });
       if (maintenance_stop) {
         break;
       }
       lock.unlock();
-      store->enforceRetention(unixMillis());
-      if (std::chrono::steady_clock::now() >= last_checkpoint + checkpoint_interval) {
+      const int64_t now_ms = unixMillis();
+      if (auto step = clock_watch.observe(now_ms, steady_clock::now())) {
+        clockStepped(*step, now_ms);
+      }
+      if (steady_clock::now() >= last_retention + kRetentionPeriod) {
+        store->enforceRetention(now_ms);
+        last_retention = steady_clock::now();
+      }
+      if (steady_clock::now() >= last_checkpoint + checkpoint_interval) {
         writeCheckpoint();
         last_checkpoint = std::chrono::steady_clock::now();
       }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include "clock_watch.h"
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 
@@ -180,14 +181,24 @@ void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) 
 
 void AlertingService::run() {
   int64_t last_gc = unixNowMs();
+  ClockWatch clock_watch;
   std::unique_lock loop_lock(loop_mu_);
   while (!stopping_) {
     loop_lock.unlock();
     const int64_t now = unixNowMs();
+    const auto step = clock_watch.observe(now, std::chrono::steady_clock::now());
     int64_t next = 0;
     std::vector<alerting::PendingFlush> pending;
     {
       std::lock_guard lock(mu_);
+      if (step) {
+        // Before anything is flushed on the new clock: a step forward would otherwise resolve
+        // every alert at once and repeat every notification, a step back hold them all for
+        // the step.
+        store_.shiftActive(now - *step, *step);
+        dispatcher_->shiftTimes(*step);
+        escalator_.shiftTimes(*step);
+      }
       pending = dispatcher_->collect(now, &next);
       // Silences set to end with their alerts.
       silences_.expireResolved(now, [&](uint64_t fp) {

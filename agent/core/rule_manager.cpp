@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include "clock_watch.h"
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 
@@ -40,6 +41,7 @@ struct RuleManager::GroupRunner {
 
   void run() {
     std::unique_lock lock(mu);
+    ClockWatch clock_watch;
     while (!stopping) {
       const int64_t now = unixNowMs();
       // The next aligned evaluation time after now.
@@ -48,6 +50,16 @@ struct RuleManager::GroupRunner {
         break;
       }
       lock.unlock();
+      if (auto step = clock_watch.observe(unixNowMs(), std::chrono::steady_clock::now())) {
+        // `next` was computed on the old clock: evaluating at it now would write samples an
+        // hour in the future or the past. The next evaluation is aligned on the new clock.
+        {
+          std::lock_guard eval_lock(eval_mu);
+          evaluator.shiftTimes(*step);
+        }
+        lock.lock();
+        continue;
+      }
       evaluateAt(next);
       lock.lock();
     }

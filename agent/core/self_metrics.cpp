@@ -94,6 +94,16 @@ struct SelfMetrics::Impl {
           .Name("vigil_store_checkpoint_failures_total")
           .Help("Store checkpoints that could not be written.")
           .Register(registry);
+  prometheus::Family<prometheus::Counter>& clock_jumps =
+      prometheus::BuildCounter()
+          .Name("vigil_clock_jumps_total")
+          .Help("Steps of the wall clock against the monotonic clock, by direction.")
+          .Register(registry);
+  prometheus::Family<prometheus::Counter>& clock_dropped =
+      prometheus::BuildCounter()
+          .Name("vigil_clock_dropped_samples_total")
+          .Help("Samples dropped because the wall clock went back before their timestamp.")
+          .Register(registry);
   prometheus::Family<prometheus::Gauge>& exported_series =
       prometheus::BuildGauge()
           .Name("vigil_exporter_series")
@@ -108,6 +118,14 @@ SelfMetrics::SelfMetrics(std::string_view version, std::string_view revision)
   impl_->reload_ok.Add({}).Set(1);
   impl_->exported_series.Add({});
   impl_->checkpoint_failures.Add({});
+  impl_->clock_jumps.Add({{"direction", "backward"}});
+  impl_->clock_jumps.Add({{"direction", "forward"}});
+  impl_->clock_dropped.Add({});
+}
+
+void SelfMetrics::clockJumped(int64_t by_ms, std::size_t dropped_samples) {
+  impl_->clock_jumps.Add({{"direction", by_ms < 0 ? "backward" : "forward"}}).Increment();
+  impl_->clock_dropped.Add({}).Increment(static_cast<double>(dropped_samples));
 }
 
 void SelfMetrics::checkpointWritten(bool success, double seconds, double unix_seconds) {

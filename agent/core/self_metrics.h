@@ -2,6 +2,8 @@
 // vigil's own health metrics (vigil_*), instrumented with prometheus-cpp's thread-safe
 // counters and gauges and exported like any collected metric.
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,6 +40,9 @@ class SelfMetrics {
   void tlsReload(bool success);
   void configReload(bool success, double unix_seconds);
   void setExportedSeries(double series);
+  /// The wall clock stepped by `by_ms` (negative: back), and the store dropped what it had
+  /// stamped after the new time.
+  void clockJumped(int64_t by_ms, std::size_t dropped_samples);
   void checkpointWritten(bool success, double seconds, double unix_seconds);
 
   /// Appends a copy of every self metric to `out`.

@@ -302,6 +302,10 @@ constexpr std::size_t kHeadGrowthBytes = 28;
 
 MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) {
   std::lock_guard lock(s.mu);
+  return appendLocked(s, t, v);
+}
+
+MemStore::AppendResult MemStore::appendLocked(Series& s, int64_t t, double v) {
   if (t < s.last_t) {
     return AppendResult::kOutOfOrder;
   }
@@ -779,6 +783,56 @@ void MemStore::removeIfDead(Series* s) {
   by_id_[id].reset();
   free_ids_.push_back(id);
   series_count_.fetch_sub(1);
+}
+
+std::size_t MemStore::dropAfter(int64_t t) {
+  std::size_t dropped = 0;
+  std::vector<Series*> maybe_dead;
+  {
+    std::shared_lock index_lock(index_mu_);
+    std::vector<Sample> kept;
+    for (const auto& owned : by_id_) {
+      if (!owned) {
+        continue;
+      }
+      Series& s = *owned;
+      std::lock_guard lock(s.mu);
+      if (s.last_t <= t) {
+        continue;
+      }
+      // Rare (a clock step), so the simple way: decode what stays and encode it again.
+      kept.clear();
+      std::size_t before = s.head.count;
+      for (const ClosedChunk& c : s.closed) {
+        before += c.count;
+        if (c.mint <= t) {
+          decodeRange(c.data.get(), c.bits, c.count, INT64_MIN, t, kept);
+        }
+      }
+      if (s.head.count > 0 && s.head_mint <= t) {
+        decodeRange(s.head.bytes.data(), s.head.bits, s.head.count, INT64_MIN, t, kept);
+      }
+      s.closed.clear();
+      s.closed_bytes = 0;
+      s.head = GorillaEncoder{};
+      s.last_t = INT64_MIN;
+      s.prev_t = INT64_MIN;
+      s.last_value_bits = 0;
+      sample_count_ -= before;
+      for (const Sample& k : kept) {
+        (void)appendLocked(s, k.t, k.v);
+      }
+      account(s);
+      dropped += before - kept.size();
+      if (s.empty()) {
+        maybe_dead.push_back(&s);
+      }
+    }
+  }
+  for (Series* s : maybe_dead) {
+    removeIfDead(s);
+  }
+  return dropped;
 }
 
 StoreStats MemStore::stats() const {

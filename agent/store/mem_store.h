@@ -73,6 +73,7 @@ class MemStore final : public Store {
   void setLimits(std::chrono::milliseconds retention, std::size_t memory_budget_bytes) override;
   void enforceRetention(int64_t now_ms) override;
   StoreStats stats() const override;
+  std::size_t dropAfter(int64_t t) override;
   Status saveCheckpoint(const std::string& path) const override;
   Status loadCheckpoint(const std::string& path) override;
 
@@ -98,6 +99,7 @@ class MemStore final : public Store {
   /// with one pin that the caller must release.
   Series* getOrCreatePinned(const LabelSet& labels, uint64_t hash);
   AppendResult appendToSeries(Series& s, int64_t t, double v);
+  AppendResult appendLocked(Series& s, int64_t t, double v);  // s.mu held
   void countResult(AppendResult r);
   Source* source(SourceId id);
   /// Marks stale what `src` produced last but not in `current`, then makes `current` its last.

@@ -28,6 +28,8 @@ std::string hostName() {
 }
 
 // From "queued" to "taken by the receiver": most are sub-second, retries take minutes.
+// The longest a receiver's Retry-After can make a message wait.
+constexpr int64_t kMaxRetryWaitMs = 3600 * 1000;
 constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                     0.5,   1,    5,     30,   120, 600};
 
@@ -142,7 +144,7 @@ struct NotificationService::Impl {
     std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(delay / 2, 1));
     delay = delay / 2 + jitter(rng);
     // The receiver's own Retry-After wins, within an hour.
-    const int64_t asked = std::min<int64_t>(retry_after.count(), 3600 * 1000);
+    const int64_t asked = std::min<int64_t>(retry_after.count(), kMaxRetryWaitMs);
     return std::chrono::milliseconds(std::max(delay, asked));
   }
 
@@ -166,6 +168,9 @@ struct NotificationService::Impl {
           drop(q, 0, "expired");
           earliest = now;  // look again: the next one in this queue may be due
           continue;
+        }
+        if (head.next_at - now > std::max(kMaxRetryWaitMs, opts.backoff_max.count())) {
+          head.next_at = now;  // the wall clock went back: retry now, not after the step
         }
         if (head.next_at <= now && (next == nullptr || head.next_at < next->next_at)) {
           next = &head;

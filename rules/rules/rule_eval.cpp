@@ -77,6 +77,18 @@ Status GroupEvaluator::evaluate(int64_t t) {
   return first;
 }
 
+void GroupEvaluator::shiftTimes(int64_t by_ms) {
+  for (RuleState& state : states_) {
+    for (auto& [key, a] : state.active) {
+      for (int64_t* at : {&a.active_at, &a.fired_at, &a.resolved_at, &a.keep_firing_since}) {
+        if (*at != 0) {
+          *at += by_ms;
+        }
+      }
+    }
+  }
+}
+
 Result<Vector> GroupEvaluator::query(const Rule& rule, int64_t t) {
   Engine engine(store_);
   auto value = engine.instant(*rule.expr, t, &cycle_cache_);

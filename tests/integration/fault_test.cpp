@@ -6,11 +6,15 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <thread>
 
+#include "tests/support/alerting_vigil.h"
 #include "tests/support/process.h"
 
 using namespace vigil::test;
@@ -183,4 +187,148 @@ TEST_CASE("Faults: configuration reloads while alerts, queries and scrapes keep 
   auto ready = probe.Get("/-/ready");
   REQUIRE(ready);
   CHECK(ready->status == 200);
+}
+
+namespace {
+
+// libfaketime (Debian's libfaketime) moves vigil's wall clock, and only it: the monotonic clock
+// goes on, as it does when NTP steps the clock. The offset is read from a file, so it can be
+// changed while vigil runs.
+constexpr const char* kFaketimeLibrary = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+struct FaketimeEnvironment {
+  explicit FaketimeEnvironment(const std::string& offset_file) {
+    ::setenv("LD_PRELOAD", kFaketimeLibrary, 1);
+    ::setenv("FAKETIME_TIMESTAMP_FILE", offset_file.c_str(), 1);
+    ::setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+    ::setenv("FAKETIME_CACHE_DURATION", "1", 1);
+  }
+  // Only the child started meanwhile gets it.
+  ~FaketimeEnvironment() {
+    for (const char* name : {"LD_PRELOAD", "FAKETIME_TIMESTAMP_FILE",
+                             "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_CACHE_DURATION"}) {
+      ::unsetenv(name);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "Faults: the wall clock steps an hour back and forward; vigil keeps collecting, "
+    "evaluating and notifying",
+    "[integration][fault][clock]") {
+  if (!std::filesystem::exists(kFaketimeLibrary)) {
+    FAIL("libfaketime is not installed (scripts/setup.sh --with-test-servers installs it)");
+  }
+  TempDir clock_dir;
+  clock_dir.write("offset", "+0\n");
+  std::unique_ptr<AlertingVigil> started_vigil;
+  {
+    FaketimeEnvironment faketime(clock_dir.file("offset"));
+    started_vigil = std::make_unique<AlertingVigil>(R"(global:
+  log_level: info
+  collection_interval: 1s
+  evaluation_interval: 1s
+rule_files: [rules.yml]
+alerting:
+  route:
+    receiver: team
+    group_by: [alertname]
+    group_wait: 1s
+    group_interval: 3s
+    repeat_interval: 1h
+  receivers:
+    - name: team
+)",
+                                                    R"(groups:
+  - name: clock
+    interval: 1s
+    rules:
+      - record: vigil_test_evaluated_at
+        expr: time()
+      - alert: AlwaysFiring
+        expr: vector(1)
+      - alert: FiresAfterTwentySeconds
+        expr: vector(1)
+        for: 20s
+)");
+  }
+  AlertingVigil& vigil = *started_vigil;
+  const auto started = std::chrono::steady_clock::now();
+  httplib::Client client = vigil.client();
+  auto log = [&] { return vigil.log(); };
+  auto notified = [&](const std::string& needle) { return vigil.notifications(needle); };
+  auto metric = [&](const std::string& series) {
+    auto r = client.Get("/metrics");
+    return r && r->status == 200 ? metricValue(r->body, series) : -1;
+  };
+  // vigil's own notion of now: the newest rule evaluation, and what it collected, queried at
+  // its (faked) present time; empty when nothing recent made it into the store.
+  auto freshness = [&](const std::string& query) -> std::optional<double> {
+    auto r = client.Get("/api/v1/query?query=" + httplib::detail::encode_query_param(query));
+    if (!r || r->status != 200) {
+      return std::nullopt;
+    }
+    const auto body = nlohmann::json::parse(r->body, nullptr, false);
+    if (body.is_discarded() || body["data"]["result"].empty()) {
+      return std::nullopt;
+    }
+    return std::stod(body["data"]["result"][0]["value"][1].get<std::string>());
+  };
+  auto post = [&](const std::string& instance) {
+    auto r = client.Post("/api/v2/alerts",
+                         R"([{"labels":{"alertname":"Posted","instance":")" + instance + R"("}}])",
+                         "application/json");
+    return r && r->status == 200;
+  };
+  const std::string evaluated_age = "time() - vigil_test_evaluated_at";
+  const std::string collected_age = "time() - timestamp(node_time_seconds)";
+
+  REQUIRE(eventually(10s, [&] { return notified("AlwaysFiring") == 1; }));
+  REQUIRE(post("before"));
+  REQUIRE(eventually(10s, [&] { return notified(R"(instance=\"before\")") == 1; }));
+
+  // An hour back.
+  clock_dir.write("offset", "-1h\n");
+  REQUIRE(eventually(
+      10s, [&] { return metric("vigil_clock_jumps_total{direction=\"backward\"}") == 1; }));
+  INFO(log());
+  CHECK_THAT(log(), Catch::Contains("the wall clock stepped back by 1h"));
+  CHECK(metric("vigil_clock_dropped_samples_total") > 0);
+  // Rules evaluate and collectors collect at the new time (their samples are not refused as
+  // out of order), and an alert joining an existing group is notified at once, not in an hour.
+  CHECK(eventually(10s, [&] {
+    auto age = freshness(evaluated_age);
+    return age && *age >= 0 && *age < 5;
+  }));
+  CHECK(eventually(10s, [&] {
+    auto age = freshness(collected_age);
+    return age && *age >= 0 && *age < 5;
+  }));
+  REQUIRE(post("after-back"));
+  CHECK(eventually(15s, [&] { return notified(R"(instance=\"after-back\")") == 1; }));
+  // A `for` keeps its progress: the alert fires about 20 s after vigil started, not an hour on.
+  CHECK(eventually(30s, [&] { return notified("FiresAfterTwentySeconds") == 1; }));
+  CHECK(std::chrono::steady_clock::now() - started < 45s);
+
+  // And forward again.
+  clock_dir.write("offset", "+0\n");
+  REQUIRE(eventually(
+      10s, [&] { return metric("vigil_clock_jumps_total{direction=\"forward\"}") == 1; }));
+  CHECK(eventually(10s, [&] {
+    auto age = freshness(evaluated_age);
+    return age && *age >= 0 && *age < 5;
+  }));
+  REQUIRE(post("after-forward"));
+  CHECK(eventually(15s, [&] { return notified(R"(instance=\"after-forward\")") == 1; }));
+  // Nothing notified twice for the steps: no alert resolved because the clock jumped over its
+  // end, none notified again.
+  INFO(log());
+  CHECK(notified("(resolved)") == 0);
+  CHECK(notified("AlwaysFiring") == 1);
+  CHECK(notified("FiresAfterTwentySeconds") == 1);
+  CHECK(vigil.process->running());
+  vigil.process->signal(SIGTERM);
+  CHECK(vigil.process->waitExit(5s) == 0);
 }

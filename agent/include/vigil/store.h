@@ -136,6 +136,10 @@ class Store {
   /// Drops what is older than the retention and, over the memory budget, the oldest chunks.
   virtual void enforceRetention(int64_t now_ms) = 0;
   virtual StoreStats stats() const = 0;
+  /// Drops every sample stamped after `t` and returns how many. For a wall clock that went
+  /// back: until it caught up again, every series would refuse its new samples as out of order
+  /// and rules would evaluate on the old ones. Staleness tracking of sources is unaffected.
+  virtual std::size_t dropAfter(int64_t t) = 0;
 
   /// Writes the whole store to `path` atomically (temporary file, fsync, rename).
   virtual Status saveCheckpoint(const std::string& path) const = 0;

@@ -114,6 +114,35 @@ TEST_CASE("Escalation: levels in turn until acknowledged, repeats wait longer ea
   CHECK(esc.list().empty());
 }
 
+TEST_CASE("Escalation: a step of the wall clock neither skips a level's wait nor adds to it",
+          "[alerting][escalation][clock]") {
+  constexpr int64_t kHour = 60 * kMinute;
+  SECTION("forward, told") {
+    Escalator esc(config(kPolicy));
+    esc.route(notification("first notification"), kT0);
+    esc.shiftTimes(kHour);  // the clock jumped an hour on at kT0 + 2m
+    int64_t next = 0;
+    CHECK(esc.advance(kT0 + kHour + 2 * kMinute, &next).empty());
+    CHECK(next == kT0 + kHour + 10 * kMinute);
+  }
+  SECTION("back, told") {
+    Escalator esc(config(kPolicy));
+    esc.route(notification("first notification"), kT0);
+    esc.shiftTimes(-kHour);
+    int64_t next = 0;
+    CHECK(esc.advance(kT0 - kHour + 2 * kMinute, &next).empty());
+    CHECK(next == kT0 - kHour + 10 * kMinute);
+  }
+  SECTION("back, unnoticed: the wait is the level's from now at most") {
+    Escalator esc(config(kPolicy));
+    esc.route(notification("first notification"), kT0);
+    int64_t next = 0;
+    CHECK(esc.advance(kT0 - kHour + 2 * kMinute, &next).empty());
+    CHECK(next == kT0 - kHour + 12 * kMinute);
+    CHECK(receiversOf(esc.advance(kT0 - kHour + 12 * kMinute, &next)) == Names{"primary"});
+  }
+}
+
 TEST_CASE("Escalation: acknowledgement stops it; expiry and withdrawal resume it",
           "[alerting][escalation]") {
   Escalator esc(config(kPolicy));

@@ -203,6 +203,40 @@ TEST_CASE("Store: retention drops old samples and forgets empty series", "[store
   CHECK(store->labelValues("__name__") == std::vector<std::string>{"live"});
 }
 
+TEST_CASE("Store: after the clock went back, samples stamped later are dropped and appends resume",
+          "[store][clock]") {
+  StoreOptions options;
+  options.max_samples_per_chunk = 10;  // the cut falls inside a closed chunk
+  auto store = makeMemStore(options);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(store->append(L({{"__name__", "cut"}}), i * 1000, i).isOk());
+  }
+  for (int i = 60; i < 100; ++i) {
+    REQUIRE(store->append(L({{"__name__", "all_later"}}), i * 1000, i).isOk());
+  }
+  REQUIRE(store->append(L({{"__name__", "earlier"}}), 1000, 7).isOk());
+  const std::size_t chunk_bytes_before = store->stats().chunk_bytes;
+
+  CHECK(store->dropAfter(44500) == 55 + 40);
+  CHECK(store->stats().samples == 45 + 1);
+  CHECK(store->stats().series == 2);  // all_later is empty now, and forgotten
+  CHECK(store->stats().chunk_bytes < chunk_bytes_before);
+  auto cut = store->select({M(MatchType::kEqual, "__name__", "cut")}, 0, 1000000);
+  REQUIRE(cut.size() == 1);
+  REQUIRE(cut[0].samples.size() == 45);
+  CHECK(cut[0].samples.back().t == 44000);
+  CHECK(cut[0].samples.back().v == 44);
+  // The series takes samples again from the new time on, and they read back after the old ones.
+  REQUIRE(store->append(L({{"__name__", "cut"}}), 45000, -1).isOk());
+  REQUIRE(store->append(L({{"__name__", "all_later"}}), 45000, -2).isOk());
+  cut = store->select({M(MatchType::kEqual, "__name__", "cut")}, 43000, 1000000);
+  REQUIRE(cut.size() == 1);
+  REQUIRE(cut[0].samples.size() == 3);
+  CHECK(cut[0].samples[2].v == -1);
+  CHECK(store->select({}, 0, 1000000).size() == 3);
+  CHECK(store->dropAfter(1000000) == 0);
+}
+
 TEST_CASE("Store: over the memory budget the oldest chunks go first", "[store][retention]") {
   StoreOptions options;
   options.max_samples_per_chunk = 20;

@@ -67,6 +67,11 @@ class AlertStore {
   /// An alert's times without unpacking it.
   std::optional<Times> times(uint64_t fp) const;
   std::vector<Alert> list() const;
+  /// The wall clock stepped by `by_ms` at `before_ms` (on the old clock) while no time passed:
+  /// the alerts still active then keep their age and the time they had left before they
+  /// resolve on their own, instead of resolving at once (a step forward) or lingering for the
+  /// step (back).
+  void shiftActive(int64_t before_ms, int64_t by_ms);
   /// Drops alerts resolved before `cutoff` (Alertmanager's GC); returns how many.
   std::size_t collectResolvedBefore(int64_t cutoff);
   std::size_t size() const;

@@ -154,6 +154,9 @@ class Dispatcher {
   std::map<std::string, NotificationLogEntry> notificationLog() const;
   /// Restores the log after a restart, so nothing already notified is notified again.
   void restoreNotificationLog(std::map<std::string, NotificationLogEntry> log);
+  /// The wall clock stepped by `by_ms` while no time passed: when each group last notified
+  /// moves with it, so that a step forward does not make every repeat_interval elapse.
+  void shiftTimes(int64_t by_ms);
 
  private:
   struct Group {

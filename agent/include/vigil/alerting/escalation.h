@@ -72,6 +72,10 @@ class Escalator {
   /// time of the next one (INT64_MAX when none).
   std::vector<EscalationAction> advance(int64_t now, int64_t* next);
 
+  /// The wall clock stepped by `by_ms` while no time passed: escalation steps and
+  /// acknowledgement expiries keep the time they had left.
+  void shiftTimes(int64_t by_ms);
+
   /// Acknowledges a group; without expires_at the policy's ack_timeout applies. Returns the
   /// receivers to tell (every level notified). kNotFound for an unknown id.
   Result<EscalationAction> acknowledge(const std::string& id, Acknowledgement ack, int64_t now);

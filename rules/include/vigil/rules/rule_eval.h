@@ -3,6 +3,7 @@
 // into the store; alerting rules go inactive → pending → firing (→ resolved), honouring `for`
 // and `keep_firing_for`, and write ALERTS and ALERTS_FOR_STATE.
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,6 +47,10 @@ class GroupEvaluator {
   /// file simply starts those rules afresh).
   void importAlerts(const std::vector<std::pair<std::string, std::vector<Alert>>>& state);
   const RuleGroup& group() const { return group_; }
+  /// Moves every alert's times by `by_ms`: the wall clock stepped by that much while no time
+  /// passed, and `for` and `keep_firing_for` must keep their progress rather than lose the
+  /// step or gain it.
+  void shiftTimes(int64_t by_ms);
 
  private:
   struct RuleState {
