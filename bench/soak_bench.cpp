@@ -208,9 +208,11 @@ int main(int argc, char** argv) {
   Webhook hook;
   vigil::test::TempDir dir;
   const int statsd_port = vigil::test::freeLoopbackUdpPort();
-  // A retention that the run outlives (a third of it, 1 to 10 minutes), so that the store
-  // reaches its steady size and a growing RSS in the second half means a leak, not history.
-  const int retention_s = static_cast<int>(std::clamp(minutes * 20, 60.0, 600.0));
+  // A retention that lets the store reach its steady size by half-time, so that a growing RSS
+  // in the second half means a leak, not history: a series holds what the retention keeps plus
+  // its head chunk (up to 120 samples, 10 minutes at this interval), so half the run less 10
+  // minutes (1 to 10 minutes; the 30-minute run keeps 5).
+  const int retention_s = static_cast<int>(std::clamp(minutes * 30 - 600, 60.0, 600.0));
   std::string config =
       "global:\n  collection_interval: 5s\n  evaluation_interval: 5s\nstorage:\n  retention: " +
       std::to_string(retention_s) + "s\n" + vigil::bench::unlimitedLoopbackWebYaml() +

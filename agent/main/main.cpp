@@ -1,11 +1,13 @@
 // The vigil command: the composition root that wires the agent, its collectors and the
 // exporters together.
 #include <httplib.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -232,7 +234,23 @@ int query(const std::vector<std::string>& args) {
   return 0;
 }
 
+// glibc's malloc gives threads arenas of their own (up to eight per core) and raises its mmap
+// threshold each time a large buffer is freed, so that the transient buffers of scrapes,
+// /metrics and rule evaluation come from the arenas and keep them at their peak: in the soak
+// benchmark the heap in use was flat while RSS rose by 100 MiB in ten minutes. Two arenas and
+// a fixed threshold (large buffers mapped and unmapped) took ten minutes' RSS from 155 to 97
+// MiB. MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_ in the environment still win.
+void tuneAllocator() {
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) {
+    ::mallopt(M_ARENA_MAX, 2);
+  }
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) {
+    ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  }
+}
+
 int run(const std::vector<std::string>& args) {
+  tuneAllocator();
   vigil::AgentOptions options;
   options.version = VIGIL_VERSION;
   options.revision = VIGIL_REVISION;

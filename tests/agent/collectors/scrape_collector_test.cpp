@@ -118,6 +118,35 @@ TEST_CASE("Scrape collector: targets labelled, bad targets fail alone", "[scrape
         1);
 }
 
+TEST_CASE("Scrape collector: a target that never finishes its body is cut off at the deadline",
+          "[scrape][integration]") {
+  // A valid start, then a line every 100 ms for ever: every read succeeds, so only the
+  // scrape's own deadline ends it, and the other target is scraped meanwhile.
+  LoopbackServer endless;
+  endless.http.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/plain", [](size_t, httplib::DataSink& sink) {
+      std::this_thread::sleep_for(100ms);
+      static const std::string line = "trickle 1\n";
+      return sink.write(line.data(), line.size());
+    });
+  });
+  endless.start();
+  Target target;
+  CollectorSettings settings;
+  settings.scrapes = {job("endless", "/metrics", endless.address()),
+                      job("app", "/good", target.address())};
+  auto collector = collectors::makeScrapeCollector(settings, HostPaths{});
+  REQUIRE(collector);
+  const auto started = std::chrono::steady_clock::now();
+  auto m = scrapeOnce(**collector);
+  CHECK(std::chrono::steady_clock::now() - started < 2500ms);
+  CHECK(m["up|instance=" + endless.address() + "|job=endless|team=web"] == 0);
+  CHECK(m["up|instance=" + target.address() + "|job=app|team=web"] == 1);
+  for (const auto& [key, v] : m) {
+    CHECK(key.find("trickle") == std::string::npos);
+  }
+}
+
 TEST_CASE(
     "Scrape collector: relabel_configs pick and label targets, metric_relabel_configs "
     "rewrite samples",
