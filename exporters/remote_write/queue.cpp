@@ -19,6 +19,8 @@ namespace {
 // Samples are read again this far back on every cycle, so that one stamped before the previous
 // read but appended after it (a slow scrape, a long rule evaluation) is still sent.
 constexpr int64_t kLateAppendSlackMs = 60'000;
+// Smaller steps back of the wall clock (slewing) need nothing: the next cycles catch up.
+constexpr int64_t kClockStepMs = 2'000;
 // After an outage the backlog is read in steps of this much time, so that memory stays bounded
 // by what one step holds rather than by the length of the outage.
 constexpr int64_t kMaxReadWindowMs = 5 * 60'000;
@@ -134,6 +136,16 @@ int EndpointQueue::desiredShards(std::size_t batches) const {
 
 void EndpointQueue::cycle() {
   const int64_t now = unixNowMs();
+  if (read_from_ - now > kClockStepMs) {
+    // The wall clock went back (and vigil drops the store's samples from after the new time):
+    // everything read so far counts as read up to now only, or no sample would go out until
+    // the clock caught up with the old one.
+    read_from_ = now;
+    floor_ = std::min(floor_, now);
+    for (KnownSeries& k : known_) {
+      k.sent_through = std::min(k.sent_through, now);
+    }
+  }
   int64_t hi = now;
   if (hi - read_from_ > kMaxReadWindowMs) {
     hi = read_from_ + kMaxReadWindowMs;

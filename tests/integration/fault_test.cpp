@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/support/alerting_vigil.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/process.h"
 
 using namespace vigil::test;
@@ -221,6 +222,11 @@ TEST_CASE(
   if (!std::filesystem::exists(kFaketimeLibrary)) {
     FAIL("libfaketime is not installed (scripts/setup.sh --with-test-servers installs it)");
   }
+  // A remote-write receiver that takes everything.
+  LoopbackServer receiver;
+  receiver.http.Post("/api/v1/write",
+                     [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  receiver.start();
   TempDir clock_dir;
   clock_dir.write("offset", "+0\n");
   std::unique_ptr<AlertingVigil> started_vigil;
@@ -240,6 +246,9 @@ alerting:
     repeat_interval: 1h
   receivers:
     - name: team
+remote_write:
+  - url: http://)" + receiver.address() + R"(/api/v1/write
+    name: clock
 )",
                                                     R"(groups:
   - name: clock
@@ -259,6 +268,13 @@ alerting:
   httplib::Client client = vigil.client();
   auto log = [&] { return vigil.log(); };
   auto notified = [&](const std::string& needle) { return vigil.notifications(needle); };
+  auto remote_written = [&] {
+    auto r = client.Get("/metrics");
+    std::smatch m;
+    const std::regex sent(R"(vigil_remote_write_samples_total\{[^}]*result="sent"[^}]*\} (\S+))");
+    return r && r->status == 200 && std::regex_search(r->body, m, sent) ? std::stod(m[1].str())
+                                                                        : -1;
+  };
   auto metric = [&](const std::string& series) {
     auto r = client.Get("/metrics");
     return r && r->status == 200 ? metricValue(r->body, series) : -1;
@@ -306,6 +322,9 @@ alerting:
     auto age = freshness(collected_age);
     return age && *age >= 0 && *age < 5;
   }));
+  // Remote write goes on sending what is collected at the new time.
+  const double written = remote_written();
+  CHECK(eventually(10s, [&] { return remote_written() > written + 100; }));
   REQUIRE(post("after-back"));
   CHECK(eventually(15s, [&] { return notified(R"(instance=\"after-back\")") == 1; }));
   // A `for` keeps its progress: the alert fires about 20 s after vigil started, not an hour on.
