@@ -94,7 +94,7 @@ ignored 1
   CHECK(family(r->batch, "ignored") == nullptr);
 }
 
-TEST_CASE("Text format: errors name the line; limits hold", "[textformat]") {
+TEST_CASE("Text format: errors name the line, limits hold", "[textformat]") {
   CHECK(errorOf("a 1\nb{x=\"1\"} one\n") == "line 2: bad value \"one\" for b");
   CHECK(errorOf("a{x=\"1} 2\n") == "line 1: unterminated label value");
   CHECK(errorOf("a{x=\"1\",x=\"2\"} 2\n") == "line 1: duplicate label x in a");
@@ -110,7 +110,7 @@ TEST_CASE("Text format: errors name the line; limits hold", "[textformat]") {
   CHECK(errorOf("a 1\nlong_metric_name 1\n", limits) == "line 2: longer than 10 bytes");
 }
 
-TEST_CASE("Text format: values as Go's ParseFloat reads them; series keys as written",
+TEST_CASE("Text format: values as Go's ParseFloat reads them, series keys as written",
           "[textformat]") {
   auto value = [](const std::string& text) {
     auto r = parseTextFormat("m " + text + "\n");

@@ -63,7 +63,7 @@ TEST_CASE("Detectors: a level shift is flagged when it happens", "[anomaly]") {
   }
 }
 
-TEST_CASE("Detectors: constant and gapped series stay quiet; a departure does not", "[anomaly]") {
+TEST_CASE("Detectors: constant and gapped series stay quiet, a departure does not", "[anomaly]") {
   for (const auto& name : detectorNames()) {
     INFO("detector " << name);
     auto d = makeDetector(name);

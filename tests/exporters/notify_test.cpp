@@ -352,7 +352,7 @@ TEST_CASE("Notifier: back-off grows between attempts and Retry-After is honoured
   CHECK(b[1] - b[0] >= 900ms);  // the back-off alone would retry after 20 ms
 }
 
-TEST_CASE("Notifier: a 4xx is not retried; the body is kept for the log", "[exporters][outbox]") {
+TEST_CASE("Notifier: a 4xx is not retried, the body is kept for the log", "[exporters][outbox]") {
   test::TempDir dir;
   TestReceiver hook;
   hook.status = 400;
@@ -407,7 +407,7 @@ TEST_CASE("Notifier: what is pending when vigil stops is delivered after the res
   CHECK(std::filesystem::exists(dir.file("outbox/0000000000000001-garbage.json.bad")));
 }
 
-TEST_CASE("Notifier: the outbox is bounded; the oldest message goes first", "[exporters][outbox]") {
+TEST_CASE("Notifier: the outbox is bounded, the oldest message goes first", "[exporters][outbox]") {
   test::TempDir dir;
   TestReceiver hook;
   hook.status = 503;

@@ -341,7 +341,7 @@ TEST_CASE("5xx and a receiver that hangs are retried with back-off until the sam
   CHECK(receiver.accepted().at("up{}").size() == 3);
 }
 
-TEST_CASE("429 waits for Retry-After; other 4xx drop the samples, counted, and sending goes on") {
+TEST_CASE("429 waits for Retry-After, other 4xx drop the samples, counted, and sending goes on") {
   Receiver receiver;
   receiver.script({{429, "1", 0ms}, {400, "", 0ms}, {400, "", 0ms}});
   auto store = vigil::makeMemStore();
@@ -401,7 +401,7 @@ TEST_CASE("A reload keeps an unchanged endpoint's queue and hands a changed one 
   writer->configure({}, {});  // stopped writers take no configuration
 }
 
-TEST_CASE("TLS receivers are verified against the configured CA; basic auth goes along") {
+TEST_CASE("TLS receivers are verified against the configured CA, basic auth goes along") {
   vigil::test::TempDir certs_dir;
   const auto certs = vigil::test::makeTestCertificates(certs_dir);
   Receiver receiver(certs.cert, certs.key);
@@ -431,7 +431,7 @@ TEST_CASE("TLS receivers are verified against the configured CA; basic auth goes
         "Basic dmlnaWw6cHc=");  // vigil:pw
 }
 
-TEST_CASE("Shards grow with a backlog and come back down; every series arrives in order") {
+TEST_CASE("Shards grow with a backlog and come back down, every series arrives in order") {
   Receiver receiver;
   std::vector<Receiver::Response> slow(400, {200, "", 15ms});
   receiver.script(slow);

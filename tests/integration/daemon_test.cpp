@@ -153,7 +153,7 @@ TEST_CASE("Daemon: /api/v1/cost summarises the node's cost over the last hour an
   }
 }
 
-TEST_CASE("Daemon: a bad reload keeps the running configuration; a good one applies",
+TEST_CASE("Daemon: a bad reload keeps the running configuration, a good one applies",
           "[integration][daemon]") {
   RunningVigil vigil(kConfig);
   REQUIRE_THAT(vigil.metrics(), Catch::Contains("node_cpu_seconds_total{"));

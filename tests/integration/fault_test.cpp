@@ -51,7 +51,7 @@ struct MountedDataDir {
 
 }  // namespace
 
-TEST_CASE("Faults: a full, then read-only data directory; vigil keeps working and recovers",
+TEST_CASE("Faults: a full, then read-only data directory, vigil keeps working and recovers",
           "[integration][fault]") {
   TempDir dir;
   MountedDataDir data(dir.file("data"));
@@ -216,7 +216,7 @@ struct FaketimeEnvironment {
 }  // namespace
 
 TEST_CASE(
-    "Faults: the wall clock steps an hour back and forward; vigil keeps collecting, "
+    "Faults: the wall clock steps an hour back and forward, vigil keeps collecting, "
     "evaluating and notifying",
     "[integration][fault][clock]") {
   if (!std::filesystem::exists(kFaketimeLibrary)) {

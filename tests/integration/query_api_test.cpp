@@ -132,7 +132,7 @@ TEST_CASE("CLI: vigil query evaluates on a running agent", "[integration][api][c
   CHECK_THAT(bad.output, Catch::Contains("parse error"));
 }
 
-TEST_CASE("Rules in the agent: alerts fire, are logged and listed; bad rules are refused",
+TEST_CASE("Rules in the agent: alerts fire, are logged and listed, bad rules are refused",
           "[integration][rules]") {
   TempDir dir;
   dir.write("alerts.yml", R"(groups:

@@ -163,7 +163,7 @@ TEST_CASE("Security: HTTPS with read and admin tokens", "[integration][security]
   CHECK_THAT(servedSubject(vigil.dir, vigil.port, "-tls1_2"), Catch::Contains("CN = vigil-a"));
 }
 
-TEST_CASE("Security: a renewed certificate is served without a restart; a broken one is not",
+TEST_CASE("Security: a renewed certificate is served without a restart, a broken one is not",
           "[integration][security]") {
   SecureVigil vigil;
   REQUIRE(eventually(10s, [&] {

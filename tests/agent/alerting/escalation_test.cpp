@@ -143,7 +143,7 @@ TEST_CASE("Escalation: a step of the wall clock neither skips a level's wait nor
   }
 }
 
-TEST_CASE("Escalation: acknowledgement stops it; expiry and withdrawal resume it",
+TEST_CASE("Escalation: acknowledgement stops it, expiry and withdrawal resume it",
           "[alerting][escalation]") {
   Escalator esc(config(kPolicy));
   esc.route(notification("first notification"), kT0);

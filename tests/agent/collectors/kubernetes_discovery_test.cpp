@@ -243,7 +243,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "Kubernetes pod list: container metrics named by namespace, pod and container; sandboxes "
+    "Kubernetes pod list: container metrics named by namespace, pod and container, sandboxes "
     "left out",
     "[kubernetes][cgroup][integration]") {
   // The pods whose cgroups the recorded tree under tests/fixtures/cgroup holds.

@@ -371,7 +371,7 @@ TEST_CASE("Store: concurrent appends, batches and queries", "[store][concurrency
   CHECK(store->stats().rejected_out_of_order == 0);
 }
 
-TEST_CASE("Store: a retired source's series go stale; its name maps to the same id",
+TEST_CASE("Store: a retired source's series go stale, its name maps to the same id",
           "[store][staleness]") {
   auto store = makeMemStore();
   auto a = store->registerSource("collector/cpu");
