@@ -137,12 +137,7 @@ struct Webhook {
 // StatsD datagrams at `per_second`, paced in 10 ms slices.
 void sendStatsd(int port, int per_second, const std::atomic<bool>& stop,
                 std::atomic<uint64_t>& sent) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  const int fd = vigil::test::connectedLoopbackUdpSocket(port);
   std::vector<std::string> lines;
   for (int r = 0; r < 100; ++r) {
     lines.push_back("soak.requests:1|c|#route:r" + std::to_string(r));

@@ -115,12 +115,7 @@ int main() {
   const auto before = threadCpuSeconds();
   std::thread sender([&] {
     sender_tid = static_cast<int>(::gettid());
-    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(port));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    const int fd = vigil::test::connectedLoopbackUdpSocket(port);
     constexpr std::size_t kBatch = 64;
     std::vector<mmsghdr> msgs(kBatch);
     std::vector<iovec> iov(kBatch);

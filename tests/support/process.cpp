@@ -79,8 +79,12 @@ std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) {
 
 bool ChildProcess::running() { return !waitExit(std::chrono::milliseconds(0)).has_value(); }
 
-int freeLoopbackUdpPort() {
-  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+namespace {
+
+// A port the kernel hands out for `type` (SOCK_STREAM, SOCK_DGRAM) on 127.0.0.1, free when
+// asked (the caller binds it soon after).
+int freeLoopbackPortOf(int type) {
+  int fd = ::socket(AF_INET, type, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -94,20 +98,20 @@ int freeLoopbackUdpPort() {
   return ntohs(addr.sin_port);
 }
 
-int freeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+}  // namespace
+
+int freeLoopbackUdpPort() { return freeLoopbackPortOf(SOCK_DGRAM); }
+
+int freeLoopbackPort() { return freeLoopbackPortOf(SOCK_STREAM); }
+
+int connectedLoopbackUdpSocket(int port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  return fd;
 }
 
 TempDir::TempDir() {

@@ -34,6 +34,8 @@ class ChildProcess {
 int freeLoopbackPort();
 /// A UDP port on 127.0.0.1 that is free now (for StatsD listeners).
 int freeLoopbackUdpPort();
+/// A UDP socket connected to 127.0.0.1:`port` (for StatsD senders); the caller closes it.
+int connectedLoopbackUdpSocket(int port);
 
 /// A fresh directory under the system temp dir, removed on destruction.
 class TempDir {
