@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <variant>
 #include <vector>
 
@@ -123,7 +124,9 @@ std::string humanizeDuration(double v) {
   if (std::fabs(v) >= 1) {
     std::string sign = v < 0 ? "-" : "";
     v = std::fabs(v);
-    const long long secs = static_cast<long long>(v);
+    // Past the range of long long the conversion is undefined (a fuzzer found 3.4e21 s).
+    const long long secs =
+        v < 9.2e18 ? static_cast<long long>(v) : std::numeric_limits<long long>::max();
     const long long days = secs / 86400;
     const long long hours = secs / 3600 % 24;
     const long long minutes = secs / 60 % 60;
