@@ -97,6 +97,13 @@ void appendStoreStats(const StoreStats& st, MetricBatch& out) {
   out.addSingle("vigil_store_index_bytes",
                 "Memory held by labels, postings and per-series bookkeeping.", MetricType::kGauge,
                 static_cast<double>(st.index_bytes));
+  out.addSingle("vigil_store_chunk_segment_bytes",
+                "Memory mapped for closed chunks: their bytes and the room of dropped chunks whose "
+                "segment still holds live ones.",
+                MetricType::kGauge, static_cast<double>(st.chunk_segment_bytes));
+  out.addSingle("vigil_store_head_slab_bytes",
+                "Memory mapped for open chunks: their buffers and the free slots of their slabs.",
+                MetricType::kGauge, static_cast<double>(st.head_slab_bytes));
   out.addSingle("vigil_store_evictions_total",
                 "Chunks dropped before their retention to stay within the memory budget.",
                 MetricType::kCounter, static_cast<double>(st.evictions));

@@ -284,8 +284,7 @@ Status MemStore::loadCheckpoint(const std::string& path) {
           !r.bytes((c.bits + 7) / 8, bytes)) {
         return corrupt("truncated chunk");
       }
-      c.data = std::make_unique<uint8_t[]>((c.bits + 7) / 8);
-      std::memcpy(c.data.get(), bytes, (c.bits + 7) / 8);
+      c.data = arena_.copy(reinterpret_cast<const uint8_t*>(bytes), (c.bits + 7) / 8);
       l.closed.push_back(std::move(c));
     }
     GorillaEncoder& h = l.head;

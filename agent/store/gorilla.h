@@ -8,18 +8,21 @@
 // byte counters, load averages). A chunk whose first value is such a decimal stores its values
 // as integers scaled by 10^k, delta-of-delta encoded like the timestamps, which is far smaller
 // than XOR of the doubles; a value that does not fit the chunk's scale exactly makes the store
-// start a new chunk. Decoding gives back the identical bits. Pure computation; no locking.
+// start a new chunk. Decoding gives back the identical bits. Pure computation; the encoder's
+// buffer comes from HeadPool (head_pool.h).
 
 #include <cstdint>
 #include <vector>
+
+#include "head_pool.h"
 
 namespace vigil::store {
 
 /// Appends samples to a growing bit stream. The encoder's state travels with the chunk so that
 /// appends go on in place after a restart from a checkpoint.
 struct GorillaEncoder {
-  std::vector<uint8_t> bytes;
-  uint32_t bits = 0;  // bits used in `bytes`
+  std::vector<uint8_t, HeadAllocator<uint8_t>> bytes;  // see head_pool.h
+  uint32_t bits = 0;                                   // bits used in `bytes`
   uint16_t count = 0;
   int64_t prev_t = 0;
   int64_t prev_delta = 0;

@@ -218,7 +218,9 @@ GorillaEncoder smallerEncoding(GorillaEncoder head) {
   if (samples.size() != head.count) {
     return head;
   }
+  const std::size_t head_bytes = head.bytes.size();
   auto encode = [&](GorillaEncoder e) -> std::optional<GorillaEncoder> {
+    e.bytes.reserve(HeadPool::slotSize(head_bytes));  // one buffer, not a doubling series
     for (const auto& [t, v] : samples) {
       if (!e.fits(v)) {
         return std::nullopt;
@@ -275,8 +277,7 @@ void MemStore::closeHead(Series& s) {
   c.bits = s.head.bits;
   c.count = s.head.count;
   const std::size_t nbytes = (s.head.bits + 7) / 8;
-  c.data = std::make_unique<uint8_t[]>(nbytes);
-  std::memcpy(c.data.get(), s.head.bytes.data(), nbytes);
+  c.data = arena_.copy(s.head.bytes.data(), nbytes);
   s.closed_bytes += closedBytes(c);
   s.closed.push_back(std::move(c));
   s.head = GorillaEncoder{};
@@ -325,10 +326,12 @@ MemStore::AppendResult MemStore::appendLocked(Series& s, int64_t t, double v) {
     s.head_mint = t;
     s.head.min_scale = s.scale_hint;
   }
-  // The head grows by small steps rather than doubling: a chunk holds ~100-200 bytes, and the
-  // slack of a doubled buffer would cost a quarter of that on every series.
+  // The head grows by one 64-byte size class at a time rather than doubling: a chunk holds
+  // ~100-200 bytes, and the slack of a doubled buffer would cost a quarter of that on every
+  // series.
   if (s.head.bytes.capacity() - s.head.bytes.size() < kMaxSampleBytes) {
-    s.head.bytes.reserve(s.head.bytes.size() + kMaxSampleBytes + kHeadGrowthBytes);
+    s.head.bytes.reserve(
+        HeadPool::slotSize(s.head.bytes.size() + kMaxSampleBytes + kHeadGrowthBytes));
   }
   const std::size_t cap_before = s.head.bytes.capacity();
   s.head.append(t, v);
@@ -841,6 +844,8 @@ StoreStats MemStore::stats() const {
   st.samples = sample_count_.load();
   st.chunk_bytes = chunk_bytes_.load();
   st.index_bytes = index_bytes_.load();
+  st.chunk_segment_bytes = ChunkArena::mappedBytes();  // one store per process
+  st.head_slab_bytes = HeadPool::mappedBytes();
   st.evictions = evictions_.load();
   st.rejected_out_of_order = rejected_out_of_order_.load();
   st.rejected_duplicate = rejected_duplicate_.load();

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chunk_arena.h"
 #include "gorilla.h"
 #include "vigil/store.h"
 
@@ -19,14 +20,14 @@ namespace vigil::store {
 struct ClosedChunk {
   int64_t mint = 0;
   int64_t maxt = 0;
-  std::unique_ptr<uint8_t[]> data;
+  ChunkBytes data;  // in the store's ChunkArena
   uint32_t bits = 0;
   uint16_t count = 0;
 };
 
-/// Memory a closed chunk holds: header, data and the allocator's overhead for the data.
+/// Memory a closed chunk holds: header and data (packed in arena segments, no per-chunk overhead).
 inline std::size_t closedChunkBytes(const ClosedChunk& c) {
-  return sizeof(ClosedChunk) + (c.bits + 7) / 8 + 16;
+  return sizeof(ClosedChunk) + (c.bits + 7) / 8;
 }
 
 using InternedLabel = std::pair<const std::string*, const std::string*>;
@@ -115,6 +116,7 @@ class MemStore final : public Store {
   void clearAll();
 
   StoreOptions options_;
+  ChunkArena arena_;      // closed chunks' bytes
   std::mutex limits_mu_;  // guards options_.retention and options_.memory_budget_bytes
   std::array<Shard, 64> shards_;
 

@@ -84,7 +84,12 @@ struct StoreStats {
   std::size_t samples = 0;
   std::size_t chunk_bytes = 0;  // compressed samples plus chunk headers
   std::size_t index_bytes = 0;  // labels, symbols, postings and per-series bookkeeping
-  uint64_t evictions = 0;       // chunks dropped to stay within the memory budget
+  // Memory mapped for closed chunks: their bytes, plus the place of dropped chunks until the
+  // rest of their segment goes too.
+  std::size_t chunk_segment_bytes = 0;
+  // Memory mapped for open (head) chunks' slabs: their buffers and free slots.
+  std::size_t head_slab_bytes = 0;
+  uint64_t evictions = 0;  // chunks dropped to stay within the memory budget
   uint64_t rejected_out_of_order = 0;
   uint64_t rejected_duplicate = 0;
   uint64_t appended = 0;
