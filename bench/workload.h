@@ -91,9 +91,10 @@ inline std::vector<SeriesSpec> benchSeries() {
   return out;
 }
 
-inline void loadSeries(Store& store, const std::vector<SeriesSpec>& specs, int64_t start_ms = 0) {
+inline void loadSeries(Store& store, const std::vector<SeriesSpec>& specs, int64_t start_ms = 0,
+                       int samples = kSamplesPerSeries) {
   for (const auto& spec : specs) {
-    for (int i = 0; i < kSamplesPerSeries; ++i) {
+    for (int i = 0; i < samples; ++i) {
       (void)store.append(spec.labels, start_ms + i * kScrapeMs, spec.base + spec.slope * i);
     }
   }

@@ -114,16 +114,27 @@ bool isValidName(std::string_view name, bool allow_colon) {
 bool isValidMetricName(std::string_view name) { return isValidName(name, true); }
 bool isValidLabelName(std::string_view name) { return isValidName(name, false); }
 
-std::string formatPlainFloat(double v) {
+char* writePlainFloat(char* first, double v) {
+  std::string_view special;
   if (std::isnan(v)) {
-    return "NaN";
+    special = "NaN";
+  } else if (std::isinf(v)) {
+    special = v > 0 ? "+Inf" : "-Inf";
+  } else {
+    return std::to_chars(first, first + kMaxPlainFloatChars, v, std::chars_format::fixed).ptr;
   }
-  if (std::isinf(v)) {
-    return v > 0 ? "+Inf" : "-Inf";
-  }
-  char buf[512];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
-  return std::string(buf, end);
+  return std::copy(special.begin(), special.end(), first);
+}
+
+void appendPlainFloat(std::string& out, double v) {
+  char buf[kMaxPlainFloatChars];
+  out.append(buf, writePlainFloat(buf, v));
+}
+
+std::string formatPlainFloat(double v) {
+  std::string out;
+  appendPlainFloat(out, v);
+  return out;
 }
 
 std::string goQuote(std::string_view s) {

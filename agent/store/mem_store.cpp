@@ -557,6 +557,17 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
 
 std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                             int64_t maxt) const {
+  return selectSamples(matchers, mint, maxt, false);
+}
+
+std::vector<SeriesSamples> MemStore::selectNewest(const std::vector<LabelMatcher>& matchers,
+                                                  int64_t mint, int64_t maxt) const {
+  return selectSamples(matchers, mint, maxt, true);
+}
+
+std::vector<SeriesSamples> MemStore::selectSamples(const std::vector<LabelMatcher>& matchers,
+                                                   int64_t mint, int64_t maxt,
+                                                   bool newest_only) const {
   std::shared_lock index_lock(index_mu_);
   std::vector<SeriesSamples> out;
   for (uint32_t id : matchingIds(matchers)) {
@@ -564,21 +575,16 @@ std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& mat
     SeriesSamples ss;
     {
       std::lock_guard lock(s.mu);
-      std::size_t upper_bound = s.head.count;
-      for (const ClosedChunk& c : s.closed) {
-        if (c.maxt >= mint && c.mint <= maxt) {
-          upper_bound += c.count;
+      if (newest_only && s.head.count + s.closed.size() > 0 && s.last_t <= maxt) {
+        // The newest sample is at hand; it is the one wanted if it is in the window.
+        if (s.last_t >= mint) {
+          ss.samples.push_back({s.last_t, std::bit_cast<double>(s.last_value_bits)});
         }
-      }
-      ss.samples.reserve(upper_bound);
-      // Only the chunks that overlap the range are decoded.
-      for (const ClosedChunk& c : s.closed) {
-        if (c.maxt >= mint && c.mint <= maxt) {
-          decodeRange(c.data.get(), c.bits, c.count, mint, maxt, ss.samples);
+      } else {
+        decodeWindow(s, mint, maxt, ss.samples);
+        if (newest_only && ss.samples.size() > 1) {
+          ss.samples.erase(ss.samples.begin(), ss.samples.end() - 1);
         }
-      }
-      if (s.head.count > 0 && s.last_t >= mint && s.head_mint <= maxt) {
-        decodeRange(s.head.bytes.data(), s.head.bits, s.head.count, mint, maxt, ss.samples);
       }
     }
     if (!ss.samples.empty()) {
@@ -587,6 +593,25 @@ std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& mat
     }
   }
   return out;
+}
+
+void MemStore::decodeWindow(const Series& s, int64_t mint, int64_t maxt, std::vector<Sample>& out) {
+  std::size_t upper_bound = s.head.count;
+  for (const ClosedChunk& c : s.closed) {
+    if (c.maxt >= mint && c.mint <= maxt) {
+      upper_bound += c.count;
+    }
+  }
+  out.reserve(upper_bound);
+  // Only the chunks that overlap the range are decoded.
+  for (const ClosedChunk& c : s.closed) {
+    if (c.maxt >= mint && c.mint <= maxt) {
+      decodeRange(c.data.get(), c.bits, c.count, mint, maxt, out);
+    }
+  }
+  if (s.head.count > 0 && s.last_t >= mint && s.head_mint <= maxt) {
+    decodeRange(s.head.bytes.data(), s.head.bits, s.head.count, mint, maxt, out);
+  }
 }
 
 void MemStore::scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,

@@ -66,6 +66,8 @@ class MemStore final : public Store {
   Status append(const LabelSet& labels, int64_t t, double v) override;
   std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                     int64_t maxt) const override;
+  std::vector<SeriesSamples> selectNewest(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                          int64_t maxt) const override;
   void scan(int64_t mint, int64_t maxt, const ScanCursor& cursor,
             const ScanVisitor& visit) const override;
   std::vector<LabelSet> series(const std::vector<LabelMatcher>& matchers) const override;
@@ -111,6 +113,10 @@ class MemStore final : public Store {
   void removeIfDead(Series* s);
   /// Ids of series matching all matchers; index_mu_ must be held (shared).
   std::vector<uint32_t> matchingIds(const std::vector<LabelMatcher>& matchers) const;
+  std::vector<SeriesSamples> selectSamples(const std::vector<LabelMatcher>& matchers, int64_t mint,
+                                           int64_t maxt, bool newest_only) const;
+  // Appends the samples of `s` within [mint, maxt]; the caller holds s.mu.
+  static void decodeWindow(const Series& s, int64_t mint, int64_t maxt, std::vector<Sample>& out);
   const std::string* intern(const std::string& s);
   void release(const std::string* s);
   void clearAll();

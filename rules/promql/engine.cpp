@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -61,11 +62,83 @@ uint64_t signatureOf(const LabelSet& labels, const std::vector<std::string>& nam
 }
 
 uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>& names, bool on) {
-  if (!on && names.empty() && labels.borrowedFrom() != nullptr) {
-    return labels.borrowedFrom()->signature;  // all labels but __name__, hashed when read
+  const SelectedSeries* series = labels.borrowedFrom();
+  if (series == nullptr) {
+    return signatureOf(labels.get(), names, on);
   }
-  return signatureOf(labels.get(), names, on);
+  if (!on && names.empty()) {
+    return series->signature;  // all labels but __name__, hashed when read
+  }
+  // The same series meets the same grouping at every step of a range query: the last
+  // signature is kept with the series, keyed by the grouping (its list lives in the
+  // expression tree) and by whether __name__ was dropped.
+  const uintptr_t key = reinterpret_cast<uintptr_t>(&names) | (on ? 1 : 0) |
+                        (labels.get().size() != series->labels.size() ? 2 : 0);
+  if (series->grouping_key != key) {
+    series->grouping_signature = signatureOf(labels.get(), names, on);
+    series->grouping_key = key;
+  }
+  return series->grouping_signature;
 }
+
+// A set of signatures, or a map from them to positions, used again at every step: open
+// addressing over a power-of-two table, with no allocation once it has grown (std::unordered_map
+// allocates a node per entry, which made vector matching allocate per sample).
+class SignatureTable {
+ public:
+  // Empties the table for up to `entries` insertions.
+  void reset(std::size_t entries) {
+    std::size_t capacity = 16;
+    while (capacity < entries * 2) {
+      capacity <<= 1;
+    }
+    if (++generation_ == 0 || slots_.size() < capacity) {
+      slots_.assign(std::max(capacity, slots_.size()), Slot{});
+      generation_ = 1;
+    }
+    mask_ = slots_.size() - 1;
+  }
+  // The position stored under `key` and false, or `position` newly stored and true.
+  std::pair<uint32_t, bool> tryEmplace(uint64_t key, uint32_t position) {
+    for (std::size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+      Slot& slot = slots_[i];
+      if (slot.generation != generation_) {
+        slot = {key, position, generation_};
+        return {position, true};
+      }
+      if (slot.key == key) {
+        return {slot.position, false};
+      }
+    }
+  }
+  const uint32_t* find(uint64_t key) const {
+    for (std::size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (slot.generation != generation_) {
+        return nullptr;
+      }
+      if (slot.key == key) {
+        return &slot.position;
+      }
+    }
+  }
+  bool contains(uint64_t key) const { return find(key) != nullptr; }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;
+    uint32_t position = 0;
+    uint32_t generation = 0;
+  };
+  static uint64_t mix(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    return k ^ (k >> 33);
+  }
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  uint32_t generation_ = 0;
+};
 
 std::string describe(const LabelSet& labels) { return labelsToString(labels); }
 
@@ -124,7 +197,10 @@ class Evaluator {
     switch (e.kind) {
       case ExprKind::kVectorSelector: {
         const auto& vs = static_cast<const VectorSelector&>(e);
-        fetch(vs, extra_back + options_.lookback.count());
+        // Evaluated at one time only (an instant query or rule, not under a subquery), an
+        // instant selector sees nothing but each series' newest sample in the lookback.
+        const bool newest_only = start_ == end_ && extra_back == 0 && vs.at != AtKind::kTimestamp;
+        fetch(vs, extra_back + options_.lookback.count(), newest_only);
         return;
       }
       case ExprKind::kMatrixSelector: {
@@ -213,7 +289,7 @@ class Evaluator {
     }
   }
 
-  void fetch(const VectorSelector& vs, int64_t back) {
+  void fetch(const VectorSelector& vs, int64_t back, bool newest_only = false) {
     int64_t lo = start_;
     int64_t hi = end_;
     if (vs.at == AtKind::kTimestamp) {
@@ -226,9 +302,10 @@ class Evaluator {
     // Series come in creation order, as Prometheus's head returns them to queries: the order
     // of floating-point sums in aggregations depends on it in the last bits.
     if (cache_ != nullptr) {
-      data.series = cache_->select(store_, vs.matchers, mint, maxt);
+      data.series = cache_->select(store_, vs.matchers, mint, maxt, newest_only);
     } else {
-      data.series = SelectCache::prepare(store_.select(vs.matchers, mint, maxt));
+      data.series = SelectCache::prepare(newest_only ? store_.selectNewest(vs.matchers, mint, maxt)
+                                                     : store_.select(vs.matchers, mint, maxt));
     }
     std::size_t samples = 0;
     for (const auto& s : *data.series) {
@@ -272,6 +349,55 @@ class Evaluator {
     return &*it;
   }
 
+  // Where each series' window [mint, maxt] of one matrix selector lies in its samples. A range
+  // query moves the window forward one step at a time, so the bounds advance by a sample or
+  // two instead of being searched again for every series at every step.
+  struct WindowCursor {
+    const std::vector<SelectedSeries>* series = nullptr;
+    int64_t mint = std::numeric_limits<int64_t>::max();
+    int64_t maxt = std::numeric_limits<int64_t>::max();
+    std::vector<std::pair<std::size_t, std::size_t>> bounds;  // [lo, hi) into samples
+
+    void moveTo(const std::vector<SelectedSeries>& list, int64_t new_mint, int64_t new_maxt) {
+      const bool forward =
+          series == &list && new_mint >= mint && new_maxt >= maxt && bounds.size() == list.size();
+      series = &list;
+      mint = new_mint;
+      maxt = new_maxt;
+      if (!forward) {
+        bounds.resize(list.size());
+        for (std::size_t i = 0; i < list.size(); ++i) {
+          const auto w = window(list[i], mint, maxt);
+          const Sample* base = list[i].samples.data();
+          bounds[i] = {static_cast<std::size_t>(w.data() - base),
+                       static_cast<std::size_t>(w.data() - base) + w.size()};
+        }
+        return;
+      }
+      // The window edges of the series are scattered in memory: fetched a few series ahead,
+      // their cache misses overlap instead of coming one after another.
+      constexpr std::size_t kAhead = 8;
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        if (i + kAhead < list.size()) {
+          const auto& ahead = list[i + kAhead].samples;
+          const std::size_t at = bounds[i + kAhead].second;
+          if (at < ahead.size()) {
+            __builtin_prefetch(ahead.data() + at);
+          }
+          __builtin_prefetch(ahead.data() + bounds[i + kAhead].first);
+        }
+        const auto& samples = list[i].samples;
+        auto& [lo, hi] = bounds[i];
+        while (hi < samples.size() && samples[hi].t <= maxt) {
+          ++hi;
+        }
+        while (lo < hi && samples[lo].t < mint) {
+          ++lo;
+        }
+      }
+    }
+  };
+
   // The samples of `s` in [mint, maxt], staleness markers left out as Prometheus leaves them
   // out of range vectors.
   static std::span<const Sample> window(const SelectedSeries& s, int64_t mint, int64_t maxt) {
@@ -286,15 +412,20 @@ class Evaluator {
   // A function's range-vector argument as views: into the store read for a matrix selector
   // (nothing copied), or into `held` for a subquery, which must outlive the views.
   std::vector<RangeView> rangeArgument(const Expr& arg, int64_t t, Value& held) {
-    std::vector<RangeView> out;
+    std::vector<RangeView> out = pool_.takeViews(0);
     if (arg.kind == ExprKind::kMatrixSelector) {
       const auto& ms = static_cast<const MatrixSelector&>(arg);
       const auto& vs = static_cast<const VectorSelector&>(*ms.selector);
       const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
-      for (const auto& s : *data(vs).series) {
-        auto points = window(s, maxt - ms.range_ms, maxt);
-        if (!points.empty()) {
-          out.push_back({SeriesLabels::borrow(s), points});
+      const auto& series = *data(vs).series;
+      WindowCursor& cursor = cursors_[&ms];
+      cursor.moveTo(series, maxt - ms.range_ms, maxt);
+      out.reserve(series.size());
+      for (std::size_t i = 0; i < series.size(); ++i) {
+        const auto [lo, hi] = cursor.bounds[i];
+        if (lo < hi) {
+          out.push_back({SeriesLabels::borrow(series[i]),
+                         std::span<const Sample>(series[i].samples.data() + lo, hi - lo)});
         }
       }
       return out;
@@ -309,8 +440,9 @@ class Evaluator {
  private:
   Vector selectInstant(const VectorSelector& vs, int64_t t) {
     const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
-    Vector out;
-    for (const auto& s : *data(vs).series) {
+    const auto& series = *data(vs).series;
+    Vector out = pool_.take(series.size());
+    for (const auto& s : series) {
       const Sample* it = visibleAt(s, ref);
       if (it == nullptr) {
         continue;
@@ -403,11 +535,11 @@ class Evaluator {
       return Scalar{t, value};
     }
     if (ls || rs) {
+      // Filtered in place: the operand is not read again.
       Vector vec = std::move(std::get<Vector>(ls ? rv : lv));
       const double scalar = ls ? ls->v : rs->v;
       const bool swap = ls != nullptr;
-      Vector out;
-      out.reserve(vec.size());
+      std::size_t kept = 0;
       for (auto& s : vec) {
         auto [value, keep] = swap ? applyOp(b.op, scalar, s.v) : applyOp(b.op, s.v, scalar);
         if (isComparison(b.op) && swap) {
@@ -422,37 +554,46 @@ class Evaluator {
           s.metric.dropName();
         }
         s.v = value;
-        out.push_back(std::move(s));
+        if (&vec[kept] != &s) {
+          vec[kept] = std::move(s);
+        }
+        ++kept;
       }
-      return out;
+      vec.erase(vec.begin() + static_cast<std::ptrdiff_t>(kept), vec.end());
+      return vec;
     }
-    return vectorBinary(b, std::get<Vector>(lv), std::get<Vector>(rv), t);
+    Vector out = vectorBinary(b, std::get<Vector>(lv), std::get<Vector>(rv), t);
+    pool_.giveValue(lv);
+    pool_.giveValue(rv);
+    return out;
   }
 
   Vector vectorBinary(const BinaryExpr& b, Vector& lhs, Vector& rhs, int64_t t) {
     const VectorMatching& m = *b.matching;
     auto sig = [&](const SeriesLabels& ls) { return signatureOf(ls, m.labels, m.on); };
-    Vector out;
+    Vector out = pool_.take(std::max(lhs.size(), rhs.size()));
     if (isSetOperator(b.op)) {
-      std::unordered_set<uint64_t> rsigs;
+      SignatureTable& rsigs = table_a_;
+      rsigs.reset(rhs.size());
       for (const auto& s : rhs) {
-        rsigs.insert(sig(s.metric));
+        rsigs.tryEmplace(sig(s.metric), 0);
       }
       if (b.op == BinaryOp::kAnd || b.op == BinaryOp::kUnless) {
         for (auto& s : lhs) {
-          if ((rsigs.count(sig(s.metric)) != 0) == (b.op == BinaryOp::kAnd)) {
+          if (rsigs.contains(sig(s.metric)) == (b.op == BinaryOp::kAnd)) {
             out.push_back(std::move(s));
           }
         }
         return out;
       }
-      std::unordered_set<uint64_t> lsigs;
+      SignatureTable& lsigs = table_b_;
+      lsigs.reset(lhs.size());
       for (auto& s : lhs) {
-        lsigs.insert(sig(s.metric));
+        lsigs.tryEmplace(sig(s.metric), 0);
         out.push_back(std::move(s));
       }
       for (auto& s : rhs) {
-        if (lsigs.count(sig(s.metric)) == 0) {
+        if (!lsigs.contains(sig(s.metric))) {
           out.push_back(std::move(s));
         }
       }
@@ -462,28 +603,31 @@ class Evaluator {
     const bool swap = m.card == Cardinality::kOneToMany;
     Vector& many = swap ? rhs : lhs;
     Vector& one = swap ? lhs : rhs;
-    std::unordered_map<uint64_t, const InstantSample*> one_side;
-    for (const auto& s : one) {
-      auto [it, inserted] = one_side.emplace(sig(s.metric), &s);
+    SignatureTable& one_side = table_a_;
+    one_side.reset(one.size());
+    for (std::size_t i = 0; i < one.size(); ++i) {
+      const auto& s = one[i];
+      auto [first, inserted] = one_side.tryEmplace(sig(s.metric), static_cast<uint32_t>(i));
       if (!inserted) {
         fail(StatusCode::kInvalidArgument,
              "found duplicate series for the match group " + describeSig(s.metric, m) + " on the " +
                  (swap ? "left" : "right") + " hand-side of the operation: [" +
-                 describe(it->second->metric) + ", " + describe(s.metric) +
+                 describe(one[first].metric) + ", " + describe(s.metric) +
                  "];many-to-many matching not allowed: matching labels must be unique on one side");
       }
     }
-    std::unordered_set<uint64_t> matched_one_to_one;
+    SignatureTable& matched_one_to_one = table_b_;
+    matched_one_to_one.reset(many.size());
     std::set<std::string> result_keys;
     for (auto& s : many) {
       const uint64_t key = sig(s.metric);
-      auto it = one_side.find(key);
-      if (it == one_side.end()) {
+      const uint32_t* at = one_side.find(key);
+      if (at == nullptr) {
         continue;
       }
-      const InstantSample& o = *it->second;
+      const InstantSample& o = one[*at];
       if (m.card == Cardinality::kOneToOne) {
-        if (!matched_one_to_one.insert(key).second) {
+        if (!matched_one_to_one.tryEmplace(key, 0).second) {
           fail(StatusCode::kInvalidArgument,
                "multiple matches for labels: many-to-one matching must be explicit "
                "(group_left/group_right)");
@@ -556,13 +700,122 @@ class Evaluator {
         }
       }
     }
-    return aggregateVector(a, vec, param, label_param, t);
+    Vector out = aggregateVector(a, vec, param, label_param, t);
+    pool_.give(std::move(vec));
+    return out;
   }
 
+ public:
+  // Takes back the vectors of a step's value that has been read.
+  void recycle(Value& v) { pool_.giveValue(v); }
+
+ private:
   Vector aggregateVector(const AggregateExpr& a, Vector& vec, double param,
                          const std::string& label_param, int64_t t);
 
   Value call(const Call& c, int64_t t);
+
+  // A range query's call of a window function (rate, max_over_time, ...) on a matrix
+  // selector, computed for every step at once, series by series: each series' samples are
+  // read in order while they are in cache, instead of every series being visited at every
+  // step. Steps then read their column. values and present are indexed [step * series + i].
+  struct StepTable {
+    const std::vector<SelectedSeries>* series = nullptr;
+    std::vector<double> values;
+    std::vector<uint8_t> present;
+  };
+  // Beyond this many series × steps (9 bytes each) a call is evaluated step by step instead.
+  static constexpr std::size_t kMaxStepTableEntries = 4'000'000;
+
+  const StepTable* stepTable(const Call& c, int64_t t) {
+    if (start_ == end_ || t < start_ || t > end_ || (t - start_) % step_ != 0) {
+      return nullptr;  // an instant query, or a subquery's step off the query's grid
+    }
+    auto [it, inserted] = step_tables_.try_emplace(&c);
+    if (inserted) {
+      it->second = buildStepTable(c);  // stays empty for calls it does not apply to
+    }
+    return it->second.get();
+  }
+
+  std::unique_ptr<StepTable> buildStepTable(const Call& c) {
+    const MatrixSelector* ms = nullptr;
+    std::vector<double> scalars;
+    const auto& types = c.func->arg_types;
+    for (std::size_t i = 0; i < c.args.size(); ++i) {
+      const Expr* arg = c.args[i].get();
+      while (arg->kind == ExprKind::kParen) {
+        arg = static_cast<const ParenExpr*>(arg)->expr.get();
+      }
+      if (!types.empty() && types[std::min(i, types.size() - 1)] == ValueType::kMatrix) {
+        if (arg->kind != ExprKind::kMatrixSelector) {
+          return nullptr;
+        }
+        ms = static_cast<const MatrixSelector*>(arg);
+      } else if (arg->kind == ExprKind::kNumber) {
+        scalars.push_back(static_cast<const NumberLiteral*>(arg)->value);
+      } else {
+        return nullptr;  // an argument that may change from step to step
+      }
+    }
+    const WindowFunction f = ms != nullptr ? windowFunction(c.func->name, scalars) : nullptr;
+    if (!f) {
+      return nullptr;
+    }
+    const auto& vs = static_cast<const VectorSelector&>(*ms->selector);
+    const auto& series = *data(vs).series;
+    const auto steps = static_cast<std::size_t>((end_ - start_) / step_ + 1);
+    if (series.size() * steps > kMaxStepTableEntries) {
+      return nullptr;
+    }
+    auto table = std::make_unique<StepTable>();
+    table->series = &series;
+    table->values.assign(series.size() * steps, 0);
+    table->present.assign(series.size() * steps, 0);
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      if (deadline_ && std::chrono::steady_clock::now() > *deadline_) {
+        fail(StatusCode::kDeadlineExceeded, "query timed out in expression evaluation");
+      }
+      const auto& samples = series[i].samples;
+      std::size_t lo = 0;
+      std::size_t hi = 0;
+      for (std::size_t k = 0; k < steps; ++k) {
+        const int64_t t = start_ + static_cast<int64_t>(k) * step_;
+        const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
+        const int64_t mint = maxt - ms->range_ms;
+        while (hi < samples.size() && samples[hi].t <= maxt) {
+          ++hi;
+        }
+        while (lo < hi && samples[lo].t < mint) {
+          ++lo;
+        }
+        if (lo == hi) {
+          continue;
+        }
+        const std::optional<double> v = f(std::span<const Sample>(samples.data() + lo, hi - lo),
+                                          mint, maxt, t, series[i].has_resets);
+        if (v) {
+          table->values[k * series.size() + i] = *v;
+          table->present[k * series.size() + i] = 1;
+        }
+      }
+    }
+    return table;
+  }
+
+  Vector stepColumn(const StepTable& table, int64_t t) {
+    const auto& series = *table.series;
+    const std::size_t base = static_cast<std::size_t>((t - start_) / step_) * series.size();
+    Vector out = pool_.take(series.size());
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      if (table.present[base + i] != 0) {
+        SeriesLabels metric = SeriesLabels::borrow(series[i]);
+        metric.dropName();  // every window function drops it
+        out.push_back({std::move(metric), t, table.values[base + i]});
+      }
+    }
+    return out;
+  }
 
   const Store& store_;
   const EngineOptions& options_;
@@ -573,6 +826,11 @@ class Evaluator {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   uint64_t evaluations_ = 0;
   std::unordered_map<const VectorSelector*, SelectorData> fetched_;
+  std::unordered_map<const MatrixSelector*, WindowCursor> cursors_;
+  std::unordered_map<const Call*, std::unique_ptr<StepTable>> step_tables_;
+  VectorPool pool_;
+  SignatureTable table_a_;  // vectorBinary's and aggregateVector's, used again every step
+  SignatureTable table_b_;
   std::size_t total_samples_ = 0;
 };
 
@@ -601,7 +859,8 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
   // Groups in order of first appearance, found by the hash of their labels; count_values
   // groups also by the value, so they hash their whole label set.
   std::vector<Group> groups;
-  std::unordered_map<uint64_t, std::size_t> group_index;
+  SignatureTable& group_index = table_a_;
+  group_index.reset(vec.size());
   if ((a.op == AggregateOp::kTopk || a.op == AggregateOp::kBottomk) && param < 1) {
     return {};
   }
@@ -616,7 +875,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
     } else {
       key = signatureOf(s.metric, a.grouping, !a.without);
     }
-    auto [it, inserted] = group_index.try_emplace(key, groups.size());
+    auto [at, inserted] = group_index.tryEmplace(key, static_cast<uint32_t>(groups.size()));
     if (inserted) {
       Group& g = groups.emplace_back();
       g.metric = a.op == AggregateOp::kCountValues ? std::move(metric) : groupMetric(s.metric);
@@ -645,7 +904,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
       }
       continue;
     }
-    Group& g = groups[it->second];
+    Group& g = groups[at];
     g.count += 1;
     switch (a.op) {
       case AggregateOp::kSum:
@@ -694,8 +953,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
         break;
     }
   }
-  Vector out;
-  out.reserve(groups.size());
+  Vector out = pool_.take(groups.size());
   for (Group& g : groups) {
     switch (a.op) {
       case AggregateOp::kAvg:
@@ -740,6 +998,9 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
 }  // namespace
 
 Value Evaluator::call(const Call& c, int64_t t) {
+  if (const StepTable* table = stepTable(c, t)) {
+    return stepColumn(*table, t);
+  }
   std::vector<Value> args;
   args.reserve(c.args.size());
   std::vector<RangeView> matrix;
@@ -755,7 +1016,7 @@ Value Evaluator::call(const Call& c, int64_t t) {
       args.push_back(eval(*c.args[i], t));
     }
   }
-  FunctionContext ctx{t, c, args, std::move(matrix), 0, 0, {}};
+  FunctionContext ctx{t, c, args, std::move(matrix), 0, 0, {}, &pool_};
   if (c.func->name == "absent" || c.func->name == "absent_over_time") {
     ctx.absent_labels = absentLabels(*c.args[0]);
   }
@@ -803,6 +1064,10 @@ Value Evaluator::call(const Call& c, int64_t t) {
   if (!r) {
     throw EvalError{r.status()};
   }
+  pool_.giveViews(std::move(ctx.matrix));
+  for (auto& arg : args) {
+    pool_.giveValue(arg);
+  }
   return std::move(r).value();
 }
 
@@ -822,16 +1087,21 @@ SelectCache::SeriesList SelectCache::prepare(std::vector<SeriesSamples> selected
   for (auto& in : selected) {
     SelectedSeries& s = out->emplace_back();
     s.labels = std::move(in.labels);
-    for (const auto& l : s.labels) {
-      if (l.name != kMetricNameLabel) {
-        s.labels_without_name.push_back(l);
-      }
-    }
-    s.signature = labelSignature(s.labels_without_name);
+    s.signature = signatureOf(s.labels, {}, false);  // __name__ left out
     const bool has_stale = std::any_of(in.samples.begin(), in.samples.end(),
                                        [](const Sample& p) { return isStaleNaN(p.v); });
+    // Over the samples as functions see them, staleness markers taken out.
+    auto findResets = [](const std::vector<Sample>& samples) {
+      for (std::size_t i = 1; i < samples.size(); ++i) {
+        if (samples[i].v < samples[i - 1].v) {
+          return true;
+        }
+      }
+      return false;
+    };
     if (!has_stale) {
       s.samples = std::move(in.samples);
+      s.has_resets = findResets(s.samples);
       continue;
     }
     s.samples.reserve(in.samples.size());
@@ -842,14 +1112,15 @@ SelectCache::SeriesList SelectCache::prepare(std::vector<SeriesSamples> selected
         s.samples.push_back(p);
       }
     }
+    s.has_resets = findResets(s.samples);
   }
   return out;
 }
 
 SelectCache::SeriesList SelectCache::select(const Store& store,
                                             const std::vector<LabelMatcher>& matchers, int64_t mint,
-                                            int64_t maxt) {
-  std::string key = std::to_string(mint) + ',' + std::to_string(maxt);
+                                            int64_t maxt, bool newest_only) {
+  std::string key = std::to_string(mint) + ',' + std::to_string(maxt) + (newest_only ? "n" : "");
   for (const auto& m : matchers) {
     key += ',';
     key += m.toString();
@@ -857,7 +1128,8 @@ SelectCache::SeriesList SelectCache::select(const Store& store,
   auto [it, inserted] = entries_.try_emplace(std::move(key));
   if (inserted) {
     it->second.matchers = matchers;
-    it->second.series = prepare(store.select(matchers, mint, maxt));
+    it->second.series = prepare(newest_only ? store.selectNewest(matchers, mint, maxt)
+                                            : store.select(matchers, mint, maxt));
   }
   return it->second.series;
 }
@@ -899,22 +1171,43 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
     // Series are found by a hash of their labels at every step and copied once; the result is
     // sorted by labels at the end, as Prometheus sorts it.
     std::unordered_map<uint64_t, std::size_t> index;
+    // Labels still borrowed from a store read are found by their series, without hashing them
+    // again at every step (the low bit tells a dropped __name__ apart).
+    std::unordered_map<uintptr_t, std::size_t> index_by_series;
+    const auto steps = static_cast<std::size_t>((end_ms - start_ms) / step_ms + 1);
     Matrix out;
     for (int64_t t = start_ms; t <= end_ms; t += step_ms) {
       Value v = ev.eval(expr, t);
       if (auto* s = std::get_if<Scalar>(&v)) {
         if (out.empty()) {
           out.emplace_back();
+          out[0].points.reserve(steps);
         }
         out[0].points.push_back({t, s->v});
       } else if (auto* vec = std::get_if<Vector>(&v)) {
         for (auto& s : *vec) {
-          auto [it, inserted] = index.try_emplace(labelsHash(s.metric.get()), out.size());
-          if (inserted) {
-            out.push_back({s.metric.get(), {}});
+          const uintptr_t series_key =
+              s.metric.borrowedFrom() == nullptr
+                  ? 0
+                  : reinterpret_cast<uintptr_t>(s.metric.borrowedFrom()) |
+                        (s.metric.get().size() != s.metric.borrowedFrom()->labels.size() ? 1 : 0);
+          std::size_t at = 0;
+          auto known = series_key != 0 ? index_by_series.find(series_key) : index_by_series.end();
+          if (known != index_by_series.end()) {
+            at = known->second;
+          } else {
+            auto [it, inserted] = index.try_emplace(labelsHash(s.metric.get()), out.size());
+            if (inserted) {
+              out.push_back({s.metric.get(), {}});
+            }
+            at = it->second;
+            if (series_key != 0) {
+              index_by_series.emplace(series_key, at);
+            }
           }
-          out[it->second].points.push_back({t, s.v});
+          out[at].points.push_back({t, s.v});
         }
+        ev.recycle(v);
       } else {
         return invalidArgument("range queries support only scalar and instant vector results");
       }

@@ -28,19 +28,18 @@ const std::string& stringArg(FunctionContext& ctx, std::size_t i) {
 // Applies `f` to every element of the first argument, dropping the metric name.
 template <typename F>
 Value mapVector(FunctionContext& ctx, F&& f) {
-  Vector out;
-  for (auto& s : vectorArg(ctx, 0)) {
+  Vector& vec = vectorArg(ctx, 0);
+  for (auto& s : vec) {
     s.v = f(s.v);
     s.metric.dropName();
-    out.push_back(std::move(s));
   }
-  return out;
+  return std::move(vec);  // in place: the argument is not read again
 }
 
 // Applies `f` to the points of each series of the first argument; a nullopt drops the series.
 template <typename F>
 Value mapMatrix(FunctionContext& ctx, F&& f) {
-  Vector out;
+  Vector out = ctx.pool->take(matrixArg(ctx, 0).size());
   for (auto& series : matrixArg(ctx, 0)) {
     std::optional<double> v = f(series.points);
     if (v) {
@@ -52,13 +51,16 @@ Value mapMatrix(FunctionContext& ctx, F&& f) {
 }
 
 // rate, increase and delta: Prometheus 2.42's extrapolation to the edges of the window.
+// `may_reset`: whether the points can hold a counter reset (false when the whole series read
+// has none, which saves a pass over the window at every step).
 std::optional<double> extrapolatedRate(std::span<const Sample> points, int64_t range_start,
-                                       int64_t range_end, bool is_counter, bool is_rate) {
+                                       int64_t range_end, bool is_counter, bool is_rate,
+                                       bool may_reset) {
   if (points.size() < 2) {
     return std::nullopt;
   }
   double result = points.back().v - points.front().v;
-  if (is_counter) {
+  if (is_counter && may_reset) {
     double last = points.front().v;
     for (const auto& p : points) {
       if (p.v < last) {
@@ -160,6 +162,141 @@ double trendValue(int i, double tf, double s0, double s1, double b) {
   }
   return tf * (s1 - s0) + (1 - tf) * b;
 }
+
+// The number arguments of a call, in order (predict_linear's duration, ...).
+std::vector<double> windowScalars(FunctionContext& ctx) {
+  std::vector<double> out;
+  const auto& types = ctx.call.func->arg_types;
+  for (std::size_t i = 0; i < ctx.args.size(); ++i) {
+    const bool matrix =
+        !types.empty() && types[std::min(i, types.size() - 1)] == ValueType::kMatrix;
+    if (const auto* s = std::get_if<Scalar>(&ctx.args[i]); s != nullptr && !matrix) {
+      out.push_back(s->v);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+WindowFunction windowFunction(std::string_view name, const std::vector<double>& scalars) {
+  using Points = std::span<const Sample>;
+  if (name == "rate" || name == "increase" || name == "delta") {
+    const bool counter = name != "delta";
+    const bool rate = name == "rate";
+    return
+        [counter, rate](Points p, int64_t range_start, int64_t range_end, int64_t, bool may_reset) {
+          return extrapolatedRate(p, range_start, range_end, counter, rate, may_reset);
+        };
+  }
+  if (name == "irate" || name == "idelta") {
+    const bool rate = name == "irate";
+    return [rate](Points p, int64_t, int64_t, int64_t, bool) { return instantDelta(p, rate); };
+  }
+  if (name == "deriv") {
+    return [](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      if (p.size() < 2) {
+        return std::nullopt;
+      }
+      return linearRegression(p, p.front().t).first;
+    };
+  }
+  if (name == "predict_linear" && scalars.size() == 1) {
+    const double duration = scalars[0];
+    return [duration](Points p, int64_t, int64_t, int64_t t, bool) -> std::optional<double> {
+      if (p.size() < 2) {
+        return std::nullopt;
+      }
+      auto [slope, intercept] = linearRegression(p, t);
+      return slope * duration + intercept;
+    };
+  }
+  if (name == "changes" || name == "resets") {
+    const bool changes = name == "changes";
+    return [changes](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      double n = 0;
+      for (std::size_t i = 1; i < p.size(); ++i) {
+        const double prev = p[i - 1].v;
+        const double cur = p[i].v;
+        if (changes ? (cur != prev && !(std::isnan(cur) && std::isnan(prev))) : cur < prev) {
+          n += 1;
+        }
+      }
+      return n;
+    };
+  }
+  if (name == "present_over_time") {
+    return [](Points, int64_t, int64_t, int64_t, bool) -> std::optional<double> { return 1.0; };
+  }
+  if (name == "count_over_time") {
+    return [](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      return static_cast<double>(p.size());
+    };
+  }
+  if (name == "sum_over_time") {
+    return [](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      double sum = 0;
+      double c = 0;
+      for (const auto& x : p) {
+        sum = kahanSumInc(x.v, sum, c);
+      }
+      return std::isinf(sum) ? sum : sum + c;
+    };
+  }
+  if (name == "avg_over_time") {
+    return [](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      double mean = 0;
+      double count = 0;
+      double c = 0;
+      for (const auto& x : p) {
+        count += 1;
+        if (std::isinf(mean)) {
+          if (std::isinf(x.v) && (mean > 0) == (x.v > 0)) {
+            continue;
+          }
+          if (!std::isinf(x.v) && !std::isnan(x.v)) {
+            continue;
+          }
+        }
+        mean = kahanSumInc(x.v / count - mean / count, mean, c);
+      }
+      return std::isinf(mean) ? mean : mean + c;
+    };
+  }
+  if (name == "max_over_time" || name == "min_over_time") {
+    const bool max = name == "max_over_time";
+    return [max](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      double v = p.front().v;
+      for (const auto& x : p) {
+        if ((max ? x.v > v : x.v < v) || std::isnan(v)) {
+          v = x.v;
+        }
+      }
+      return v;
+    };
+  }
+  if (name == "stddev_over_time" || name == "stdvar_over_time") {
+    const bool stddev = name == "stddev_over_time";
+    return [stddev](Points p, int64_t, int64_t, int64_t, bool) -> std::optional<double> {
+      double count = 0;
+      double mean = 0;
+      double c_mean = 0;
+      double aux = 0;
+      double c_aux = 0;
+      for (const auto& x : p) {
+        count += 1;
+        const double delta = x.v - (mean + c_mean);
+        mean = kahanSumInc(delta / count, mean, c_mean);
+        aux = kahanSumInc(delta * (x.v - (mean + c_mean)), aux, c_aux);
+      }
+      const double var = (aux + c_aux) / count;
+      return stddev ? std::sqrt(var) : var;
+    };
+  }
+  return nullptr;
+}
+
+namespace {
 
 template <typename F>
 Value timePart(FunctionContext& ctx, F&& part) {
@@ -569,34 +706,18 @@ Result<Value> callFunction(FunctionContext& ctx) {
   }
 
   // Functions of range vectors.
-  if (name == "rate" || name == "increase" || name == "delta") {
-    const bool counter = name != "delta";
-    const bool rate = name == "rate";
-    return mapMatrix(ctx, [&](const Points& p) {
-      return extrapolatedRate(p, ctx.range_start, ctx.range_end, counter, rate);
-    });
-  }
-  if (name == "irate" || name == "idelta") {
-    const bool rate = name == "irate";
-    return mapMatrix(ctx, [&](const Points& p) { return instantDelta(p, rate); });
-  }
-  if (name == "deriv") {
-    return mapMatrix(ctx, [&](const Points& p) -> std::optional<double> {
-      if (p.size() < 2) {
-        return std::nullopt;
+  if (WindowFunction f = windowFunction(name, windowScalars(ctx))) {
+    Vector out = ctx.pool->take(matrixArg(ctx, 0).size());
+    for (auto& series : matrixArg(ctx, 0)) {
+      const SelectedSeries* from = series.metric.borrowedFrom();
+      const std::optional<double> v =
+          f(series.points, ctx.range_start, ctx.range_end, t, from == nullptr || from->has_resets);
+      if (v) {
+        series.metric.dropName();
+        out.push_back({std::move(series.metric), t, *v});
       }
-      return linearRegression(p, p.front().t).first;
-    });
-  }
-  if (name == "predict_linear") {
-    const double duration = scalarArg(ctx, 1);
-    return mapMatrix(ctx, [&](const Points& p) -> std::optional<double> {
-      if (p.size() < 2) {
-        return std::nullopt;
-      }
-      auto [slope, intercept] = linearRegression(p, t);
-      return slope * duration + intercept;
-    });
+    }
+    return Value(std::move(out));
   }
   if (name == "holt_winters") {
     const double sf = scalarArg(ctx, 1);
@@ -626,20 +747,6 @@ Result<Value> callFunction(FunctionContext& ctx) {
       return s1;
     });
   }
-  if (name == "changes" || name == "resets") {
-    const bool changes = name == "changes";
-    return mapMatrix(ctx, [&](const Points& p) -> std::optional<double> {
-      double n = 0;
-      for (std::size_t i = 1; i < p.size(); ++i) {
-        const double prev = p[i - 1].v;
-        const double cur = p[i].v;
-        if (changes ? (cur != prev && !(std::isnan(cur) && std::isnan(prev))) : cur < prev) {
-          n += 1;
-        }
-      }
-      return n;
-    });
-  }
   if (name == "quantile_over_time") {
     const double q = scalarArg(ctx, 0);
     Vector out;
@@ -653,75 +760,13 @@ Result<Value> callFunction(FunctionContext& ctx) {
     }
     return Value(std::move(out));
   }
-  if (name.size() > 10 && name.compare(name.size() - 10, 10, "_over_time") == 0) {
-    const std::string kind = name.substr(0, name.size() - 10);
-    if (kind == "last") {
-      // last_over_time keeps the metric name.
-      Vector out;
-      for (auto& series : matrixArg(ctx, 0)) {
-        out.push_back({std::move(series.metric), t, series.points.back().v});
-      }
-      return Value(std::move(out));
+  if (name == "last_over_time") {
+    // last_over_time keeps the metric name.
+    Vector out;
+    for (auto& series : matrixArg(ctx, 0)) {
+      out.push_back({std::move(series.metric), t, series.points.back().v});
     }
-    return mapMatrix(ctx, [&](const Points& p) -> std::optional<double> {
-      if (kind == "present") {
-        return 1.0;
-      }
-      if (kind == "count") {
-        return static_cast<double>(p.size());
-      }
-      if (kind == "sum") {
-        double sum = 0;
-        double c = 0;
-        for (const auto& x : p) {
-          sum = kahanSumInc(x.v, sum, c);
-        }
-        return std::isinf(sum) ? sum : sum + c;
-      }
-      if (kind == "avg") {
-        double mean = 0;
-        double count = 0;
-        double c = 0;
-        for (const auto& x : p) {
-          count += 1;
-          if (std::isinf(mean)) {
-            if (std::isinf(x.v) && (mean > 0) == (x.v > 0)) {
-              continue;
-            }
-            if (!std::isinf(x.v) && !std::isnan(x.v)) {
-              continue;
-            }
-          }
-          mean = kahanSumInc(x.v / count - mean / count, mean, c);
-        }
-        return std::isinf(mean) ? mean : mean + c;
-      }
-      if (kind == "min" || kind == "max") {
-        double v = p.front().v;
-        for (const auto& x : p) {
-          if (kind == "max" ? (x.v > v || std::isnan(v)) : (x.v < v || std::isnan(v))) {
-            v = x.v;
-          }
-        }
-        return v;
-      }
-      if (kind == "stddev" || kind == "stdvar") {
-        double count = 0;
-        double mean = 0;
-        double c_mean = 0;
-        double aux = 0;
-        double c_aux = 0;
-        for (const auto& x : p) {
-          count += 1;
-          const double delta = x.v - (mean + c_mean);
-          mean = kahanSumInc(delta / count, mean, c_mean);
-          aux = kahanSumInc(delta * (x.v - (mean + c_mean)), aux, c_aux);
-        }
-        const double var = (aux + c_aux) / count;
-        return kind == "stddev" ? std::sqrt(var) : var;
-      }
-      return std::nullopt;
-    });
+    return Value(std::move(out));
   }
   // The parser only accepts functions of its table, and each has a branch above.
   return internalError("no evaluation for function " + name);

@@ -21,6 +21,11 @@ std::string_view metricTypeName(MetricType type);
 // A sample value as Prometheus writes it in JSON and in count_values labels (Go's 'f' format,
 // shortest digits, no exponent): "0.5", "1500000", "NaN", "+Inf".
 std::string formatPlainFloat(double v);
+/// formatPlainFloat appended to `out`, without a string per value (query answers hold many).
+void appendPlainFloat(std::string& out, double v);
+/// formatPlainFloat written at `first`, which has room for kMaxPlainFloatChars; returns the end.
+inline constexpr std::size_t kMaxPlainFloatChars = 512;  // 1e308 takes 309 digits
+char* writePlainFloat(char* first, double v);
 
 /// A string in double quotes as Go's strconv.Quote writes it for the text labels and PromQL
 /// strings hold: \" \\ \n \t \r escaped, other control bytes as \xNN.

@@ -117,6 +117,11 @@ class Store {
   /// included (the query engine interprets them). Series with no samples in range are omitted.
   virtual std::vector<SeriesSamples> select(const std::vector<LabelMatcher>& matchers, int64_t mint,
                                             int64_t maxt) const = 0;
+  /// Like select, but with only the newest sample of each series within [mint, maxt] (a
+  /// staleness marker included): all an instant selector sees. Usually taken without
+  /// decoding anything, since the store keeps each series' newest sample at hand.
+  virtual std::vector<SeriesSamples> selectNewest(const std::vector<LabelMatcher>& matchers,
+                                                  int64_t mint, int64_t maxt) const = 0;
   /// For readers that follow every series (remote write): for each series with samples in
   /// (after, maxt], where `after = cursor(slot, hash)` is what the reader already has of it,
   /// calls `visit(hash, samples, labels)`; `labels()` builds the label set only if the reader

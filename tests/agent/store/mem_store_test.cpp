@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,48 @@ TEST_CASE("Store: samples come back in order within the requested range", "[stor
   CHECK(range[0].samples.front().t == 21000);
   CHECK(range[0].samples.back().t == 40000);
   CHECK(store->select({M(MatchType::kEqual, "job", "node")}, 200000, 300000).empty());
+}
+
+TEST_CASE("Store: selectNewest gives each series' newest sample within the window", "[store]") {
+  StoreOptions options;
+  options.max_samples_per_chunk = 16;  // several chunks
+  auto store = makeMemStore(options);
+  const auto a = L({{"__name__", "up"}, {"job", "a"}});
+  const auto b = L({{"__name__", "up"}, {"job", "b"}});
+  const auto c = L({{"__name__", "up"}, {"job", "c"}});
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(store->append(a, 1000 * i, i).isOk());
+  }
+  REQUIRE(store->append(b, 5000, 1).isOk());
+  REQUIRE(store->append(b, 9000, std::bit_cast<double>(kStaleNaNBits)).isOk());
+  REQUIRE(store->append(c, 1000, 7).isOk());
+  const std::vector<LabelMatcher> up{M(MatchType::kEqual, "__name__", "up")};
+
+  // At the end of the data: the newest sample of each series, a staleness marker as it is,
+  // nothing for a series whose newest sample is older than the window.
+  auto newest = store->selectNewest(up, 2000, 200000);
+  REQUIRE(newest.size() == 2);
+  CHECK(label(newest[0].labels, "job") == "a");
+  REQUIRE(newest[0].samples.size() == 1);
+  CHECK(newest[0].samples[0].t == 99000);
+  CHECK(newest[0].samples[0].v == 99);
+  CHECK(label(newest[1].labels, "job") == "b");
+  REQUIRE(newest[1].samples.size() == 1);
+  CHECK(isStaleNaN(newest[1].samples[0].v));
+
+  // In the past (decoded from the chunks): the newest sample at or before the window's end.
+  auto past = store->selectNewest(up, 1000, 40500);
+  REQUIRE(past.size() == 3);
+  REQUIRE(past[0].samples.size() == 1);
+  CHECK(past[0].samples[0].t == 40000);
+  CHECK(past[0].samples[0].v == 40);
+  REQUIRE(past[1].samples.size() == 1);
+  CHECK(isStaleNaN(past[1].samples[0].v));
+  REQUIRE(past[2].samples.size() == 1);
+  CHECK(past[2].samples[0].v == 7);
+  auto before_b = store->selectNewest(up, 4000, 6000);
+  REQUIRE(before_b.size() == 2);
+  CHECK(before_b[1].samples.at(0).t == 5000);
 }
 
 TEST_CASE("Store: out-of-order and duplicate samples are rejected and counted", "[store]") {

@@ -17,10 +17,32 @@ namespace vigil::promql {
 /// One series as a query reads it from the store.
 struct SelectedSeries {
   LabelSet labels;                // with __name__
-  LabelSet labels_without_name;   // what functions and arithmetic leave of them
-  uint64_t signature = 0;         // labelSignature(labels_without_name)
+  uint64_t signature = 0;         // labelSignature(labels without __name__)
   std::vector<Sample> samples;    // ascending, staleness markers taken out
   std::vector<int64_t> stale_at;  // when the series had staleness markers
+  bool has_resets = false;        // whether a sample is lower than the one before it
+
+  /// What functions and arithmetic leave of the labels; copied on first use, since most series
+  /// a rule reads are filtered out before anything asks.
+  const LabelSet& labelsWithoutName() const {
+    if (!without_name_ready_) {
+      for (const auto& l : labels) {
+        if (l.name != kMetricNameLabel) {
+          labels_without_name_.push_back(l);
+        }
+      }
+      without_name_ready_ = true;
+    }
+    return labels_without_name_;
+  }
+  // The signature last computed for a grouping (by, on, ...) and its key, kept for the next
+  // step. A series list is read by one evaluation at a time.
+  mutable uintptr_t grouping_key = 0;
+  mutable uint64_t grouping_signature = 0;
+
+ private:
+  mutable LabelSet labels_without_name_;
+  mutable bool without_name_ready_ = false;
 };
 
 /// Hash of a label set for vector matching and grouping (labels in order, FNV-1a).
@@ -45,7 +67,7 @@ class SeriesLabels {
     if (borrowed_ == nullptr) {
       return owned_;
     }
-    return name_dropped_ ? borrowed_->labels_without_name : borrowed_->labels;
+    return name_dropped_ ? borrowed_->labelsWithoutName() : borrowed_->labels;
   }
   /// The series these labels are still borrowed unchanged from (but maybe for __name__), or
   /// nullptr: its precomputed signature saves hashing.
@@ -116,8 +138,9 @@ class SelectCache {
   /// What a query reads of a store's answer.
   static SeriesList prepare(std::vector<SeriesSamples> selected);
 
+  /// The store's select, or with `newest_only` its selectNewest (for instant selectors).
   SeriesList select(const Store& store, const std::vector<LabelMatcher>& matchers, int64_t mint,
-                    int64_t maxt);
+                    int64_t maxt, bool newest_only = false);
   /// Forgets every cached read that a series called `metric_name` could belong to: a rule has
   /// just written samples or staleness markers to such series, which later rules must see.
   void invalidate(std::string_view metric_name);
