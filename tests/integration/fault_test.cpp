@@ -310,7 +310,9 @@ remote_write:
   REQUIRE(eventually(
       10s, [&] { return metric("vigil_clock_jumps_total{direction=\"backward\"}") == 1; }));
   INFO(log());
-  CHECK_THAT(log(), Catch::Contains("the wall clock stepped back by 1h"));
+  // The step is measured against the monotonic clock, so a loaded machine sees it a
+  // millisecond or so short of the hour.
+  CHECK(std::regex_search(log(), std::regex("the wall clock stepped back by (1h|59m5[89]s)")));
   CHECK(metric("vigil_clock_dropped_samples_total") > 0);
   // Rules evaluate and collectors collect at the new time (their samples are not refused as
   // out of order), and an alert joining an existing group is notified at once, not in an hour.
