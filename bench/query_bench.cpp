@@ -130,7 +130,8 @@ std::string difference(const Answer& prom, const Answer& vig) {
 
 struct Pass {
   double cpu_seconds = 0;
-  double instant_cpu_seconds = 0;  // of it, the instant queries (they come first)
+  double instant_cpu_seconds = 0;                   // of it, the instant queries (they come first)
+  std::map<std::string, double> range_cpu_seconds;  // by expression (clock-tick resolution)
   double wall_seconds = 0;
   std::vector<Answer> answers;  // per query
 };
@@ -160,7 +161,11 @@ Pass run(const char* name, pid_t pid, int port, const std::vector<Query>& qs, in
       params.emplace("time", end);
       path = "/api/v1/query";
     }
+    const double before = q.range ? processCpuSeconds(pid) : 0;
     auto res = client.Post(path, params);
+    if (q.range) {
+      p.range_cpu_seconds[q.expr] += processCpuSeconds(pid) - before;
+    }
     if (!res || res->status != 200) {
       std::fprintf(stderr, "%s failed on %s: %s\n", name, q.expr.c_str(),
                    res ? res->body.c_str() : "no answer");
@@ -275,6 +280,12 @@ int main() {
   }
   std::printf("queries      %zu (500 instant, 50 range over 1 h at 15 s) over %zu series\n",
               qs.size(), specs.size());
+  std::printf("range CPU by expression (ms, all repetitions): prometheus, vigil, ratio\n");
+  for (const auto& [expr, seconds] : prom.range_cpu_seconds) {
+    const double v = vig.range_cpu_seconds[expr];
+    std::printf("  %6.0f %6.0f %5.1fx  %s\n", seconds * 1000, v * 1000, v > 0 ? seconds / v : 0.0,
+                expr.c_str());
+  }
   for (const auto* pass : {&prom, &vig}) {
     std::printf("%-12s %.0f ms CPU (instant %.0f, range %.0f), %.0f ms wall\n",
                 pass == &prom ? "prometheus" : "vigil", pass->cpu_seconds * 1000,

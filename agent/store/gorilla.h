@@ -11,7 +11,9 @@
 // start a new chunk. Decoding gives back the identical bits. Pure computation; the encoder's
 // buffer comes from HeadPool (head_pool.h).
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "head_pool.h"
@@ -65,6 +67,22 @@ class GorillaDecoder {
 
  private:
   void fill() {
+    if (avail_ <= 56 && pos_ + 8 <= nbytes_) {
+      // Whole bytes from one 8-byte load, first byte most significant.
+      uint64_t word = 0;
+      std::memcpy(&word, data_ + pos_, sizeof word);
+      if constexpr (std::endian::native == std::endian::little) {
+        word = __builtin_bswap64(word);
+      }
+      const unsigned bytes = (64 - avail_) / 8;
+      buf_ |= word >> avail_;
+      avail_ += bytes * 8;
+      pos_ += bytes;
+      if (avail_ < 64) {
+        buf_ &= ~uint64_t{0} << (64 - avail_);  // the part of a byte not taken yet
+      }
+      return;
+    }
     while (avail_ <= 56 && pos_ < nbytes_) {
       buf_ |= static_cast<uint64_t>(data_[pos_++]) << (56 - avail_);
       avail_ += 8;

@@ -1,6 +1,7 @@
 // The PromQL evaluator. Each query reads every selector from the store once, for the window
 // the whole query needs; evaluation then steps through time over those samples.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -340,13 +341,16 @@ class Evaluator {
     if (it->t < ref - options_.lookback.count()) {
       return nullptr;
     }
-    if (!s.stale_at.empty()) {
-      auto st = std::upper_bound(s.stale_at.begin(), s.stale_at.end(), ref);
-      if (st != s.stale_at.begin() && *std::prev(st) > it->t) {
-        return nullptr;
-      }
+    return staleAfter(s, it->t, ref) ? nullptr : &*it;
+  }
+
+  // Whether a staleness marker of `s` came after its sample at `sample_t`, by `ref`.
+  static bool staleAfter(const SelectedSeries& s, int64_t sample_t, int64_t ref) {
+    if (s.stale_at.empty()) {
+      return false;
     }
-    return &*it;
+    auto st = std::upper_bound(s.stale_at.begin(), s.stale_at.end(), ref);
+    return st != s.stale_at.begin() && *std::prev(st) > sample_t;
   }
 
   // Where each series' window [mint, maxt] of one matrix selector lies in its samples. A range
@@ -442,12 +446,28 @@ class Evaluator {
     const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
     const auto& series = *data(vs).series;
     Vector out = pool_.take(series.size());
-    for (const auto& s : series) {
-      const Sample* it = visibleAt(s, ref);
-      if (it == nullptr) {
+    if (start_ == end_) {
+      for (const auto& s : series) {
+        const Sample* it = visibleAt(s, ref);
+        if (it == nullptr) {
+          continue;
+        }
+        out.push_back({SeriesLabels::borrow(s), t, it->v});
+      }
+      return out;
+    }
+    // A range query: the lookback window moves forward step by step, as a matrix selector's.
+    WindowCursor& cursor = instant_cursors_[&vs];
+    cursor.moveTo(series, ref - options_.lookback.count(), ref);
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      const auto [lo, hi] = cursor.bounds[i];
+      if (lo == hi) {
         continue;
       }
-      out.push_back({SeriesLabels::borrow(s), t, it->v});
+      const Sample& newest = series[i].samples[hi - 1];
+      if (!staleAfter(series[i], newest.t, ref)) {
+        out.push_back({SeriesLabels::borrow(series[i]), t, newest.v});
+      }
     }
     return out;
   }
@@ -618,7 +638,8 @@ class Evaluator {
     }
     SignatureTable& matched_one_to_one = table_b_;
     matched_one_to_one.reset(many.size());
-    std::set<std::string> result_keys;
+    SignatureTable& result_keys = table_c_;  // by the hash of the whole label set
+    result_keys.reset(many.size());
     for (auto& s : many) {
       const uint64_t key = sig(s.metric);
       const uint32_t* at = one_side.find(key);
@@ -646,14 +667,28 @@ class Evaluator {
         metric.dropName();
       }
       if (m.card == Cardinality::kOneToOne) {
+        // The result's labels depend only on the matching labels (`on`) or on the series
+        // (`ignoring`): kept for the query rather than built at every step.
         if (m.on) {
-          LabelSet kept;
-          for (const auto& l : metric) {
-            if (std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end()) {
-              kept.push_back(l);
+          metric = SeriesLabels::borrow(derivedSeries(&b, key, [&] {
+            LabelSet kept;
+            for (const auto& l : metric) {
+              if (std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end()) {
+                kept.push_back(l);
+              }
             }
-          }
-          metric = std::move(kept);
+            return kept;
+          }));
+        } else if (!m.labels.empty() && metric.borrowedFrom() != nullptr) {
+          const uint64_t source = reinterpret_cast<uintptr_t>(metric.borrowedFrom()) |
+                                  (metric.size() != metric.borrowedFrom()->labels.size() ? 1 : 0);
+          metric = SeriesLabels::borrow(derivedSeries(&b, source, [&] {
+            LabelSet left = metric.get();
+            for (const auto& name : m.labels) {
+              eraseLabel(left, name);
+            }
+            return left;
+          }));
         } else if (!m.labels.empty()) {
           for (const auto& name : m.labels) {
             eraseLabel(metric.mut(), name);
@@ -663,7 +698,8 @@ class Evaluator {
       for (const auto& name : m.include) {
         setLabel(metric.mut(), name, labelValue(o.metric, name));
       }
-      if (m.card != Cardinality::kOneToOne && !result_keys.insert(labelsKey(metric)).second) {
+      if (m.card != Cardinality::kOneToOne &&
+          !result_keys.tryEmplace(labelsHash(metric), 0).second) {
         fail(StatusCode::kInvalidArgument,
              "multiple matches for labels: grouping labels must ensure unique matches");
       }
@@ -713,6 +749,19 @@ class Evaluator {
   Vector aggregateVector(const AggregateExpr& a, Vector& vec, double param,
                          const std::string& label_param, int64_t t);
 
+  // A series of labels an operation derives (an aggregation's group, the result of `on`), kept
+  // for the whole query under the operation's node and `key`, so that results borrow them.
+  template <typename MakeLabels>
+  const SelectedSeries& derivedSeries(const Expr* node, uint64_t key, MakeLabels&& make_labels) {
+    auto& slot = derived_series_[node][key];
+    if (!slot) {
+      slot = std::make_unique<SelectedSeries>();
+      slot->labels = make_labels();
+      slot->signature = signatureOf(slot->labels, {}, false);
+    }
+    return *slot;
+  }
+
   Value call(const Call& c, int64_t t);
 
   // A range query's call of a window function (rate, max_over_time, ...) on a matrix
@@ -752,8 +801,8 @@ class Evaluator {
           return nullptr;
         }
         ms = static_cast<const MatrixSelector*>(arg);
-      } else if (arg->kind == ExprKind::kNumber) {
-        scalars.push_back(static_cast<const NumberLiteral*>(arg)->value);
+      } else if (isConstant(*arg)) {
+        scalars.push_back(std::get<Scalar>(eval(*arg, start_)).v);
       } else {
         return nullptr;  // an argument that may change from step to step
       }
@@ -803,6 +852,24 @@ class Evaluator {
     return table;
   }
 
+  // Arithmetic on number literals only (`4 * 3600`): the same at every step.
+  static bool isConstant(const Expr& e) {
+    switch (e.kind) {
+      case ExprKind::kNumber:
+        return true;
+      case ExprKind::kParen:
+        return isConstant(*static_cast<const ParenExpr&>(e).expr);
+      case ExprKind::kUnary:
+        return isConstant(*static_cast<const UnaryExpr&>(e).expr);
+      case ExprKind::kBinary: {
+        const auto& b = static_cast<const BinaryExpr&>(e);
+        return isConstant(*b.lhs) && isConstant(*b.rhs);
+      }
+      default:
+        return false;
+    }
+  }
+
   Vector stepColumn(const StepTable& table, int64_t t) {
     const auto& series = *table.series;
     const std::size_t base = static_cast<std::size_t>((t - start_) / step_) * series.size();
@@ -827,15 +894,22 @@ class Evaluator {
   uint64_t evaluations_ = 0;
   std::unordered_map<const VectorSelector*, SelectorData> fetched_;
   std::unordered_map<const MatrixSelector*, WindowCursor> cursors_;
+  std::unordered_map<const VectorSelector*, WindowCursor> instant_cursors_;
   std::unordered_map<const Call*, std::unique_ptr<StepTable>> step_tables_;
+  // The output series of each aggregation (by group signature) and vector matching, kept for
+  // the whole query: a range query meets the same ones at every step, and building their label
+  // sets (then hashing them to collect the steps) at every step was most of their cost.
+  std::unordered_map<const Expr*, std::unordered_map<uint64_t, std::unique_ptr<SelectedSeries>>>
+      derived_series_;
   VectorPool pool_;
   SignatureTable table_a_;  // vectorBinary's and aggregateVector's, used again every step
   SignatureTable table_b_;
+  SignatureTable table_c_;
   std::size_t total_samples_ = 0;
 };
 
 struct Group {
-  LabelSet metric;
+  SeriesLabels metric;
   double value = 0;
   double mean = 0;
   double count = 0;
@@ -878,7 +952,12 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
     auto [at, inserted] = group_index.tryEmplace(key, static_cast<uint32_t>(groups.size()));
     if (inserted) {
       Group& g = groups.emplace_back();
-      g.metric = a.op == AggregateOp::kCountValues ? std::move(metric) : groupMetric(s.metric);
+      if (a.op == AggregateOp::kCountValues) {
+        g.metric = std::move(metric);
+      } else {
+        g.metric =
+            SeriesLabels::borrow(derivedSeries(&a, key, [&] { return groupMetric(s.metric); }));
+      }
       g.value = s.v;
       g.mean = s.v;
       g.count = 1;
@@ -1171,9 +1250,11 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
     // Series are found by a hash of their labels at every step and copied once; the result is
     // sorted by labels at the end, as Prometheus sorts it.
     std::unordered_map<uint64_t, std::size_t> index;
-    // Labels still borrowed from a store read are found by their series, without hashing them
-    // again at every step (the low bit tells a dropped __name__ apart).
-    std::unordered_map<uintptr_t, std::size_t> index_by_series;
+    // Labels still borrowed from a series read (or an aggregation's group) are found through
+    // their series, which notes where its points go, without hashing them at every step.
+    static std::atomic<uint64_t> queries{0};
+    const uint64_t query = ++queries;
+    constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
     const auto steps = static_cast<std::size_t>((end_ms - start_ms) / step_ms + 1);
     Matrix out;
     for (int64_t t = start_ms; t <= end_ms; t += step_ms) {
@@ -1186,23 +1267,29 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
         out[0].points.push_back({t, s->v});
       } else if (auto* vec = std::get_if<Vector>(&v)) {
         for (auto& s : *vec) {
-          const uintptr_t series_key =
-              s.metric.borrowedFrom() == nullptr
-                  ? 0
-                  : reinterpret_cast<uintptr_t>(s.metric.borrowedFrom()) |
-                        (s.metric.get().size() != s.metric.borrowedFrom()->labels.size() ? 1 : 0);
+          const SelectedSeries* from = s.metric.borrowedFrom();
+          uint32_t* slot = nullptr;
+          if (from != nullptr) {
+            if (from->result_query != query) {
+              from->result_query = query;
+              from->result_slot[0] = from->result_slot[1] = kNoSlot;
+            }
+            slot = &from->result_slot[s.metric.get().size() != from->labels.size() ? 1 : 0];
+          }
           std::size_t at = 0;
-          auto known = series_key != 0 ? index_by_series.find(series_key) : index_by_series.end();
-          if (known != index_by_series.end()) {
-            at = known->second;
+          if (slot != nullptr && *slot != kNoSlot) {
+            at = *slot;
           } else {
             auto [it, inserted] = index.try_emplace(labelsHash(s.metric.get()), out.size());
             if (inserted) {
               out.push_back({s.metric.get(), {}});
+              if (t == start_ms) {
+                out.back().points.reserve(steps);  // there from the start: likely at every step
+              }
             }
             at = it->second;
-            if (series_key != 0) {
-              index_by_series.emplace(series_key, at);
+            if (slot != nullptr) {
+              *slot = static_cast<uint32_t>(at);
             }
           }
           out[at].points.push_back({t, s.v});

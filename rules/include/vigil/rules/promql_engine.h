@@ -39,6 +39,10 @@ struct SelectedSeries {
   // step. A series list is read by one evaluation at a time.
   mutable uintptr_t grouping_key = 0;
   mutable uint64_t grouping_signature = 0;
+  // Where a range query collects this series' points (with and without __name__), tagged by
+  // the query, so that no step looks it up again.
+  mutable uint64_t result_query = 0;
+  mutable uint32_t result_slot[2] = {0, 0};
 
  private:
   mutable LabelSet labels_without_name_;
