@@ -183,6 +183,101 @@ std::pair<double, bool> applyOp(BinaryOp op, double lhs, double rhs) {
   }
 }
 
+struct Group {
+  SeriesLabels metric;
+  double value = 0;
+  double mean = 0;
+  double count = 0;
+  std::vector<double> values;
+  std::vector<InstantSample> top;
+};
+
+// A group's first sample, as Prometheus starts it (quantile, topk and bottomk keep their
+// samples besides).
+void startGroup(AggregateOp op, Group& g, double v) {
+  g.value = v;
+  g.mean = v;
+  g.count = 1;
+  switch (op) {
+    case AggregateOp::kStddev:
+    case AggregateOp::kStdvar:
+      g.value = 0;
+      break;
+    case AggregateOp::kCount:
+    case AggregateOp::kGroup:
+    case AggregateOp::kCountValues:
+      g.value = 1;
+      break;
+    default:
+      break;
+  }
+}
+
+// Each further sample of a group, but for quantile, topk and bottomk.
+void addToGroup(AggregateOp op, Group& g, double v) {
+  g.count += 1;
+  switch (op) {
+    case AggregateOp::kSum:
+      g.value += v;
+      break;
+    case AggregateOp::kAvg:
+      if (std::isinf(g.mean)) {
+        if (std::isinf(v) && (g.mean > 0) == (v > 0)) {
+          break;
+        }
+        if (!std::isinf(v) && !std::isnan(v)) {
+          break;
+        }
+      }
+      g.mean += v / g.count - g.mean / g.count;
+      break;
+    case AggregateOp::kCount:
+    case AggregateOp::kCountValues:
+      g.value += 1;
+      break;
+    case AggregateOp::kMax:
+      if (g.value < v || std::isnan(g.value)) {
+        g.value = v;
+      }
+      break;
+    case AggregateOp::kMin:
+      if (g.value > v || std::isnan(g.value)) {
+        g.value = v;
+      }
+      break;
+    case AggregateOp::kStddev:
+    case AggregateOp::kStdvar: {
+      const double delta = v - g.mean;
+      g.mean += delta / g.count;
+      g.value += delta * (v - g.mean);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// A group's value, but for quantile, topk and bottomk.
+double groupResult(AggregateOp op, const Group& g) {
+  switch (op) {
+    case AggregateOp::kAvg:
+      return g.mean;
+    case AggregateOp::kStddev:
+      return std::sqrt(g.value / g.count);
+    case AggregateOp::kStdvar:
+      return g.value / g.count;
+    default:
+      return g.value;
+  }
+}
+
+// The aggregations whose groups need nothing but startGroup and addToGroup.
+bool isPlainAggregation(AggregateOp op) {
+  return op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount ||
+         op == AggregateOp::kGroup || op == AggregateOp::kMax || op == AggregateOp::kMin ||
+         op == AggregateOp::kStddev || op == AggregateOp::kStdvar;
+}
+
 class Evaluator {
  public:
   Evaluator(const Store& store, const EngineOptions& options, int64_t start, int64_t end,
@@ -721,6 +816,17 @@ class Evaluator {
   }
 
   Value aggregate(const AggregateExpr& a, int64_t t) {
+    if (!a.param && isPlainAggregation(a.op)) {
+      const Expr* inner = a.expr.get();
+      while (inner->kind == ExprKind::kParen) {
+        inner = static_cast<const ParenExpr*>(inner)->expr.get();
+      }
+      if (inner->kind == ExprKind::kCall) {
+        if (StepTable* table = stepTable(static_cast<const Call&>(*inner), t)) {
+          return aggregateStepColumn(a, *table, t);
+        }
+      }
+    }
     Value inner = eval(*a.expr, t);
     Vector& vec = std::get<Vector>(inner);
     double param = 0;
@@ -772,11 +878,19 @@ class Evaluator {
     const std::vector<SelectedSeries>* series = nullptr;
     std::vector<double> values;
     std::vector<uint8_t> present;
+    // An aggregation of the call: each series' group, found once for the query.
+    struct Grouping {
+      std::vector<uint32_t> group_of;                   // by series
+      std::vector<const SelectedSeries*> group_series;  // by group, in order of appearance
+      std::vector<Group> accumulators;
+      std::vector<uint8_t> seen;
+    };
+    std::unordered_map<const AggregateExpr*, Grouping> groupings;
   };
   // Beyond this many series × steps (9 bytes each) a call is evaluated step by step instead.
   static constexpr std::size_t kMaxStepTableEntries = 4'000'000;
 
-  const StepTable* stepTable(const Call& c, int64_t t) {
+  StepTable* stepTable(const Call& c, int64_t t) {
     if (start_ == end_ || t < start_ || t > end_ || (t - start_) % step_ != 0) {
       return nullptr;  // an instant query, or a subquery's step off the query's grid
     }
@@ -870,6 +984,62 @@ class Evaluator {
     }
   }
 
+  // A plain aggregation (sum, avg, ...) of a step table's column, summed in the same order as
+  // over the column's vector (so to the same bits), without building that vector.
+  Vector aggregateStepColumn(const AggregateExpr& a, StepTable& table, int64_t t) {
+    const auto& series = *table.series;
+    auto [it, inserted] = table.groupings.try_emplace(&a);
+    StepTable::Grouping& grouping = it->second;
+    if (inserted) {
+      std::unordered_map<uint64_t, uint32_t> index;
+      grouping.group_of.reserve(series.size());
+      for (const auto& s : series) {
+        SeriesLabels metric = SeriesLabels::borrow(s);
+        metric.dropName();
+        const uint64_t key = signatureOf(metric, a.grouping, !a.without);
+        auto [at, added] = index.try_emplace(key, static_cast<uint32_t>(index.size()));
+        if (added) {
+          grouping.group_series.push_back(&derivedSeries(&a, key, [&] {
+            LabelSet out;
+            for (const auto& l : metric) {
+              const bool listed =
+                  std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
+              if (a.without ? (!listed && l.name != kMetricNameLabel) : listed) {
+                out.push_back(l);
+              }
+            }
+            return out;
+          }));
+        }
+        grouping.group_of.push_back(at->second);
+      }
+      grouping.accumulators.resize(grouping.group_series.size());
+      grouping.seen.resize(grouping.group_series.size());
+    }
+    std::fill(grouping.seen.begin(), grouping.seen.end(), 0);
+    const std::size_t base = static_cast<std::size_t>((t - start_) / step_) * series.size();
+    for (std::size_t i = 0; i < series.size(); ++i) {
+      if (table.present[base + i] == 0) {
+        continue;
+      }
+      const uint32_t g = grouping.group_of[i];
+      if (grouping.seen[g] == 0) {
+        grouping.seen[g] = 1;
+        startGroup(a.op, grouping.accumulators[g], table.values[base + i]);
+      } else {
+        addToGroup(a.op, grouping.accumulators[g], table.values[base + i]);
+      }
+    }
+    Vector out = pool_.take(grouping.group_series.size());
+    for (std::size_t g = 0; g < grouping.group_series.size(); ++g) {
+      if (grouping.seen[g] != 0) {
+        out.push_back({SeriesLabels::borrow(*grouping.group_series[g]), t,
+                       groupResult(a.op, grouping.accumulators[g])});
+      }
+    }
+    return out;
+  }
+
   Vector stepColumn(const StepTable& table, int64_t t) {
     const auto& series = *table.series;
     const std::size_t base = static_cast<std::size_t>((t - start_) / step_) * series.size();
@@ -906,15 +1076,6 @@ class Evaluator {
   SignatureTable table_b_;
   SignatureTable table_c_;
   std::size_t total_samples_ = 0;
-};
-
-struct Group {
-  SeriesLabels metric;
-  double value = 0;
-  double mean = 0;
-  double count = 0;
-  std::vector<double> values;
-  std::vector<InstantSample> top;
 };
 
 Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double param,
@@ -958,19 +1119,8 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
         g.metric =
             SeriesLabels::borrow(derivedSeries(&a, key, [&] { return groupMetric(s.metric); }));
       }
-      g.value = s.v;
-      g.mean = s.v;
-      g.count = 1;
+      startGroup(a.op, g, s.v);
       switch (a.op) {
-        case AggregateOp::kStddev:
-        case AggregateOp::kStdvar:
-          g.value = 0;
-          break;
-        case AggregateOp::kCount:
-        case AggregateOp::kGroup:
-        case AggregateOp::kCountValues:
-          g.value = 1;
-          break;
         case AggregateOp::kQuantile:
           g.values.push_back(s.v);
           break;
@@ -984,66 +1134,23 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
       continue;
     }
     Group& g = groups[at];
-    g.count += 1;
     switch (a.op) {
-      case AggregateOp::kSum:
-        g.value += s.v;
-        break;
-      case AggregateOp::kAvg:
-        if (std::isinf(g.mean)) {
-          if (std::isinf(s.v) && (g.mean > 0) == (s.v > 0)) {
-            break;
-          }
-          if (!std::isinf(s.v) && !std::isnan(s.v)) {
-            break;
-          }
-        }
-        g.mean += s.v / g.count - g.mean / g.count;
-        break;
-      case AggregateOp::kCount:
-      case AggregateOp::kCountValues:
-        g.value += 1;
-        break;
-      case AggregateOp::kGroup:
-        break;
-      case AggregateOp::kMax:
-        if (g.value < s.v || std::isnan(g.value)) {
-          g.value = s.v;
-        }
-        break;
-      case AggregateOp::kMin:
-        if (g.value > s.v || std::isnan(g.value)) {
-          g.value = s.v;
-        }
-        break;
-      case AggregateOp::kStddev:
-      case AggregateOp::kStdvar: {
-        const double delta = s.v - g.mean;
-        g.mean += delta / g.count;
-        g.value += delta * (s.v - g.mean);
-        break;
-      }
       case AggregateOp::kQuantile:
+        g.count += 1;
         g.values.push_back(s.v);
         break;
       case AggregateOp::kTopk:
       case AggregateOp::kBottomk:
+        g.count += 1;
         g.top.push_back(std::move(s));
         break;
+      default:
+        addToGroup(a.op, g, s.v);
     }
   }
   Vector out = pool_.take(groups.size());
   for (Group& g : groups) {
     switch (a.op) {
-      case AggregateOp::kAvg:
-        out.push_back({std::move(g.metric), t, g.mean});
-        break;
-      case AggregateOp::kStddev:
-        out.push_back({std::move(g.metric), t, std::sqrt(g.value / g.count)});
-        break;
-      case AggregateOp::kStdvar:
-        out.push_back({std::move(g.metric), t, g.value / g.count});
-        break;
       case AggregateOp::kQuantile:
         out.push_back({std::move(g.metric), t, quantile(param, g.values)});
         break;
@@ -1068,7 +1175,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
         break;
       }
       default:
-        out.push_back({std::move(g.metric), t, g.value});
+        out.push_back({std::move(g.metric), t, groupResult(a.op, g)});
     }
   }
   return out;
@@ -1153,8 +1260,8 @@ Value Evaluator::call(const Call& c, int64_t t) {
 void SeriesLabels::dropName() {
   if (borrowed_ != nullptr) {
     name_dropped_ = true;
-  } else {
-    eraseLabel(owned_, kMetricNameLabel);
+  } else if (owned_) {
+    eraseLabel(*owned_, kMetricNameLabel);
   }
 }
 

@@ -1,7 +1,11 @@
 // Expected values come from promtool 2.42 (`promtool test rules`) on the same input series.
 #include <catch2/catch.hpp>
 
+#include <bit>
 #include <cmath>
+#include <map>
+#include <random>
+
 #include "tests/support/labels.h"
 
 #include "vigil/rules/promql_engine.h"
@@ -202,6 +206,95 @@ TEST_CASE("PromQL engine: range queries step through time", "[rules][engine]") {
   REQUIRE(rs.isOk());
   REQUIRE(rs->size() == 1);
   CHECK((*rs)[0].points.back().v == 60);
+}
+
+TEST_CASE("PromQL engine: every step of a range query is the instant query at that time",
+          "[rules][engine]") {
+  // Range queries take their own paths (window functions computed for all steps at once,
+  // aggregations of those, windows and lookbacks advanced step by step, result series
+  // collected by the series they come from); instant queries do not. Series here start and
+  // stop mid-range, go stale, reset, and one is a gauge with NaN.
+  auto store = makeMemStore();
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> step(0, 5);
+  for (int i = 0; i < 24; ++i) {
+    const LabelSet counter{{"__name__", "requests_total"},
+                           {"instance", "i" + std::to_string(i % 4)},
+                           {"path", "/p" + std::to_string(i / 4)}};
+    const LabelSet gauge{{"__name__", "free_bytes"},
+                         {"instance", "i" + std::to_string(i % 4)},
+                         {"path", "/p" + std::to_string(i / 4)}};
+    const int first = (i % 5) * 7;
+    const int last = 120 - (i % 3) * 11;
+    double c = 0;
+    for (int k = first; k <= last; ++k) {
+      c = (i % 6 == 0 && k == 60) ? 0 : c + step(rng);  // a counter reset in some
+      const int64_t t = static_cast<int64_t>(k) * 15000;
+      REQUIRE(store->append(counter, t, c).isOk());
+      const double g = (i == 5 && k == 70) ? std::nan("") : 1000 - k * (i % 4) + step(rng);
+      REQUIRE(store->append(gauge, t, g).isOk());
+    }
+    if (i % 4 == 1) {  // a staleness marker after the last sample
+      REQUIRE(store->append(counter, (last + 1) * 15000LL, std::bit_cast<double>(kStaleNaNBits))
+                  .isOk());
+    }
+  }
+  Engine engine(*store);
+  const int64_t start = 10 * kMin;
+  const int64_t end = 30 * kMin;
+  const int64_t step_ms = 15000;
+  for (const char* query : {
+           "rate(requests_total[2m])",
+           "sum by (instance) (rate(requests_total[2m]))",
+           "avg without (path) (increase(requests_total[5m]))",
+           "max by (path) (max_over_time(free_bytes[3m]))",
+           "stddev(deriv(free_bytes[4m]))",
+           "count by (instance) (changes(free_bytes[2m]))",
+           "predict_linear(free_bytes[5m], 2 * 1800) < 900",
+           "free_bytes / on (instance, path) rate(requests_total[1m])",
+           "sum by (instance) (rate(requests_total{path=~\"/p[0-2]\"}[2m])) / sum by (instance) "
+           "(rate(requests_total[2m]))",
+           "free_bytes > 500 and requests_total",
+           "last_over_time(free_bytes[1m]) - free_bytes offset 1m",
+           "max_over_time(rate(requests_total[1m])[5m:30s])",
+       }) {
+    auto parsed = parse(query);
+    INFO(query);
+    REQUIRE(parsed.expr);
+    auto range = engine.range(*parsed.expr, start, end, step_ms);
+    REQUIRE(range.isOk());
+    // The range result, by series and step.
+    std::map<std::string, std::map<int64_t, double>> by_series;
+    for (const auto& series : *range) {
+      for (const auto& p : series.points) {
+        by_series[labelsToString(series.metric)][p.t] = p.v;
+      }
+    }
+    std::size_t points = 0;
+    for (int64_t t = start; t <= end; t += step_ms) {
+      auto instant = engine.instant(*parsed.expr, t);
+      REQUIRE(instant.isOk());
+      for (const auto& s : std::get<Vector>(*instant)) {
+        INFO(labelsToString(s.metric) << " at " << t);
+        auto it = by_series.find(labelsToString(s.metric));
+        REQUIRE(it != by_series.end());
+        auto at = it->second.find(t);
+        REQUIRE(at != it->second.end());
+        if (std::isnan(s.v)) {
+          CHECK(std::isnan(at->second));
+        } else {
+          CHECK(at->second == s.v);  // the same arithmetic in the same order: the same bits
+        }
+        it->second.erase(at);
+        ++points;
+      }
+    }
+    CHECK(points > 0);
+    for (const auto& [metric, left] : by_series) {
+      INFO(metric);
+      CHECK(left.empty());  // no point in the range result that no instant query gave
+    }
+  }
 }
 
 TEST_CASE("PromQL engine: a query past its timeout stops with kDeadlineExceeded",
