@@ -271,6 +271,18 @@ double groupResult(AggregateOp op, const Group& g) {
   }
 }
 
+// The labels of the group `labels` falls in (by or without).
+LabelSet groupLabels(const AggregateExpr& a, const LabelSet& labels) {
+  LabelSet out;
+  for (const auto& l : labels) {
+    const bool listed = std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
+    if (a.without ? (!listed && l.name != kMetricNameLabel) : listed) {
+      out.push_back(l);
+    }
+  }
+  return out;
+}
+
 // The aggregations whose groups need nothing but startGroup and addToGroup.
 bool isPlainAggregation(AggregateOp op) {
   return op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount ||
@@ -999,17 +1011,8 @@ class Evaluator {
         const uint64_t key = signatureOf(metric, a.grouping, !a.without);
         auto [at, added] = index.try_emplace(key, static_cast<uint32_t>(index.size()));
         if (added) {
-          grouping.group_series.push_back(&derivedSeries(&a, key, [&] {
-            LabelSet out;
-            for (const auto& l : metric) {
-              const bool listed =
-                  std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
-              if (a.without ? (!listed && l.name != kMetricNameLabel) : listed) {
-                out.push_back(l);
-              }
-            }
-            return out;
-          }));
+          grouping.group_series.push_back(
+              &derivedSeries(&a, key, [&] { return groupLabels(a, metric); }));
         }
         grouping.group_of.push_back(at->second);
       }
@@ -1080,17 +1083,7 @@ class Evaluator {
 
 Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double param,
                                   const std::string& label_param, int64_t t) {
-  auto groupMetric = [&](const LabelSet& ls) {
-    LabelSet out;
-    for (const auto& l : ls) {
-      const bool listed =
-          std::find(a.grouping.begin(), a.grouping.end(), l.name) != a.grouping.end();
-      if (a.without ? (!listed && l.name != kMetricNameLabel) : listed) {
-        out.push_back(l);
-      }
-    }
-    return out;
-  };
+  auto groupMetric = [&](const LabelSet& ls) { return groupLabels(a, ls); };
   // Groups in order of first appearance, found by the hash of their labels; count_values
   // groups also by the value, so they hash their whole label set.
   std::vector<Group> groups;
