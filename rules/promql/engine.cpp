@@ -529,9 +529,18 @@ class Evaluator {
       const auto& vs = static_cast<const VectorSelector&>(*ms.selector);
       const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
       const auto& series = *data(vs).series;
+      out.reserve(series.size());
+      if (start_ == end_) {  // evaluated once: nothing to carry to a next step
+        for (const auto& s : series) {
+          auto points = window(s, maxt - ms.range_ms, maxt);
+          if (!points.empty()) {
+            out.push_back({SeriesLabels::borrow(s), points});
+          }
+        }
+        return out;
+      }
       WindowCursor& cursor = cursors_[&ms];
       cursor.moveTo(series, maxt - ms.range_ms, maxt);
-      out.reserve(series.size());
       for (std::size_t i = 0; i < series.size(); ++i) {
         const auto [lo, hi] = cursor.bounds[i];
         if (lo < hi) {
@@ -777,7 +786,7 @@ class Evaluator {
         // The result's labels depend only on the matching labels (`on`) or on the series
         // (`ignoring`): kept for the query rather than built at every step.
         if (m.on) {
-          metric = SeriesLabels::borrow(derivedSeries(&b, key, [&] {
+          metric = derivedLabels(&b, key, [&] {
             LabelSet kept;
             for (const auto& l : metric) {
               if (std::find(m.labels.begin(), m.labels.end(), l.name) != m.labels.end()) {
@@ -785,17 +794,17 @@ class Evaluator {
               }
             }
             return kept;
-          }));
+          });
         } else if (!m.labels.empty() && metric.borrowedFrom() != nullptr) {
           const uint64_t source = reinterpret_cast<uintptr_t>(metric.borrowedFrom()) |
                                   (metric.size() != metric.borrowedFrom()->labels.size() ? 1 : 0);
-          metric = SeriesLabels::borrow(derivedSeries(&b, source, [&] {
+          metric = derivedLabels(&b, source, [&] {
             LabelSet left = metric.get();
             for (const auto& name : m.labels) {
               eraseLabel(left, name);
             }
             return left;
-          }));
+          });
         } else if (!m.labels.empty()) {
           for (const auto& name : m.labels) {
             eraseLabel(metric.mut(), name);
@@ -867,8 +876,16 @@ class Evaluator {
   Vector aggregateVector(const AggregateExpr& a, Vector& vec, double param,
                          const std::string& label_param, int64_t t);
 
-  // A series of labels an operation derives (an aggregation's group, the result of `on`), kept
-  // for the whole query under the operation's node and `key`, so that results borrow them.
+  // The labels an operation derives (an aggregation's group, the result of `on`): in a range
+  // query kept for the whole query as a series under the operation's node and `key`, so that
+  // the results of every step borrow them; evaluated once, simply built.
+  template <typename MakeLabels>
+  SeriesLabels derivedLabels(const Expr* node, uint64_t key, MakeLabels&& make_labels) {
+    if (start_ == end_) {
+      return SeriesLabels(make_labels());
+    }
+    return SeriesLabels::borrow(derivedSeries(node, key, std::forward<MakeLabels>(make_labels)));
+  }
   template <typename MakeLabels>
   const SelectedSeries& derivedSeries(const Expr* node, uint64_t key, MakeLabels&& make_labels) {
     auto& slot = derived_series_[node][key];
@@ -1109,8 +1126,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
       if (a.op == AggregateOp::kCountValues) {
         g.metric = std::move(metric);
       } else {
-        g.metric =
-            SeriesLabels::borrow(derivedSeries(&a, key, [&] { return groupMetric(s.metric); }));
+        g.metric = derivedLabels(&a, key, [&] { return groupMetric(s.metric); });
       }
       startGroup(a.op, g, s.v);
       switch (a.op) {
