@@ -307,7 +307,7 @@ class Evaluator {
         const auto& vs = static_cast<const VectorSelector&>(e);
         // Evaluated at one time only (an instant query or rule, not under a subquery), an
         // instant selector sees nothing but each series' newest sample in the lookback.
-        const bool newest_only = start_ == end_ && extra_back == 0 && vs.at != AtKind::kTimestamp;
+        const bool newest_only = evaluatedOnce() && extra_back == 0 && vs.at != AtKind::kTimestamp;
         fetch(vs, extra_back + options_.lookback.count(), newest_only);
         return;
       }
@@ -382,6 +382,9 @@ class Evaluator {
   }
 
  private:
+  // An instant query or rule: one evaluation time, so nothing is carried from step to step.
+  bool evaluatedOnce() const { return start_ == end_; }
+
   int64_t stepOr(const Subquery& sq) const { return sq.step_ms != 0 ? sq.step_ms : step_; }
 
   static int64_t selectorTime(const VectorSelector& vs, int64_t t, int64_t start, int64_t end) {
@@ -497,17 +500,22 @@ class Evaluator {
           }
           __builtin_prefetch(ahead.data() + bounds[i + kAhead].first);
         }
-        const auto& samples = list[i].samples;
-        auto& [lo, hi] = bounds[i];
-        while (hi < samples.size() && samples[hi].t <= maxt) {
-          ++hi;
-        }
-        while (lo < hi && samples[lo].t < mint) {
-          ++lo;
-        }
+        advanceWindow(list[i].samples, bounds[i].first, bounds[i].second, mint, maxt);
       }
     }
   };
+
+  // Moves [lo, hi) forward to the samples within [mint, maxt], both bounds no earlier than
+  // before: a sample or two per step, where a search would start over.
+  static void advanceWindow(const std::vector<Sample>& samples, std::size_t& lo, std::size_t& hi,
+                            int64_t mint, int64_t maxt) {
+    while (hi < samples.size() && samples[hi].t <= maxt) {
+      ++hi;
+    }
+    while (lo < hi && samples[lo].t < mint) {
+      ++lo;
+    }
+  }
 
   // The samples of `s` in [mint, maxt], staleness markers left out as Prometheus leaves them
   // out of range vectors.
@@ -530,7 +538,7 @@ class Evaluator {
       const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
       const auto& series = *data(vs).series;
       out.reserve(series.size());
-      if (start_ == end_) {  // evaluated once: nothing to carry to a next step
+      if (evaluatedOnce()) {  // nothing to carry to a next step
         for (const auto& s : series) {
           auto points = window(s, maxt - ms.range_ms, maxt);
           if (!points.empty()) {
@@ -562,7 +570,7 @@ class Evaluator {
     const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
     const auto& series = *data(vs).series;
     Vector out = pool_.take(series.size());
-    if (start_ == end_) {
+    if (evaluatedOnce()) {
       for (const auto& s : series) {
         const Sample* it = visibleAt(s, ref);
         if (it == nullptr) {
@@ -573,7 +581,7 @@ class Evaluator {
       return out;
     }
     // A range query: the lookback window moves forward step by step, as a matrix selector's.
-    WindowCursor& cursor = instant_cursors_[&vs];
+    WindowCursor& cursor = cursors_[&vs];
     cursor.moveTo(series, ref - options_.lookback.count(), ref);
     for (std::size_t i = 0; i < series.size(); ++i) {
       const auto [lo, hi] = cursor.bounds[i];
@@ -881,7 +889,7 @@ class Evaluator {
   // the results of every step borrow them; evaluated once, simply built.
   template <typename MakeLabels>
   SeriesLabels derivedLabels(const Expr* node, uint64_t key, MakeLabels&& make_labels) {
-    if (start_ == end_) {
+    if (evaluatedOnce()) {
       return SeriesLabels(make_labels());
     }
     return SeriesLabels::borrow(derivedSeries(node, key, std::forward<MakeLabels>(make_labels)));
@@ -920,7 +928,7 @@ class Evaluator {
   static constexpr std::size_t kMaxStepTableEntries = 4'000'000;
 
   StepTable* stepTable(const Call& c, int64_t t) {
-    if (start_ == end_ || t < start_ || t > end_ || (t - start_) % step_ != 0) {
+    if (evaluatedOnce() || t < start_ || t > end_ || (t - start_) % step_ != 0) {
       return nullptr;  // an instant query, or a subquery's step off the query's grid
     }
     auto [it, inserted] = step_tables_.try_emplace(&c);
@@ -975,12 +983,7 @@ class Evaluator {
         const int64_t t = start_ + static_cast<int64_t>(k) * step_;
         const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
         const int64_t mint = maxt - ms->range_ms;
-        while (hi < samples.size() && samples[hi].t <= maxt) {
-          ++hi;
-        }
-        while (lo < hi && samples[lo].t < mint) {
-          ++lo;
-        }
+        advanceWindow(samples, lo, hi, mint, maxt);
         if (lo == hi) {
           continue;
         }
@@ -1083,8 +1086,7 @@ class Evaluator {
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   uint64_t evaluations_ = 0;
   std::unordered_map<const VectorSelector*, SelectorData> fetched_;
-  std::unordered_map<const MatrixSelector*, WindowCursor> cursors_;
-  std::unordered_map<const VectorSelector*, WindowCursor> instant_cursors_;
+  std::unordered_map<const Expr*, WindowCursor> cursors_;  // by selector, for range queries
   std::unordered_map<const Call*, std::unique_ptr<StepTable>> step_tables_;
   // The output series of each aggregation (by group signature) and vector matching, kept for
   // the whole query: a range query meets the same ones at every step, and building their label
