@@ -97,17 +97,17 @@ json windowJson(const Store& store, int64_t now_ms, int64_t window_ms) {
   double node_total = 0;
   for (const auto& s : select("vigil_cost_node_dollars_total")) {
     node_total += increaseOver(s.samples, start);
-    node = labelValue(s.labels, "node");
+    node = labelValue(*s.labels, "node");
     earliest = std::min(earliest, s.samples.front().t);
   }
   Spend idle;
   for (const auto& s : select("vigil_cost_idle_dollars_total")) {
-    idle.add(labelValue(s.labels, "resource"), increaseOver(s.samples, start));
+    idle.add(labelValue(*s.labels, "resource"), increaseOver(s.samples, start));
   }
   std::map<std::string, std::map<std::string, Spend>> pods;  // namespace -> pod -> spend
   for (const auto& s : select("vigil_cost_dollars_total")) {
-    pods[std::string(labelValue(s.labels, "namespace"))][std::string(labelValue(s.labels, "pod"))]
-        .add(labelValue(s.labels, "resource"), increaseOver(s.samples, start));
+    pods[std::string(labelValue(*s.labels, "namespace"))][std::string(labelValue(*s.labels, "pod"))]
+        .add(labelValue(*s.labels, "resource"), increaseOver(s.samples, start));
   }
 
   json namespaces = json::array();

@@ -121,11 +121,11 @@ void AnomalyService::runOnce(int64_t now) {
       MetricType::kGauge);
   for (const auto& matchers : selectors_) {
     for (auto& series : store_.select(matchers, since, now)) {
-      const std::string_view name = metricName(series.labels);
+      const std::string_view name = metricName(*series.labels);
       if (name == "anomaly_score") {
         continue;  // never model our own output
       }
-      const uint64_t key = labelsHash(series.labels);
+      const uint64_t key = labelsHash(*series.labels);
       auto it = models_.find(key);
       if (it == models_.end()) {
         if (models_.size() >= config_.max_models) {
@@ -173,8 +173,8 @@ void AnomalyService::runOnce(int64_t now) {
         continue;
       }
       LabelSet labels;
-      labels.reserve(series.labels.size());
-      for (auto& l : series.labels) {
+      labels.reserve(series.labels->size());
+      for (const auto& l : *series.labels) {
         if (l.name != "__name__") {
           labels.push_back(std::move(l));
         }

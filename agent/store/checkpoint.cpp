@@ -314,6 +314,7 @@ Status MemStore::loadCheckpoint(const std::string& path) {
         s->closed.push_back(std::move(c));
       }
       s->head = std::move(l.head);
+      s->read_hint.reset();
       s->head_mint = l.head_mint;
       s->last_t = l.last_t;
       s->prev_t = INT64_MAX;

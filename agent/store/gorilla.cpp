@@ -200,6 +200,23 @@ void GorillaEncoder::append(int64_t t, double v) {
 }
 
 bool GorillaDecoder::next(int64_t& t, double& v) {
+  if (!advance()) {
+    return false;
+  }
+  t = t_;
+  v = value();
+  return true;
+}
+
+double GorillaDecoder::value() const {
+  if (scale_ == 0) {
+    return fromBits(value_);
+  }
+  return static_cast<double>(static_cast<int64_t>(static_cast<uint64_t>(int_) << shift_)) /
+         kPow10[scale_ - 1];
+}
+
+bool GorillaDecoder::advance() {
   if (read_ >= count_) {
     return false;
   }
@@ -220,9 +237,6 @@ bool GorillaDecoder::next(int64_t& t, double& v) {
     if (scale_ != 0) {
       int_ = static_cast<int64_t>(value_);
       int_delta_ = 0;
-      value_ =
-          toBits(static_cast<double>(static_cast<int64_t>(static_cast<uint64_t>(int_) << shift_)) /
-                 kPow10[scale_ - 1]);
     }
   } else {
     // Timestamp: the prefix is up to five 1-bits ended by a 0 (or five 1s). Counted straight
@@ -280,9 +294,6 @@ bool GorillaDecoder::next(int64_t& t, double& v) {
       int_delta_ =
           static_cast<int64_t>(static_cast<uint64_t>(int_delta_) + static_cast<uint64_t>(idod));
       int_ = static_cast<int64_t>(static_cast<uint64_t>(int_) + static_cast<uint64_t>(int_delta_));
-      value_ =
-          toBits(static_cast<double>(static_cast<int64_t>(static_cast<uint64_t>(int_) << shift_)) /
-                 kPow10[scale_ - 1]);
     } else {
       if (!readBits(1, bit)) {
         return false;
@@ -318,8 +329,6 @@ bool GorillaDecoder::next(int64_t& t, double& v) {
     }
   }
   ++read_;
-  t = t_;
-  v = fromBits(value_);
   return true;
 }
 

@@ -60,10 +60,60 @@ struct GorillaEncoder {
 class GorillaDecoder {
  public:
   GorillaDecoder(const uint8_t* data, uint32_t bits, uint16_t count)
-      : data_(data), nbytes_((bits + 7) / 8), bits_left_(bits), count_(count) {}
+      : data_(data), nbytes_((bits + 7) / 8), bits_(bits), bits_left_(bits), count_(count) {}
+
+  /// Where a decoder stands after the sample it read last: enough to resume there later over
+  /// the same chunk, which may have grown since if it is a head chunk (an encoder only appends).
+  struct Position {
+    uint32_t bit = 0;  // bits consumed
+    uint16_t read = 0;
+    int64_t t = 0;
+    int64_t delta = 0;
+    uint64_t value = 0;
+    int64_t int_value = 0;
+    int64_t int_delta = 0;
+    uint8_t leading = 0;
+    uint8_t trailing = 0;
+    uint8_t scale = 0;
+    uint8_t shift = 0;
+  };
+  Position position() const {
+    return {bits_ - bits_left_, read_,    t_,        delta_, value_, int_,
+            int_delta_,         leading_, trailing_, scale_, shift_};
+  }
+  /// Resumes at `from`, a position() of a decoder over the first `from.bit` bits of the same
+  /// stream; `bits` and `count` are the stream's now. The caller checks `from` fits in them.
+  GorillaDecoder(const uint8_t* data, uint32_t bits, uint16_t count, const Position& from)
+      : data_(data),
+        nbytes_((bits + 7) / 8),
+        bits_(bits),
+        bits_left_(bits - from.bit / 8 * 8),
+        count_(count),
+        pos_(from.bit / 8),
+        read_(from.read),
+        t_(from.t),
+        delta_(from.delta),
+        value_(from.value),
+        leading_(from.leading),
+        trailing_(from.trailing),
+        scale_(from.scale),
+        shift_(from.shift),
+        int_(from.int_value),
+        int_delta_(from.int_delta) {
+    uint64_t skipped = 0;
+    if (from.bit % 8 != 0) {
+      (void)readBits(from.bit % 8, skipped);
+    }
+  }
 
   /// The next sample, or false at the end (or on a corrupted stream).
   bool next(int64_t& t, double& v);
+  /// Moves to the next sample without converting its value, which then comes from value():
+  /// readers skipping the samples before a window save the conversion (a division for
+  /// scaled-integer chunks) on each one they skip.
+  bool advance();
+  int64_t time() const { return t_; }
+  double value() const;
 
  private:
   void fill() {
@@ -126,6 +176,7 @@ class GorillaDecoder {
 
   const uint8_t* data_;
   uint32_t nbytes_;
+  uint32_t bits_;
   uint32_t bits_left_;
   uint16_t count_;
   uint32_t pos_ = 0;  // next byte to load into buf_

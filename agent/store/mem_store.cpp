@@ -86,19 +86,30 @@ bool isSorted(const LabelSet& labels) {
   return true;
 }
 
-void decodeRange(const uint8_t* data, uint32_t bits, uint16_t count, int64_t mint, int64_t maxt,
-                 std::vector<Sample>& out) {
-  GorillaDecoder dec(data, bits, count);
-  int64_t t = 0;
-  double v = 0;
-  while (dec.next(t, v)) {
+// The samples of [mint, maxt] from where `dec` stands; with `before_window`, where it stood
+// after the last sample before mint (if it read one: returns whether it did).
+bool decodeWith(GorillaDecoder& dec, int64_t mint, int64_t maxt, std::vector<Sample>& out,
+                GorillaDecoder::Position* before_window = nullptr) {
+  bool skipped = false;
+  while (dec.advance()) {
+    const int64_t t = dec.time();
     if (t > maxt) {
       break;
     }
     if (t >= mint) {
-      out.push_back({t, v});
+      out.push_back({t, dec.value()});
+    } else if (before_window != nullptr) {
+      *before_window = dec.position();
+      skipped = true;
     }
   }
+  return skipped;
+}
+
+void decodeRange(const uint8_t* data, uint32_t bits, uint16_t count, int64_t mint, int64_t maxt,
+                 std::vector<Sample>& out) {
+  GorillaDecoder dec(data, bits, count);
+  decodeWith(dec, mint, maxt, out);
 }
 
 }  // namespace
@@ -110,6 +121,29 @@ LabelSet Series::labelSet() const {
     out.push_back({*n, *v});
   }
   return out;
+}
+
+namespace {
+// Memory a label set handed to readers holds: its control block, vector and the strings too
+// long to sit inside their std::string.
+std::size_t sharedLabelBytes(const LabelSet& labels) {
+  std::size_t bytes = 32 + sizeof(LabelSet) + labels.capacity() * sizeof(Label);
+  for (const auto& l : labels) {
+    for (const std::string* str : {&l.name, &l.value}) {
+      bytes += str->capacity() > 15 ? str->capacity() + 1 : 0;
+    }
+  }
+  return bytes;
+}
+}  // namespace
+
+const std::shared_ptr<const LabelSet>& Series::sharedLabelSet(
+    std::atomic<std::size_t>& made_bytes) const {
+  if (!shared_labels) {
+    shared_labels = std::make_shared<const LabelSet>(labelSet());
+    made_bytes.fetch_add(sharedLabelBytes(*shared_labels), std::memory_order_relaxed);
+  }
+  return shared_labels;
 }
 
 MemStore::MemStore(StoreOptions options) : options_(options) {
@@ -586,9 +620,11 @@ std::vector<SeriesSamples> MemStore::selectSamples(const std::vector<LabelMatche
           ss.samples.erase(ss.samples.begin(), ss.samples.end() - 1);
         }
       }
+      if (!ss.samples.empty()) {
+        ss.labels = s.sharedLabelSet(index_bytes_);
+      }
     }
     if (!ss.samples.empty()) {
-      ss.labels = s.labelSet();
       out.push_back(std::move(ss));
     }
   }
@@ -606,11 +642,31 @@ void MemStore::decodeWindow(const Series& s, int64_t mint, int64_t maxt, std::ve
   // Only the chunks that overlap the range are decoded.
   for (const ClosedChunk& c : s.closed) {
     if (c.maxt >= mint && c.mint <= maxt) {
-      decodeRange(c.data.get(), c.bits, c.count, mint, maxt, out);
+      decodeChunk(s, c.data.get(), c.bits, c.count, c.mint, false, mint, maxt, out);
     }
   }
   if (s.head.count > 0 && s.last_t >= mint && s.head_mint <= maxt) {
-    decodeRange(s.head.bytes.data(), s.head.bits, s.head.count, mint, maxt, out);
+    decodeChunk(s, s.head.bytes.data(), s.head.bits, s.head.count, s.head_mint, true, mint, maxt,
+                out);
+  }
+}
+
+void MemStore::decodeChunk(const Series& s, const uint8_t* data, uint32_t bits, uint16_t count,
+                           int64_t chunk_mint, bool in_head, int64_t mint, int64_t maxt,
+                           std::vector<Sample>& out) {
+  const Series::ReadHint* hint = s.read_hint.get();
+  const bool resume = hint != nullptr && hint->chunk_mint == chunk_mint &&
+                      hint->in_head == in_head && hint->position.t < mint &&
+                      hint->position.bit <= bits && hint->position.read <= count;
+  GorillaDecoder dec = resume ? GorillaDecoder(data, bits, count, hint->position)
+                              : GorillaDecoder(data, bits, count);
+  GorillaDecoder::Position before_window;
+  const bool skipped = decodeWith(dec, mint, maxt, out, &before_window);
+  if (skipped && (hint == nullptr || before_window.t > hint->position.t)) {
+    if (!s.read_hint) {
+      s.read_hint = std::make_unique<Series::ReadHint>();
+    }
+    *s.read_hint = {chunk_mint, in_head, before_window};
   }
 }
 
@@ -802,6 +858,9 @@ void MemStore::removeIfDead(Series* s) {
   }
   index_bytes_ -= sizeof(Series) + s->labels.capacity() * sizeof(InternedLabel) +
                   s->labels.size() * sizeof(uint32_t) + kHashNodeBytes + sizeof(void*);
+  if (s->shared_labels) {
+    index_bytes_ -= sharedLabelBytes(*s->shared_labels);
+  }
   for (const auto& [n, v] : s->labels) {
     release(n);
     release(v);
@@ -843,6 +902,7 @@ std::size_t MemStore::dropAfter(int64_t t) {
       s.closed.clear();
       s.closed_bytes = 0;
       s.head = GorillaEncoder{};
+      s.read_hint.reset();  // the chunks are encoded anew
       s.last_t = INT64_MIN;
       s.prev_t = INT64_MIN;
       s.last_value_bits = 0;

@@ -51,8 +51,24 @@ struct Series {
   std::size_t closed_bytes = 0;  // closed chunks' data and headers
   std::size_t chunk_bytes = 0;   // what this series last added to StoreStats::chunk_bytes
 
+  // Where the last window read started in its chunk (the decoder's state just before its
+  // first sample): a rule or query reading the same window again a cycle later resumes there
+  // instead of decoding the chunk from its start. Set by readers, under `mu`; only moves
+  // forward in time.
+  struct ReadHint {
+    int64_t chunk_mint = 0;
+    bool in_head = false;  // a closed chunk may have the head's mint but another encoding
+    GorillaDecoder::Position position;
+  };
+  mutable std::unique_ptr<ReadHint> read_hint;
+  // The label set handed to readers, made on the first read and shared by all later ones.
+  mutable std::shared_ptr<const LabelSet> shared_labels;
+
   bool empty() const { return closed.empty() && head.count == 0; }
   LabelSet labelSet() const;
+  /// The shared label set; `made_bytes` grows by what making it cost, if it had to be made.
+  /// Under `mu`.
+  const std::shared_ptr<const LabelSet>& sharedLabelSet(std::atomic<std::size_t>& made_bytes) const;
 };
 
 class MemStore final : public Store {
@@ -117,6 +133,11 @@ class MemStore final : public Store {
                                            int64_t maxt, bool newest_only) const;
   // Appends the samples of `s` within [mint, maxt]; the caller holds s.mu.
   static void decodeWindow(const Series& s, int64_t mint, int64_t maxt, std::vector<Sample>& out);
+  // One chunk of `s` (its head if `in_head`) into `out`, resuming at the series' read hint
+  // when it lies in this chunk before `mint`, and moving the hint to the window's start.
+  static void decodeChunk(const Series& s, const uint8_t* data, uint32_t bits, uint16_t count,
+                          int64_t chunk_mint, bool in_head, int64_t mint, int64_t maxt,
+                          std::vector<Sample>& out);
   const std::string* intern(const std::string& s);
   void release(const std::string* s);
   void clearAll();
@@ -139,7 +160,8 @@ class MemStore final : public Store {
   std::atomic<std::size_t> series_count_{0};
   std::atomic<std::size_t> sample_count_{0};
   std::atomic<std::size_t> chunk_bytes_{0};
-  std::atomic<std::size_t> index_bytes_{0};
+  // Mutable: reads add the label sets they make ready for later readers.
+  mutable std::atomic<std::size_t> index_bytes_{0};
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> rejected_out_of_order_{0};
   std::atomic<uint64_t> rejected_duplicate_{0};

@@ -74,7 +74,7 @@ uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>&
   // signature is kept with the series, keyed by the grouping (its list lives in the
   // expression tree) and by whether __name__ was dropped.
   const uintptr_t key = reinterpret_cast<uintptr_t>(&names) | (on ? 1 : 0) |
-                        (labels.get().size() != series->labels.size() ? 2 : 0);
+                        (labels.get().size() != series->labels().size() ? 2 : 0);
   if (series->grouping_key != key) {
     series->grouping_signature = signatureOf(labels.get(), names, on);
     series->grouping_key = key;
@@ -302,6 +302,11 @@ class Evaluator {
 
   // Reads every selector once, over the window the query can need.
   void prefetch(const Expr& e, int64_t extra_back) {
+    if (cache_ != nullptr && evaluatedOnce() && extra_back == 0) {
+      if (const SelectCache::SharedValue* sv = cache_->shared(e); sv != nullptr && sv->value) {
+        return;  // its value is kept: nothing under it will be read
+      }
+    }
     switch (e.kind) {
       case ExprKind::kVectorSelector: {
         const auto& vs = static_cast<const VectorSelector&>(e);
@@ -356,6 +361,27 @@ class Evaluator {
         std::chrono::steady_clock::now() > *deadline_) {
       fail(StatusCode::kDeadlineExceeded, "query timed out in expression evaluation");
     }
+    // A subexpression another rule of the group has already evaluated this cycle. (Its value
+    // at t does not depend on where it occurs, so also not on being under a subquery.)
+    if (cache_ != nullptr && evaluatedOnce() && t == start_) {
+      if (SelectCache::SharedValue* sv = cache_->shared(e)) {
+        if (sv->value) {
+          cache_->countSharedHit();
+          return *sv->value;
+        }
+        Value v = evalNode(e, t);
+        sv->value = v;
+        for (const auto& [selector, data] : fetched_) {
+          sv->reads.push_back(data.series);
+        }
+        return v;
+      }
+    }
+    return evalNode(e, t);
+  }
+
+ private:
+  Value evalNode(const Expr& e, int64_t t) {
     switch (e.kind) {
       case ExprKind::kNumber:
         return Scalar{t, static_cast<const NumberLiteral&>(e).value};
@@ -381,7 +407,6 @@ class Evaluator {
     fail(StatusCode::kInternal, "unknown expression kind");
   }
 
- private:
   // An instant query or rule: one evaluation time, so nothing is carried from step to step.
   bool evaluatedOnce() const { return start_ == end_; }
 
@@ -604,7 +629,7 @@ class Evaluator {
     for (const auto& s : *data(vs).series) {
       auto points = window(s, mint, maxt);
       if (!points.empty()) {
-        out.push_back({s.labels, {points.begin(), points.end()}});
+        out.push_back({s.labels(), {points.begin(), points.end()}});
       }
     }
     return out;
@@ -805,7 +830,7 @@ class Evaluator {
           });
         } else if (!m.labels.empty() && metric.borrowedFrom() != nullptr) {
           const uint64_t source = reinterpret_cast<uintptr_t>(metric.borrowedFrom()) |
-                                  (metric.size() != metric.borrowedFrom()->labels.size() ? 1 : 0);
+                                  (metric.size() != metric.borrowedFrom()->labels().size() ? 1 : 0);
           metric = derivedLabels(&b, source, [&] {
             LabelSet left = metric.get();
             for (const auto& name : m.labels) {
@@ -899,8 +924,8 @@ class Evaluator {
     auto& slot = derived_series_[node][key];
     if (!slot) {
       slot = std::make_unique<SelectedSeries>();
-      slot->labels = make_labels();
-      slot->signature = signatureOf(slot->labels, {}, false);
+      slot->label_set = std::make_shared<const LabelSet>(make_labels());
+      slot->signature = signatureOf(slot->labels(), {}, false);
     }
     return *slot;
   }
@@ -1283,8 +1308,8 @@ SelectCache::SeriesList SelectCache::prepare(std::vector<SeriesSamples> selected
   out->reserve(selected.size());
   for (auto& in : selected) {
     SelectedSeries& s = out->emplace_back();
-    s.labels = std::move(in.labels);
-    s.signature = signatureOf(s.labels, {}, false);  // __name__ left out
+    s.label_set = std::move(in.labels);
+    s.signature = signatureOf(s.labels(), {}, false);  // __name__ left out
     const bool has_stale = std::any_of(in.samples.begin(), in.samples.end(),
                                        [](const Sample& p) { return isStaleNaN(p.v); });
     // Over the samples as functions see them, staleness markers taken out.
@@ -1331,14 +1356,133 @@ SelectCache::SeriesList SelectCache::select(const Store& store,
   return it->second.series;
 }
 
+namespace {
+
+// Whether a selector with `matchers` could select a series called `metric_name`.
+bool mayRead(const std::vector<LabelMatcher>& matchers, std::string_view metric_name) {
+  return std::all_of(matchers.begin(), matchers.end(), [&](const auto& m) {
+    return m.name() != kMetricNameLabel || m.matches(metric_name);
+  });
+}
+
+std::vector<const Expr*> childrenOf(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::kMatrixSelector:
+      return {static_cast<const MatrixSelector&>(e).selector.get()};
+    case ExprKind::kSubquery:
+      return {static_cast<const Subquery&>(e).expr.get()};
+    case ExprKind::kUnary:
+      return {static_cast<const UnaryExpr&>(e).expr.get()};
+    case ExprKind::kParen:
+      return {static_cast<const ParenExpr&>(e).expr.get()};
+    case ExprKind::kBinary:
+      return {static_cast<const BinaryExpr&>(e).lhs.get(),
+              static_cast<const BinaryExpr&>(e).rhs.get()};
+    case ExprKind::kAggregate: {
+      const auto& a = static_cast<const AggregateExpr&>(e);
+      if (a.param) {
+        return {a.param.get(), a.expr.get()};
+      }
+      return {a.expr.get()};
+    }
+    case ExprKind::kCall: {
+      std::vector<const Expr*> out;
+      for (const auto& arg : static_cast<const Call&>(e).args) {
+        out.push_back(arg.get());
+      }
+      return out;
+    }
+    default:
+      return {};
+  }
+}
+
+// A node worth keeping the value of: one that computes something from series. Selectors are
+// already shared as store reads, literals cost nothing, and parentheses are their content.
+struct SubexpressionInfo {
+  std::string key;  // as Prometheus prints it
+  std::vector<const std::vector<LabelMatcher>*> selectors;
+};
+
+void describeSubexpressions(const Expr& e, std::unordered_map<const Expr*, SubexpressionInfo>& info,
+                            std::vector<const std::vector<LabelMatcher>*>& selectors) {
+  if (e.kind == ExprKind::kVectorSelector) {
+    selectors.push_back(&static_cast<const VectorSelector&>(e).matchers);
+    return;
+  }
+  std::vector<const std::vector<LabelMatcher>*> below;
+  for (const Expr* child : childrenOf(e)) {
+    describeSubexpressions(*child, info, below);
+  }
+  const bool computes = e.kind == ExprKind::kCall || e.kind == ExprKind::kAggregate ||
+                        e.kind == ExprKind::kBinary || e.kind == ExprKind::kUnary ||
+                        e.kind == ExprKind::kSubquery;
+  if (computes && !below.empty()) {
+    info[&e] = {toString(e), below};
+  }
+  selectors.insert(selectors.end(), below.begin(), below.end());
+}
+
+}  // namespace
+
+std::size_t SelectCache::shareSubexpressions(const std::vector<const Expr*>& exprs) {
+  shared_index_.clear();
+  shared_.clear();
+  std::unordered_map<const Expr*, SubexpressionInfo> info;
+  for (const Expr* e : exprs) {
+    std::vector<const std::vector<LabelMatcher>*> selectors;
+    describeSubexpressions(*e, info, selectors);
+  }
+  std::unordered_map<std::string, std::size_t> occurrences;
+  for (const auto& [node, about] : info) {
+    ++occurrences[about.key];
+  }
+  // Top down, so that a part of a shared subexpression is kept too only where it also occurs
+  // outside it: keeping it would otherwise cost a copy that nothing ever reads.
+  std::unordered_map<std::string, std::size_t> slot_of;
+  auto mark = [&](auto& self, const Expr& e, std::size_t enclosing) -> void {
+    auto it = info.find(&e);
+    if (it != info.end()) {
+      const std::size_t n = occurrences[it->second.key];
+      if (n >= 2 && n > enclosing) {
+        auto [slot, inserted] = slot_of.try_emplace(it->second.key, shared_.size());
+        if (inserted) {
+          shared_.push_back({it->second.selectors, std::nullopt, {}});
+        }
+        shared_index_[&e] = slot->second;
+        enclosing = n;
+      }
+    }
+    for (const Expr* child : childrenOf(e)) {
+      self(self, *child, enclosing);
+    }
+  };
+  for (const Expr* e : exprs) {
+    mark(mark, *e, 0);
+  }
+  return shared_.size();
+}
+
 void SelectCache::invalidate(std::string_view metric_name) {
   for (auto it = entries_.begin(); it != entries_.end();) {
-    const auto& matchers = it->second.matchers;
-    const bool may_match = std::all_of(matchers.begin(), matchers.end(), [&](const auto& m) {
-      return m.name() != kMetricNameLabel || m.matches(metric_name);
-    });
-    it = may_match ? entries_.erase(it) : std::next(it);
+    it = mayRead(it->second.matchers, metric_name) ? entries_.erase(it) : std::next(it);
   }
+  for (auto& sv : shared_) {
+    if (sv.value && std::any_of(sv.reads_matchers.begin(), sv.reads_matchers.end(),
+                                [&](const auto* m) { return mayRead(*m, metric_name); })) {
+      sv.value.reset();
+      sv.reads.clear();
+    }
+  }
+}
+
+void SelectCache::clear() {
+  entries_.clear();
+  for (auto& sv : shared_) {
+    sv.value.reset();
+    sv.reads.clear();
+  }
+  shared_hits_ = 0;
 }
 
 Result<Value> Engine::instant(const Expr& expr, int64_t t_ms, SelectCache* cache) const {
@@ -1392,7 +1536,7 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
               from->result_query = query;
               from->result_slot[0] = from->result_slot[1] = kNoSlot;
             }
-            slot = &from->result_slot[s.metric.get().size() != from->labels.size() ? 1 : 0];
+            slot = &from->result_slot[s.metric.get().size() != from->labels().size() ? 1 : 0];
           }
           std::size_t at = 0;
           if (slot != nullptr && *slot != kNoSlot) {

@@ -49,6 +49,17 @@ GroupEvaluator::GroupEvaluator(const RuleGroup& group, Store& store,
       states_[i].annotation_templates.push_back(Template::parse(text));
     }
   }
+  shareSubexpressions(true);
+}
+
+std::size_t GroupEvaluator::shareSubexpressions(bool on) {
+  std::vector<const Expr*> exprs;
+  for (const auto& rule : group_.rules) {
+    if (rule.expr && on) {
+      exprs.push_back(rule.expr.get());
+    }
+  }
+  return cycle_cache_.shareSubexpressions(exprs);
 }
 
 Status GroupEvaluator::evaluate(int64_t t) {
@@ -73,6 +84,7 @@ Status GroupEvaluator::evaluate(int64_t t) {
     }
   }
   // Samples appended after this cycle must not be hidden from the next one.
+  last_shared_hits_ = cycle_cache_.sharedHits();
   cycle_cache_.clear();
   return first;
 }

@@ -189,3 +189,71 @@ TEST_CASE("Rule groups: later rules see what earlier rules wrote in the same cyc
   CHECK(valueOf("seen:after") == 2);  // job:up and the pending alert's ALERTS series
   CHECK(valueOf("alerts:after") == 1);
 }
+
+TEST_CASE(
+    "Rule groups: a subexpression rules share is evaluated once per cycle, and again "
+    "after a rule writes a series it reads",
+    "[rules][alerts]") {
+  const char* rules = R"(groups:
+  - name: g
+    rules:
+      - alert: Warning
+        expr: sum by (job) (rate(requests_total[5m])) > 1
+      - alert: Critical
+        expr: sum by (job) (rate(requests_total[5m])) > 2
+      - record: job:requests:rate5m
+        expr: sum by (job) (rate(requests_total[5m]))
+      - alert: TotalBefore
+        expr: sum({__name__=~"job:requests:total|nothing"}) > 0
+      - record: job:requests:total
+        expr: sum by (job) (requests_total)
+      - alert: TotalAfter
+        expr: sum({__name__=~"job:requests:total|nothing"}) > 0
+      - alert: Page
+        expr: sum by (job) (rate(requests_total[5m])) > 3
+)";
+  // The same rules with sharing and without: the same alerts, with the same values.
+  auto run = [&](bool share) {
+    auto store = makeMemStore();
+    auto file = parseRuleFile(rules, "r.yml");
+    REQUIRE(file.errors.empty());
+    GroupEvaluator ev(file.groups[0], *store);
+    CHECK(ev.shareSubexpressions(share) == (share ? 2U : 0U));
+    for (int i = 0; i <= 20; ++i) {
+      for (const char* job : {"api", "auth"}) {
+        const double per_second = std::string(job) == "api" ? 4 : 1.5;
+        REQUIRE(store
+                    ->append({{"__name__", "requests_total"}, {"job", job}}, i * 15000,
+                             per_second * 15 * i)
+                    .isOk());
+      }
+      REQUIRE(ev.evaluate(i * 15000).isOk());
+    }
+    std::map<std::string, std::vector<std::pair<std::string, double>>> out;
+    for (const char* name : {"Warning", "Critical", "TotalBefore", "TotalAfter", "Page"}) {
+      for (const auto& a : ev.alerts(name)) {
+        std::string job;
+        for (const auto& l : a.labels) {
+          job += l.name == "job" ? l.value : "";
+        }
+        out[name].emplace_back(job, a.value);
+      }
+    }
+    return std::make_pair(out, ev.sharedSubexpressionHits());
+  };
+  const auto [shared, hits] = run(true);
+  const auto [unshared, no_hits] = run(false);
+  CHECK(shared == unshared);
+  CHECK(no_hits == 0);
+  // `sum by (job) (rate(...))` is evaluated by Warning and reused by Critical, the first
+  // recording rule and Page: no rule writes what it reads. The total is evaluated again after
+  // the second recording rule has written the series it reads.
+  CHECK(hits == 3);
+  REQUIRE(shared.at("Warning").size() == 2);
+  REQUIRE(shared.at("Page").size() == 1);
+  CHECK(shared.at("Page")[0].first == "api");
+  CHECK(shared.at("Page")[0].second == Approx(4));
+  // The recorded totals of the cycle before (19 intervals) and of this one (20).
+  CHECK(shared.at("TotalBefore")[0].second == Approx((4 + 1.5) * 15 * 19));
+  CHECK(shared.at("TotalAfter")[0].second == Approx((4 + 1.5) * 15 * 20));
+}

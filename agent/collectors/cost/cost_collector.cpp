@@ -342,13 +342,13 @@ class CostCollector final : public Collector {
         prev = &x;
       }
       if (seconds > 0) {
-        usage[containerKey(s.labels)].cpu_cores = increase / seconds;
+        usage[containerKey(*s.labels)].cpu_cores = increase / seconds;
       }
     }
     for (const auto& s : store.select(containerSeries("container_memory_working_set_bytes"),
                                       now_ms - kLookbackMs, now_ms)) {
       if (!s.samples.empty() && !std::isnan(s.samples.back().v)) {
-        usage[containerKey(s.labels)].memory_bytes = s.samples.back().v;
+        usage[containerKey(*s.labels)].memory_bytes = s.samples.back().v;
       }
     }
     return usage;
@@ -361,13 +361,13 @@ class CostCollector final : public Collector {
     for (const auto& s :
          store.select(containerSeries("container_cpu_usage_seconds_total"), from, now_ms)) {
       auto r = rates(s.samples);
-      auto& into = cpu[containerKey(s.labels)];
+      auto& into = cpu[containerKey(*s.labels)];
       into.insert(into.end(), r.begin(), r.end());
     }
     std::unordered_map<std::string, std::vector<double>> memory;
     for (const auto& s :
          store.select(containerSeries("container_memory_working_set_bytes"), from, now_ms)) {
-      auto& into = memory[containerKey(s.labels)];
+      auto& into = memory[containerKey(*s.labels)];
       for (const Sample& x : s.samples) {
         if (!std::isnan(x.v)) {
           into.push_back(x.v);

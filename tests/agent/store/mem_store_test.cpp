@@ -51,7 +51,7 @@ TEST_CASE("Store: samples come back in order within the requested range", "[stor
   }
   auto all = store->select({M(MatchType::kEqual, "__name__", "up")}, 0, 1000000);
   REQUIRE(all.size() == 1);
-  CHECK(all[0].labels == labels);
+  CHECK(*all[0].labels == labels);
   REQUIRE(all[0].samples.size() == 100);
   CHECK(all[0].samples[99].t == 99000);
   CHECK(all[0].samples[99].v == 49.5);
@@ -82,11 +82,11 @@ TEST_CASE("Store: selectNewest gives each series' newest sample within the windo
   // nothing for a series whose newest sample is older than the window.
   auto newest = store->selectNewest(up, 2000, 200000);
   REQUIRE(newest.size() == 2);
-  CHECK(label(newest[0].labels, "job") == "a");
+  CHECK(label(*newest[0].labels, "job") == "a");
   REQUIRE(newest[0].samples.size() == 1);
   CHECK(newest[0].samples[0].t == 99000);
   CHECK(newest[0].samples[0].v == 99);
-  CHECK(label(newest[1].labels, "job") == "b");
+  CHECK(label(*newest[1].labels, "job") == "b");
   REQUIRE(newest[1].samples.size() == 1);
   CHECK(isStaleNaN(newest[1].samples[0].v));
 
@@ -149,7 +149,7 @@ TEST_CASE("Store: a series missing from a source's next batch gets one stale mar
   CHECK(eth1[0].samples[2].v == 1);
   auto eth0 = store->select({M(MatchType::kEqual, "device", "eth0")}, 0, 10000);
   CHECK(eth0[0].samples.size() == 4);
-  CHECK(eth0[0].labels ==
+  CHECK(*eth0[0].labels ==
         L({{"__name__", "node_network_receive_bytes_total"}, {"device", "eth0"}}));
 }
 
@@ -207,7 +207,7 @@ TEST_CASE("Store: matchers select exactly what a brute-force filter selects (pro
     }
     std::set<std::string> got;
     for (const auto& s : store->select(q, 0, 2000)) {
-      got.insert(labelsToString(s.labels));
+      got.insert(labelsToString(*s.labels));
     }
     std::string qs;
     for (const auto& m : q) {
@@ -328,10 +328,10 @@ TEST_CASE("Store: checkpoints round-trip and corrupt ones are refused", "[store]
   auto a = store->select({}, 0, INT64_MAX);
   auto b = restored->select({}, 0, INT64_MAX);
   REQUIRE(a.size() == b.size());
-  std::sort(a.begin(), a.end(), [](auto& x, auto& y) { return x.labels < y.labels; });
-  std::sort(b.begin(), b.end(), [](auto& x, auto& y) { return x.labels < y.labels; });
+  std::sort(a.begin(), a.end(), [](auto& x, auto& y) { return *x.labels < *y.labels; });
+  std::sort(b.begin(), b.end(), [](auto& x, auto& y) { return *x.labels < *y.labels; });
   for (std::size_t i = 0; i < a.size(); ++i) {
-    CHECK(a[i].labels == b[i].labels);
+    CHECK(*a[i].labels == *b[i].labels);
     REQUIRE(a[i].samples.size() == b[i].samples.size());
     for (std::size_t j = 0; j < a[i].samples.size(); ++j) {
       CHECK(a[i].samples[j].t == b[i].samples[j].t);
@@ -501,7 +501,7 @@ TEST_CASE("Store: an empty label is an absent one, as in Prometheus", "[store]")
               .isOk());
   auto got = store->select({M(MatchType::kEqual, "__name__", "node_network_info")}, 0, 10000);
   REQUIRE(got.size() == 1);
-  CHECK(got[0].labels == L({{"__name__", "node_network_info"}, {"device", "eth0"}}));
+  CHECK(*got[0].labels == L({{"__name__", "node_network_info"}, {"device", "eth0"}}));
   CHECK(got[0].samples.size() == 4);
   CHECK(store->labelValues("ifalias").empty());
   // The batch's next cycle without the series still marks it stale.
@@ -535,7 +535,7 @@ TEST_CASE("Store: batches of one layout land in the same series without their la
   REQUIRE(all.size() == 3);
   std::map<std::string, std::vector<Sample>> by_device;
   for (auto& s : all) {
-    by_device[label(s.labels, "device")] = s.samples;
+    by_device[label(*s.labels, "device")] = s.samples;
   }
   REQUIRE(by_device["eth0"].size() == 4);
   CHECK(by_device["eth0"][1].v == 2);
@@ -567,4 +567,63 @@ TEST_CASE("Store: a series' memory follows its compressed size, not a doubled bu
   CHECK(st.samples == 200);
   // Headers of two chunks (48 + 32 bytes) plus about a byte per sample: well under 1.5.
   CHECK(static_cast<double>(st.chunk_bytes) / 200 < 1.5);
+}
+
+TEST_CASE("Store: windows read again and again, as rules do, return every sample in them",
+          "[store]") {
+  // Reads resume decoding where the last window started rather than at the start of its
+  // chunk: windows sliding forward, jumping back, growing, across chunks closing, and after a
+  // clock step rewrote the series must all still see exactly what was appended.
+  StoreOptions options;
+  options.max_samples_per_chunk = 50;
+  auto store = makeMemStore(options);
+  std::mt19937_64 rng(11);
+  std::map<std::string, std::vector<Sample>> appended;
+  auto append = [&](int i) {
+    const int64_t t = i * 15000;
+    const double counter = i * 1.25;
+    const double gauge = std::bit_cast<double>(rng() >> 2);  // XOR-encoded chunks
+    for (const auto& [name, v] : {std::pair{"counter", counter}, std::pair{"gauge", gauge}}) {
+      REQUIRE(store->append(L({{"__name__", name}}), t, v).isOk());
+      appended[name].push_back({t, v});
+    }
+  };
+  auto check = [&](int64_t mint, int64_t maxt) {
+    for (const auto& [name, samples] : appended) {
+      std::vector<Sample> want;
+      for (const auto& s : samples) {
+        if (s.t >= mint && s.t <= maxt) {
+          want.push_back(s);
+        }
+      }
+      auto got = store->select({M(MatchType::kEqual, "__name__", name.c_str())}, mint, maxt);
+      REQUIRE(got.size() == (want.empty() ? 0U : 1U));
+      if (got.empty()) {
+        continue;
+      }
+      REQUIRE(got[0].samples.size() == want.size());
+      for (std::size_t j = 0; j < want.size(); ++j) {
+        CHECK(got[0].samples[j].t == want[j].t);
+        CHECK(std::bit_cast<uint64_t>(got[0].samples[j].v) == std::bit_cast<uint64_t>(want[j].v));
+      }
+    }
+  };
+  int i = 0;
+  for (; i < 300; ++i) {
+    append(i);
+    const int64_t now = i * 15000;
+    check(now - 300000, now);  // a [5m] window every cycle
+    if (i % 7 == 0) {
+      check(now - 3600000, now);          // a longer one now and then
+      check(now - 600000, now - 300000);  // and one in the past
+    }
+  }
+  REQUIRE(store->dropAfter((i - 40) * 15000) > 0);  // the clock stepped back
+  for (auto& [name, samples] : appended) {
+    samples.resize(samples.size() - 39);
+  }
+  for (int j = i - 39; j < i + 60; ++j) {
+    append(j);
+    check(j * 15000 - 300000, j * 15000);
+  }
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -16,17 +17,18 @@ namespace vigil::promql {
 
 /// One series as a query reads it from the store.
 struct SelectedSeries {
-  LabelSet labels;                // with __name__
-  uint64_t signature = 0;         // labelSignature(labels without __name__)
-  std::vector<Sample> samples;    // ascending, staleness markers taken out
-  std::vector<int64_t> stale_at;  // when the series had staleness markers
-  bool has_resets = false;        // whether a sample is lower than the one before it
+  std::shared_ptr<const LabelSet> label_set;  // with __name__, shared with the store
+  uint64_t signature = 0;                     // labelSignature(labels without __name__)
+  std::vector<Sample> samples;                // ascending, staleness markers taken out
+  std::vector<int64_t> stale_at;              // when the series had staleness markers
+  bool has_resets = false;                    // whether a sample is lower than the one before it
 
   /// What functions and arithmetic leave of the labels; copied on first use, since most series
   /// a rule reads are filtered out before anything asks.
+  const LabelSet& labels() const { return *label_set; }
   const LabelSet& labelsWithoutName() const {
     if (!without_name_ready_) {
-      for (const auto& l : labels) {
+      for (const auto& l : labels()) {
         if (l.name != kMetricNameLabel) {
           labels_without_name_.push_back(l);
         }
@@ -88,7 +90,7 @@ class SeriesLabels {
     if (borrowed_ == nullptr) {
       return owned_ ? *owned_ : kNoLabels;
     }
-    return name_dropped_ ? borrowed_->labelsWithoutName() : borrowed_->labels;
+    return name_dropped_ ? borrowed_->labelsWithoutName() : borrowed_->labels();
   }
   /// The series these labels are still borrowed unchanged from (but maybe for __name__), or
   /// nullptr: its precomputed signature saves hashing.
@@ -156,9 +158,11 @@ struct EngineOptions {
   std::chrono::milliseconds timeout{0};
 };
 
-/// Store reads shared by the queries of one rule-group cycle. Every rule of a group is
-/// evaluated at the same time and many select the same series, so each distinct selector
-/// window is read from the store (and decompressed) once per cycle instead of once per rule.
+/// Store reads and subexpression values shared by the queries of one rule-group cycle. Every
+/// rule of a group is evaluated at the same time and many select the same series, so each
+/// distinct selector window is read from the store (and decompressed) once per cycle instead of
+/// once per rule; and rules often differ only in a threshold or a label (`X > 80` warning,
+/// `X > 95` critical), so a subexpression two rules have in common is evaluated once per cycle.
 /// Not thread-safe: one cache per group evaluation.
 class SelectCache {
  public:
@@ -169,17 +173,47 @@ class SelectCache {
   /// The store's select, or with `newest_only` its selectNewest (for instant selectors).
   SeriesList select(const Store& store, const std::vector<LabelMatcher>& matchers, int64_t mint,
                     int64_t maxt, bool newest_only = false);
-  /// Forgets every cached read that a series called `metric_name` could belong to: a rule has
-  /// just written samples or staleness markers to such series, which later rules must see.
+
+  /// Finds the subexpressions (calls, aggregations, operations that read series) that occur
+  /// more than once in `exprs`, a group's rule expressions, compared as Prometheus prints them:
+  /// within a cycle each is evaluated by the first rule that needs it and reused by the others.
+  /// The expressions must outlive the cache. Returns how many distinct ones were found.
+  std::size_t shareSubexpressions(const std::vector<const Expr*>& exprs);
+
+  /// The value of a shared subexpression, kept until a rule writes a series it could read.
+  struct SharedValue {
+    std::vector<const std::vector<LabelMatcher>*> reads_matchers;  // of each selector in it
+    std::optional<Value> value;
+    std::vector<SeriesList> reads;  // the store reads its labels may be borrowed from
+  };
+  /// The slot of `e` if it is a shared subexpression, else nullptr (for the engine).
+  SharedValue* shared(const Expr& e) {
+    if (shared_index_.empty()) {
+      return nullptr;
+    }
+    auto it = shared_index_.find(&e);
+    return it == shared_index_.end() ? nullptr : &shared_[it->second];
+  }
+  /// How many times this cycle a shared subexpression's kept value was used.
+  std::size_t sharedHits() const { return shared_hits_; }
+  void countSharedHit() { ++shared_hits_; }
+
+  /// Forgets every cached read, and every kept value, that a series called `metric_name`
+  /// could belong to: a rule has just written samples or staleness markers to such series,
+  /// which later rules must see.
   void invalidate(std::string_view metric_name);
-  void clear() { entries_.clear(); }
+  /// Forgets every read and value (between cycles); which subexpressions are shared stays.
+  void clear();
 
  private:
   struct Entry {
     std::vector<LabelMatcher> matchers;
     SeriesList series;
   };
-  std::unordered_map<std::string, Entry> entries_;  // by matchers and window
+  std::unordered_map<std::string, Entry> entries_;             // by matchers and window
+  std::unordered_map<const Expr*, std::size_t> shared_index_;  // into shared_
+  std::vector<SharedValue> shared_;
+  std::size_t shared_hits_ = 0;
 };
 
 class Engine {

@@ -47,6 +47,11 @@ class GroupEvaluator {
   /// file simply starts those rules afresh).
   void importAlerts(const std::vector<std::pair<std::string, std::vector<Alert>>>& state);
   const RuleGroup& group() const { return group_; }
+  /// Whether a subexpression several rules have in common is evaluated once per cycle (the
+  /// default) or by each rule (to measure what sharing saves). Returns how many are shared.
+  std::size_t shareSubexpressions(bool on);
+  /// How many times in the last cycle a rule used a subexpression another one had evaluated.
+  std::size_t sharedSubexpressionHits() const { return last_shared_hits_; }
   /// Moves every alert's times by `by_ms`: the wall clock stepped by that much while no time
   /// passed, and `for` and `keep_firing_for` must keep their progress rather than lose the
   /// step or gain it.
@@ -70,6 +75,7 @@ class GroupEvaluator {
   std::map<std::string, std::string> external_labels_;
   std::vector<RuleState> states_;
   SelectCache cycle_cache_;  // the store reads of the cycle being evaluated
+  std::size_t last_shared_hits_ = 0;
 };
 
 }  // namespace vigil::promql
