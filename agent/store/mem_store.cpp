@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <unordered_set>
 
@@ -519,25 +520,50 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
     }
     return all;
   };
-  auto intersect = [](std::vector<uint32_t> a, const std::vector<uint32_t>& b) {
-    std::vector<uint32_t> out;
-    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-    return out;
+  // Keeps in `a` what is also in `b` (both sorted), without allocating.
+  auto intersect = [](std::vector<uint32_t>& a, const std::vector<uint32_t>& b) {
+    auto out = a.begin();
+    auto bi = b.begin();
+    for (uint32_t id : a) {
+      bi = std::lower_bound(bi, b.end(), id);
+      if (bi == b.end()) {
+        break;
+      }
+      if (*bi == id) {
+        *out++ = id;
+      }
+    }
+    a.erase(out, a.end());
   };
 
   std::optional<std::vector<uint32_t>> result;
-  // Cheap, selective matchers first: equality on a present value narrows the most.
-  std::vector<const LabelMatcher*> ordered;
+  // Cheap, selective matchers first: equality on a present value narrows the most, the one
+  // with the fewest series first (its postings are the ones copied).
+  auto equalitySize = [&](const LabelMatcher& m) {
+    if (m.type() != MatchType::kEqual || m.value().empty()) {
+      return std::numeric_limits<std::size_t>::max();
+    }
+    auto name = symbols_.find(m.name());
+    auto value = symbols_.find(m.value());
+    if (name == symbols_.end() || value == symbols_.end()) {
+      return std::size_t{0};
+    }
+    auto pit = postings_.find(&name->first);
+    if (pit == postings_.end()) {
+      return std::size_t{0};
+    }
+    auto it = pit->second.find(&value->first);
+    return it == pit->second.end() ? std::size_t{0} : it->second.size();
+  };
+  std::vector<std::pair<std::size_t, const LabelMatcher*>> ordered;
   for (const auto& m : matchers) {
-    ordered.push_back(&m);
+    ordered.emplace_back(equalitySize(m), &m);
   }
   std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const LabelMatcher* a, const LabelMatcher* b) {
-                     return (a->type() == MatchType::kEqual && !a->value().empty()) >
-                            (b->type() == MatchType::kEqual && !b->value().empty());
-                   });
-  for (const LabelMatcher* m : ordered) {
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [size, m] : ordered) {
     std::vector<uint32_t> ids;
+    const Postings* equal = nullptr;  // an equality matcher's postings, used without a copy
     auto symbol = symbols_.find(m->name());
     const std::unordered_map<const std::string*, Postings>* by_value = nullptr;
     if (symbol != symbols_.end()) {
@@ -566,7 +592,7 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
         if (vsym != symbols_.end()) {
           auto it = by_value->find(&vsym->first);
           if (it != by_value->end()) {
-            ids = it->second;
+            equal = &it->second;
           }
         }
       } else {
@@ -578,7 +604,12 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
         std::sort(ids.begin(), ids.end());
       }
     }
-    result = result ? intersect(std::move(*result), ids) : std::move(ids);
+    const std::vector<uint32_t>& matching = equal != nullptr ? *equal : ids;
+    if (!result) {
+      result = equal != nullptr ? *equal : std::move(ids);
+    } else {
+      intersect(*result, matching);
+    }
     if (result->empty()) {
       break;
     }
@@ -604,7 +635,9 @@ std::vector<SeriesSamples> MemStore::selectSamples(const std::vector<LabelMatche
                                                    bool newest_only) const {
   std::shared_lock index_lock(index_mu_);
   std::vector<SeriesSamples> out;
-  for (uint32_t id : matchingIds(matchers)) {
+  const std::vector<uint32_t> ids = matchingIds(matchers);
+  out.reserve(ids.size());
+  for (uint32_t id : ids) {
     Series& s = *by_id_[id];
     SeriesSamples ss;
     {

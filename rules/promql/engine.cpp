@@ -2,6 +2,7 @@
 // the whole query needs; evaluation then steps through time over those samples.
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -36,23 +37,20 @@ struct EvalError {
 
 // Which series belong together in vector matching and aggregation: a hash of the labels listed
 // (`on`, `by`) or of all but those listed and __name__ (`ignoring`, `without`). A 64-bit hash
-// as Prometheus uses, instead of a string per series: this runs for every series of every rule.
-constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
+// as Prometheus uses, instead of a string per series: this runs for every series of every rule,
+// so each name and value is hashed a word at a time (std::hash), and the two are mixed in
+// order into the signature.
+constexpr uint64_t kSignatureSeed = 0xcbf29ce484222325ULL;
 
 void hashLabel(uint64_t& h, const Label& l) {
-  for (unsigned char c : l.name) {
-    h = (h ^ c) * kFnvPrime;
-  }
-  h = (h ^ 0xff) * kFnvPrime;
-  for (unsigned char c : l.value) {
-    h = (h ^ c) * kFnvPrime;
-  }
-  h = (h ^ 0xff) * kFnvPrime;
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ULL;
+  const std::hash<std::string_view> hash;
+  h = (std::rotl(h, 23) ^ hash(l.name)) * kMul;
+  h = (std::rotl(h, 23) ^ hash(l.value)) * kMul;
 }
 
 uint64_t signatureOf(const LabelSet& labels, const std::vector<std::string>& names, bool on) {
-  uint64_t h = kFnvOffset;
+  uint64_t h = kSignatureSeed;
   for (const Label& l : labels) {
     const bool listed = std::find(names.begin(), names.end(), l.name) != names.end();
     if (on ? listed : (!listed && l.name != kMetricNameLabel)) {
@@ -68,7 +66,7 @@ uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>&
     return signatureOf(labels.get(), names, on);
   }
   if (!on && names.empty()) {
-    return series->signature;  // all labels but __name__, hashed when read
+    return series->signature();  // all labels but __name__, hashed once per read
   }
   // The same series meets the same grouping at every step of a range query: the last
   // signature is kept with the series, keyed by the grouping (its list lives in the
@@ -925,7 +923,6 @@ class Evaluator {
     if (!slot) {
       slot = std::make_unique<SelectedSeries>();
       slot->label_set = std::make_shared<const LabelSet>(make_labels());
-      slot->signature = signatureOf(slot->labels(), {}, false);
     }
     return *slot;
   }
@@ -1309,7 +1306,6 @@ SelectCache::SeriesList SelectCache::prepare(std::vector<SeriesSamples> selected
   for (auto& in : selected) {
     SelectedSeries& s = out->emplace_back();
     s.label_set = std::move(in.labels);
-    s.signature = signatureOf(s.labels(), {}, false);  // __name__ left out
     const bool has_stale = std::any_of(in.samples.begin(), in.samples.end(),
                                        [](const Sample& p) { return isStaleNaN(p.v); });
     // Over the samples as functions see them, staleness markers taken out.

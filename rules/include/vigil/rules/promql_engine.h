@@ -15,10 +15,12 @@
 
 namespace vigil::promql {
 
+/// Hash of a label set for vector matching and grouping (labels in order, __name__ left out).
+uint64_t labelSignature(const LabelSet& labels);
+
 /// One series as a query reads it from the store.
 struct SelectedSeries {
   std::shared_ptr<const LabelSet> label_set;  // with __name__, shared with the store
-  uint64_t signature = 0;                     // labelSignature(labels without __name__)
   std::vector<Sample> samples;                // ascending, staleness markers taken out
   std::vector<int64_t> stale_at;              // when the series had staleness markers
   bool has_resets = false;                    // whether a sample is lower than the one before it
@@ -37,6 +39,15 @@ struct SelectedSeries {
     }
     return labels_without_name_;
   }
+  /// labelSignature(labels()), which leaves __name__ out, hashed on first use: most series a
+  /// rule reads are filtered or aggregated without it.
+  uint64_t signature() const {
+    if (!signature_ready_) {
+      signature_ = labelSignature(labels());
+      signature_ready_ = true;
+    }
+    return signature_;
+  }
   // The signature last computed for a grouping (by, on, ...) and its key, kept for the next
   // step. A series list is read by one evaluation at a time.
   mutable uintptr_t grouping_key = 0;
@@ -49,10 +60,9 @@ struct SelectedSeries {
  private:
   mutable LabelSet labels_without_name_;
   mutable bool without_name_ready_ = false;
+  mutable bool signature_ready_ = false;
+  mutable uint64_t signature_ = 0;
 };
-
-/// Hash of a label set for vector matching and grouping (labels in order, FNV-1a).
-uint64_t labelSignature(const LabelSet& labels);
 
 /// The labels of a sample. Inside the engine they are borrowed from the store read the query
 /// holds and copied only when an operation changes them: most series a rule selects are
