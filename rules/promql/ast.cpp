@@ -1,5 +1,7 @@
 #include <charconv>
 #include <cmath>
+#include <map>
+#include <mutex>
 
 #include "vigil/duration.h"
 #include "vigil/rules/promql_ast.h"
@@ -209,6 +211,25 @@ std::string selectorText(const VectorSelector& vs) {
 }
 
 }  // namespace
+
+uint32_t internLabelList(const std::vector<std::string>& names) {
+  // Lists come from rule files and queries; past this many distinct ones (queries over the API
+  // can make up any), new lists get no number and the engine keys by the expression instead.
+  constexpr std::size_t kMaxLists = 4096;
+  static std::mutex mu;
+  static std::map<std::vector<std::string>, uint32_t> ids;
+  std::lock_guard lock(mu);
+  auto it = ids.find(names);
+  if (it != ids.end()) {
+    return it->second;
+  }
+  if (ids.size() >= kMaxLists) {
+    return 0;
+  }
+  const auto id = static_cast<uint32_t>(ids.size() + 1);
+  ids.emplace(names, id);
+  return id;
+}
 
 std::string toString(const Expr& e) {
   switch (e.kind) {

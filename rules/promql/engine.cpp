@@ -49,9 +49,14 @@ void hashLabel(uint64_t& h, const Label& l) {
   h = (std::rotl(h, 23) ^ hash(l.value)) * kMul;
 }
 
-uint64_t signatureOf(const LabelSet& labels, const std::vector<std::string>& names, bool on) {
+// With `drop_name`, as if `labels` had no __name__.
+uint64_t signatureOf(const LabelSet& labels, const std::vector<std::string>& names, bool on,
+                     bool drop_name = false) {
   uint64_t h = kSignatureSeed;
   for (const Label& l : labels) {
+    if (drop_name && l.name == kMetricNameLabel) {
+      continue;
+    }
     const bool listed = std::find(names.begin(), names.end(), l.name) != names.end();
     if (on ? listed : (!listed && l.name != kMetricNameLabel)) {
       hashLabel(h, l);
@@ -60,7 +65,9 @@ uint64_t signatureOf(const LabelSet& labels, const std::vector<std::string>& nam
   return h;
 }
 
-uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>& names, bool on) {
+// `names_id`: internLabelList(names), or 0.
+uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>& names, bool on,
+                     uint32_t names_id) {
   const SelectedSeries* series = labels.borrowedFrom();
   if (series == nullptr) {
     return signatureOf(labels.get(), names, on);
@@ -71,10 +78,14 @@ uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>&
   // The same series meets the same grouping at every step of a range query: the last
   // signature is kept with the series, keyed by the grouping (its list lives in the
   // expression tree) and by whether __name__ was dropped.
-  const uintptr_t key = reinterpret_cast<uintptr_t>(&names) | (on ? 1 : 0) |
-                        (labels.get().size() != series->labels().size() ? 2 : 0);
+  // Keyed by the list's number where it has one (every rule grouping by the same labels then
+  // shares the signature), else by where the list lives; bit 62 keeps the two apart.
+  const bool dropped = labels.nameDropped();
+  const uintptr_t list = names_id != 0 ? (uintptr_t{1} << 62) | (uintptr_t{names_id} << 2)
+                                       : reinterpret_cast<uintptr_t>(&names);
+  const uintptr_t key = list | (on ? 1 : 0) | (dropped ? 2 : 0);
   if (series->grouping_key != key) {
-    series->grouping_signature = signatureOf(labels.get(), names, on);
+    series->grouping_signature = signatureOf(series->labels(), names, on, dropped);
     series->grouping_key = key;
   }
   return series->grouping_signature;
@@ -737,7 +748,7 @@ class Evaluator {
 
   Vector vectorBinary(const BinaryExpr& b, Vector& lhs, Vector& rhs, int64_t t) {
     const VectorMatching& m = *b.matching;
-    auto sig = [&](const SeriesLabels& ls) { return signatureOf(ls, m.labels, m.on); };
+    auto sig = [&](const SeriesLabels& ls) { return signatureOf(ls, m.labels, m.on, m.labels_id); };
     Vector out = pool_.take(std::max(lhs.size(), rhs.size()));
     if (isSetOperator(b.op)) {
       SignatureTable& rsigs = table_a_;
@@ -827,8 +838,8 @@ class Evaluator {
             return kept;
           });
         } else if (!m.labels.empty() && metric.borrowedFrom() != nullptr) {
-          const uint64_t source = reinterpret_cast<uintptr_t>(metric.borrowedFrom()) |
-                                  (metric.size() != metric.borrowedFrom()->labels().size() ? 1 : 0);
+          const uint64_t source =
+              reinterpret_cast<uintptr_t>(metric.borrowedFrom()) | (metric.nameDropped() ? 1 : 0);
           metric = derivedLabels(&b, source, [&] {
             LabelSet left = metric.get();
             for (const auto& name : m.labels) {
@@ -1050,7 +1061,7 @@ class Evaluator {
       for (const auto& s : series) {
         SeriesLabels metric = SeriesLabels::borrow(s);
         metric.dropName();
-        const uint64_t key = signatureOf(metric, a.grouping, !a.without);
+        const uint64_t key = signatureOf(metric, a.grouping, !a.without, a.grouping_id);
         auto [at, added] = index.try_emplace(key, static_cast<uint32_t>(index.size()));
         if (added) {
           grouping.group_series.push_back(
@@ -1142,7 +1153,7 @@ Vector Evaluator::aggregateVector(const AggregateExpr& a, Vector& vec, double pa
       setLabel(metric, label_param, formatPlainFloat(s.v));
       key = signatureOf(metric, {}, false);
     } else {
-      key = signatureOf(s.metric, a.grouping, !a.without);
+      key = signatureOf(s.metric, a.grouping, !a.without, a.grouping_id);
     }
     auto [at, inserted] = group_index.tryEmplace(key, static_cast<uint32_t>(groups.size()));
     if (inserted) {
@@ -1532,7 +1543,7 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
               from->result_query = query;
               from->result_slot[0] = from->result_slot[1] = kNoSlot;
             }
-            slot = &from->result_slot[s.metric.get().size() != from->labels().size() ? 1 : 0];
+            slot = &from->result_slot[s.metric.nameDropped() ? 1 : 0];
           }
           std::size_t at = 0;
           if (slot != nullptr && *slot != kNoSlot) {

@@ -192,6 +192,7 @@ class Parser {
       VectorMatching m;
       m.on = take().type == Tok::kOn;
       m.labels = parseLabelList();
+      m.labels_id = internLabelList(m.labels);
       if (peek().type == Tok::kGroupLeft || peek().type == Tok::kGroupRight) {
         m.card = take().type == Tok::kGroupLeft ? Cardinality::kManyToOne : Cardinality::kOneToMany;
         if (peek().type == Tok::kLeftParen) {
@@ -433,6 +434,7 @@ class Parser {
         }
         agg->without = take().type == Tok::kWithout;
         agg->grouping = parseLabelList();
+        agg->grouping_id = internLabelList(agg->grouping);
         grouped = true;
       }
     };

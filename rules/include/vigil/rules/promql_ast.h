@@ -116,6 +116,7 @@ struct VectorMatching {
   Cardinality card = Cardinality::kOneToOne;
   bool on = false;                   // on(...) rather than ignoring(...)
   std::vector<std::string> labels;   // the on/ignoring list
+  uint32_t labels_id = 0;            // internLabelList(labels); 0: none
   std::vector<std::string> include;  // extra labels of group_left/group_right
 };
 
@@ -151,8 +152,14 @@ struct AggregateExpr final : Expr {
   ExprPtr expr;
   ExprPtr param;  // topk/bottomk/quantile/count_values
   std::vector<std::string> grouping;
+  uint32_t grouping_id = 0;  // internLabelList(grouping); 0: none
   bool without = false;
 };
+
+/// A number naming a list of label names (a grouping or matching list), the same for equal
+/// lists: the engine keys what it keeps per series by it, so that rules grouping the same way
+/// share it. 0 once too many distinct lists have been seen (the table stays bounded).
+uint32_t internLabelList(const std::vector<std::string>& names);
 
 struct Function {
   std::string name;

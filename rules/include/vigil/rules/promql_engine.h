@@ -105,6 +105,9 @@ class SeriesLabels {
   /// The series these labels are still borrowed unchanged from (but maybe for __name__), or
   /// nullptr: its precomputed signature saves hashing.
   const SelectedSeries* borrowedFrom() const { return borrowed_; }
+  /// Whether these are a borrowed series' labels without its __name__ (known without making
+  /// that label set).
+  bool nameDropped() const { return borrowed_ != nullptr && name_dropped_; }
   operator const LabelSet&() const { return get(); }  // NOLINT: reads see a plain LabelSet
   /// For changing the labels: copies borrowed ones first.
   LabelSet& mut() {
