@@ -64,6 +64,7 @@ std::size_t GroupEvaluator::shareSubexpressions(bool on) {
 
 Status GroupEvaluator::evaluate(int64_t t) {
   Status first;
+  ++evaluation_;
   cycle_cache_.clear();
   for (std::size_t i = 0; i < group_.rules.size(); ++i) {
     const Rule& rule = group_.rules[i];
@@ -155,7 +156,7 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
     return queried.status();
   }
   const Vector& vec = *queried;
-  std::set<std::string> present;
+  const uint64_t evaluation = evaluation_;
   Status result;
   for (const auto& s : vec) {
     LabelSet labels;
@@ -179,17 +180,18 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
       annotations.emplace_back(rule.annotations[i].first,
                                v ? *v : "<error expanding template: " + v.status().message() + ">");
     }
-    const std::string k = labelsKey(alert_labels);
-    if (!present.insert(k).second) {
+    std::string k = labelsKey(alert_labels);
+    auto it = state.active.find(k);
+    if (it != state.active.end() && it->second.seen_in == evaluation) {
       result = invalidArgument(
           "vector contains metrics with the same labelset after applying "
           "alert labels");
       continue;
     }
-    auto it = state.active.find(k);
     if (it != state.active.end() && it->second.state != AlertState::kInactive) {
       it->second.value = s.v;
       it->second.annotations = std::move(annotations);
+      it->second.seen_in = evaluation;
       continue;
     }
     Alert a;
@@ -198,14 +200,15 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
     a.value = s.v;
     a.state = AlertState::kPending;
     a.active_at = t;
-    state.active[k] = std::move(a);
+    a.seen_in = evaluation;
+    state.active.insert_or_assign(std::move(k), std::move(a));
   }
 
   MetricBatch batch;
   std::size_t active_pending = 0;
   for (auto it = state.active.begin(); it != state.active.end();) {
     Alert& a = it->second;
-    if (present.count(it->first) == 0) {
+    if (a.seen_in != evaluation) {
       bool keep_firing = false;
       if (a.state == AlertState::kFiring && rule.keep_firing_for_ms > 0) {
         if (a.keep_firing_since == 0) {
@@ -269,7 +272,8 @@ void GroupEvaluator::importAlerts(
       continue;
     }
     for (const auto& a : state[i].second) {
-      states_[i].active[labelsKey(a.labels)] = a;
+      Alert& restored = states_[i].active[labelsKey(a.labels)] = a;
+      restored.seen_in = 0;  // counted by another evaluator
     }
   }
 }

@@ -257,3 +257,57 @@ TEST_CASE(
   CHECK(shared.at("TotalBefore")[0].second == Approx((4 + 1.5) * 15 * 19));
   CHECK(shared.at("TotalAfter")[0].second == Approx((4 + 1.5) * 15 * 20));
 }
+
+TEST_CASE("Alerts: two series that become one alert are an error; restored alerts carry on",
+          "[rules][alerts]") {
+  auto store = makeMemStore();
+  auto file = parseRuleFile(R"(groups:
+  - name: g
+    rules:
+      - alert: Same
+        expr: up == 0
+        labels:
+          instance: all
+      - alert: Down
+        expr: up{instance="a"} == 0
+        for: 1m
+)",
+                            "r.yml");
+  REQUIRE(file.errors.empty());
+  GroupEvaluator ev(file.groups[0], *store);
+  for (int i = 0; i < 3; ++i) {
+    for (const char* instance : {"a", "b"}) {
+      REQUIRE(store->append({{"__name__", "up"}, {"instance", instance}}, i * 60000, 0).isOk());
+    }
+    CHECK_THAT(ev.evaluate(i * 60000).message(),
+               Catch::Contains("vector contains metrics with the same labelset after applying "
+                               "alert labels"));
+  }
+  REQUIRE(ev.alerts("Down").size() == 1);
+  CHECK(ev.alerts("Down")[0].state == AlertState::kFiring);
+
+  // A new evaluator (a reload) takes the alerts over: still one alert, resolved when the
+  // series recovers, and no ALERTS series for it from then on.
+  GroupEvaluator restored(file.groups[0], *store);
+  std::vector<std::pair<std::string, std::vector<Alert>>> state;
+  const auto exported = ev.exportAlerts();
+  for (std::size_t i = 0; i < exported.size(); ++i) {
+    state.emplace_back(file.groups[0].rules[i].name, exported[i]);
+  }
+  restored.importAlerts(state);
+  Engine engine(*store);
+  const auto alerts_series = parse("ALERTS{alertname=\"Down\"}");
+  for (int i = 3; i < 8; ++i) {
+    for (const char* instance : {"a", "b"}) {
+      REQUIRE(store->append({{"__name__", "up"}, {"instance", instance}}, i * 60000, 1).isOk());
+    }
+    REQUIRE(restored.evaluate(i * 60000).isOk());
+    const auto down = restored.alerts("Down");
+    REQUIRE(down.size() == 1);
+    CHECK(down[0].state == AlertState::kInactive);
+    CHECK(down[0].resolved_at == 180000);
+    auto alerts_now = engine.instant(*alerts_series.expr, i * 60000);
+    REQUIRE(alerts_now.isOk());
+    CHECK(std::get<Vector>(*alerts_now).empty());
+  }
+}

@@ -27,6 +27,7 @@ struct Alert {
   int64_t fired_at = 0;
   int64_t resolved_at = 0;
   int64_t keep_firing_since = 0;  // 0: not being kept
+  uint64_t seen_in = 0;           // the group's evaluation that last returned it
 };
 
 class GroupEvaluator {
@@ -76,6 +77,7 @@ class GroupEvaluator {
   std::vector<RuleState> states_;
   SelectCache cycle_cache_;  // the store reads of the cycle being evaluated
   std::size_t last_shared_hits_ = 0;
+  uint64_t evaluation_ = 0;  // counts evaluate() calls
 };
 
 }  // namespace vigil::promql
