@@ -617,7 +617,7 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
   if (!result) {
     return allIds();
   }
-  return *result;
+  return std::move(*result);
 }
 
 std::vector<SeriesSamples> MemStore::select(const std::vector<LabelMatcher>& matchers, int64_t mint,
