@@ -84,11 +84,18 @@ uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>&
   const uintptr_t list = names_id != 0 ? (uintptr_t{1} << 62) | (uintptr_t{names_id} << 2)
                                        : reinterpret_cast<uintptr_t>(&names);
   const uintptr_t key = list | (on ? 1 : 0) | (dropped ? 2 : 0);
-  if (series->grouping_key != key) {
-    series->grouping_signature = signatureOf(series->labels(), names, on, dropped);
-    series->grouping_key = key;
+  // Two kept: rules of a group often alternate between two groupings of the same series.
+  if (series->grouping_key[0] == key) {
+    return series->grouping_signature[0];
   }
-  return series->grouping_signature;
+  if (series->grouping_key[1] != key) {
+    series->grouping_signature[1] = signatureOf(series->labels(), names, on, dropped);
+    series->grouping_key[1] = key;
+  }
+  // The one just used moves to the front; the other is the next to go.
+  std::swap(series->grouping_key[0], series->grouping_key[1]);
+  std::swap(series->grouping_signature[0], series->grouping_signature[1]);
+  return series->grouping_signature[0];
 }
 
 // A set of signatures, or a map from them to positions, used again at every step: open
@@ -554,6 +561,9 @@ class Evaluator {
   // The samples of `s` in [mint, maxt], staleness markers left out as Prometheus leaves them
   // out of range vectors.
   static std::span<const Sample> window(const SelectedSeries& s, int64_t mint, int64_t maxt) {
+    if (s.samples.empty() || (s.samples.front().t >= mint && s.samples.back().t <= maxt)) {
+      return s.samples;  // read for this very window, as rules' selectors are
+    }
     auto lo = std::lower_bound(s.samples.begin(), s.samples.end(), mint,
                                [](const Sample& p, int64_t value) { return p.t < value; });
     auto hi = std::upper_bound(lo, s.samples.end(), maxt,

@@ -48,10 +48,10 @@ struct SelectedSeries {
     }
     return signature_;
   }
-  // The signature last computed for a grouping (by, on, ...) and its key, kept for the next
-  // step. A series list is read by one evaluation at a time.
-  mutable uintptr_t grouping_key = 0;
-  mutable uint64_t grouping_signature = 0;
+  // The signatures last computed for two groupings (by, on, ...) with their keys, the latest
+  // first, kept for the next step or rule. A series list is read by one evaluation at a time.
+  mutable uintptr_t grouping_key[2] = {0, 0};
+  mutable uint64_t grouping_signature[2] = {0, 0};
   // Where a range query collects this series' points (with and without __name__), tagged by
   // the query, so that no step looks it up again.
   mutable uint64_t result_query = 0;
