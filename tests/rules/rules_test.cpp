@@ -258,7 +258,7 @@ TEST_CASE(
   CHECK(shared.at("TotalAfter")[0].second == Approx((4 + 1.5) * 15 * 20));
 }
 
-TEST_CASE("Alerts: two series that become one alert are an error; restored alerts carry on",
+TEST_CASE("Alerts: two series that become one alert are an error, and restored alerts carry on",
           "[rules][alerts]") {
   auto store = makeMemStore();
   auto file = parseRuleFile(R"(groups:
