@@ -1,6 +1,5 @@
 #include "postgres_collector.h"
 
-#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -10,13 +9,17 @@
 #include <string>
 
 #include "credentials.h"
+#include "libpq.h"
 
 namespace vigil::collectors {
 
 namespace {
 
-using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
-using QueryResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
+// The loaded library; set before any of the functions below run (collect() loads it).
+const LibPq* pq = nullptr;
+
+using Connection = std::unique_ptr<PGconn, decltype(LibPq::finish)>;
+using QueryResult = std::unique_ptr<PGresult, decltype(LibPq::clear)>;
 
 // pg_stat_database columns: numbackends is a gauge, the rest are counters that
 // postgres_exporter names without a _total suffix.
@@ -56,7 +59,7 @@ constexpr Column kDatabaseColumns[] = {
 
 // libpq's message on one line: it can span several ("...failed\n\tIs the server running...").
 std::string errorOf(PGconn* c) {
-  std::string e = PQerrorMessage(c);
+  std::string e = pq->errorMessage(c);
   std::replace(e.begin(), e.end(), '\n', ' ');
   std::replace(e.begin(), e.end(), '\t', ' ');
   while (!e.empty() && e.back() == ' ') {
@@ -66,22 +69,22 @@ std::string errorOf(PGconn* c) {
 }
 
 Result<QueryResult> query(PGconn* c, const char* sql) {
-  QueryResult r(PQexec(c, sql), &PQclear);
-  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+  QueryResult r(pq->exec(c, sql), pq->clear);
+  if (!r || pq->resultStatus(r.get()) != PGRES_TUPLES_OK) {
     return Status(StatusCode::kUnavailable, errorOf(c));
   }
   return r;
 }
 
 double number(const PGresult* r, int row, int col) {
-  if (PQgetisnull(r, row, col)) {
+  if (pq->getisnull(r, row, col)) {
     return 0;
   }
-  return std::strtod(PQgetvalue(r, row, col), nullptr);
+  return std::strtod(pq->getvalue(r, row, col), nullptr);
 }
 
 std::string text(const PGresult* r, int row, int col) {
-  return PQgetisnull(r, row, col) ? std::string() : std::string(PQgetvalue(r, row, col));
+  return pq->getisnull(r, row, col) ? std::string() : std::string(pq->getvalue(r, row, col));
 }
 
 class PostgresCollector : public Collector {
@@ -96,6 +99,14 @@ class PostgresCollector : public Collector {
                           "Whether the last scrape of metrics from PostgreSQL was able to connect "
                           "to the server (1 for yes, 0 for no).",
                           MetricType::kGauge);
+    auto loaded = loadLibPq();
+    if (!loaded) {
+      for (const auto& t : targets_) {
+        MetricBatch::add(up, {{"target", t.address}}, 0);
+      }
+      return loaded.status();
+    }
+    pq = *loaded;
     Status first_error = Status::ok();
     for (const auto& t : targets_) {
       Status st = collectOne(t, ctx.deadline, out);
@@ -140,8 +151,8 @@ class PostgresCollector : public Collector {
                             connect_timeout.c_str(),
                             "vigil",
                             nullptr};
-    Connection conn(PQconnectdbParams(keys, values, 0), &PQfinish);
-    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    Connection conn(pq->connectdbParams(keys, values, 0), pq->finish);
+    if (!conn || pq->status(conn.get()) != CONNECTION_OK) {
       // libpq's messages say what failed (refused, authentication) without the password.
       return Status(StatusCode::kUnavailable,
                     conn ? errorOf(conn.get()) : std::string("out of memory"));
@@ -169,7 +180,7 @@ class PostgresCollector : public Collector {
     for (std::size_t k = 0; k < std::size(kDatabaseColumns); ++k) {
       const Column& col = kDatabaseColumns[k];
       auto& family = out.family(std::string("pg_stat_database_") + col.name, col.help, col.type);
-      for (int row = 0; row < PQntuples(db->get()); ++row) {
+      for (int row = 0; row < pq->ntuples(db->get()); ++row) {
         MetricBatch::add(family,
                          {{"datid", text(db->get(), row, 0)},
                           {"datname", text(db->get(), row, 1)},
@@ -193,7 +204,7 @@ class PostgresCollector : public Collector {
     auto& max_tx = out.family("pg_stat_activity_max_tx_duration",
                               "max duration in seconds any active transaction has been running",
                               MetricType::kGauge);
-    for (int row = 0; row < PQntuples(activity->get()); ++row) {
+    for (int row = 0; row < pq->ntuples(activity->get()); ++row) {
       const PGresult* r = activity->get();
       LabelSet labels = {{"application_name", text(r, row, 3)},
                          {"backend_type", text(r, row, 4)},
@@ -213,7 +224,7 @@ class PostgresCollector : public Collector {
     if (!settings) {
       return settings.status();
     }
-    for (int row = 0; row < PQntuples(settings->get()); ++row) {
+    for (int row = 0; row < pq->ntuples(settings->get()); ++row) {
       const std::string name = text(settings->get(), row, 0);
       MetricBatch::add(
           out.family("pg_settings_" + name, "Server Parameter: " + name, MetricType::kGauge),
