@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
+#include <utility>
 
 namespace vigil::alerting {
 
@@ -27,21 +29,32 @@ std::string fingerprintHex(uint64_t fp) {
   return buf;
 }
 
-Alert mergeAlerts(const Alert& a, const Alert& b, int64_t now) {
+namespace {
+
+// The start and end mergeAlerts gives, without copying either alert.
+std::pair<int64_t, int64_t> mergedTimes(const Alert& a, const Alert& b, int64_t now) {
   // `younger` is the one updated last; ties go to the incoming one (b).
   const Alert& older = b.updated_at < a.updated_at ? b : a;
   const Alert& younger = b.updated_at < a.updated_at ? a : b;
-  Alert out = younger;
-  out.starts_at = std::min(older.starts_at, younger.starts_at);
+  const int64_t starts_at = std::min(older.starts_at, younger.starts_at);
+  int64_t ends_at = younger.ends_at;
   if (younger.resolvedAt(now)) {
     // Both resolved: the latest explicit end wins.
     if (older.resolvedAt(now) && older.ends_at > younger.ends_at) {
-      out.ends_at = older.ends_at;
+      ends_at = older.ends_at;
     }
   } else if (older.ends_at > younger.ends_at && !older.timeout) {
     // A later end that was given explicitly beats one made up from resolve_timeout.
-    out.ends_at = older.ends_at;
+    ends_at = older.ends_at;
   }
+  return {starts_at, ends_at};
+}
+
+}  // namespace
+
+Alert mergeAlerts(const Alert& a, const Alert& b, int64_t now) {
+  Alert out = b.updated_at < a.updated_at ? a : b;
+  std::tie(out.starts_at, out.ends_at) = mergedTimes(a, b, now);
   return out;
 }
 
@@ -173,9 +186,7 @@ uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
         times_only.ends_at = old.times.ends_at;
         times_only.updated_at = old.times.updated_at;
         times_only.timeout = old.timeout;
-        const Alert merged = mergeAlerts(times_only, alert, now);
-        alert.starts_at = merged.starts_at;
-        alert.ends_at = merged.ends_at;
+        std::tie(alert.starts_at, alert.ends_at) = mergedTimes(times_only, alert, now);
       } else {
         alert = mergeAlerts(unpack(old), alert, now);
       }
