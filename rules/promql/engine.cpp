@@ -75,11 +75,10 @@ uint64_t signatureOf(const SeriesLabels& labels, const std::vector<std::string>&
   if (!on && names.empty()) {
     return series->signature();  // all labels but __name__, hashed once per read
   }
-  // The same series meets the same grouping at every step of a range query: the last
-  // signature is kept with the series, keyed by the grouping (its list lives in the
-  // expression tree) and by whether __name__ was dropped.
-  // Keyed by the list's number where it has one (every rule grouping by the same labels then
-  // shares the signature), else by where the list lives; bit 62 keeps the two apart.
+  // The same series meets the same grouping at every step of a range query, and in every rule
+  // of a group that groups it the same way: the signatures are kept with the series, keyed by
+  // the grouping (the list's interned number where it has one, else where the list lives in
+  // the expression tree; bit 62 keeps the two apart), `on`, and whether __name__ was dropped.
   const bool dropped = labels.nameDropped();
   const uintptr_t list = names_id != 0 ? (uintptr_t{1} << 62) | (uintptr_t{names_id} << 2)
                                        : reinterpret_cast<uintptr_t>(&names);
