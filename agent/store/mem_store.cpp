@@ -537,41 +537,48 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
   };
 
   std::optional<std::vector<uint32_t>> result;
+  using ByValue = std::unordered_map<const std::string*, Postings>;
+  // The postings of label `name` by value, or nullptr when no series has the label.
+  auto byValueOf = [&](const std::string& name) -> const ByValue* {
+    auto symbol = symbols_.find(name);
+    if (symbol == symbols_.end()) {
+      return nullptr;
+    }
+    auto pit = postings_.find(&symbol->first);
+    return pit == postings_.end() ? nullptr : &pit->second;
+  };
+  // An equality matcher's postings (nullptr: no series matches), found once here and used
+  // without a copy below.
+  auto equalityPostings = [&](const LabelMatcher& m) -> const Postings* {
+    const ByValue* by_value = byValueOf(m.name());
+    auto value = symbols_.find(m.value());
+    if (by_value == nullptr || value == symbols_.end()) {
+      return nullptr;
+    }
+    auto it = by_value->find(&value->first);
+    return it == by_value->end() ? nullptr : &it->second;
+  };
+  struct Step {
+    std::size_t size;  // how many series an equality matches; the largest for other matchers
+    const LabelMatcher* m;
+    const Postings* equal;
+  };
   // Cheap, selective matchers first: equality on a present value narrows the most, the one
   // with the fewest series first (its postings are the ones copied).
-  auto equalitySize = [&](const LabelMatcher& m) {
-    if (m.type() != MatchType::kEqual || m.value().empty()) {
-      return std::numeric_limits<std::size_t>::max();
-    }
-    auto name = symbols_.find(m.name());
-    auto value = symbols_.find(m.value());
-    if (name == symbols_.end() || value == symbols_.end()) {
-      return std::size_t{0};
-    }
-    auto pit = postings_.find(&name->first);
-    if (pit == postings_.end()) {
-      return std::size_t{0};
-    }
-    auto it = pit->second.find(&value->first);
-    return it == pit->second.end() ? std::size_t{0} : it->second.size();
-  };
-  std::vector<std::pair<std::size_t, const LabelMatcher*>> ordered;
+  std::vector<Step> ordered;
   for (const auto& m : matchers) {
-    ordered.emplace_back(equalitySize(m), &m);
+    if (m.type() == MatchType::kEqual && !m.value().empty()) {
+      const Postings* equal = equalityPostings(m);
+      ordered.push_back({equal != nullptr ? equal->size() : 0, &m, equal});
+    } else {
+      ordered.push_back({std::numeric_limits<std::size_t>::max(), &m, nullptr});
+    }
   }
   std::stable_sort(ordered.begin(), ordered.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [size, m] : ordered) {
+                   [](const Step& a, const Step& b) { return a.size < b.size; });
+  for (const auto& [size, m, equal] : ordered) {
     std::vector<uint32_t> ids;
-    const Postings* equal = nullptr;  // an equality matcher's postings, used without a copy
-    auto symbol = symbols_.find(m->name());
-    const std::unordered_map<const std::string*, Postings>* by_value = nullptr;
-    if (symbol != symbols_.end()) {
-      auto pit = postings_.find(&symbol->first);
-      if (pit != postings_.end()) {
-        by_value = &pit->second;
-      }
-    }
+    const ByValue* by_value = byValueOf(m->name());
     if (m->matches("")) {
       // Matches series without the label too: everything except those whose value fails.
       std::vector<uint32_t> excluded;
@@ -586,23 +593,14 @@ std::vector<uint32_t> MemStore::matchingIds(const std::vector<LabelMatcher>& mat
       const auto& everything = allIds();
       std::set_difference(everything.begin(), everything.end(), excluded.begin(), excluded.end(),
                           std::back_inserter(ids));
-    } else if (by_value != nullptr) {
-      if (m->type() == MatchType::kEqual) {
-        auto vsym = symbols_.find(m->value());
-        if (vsym != symbols_.end()) {
-          auto it = by_value->find(&vsym->first);
-          if (it != by_value->end()) {
-            equal = &it->second;
-          }
+    } else if (by_value != nullptr && m->type() != MatchType::kEqual) {
+      // (An equality's postings were found when ordering the matchers.)
+      for (const auto& [value, postings] : *by_value) {
+        if (m->matches(*value)) {
+          ids.insert(ids.end(), postings.begin(), postings.end());
         }
-      } else {
-        for (const auto& [value, postings] : *by_value) {
-          if (m->matches(*value)) {
-            ids.insert(ids.end(), postings.begin(), postings.end());
-          }
-        }
-        std::sort(ids.begin(), ids.end());
       }
+      std::sort(ids.begin(), ids.end());
     }
     const std::vector<uint32_t>& matching = equal != nullptr ? *equal : ids;
     if (!result) {
