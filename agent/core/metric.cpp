@@ -58,11 +58,12 @@ MetricFamily& MetricBatch::family(std::string_view name, std::string_view help, 
 
 std::size_t MetricBatch::familyIndex(std::string_view name, std::string_view help,
                                      MetricType type) {
-  auto [it, inserted] = index_.try_emplace(std::string(name), families_.size());
-  if (inserted) {
-    families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
+  if (auto it = index_.find(name); it != index_.end()) {
+    return it->second;
   }
-  return it->second;
+  index_.emplace(std::string(name), families_.size());
+  families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
+  return families_.size() - 1;
 }
 
 uint64_t MetricBatch::newLayout() {

@@ -34,10 +34,15 @@ Status ProcFile::read(std::string& buf) {
       if (errno == EINTR) {
         continue;
       }
-      int err = errno;
-      // The file may have gone away (a device unplugged): reopen next time.
-      ::close(fd_);
-      fd_ = -1;
+      const int err = errno;
+      // A file that went away (a device unplugged, a process gone) is opened afresh next time.
+      // Any other error is the attribute having no value now (a link that is down has no speed,
+      // EINVAL) and the same file is read again next time: reopening it would cost a path
+      // lookup every cycle for nothing.
+      if (err == ENODEV || err == ENOENT || err == ESRCH || err == ESTALE || err == EBADF) {
+        ::close(fd_);
+        fd_ = -1;
+      }
       buf.clear();
       return notFound(path_ + ": " + std::strerror(err));
     }

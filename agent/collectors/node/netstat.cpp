@@ -2,6 +2,7 @@
 // node_exporter 1.5's default field set.
 #include <re2/re2.h>
 
+#include <string_view>
 #include <unordered_map>
 
 #include "../common/proc_file.h"
@@ -22,6 +23,13 @@ class NetstatCollector final : public Collector {
         fields_re_(kDefaultFields) {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
+    // The kernel's tables never change shape; files that keep changing (not procfs) must not
+    // grow the caches without bound.
+    if (fields_by_key_.size() > 4096 || headers_.size() > 256) {
+      headers_.clear();
+      snmp6_fields_.clear();
+      fields_by_key_.clear();
+    }
     VIGIL_RETURN_IF_ERROR(netstat_.read(buf_));
     parsePairs(buf_, out);
     VIGIL_RETURN_IF_ERROR(snmp_.read(buf_));
@@ -33,42 +41,71 @@ class NetstatCollector final : public Collector {
   }
 
  private:
-  void add(MetricBatch& out, const std::string& proto, std::string_view field, double v) {
-    const std::string key = proto + "_" + std::string(field);
-    // The field set is fixed by the kernel: match each name against the regex once.
-    auto [it, inserted] = wanted_.try_emplace(key, false);
-    if (inserted) {
-      it->second = RE2::FullMatch(key, fields_re_);
+  // What to do with one field of the kernel's tables: its metric name and help when the
+  // default field set has it, empty otherwise.
+  struct Field {
+    std::string name;
+    std::string help;
+  };
+
+  // The field `proto`_`field`, decided once: the kernel's set of fields is fixed.
+  const Field& field(std::string_view proto, std::string_view name) {
+    std::string key(proto);
+    key += '_';
+    key += name;
+    auto it = fields_by_key_.find(key);
+    if (it == fields_by_key_.end()) {
+      Field f;
+      if (RE2::FullMatch(key, fields_re_)) {
+        f.name = "node_netstat_" + key;
+        f.help = "Statistic " + std::string(proto) + std::string(name) + ".";
+      }
+      it = fields_by_key_.emplace(std::move(key), std::move(f)).first;
     }
-    if (!it->second) {
-      return;
-    }
-    out.addSingle("node_netstat_" + key, "Statistic " + proto + std::string(field) + ".",
-                  MetricType::kUntyped, v);
+    return it->second;
   }
 
-  // "TcpExt: SyncookiesSent SyncookiesRecv ..." followed by "TcpExt: 0 0 ...".
+  static void add(MetricBatch& out, const Field& f, double v) {
+    if (!f.name.empty()) {
+      out.addSingle(f.name, f.help, MetricType::kUntyped, v);
+    }
+  }
+
+  // "TcpExt: SyncookiesSent SyncookiesRecv ..." followed by "TcpExt: 0 0 ...". A header line
+  // is looked up whole, once per cycle, rather than each of its fields by name.
   void parsePairs(std::string_view text, MetricBatch& out) {
-    std::vector<std::string_view> names;
-    std::string names_line;
-    bool header = true;
+    const Header* header = nullptr;
+    bool is_header = true;
     forEachLine(text, [&](std::string_view line) {
-      if (header) {
-        names_line = std::string(line);
-        splitFields(names_line, names);
+      if (is_header) {
+        auto it = headers_.find(line);
+        if (it == headers_.end()) {
+          std::vector<std::string_view> names;
+          splitFields(line, names);
+          Header h;
+          if (!names.empty() && names[0].back() == ':') {
+            h.proto = std::string(names[0]);
+            const std::string_view proto = names[0].substr(0, names[0].size() - 1);
+            for (std::size_t i = 1; i < names.size(); ++i) {
+              h.fields.push_back(&field(proto, names[i]));
+            }
+          }
+          it = headers_.emplace(std::string(line), std::move(h)).first;
+        }
+        header = &it->second;
       } else {
         splitFields(line, fields_);
-        if (!names.empty() && !fields_.empty() && names[0] == fields_[0] &&
-            names.size() == fields_.size() && names[0].back() == ':') {
-          const std::string proto(names[0].substr(0, names[0].size() - 1));
-          for (std::size_t i = 1; i < names.size(); ++i) {
-            if (auto v = parseDouble(fields_[i])) {
-              add(out, proto, names[i], *v);
+        // The values line repeats the header's "Proto:" and has one value per name.
+        if (header != nullptr && !header->fields.empty() &&
+            fields_.size() == header->fields.size() + 1 && fields_[0] == header->proto) {
+          for (std::size_t i = 0; i < header->fields.size(); ++i) {
+            if (auto v = parseDouble(fields_[i + 1])) {
+              add(out, *header->fields[i], *v);
             }
           }
         }
       }
-      header = !header;
+      is_header = !is_header;
     });
   }
 
@@ -83,8 +120,16 @@ class NetstatCollector final : public Collector {
       if (six == std::string_view::npos) {
         return;
       }
+      auto it = snmp6_fields_.find(fields_[0]);
+      if (it == snmp6_fields_.end()) {
+        const Field* f = &field(fields_[0].substr(0, six + 1), fields_[0].substr(six + 1));
+        it = snmp6_fields_.emplace(std::string(fields_[0]), f).first;
+      }
+      if (it->second->name.empty()) {
+        return;
+      }
       if (auto v = parseDouble(fields_[1])) {
-        add(out, std::string(fields_[0].substr(0, six + 1)), fields_[0].substr(six + 1), *v);
+        add(out, *it->second, *v);
       }
     });
   }
@@ -93,7 +138,18 @@ class NetstatCollector final : public Collector {
   ProcFile snmp_;
   ProcFile snmp6_;
   RE2 fields_re_;
-  std::unordered_map<std::string, bool> wanted_;
+  // Node-based maps: the headers hold pointers to the fields.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, Field, Hash, std::equal_to<>> fields_by_key_;
+  struct Header {
+    std::string proto;                 // "TcpExt:"
+    std::vector<const Field*> fields;  // the names after it, in order
+  };
+  std::unordered_map<std::string, Header, Hash, std::equal_to<>> headers_;
+  std::unordered_map<std::string, const Field*, Hash, std::equal_to<>> snmp6_fields_;
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

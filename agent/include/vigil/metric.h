@@ -91,8 +91,14 @@ class MetricBatch {
   static uint64_t newLayout();
 
  private:
+  // Looked up by string_view without making a string: collectors ask for their families on
+  // every cycle, most of them once per sample.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   std::deque<MetricFamily> families_;
-  std::unordered_map<std::string, std::size_t> index_;
+  std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> index_;
   uint64_t layout_ = 0;
 };
 
