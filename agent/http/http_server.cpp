@@ -59,23 +59,58 @@ bool acceptsGzip(const std::string& accept_encoding) {
   return false;
 }
 
-std::string gzipCompress(const std::string& data) {
-  z_stream zs{};
-  // 15 window bits + 16: a gzip header and trailer rather than raw zlib.
-  // Fastest level: exposition text compresses well anyway, and a scrape should cost little CPU.
-  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return {};
+namespace {
+
+// A deflate state kept between responses: setting one up costs more than compressing a scrape
+// of a few hundred series (its ~300 KB of tables are mapped, faulted in and zeroed each time).
+// One is kept, not one per thread, to keep the memory bounded; a response compressed while it
+// is in use makes its own.
+class Deflater {
+ public:
+  Deflater() {
+    // 15 window bits + 16: a gzip header and trailer rather than raw zlib. Fastest level:
+    // exposition text compresses well anyway, and a scrape should cost little CPU.
+    ok_ = deflateInit2(&zs_, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
   }
-  std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(data.size())));
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return rc == Z_STREAM_END ? out : std::string();
+  ~Deflater() {
+    if (ok_) {
+      deflateEnd(&zs_);
+    }
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+
+  std::string compress(const std::string& data) {
+    if (!ok_ || deflateReset(&zs_) != Z_OK) {
+      return {};
+    }
+    std::string out;
+    out.resize(deflateBound(&zs_, static_cast<uLong>(data.size())));
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+    zs_.avail_in = static_cast<uInt>(data.size());
+    zs_.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs_.avail_out = static_cast<uInt>(out.size());
+    const int rc = deflate(&zs_, Z_FINISH);
+    out.resize(zs_.total_out);
+    return rc == Z_STREAM_END ? out : std::string();
+  }
+
+ private:
+  z_stream zs_{};
+  bool ok_ = false;
+};
+
+std::mutex kept_deflater_mu;
+
+}  // namespace
+
+std::string gzipCompress(const std::string& data) {
+  std::unique_lock lock(kept_deflater_mu, std::try_to_lock);
+  if (lock.owns_lock()) {
+    static Deflater kept;
+    return kept.compress(data);
+  }
+  return Deflater().compress(data);
 }
 
 namespace {

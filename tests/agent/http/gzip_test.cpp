@@ -1,0 +1,89 @@
+// The gzip encoding of responses: what a client inflates is what was rendered, on every
+// response, however many are compressed at once (a deflate state is kept between them).
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/http/http_server.h"
+
+using namespace vigil;
+
+namespace {
+
+std::string gunzip(const std::string& data) {
+  z_stream zs{};
+  REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);  // gzip only
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  std::string out;
+  char buf[16384];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - zs.avail_out);
+  }
+  inflateEnd(&zs);
+  CHECK(rc == Z_STREAM_END);
+  return out;
+}
+
+std::string exposition(int seed, int lines) {
+  std::string out;
+  for (int i = 0; i < lines; ++i) {
+    out += "node_metric_" + std::to_string((i * 7 + seed) % 97) + "{device=\"eth" +
+           std::to_string(seed) + "\"} " + std::to_string(i * seed) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Gzip: every response inflates to what was rendered, one after another", "[http]") {
+  // Different sizes and contents in a row: a kept state that carried anything over from the
+  // response before would show here.
+  for (int seed : {1, 2, 3, 1}) {
+    const std::string body = exposition(seed, 200 * seed);
+    const std::string gz = gzipCompress(body);
+    REQUIRE(gz.size() > 10);
+    CHECK(static_cast<unsigned char>(gz[0]) == 0x1f);
+    CHECK(static_cast<unsigned char>(gz[1]) == 0x8b);
+    CHECK(gz.size() < body.size());
+    CHECK(gunzip(gz) == body);
+  }
+  CHECK(gunzip(gzipCompress("")).empty());
+}
+
+TEST_CASE("Gzip: responses compressed at the same time on several threads", "[http]") {
+  std::vector<std::thread> threads;
+  std::vector<int> good(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([t, &good] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string body = exposition(t + i, 100 + 10 * t);
+        z_stream zs{};
+        inflateInit2(&zs, 15 + 16);
+        const std::string gz = gzipCompress(body);
+        std::string out(body.size() + 1, '\0');
+        zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+        zs.avail_in = static_cast<uInt>(gz.size());
+        zs.next_out = reinterpret_cast<Bytef*>(out.data());
+        zs.avail_out = static_cast<uInt>(out.size());
+        const bool ended = inflate(&zs, Z_FINISH) == Z_STREAM_END;
+        out.resize(zs.total_out);
+        inflateEnd(&zs);
+        good[static_cast<std::size_t>(t)] += ended && out == body ? 1 : 0;
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  for (int g : good) {
+    CHECK(g == 50);
+  }
+}
