@@ -1,4 +1,6 @@
 // node_memory_* from /proc/meminfo: every key, named as node_exporter 1.5 names them.
+#include <string_view>
+
 #include "../common/proc_file.h"
 #include "node_collectors.h"
 
@@ -20,20 +22,40 @@ class MeminfoCollector final : public Collector {
       if (!value) {
         return;
       }
-      std::string key = mangle(fields_[0].substr(0, fields_[0].size() - 1));
-      double v = *value;
-      if (fields_.size() == 3) {  // the only unit the kernel uses here is kB
-        v *= 1024;
-        key += "_bytes";
-      }
-      const bool counter = key.size() > 6 && key.compare(key.size() - 6, 6, "_total") == 0;
-      out.addSingle("node_memory_" + key, "Memory information field " + key + ".",
-                    counter ? MetricType::kCounter : MetricType::kGauge, v);
+      const bool in_kb = fields_.size() == 3;  // the only unit the kernel uses here is kB
+      const Field& f = field(fields_[0], in_kb);
+      out.addSingle(f.name, f.help, f.type, in_kb ? *value * 1024 : *value);
     });
     return Status::ok();
   }
 
  private:
+  struct Field {
+    std::string name;
+    std::string help;
+    MetricType type;
+  };
+
+  // The metric of a meminfo key such as "Active(anon):", named once: the kernel's keys are
+  // the same every cycle.
+  const Field& field(std::string_view token, bool in_kb) {
+    auto& known = in_kb ? kb_fields_ : plain_fields_;
+    if (auto it = known.find(token); it != known.end()) {
+      return it->second;
+    }
+    if (known.size() > 1024) {  // not a kernel's meminfo; keep the memory bounded
+      known.clear();
+    }
+    std::string key = mangle(token.substr(0, token.size() - 1));
+    if (in_kb) {
+      key += "_bytes";
+    }
+    const bool counter = key.size() > 6 && key.compare(key.size() - 6, 6, "_total") == 0;
+    Field f{"node_memory_" + key, "Memory information field " + key + ".",
+            counter ? MetricType::kCounter : MetricType::kGauge};
+    return known.emplace(std::string(token), std::move(f)).first->second;
+  }
+
   // "Active(anon)" becomes "Active_anon".
   static std::string mangle(std::string_view key) {
     std::string out;
@@ -48,6 +70,8 @@ class MeminfoCollector final : public Collector {
     return out;
   }
 
+  StringMap<Field> kb_fields_;
+  StringMap<Field> plain_fields_;
   ProcFile file_;
   std::string buf_;
   std::vector<std::string_view> fields_;

@@ -139,17 +139,13 @@ class NetstatCollector final : public Collector {
   ProcFile snmp6_;
   RE2 fields_re_;
   // Node-based maps: the headers hold pointers to the fields.
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  std::unordered_map<std::string, Field, Hash, std::equal_to<>> fields_by_key_;
+  StringMap<Field> fields_by_key_;
   struct Header {
     std::string proto;                 // "TcpExt:"
     std::vector<const Field*> fields;  // the names after it, in order
   };
-  std::unordered_map<std::string, Header, Hash, std::equal_to<>> headers_;
-  std::unordered_map<std::string, const Field*, Hash, std::equal_to<>> snmp6_fields_;
+  StringMap<Header> headers_;
+  StringMap<const Field*> snmp6_fields_;
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

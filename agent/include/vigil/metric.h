@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -30,6 +31,15 @@ char* writePlainFloat(char* first, double v);
 /// A string in double quotes as Go's strconv.Quote writes it for the text labels and PromQL
 /// strings hold: \" \\ \n \t \r escaped, other control bytes as \xNN.
 std::string goQuote(std::string_view s);
+
+/// A map from strings that is searched with a string_view without making a string from it,
+/// for lookups done on every collection cycle.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename Value>
+using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_to<>>;
 
 struct Label {
   std::string name;
@@ -93,12 +103,8 @@ class MetricBatch {
  private:
   // Looked up by string_view without making a string: collectors ask for their families on
   // every cycle, most of them once per sample.
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   std::deque<MetricFamily> families_;
-  std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> index_;
+  StringMap<std::size_t> index_;
   uint64_t layout_ = 0;
 };
 
