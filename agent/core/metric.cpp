@@ -61,9 +61,22 @@ std::size_t MetricBatch::familyIndex(std::string_view name, std::string_view hel
   if (auto it = index_.find(name); it != index_.end()) {
     return it->second;
   }
-  index_.emplace(std::string(name), families_.size());
+  const std::size_t position = families_.size();
+  if (auto it = pool_index_.find(name); it != pool_index_.end()) {
+    // Taken back from the last cycle: its strings, its index node and its samples' storage.
+    MetricFamily& family = pool_[it->second];
+    family.help.assign(help);
+    family.type = type;
+    family.samples.clear();
+    families_.push_back(std::move(family));
+    auto node = pool_index_.extract(it);
+    node.mapped() = position;
+    index_.insert(std::move(node));
+    return position;
+  }
+  index_.emplace(std::string(name), position);
   families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
-  return families_.size() - 1;
+  return position;
 }
 
 uint64_t MetricBatch::newLayout() {
@@ -93,6 +106,21 @@ std::size_t MetricBatch::seriesCount() const {
 void MetricBatch::clear() {
   families_.clear();
   index_.clear();
+  pool_.clear();
+  pool_index_.clear();
+  layout_ = 0;
+}
+
+void MetricBatch::recycle() {
+  pool_.clear();
+  pool_.reserve(families_.size());
+  for (MetricFamily& f : families_) {
+    pool_.push_back(std::move(f));
+  }
+  families_.clear();
+  // The index's positions in families_ are now positions in pool_.
+  pool_index_.clear();
+  std::swap(pool_index_, index_);
   layout_ = 0;
 }
 

@@ -33,6 +33,9 @@ struct Slot {
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
   std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
+  // A published batch no reader holds any more, not offered as a spare: recycled into the
+  // next cycle's batch, so that its families need not be allocated again.
+  std::shared_ptr<MetricBatch> recycled;
   // Spares the collector left untouched in a row: most collectors never reuse a batch, and
   // keeping one for them would only hold memory (they are offered one now and then).
   int spare_misses = 0;
@@ -86,7 +89,12 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     slot.timeout_reported.store(false);
     slot.running_since_ns.store(toNs(started));
 
-    auto batch = std::make_shared<MetricBatch>();
+    std::shared_ptr<MetricBatch> batch = std::move(slot.recycled);
+    if (batch != nullptr) {
+      batch->recycle();
+    } else {
+      batch = std::make_shared<MetricBatch>();
+    }
     CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get(), &store,
                        timestamp_ms};
     const bool offered = slot.spare != nullptr;
@@ -115,9 +123,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       }
       // Once no reader holds the batch it replaced, that batch is the collector's to reuse.
       const bool offer = slot.spare_misses < kSpareMisses || slot.cycles % kSpareRetry == 0;
-      slot.spare = offer && replaced.use_count() == 1
-                       ? std::const_pointer_cast<MetricBatch>(replaced)
-                       : nullptr;
+      slot.spare = nullptr;
+      if (replaced.use_count() == 1) {
+        (offer ? slot.spare : slot.recycled) = std::const_pointer_cast<MetricBatch>(replaced);
+      }
       ++slot.cycles;
       slot.health.finished(seconds, ok);
       // Logged on state changes only: a collector failing every cycle must not flood the log.

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
 #include <thread>
 
 #include "agent/core/scheduler.h"
@@ -45,6 +46,34 @@ class SpareCounter : public Collector {
   std::atomic<int>& cycles_;
   std::atomic<int>& offered_;
   std::atomic<int>& reused_;
+};
+
+// Every cycle, families of two different shapes in turn: the odd cycles "odd" and "both",
+// the even ones "both" and "even" (a device appearing and going away).
+class ShapeShifter : public Collector {
+ public:
+  explicit ShapeShifter(std::atomic<int>& cycles) : cycles_(cycles) {}
+  Status collect(const CollectContext&, MetricBatch& out) override {
+    const int cycle = ++cycles_;
+    if (!out.empty()) {
+      wrong_ = true;  // a batch must come empty
+    }
+    if (cycle % 2 == 1) {
+      out.addSingle("shape_odd", "Odd.", MetricType::kGauge, cycle);
+    }
+    MetricBatch::add(
+        out.family("shape_both", cycle % 2 == 1 ? "Odd help." : "Even help.", MetricType::kGauge),
+        {{"cycle", std::to_string(cycle)}}, cycle);
+    if (cycle % 2 == 0) {
+      out.addSingle("shape_even", "Even.", MetricType::kCounter, cycle);
+    }
+    return Status::ok();
+  }
+  bool wrong() const { return wrong_; }
+
+ private:
+  std::atomic<int>& cycles_;
+  std::atomic<bool> wrong_{false};
 };
 
 CollectorScheduler::Entry entry(const std::string& name, CollectorPtr collector) {
@@ -91,4 +120,55 @@ TEST_CASE("Scheduler: a collector is handed back its published batches to reuse"
   for (std::size_t i = 1; i < series[0].samples.size(); ++i) {
     CHECK(series[0].samples[i].v > series[0].samples[i - 1].v);
   }
+}
+
+TEST_CASE("Scheduler: what is published each cycle is that cycle's batch, batches recycled",
+          "[agent][scheduler]") {
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  SelfMetrics self_metrics("test", "test");
+  std::atomic<int> cycles{0};
+  auto collector = std::make_unique<ShapeShifter>(cycles);
+  const ShapeShifter* shifter = collector.get();
+  std::vector<CollectorScheduler::Entry> entries;
+  entries.push_back(entry("shifter", std::move(collector)));
+  CollectorScheduler scheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
+  scheduler.start();
+  int checked = 0;
+  while (cycles.load() < 40) {
+    for (const auto& batch : snapshots.all()) {
+      // Read while the scheduler keeps collecting: a published batch is never refilled.
+      std::vector<std::string> names;
+      for (const auto& f : batch->families()) {
+        names.push_back(f.name + "|" + f.help + "|" + std::to_string(f.samples.size()));
+      }
+      REQUIRE(batch->families().size() == 2);
+      const auto& both = batch->families()[batch->families()[0].name == "shape_odd" ? 1 : 0];
+      REQUIRE(both.samples.size() == 1);
+      const int cycle = static_cast<int>(both.samples[0].value);
+      CHECK(both.samples[0].labels == LabelSet{{"cycle", std::to_string(cycle)}});
+      if (cycle % 2 == 1) {
+        CHECK(names == std::vector<std::string>{"shape_odd|Odd.|1", "shape_both|Odd help.|1"});
+      } else {
+        CHECK(names == std::vector<std::string>{"shape_both|Even help.|1", "shape_even|Even.|1"});
+      }
+      ++checked;
+    }
+    std::this_thread::sleep_for(5ms);
+  }
+  scheduler.stop(1000ms);
+  CHECK(checked > 20);
+  CHECK_FALSE(shifter->wrong());
+  // The store saw each family in the cycles that had it (and a staleness marker in the others).
+  auto odd = store->select({*LabelMatcher::create(MatchType::kEqual, "__name__", "shape_odd")}, 0,
+                           INT64_MAX);
+  REQUIRE(odd.size() == 1);
+  int values = 0;
+  for (const auto& sample : odd[0].samples) {
+    if (!std::isnan(sample.v)) {
+      CHECK(static_cast<int>(sample.v) % 2 == 1);
+      ++values;
+    }
+  }
+  CHECK(values >= 15);
 }

@@ -90,6 +90,12 @@ class MetricBatch {
   std::size_t seriesCount() const;
   bool empty() const { return families_.empty(); }
   void clear();
+  /// Empties the batch for its collector's next cycle, which looks much like this one: the
+  /// families are set aside and family() takes one back (its name, help and sample storage)
+  /// when asked for it again instead of allocating a new one. What the collector sees is the
+  /// same as with a new batch (families in the order it asks for them, help and type from its
+  /// first call); families it does not ask for are gone at the next recycle().
+  void recycle();
 
   /// Names this batch's shape (its families in order and every sample's name and labels in
   /// order) for whoever receives it: two batches from one collector with the same nonzero
@@ -104,7 +110,10 @@ class MetricBatch {
   // Looked up by string_view without making a string: collectors ask for their families on
   // every cycle, most of them once per sample.
   std::deque<MetricFamily> families_;
-  StringMap<std::size_t> index_;
+  StringMap<std::size_t> index_;  // name -> position in families_
+  // Since recycle(): the last cycle's families and their index, name -> position in pool_.
+  std::vector<MetricFamily> pool_;
+  StringMap<std::size_t> pool_index_;
   uint64_t layout_ = 0;
 };
 
