@@ -4,9 +4,11 @@
 //
 // Each exporter runs alone (the other stopped) for SECONDS (default 60) and is scraped once a
 // second over a kept-alive connection, as Prometheus does; vigil collects once a second too,
-// so both do one collection per scrape. Reported: CPU time per scrape and per series (from
-// /proc/PID/stat), scrape latency p50/p99, series per scrape, RSS at the end. Then vigil alone
-// with no scrapes, for its background collection cost at a 1 s interval.
+// so both do one collection per scrape. vigil runs node_exporter's collectors only (the same
+// collectors), then again with its container collector too. Reported: CPU time per scrape and
+// per series (from /proc/PID/stat), scrape latency p50/p99, series per scrape, RSS at the end.
+// Then vigil with node and container collectors alone with no scrapes, for its background
+// collection cost at a 1 s interval.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -15,8 +17,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -110,29 +114,52 @@ int main(int argc, char** argv) {
     ne_result = measure(ne.pid(), ne_port, seconds);
   }
 
-  dir.write("vigil.yaml",
-            "global:\n  collection_interval: 1s\n  log_level: warn\n"
-            "anomaly:\n  enabled: false\n"
-            "collectors:\n  process:\n    enabled: false\n");
+  // vigil with node_exporter's collectors only (its other collectors off), for the CPU per
+  // scrape; then with the container collector too, as the memory and idle targets
+  // have it.
+  auto config = [&](const char* file, bool containers) {
+    std::string yaml =
+        "global:\n  collection_interval: 1s\n  log_level: warn\n"
+        "anomaly:\n  enabled: false\ncollectors:\n";
+    for (const char* other : {"textfile", "cgroup", "cost", "process", "push", "statsd", "postgres",
+                              "probe", "redis", "scrape"}) {
+      const bool on = containers && std::string_view(other) == "cgroup";
+      yaml += std::string("  ") + other + ": {enabled: " + (on ? "true" : "false") + "}\n";
+    }
+    dir.write(file, yaml);
+    return dir.file(file);
+  };
+  auto startVigil = [&](const char* name, bool containers, int port) {
+    return std::make_unique<vigil::test::ChildProcess>(
+        std::vector<std::string>{VIGIL_BINARY, "run", "--config",
+                                 config((std::string(name) + ".yaml").c_str(), containers),
+                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
+                                 "--data-dir", dir.file(std::string(name) + "-data")},
+        dir.file(std::string(name) + ".log"));
+  };
+  Result vg_result;
+  {
+    const int port = vigil::test::freeLoopbackPort();
+    auto vg = startVigil("vigil-node", false, port);
+    vg_result = measure(vg->pid(), port, seconds);
+  }
   const int vg_port = vigil::test::freeLoopbackPort();
-  vigil::test::ChildProcess vg(
-      {VIGIL_BINARY, "run", "--config", dir.file("vigil.yaml"), "--listen-address",
-       "127.0.0.1:" + std::to_string(vg_port), "--data-dir", dir.file("data")},
-      dir.file("vigil.log"));
-  const Result vg_result = measure(vg.pid(), vg_port, seconds);
+  auto vg = startVigil("vigil-containers", true, vg_port);
+  const Result with_containers = measure(vg->pid(), vg_port, seconds);
   // The same vigil, not scraped: the cost of collecting at a 1 s interval.
-  const double idle_before = vigil::test::processCpuSeconds(vg.pid());
+  const double idle_before = vigil::test::processCpuSeconds(vg->pid());
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const double idle_core_percent =
-      (vigil::test::processCpuSeconds(vg.pid()) - idle_before) / seconds * 100;
+      (vigil::test::processCpuSeconds(vg->pid()) - idle_before) / seconds * 100;
 
   print("node_exporter", ne_result);
   print("vigil", vg_result);
+  print("vigil+cgroup", with_containers);
   std::printf("ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\n",
               vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
   std::printf(
-      "vigil idle     collecting every 1 s, not scraped: %.3f %% of one core "
-      "(target < 0.2 %%)\n",
-      idle_core_percent);
+      "vigil+cgroup   rss %.1f MiB (target under 15 MB); collecting every 1 s, not scraped: "
+      "%.3f %% of one core (target < 0.2 %%)\n",
+      with_containers.rss_mib, idle_core_percent);
   return 0;
 }
