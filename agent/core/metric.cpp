@@ -115,6 +115,7 @@ void MetricBatch::recycle() {
   pool_.clear();
   pool_.reserve(families_.size());
   for (MetricFamily& f : families_) {
+    f.samples.clear();  // the label sets go now; the storage for as many samples stays
     pool_.push_back(std::move(f));
   }
   families_.clear();

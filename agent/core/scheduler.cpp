@@ -33,8 +33,8 @@ struct Slot {
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
   std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
-  // A published batch no reader holds any more, not offered as a spare: recycled into the
-  // next cycle's batch, so that its families need not be allocated again.
+  // A published batch no reader holds any more, not offered as a spare, already recycled():
+  // the next cycle's batch, so that its families need not be allocated again.
   std::shared_ptr<MetricBatch> recycled;
   // Spares the collector left untouched in a row: most collectors never reuse a batch, and
   // keeping one for them would only hold memory (they are offered one now and then).
@@ -47,6 +47,10 @@ constexpr std::chrono::milliseconds kWatchdogPeriod{500};
 // kSpareRetry cycles.
 constexpr int kSpareMisses = 3;
 constexpr uint64_t kSpareRetry = 16;
+// Batches up to this size are recycled into their collector's next one (see Slot::recycled):
+// the node collectors' hundreds of families. A large batch is mostly samples, whose label sets
+// are made anew each cycle anyway, and keeping storage for them would only hold memory.
+constexpr std::size_t kRecycleMaxSeries = 2048;
 
 int64_t toNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -90,9 +94,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     slot.running_since_ns.store(toNs(started));
 
     std::shared_ptr<MetricBatch> batch = std::move(slot.recycled);
-    if (batch != nullptr) {
-      batch->recycle();
-    } else {
+    if (batch == nullptr) {
       batch = std::make_shared<MetricBatch>();
     }
     CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get(), &store,
@@ -125,7 +127,13 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       const bool offer = slot.spare_misses < kSpareMisses || slot.cycles % kSpareRetry == 0;
       slot.spare = nullptr;
       if (replaced.use_count() == 1) {
-        (offer ? slot.spare : slot.recycled) = std::const_pointer_cast<MetricBatch>(replaced);
+        auto batch_back = std::const_pointer_cast<MetricBatch>(replaced);
+        if (offer) {
+          slot.spare = std::move(batch_back);
+        } else if (batch_back->seriesCount() <= kRecycleMaxSeries) {
+          batch_back->recycle();  // its samples freed now, not when the next cycle starts
+          slot.recycled = std::move(batch_back);
+        }
       }
       ++slot.cycles;
       slot.health.finished(seconds, ok);

@@ -91,10 +91,10 @@ class MetricBatch {
   bool empty() const { return families_.empty(); }
   void clear();
   /// Empties the batch for its collector's next cycle, which looks much like this one: the
-  /// families are set aside and family() takes one back (its name, help and sample storage)
-  /// when asked for it again instead of allocating a new one. What the collector sees is the
-  /// same as with a new batch (families in the order it asks for them, help and type from its
-  /// first call); families it does not ask for are gone at the next recycle().
+  /// families are set aside without their samples and family() takes one back (its name, help
+  /// and sample storage) when asked for it again instead of allocating a new one. What the
+  /// collector sees is the same as with a new batch (families in the order it asks for them, help
+  /// and type from its first call); families it does not ask for are gone at the next recycle().
   void recycle();
 
   /// Names this batch's shape (its families in order and every sample's name and labels in
