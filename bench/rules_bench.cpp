@@ -89,16 +89,7 @@ std::vector<SeriesSpec> nodeSeries() {
     out.push_back({bench::sorted(std::move(labels)), base, slope});
   };
   const std::string instance = "node-1:9100";
-  for (int cpu = 0; cpu < 16; ++cpu) {
-    for (const char* mode :
-         {"idle", "user", "system", "iowait", "irq", "softirq", "nice", "steal"}) {
-      add({{"__name__", "node_cpu_seconds_total"},
-           {"instance", instance},
-           {"cpu", std::to_string(cpu)},
-           {"mode", mode}},
-          1000 * cpu, std::string(mode) == "idle" ? 12 : 1);
-    }
-  }
+  bench::addCpuSeries(out, instance, 16);
   for (int fs = 0; fs < 20; ++fs) {
     const LabelSet where{{"instance", instance},
                          {"mountpoint", "/mnt/" + std::to_string(fs)},

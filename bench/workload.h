@@ -25,6 +25,20 @@ struct SeriesSpec {
 constexpr int kSamplesPerSeries = 40;
 constexpr int64_t kScrapeMs = 15000;
 
+/// node_cpu_seconds_total of `cpus` CPUs of one instance, each of node_exporter's 8 modes.
+inline void addCpuSeries(std::vector<SeriesSpec>& out, const std::string& instance, int cpus) {
+  for (int cpu = 0; cpu < cpus; ++cpu) {
+    for (const char* mode :
+         {"idle", "user", "system", "iowait", "irq", "softirq", "nice", "steal"}) {
+      out.push_back({sorted({{"__name__", "node_cpu_seconds_total"},
+                             {"instance", instance},
+                             {"cpu", std::to_string(cpu)},
+                             {"mode", mode}}),
+                     1000.0 * cpu, std::string(mode) == "idle" ? 12.0 : 1.0});
+    }
+  }
+}
+
 inline std::vector<SeriesSpec> benchSeries() {
   std::vector<SeriesSpec> out;
   auto add = [&](LabelSet labels, double base, double slope) {
@@ -32,16 +46,7 @@ inline std::vector<SeriesSpec> benchSeries() {
   };
   for (int inst = 0; inst < 100; ++inst) {
     const std::string instance = "node-" + std::to_string(inst) + ":9100";
-    for (int cpu = 0; cpu < 8; ++cpu) {
-      for (const char* mode :
-           {"idle", "user", "system", "iowait", "irq", "softirq", "nice", "steal"}) {
-        add({{"__name__", "node_cpu_seconds_total"},
-             {"instance", instance},
-             {"cpu", std::to_string(cpu)},
-             {"mode", mode}},
-            1000 * cpu, std::string(mode) == "idle" ? 12 : 1);
-      }
-    }
+    addCpuSeries(out, instance, 8);
     for (int fs = 0; fs < 10; ++fs) {
       const std::string mp = "/mnt/" + std::to_string(fs);
       add({{"__name__", "node_filesystem_avail_bytes"},
