@@ -3,7 +3,6 @@
 #include <re2/re2.h>
 
 #include <string_view>
-#include <unordered_map>
 
 #include "../common/proc_file.h"
 #include "node_collectors.h"
