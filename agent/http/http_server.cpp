@@ -7,9 +7,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -226,12 +227,29 @@ struct HttpServer::Impl {
   std::atomic<std::size_t> connections{0};
   uint16_t port = 0;
   std::vector<std::thread> threads;
-  // Destroyed in reverse order: the acceptor before the io_context it belongs to, and the
-  // io_context (with every pending session) before the members above.
-  asio::io_context io;
-  tcp::acceptor acceptor{asio::make_strand(io)};
+  // One io_context per thread, each run by its thread alone, and a connection lives on one of
+  // them (Envoy's worker model): sharing one io_context among the threads handed every read
+  // from the thread that polled to another one, with a futex wake-up each time (about twelve
+  // per request, most of the cost of a small POST). Destroyed in reverse order: the acceptor
+  // before the io_contexts, and those (with every pending session) before the members above.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::atomic<std::size_t> next_context{0};
+  tcp::acceptor acceptor;
 
-  Impl(HttpServerOptions o, SelfMetrics& m) : options(std::move(o)), metrics(m) {}
+  Impl(HttpServerOptions o, SelfMetrics& m)
+      : options(std::move(o)),
+        metrics(m),
+        contexts(makeContexts(options.threads)),
+        acceptor(*contexts.front()) {}
+
+  static std::vector<std::unique_ptr<asio::io_context>> makeContexts(std::size_t threads) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, threads); ++i) {
+      // The hint says one thread runs it, so it does not wake others for its events.
+      out.push_back(std::make_unique<asio::io_context>(1));
+    }
+    return out;
+  }
 
   // Bounded cardinality for vigil_http_requests_total whatever paths clients send.
   std::string handlerLabel(const std::string& path) const {
@@ -520,7 +538,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 }  // namespace
 
 void HttpServer::Impl::accept() {
-  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+  // Connections go to the threads in turn.
+  asio::io_context& context = *contexts[next_context.fetch_add(1) % contexts.size()];
+  acceptor.async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
       return;
     }
@@ -530,10 +550,17 @@ void HttpServer::Impl::accept() {
         spdlog::debug("http connection refused: {} connections open", options.max_connections);
         beast::error_code ignored;
         socket.close(ignored);
-      } else if (options.tls) {
-        std::make_shared<Session<TlsStream>>(this, std::move(socket), currentTlsContext())->start();
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(this, std::move(socket))->start();
+        // The session starts on its own thread: from then on only that thread touches it.
+        auto executor = socket.get_executor();
+        if (options.tls) {
+          auto session =
+              std::make_shared<Session<TlsStream>>(this, std::move(socket), currentTlsContext());
+          asio::post(executor, [session] { session->start(); });
+        } else {
+          auto session = std::make_shared<Session<beast::tcp_stream>>(this, std::move(socket));
+          asio::post(executor, [session] { session->start(); });
+        }
       }
     }
     accept();
@@ -574,7 +601,7 @@ Status HttpServer::start() {
   auto address = asio::ip::make_address(s.options.address.host, ec);
   if (ec) {
     // A host name: resolve it once, at start.
-    tcp::resolver resolver(s.io);
+    tcp::resolver resolver(*s.contexts.front());
     auto results = resolver.resolve(s.options.address.host, "", ec);
     if (ec || results.empty()) {
       return unavailable("cannot listen on " + s.options.address.toString() +
@@ -596,8 +623,12 @@ Status HttpServer::start() {
   }
   s.port = s.acceptor.local_endpoint().port();
   s.accept();
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, s.options.threads); ++i) {
-    s.threads.emplace_back([impl = impl_] { impl->io.run(); });
+  for (std::size_t i = 0; i < s.contexts.size(); ++i) {
+    // A thread's io_context runs even with nothing to do until stop().
+    s.threads.emplace_back([impl = impl_, i] {
+      auto guard = asio::make_work_guard(*impl->contexts[i]);
+      impl->contexts[i]->run();
+    });
   }
   return Status::ok();
 }
@@ -634,7 +665,9 @@ void HttpServer::stop() {
     return;
   }
   // Handlers already running finish; nothing new is read or accepted.
-  s.io.stop();
+  for (auto& context : s.contexts) {
+    context->stop();
+  }
   for (auto& t : s.threads) {
     t.join();
   }
