@@ -218,10 +218,19 @@ std::optional<AlertStore::Times> AlertStore::times(uint64_t fp) const {
 
 std::vector<Alert> AlertStore::list() const {
   std::lock_guard lock(mu_);
+  // In fingerprint order, so that lists and what is built from them do not change from call
+  // to call.
+  std::vector<const std::pair<const uint64_t, Packed>*> entries;
+  entries.reserve(alerts_.size());
+  for (const auto& entry : alerts_) {
+    entries.push_back(&entry);
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
   std::vector<Alert> out;
-  out.reserve(alerts_.size());
-  for (const auto& [fp, p] : alerts_) {
-    out.push_back(unpack(p));
+  out.reserve(entries.size());
+  for (const auto* entry : entries) {
+    out.push_back(unpack(entry->second));
   }
   return out;
 }

@@ -102,6 +102,12 @@ Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, const Alert
       sink_(sink),
       inhibitor_(config_->inhibit_rules) {}
 
+std::vector<uint64_t> Dispatcher::Group::sorted() const {
+  std::vector<uint64_t> out(alerts.begin(), alerts.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 int64_t Dispatcher::add(const Alert& alert, uint64_t fp, int64_t now) {
   std::lock_guard lock(mu_);
   int64_t earliest = INT64_MAX;
@@ -258,7 +264,7 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
   std::vector<uint64_t> resolved_fps;
   std::vector<uint64_t> held_fps;  // notified as firing, still firing, muted now
   std::vector<std::pair<uint64_t, int64_t>> snapshot;  // fingerprint, updated_at
-  for (const uint64_t fp : g.alerts) {
+  for (const uint64_t fp : g.sorted()) {
     auto stored = store_.get(fp);
     if (!stored) {
       continue;  // collected from the store meanwhile
@@ -285,8 +291,8 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
     (is_resolved ? resolved : firing).push_back(std::move(a));
     (is_resolved ? resolved_fps : firing_fps).push_back(fp);
   }
-  // g.alerts is ordered by fingerprint, so the fingerprint lists are sorted. Held alerts count
-  // as firing for the log: muting one is not resolving it.
+  // The group was walked in fingerprint order, so the fingerprint lists are sorted. Held alerts
+  // count as firing for the log: muting one is not resolving it.
   std::vector<uint64_t> logged_firing;
   std::merge(firing_fps.begin(), firing_fps.end(), held_fps.begin(), held_fps.end(),
              std::back_inserter(logged_firing));
@@ -346,7 +352,7 @@ std::vector<Dispatcher::GroupView> Dispatcher::groups() const {
   std::vector<GroupView> out;
   for (const auto& [id, g] : groups_) {
     GroupView v{g.route->options.receiver, g.key, g.labels, {}, g.next_flush};
-    for (const uint64_t fp : g.alerts) {
+    for (const uint64_t fp : g.sorted()) {
       if (auto a = store_.get(fp)) {
         v.alerts.push_back(std::move(*a));
       }

@@ -3,10 +3,10 @@
 // active until `ends_at`, merged when the same alert is sent again.
 
 #include <cstdint>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vigil/metric.h"
@@ -88,7 +88,9 @@ class AlertStore {
   static Alert unpack(const Packed& p);
 
   mutable std::mutex mu_;
-  std::map<uint64_t, Packed> alerts_;
+  // Hashed: every alert received looks its fingerprint up here, and in an ordered map of a
+  // storm's alerts that lookup was a walk down a tree of cache misses.
+  std::unordered_map<uint64_t, Packed> alerts_;
 };
 
 }  // namespace vigil::alerting
