@@ -3,8 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 
 #include "api_time.h"
+#include "json_reader.h"
 #include "query_api.h"
 #include "vigil/clock.h"
 
@@ -313,8 +315,21 @@ class PostableAlertsReader : public nlohmann::json_sax<json> {
 };
 
 void postAlerts(AlertingService& service, const HttpRequest& req, HttpResponse& res) {
-  PostableAlertsReader reader;
-  const bool parsed = json::sax_parse(req.body, &reader);
+  PostableAlertsReader fast;
+  std::optional<PostableAlertsReader> full;  // for JSON beyond the fast path's subset
+  bool parsed = true;
+  switch (saxParseSimple(req.body, fast)) {
+    case SimpleJsonParse::kParsed:
+      break;
+    case SimpleJsonParse::kStopped:
+      parsed = false;
+      break;
+    case SimpleJsonParse::kUnsupported:
+      full.emplace();
+      parsed = json::sax_parse(req.body, &*full);
+      break;
+  }
+  PostableAlertsReader& reader = full ? *full : fast;
   if (!parsed || !reader.fatal.empty()) {
     return fail(res, 400, reader.fatal.empty() ? "invalid JSON" : reader.fatal);
   }
