@@ -8,21 +8,6 @@
 
 namespace vigil::alerting {
 
-uint64_t fingerprint(const LabelSet& sorted_labels) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) {
-      h = (h ^ c) * 0x100000001b3ULL;
-    }
-    h = (h ^ 0xff) * 0x100000001b3ULL;
-  };
-  for (const Label& l : sorted_labels) {
-    mix(l.name);
-    mix(l.value);
-  }
-  return h;
-}
-
 std::string fingerprintHex(uint64_t fp) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fp));
@@ -152,6 +137,21 @@ AlertStore::Packed AlertStore::pack(const Alert& a) {
   return p;
 }
 
+bool AlertStore::samePayload(const Packed& p, const Alert& a) {
+  if (p.labels != a.labels.size() || p.annotations != a.annotations.size()) {
+    return false;
+  }
+  std::size_t pos = 0;
+  for (const LabelSet* set : {&a.labels, &a.annotations}) {
+    for (const Label& l : *set) {
+      if (readSized(p.data, pos) != l.name || readSized(p.data, pos) != l.value) {
+        return false;
+      }
+    }
+  }
+  return readSized(p.data, pos) == a.generator_url;
+}
+
 Alert AlertStore::unpack(const Packed& p) {
   Alert a;
   a.starts_at = p.times.starts_at;
@@ -191,7 +191,13 @@ uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
         alert = mergeAlerts(unpack(old), alert, now);
       }
     }
-    it->second = pack(alert);
+    // Most sends repeat what is stored: then only the times change, and nothing is allocated.
+    if (samePayload(it->second, alert)) {
+      it->second.times = {alert.starts_at, alert.ends_at, alert.updated_at};
+      it->second.timeout = alert.timeout;
+    } else {
+      it->second = pack(alert);
+    }
     return fp;
   }
   alerts_.emplace(fp, pack(alert));

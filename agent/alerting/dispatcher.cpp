@@ -114,10 +114,17 @@ int64_t Dispatcher::add(const Alert& alert, uint64_t fp, int64_t now) {
   ++stats_.alerts_received;
   inhibitor_.observe(alert, fp);
   for (const Route* route : config_->route.match(alert.labels)) {
-    LabelSet labels = groupLabelsOf(alert, route->options);
-    auto [it, created] = groups_.try_emplace({route, fingerprint(labels)});
+    // The group's fingerprint straight from the alert's labels: the group labels themselves
+    // are only needed by a new group.
+    const RouteOptions& opts = route->options;
+    const uint64_t group_fp = fingerprintOf(alert.labels, [&](const Label& l) {
+      return opts.group_by_all ||
+             std::binary_search(opts.group_by.begin(), opts.group_by.end(), l.name);
+    });
+    auto [it, created] = groups_.try_emplace({route, group_fp});
     Group& g = it->second;
     if (created) {
+      LabelSet labels = groupLabelsOf(alert, opts);
       g.route = route;
       g.key = route->key + ":" + groupLabelsString(labels);
       g.labels = std::move(labels);

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -14,9 +15,30 @@
 
 namespace vigil::alerting {
 
+/// The fingerprint of the labels whose names `keep` accepts, without copying them out.
+template <class Keep>
+uint64_t fingerprintOf(const LabelSet& sorted_labels, Keep keep) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h = (h ^ c) * 0x100000001b3ULL;
+    }
+    h = (h ^ 0xff) * 0x100000001b3ULL;
+  };
+  for (const Label& l : sorted_labels) {
+    if (keep(l)) {
+      mix(l.name);
+      mix(l.value);
+    }
+  }
+  return h;
+}
+
 /// prometheus/common's label-set fingerprint: FNV-1a 64 over name 0xff value 0xff, sorted by
 /// name. `{}` is the FNV offset basis.
-uint64_t fingerprint(const LabelSet& sorted_labels);
+inline uint64_t fingerprint(const LabelSet& sorted_labels) {
+  return fingerprintOf(sorted_labels, [](const Label&) { return true; });
+}
 /// As Alertmanager prints fingerprints: 16 lowercase hex digits.
 std::string fingerprintHex(uint64_t fp);
 
@@ -86,6 +108,8 @@ class AlertStore {
   };
   static Packed pack(const Alert& a);
   static Alert unpack(const Packed& p);
+  /// Whether `p` holds `a`'s labels, annotations and generator URL.
+  static bool samePayload(const Packed& p, const Alert& a);
 
   mutable std::mutex mu_;
   // Hashed: every alert received looks its fingerprint up here, and in an ordered map of a
