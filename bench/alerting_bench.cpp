@@ -58,8 +58,12 @@ struct Figures {
 Figures measure(const char* name, pid_t pid, int port) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);
-  // One persistent connection, as Prometheus's notifier keeps to each Alertmanager.
+  // One persistent connection, as Prometheus's notifier keeps to each Alertmanager, without
+  // Nagle's algorithm, as Go's net/http sends. With it, the body of a request waits for the
+  // acknowledgement of its header, which the server's delayed ACK holds back: each request can
+  // stall for 40 ms, and the server wakes up more often for less data.
   client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);
   if (!eventually(20s, [&] {
         auto r = client.Get("/api/v2/status");
         return r && r->status == 200;
