@@ -82,7 +82,8 @@ inline std::string openOnLoopback(const std::string& config) {
          "web:\n  authorization:\n    disabled_on_loopback: true\n";
 }
 
-/// CPU time (user + system) a process has used so far, from /proc/PID/stat.
+/// CPU time (user + system) a process has used so far: its kernel CPU clock (nanoseconds), or
+/// /proc/PID/stat (ticks) where that clock cannot be read.
 double processCpuSeconds(pid_t pid);
 /// A process's resident memory, from /proc/PID/status.
 double processRssBytes(pid_t pid);
