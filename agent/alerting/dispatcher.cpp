@@ -102,12 +102,6 @@ Dispatcher::Dispatcher(std::shared_ptr<const AlertingConfig> config, const Alert
       sink_(sink),
       inhibitor_(config_->inhibit_rules) {}
 
-std::vector<uint64_t> Dispatcher::Group::sorted() const {
-  std::vector<uint64_t> out(alerts.begin(), alerts.end());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 int64_t Dispatcher::add(const Alert& alert, uint64_t fp, int64_t now) {
   std::lock_guard lock(mu_);
   int64_t earliest = INT64_MAX;
@@ -223,7 +217,7 @@ void Dispatcher::dropResolved(Group& g, const std::vector<std::pair<uint64_t, in
                               int64_t now) {
   // Resolved alerts leave the group once the flush went through, unless they were updated
   // since (Alertmanager's DeleteIfNotModified); so do alerts no longer in the store.
-  std::erase_if(g.alerts, [&](uint64_t fp) {
+  g.alerts.eraseIf([&](uint64_t fp) {
     // The snapshot is in fingerprint order, like the group.
     auto seen = std::lower_bound(snapshot.begin(), snapshot.end(), fp,
                                  [](const auto& s, uint64_t x) { return s.first < x; });
@@ -255,7 +249,7 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
     // alerts leave it, except those the receiver was told were firing (unless the route opts
     // out): their resolution goes out when the group may speak again.
     ++stats_.time_muted;
-    std::erase_if(g.alerts, [&](uint64_t fp) {
+    g.alerts.eraseIf([&](uint64_t fp) {
       const auto t = store_.times(fp);
       const bool owed = opts.resolved_after_mute && entry != nullptr && contains(entry->firing, fp);
       return !t || (t->resolvedAt(now) && !owed);
@@ -271,7 +265,7 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
   std::vector<uint64_t> resolved_fps;
   std::vector<uint64_t> held_fps;  // notified as firing, still firing, muted now
   std::vector<std::pair<uint64_t, int64_t>> snapshot;  // fingerprint, updated_at
-  for (const uint64_t fp : g.sorted()) {
+  for (const uint64_t fp : g.alerts.sorted()) {
     auto stored = store_.get(fp);
     if (!stored) {
       continue;  // collected from the store meanwhile
@@ -359,7 +353,7 @@ std::vector<Dispatcher::GroupView> Dispatcher::groups() const {
   std::vector<GroupView> out;
   for (const auto& [id, g] : groups_) {
     GroupView v{g.route->options.receiver, g.key, g.labels, {}, g.next_flush};
-    for (const uint64_t fp : g.sorted()) {
+    for (const uint64_t fp : g.alerts.sorted()) {
       if (auto a = store_.get(fp)) {
         v.alerts.push_back(std::move(*a));
       }

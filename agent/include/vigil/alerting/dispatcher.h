@@ -14,11 +14,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "vigil/alerting/alert.h"
 #include "vigil/alerting/config.h"
+#include "vigil/alerting/fingerprint_set.h"
 #include "vigil/alerting/silences.h"
 
 namespace vigil::alerting {
@@ -165,9 +165,8 @@ class Dispatcher {
     LabelSet labels;
     // Fingerprints. Hashed: a sorted vector made each new alert of a large group cost a move
     // of the whole group, and an ordered set a walk down a tree of cache misses for every
-    // alert received; a flush sorts them (sorted()), once per group_interval.
-    std::unordered_set<uint64_t> alerts;
-    std::vector<uint64_t> sorted() const;
+    // alert received; a flush sorts them, once per group_interval.
+    FingerprintSet alerts;
     int64_t next_flush = 0;
     bool has_flushed = false;
   };
