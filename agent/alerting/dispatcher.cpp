@@ -9,17 +9,17 @@ namespace vigil::alerting {
 
 namespace {
 
+// Whether the route groups alerts by this label.
+bool groupsBy(const RouteOptions& options, const Label& l) {
+  return options.group_by_all ||
+         std::binary_search(options.group_by.begin(), options.group_by.end(), l.name);
+}
+
 // The labels an alert is grouped by on this route.
 LabelSet groupLabelsOf(const Alert& alert, const RouteOptions& options) {
-  if (options.group_by_all) {
-    return alert.labels;
-  }
   LabelSet out;
-  for (const Label& l : alert.labels) {
-    if (std::binary_search(options.group_by.begin(), options.group_by.end(), l.name)) {
-      out.push_back(l);
-    }
-  }
+  std::copy_if(alert.labels.begin(), alert.labels.end(), std::back_inserter(out),
+               [&](const Label& l) { return groupsBy(options, l); });
   return out;
 }
 
@@ -111,10 +111,8 @@ int64_t Dispatcher::add(const Alert& alert, uint64_t fp, int64_t now) {
     // The group's fingerprint straight from the alert's labels: the group labels themselves
     // are only needed by a new group.
     const RouteOptions& opts = route->options;
-    const uint64_t group_fp = fingerprintOf(alert.labels, [&](const Label& l) {
-      return opts.group_by_all ||
-             std::binary_search(opts.group_by.begin(), opts.group_by.end(), l.name);
-    });
+    const uint64_t group_fp =
+        fingerprintOf(alert.labels, [&](const Label& l) { return groupsBy(opts, l); });
     auto [it, created] = groups_.try_emplace({route, group_fp});
     Group& g = it->second;
     if (created) {
