@@ -43,17 +43,13 @@ bool FingerprintSet::insert(uint64_t fp) {
   }
   // At most half full, so that probe sequences stay short.
   if ((used_ + 1) * 2 > slots_.size()) {
-    std::vector<uint64_t> all;
-    all.reserve(used_);
-    for (const uint64_t s : slots_) {
-      if (s != 0) {
-        all.push_back(s);
-      }
-    }
-    slots_.assign(std::max(kMinSlots, slots_.size() * 2), 0);
+    std::vector<uint64_t> old(std::max(kMinSlots, slots_.size() * 2), 0);
+    old.swap(slots_);
     used_ = 0;
-    for (const uint64_t s : all) {
-      insert(s);
+    for (const uint64_t s : old) {
+      if (s != 0) {
+        insert(s);
+      }
     }
   }
   const std::size_t mask = slots_.size() - 1;

@@ -1,9 +1,9 @@
 #pragma once
 // A set of alert fingerprints, open-addressed with linear probing: a lookup reads one slot
 // array (one cache miss for a large group) instead of hopping through a node-based set's
-// bucket and nodes (two or three), and an entry costs 8 to 16 bytes instead of a 32-byte node
-// plus its bucket. Written here because the flat hash containers of Boost (1.81) are newer
-// than the Boost the project builds with.
+// bucket and nodes (two or three), and an entry costs 16 to 32 bytes (8-byte slots, a quarter
+// to half full) instead of a 32-byte node plus its bucket. Written here because the flat hash
+// containers of Boost (1.81) are newer than the Boost the project builds with.
 
 #include <cstddef>
 #include <cstdint>
