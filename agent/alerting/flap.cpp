@@ -9,18 +9,26 @@ bool FlapDamper::isFlapping(const History& h) const {
   return static_cast<int>(h.changes.size()) >= settings_.threshold;
 }
 
-bool FlapDamper::apply(Alert& alert, uint64_t fp, int64_t now) {
+bool FlapDamper::apply(Alert& alert, uint64_t fp, const std::optional<AlertStore::Times>& stored,
+                       int64_t now) {
   if (!settings_.enabled) {
     return false;
   }
   const bool firing = alert.ends_at == 0 || alert.ends_at > now;
-  auto [it, fresh] = history_.try_emplace(fp);
+  auto it = history_.find(fp);
+  if (it == history_.end()) {
+    // No history: the store has the state it was last received in, unless a resolution was
+    // held, and holds happen only to alerts with a history.
+    const bool was_firing =
+        stored && !(stored->ends_at != 0 && stored->ends_at <= stored->updated_at);
+    if (!stored || was_firing == firing) {
+      return false;
+    }
+    it = history_.try_emplace(fp).first;
+    it->second.firing = was_firing;
+  }
   History& h = it->second;
   h.last_seen = now;
-  if (fresh) {
-    h.firing = firing;
-    return false;
-  }
   if (firing != h.firing) {
     h.changes.push_back(now);
     h.firing = firing;

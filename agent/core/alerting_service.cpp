@@ -166,7 +166,7 @@ void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) 
     std::lock_guard lock(mu_);
     for (auto& a : alerts) {
       const uint64_t fp = a.fingerprint();
-      flap_.apply(a, fp, now);
+      flap_.apply(a, fp, store_.times(fp), now);
       store_.put(a, fp, now);
       earliest = std::min(earliest, dispatcher_->add(a, fp, now));
     }

@@ -64,7 +64,7 @@ receivers:
     a.ends_at = firing ? now + 4 * kMin : resolved_at;
     a.updated_at = now;
     const uint64_t fp = a.fingerprint();
-    damper.apply(a, fp, now);
+    damper.apply(a, fp, store.times(fp), now);
     store.put(a, fp, now);
     d.add(a, fp, now);
     d.advance(now + 1);
@@ -93,17 +93,26 @@ TEST_CASE("Flap damping: one firing and one resolved notification for a flapping
 TEST_CASE("Flap damping: the held alert says it flaps, and resolves once stable",
           "[alerting][flap]") {
   FlapDamper damper;
+  AlertStore store;
   Alert a;
   a.labels = {{"alertname", "X"}};
   const uint64_t fp = a.fingerprint();
   auto send = [&](bool firing, int64_t now) {
     Alert copy = a;
-    copy.ends_at = firing ? 0 : now - 1;
-    const bool flapping = damper.apply(copy, fp, now);
+    copy.starts_at = kT0;
+    copy.ends_at = firing ? now + 4 * kMin : now - 1;
+    copy.updated_at = now;
+    const bool flapping = damper.apply(copy, fp, store.times(fp), now);
+    Alert stored = copy;
+    store.put(stored, fp, now);
     return std::pair{flapping, copy};
   };
   CHECK_FALSE(send(true, kT0).first);
+  CHECK_FALSE(send(true, kT0 + kMin / 2).first);
+  // No state change yet: the damper keeps nothing of its own for the alert.
+  CHECK(damper.tracked() == 0);
   CHECK_FALSE(send(false, kT0 + 1 * kMin).first);
+  CHECK(damper.tracked() == 1);
   CHECK_FALSE(send(true, kT0 + 2 * kMin).first);
   auto [flapping, held] = send(false, kT0 + 3 * kMin);
   CHECK(flapping);

@@ -5,8 +5,13 @@
 // An alert is flapping once it changed state `threshold` times within `window`; while
 // flapping its resolution is held until `hold` has passed without a change, and it carries
 // the annotation `flapping` saying so.
+//
+// Most alerts never change state, and a storm of new alerts must not pay for a second table:
+// the state an alert was last received in comes from the alert store, and the damper keeps a
+// history only for alerts that have changed state.
 
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -20,14 +25,18 @@ class FlapDamper {
   explicit FlapDamper(FlapSettings settings = {}) : settings_(settings) {}
   void configure(FlapSettings settings) { settings_ = settings; }
 
-  /// Looks at an incoming alert (fingerprint `fp`) at `now`. While it flaps, a resolution is
+  /// Looks at an incoming alert (fingerprint `fp`) at `now`, before it is stored; `stored` is
+  /// what the alert store holds for it (nullopt: nothing). While it flaps, a resolution is
   /// held: its end moves to the end of the hold. Returns whether the alert is flapping.
-  bool apply(Alert& alert, uint64_t fp, int64_t now);
+  bool apply(Alert& alert, uint64_t fp, const std::optional<AlertStore::Times>& stored,
+             int64_t now);
   /// Alerts flapping at `now`.
   std::size_t flapping(int64_t now) const;
   /// Resolutions held back so far.
   uint64_t held() const { return held_; }
-  /// Forgets alerts that have not changed for a window.
+  /// Alerts with a history of state changes.
+  std::size_t tracked() const { return history_.size(); }
+  /// Forgets alerts that have not been seen for a window and a hold.
   void collect(int64_t now);
 
  private:
@@ -36,7 +45,7 @@ class FlapDamper {
     // would allocate its first block even when empty).
     std::vector<int64_t> changes;  // within the window, oldest first
     int64_t last_seen = 0;
-    bool firing = false;
+    bool firing = false;  // as last received (a held resolution is not firing)
   };
   bool isFlapping(const History& h) const;
 
