@@ -172,9 +172,9 @@ Alert AlertStore::unpack(const Packed& p) {
 
 uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
   std::lock_guard lock(mu_);
-  auto it = alerts_.find(fp);
-  if (it != alerts_.end()) {
-    const Packed& old = it->second;
+  auto [stored, fresh] = alerts_.tryEmplace(fp);
+  if (!fresh) {
+    const Packed& old = *stored;
     const bool overlaps =
         !(alert.starts_at > old.times.ends_at || alert.ends_at < old.times.starts_at);
     if (overlaps) {
@@ -192,58 +192,54 @@ uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
       }
     }
     // Most sends repeat what is stored: then only the times change, and nothing is allocated.
-    if (samePayload(it->second, alert)) {
-      it->second.times = {alert.starts_at, alert.ends_at, alert.updated_at};
-      it->second.timeout = alert.timeout;
-    } else {
-      it->second = pack(alert);
+    if (samePayload(*stored, alert)) {
+      stored->times = {alert.starts_at, alert.ends_at, alert.updated_at};
+      stored->timeout = alert.timeout;
+      return fp;
     }
-    return fp;
   }
-  alerts_.emplace(fp, pack(alert));
+  *stored = pack(alert);
   return fp;
 }
 
 std::optional<Alert> AlertStore::get(uint64_t fp) const {
   std::lock_guard lock(mu_);
-  auto it = alerts_.find(fp);
-  if (it == alerts_.end()) {
+  const Packed* p = alerts_.find(fp);
+  if (p == nullptr) {
     return std::nullopt;
   }
-  return unpack(it->second);
+  return unpack(*p);
 }
 
 std::optional<AlertStore::Times> AlertStore::times(uint64_t fp) const {
   std::lock_guard lock(mu_);
-  auto it = alerts_.find(fp);
-  if (it == alerts_.end()) {
+  const Packed* p = alerts_.find(fp);
+  if (p == nullptr) {
     return std::nullopt;
   }
-  return it->second.times;
+  return p->times;
 }
 
 std::vector<Alert> AlertStore::list() const {
   std::lock_guard lock(mu_);
   // In fingerprint order, so that lists and what is built from them do not change from call
   // to call.
-  std::vector<const std::pair<const uint64_t, Packed>*> entries;
+  std::vector<std::pair<uint64_t, const Packed*>> entries;
   entries.reserve(alerts_.size());
-  for (const auto& entry : alerts_) {
-    entries.push_back(&entry);
-  }
+  alerts_.forEach([&](uint64_t fp, const Packed& p) { entries.emplace_back(fp, &p); });
   std::sort(entries.begin(), entries.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<Alert> out;
   out.reserve(entries.size());
-  for (const auto* entry : entries) {
-    out.push_back(unpack(entry->second));
+  for (const auto& [fp, p] : entries) {
+    out.push_back(unpack(*p));
   }
   return out;
 }
 
 void AlertStore::shiftActive(int64_t before_ms, int64_t by_ms) {
   std::lock_guard lock(mu_);
-  for (auto& [fp, a] : alerts_) {
+  alerts_.forEach([&](uint64_t, Packed& a) {
     if (!a.times.resolvedAt(before_ms) && a.times.ends_at != 0) {
       // All three, so that the alert's age and its overlap with the next update (which
       // decides between merging and a new occurrence) are what they were.
@@ -251,12 +247,12 @@ void AlertStore::shiftActive(int64_t before_ms, int64_t by_ms) {
       a.times.ends_at += by_ms;
       a.times.updated_at += by_ms;
     }
-  }
+  });
 }
 
 std::size_t AlertStore::collectResolvedBefore(int64_t cutoff) {
   std::lock_guard lock(mu_);
-  return std::erase_if(alerts_, [&](const auto& kv) { return kv.second.times.resolvedAt(cutoff); });
+  return alerts_.eraseIf([&](uint64_t, const Packed& p) { return p.times.resolvedAt(cutoff); });
 }
 
 std::size_t AlertStore::size() const {
