@@ -1,6 +1,5 @@
 // The vigil command: the composition root that wires the agent, its collectors and the
 // exporters together.
-#include <httplib.h>
 #include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -18,6 +17,7 @@
 #include "anomaly_command.h"
 #include "routes_command.h"
 #include "vigil/collector.h"
+#include "vigil/exporters/http_client.h"
 #include "vigil/exporters/notify.h"
 #include "vigil/exporters/remote_write.h"
 #include "vigil/exporters/text_format.h"
@@ -182,17 +182,16 @@ int query(const std::vector<std::string>& args) {
   if (!parsed) {
     return usageError("--address: " + parsed.status().message(), kQueryUsage);
   }
-  httplib::Client client(parsed->host, parsed->port);
-  client.set_connection_timeout(5, 0);
-  client.set_read_timeout(120, 0);
-  httplib::Params params{{"query", *expr}};
+  vigil::exporters::HttpClient client("http://" + parsed->toString(), {},
+                                      std::chrono::seconds(120));
+  vigil::exporters::HttpHeaders form{{"query", *expr}};
   if (time) {
-    params.emplace("time", *time);
+    form.emplace_back("time", *time);
   }
-  auto res = client.Post("/api/v1/query", params);
+  auto res = client.post("/api/v1/query", {{"User-Agent", "vigil"}},
+                         vigil::exporters::formEncode(form), "application/x-www-form-urlencoded");
   if (!res) {
-    std::cerr << "vigil query: cannot reach " << address << ": " << httplib::to_string(res.error())
-              << "\n";
+    std::cerr << "vigil query: cannot reach " << address << ": " << res.status().message() << "\n";
     return 1;
   }
   nlohmann::json body = nlohmann::json::parse(res->body, nullptr, false);

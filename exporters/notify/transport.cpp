@@ -1,18 +1,14 @@
 // Sending one message: HTTP(S) POST for the web notifiers, append+fsync for files.
 #include <fcntl.h>
-#include <httplib.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <mutex>
-#include <thread>
 
-#include "../http/http_client.h"
 #include "notifier.h"
+#include "vigil/exporters/http_client.h"
 
 namespace vigil::exporters {
 
@@ -38,43 +34,23 @@ Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout
     return appendToFile(m);
   }
   const UrlParts url = splitUrl(m.target);
-  httplib::Client client(url.origin);
-  if (!client.is_valid()) {
-    return {DeliveryResult::kRejected, 0, "invalid URL " + m.target};
-  }
-  configureClient(client, m.http, timeout);
-  httplib::Headers headers{{"User-Agent", "vigil"}};
+  HttpHeaders headers{{"User-Agent", "vigil"}};
   if (!m.id.empty()) {
-    headers.emplace("Idempotency-Key", m.id);
+    headers.emplace_back("Idempotency-Key", m.id);
   }
   if (Status st = addConfiguredHeaders(m.http, headers); !st.isOk()) {
     // The credentials file may be back by the next attempt (a secret being rotated).
     return {DeliveryResult::kRetry, 0, st.message()};
   }
-  // httplib bounds each read and write, not the whole exchange: a receiver that trickles its
-  // answer would hold the worker forever. A watchdog closes the socket at the deadline.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::thread watchdog([&] {
-    std::unique_lock lock(mu);
-    if (!cv.wait_for(lock, timeout, [&] { return done; })) {
-      client.stop();
-    }
-  });
-  auto res = client.Post(url.path, headers, m.body, "application/json");
-  {
-    std::lock_guard lock(mu);
-    done = true;
-  }
-  cv.notify_all();
-  watchdog.join();
+  // The timeout bounds the whole exchange: a receiver that trickles its answer does not hold
+  // the worker.
+  HttpClient client(url.origin, m.http, timeout);
+  auto res = client.post(url.path, headers, m.body, "application/json");
   if (!res) {
-    std::string detail = httplib::to_string(res.error());
-    if (res.error() == httplib::Error::SSLServerVerification) {
-      detail += " (certificate not trusted; set tls_config.ca_file)";
+    if (res.status().code() == StatusCode::kInvalidArgument) {
+      return {DeliveryResult::kRejected, 0, res.status().message()};
     }
-    return {DeliveryResult::kRetry, 0, detail};
+    return {DeliveryResult::kRetry, 0, res.status().message()};
   }
   Delivery d;
   d.status = res->status;
@@ -83,7 +59,7 @@ Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout
     d.result = DeliveryResult::kDelivered;
   } else if (res->status >= 500 || res->status == 429) {
     d.result = DeliveryResult::kRetry;
-    d.retry_after = parseRetryAfter(res->get_header_value("Retry-After"));
+    d.retry_after = parseRetryAfter(res->retry_after);
   } else {
     d.result = DeliveryResult::kRejected;
   }

@@ -2,15 +2,14 @@
 
 #include "wire.h"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
 
-#include "../http/http_client.h"
 #include "vigil/clock.h"
+#include "vigil/exporters/http_client.h"
 
 namespace vigil::exporters {
 
@@ -80,7 +79,7 @@ void EndpointQueue::stop() {
     std::lock_guard lock(clients_mu_);
     for (auto& c : clients_) {
       if (c) {
-        c->stop();
+        c->cancel();
       }
     }
   }
@@ -378,7 +377,7 @@ EndpointQueue::Outcome EndpointQueue::sendWithRetries(int shard, const std::stri
 }
 
 EndpointQueue::Response EndpointQueue::post(int shard, const std::string& body) {
-  httplib::Client* client = nullptr;
+  HttpClient* client = nullptr;
   {
     std::lock_guard lock(clients_mu_);
     if (clients_.size() <= static_cast<std::size_t>(shard)) {
@@ -386,23 +385,21 @@ EndpointQueue::Response EndpointQueue::post(int shard, const std::string& body) 
     }
     auto& slot = clients_[static_cast<std::size_t>(shard)];
     if (!slot) {
-      slot = std::make_unique<httplib::Client>(origin_);
-      slot->set_keep_alive(true);
-      configureClient(*slot, config_.http, config_.remote_timeout);
+      slot = std::make_unique<HttpClient>(origin_, config_.http, config_.remote_timeout);
     }
     client = slot.get();
   }
-  httplib::Headers headers{{"User-Agent", "vigil"},
-                           {"Content-Encoding", "snappy"},
-                           {"X-Prometheus-Remote-Write-Version", "0.1.0"}};
+  HttpHeaders headers{{"User-Agent", "vigil"},
+                      {"Content-Encoding", "snappy"},
+                      {"X-Prometheus-Remote-Write-Version", "0.1.0"}};
   Response r;
   if (Status st = addConfiguredHeaders(config_.http, headers); !st.isOk()) {
     r.detail = st.message();  // a credentials file being rotated: retried
     return r;
   }
-  auto res = client->Post(path_, headers, body, "application/x-protobuf");
+  auto res = client->post(path_, headers, body, "application/x-protobuf");
   if (!res) {
-    r.detail = httplib::to_string(res.error());
+    r.detail = res.status().message();
     return r;
   }
   r.status = res->status;
@@ -410,7 +407,7 @@ EndpointQueue::Response EndpointQueue::post(int shard, const std::string& body) 
   while (!r.detail.empty() && (r.detail.back() == '\n' || r.detail.back() == '\r')) {
     r.detail.pop_back();
   }
-  r.retry_after = parseRetryAfter(res->get_header_value("Retry-After"));
+  r.retry_after = parseRetryAfter(res->retry_after);
   return r;
 }
 

@@ -17,11 +17,9 @@
 #include "vigil/store.h"
 #include "wire.h"
 
-namespace httplib {
-class Client;
-}
-
 namespace vigil::exporters {
+
+class HttpClient;
 
 class EndpointQueue {
  public:
@@ -77,7 +75,7 @@ class EndpointQueue {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  std::vector<std::unique_ptr<httplib::Client>> clients_;  // one per shard, kept alive
+  std::vector<std::unique_ptr<HttpClient>> clients_;  // one per shard, kept alive
   std::mutex clients_mu_;
 
   // Owned by the queue's thread.
