@@ -47,6 +47,12 @@ Result<Origin> parseOrigin(const std::string& origin) {
   } else {
     return invalidArgument("invalid URL " + origin + ": the scheme must be http or https");
   }
+  if (const std::size_t at = rest.find('@'); at != std::string::npos) {
+    // Not echoed: the part before the @ is a password.
+    return invalidArgument("invalid URL " + origin.substr(0, origin.find("://") + 3) + "..." +
+                           rest.substr(at) +
+                           ": credentials in a URL are not supported, set basic_auth instead");
+  }
   o.authority = rest;
   std::string port;
   if (rest.starts_with('[')) {
@@ -66,7 +72,7 @@ Result<Origin> parseOrigin(const std::string& origin) {
   } else {
     o.host = rest;
   }
-  if (o.host.empty() || o.host.find_first_of("@/?# ") != std::string::npos) {
+  if (o.host.empty() || o.host.find_first_of("/?# ") != std::string::npos) {
     return invalidArgument("invalid URL " + origin + ": no usable host");
   }
   if (port.empty()) {

@@ -61,14 +61,20 @@ TEST_CASE("HTTP client: a kept connection the server closed is replaced, not an 
 }
 
 TEST_CASE("HTTP client: errors name what is wrong", "[exporters][http]") {
-  for (const char* origin : {"ftp://127.0.0.1:1", "http://", "http://127.0.0.1:99999",
-                             "http://[::1:80", "http://user@127.0.0.1:80"}) {
+  for (const char* origin :
+       {"ftp://127.0.0.1:1", "http://", "http://127.0.0.1:99999", "http://[::1:80"}) {
     HttpClient client(origin, {}, 1s);
     auto r = client.post("/", {}, "", "");
     REQUIRE_FALSE(r);
     CHECK(r.status().code() == StatusCode::kInvalidArgument);
     CHECK(r.status().message().find(origin) != std::string::npos);
   }
+  // A password in the URL is refused without being repeated (it would end up in logs).
+  HttpClient with_password("https://vigil:s3cret@127.0.0.1:1", {}, 1s);
+  auto refused_url = with_password.post("/", {}, "", "");
+  REQUIRE_FALSE(refused_url);
+  CHECK(refused_url.status().message().find("s3cret") == std::string::npos);
+  CHECK(refused_url.status().message().find("basic_auth") != std::string::npos);
   // Nothing listens on port 1 of loopback.
   HttpClient refused("http://127.0.0.1:1", {}, 1s);
   auto r = refused.post("/", {}, "", "");
