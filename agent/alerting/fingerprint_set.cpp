@@ -1,5 +1,7 @@
 #include "vigil/alerting/fingerprint_set.h"
 
+#include "vigil/alerting/fingerprint_map.h"
+
 #include <algorithm>
 #include <bit>
 
@@ -11,11 +13,7 @@ constexpr std::size_t kMinSlots = 8;
 
 }  // namespace
 
-std::size_t FingerprintSet::slotOf(uint64_t fp) const {
-  // Fibonacci hashing: FNV's low bits are not all well mixed, the product's high bits are.
-  const int shift = 64 - std::countr_zero(slots_.size());
-  return static_cast<std::size_t>((fp * 0x9E3779B97F4A7C15ULL) >> shift);
-}
+std::size_t FingerprintSet::slotOf(uint64_t fp) const { return fingerprintHome(fp, slots_.size()); }
 
 bool FingerprintSet::contains(uint64_t fp) const {
   if (fp == 0) {

@@ -17,6 +17,12 @@
 
 namespace vigil::alerting {
 
+/// Where the probe for `fp` starts in a table of `slots` (a power of two) slots: Fibonacci
+/// hashing, since FNV's low bits are not all well mixed and the product's high bits are.
+inline std::size_t fingerprintHome(uint64_t fp, std::size_t slots) {
+  return static_cast<std::size_t>((fp * 0x9E3779B97F4A7C15ULL) >> (64 - std::countr_zero(slots)));
+}
+
 template <class V>
 class FingerprintMap {
  public:
@@ -88,12 +94,9 @@ class FingerprintMap {
 
   /// The slot holding `fp`, or the empty slot where it would go (linear probing).
   std::size_t slotOf(uint64_t fp) const {
-    // Fibonacci hashing: FNV's low bits are not all well mixed, the product's high bits are.
-    const int shift = 64 - std::countr_zero(slots_.size());
     const std::size_t mask = slots_.size() - 1;
     const uint32_t tag = tagOf(fp);
-    for (auto i = static_cast<std::size_t>((fp * 0x9E3779B97F4A7C15ULL) >> shift);;
-         i = (i + 1) & mask) {
+    for (std::size_t i = fingerprintHome(fp, slots_.size());; i = (i + 1) & mask) {
       const Slot s = slots_[i];
       if (s.entry == 0 || (s.tag == tag && entries_[s.entry - 1].fp == fp)) {
         return i;
