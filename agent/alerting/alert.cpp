@@ -170,11 +170,9 @@ Alert AlertStore::unpack(const Packed& p) {
   return a;
 }
 
-uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
-  std::lock_guard lock(mu_);
-  auto [stored, fresh] = alerts_.tryEmplace(fp);
+void AlertStore::store(Packed& stored, bool fresh, Alert& alert, int64_t now) {
   if (!fresh) {
-    const Packed& old = *stored;
+    const Packed& old = stored;
     const bool overlaps =
         !(alert.starts_at > old.times.ends_at || alert.ends_at < old.times.starts_at);
     if (overlaps) {
@@ -192,14 +190,13 @@ uint64_t AlertStore::put(Alert& alert, uint64_t fp, int64_t now) {
       }
     }
     // Most sends repeat what is stored: then only the times change, and nothing is allocated.
-    if (samePayload(*stored, alert)) {
-      stored->times = {alert.starts_at, alert.ends_at, alert.updated_at};
-      stored->timeout = alert.timeout;
-      return fp;
+    if (samePayload(stored, alert)) {
+      stored.times = {alert.starts_at, alert.ends_at, alert.updated_at};
+      stored.timeout = alert.timeout;
+      return;
     }
   }
-  *stored = pack(alert);
-  return fp;
+  stored = pack(alert);
 }
 
 std::optional<Alert> AlertStore::get(uint64_t fp) const {

@@ -166,8 +166,10 @@ void AlertingService::receive(std::vector<alerting::Alert> alerts, int64_t now) 
     std::lock_guard lock(mu_);
     for (auto& a : alerts) {
       const uint64_t fp = a.fingerprint();
-      flap_.apply(a, fp, store_.times(fp), now);
-      store_.put(a, fp, now);
+      // One lookup for both: the damper looks at the stored version, then the store merges.
+      store_.put(a, fp, now, [&](const std::optional<alerting::AlertStore::Times>& stored) {
+        flap_.apply(a, fp, stored, now);
+      });
       earliest = std::min(earliest, dispatcher_->add(a, fp, now));
     }
   }

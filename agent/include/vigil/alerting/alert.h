@@ -78,7 +78,19 @@ class AlertStore {
   /// fingerprint.
   uint64_t put(Alert& alert, int64_t now) { return put(alert, alert.fingerprint(), now); }
   /// The same, with the fingerprint already computed.
-  uint64_t put(Alert& alert, uint64_t fp, int64_t now);
+  uint64_t put(Alert& alert, uint64_t fp, int64_t now) {
+    return put(alert, fp, now, [](const std::optional<Times>&) {});
+  }
+  /// The same, calling before_store(what is stored now, or nullopt) first, in the same lookup:
+  /// for a step that looks at the stored version and may change `alert` (flap damping).
+  template <class BeforeStore>
+  uint64_t put(Alert& alert, uint64_t fp, int64_t now, BeforeStore before_store) {
+    std::lock_guard lock(mu_);
+    auto [stored, fresh] = alerts_.tryEmplace(fp);
+    before_store(fresh ? std::nullopt : std::optional<Times>(stored->times));
+    store(*stored, fresh, alert, now);
+    return fp;
+  }
   std::optional<Alert> get(uint64_t fp) const;
   struct Times {
     int64_t starts_at = 0;
@@ -106,6 +118,8 @@ class AlertStore {
     uint16_t annotations = 0;
     std::string data;  // length-prefixed names and values, then the generator URL
   };
+  /// put's work on the entry of `alert` (a new one when `fresh`), under mu_.
+  static void store(Packed& stored, bool fresh, Alert& alert, int64_t now);
   static Packed pack(const Alert& a);
   static Alert unpack(const Packed& p);
   /// Whether `p` holds `a`'s labels, annotations and generator URL.
