@@ -23,7 +23,11 @@ std::string formatRfc3339(int64_t ms) {
 Result<int64_t> parseApiTime(const std::string& text) {
   char* end = nullptr;
   const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
+  if (!text.empty() && end == text.c_str() + text.size()) {
+    // Prometheus's own bounds (about ±292 million years) keep milliseconds within int64.
+    if (!std::isfinite(secs) || std::fabs(secs) > 9.2e15) {
+      return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp: out of range");
+    }
     return static_cast<int64_t>(std::llround(secs * 1000));
   }
   std::tm tm{};

@@ -105,7 +105,10 @@ class Params {
 Result<int64_t> parseStep(const std::string& text) {
   char* end = nullptr;
   const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(secs)) {
+  if (!text.empty() && end == text.c_str() + text.size()) {
+    if (!std::isfinite(secs) || std::fabs(secs) > 9.2e15) {
+      return invalidArgument("cannot parse \"" + text + "\" to a valid duration: out of range");
+    }
     return static_cast<int64_t>(std::llround(secs * 1000));
   }
   auto d = parseDuration(text);
@@ -365,7 +368,9 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
                                     "zero or negative query resolution step widths are "
                                     "not accepted. Try a positive integer"});
         }
-        if ((*e - *s) / *st + 1 > static_cast<int64_t>(options.max_points_per_series)) {
+        int64_t span = 0;
+        if (__builtin_sub_overflow(*e, *s, &span) ||
+            span / *st + 1 > static_cast<int64_t>(options.max_points_per_series)) {
           return respondError(res, {400, "bad_data",
                                     "exceeded maximum resolution of 11,000 points per "
                                     "timeseries. Try decreasing the query resolution "

@@ -35,6 +35,24 @@ struct EvalError {
   throw EvalError{Status(code, std::move(message))};
 }
 
+// A query's times reach the ends of int64 (an @ timestamp or API time of ±9.2e15 s, an offset
+// of centuries), so a time moved by a duration saturates instead of wrapping around.
+int64_t timeMinus(int64_t t, int64_t d) {
+  int64_t r = 0;
+  if (__builtin_sub_overflow(t, d, &r)) {
+    return d > 0 ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+  }
+  return r;
+}
+
+int64_t timePlus(int64_t t, int64_t d) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(t, d, &r)) {
+    return d > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return r;
+}
+
 // Which series belong together in vector matching and aggregation: a hash of the labels listed
 // (`on`, `by`) or of all but those listed and __name__ (`ignoring`, `without`). A 64-bit hash
 // as Prometheus uses, instead of a string per series: this runs for every series of every rule,
@@ -328,17 +346,18 @@ class Evaluator {
         // Evaluated at one time only (an instant query or rule, not under a subquery), an
         // instant selector sees nothing but each series' newest sample in the lookback.
         const bool newest_only = evaluatedOnce() && extra_back == 0 && vs.at != AtKind::kTimestamp;
-        fetch(vs, extra_back + options_.lookback.count(), newest_only);
+        fetch(vs, timePlus(extra_back, options_.lookback.count()), newest_only);
         return;
       }
       case ExprKind::kMatrixSelector: {
         const auto& ms = static_cast<const MatrixSelector&>(e);
-        fetch(static_cast<const VectorSelector&>(*ms.selector), extra_back + ms.range_ms);
+        fetch(static_cast<const VectorSelector&>(*ms.selector), timePlus(extra_back, ms.range_ms));
         return;
       }
       case ExprKind::kSubquery: {
         const auto& sq = static_cast<const Subquery&>(e);
-        prefetch(*sq.expr, extra_back + sq.range_ms + sq.offset_ms + sq.step_ms + stepOr(sq));
+        prefetch(*sq.expr, timePlus(timePlus(timePlus(extra_back, sq.range_ms), sq.offset_ms),
+                                    timePlus(sq.step_ms, stepOr(sq))));
         return;
       }
       case ExprKind::kUnary:
@@ -447,8 +466,8 @@ class Evaluator {
       lo = std::min(lo, vs.at_ms);
       hi = std::max(hi, vs.at_ms);
     }
-    const int64_t mint = lo - vs.offset_ms - back;
-    const int64_t maxt = hi - vs.offset_ms;
+    const int64_t mint = timeMinus(timeMinus(lo, vs.offset_ms), back);
+    const int64_t maxt = timeMinus(hi, vs.offset_ms);
     auto& data = fetched_[&vs];
     // Series come in creation order, as Prometheus's head returns them to queries: the order
     // of floating-point sums in aggregations depends on it in the last bits.
@@ -578,12 +597,12 @@ class Evaluator {
     if (arg.kind == ExprKind::kMatrixSelector) {
       const auto& ms = static_cast<const MatrixSelector&>(arg);
       const auto& vs = static_cast<const VectorSelector&>(*ms.selector);
-      const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
+      const int64_t maxt = timeMinus(selectorTime(vs, t, start_, end_), vs.offset_ms);
       const auto& series = *data(vs).series;
       out.reserve(series.size());
       if (evaluatedOnce()) {  // nothing to carry to a next step
         for (const auto& s : series) {
-          auto points = window(s, maxt - ms.range_ms, maxt);
+          auto points = window(s, timeMinus(maxt, ms.range_ms), maxt);
           if (!points.empty()) {
             out.push_back({SeriesLabels::borrow(s), points});
           }
@@ -591,7 +610,7 @@ class Evaluator {
         return out;
       }
       WindowCursor& cursor = cursors_[&ms];
-      cursor.moveTo(series, maxt - ms.range_ms, maxt);
+      cursor.moveTo(series, timeMinus(maxt, ms.range_ms), maxt);
       for (std::size_t i = 0; i < series.size(); ++i) {
         const auto [lo, hi] = cursor.bounds[i];
         if (lo < hi) {
@@ -610,7 +629,7 @@ class Evaluator {
 
  private:
   Vector selectInstant(const VectorSelector& vs, int64_t t) {
-    const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
+    const int64_t ref = timeMinus(selectorTime(vs, t, start_, end_), vs.offset_ms);
     const auto& series = *data(vs).series;
     Vector out = pool_.take(series.size());
     if (evaluatedOnce()) {
@@ -625,7 +644,7 @@ class Evaluator {
     }
     // A range query: the lookback window moves forward step by step, as a matrix selector's.
     WindowCursor& cursor = cursors_[&vs];
-    cursor.moveTo(series, ref - options_.lookback.count(), ref);
+    cursor.moveTo(series, timeMinus(ref, options_.lookback.count()), ref);
     for (std::size_t i = 0; i < series.size(); ++i) {
       const auto [lo, hi] = cursor.bounds[i];
       if (lo == hi) {
@@ -641,8 +660,8 @@ class Evaluator {
 
   Matrix selectRange(const MatrixSelector& ms, int64_t t) {
     const auto& vs = static_cast<const VectorSelector&>(*ms.selector);
-    const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
-    const int64_t mint = maxt - ms.range_ms;
+    const int64_t maxt = timeMinus(selectorTime(vs, t, start_, end_), vs.offset_ms);
+    const int64_t mint = timeMinus(maxt, ms.range_ms);
     Matrix out;
     for (const auto& s : *data(vs).series) {
       auto points = window(s, mint, maxt);
@@ -663,26 +682,27 @@ class Evaluator {
       ref = end_;
     }
     const int64_t step = stepOr(sq);
-    const int64_t end = ref - sq.offset_ms;
-    int64_t begin = end - sq.range_ms;
+    const int64_t end = timeMinus(ref, sq.offset_ms);
+    const int64_t begin = timeMinus(end, sq.range_ms);
     // Steps are aligned to multiples of the step, as Prometheus aligns them.
     int64_t first = step * (begin / step);
     if (first < begin) {
-      first += step;
+      first = timePlus(first, step);
     }
     std::map<std::string, RangeSeries> series;
-    for (int64_t ts = first; ts <= end; ts += step) {
+    for (int64_t ts = first; ts <= end;) {
       Value v = eval(*sq.expr, ts);
-      const Vector* vec = std::get_if<Vector>(&v);
-      if (vec == nullptr) {
-        continue;
-      }
-      for (const auto& s : *vec) {
-        auto& rs = series[labelsKey(s.metric)];
-        if (rs.points.empty()) {
-          rs.metric = s.metric;
+      if (const Vector* vec = std::get_if<Vector>(&v)) {
+        for (const auto& s : *vec) {
+          auto& rs = series[labelsKey(s.metric)];
+          if (rs.points.empty()) {
+            rs.metric = s.metric;
+          }
+          rs.points.push_back({ts, s.v});
         }
-        rs.points.push_back({ts, s.v});
+      }
+      if (__builtin_add_overflow(ts, step, &ts)) {
+        break;  // the last step before the end of time
       }
     }
     Matrix out;
@@ -1023,8 +1043,8 @@ class Evaluator {
       std::size_t hi = 0;
       for (std::size_t k = 0; k < steps; ++k) {
         const int64_t t = start_ + static_cast<int64_t>(k) * step_;
-        const int64_t maxt = selectorTime(vs, t, start_, end_) - vs.offset_ms;
-        const int64_t mint = maxt - ms->range_ms;
+        const int64_t maxt = timeMinus(selectorTime(vs, t, start_, end_), vs.offset_ms);
+        const int64_t mint = timeMinus(maxt, ms->range_ms);
         advanceWindow(samples, lo, hi, mint, maxt);
         if (lo == hi) {
           continue;
@@ -1267,7 +1287,7 @@ Value Evaluator::call(const Call& c, int64_t t) {
     }
     if (arg->kind == ExprKind::kVectorSelector) {
       const auto& vs = static_cast<const VectorSelector&>(*arg);
-      const int64_t ref = selectorTime(vs, t, start_, end_) - vs.offset_ms;
+      const int64_t ref = timeMinus(selectorTime(vs, t, start_, end_), vs.offset_ms);
       Vector out;
       for (const auto& s : *data(vs).series) {
         const Sample* it = visibleAt(s, ref);
@@ -1291,12 +1311,12 @@ Value Evaluator::call(const Call& c, int64_t t) {
     if (arg->kind == ExprKind::kMatrixSelector) {
       const auto& ms = static_cast<const MatrixSelector&>(*arg);
       const auto& vs = static_cast<const VectorSelector&>(*ms.selector);
-      ctx.range_end = selectorTime(vs, t, start_, end_) - vs.offset_ms;
-      ctx.range_start = ctx.range_end - ms.range_ms;
+      ctx.range_end = timeMinus(selectorTime(vs, t, start_, end_), vs.offset_ms);
+      ctx.range_start = timeMinus(ctx.range_end, ms.range_ms);
     } else if (arg->kind == ExprKind::kSubquery) {
       const auto& sq = static_cast<const Subquery&>(*arg);
-      ctx.range_end = t - sq.offset_ms;
-      ctx.range_start = ctx.range_end - sq.range_ms;
+      ctx.range_end = timeMinus(t, sq.offset_ms);
+      ctx.range_start = timeMinus(ctx.range_end, sq.range_ms);
     }
   }
   Result<Value> r = callFunction(ctx);
@@ -1522,6 +1542,12 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
   if (step_ms <= 0) {
     return invalidArgument("zero or negative query resolution step widths are not accepted");
   }
+  int64_t span = 0;
+  if (end_ms < start_ms || __builtin_sub_overflow(end_ms, start_ms, &span)) {
+    return invalidArgument(
+        "end timestamp must not be before start time, nor the range longer "
+        "than 292 million years");
+  }
   try {
     Evaluator ev(store_, options_, start_ms, end_ms, step_ms);
     ev.prefetch(expr, 0);
@@ -1533,9 +1559,9 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
     static std::atomic<uint64_t> queries{0};
     const uint64_t query = ++queries;
     constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
-    const auto steps = static_cast<std::size_t>((end_ms - start_ms) / step_ms + 1);
+    const auto steps = static_cast<std::size_t>(span / step_ms + 1);
     Matrix out;
-    for (int64_t t = start_ms; t <= end_ms; t += step_ms) {
+    for (int64_t t = start_ms; t <= end_ms;) {
       Value v = ev.eval(expr, t);
       if (auto* s = std::get_if<Scalar>(&v)) {
         if (out.empty()) {
@@ -1575,6 +1601,9 @@ Result<Matrix> Engine::range(const Expr& expr, int64_t start_ms, int64_t end_ms,
         ev.recycle(v);
       } else {
         return invalidArgument("range queries support only scalar and instant vector results");
+      }
+      if (__builtin_add_overflow(t, step_ms, &t)) {
+        break;  // the last step before the end of time
       }
     }
     std::vector<std::pair<std::string, std::size_t>> order;

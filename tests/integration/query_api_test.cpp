@@ -103,6 +103,20 @@ TEST_CASE("Query API: Prometheus's endpoints and JSON shapes", "[integration][ap
   auto [e5, bad_timeout] = get("/api/v1/query", {{"query", "up"}, {"timeout", "soon"}});
   CHECK(e5 == 400);
   CHECK(bad_timeout["errorType"] == "bad_data");
+  // Times and steps beyond what milliseconds in int64 hold are refused, not wrapped around.
+  auto [e6, far] = get("/api/v1/query", {{"query", "rate(up[5m])"}, {"time", "1e46"}});
+  CHECK(e6 == 400);
+  CHECK_THAT(far["error"].get<std::string>(), Catch::Contains("valid timestamp"));
+  auto [e7, wide] =
+      get("/api/v1/query_range",
+          {{"query", "time()"}, {"start", "-9.2e15"}, {"end", "9.2e15"}, {"step", "9.2e15"}});
+  CHECK(e7 == 400);
+  CHECK_THAT(wide["error"].get<std::string>(), Catch::Contains("maximum resolution"));
+  auto [s9, last] =
+      get("/api/v1/query_range",
+          {{"query", "time()"}, {"start", "9.2e15"}, {"end", "9.2e15"}, {"step", "9.2e15"}});
+  CHECK(s9 == 200);
+  CHECK(last["data"]["result"][0]["values"].size() == 1);
 
   // POST with a form body, as Grafana sends it.
   auto post = client.Post("/api/v1/query", "query=node_load1", "application/x-www-form-urlencoded");

@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -317,4 +318,33 @@ TEST_CASE("PromQL engine: a query past its timeout stops with kDeadlineExceeded"
   // Without a timeout the same engine answers a cheap query.
   auto cheap = Engine(*store).instant(*parse("up").expr, 1000);
   CHECK(cheap.isOk());
+}
+
+TEST_CASE("PromQL engine: times at the ends of int64 saturate instead of wrapping around",
+          "[rules][engine]") {
+  Fixture f;
+  constexpr int64_t kLast = std::numeric_limits<int64_t>::max();
+  constexpr int64_t kFirst = std::numeric_limits<int64_t>::min();
+  Engine engine(*f.store);
+  // A time near the start of time, moved back by an offset and a range past it.
+  CHECK(f.vec("http_requests_total offset 1y", kFirst + 10).empty());
+  CHECK(f.vec("rate(http_requests_total[5m] offset 1y)", kFirst + 10).empty());
+  CHECK(f.vec("max_over_time(http_requests_total[5m:1m] offset 1y)", kFirst + 10).empty());
+  // The data still answers from a far time through @.
+  CHECK(f.vec("http_requests_total @ 300", kFirst).size() == 2);
+  CHECK(f.vec("http_requests_total @ 300", kLast).size() == 2);
+  // A subquery whose steps reach the last representable millisecond stops there.
+  auto sub = f.vec("count_over_time(vector(1)[10s:1s])", kLast);
+  REQUIRE(sub.size() == 1);
+  CHECK(sub[0].v == 10);
+  // A range query ending at the last millisecond: every step, then no wrap to the past.
+  auto time = parse("time()");
+  auto r = engine.range(*time.expr, kLast - 3000, kLast, 1000);
+  REQUIRE(r.isOk());
+  REQUIRE(r->size() == 1);
+  CHECK((*r)[0].points.size() == 4);
+  // A range longer than int64 can count is refused, not wrapped.
+  auto all = engine.range(*time.expr, kFirst, kLast, 1000);
+  REQUIRE_FALSE(all.isOk());
+  CHECK(all.status().code() == StatusCode::kInvalidArgument);
 }
