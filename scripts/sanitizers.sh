@@ -22,7 +22,7 @@ cmake --build build-asan -j"$(nproc)" --target "${unit_tests[@]}" fuzzers
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 for t in "${unit_tests[@]}"; do
-  echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer"
+  echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
   build-asan/tests/"$t"
 done
 
@@ -60,7 +60,7 @@ tsan_each_case() {
   rm -f "$log"
 }
 for t in "${unit_tests[@]}"; do
-  echo "== $t under ThreadSanitizer (each test case alone)"
+  echo "== $t under ThreadSanitizer (each test case alone) (at ${SECONDS}s)"
   tsan_each_case build-tsan/tests/"$t"
 done
 
@@ -71,7 +71,7 @@ for fuzzer in build-asan/fuzz/*_fuzz; do
   findings=build-asan/findings/$name
   rm -rf "$scratch"
   mkdir -p "$scratch" "$findings"
-  echo "== fuzzing $name for ${seconds}s (corpus tests/fuzz/corpus/$name)"
+  echo "== fuzzing $name for ${seconds}s (corpus tests/fuzz/corpus/$name) (at ${SECONDS}s)"
   if ! "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$findings/" "$scratch" "tests/fuzz/corpus/$name" \
     >"build-asan/fuzz-$name.log" 2>&1; then
