@@ -198,7 +198,9 @@ void AnomalyService::runOnce(int64_t now) {
 
 namespace {
 
-constexpr std::string_view kModelsMagic = "vigil-anomaly-models/1";
+// The file's own layout; each model's state has its detector's format, named in the header.
+constexpr std::string_view kModelsMagicPrefix = "vigil-anomaly-models/";
+constexpr std::string_view kModelsMagic = "vigil-anomaly-models/2";
 
 template <typename T>
 void put(std::string& out, const T& v) {
@@ -222,8 +224,9 @@ Status AnomalyService::saveModels(const std::string& path) const {
   std::string out(kModelsMagic);
   {
     std::lock_guard lock(mu_);
-    put(out, static_cast<uint32_t>(config_.detector.size()));
-    out += config_.detector;
+    const std::string format(anomaly::makeDetector(config_.detector)->stateFormat());
+    put(out, static_cast<uint32_t>(format.size()));
+    out += format;
     put(out, static_cast<uint64_t>(models_.size()));
     for (const auto& [key, m] : models_) {
       const std::string state = m.detector->serialize();
@@ -250,19 +253,27 @@ Status AnomalyService::loadModels(const std::string& path) {
   auto corrupt = [&](const std::string& why) {
     return invalidArgument(path + ": unusable anomaly models (" + why + ")");
   };
-  if (!in.starts_with(kModelsMagic)) {
+  if (!in.starts_with(kModelsMagicPrefix)) {
     return corrupt("not a model file");
   }
+  if (!in.starts_with(kModelsMagic)) {
+    spdlog::info("anomaly models in {} are from another version of vigil; starting afresh", path);
+    return Status::ok();
+  }
   in.remove_prefix(kModelsMagic.size());
-  uint32_t name_len = 0;
-  if (!take(in, name_len) || in.size() < name_len) {
+  uint32_t format_len = 0;
+  if (!take(in, format_len) || in.size() < format_len) {
     return corrupt("truncated");
   }
-  const std::string detector(in.substr(0, name_len));
-  in.remove_prefix(name_len);
+  const std::string format(in.substr(0, format_len));
+  in.remove_prefix(format_len);
   std::lock_guard lock(mu_);
-  if (detector != config_.detector) {
-    return Status::ok();  // models of another detector: start afresh
+  const std::string detector = config_.detector;
+  if (format != anomaly::makeDetector(detector)->stateFormat()) {
+    // Models of another detector, or of another version of this one: start afresh.
+    spdlog::info("anomaly models in {} are {} models, not {}; starting afresh", path, format,
+                 anomaly::makeDetector(detector)->stateFormat());
+    return Status::ok();
   }
   uint64_t count = 0;
   if (!take(in, count)) {

@@ -10,8 +10,55 @@ namespace vigil::anomaly {
 namespace {
 
 constexpr std::size_t kMaxAverage = 16;
-constexpr std::size_t kDailySlots = 144;  // ten minutes each
-constexpr uint64_t kMinPerDay = 144;      // samples before the daily pattern can be trusted
+constexpr int64_t kDay = 86400;
+constexpr int64_t kWeek = 7 * kDay;
+constexpr std::size_t kDailySlots = 144;   // ten minutes each
+constexpr std::size_t kWeeklySlots = 168;  // an hour each
+// Residuals measured against a pattern before its spread can be trusted.
+constexpr uint64_t kMinResiduals = 144;
+
+std::size_t slotOf(int64_t t_ms, int64_t period, std::size_t slots) {
+  const int64_t secs = ((t_ms / 1000) % period + period) % period;
+  return static_cast<std::size_t>(secs) * slots / static_cast<std::size_t>(period);
+}
+
+// A periodic profile learned online: the mean of each slot's visit (its ten minutes today, its
+// hour this week) folded into the slot when the visit ends, with one weight per visit whatever
+// the sampling rate. A slot is therefore compared only with earlier periods, never with the
+// minutes just seen, and a series sampled every second learns as fast (in days or weeks) as
+// one sampled every five minutes.
+template <std::size_t Slots>
+struct Profile {
+  std::array<float, Slots> value{};
+  std::array<uint8_t, (Slots + 7) / 8> known{};
+  double visit_sum = 0;
+  uint32_t visit_count = 0;
+  uint32_t visit_slot = 0;
+
+  bool has(std::size_t slot) const { return (known[slot / 8] >> (slot % 8)) & 1; }
+
+  // Adds x to the current visit of `slot`, first folding the previous visit if it ended.
+  void observe(std::size_t slot, double x, double alpha) {
+    if (visit_count > 0 && visit_slot != slot) {
+      const double mean = visit_sum / visit_count;
+      float& v = value[visit_slot];
+      if (has(visit_slot)) {
+        v = static_cast<float>(v + alpha * (mean - v));
+      } else {
+        v = static_cast<float>(mean);
+        known[visit_slot / 8] |= static_cast<uint8_t>(1u << (visit_slot % 8));
+      }
+      visit_sum = 0;
+      visit_count = 0;
+    }
+    visit_slot = static_cast<uint32_t>(slot);
+    visit_sum += x;
+    ++visit_count;
+  }
+};
+
+// Which seasonal pattern the level is measured against.
+enum class Season : uint8_t { kNone, kDaily, kWeekly };
 
 class EnsembleDetector final : public Detector {
  public:
@@ -36,23 +83,41 @@ class EnsembleDetector final : public Detector {
     // Level: distance from the weighted mean in weighted standard deviations.
     const double diff = x - s.mean;
     double z_level = std::fabs(diff) / std::max(std::sqrt(s.var), floor);
-    // Daily pattern: the value expected at this time of day. Where the pattern explains most
-    // of the series' variation, the distance from it replaces the distance from the mean, so
-    // the daily peak is not an anomaly and a missing peak is.
-    const std::size_t slot =
-        static_cast<std::size_t>(((t / 1000) % 86400 + 86400) % 86400) * kDailySlots / 86400;
-    const bool slot_known = (s.slot_seen[slot / 8] >> (slot % 8)) & 1;
-    double residual = 0;
-    if (slot_known) {
-      residual = x - s.daily[slot];
-      const bool reliable = s.n > 2 * kMinPerDay && s.season_var < p_.season_share * s.var;
-      if (reliable) {
-        z_level = std::fabs(residual) / std::max(std::sqrt(s.season_var), floor);
-      }
+    // Seasonal patterns: the value expected at this time of day, and on this day of the week
+    // (the daily profile plus this hour's weekly offset). Where a pattern explains the
+    // series' variation better than its mean does, the distance from the pattern replaces the
+    // distance from the mean, so the Monday-morning peak is not an anomaly and a missing one
+    // is.
+    const std::size_t slot = slotOf(t, kDay, kDailySlots);
+    const std::size_t hour = slotOf(t, kWeek, kWeeklySlots);
+    const bool daily_known = s.daily.has(slot);
+    const bool weekly_known = daily_known && s.weekly.has(hour);
+    const double daily_residual = daily_known ? x - s.daily.value[slot] : 0;
+    const double weekly_residual = weekly_known ? daily_residual - s.weekly.value[hour] : 0;
+    const bool daily_reliable =
+        daily_known && s.daily_n >= kMinResiduals && s.daily_var < p_.season_share * s.var;
+    // The weekly pattern stands on its own: a series whose weekends differ has no daily
+    // pattern that explains it.
+    const bool weekly_reliable = weekly_known && s.weekly_n >= kMinResiduals &&
+                                 s.weekly_var < p_.season_share * s.var &&
+                                 s.weekly_var < p_.week_share * s.daily_var;
+    Season season = Season::kNone;
+    double expected = 0;  // under a seasonal pattern, the value it expects here
+    if (weekly_reliable) {
+      season = Season::kWeekly;
+      expected = x - weekly_residual;
+      z_level = std::fabs(weekly_residual) / std::max(std::sqrt(s.weekly_var), floor);
+    } else if (daily_reliable) {
+      season = Season::kDaily;
+      expected = x - daily_residual;
+      z_level = std::fabs(daily_residual) / std::max(std::sqrt(s.daily_var), floor);
     }
     // Step: this change against the usual size of a change (spikes and breaks in a noisy
-    // trend, which the level view smooths over).
-    const double step = x - s.last;
+    // trend, which the level view smooths over). Under a seasonal pattern, the change in the
+    // distance from it: the pattern's own jumps (weekend to Monday) are no break.
+    const double step = season != Season::kNone && season == s.last_season
+                            ? (x - expected) - (s.last - s.last_expected)
+                            : x - s.last;
     const double z_step = std::fabs(step) / std::max(std::sqrt(s.step_var), floor);
     double raw = std::min(std::max(z_level, z_step), 50.0);
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
@@ -70,15 +135,23 @@ class EnsembleDetector final : public Detector {
     s.mean += p_.level_alpha * diff;
     s.var = (1 - p_.level_alpha) * (s.var + p_.level_alpha * diff * diff);
     s.step_var = (1 - p_.step_alpha) * (s.step_var + p_.step_alpha * step * step);
-    if (slot_known) {
-      s.season_var = (1 - p_.level_alpha) * (s.season_var + p_.level_alpha * residual * residual);
-      s.daily[slot] += p_.season_alpha * residual;
-    } else {
-      s.daily[slot] = x;
-      s.slot_seen[slot / 8] |= static_cast<uint8_t>(1u << (slot % 8));
-      s.season_var = std::max(s.season_var, s.var);
+    // The spreads around each pattern start pessimistic (the level's spread, the daily
+    // pattern's), so that a pattern is used only once it has shown that it explains more.
+    if (daily_known) {
+      learnVariance(s.daily_var, s.daily_n, s.var, daily_residual);
+    }
+    if (weekly_known) {
+      learnVariance(s.weekly_var, s.weekly_n, s.daily_var, weekly_residual);
+    }
+    // The daily profile learns the day without the weekly offset, the weekly profile what the
+    // daily one leaves.
+    s.daily.observe(slot, s.weekly.has(hour) ? x - s.weekly.value[hour] : x, p_.season_alpha);
+    if (daily_known) {
+      s.weekly.observe(hour, daily_residual, p_.week_alpha);
     }
     s.last = x;
+    s.last_expected = expected;
+    s.last_season = season;
     ++s.n;
     if (s.n <= p_.warmup) {
       return 0;
@@ -120,10 +193,19 @@ class EnsembleDetector final : public Detector {
   }
 
   std::size_t memoryBytes() const override { return sizeof(*this); }
-  std::string serialize() const override { return packState("ensemble/1", s_); }
-  bool restore(std::string_view in) override { return unpackState("ensemble/1", in, s_); }
+  std::string serialize() const override { return packState(stateFormat(), s_); }
+  bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
+  std::string_view stateFormat() const override { return "ensemble/2"; }
 
  private:
+  void learnVariance(double& var, uint64_t& n, double start, double residual) const {
+    if (n == 0) {
+      var = start;
+    }
+    var = (1 - p_.level_alpha) * (var + p_.level_alpha * residual * residual);
+    ++n;
+  }
+
   struct State {
     double mean = 0;
     double var = 0;
@@ -136,9 +218,14 @@ class EnsembleDetector final : public Detector {
     std::array<double, kMaxAverage> ring{};
     uint32_t ring_pos = 0;
     uint32_t ring_count = 0;
-    std::array<float, kDailySlots> daily{};
-    std::array<uint8_t, kDailySlots / 8> slot_seen{};
-    double season_var = 0;
+    Profile<kDailySlots> daily;
+    Profile<kWeeklySlots> weekly;
+    double daily_var = 0;   // spread of the residuals from the daily profile
+    double weekly_var = 0;  // ... from the daily profile plus the weekly offset
+    uint64_t daily_n = 0;
+    uint64_t weekly_n = 0;
+    double last_expected = 0;  // what the pattern in use expected of the last sample
+    Season last_season = Season::kNone;
     uint32_t quiet = 0;      // samples left in the refractory period
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)

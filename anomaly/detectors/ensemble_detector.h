@@ -22,13 +22,17 @@ struct EnsembleParams {
   /// score marks where an anomaly starts, not every sample while it lasts (an alert keeps
   /// itself going with keep_firing_for).
   uint32_t refractory = 100;
-  double refractory_level = 0.7;
+  double refractory_level = 0.75;
   /// A series that usually moves and repeats one value this many times in a row is stuck.
   uint32_t stuck_after = 30;
-  /// Weight of a new sample in its time-of-day slot of the daily pattern.
+  /// Weight of a day's visit to a ten-minute slot in the daily profile.
   double season_alpha = 0.1;
   /// The daily pattern is used once its residual variance is below this share of the level's.
   double season_share = 1.0;
+  /// Weight of a week's visit to an hour in the weekly offsets.
+  double week_alpha = 0.3;
+  /// The weekly pattern is used once its residual variance is below this share of the daily's.
+  double week_share = 0.8;
 };
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params = {});

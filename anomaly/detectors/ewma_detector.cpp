@@ -35,8 +35,9 @@ class EwmaDetector final : public Detector {
   }
 
   std::size_t memoryBytes() const override { return sizeof(*this); }
-  std::string serialize() const override { return packState("ewma/1", s_); }
-  bool restore(std::string_view in) override { return unpackState("ewma/1", in, s_); }
+  std::string serialize() const override { return packState(stateFormat(), s_); }
+  bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
+  std::string_view stateFormat() const override { return "ewma/1"; }
 
  private:
   struct State {

@@ -43,8 +43,9 @@ class MadDetector final : public Detector {
   }
 
   std::size_t memoryBytes() const override { return sizeof(*this); }
-  std::string serialize() const override { return packState("mad/1", s_); }
-  bool restore(std::string_view in) override { return unpackState("mad/1", in, s_); }
+  std::string serialize() const override { return packState(stateFormat(), s_); }
+  bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
+  std::string_view stateFormat() const override { return "mad/1"; }
 
  private:
   static double medianOf(double* v, std::size_t n) {

@@ -154,10 +154,22 @@ TEST_CASE("Anomaly service: models survive a restart through their file", "[anom
   // A corrupt file is refused with its name, and nothing of it is used.
   const std::string bad = tempPath("corrupt");
   std::FILE* f = std::fopen(bad.c_str(), "wb");
-  std::fputs("vigil-anomaly-models/1garbage", f);
+  std::fputs("vigil-anomaly-models/2garbage", f);
   std::fclose(f);
   const Status st = b->loadModels(bad);
   CHECK(st.code() == StatusCode::kInvalidArgument);
   CHECK(st.message().find(bad) != std::string::npos);
+  CHECK(b->loadModels(bad + ".missing").isOk());  // none yet: nothing to load
+  std::remove(bad.c_str());
+  // Models of an older vigil (another file layout, or another state format of the detector)
+  // are set aside: the agent starts afresh instead of failing or misreading them.
+  using namespace std::string_literals;
+  for (const std::string& older : {"vigil-anomaly-models/1\x08\0\0\0ensemble"s,
+                                   "vigil-anomaly-models/2\x0a\0\0\0ensemble/1"s}) {
+    f = std::fopen(bad.c_str(), "wb");
+    std::fwrite(older.data(), 1, older.size(), f);
+    std::fclose(f);
+    CHECK(b->loadModels(bad).isOk());
+  }
   std::remove(bad.c_str());
 }

@@ -29,6 +29,9 @@ class Detector {
   /// it was).
   virtual std::string serialize() const = 0;
   virtual bool restore(std::string_view state) = 0;
+  /// Names the detector kind and the version of its state ("ensemble/2"): a checkpoint of
+  /// another format is from another version of vigil, to be set aside rather than refused.
+  virtual std::string_view stateFormat() const = 0;
 };
 using DetectorPtr = std::unique_ptr<Detector>;
 
