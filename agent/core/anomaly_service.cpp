@@ -119,10 +119,23 @@ void AnomalyService::runOnce(int64_t now) {
       "How anomalous the series' latest sample is, 0 to 1, by vigil's online detector "
       "(source_metric names the series; counters are scored on their rate).",
       MetricType::kGauge);
+  // The evidence beside each score: what was scored and where the model expected it.
+  MetricFamily& observed =
+      batch->family("anomaly_observed",
+                    "The value the anomaly detector last scored (a counter's per-second rate).",
+                    MetricType::kGauge);
+  MetricFamily& lower = batch->family(
+      "anomaly_expected_lower",
+      "Lower end of the range the anomaly detector expected the scored value in (3 deviations).",
+      MetricType::kGauge);
+  MetricFamily& upper = batch->family(
+      "anomaly_expected_upper",
+      "Upper end of the range the anomaly detector expected the scored value in (3 deviations).",
+      MetricType::kGauge);
   for (const auto& matchers : selectors_) {
     for (auto& series : store_.select(matchers, since, now)) {
       const std::string_view name = metricName(*series.labels);
-      if (name == "anomaly_score") {
+      if (name.starts_with("anomaly_")) {
         continue;  // never model our own output
       }
       const uint64_t key = labelsHash(*series.labels);
@@ -163,6 +176,11 @@ void AnomalyService::runOnce(int64_t now) {
           m.last_t = s.t;
         }
         m.score = m.detector->update(s.t, value);
+        m.observed = value;
+        m.expected = m.detector->expected();
+        if (m.counter) {
+          m.expected.lower = std::max(m.expected.lower, 0.0);  // a rate is never negative
+        }
         ++samples_scored_;
         scored = true;
       }
@@ -180,6 +198,13 @@ void AnomalyService::runOnce(int64_t now) {
         }
       }
       labels.push_back({"source_metric", std::string(name)});
+      if (!std::isnan(m.observed)) {
+        MetricBatch::add(observed, labels, m.observed);
+      }
+      if (std::isfinite(m.expected.lower) && std::isfinite(m.expected.upper)) {
+        MetricBatch::add(lower, labels, m.expected.lower);
+        MetricBatch::add(upper, labels, m.expected.upper);
+      }
       MetricBatch::add(scores, std::move(labels), m.score);
     }
   }

@@ -6,6 +6,7 @@
 // rules) and on /metrics. Off the collection path: a slow cycle here delays no collector.
 
 #include <condition_variable>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +56,11 @@ class AnomalyService {
     bool has_last = false;
     double score = 0;
     bool has_score = false;
+    // The value (a counter's rate) last scored and where the model expected it; unknown
+    // after a restart until the next sample.
+    double observed = std::numeric_limits<double>::quiet_NaN();
+    anomaly::ExpectedRange expected{std::numeric_limits<double>::quiet_NaN(),
+                                    std::numeric_limits<double>::quiet_NaN()};
     int64_t seen = 0;  // the cycle that last selected it
   };
   void run();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "state_io.h"
 
@@ -57,6 +58,9 @@ struct Profile {
   }
 };
 
+constexpr ExpectedRange kUnknownRange{std::numeric_limits<double>::quiet_NaN(),
+                                      std::numeric_limits<double>::quiet_NaN()};
+
 // Which seasonal pattern the level is measured against.
 enum class Season : uint8_t { kNone, kDaily, kWeekly };
 
@@ -103,15 +107,22 @@ class EnsembleDetector final : public Detector {
                                  s.weekly_var < p_.week_share * s.daily_var;
     Season season = Season::kNone;
     double expected = 0;  // under a seasonal pattern, the value it expects here
+    double spread = std::max(std::sqrt(s.var), floor);
     if (weekly_reliable) {
       season = Season::kWeekly;
       expected = x - weekly_residual;
-      z_level = std::fabs(weekly_residual) / std::max(std::sqrt(s.weekly_var), floor);
+      spread = std::max(std::sqrt(s.weekly_var), floor);
+      z_level = std::fabs(weekly_residual) / spread;
     } else if (daily_reliable) {
       season = Season::kDaily;
       expected = x - daily_residual;
-      z_level = std::fabs(daily_residual) / std::max(std::sqrt(s.daily_var), floor);
+      spread = std::max(std::sqrt(s.daily_var), floor);
+      z_level = std::fabs(daily_residual) / spread;
     }
+    const double centre = season == Season::kNone ? s.mean : expected;
+    range_ = s.n >= p_.warmup ? ExpectedRange{centre - kExpectedDeviations * spread,
+                                              centre + kExpectedDeviations * spread}
+                              : kUnknownRange;
     // Step: this change against the usual size of a change (spikes and breaks in a noisy
     // trend, which the level view smooths over). Under a seasonal pattern, the change in the
     // distance from it: the pattern's own jumps (weekend to Monday) are no break.
@@ -192,6 +203,7 @@ class EnsembleDetector final : public Detector {
     return score;
   }
 
+  ExpectedRange expected() const noexcept override { return range_; }
   std::size_t memoryBytes() const override { return sizeof(*this); }
   std::string serialize() const override { return packState(stateFormat(), s_); }
   bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
@@ -232,6 +244,7 @@ class EnsembleDetector final : public Detector {
   };
   EnsembleParams p_;
   State s_;
+  ExpectedRange range_ = kUnknownRange;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "ewma_detector.h"
 
 #include <cmath>
+#include <limits>
 
 #include "state_io.h"
 
@@ -28,12 +29,16 @@ class EwmaDetector final : public Detector {
     const double scale =
         std::max(std::sqrt(s_.var), p_.min_scale * std::max(1.0, std::fabs(s_.mean)));
     const double score = s_.n >= p_.warmup ? zToScore(std::fabs(diff) / scale) : 0.0;
+    if (s_.n >= p_.warmup) {
+      range_ = {s_.mean - kExpectedDeviations * scale, s_.mean + kExpectedDeviations * scale};
+    }
     s_.mean += p_.alpha * diff;
     s_.var = (1 - p_.alpha) * (s_.var + p_.alpha * diff * diff);
     ++s_.n;
     return score;
   }
 
+  ExpectedRange expected() const noexcept override { return range_; }
   std::size_t memoryBytes() const override { return sizeof(*this); }
   std::string serialize() const override { return packState(stateFormat(), s_); }
   bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
@@ -47,6 +52,8 @@ class EwmaDetector final : public Detector {
   };
   EwmaParams p_;
   State s_;
+  ExpectedRange range_{std::numeric_limits<double>::quiet_NaN(),
+                       std::numeric_limits<double>::quiet_NaN()};
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 
 #include "state_io.h"
 
@@ -36,12 +37,14 @@ class MadDetector final : public Detector {
       // rounding noise quiet while a real departure still scores high.
       const double scale = std::max(kMadToSigma * mad, 1e-6 * std::max(1.0, std::fabs(median)));
       score = zToScore(std::fabs(x - median) / scale);
+      range_ = {median - kExpectedDeviations * scale, median + kExpectedDeviations * scale};
     }
     s_.window[s_.count % kMadWindow] = x;
     ++s_.count;
     return score;
   }
 
+  ExpectedRange expected() const noexcept override { return range_; }
   std::size_t memoryBytes() const override { return sizeof(*this); }
   std::string serialize() const override { return packState(stateFormat(), s_); }
   bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
@@ -62,6 +65,8 @@ class MadDetector final : public Detector {
     uint64_t count = 0;
   };
   State s_;
+  ExpectedRange range_{std::numeric_limits<double>::quiet_NaN(),
+                       std::numeric_limits<double>::quiet_NaN()};
 };
 
 }  // namespace

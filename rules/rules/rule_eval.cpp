@@ -6,6 +6,7 @@
 #include <set>
 
 #include "vigil/rules/promql_engine.h"
+#include "vigil/rules/promql_parser.h"
 #include "vigil/rules/template.h"
 
 namespace vigil::promql {
@@ -158,6 +159,30 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
   const Vector& vec = *queried;
   const uint64_t evaluation = evaluation_;
   Status result;
+  // A template's `query` runs at the rule's evaluation time, as Prometheus runs it.
+  const TemplateQuery template_query =
+      [&](const std::string& text) -> Result<std::vector<TemplateSample>> {
+    auto parsed = parse(text);
+    if (!parsed.expr) {
+      return invalidArgument(parsed.error->toString());
+    }
+    auto value = Engine(store_).instant(*parsed.expr, t);
+    if (!value) {
+      return value.status();
+    }
+    std::vector<TemplateSample> out;
+    if (auto* scalar = std::get_if<Scalar>(&*value)) {
+      out.push_back({{}, scalar->v});
+    } else if (auto* samples = std::get_if<Vector>(&*value)) {
+      out.reserve(samples->size());
+      for (const auto& sample : *samples) {
+        out.push_back({sample.metric.get(), sample.v});
+      }
+    } else {
+      return invalidArgument("rule result is not a vector or scalar");
+    }
+    return out;
+  };
   for (const auto& s : vec) {
     LabelSet labels;
     for (const auto& l : s.metric) {
@@ -165,8 +190,9 @@ Status GroupEvaluator::evaluateAlerting(const Rule& rule, RuleState& state, int6
         labels.push_back(l);
       }
     }
-    // Templates see the series' own labels and value.
-    TemplateData data{&labels, s.v, &external_labels_};
+    // Templates see the series' own labels (its name too, as in Prometheus) and value.
+    TemplateData data{&s.metric.get(), s.v, &external_labels_};
+    data.query = &template_query;
     LabelSet alert_labels = labels;
     for (std::size_t i = 0; i < rule.labels.size(); ++i) {
       const auto& [name, text] = rule.labels[i];

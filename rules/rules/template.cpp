@@ -1,11 +1,16 @@
 #include "vigil/rules/template.h"
 
+#include "vigil/metric.h"
+
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <limits>
+#include <optional>
 #include <variant>
 #include <vector>
 
@@ -41,7 +46,22 @@ std::string goFloat(double v) {
 
 namespace {
 
-using TValue = std::variant<std::string, double, bool>;
+// Values in a template: Go's nil, strings, numbers, booleans, label maps, a query's samples,
+// one sample, and the data the template runs on (its top-level dot).
+struct Root {};
+using LabelsRef = std::shared_ptr<const LabelSet>;
+using SampleRef = std::shared_ptr<const TemplateSample>;
+using SamplesRef = std::shared_ptr<const std::vector<TemplateSample>>;
+using TValue =
+    std::variant<std::monostate, std::string, double, bool, LabelsRef, SampleRef, SamplesRef, Root>;
+
+std::string labelsText(const LabelSet& labels) {
+  std::string out = "map[";
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    out += (i > 0 ? " " : "") + labels[i].name + ":" + labels[i].value;
+  }
+  return out + "]";
+}
 
 std::string toText(const TValue& v) {
   if (auto* s = std::get_if<std::string>(&v)) {
@@ -50,7 +70,24 @@ std::string toText(const TValue& v) {
   if (auto* d = std::get_if<double>(&v)) {
     return goFloat(*d);
   }
-  return std::get<bool>(v) ? "true" : "false";
+  if (auto* b = std::get_if<bool>(&v)) {
+    return *b ? "true" : "false";
+  }
+  if (auto* l = std::get_if<LabelsRef>(&v)) {
+    return labelsText(**l);
+  }
+  if (auto* s = std::get_if<SampleRef>(&v)) {
+    return "{" + labelsText((*s)->labels) + " " + goFloat((*s)->value) + "}";
+  }
+  if (auto* ss = std::get_if<SamplesRef>(&v)) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < (*ss)->size(); ++i) {
+      const auto& s = (**ss)[i];
+      out += (i > 0 ? " " : "") + ("{" + labelsText(s.labels) + " " + goFloat(s.value) + "}");
+    }
+    return out + "]";
+  }
+  return "<no value>";
 }
 
 bool truthy(const TValue& v) {
@@ -60,7 +97,16 @@ bool truthy(const TValue& v) {
   if (auto* d = std::get_if<double>(&v)) {
     return *d != 0;
   }
-  return std::get<bool>(v);
+  if (auto* b = std::get_if<bool>(&v)) {
+    return *b;
+  }
+  if (auto* l = std::get_if<LabelsRef>(&v)) {
+    return !(*l)->empty();
+  }
+  if (auto* ss = std::get_if<SamplesRef>(&v)) {
+    return !(*ss)->empty();
+  }
+  return !std::holds_alternative<std::monostate>(v);
 }
 
 Result<double> toNumber(const TValue& v) {
@@ -75,7 +121,7 @@ Result<double> toNumber(const TValue& v) {
     }
     return invalidArgument("cannot convert \"" + *s + "\" to a number");
   }
-  return invalidArgument("expected a number, got a boolean");
+  return invalidArgument("expected a number, got " + toText(v));
 }
 
 // Prometheus's humanize: SI prefixes for large and small magnitudes.
@@ -176,12 +222,14 @@ std::string goPrintf(const std::string& format, const std::vector<TValue>& args)
       continue;
     }
     const TValue& arg = args[next++];
-    char buf[256];
+    char buf[512];
     switch (verb) {
       case 'd': {
         auto n = toNumber(arg);
-        std::snprintf(buf, sizeof buf, ("%" + flags + "lld").c_str(),
-                      static_cast<long long>(n ? *n : 0));
+        const double d = n ? *n : 0.0;
+        const long long ll =
+            std::isfinite(d) && std::fabs(d) < 9.2e18 ? static_cast<long long>(d) : 0;
+        std::snprintf(buf, sizeof buf, ("%" + flags + "lld").c_str(), ll);
         out += buf;
         break;
       }
@@ -194,11 +242,17 @@ std::string goPrintf(const std::string& format, const std::vector<TValue>& args)
         break;
       }
       case 'q':
-        out += "\"" + toText(arg) + "\"";
+        out += goQuote(toText(arg));
         break;
-      default:  // %s, %v
-        std::snprintf(buf, sizeof buf, ("%" + flags + "s").c_str(), toText(arg).c_str());
-        out += buf;
+      default: {  // %s, %v
+        const std::string text = toText(arg);
+        if (flags.empty()) {
+          out += text;
+        } else {
+          std::snprintf(buf, sizeof buf, ("%" + flags + "s").c_str(), text.c_str());
+          out += buf;
+        }
+      }
     }
   }
   return out;
@@ -208,19 +262,43 @@ std::string goPrintf(const std::string& format, const std::vector<TValue>& args)
 
 // ---- Parsing ---------------------------------------------------------------------------------
 
-struct Template::Node {
-  enum class Kind { kText, kAction, kIf, kList };
-  Kind kind = Kind::kList;
-  std::string text;                                // kText
-  std::vector<std::vector<std::string>> pipeline;  // kAction, kIf condition: commands of words
-  std::vector<std::shared_ptr<Node>> children;     // kList; kIf: [then, else]
-};
-
 namespace {
 
-// Splits an action's body into words, keeping quoted strings whole.
-Result<std::vector<std::vector<std::string>>> splitPipeline(std::string_view body) {
-  std::vector<std::vector<std::string>> commands(1);
+struct Pipe;
+
+// One operand of a command: a word (a literal, a variable or field chain, a function name),
+// or a parenthesised pipeline with the fields read from its result.
+struct Operand {
+  std::string word;
+  std::shared_ptr<const Pipe> pipe;
+  std::vector<std::string> fields;
+};
+
+struct Command {
+  std::vector<Operand> operands;
+};
+
+// [$a[, $b] := | =] command | command ...
+struct Pipe {
+  std::vector<std::string> vars;
+  bool declare = false;
+  bool assign = false;
+  std::vector<Command> commands;
+};
+
+// Templates come from rule files and configuration; nesting this deep is a mistake or an
+// attack, and recursion must stay bounded.
+constexpr int kMaxDepth = 64;
+
+enum class Tok { kWord, kLeftParen, kRightParen, kBar, kDeclare, kAssign, kComma, kFields };
+
+struct Token {
+  Tok type;
+  std::string text;
+};
+
+Result<std::vector<Token>> lexAction(std::string_view body) {
+  std::vector<Token> out;
   std::size_t i = 0;
   while (i < body.size()) {
     const char c = body[i];
@@ -228,8 +306,32 @@ Result<std::vector<std::vector<std::string>>> splitPipeline(std::string_view bod
       ++i;
       continue;
     }
-    if (c == '|') {
-      commands.emplace_back();
+    if (c == '(' || c == ')' || c == '|' || c == ',') {
+      out.push_back({c == '('   ? Tok::kLeftParen
+                     : c == ')' ? Tok::kRightParen
+                     : c == '|' ? Tok::kBar
+                                : Tok::kComma,
+                     std::string(1, c)});
+      ++i;
+      // Fields of a parenthesised result: (query "x").Labels
+      if (c == ')' && i < body.size() && body[i] == '.') {
+        std::size_t j = i;
+        while (j < body.size() && !std::isspace(static_cast<unsigned char>(body[j])) &&
+               std::string_view("()|,").find(body[j]) == std::string_view::npos) {
+          ++j;
+        }
+        out.push_back({Tok::kFields, std::string(body.substr(i, j - i))});
+        i = j;
+      }
+      continue;
+    }
+    if (c == ':' && i + 1 < body.size() && body[i + 1] == '=') {
+      out.push_back({Tok::kDeclare, ":="});
+      i += 2;
+      continue;
+    }
+    if (c == '=') {
+      out.push_back({Tok::kAssign, "="});
       ++i;
       continue;
     }
@@ -239,64 +341,212 @@ Result<std::vector<std::vector<std::string>>> splitPipeline(std::string_view bod
         j += (c == '"' && body[j] == '\\') ? 2 : 1;
       }
       if (j >= body.size()) {
-        return invalidArgument("unterminated quoted string in template");
+        return invalidArgument("template: unterminated quoted string");
       }
-      commands.back().emplace_back(body.substr(i, j - i + 1));
+      out.push_back({Tok::kWord, std::string(body.substr(i, j - i + 1))});
       i = j + 1;
       continue;
     }
-    if (c == '(' || c == ')') {
-      return invalidArgument("parenthesised template expressions are not supported");
-    }
     std::size_t j = i;
     while (j < body.size() && !std::isspace(static_cast<unsigned char>(body[j])) &&
-           body[j] != '|') {
+           std::string_view("()|,=").find(body[j]) == std::string_view::npos &&
+           !(body[j] == ':' && j + 1 < body.size() && body[j + 1] == '=')) {
       ++j;
     }
-    commands.back().emplace_back(body.substr(i, j - i));
+    if (j == i) {
+      return invalidArgument(std::string("template: unexpected \"") + c + "\" in action");
+    }
+    out.push_back({Tok::kWord, std::string(body.substr(i, j - i))});
     i = j;
   }
-  for (const auto& cmd : commands) {
-    if (cmd.empty()) {
-      return invalidArgument("empty command in template pipeline");
+  return out;
+}
+
+// ".Labels.instance" -> {"Labels", "instance"}
+std::vector<std::string> splitChain(const std::string& chain) {
+  std::vector<std::string> out;
+  std::size_t i = 1;  // past the leading dot
+  while (i <= chain.size()) {
+    const auto next = chain.find('.', i);
+    out.push_back(chain.substr(i, next == std::string::npos ? std::string::npos : next - i));
+    if (next == std::string::npos) {
+      break;
+    }
+    i = next + 1;
+  }
+  return out;
+}
+
+class PipeParser {
+ public:
+  explicit PipeParser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
+
+  Result<Pipe> parseTop(bool allow_declaration) {
+    auto p = parsePipe(0, allow_declaration);
+    if (!p) {
+      return p.status();
+    }
+    if (pos_ < toks_.size()) {
+      return invalidArgument("template: unexpected \"" + toks_[pos_].text + "\" in command");
+    }
+    return p;
+  }
+
+ private:
+  Result<Pipe> parsePipe(int depth, bool allow_declaration) {
+    if (depth > kMaxDepth) {
+      return invalidArgument("template: expressions nested too deeply");
+    }
+    Pipe pipe;
+    if (allow_declaration) {
+      // $x := ..., $k, $v := ..., $x = ...
+      std::size_t look = pos_;
+      std::vector<std::string> vars;
+      while (look < toks_.size() && toks_[look].type == Tok::kWord &&
+             toks_[look].text.front() == '$' && toks_[look].text.find('.') == std::string::npos) {
+        vars.push_back(toks_[look].text);
+        ++look;
+        if (look < toks_.size() && toks_[look].type == Tok::kComma && vars.size() == 1) {
+          ++look;
+          continue;
+        }
+        break;
+      }
+      if (!vars.empty() && look < toks_.size() &&
+          (toks_[look].type == Tok::kDeclare || toks_[look].type == Tok::kAssign)) {
+        pipe.declare = toks_[look].type == Tok::kDeclare;
+        pipe.assign = !pipe.declare;
+        pipe.vars = std::move(vars);
+        pos_ = look + 1;
+      }
+    }
+    while (true) {
+      Command command;
+      while (pos_ < toks_.size() && toks_[pos_].type != Tok::kBar &&
+             toks_[pos_].type != Tok::kRightParen) {
+        const Token& t = toks_[pos_];
+        if (t.type == Tok::kLeftParen) {
+          ++pos_;
+          auto sub = parsePipe(depth + 1, false);
+          if (!sub) {
+            return sub.status();
+          }
+          if (pos_ >= toks_.size() || toks_[pos_].type != Tok::kRightParen) {
+            return invalidArgument("template: unclosed left paren");
+          }
+          ++pos_;
+          Operand op;
+          op.pipe = std::make_shared<const Pipe>(std::move(*sub));
+          if (pos_ < toks_.size() && toks_[pos_].type == Tok::kFields) {
+            op.fields = splitChain(toks_[pos_].text);
+            ++pos_;
+          }
+          command.operands.push_back(std::move(op));
+          continue;
+        }
+        if (t.type != Tok::kWord) {
+          return invalidArgument("template: unexpected \"" + t.text + "\" in operand");
+        }
+        command.operands.push_back({t.text, nullptr, {}});
+        ++pos_;
+      }
+      if (command.operands.empty()) {
+        return invalidArgument(pipe.commands.empty() && pipe.vars.empty()
+                                   ? "template: missing value for command"
+                                   : "template: empty command in pipeline");
+      }
+      pipe.commands.push_back(std::move(command));
+      if (pos_ < toks_.size() && toks_[pos_].type == Tok::kBar) {
+        ++pos_;
+        continue;
+      }
+      return pipe;
     }
   }
-  return commands;
+
+  std::vector<Token> toks_;
+  std::size_t pos_ = 0;
+};
+
+// Go refuses a template that uses a variable it has not declared, when it parses it.
+Status checkVariables(const Pipe& pipe, const std::vector<std::string>& declared) {
+  for (const auto& command : pipe.commands) {
+    for (const auto& op : command.operands) {
+      if (op.pipe != nullptr) {
+        VIGIL_RETURN_IF_ERROR(checkVariables(*op.pipe, declared));
+      } else if (op.word.front() == '$') {
+        const std::string name = op.word.substr(0, op.word.find('.'));
+        if (std::find(declared.begin(), declared.end(), name) == declared.end()) {
+          return invalidArgument("template: undefined variable \"" + name + "\"");
+        }
+      }
+    }
+  }
+  if (pipe.assign) {
+    for (const auto& name : pipe.vars) {
+      if (std::find(declared.begin(), declared.end(), name) == declared.end()) {
+        return invalidArgument("template: undefined variable \"" + name + "\"");
+      }
+    }
+  }
+  return Status::ok();
 }
 
 }  // namespace
 
+struct Template::Node {
+  enum class Kind { kText, kAction, kIf, kWith, kRange, kList };
+  Kind kind = Kind::kList;
+  std::string text;                             // kText
+  Pipe pipe;                                    // kAction; kIf, kWith, kRange: their argument
+  std::vector<std::shared_ptr<Node>> children;  // kList; control nodes: [then, else]
+};
+
 Result<Template> Template::parse(std::string_view text) {
+  using Node = Template::Node;
   auto root = std::make_shared<Node>();
-  // A stack of open lists: the root, then for each open if its current branch.
-  std::vector<std::shared_ptr<Node>> lists{root};
-  std::vector<std::shared_ptr<Node>> ifs;
+  // Open control structures, each with the list that receives nodes now. An {{else if}}
+  // opens an if inside the else branch that the same {{end}} closes.
+  struct Open {
+    std::shared_ptr<Node> node;
+    std::shared_ptr<Node> list;
+    bool chained = false;
+    std::size_t scope = 0;  // variables declared before it opened
+  };
+  std::vector<Open> open;
+  // Variables in scope; Prometheus declares these before every alert template.
+  std::vector<std::string> declared = {"$", "$labels", "$externalLabels", "$externalURL", "$value"};
+  auto current = [&]() -> Node& { return open.empty() ? *root : *open.back().list; };
+  auto addText = [&](std::string literal) {
+    if (!literal.empty()) {
+      auto n = std::make_shared<Node>();
+      n->kind = Node::Kind::kText;
+      n->text = std::move(literal);
+      current().children.push_back(n);
+    }
+  };
   std::size_t pos = 0;
   while (pos < text.size()) {
-    const auto open = text.find("{{", pos);
+    const auto start = text.find("{{", pos);
     std::string literal(
-        text.substr(pos, open == std::string_view::npos ? std::string_view::npos : open - pos));
-    if (open == std::string_view::npos) {
-      if (!literal.empty()) {
-        auto n = std::make_shared<Node>();
-        n->kind = Node::Kind::kText;
-        n->text = literal;
-        lists.back()->children.push_back(n);
-      }
+        text.substr(pos, start == std::string_view::npos ? std::string_view::npos : start - pos));
+    if (start == std::string_view::npos) {
+      addText(std::move(literal));
       break;
     }
-    const auto close = text.find("}}", open + 2);
+    const auto close = text.find("}}", start + 2);
     if (close == std::string_view::npos) {
       return invalidArgument("template: unclosed action (missing }})");
     }
-    std::string_view body = text.substr(open + 2, close - open - 2);
+    std::string_view body = text.substr(start + 2, close - start - 2);
     bool trim_left = false;
     bool trim_right = false;
-    if (body.size() >= 2 && body[0] == '-' && body[1] == ' ') {
+    if (body.size() >= 2 && body[0] == '-' && std::isspace(static_cast<unsigned char>(body[1]))) {
       trim_left = true;
       body.remove_prefix(1);
     }
-    if (body.size() >= 2 && body.back() == '-' && body[body.size() - 2] == ' ') {
+    if (body.size() >= 2 && body.back() == '-' &&
+        std::isspace(static_cast<unsigned char>(body[body.size() - 2]))) {
       trim_right = true;
       body.remove_suffix(1);
     }
@@ -305,61 +555,111 @@ Result<Template> Template::parse(std::string_view text) {
         literal.pop_back();
       }
     }
-    if (!literal.empty()) {
-      auto n = std::make_shared<Node>();
-      n->kind = Node::Kind::kText;
-      n->text = literal;
-      lists.back()->children.push_back(n);
-    }
+    addText(std::move(literal));
     pos = close + 2;
     if (trim_right) {
       while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) {
         ++pos;
       }
     }
-    auto words = splitPipeline(body);
-    if (!words) {
-      return words.status();
+    // A comment: {{/* ... */}}
+    std::string_view trimmed = body;
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) {
+      trimmed.remove_prefix(1);
     }
-    const std::string& first = (*words)[0][0];
-    if (first == "if") {
-      auto n = std::make_shared<Node>();
-      n->kind = Node::Kind::kIf;
-      (*words)[0].erase((*words)[0].begin());
-      if ((*words)[0].empty()) {
-        return invalidArgument("template: missing value for if");
+    if (trimmed.starts_with("/*")) {
+      continue;
+    }
+    auto tokens = lexAction(body);
+    if (!tokens) {
+      return tokens.status();
+    }
+    if (tokens->empty()) {
+      return invalidArgument("template: missing value for command");
+    }
+    const std::string keyword = (*tokens)[0].type == Tok::kWord ? (*tokens)[0].text : "";
+    auto controlPipe = [&](std::size_t skip, bool declaration) -> Result<Pipe> {
+      std::vector<Token> rest(tokens->begin() + static_cast<std::ptrdiff_t>(skip), tokens->end());
+      if (rest.empty()) {
+        return invalidArgument("template: missing value for " + keyword);
       }
-      n->pipeline = std::move(*words);
-      auto then_list = std::make_shared<Node>();
-      n->children.push_back(then_list);
-      lists.back()->children.push_back(n);
-      ifs.push_back(n);
-      lists.push_back(then_list);
-    } else if (first == "else") {
-      if (ifs.empty() || ifs.back()->children.size() != 1) {
+      return PipeParser(std::move(rest)).parseTop(declaration);
+    };
+    // Opens an if, with or range whose argument starts at token `skip`, in `parent`.
+    auto openControl = [&](Node::Kind kind, std::size_t skip, Node& parent,
+                           bool chained) -> Status {
+      if (open.size() >= static_cast<std::size_t>(kMaxDepth)) {
+        return invalidArgument("template: control structures nested too deeply");
+      }
+      auto p = controlPipe(skip, true);
+      if (!p) {
+        return p.status();
+      }
+      VIGIL_RETURN_IF_ERROR(checkVariables(*p, declared));
+      const std::size_t scope = declared.size();
+      if (p->declare) {
+        declared.insert(declared.end(), p->vars.begin(), p->vars.end());
+      }
+      auto n = std::make_shared<Node>();
+      n->kind = kind;
+      n->pipe = std::move(*p);
+      n->children.push_back(std::make_shared<Node>());
+      parent.children.push_back(n);
+      open.push_back({n, n->children[0], chained, scope});
+      return Status::ok();
+    };
+    if (keyword == "if" || keyword == "with" || keyword == "range") {
+      VIGIL_RETURN_IF_ERROR(openControl(keyword == "if"     ? Node::Kind::kIf
+                                        : keyword == "with" ? Node::Kind::kWith
+                                                            : Node::Kind::kRange,
+                                        1, current(), false));
+    } else if (keyword == "else") {
+      if (open.empty() || open.back().node->children.size() != 1) {
         return invalidArgument("template: unexpected {{else}}");
       }
       auto else_list = std::make_shared<Node>();
-      ifs.back()->children.push_back(else_list);
-      lists.back() = else_list;
-    } else if (first == "end") {
-      if (ifs.empty()) {
+      open.back().node->children.push_back(else_list);
+      open.back().list = else_list;
+      declared.resize(open.back().scope);
+      if (tokens->size() > 1) {
+        if ((*tokens)[1].type != Tok::kWord || (*tokens)[1].text != "if") {
+          return invalidArgument("template: unexpected \"" + (*tokens)[1].text + "\" in else");
+        }
+        VIGIL_RETURN_IF_ERROR(openControl(Node::Kind::kIf, 2, *else_list, true));
+      }
+    } else if (keyword == "end") {
+      if (open.empty()) {
         return invalidArgument("template: unexpected {{end}}");
       }
-      ifs.pop_back();
-      lists.pop_back();
-    } else if (first == "range" || first == "with" || first == "define" || first == "template" ||
-               first == "block") {
-      return invalidArgument("template: {{" + first + "}} is not supported");
+      while (open.back().chained) {
+        open.pop_back();
+      }
+      declared.resize(open.back().scope);
+      open.pop_back();
+    } else if (keyword == "define" || keyword == "template" || keyword == "block" ||
+               keyword == "break" || keyword == "continue") {
+      return invalidArgument("template: {{" + keyword + "}} is not supported");
     } else {
+      auto p = PipeParser(std::move(*tokens)).parseTop(true);
+      if (!p) {
+        return p.status();
+      }
+      VIGIL_RETURN_IF_ERROR(checkVariables(*p, declared));
+      if (p->declare) {
+        declared.insert(declared.end(), p->vars.begin(), p->vars.end());
+      }
       auto n = std::make_shared<Node>();
       n->kind = Node::Kind::kAction;
-      n->pipeline = std::move(*words);
-      lists.back()->children.push_back(n);
+      n->pipe = std::move(*p);
+      current().children.push_back(n);
     }
   }
-  if (!ifs.empty()) {
-    return invalidArgument("template: unexpected EOF (an {{if}} has no {{end}})");
+  if (!open.empty()) {
+    return invalidArgument("template: unexpected EOF (an {{" +
+                           std::string(open.back().node->kind == Node::Kind::kIf     ? "if"
+                                       : open.back().node->kind == Node::Kind::kWith ? "with"
+                                                                                     : "range") +
+                           "}} has no {{end}})");
   }
   Template t;
   t.root_ = root;
@@ -370,49 +670,236 @@ Result<Template> Template::parse(std::string_view text) {
 
 namespace {
 
-Result<TValue> operand(const std::string& word, const TemplateData& data) {
-  auto labelValue = [](const LabelSet* labels, const std::string& name) -> std::string {
-    if (labels != nullptr) {
-      for (const auto& l : *labels) {
-        if (l.name == name) {
-          return l.value;
+// Bounds on one expansion: a template's loops can multiply (a range in a range ...).
+constexpr std::size_t kMaxSteps = 100'000;
+constexpr std::size_t kMaxOutput = 1 << 20;
+
+bool isFunctionName(const std::string& word) {
+  const char c = word.front();
+  return std::isalpha(static_cast<unsigned char>(c)) && word != "true" && word != "false" &&
+         word != "nil";
+}
+
+class Executor {
+ public:
+  explicit Executor(const TemplateData& data) : data_(data) {
+    // Prometheus defines these before every alert template.
+    vars_.emplace_back("$", Root{});
+    vars_.emplace_back("$labels", field(Root{}, "Labels").value());
+    vars_.emplace_back("$externalLabels", field(Root{}, "ExternalLabels").value());
+    vars_.emplace_back("$externalURL", std::string());
+    vars_.emplace_back("$value", data.value);
+  }
+
+  Status render(const Template::Node& node, const TValue& dot, std::string& out) {
+    using Kind = Template::Node::Kind;
+    if (++steps_ > kMaxSteps) {
+      return invalidArgument("template: stopped after " + std::to_string(kMaxSteps) + " steps");
+    }
+    if (out.size() > kMaxOutput) {
+      return invalidArgument("template: output longer than 1 MiB");
+    }
+    switch (node.kind) {
+      case Kind::kText:
+        out += node.text;
+        return Status::ok();
+      case Kind::kAction: {
+        auto v = runPipe(node.pipe, dot);
+        if (!v) {
+          return v.status();
+        }
+        if (node.pipe.vars.empty()) {
+          out += toText(*v);
+        }
+        return Status::ok();
+      }
+      case Kind::kList:
+        for (const auto& child : node.children) {
+          VIGIL_RETURN_IF_ERROR(render(*child, dot, out));
+        }
+        return Status::ok();
+      case Kind::kIf:
+      case Kind::kWith:
+        return renderIfWith(node, dot, out);
+      case Kind::kRange:
+        return renderRange(node, dot, out);
+    }
+    return Status::ok();
+  }
+
+ private:
+  Status renderIfWith(const Template::Node& node, const TValue& dot, std::string& out) {
+    const std::size_t scope = vars_.size();
+    auto v = runPipe(node.pipe, dot);
+    if (!v) {
+      return v.status();
+    }
+    Status st;
+    if (truthy(*v)) {
+      st = render(*node.children[0], node.kind == Template::Node::Kind::kWith ? *v : dot, out);
+    } else if (node.children.size() > 1) {
+      st = render(*node.children[1], dot, out);
+    }
+    vars_.resize(scope);
+    return st;
+  }
+
+  Status renderRange(const Template::Node& node, const TValue& dot, std::string& out) {
+    const std::size_t scope = vars_.size();
+    Pipe pipe = node.pipe;  // the range's variables take each element, not the whole value
+    const std::vector<std::string> vars = std::move(pipe.vars);
+    pipe.vars.clear();
+    pipe.declare = false;
+    auto v = runPipe(pipe, dot);
+    if (!v) {
+      return v.status();
+    }
+    std::vector<std::pair<TValue, TValue>> items;  // key or index, element
+    if (auto* ss = std::get_if<SamplesRef>(&*v)) {
+      for (std::size_t i = 0; i < (*ss)->size(); ++i) {
+        items.emplace_back(static_cast<double>(i),
+                           std::make_shared<const TemplateSample>((**ss)[i]));
+      }
+    } else if (auto* l = std::get_if<LabelsRef>(&*v)) {
+      for (const auto& label : **l) {  // sorted by name, as Go ranges over a map
+        items.emplace_back(label.name, label.value);
+      }
+    } else if (!std::holds_alternative<std::monostate>(*v)) {
+      return invalidArgument("template: range can't iterate over " + toText(*v));
+    }
+    Status st;
+    if (items.empty()) {
+      if (node.children.size() > 1) {
+        st = render(*node.children[1], dot, out);
+      }
+    } else {
+      for (const auto& [key, element] : items) {
+        vars_.resize(scope);
+        if (vars.size() == 1) {
+          vars_.emplace_back(vars[0], element);
+        } else if (vars.size() == 2) {
+          vars_.emplace_back(vars[0], key);
+          vars_.emplace_back(vars[1], element);
+        }
+        st = render(*node.children[0], element, out);
+        if (!st.isOk()) {
+          break;
         }
       }
     }
-    return "";
-  };
-  if (word == "$value" || word == ".Value") {
-    return TValue(data.value);
+    vars_.resize(scope);
+    return st;
   }
-  for (const char* prefix : {"$labels.", ".Labels."}) {
-    if (word.rfind(prefix, 0) == 0) {
-      return TValue(labelValue(data.labels, word.substr(std::string_view(prefix).size())));
-    }
-  }
-  for (const char* prefix : {"$externalLabels.", ".ExternalLabels."}) {
-    if (word.rfind(prefix, 0) == 0) {
-      std::string name = word.substr(std::string_view(prefix).size());
-      if (data.external_labels != nullptr) {
-        if (auto it = data.external_labels->find(name); it != data.external_labels->end()) {
-          return TValue(it->second);
-        }
+
+  Result<TValue> runPipe(const Pipe& pipe, const TValue& dot) {
+    std::optional<TValue> previous;
+    for (const auto& command : pipe.commands) {
+      auto v = runCommand(command, dot, previous);
+      if (!v) {
+        return v.status();
       }
-      return TValue(std::string());
+      previous = std::move(*v);
     }
-  }
-  if (data.fields != nullptr && word.size() > 1 && word[0] == '.') {
-    if (auto v = (*data.fields)(word)) {
-      return TValue(std::move(*v));
+    if (pipe.declare) {
+      for (const auto& name : pipe.vars) {
+        vars_.emplace_back(name, *previous);
+      }
+    } else if (pipe.assign) {
+      for (const auto& name : pipe.vars) {
+        auto* slot = variable(name);
+        if (slot == nullptr) {
+          return invalidArgument("template: undefined variable: " + name);
+        }
+        *slot = *previous;
+      }
     }
-    return invalidArgument("can't evaluate field " + word.substr(1));
+    return *previous;
   }
-  if (word == "true" || word == "false") {
-    return TValue(word == "true");
+
+  Result<TValue> runCommand(const Command& command, const TValue& dot,
+                            const std::optional<TValue>& previous) {
+    const Operand& head = command.operands[0];
+    if (head.pipe == nullptr && isFunctionName(head.word)) {
+      std::vector<TValue> args;
+      for (std::size_t i = 1; i < command.operands.size(); ++i) {
+        auto v = operand(command.operands[i], dot);
+        if (!v) {
+          return v.status();
+        }
+        args.push_back(std::move(*v));
+      }
+      if (previous) {
+        args.push_back(*previous);  // a pipeline passes the previous result as the last argument
+      }
+      return call(head.word, args);
+    }
+    if (command.operands.size() != 1 || previous) {
+      return invalidArgument("template: can't give argument to non-function " +
+                             (head.pipe ? std::string("(...)") : head.word));
+    }
+    return operand(head, dot);
   }
-  if (word.size() >= 2 && word.front() == '`') {
-    return TValue(word.substr(1, word.size() - 2));
+
+  Result<TValue> operand(const Operand& op, const TValue& dot) {
+    if (op.pipe != nullptr) {
+      auto v = runPipe(*op.pipe, dot);
+      if (!v) {
+        return v.status();
+      }
+      return fields(std::move(*v), op.fields);
+    }
+    const std::string& word = op.word;
+    if (word == "true" || word == "false") {
+      return TValue(word == "true");
+    }
+    if (word == "nil") {
+      return TValue(std::monostate{});
+    }
+    if (word.front() == '`') {
+      return TValue(word.substr(1, word.size() - 2));
+    }
+    if (word.front() == '"') {
+      return TValue(unquote(word));
+    }
+    if (word.front() == '$') {
+      const auto dot_at = word.find('.');
+      const std::string name = word.substr(0, dot_at);
+      const TValue* v = variable(name);
+      if (v == nullptr) {
+        return invalidArgument("template: undefined variable \"" + name + "\"");
+      }
+      if (dot_at == std::string::npos) {
+        return *v;
+      }
+      return fields(*v, splitChain(word.substr(dot_at)));
+    }
+    if (word.front() == '.') {
+      if (word == ".") {
+        return dot;
+      }
+      // Fields the caller serves itself (.Receiver, .CommonLabels.x of a notification).
+      if (std::holds_alternative<Root>(dot) && data_.fields != nullptr &&
+          !word.starts_with(".Labels") && !word.starts_with(".Value") &&
+          !word.starts_with(".ExternalLabels")) {
+        if (auto v = (*data_.fields)(word)) {
+          return TValue(std::move(*v));
+        }
+        return invalidArgument("can't evaluate field " + word.substr(1));
+      }
+      return fields(dot, splitChain(word));
+    }
+    if (isFunctionName(word)) {
+      return call(word, {});  // a function without arguments
+    }
+    char* end = nullptr;
+    const double num = std::strtod(word.c_str(), &end);
+    if (end == word.c_str() + word.size()) {
+      return TValue(num);
+    }
+    return invalidArgument("template: unknown value \"" + word + "\"");
   }
-  if (word.size() >= 2 && word.front() == '"') {
+
+  static std::string unquote(const std::string& word) {
     std::string out;
     for (std::size_t i = 1; i + 1 < word.size(); ++i) {
       if (word[i] == '\\' && i + 2 < word.size()) {
@@ -422,17 +909,78 @@ Result<TValue> operand(const std::string& word, const TemplateData& data) {
         out += word[i];
       }
     }
-    return TValue(out);
+    return out;
   }
-  char* end = nullptr;
-  const double num = std::strtod(word.c_str(), &end);
-  if (!word.empty() && end == word.c_str() + word.size()) {
-    return TValue(num);
-  }
-  return invalidArgument("template: unknown value \"" + word + "\"");
-}
 
-Result<TValue> call(const std::string& fn, const std::vector<TValue>& args) {
+  Result<TValue> fields(TValue v, const std::vector<std::string>& chain) {
+    for (const auto& name : chain) {
+      auto next = field(v, name);
+      if (!next) {
+        return next.status();
+      }
+      v = std::move(*next);
+    }
+    return v;
+  }
+
+  Result<TValue> field(const TValue& v, const std::string& name) const {
+    if (std::holds_alternative<Root>(v)) {
+      if (name == "Labels") {
+        return TValue(data_.labels != nullptr ? std::make_shared<const LabelSet>(*data_.labels)
+                                              : std::make_shared<const LabelSet>());
+      }
+      if (name == "ExternalLabels") {
+        auto labels = std::make_shared<LabelSet>();
+        if (data_.external_labels != nullptr) {
+          for (const auto& [k, value] : *data_.external_labels) {
+            labels->push_back({k, value});
+          }
+        }
+        return TValue(LabelsRef(std::move(labels)));
+      }
+      if (name == "Value") {
+        return TValue(data_.value);
+      }
+      if (name == "ExternalURL") {
+        return TValue(std::string());
+      }
+    }
+    if (auto* l = std::get_if<LabelsRef>(&v)) {
+      for (const auto& label : **l) {
+        if (label.name == name) {
+          return TValue(label.value);
+        }
+      }
+      return TValue(std::string());  // Prometheus runs templates with missingkey=zero
+    }
+    if (auto* s = std::get_if<SampleRef>(&v)) {
+      if (name == "Labels") {
+        return TValue(std::make_shared<const LabelSet>((*s)->labels));
+      }
+      if (name == "Value") {
+        return TValue((*s)->value);
+      }
+    }
+    return invalidArgument("template: can't evaluate field " + name + " in " + toText(v));
+  }
+
+  TValue* variable(const std::string& name) {
+    for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) {
+      if (it->first == name) {
+        return &it->second;
+      }
+    }
+    return nullptr;
+  }
+
+  Result<TValue> call(const std::string& fn, const std::vector<TValue>& args);
+
+  const TemplateData& data_;
+  std::vector<std::pair<std::string, TValue>> vars_;
+  std::size_t steps_ = 0;
+};
+
+Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& args) {
   auto need = [&](std::size_t n) -> Status {
     if (args.size() != n) {
       return invalidArgument("template: wrong number of args for " + fn + ": want " +
@@ -441,6 +989,78 @@ Result<TValue> call(const std::string& fn, const std::vector<TValue>& args) {
     return Status::ok();
   };
   auto number = [&](std::size_t i) { return toNumber(args[i]); };
+  auto sample = [&](std::size_t i) -> Result<SampleRef> {
+    if (auto* s = std::get_if<SampleRef>(&args[i])) {
+      return *s;
+    }
+    return invalidArgument("template: " + fn + ": expected a sample, got " + toText(args[i]));
+  };
+  auto samples = [&](std::size_t i) -> Result<SamplesRef> {
+    if (auto* s = std::get_if<SamplesRef>(&args[i])) {
+      return *s;
+    }
+    return invalidArgument("template: " + fn + ": expected a query result, got " + toText(args[i]));
+  };
+  if (fn == "query") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    if (data_.query == nullptr) {
+      return invalidArgument("template: query is not available in this template");
+    }
+    auto r = (*data_.query)(toText(args[0]));
+    if (!r) {
+      return invalidArgument("template: query \"" + toText(args[0]) +
+                             "\": " + r.status().message());
+    }
+    return TValue(std::make_shared<const std::vector<TemplateSample>>(std::move(*r)));
+  }
+  if (fn == "first") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    auto s = samples(0);
+    if (!s) {
+      return s.status();
+    }
+    if ((*s)->empty()) {
+      return invalidArgument("template: first() called on vector with no elements");
+    }
+    return TValue(std::make_shared<const TemplateSample>((*s)->front()));
+  }
+  if (fn == "label" || fn == "value" || fn == "strvalue") {
+    VIGIL_RETURN_IF_ERROR(need(fn == "label" ? 2 : 1));
+    auto s = sample(fn == "label" ? 1 : 0);
+    if (!s) {
+      return s.status();
+    }
+    if (fn == "value") {
+      return TValue((*s)->value);
+    }
+    const std::string name = fn == "label" ? toText(args[0]) : "__value__";
+    for (const auto& l : (*s)->labels) {
+      if (l.name == name) {
+        return TValue(l.value);
+      }
+    }
+    return TValue(std::string());
+  }
+  if (fn == "sortByLabel") {
+    VIGIL_RETURN_IF_ERROR(need(2));
+    auto s = samples(1);
+    if (!s) {
+      return s.status();
+    }
+    const std::string name = toText(args[0]);
+    auto sorted = std::make_shared<std::vector<TemplateSample>>(**s);
+    auto labelOf = [&](const TemplateSample& x) -> std::string_view {
+      for (const auto& l : x.labels) {
+        if (l.name == name) {
+          return l.value;
+        }
+      }
+      return {};
+    };
+    std::stable_sort(sorted->begin(), sorted->end(),
+                     [&](const auto& a, const auto& b) { return labelOf(a) < labelOf(b); });
+    return TValue(SamplesRef(std::move(sorted)));
+  }
   if (fn == "humanize" || fn == "humanize1024" || fn == "humanizePercentage" ||
       fn == "humanizeDuration" || fn == "humanizeTimestamp") {
     VIGIL_RETURN_IF_ERROR(need(1));
@@ -462,7 +1082,8 @@ Result<TValue> call(const std::string& fn, const std::vector<TValue>& args) {
     if (fn == "humanizeDuration") {
       return TValue(humanizeDuration(*v));
     }
-    std::time_t secs = static_cast<std::time_t>(*v);
+    const std::time_t secs =
+        std::isfinite(*v) && std::fabs(*v) < 9.2e15 ? static_cast<std::time_t>(*v) : 0;
     std::tm tm{};
     gmtime_r(&secs, &tm);
     char out[64];
@@ -487,9 +1108,35 @@ Result<TValue> call(const std::string& fn, const std::vector<TValue>& args) {
     }
     return TValue(s);
   }
+  if (fn == "safeHtml") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    return TValue(toText(args[0]));
+  }
+  if (fn == "stripPort") {
+    // host:port, [v6]:port and a bare host, as Go's net.SplitHostPort sees them.
+    VIGIL_RETURN_IF_ERROR(need(1));
+    const std::string s = toText(args[0]);
+    if (s.starts_with("[")) {
+      const auto close = s.find(']');
+      return TValue(close == std::string::npos ? s : s.substr(1, close - 1));
+    }
+    const auto colon = s.find(':');
+    if (colon != std::string::npos && s.find(':', colon + 1) == std::string::npos) {
+      return TValue(s.substr(0, colon));
+    }
+    return TValue(s);
+  }
+  if (fn == "match") {
+    VIGIL_RETURN_IF_ERROR(need(2));
+    RE2 re(toText(args[0]), RE2::Quiet);
+    if (!re.ok()) {
+      return invalidArgument("template: match: " + re.error());
+    }
+    return TValue(RE2::PartialMatch(toText(args[1]), re));
+  }
   if (fn == "reReplaceAll") {
     VIGIL_RETURN_IF_ERROR(need(3));
-    RE2 re(toText(args[0]));
+    RE2 re(toText(args[0]), RE2::Quiet);
     if (!re.ok()) {
       return invalidArgument("template: reReplaceAll: " + re.error());
     }
@@ -522,12 +1169,53 @@ Result<TValue> call(const std::string& fn, const std::vector<TValue>& args) {
     }
     return TValue(goPrintf(toText(args[0]), std::vector<TValue>(args.begin() + 1, args.end())));
   }
+  if (fn == "print") {
+    // Go's fmt.Sprint: a space between operands when neither is a string.
+    std::string out;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      if (i > 0 && !std::holds_alternative<std::string>(args[i - 1]) &&
+          !std::holds_alternative<std::string>(args[i])) {
+        out += ' ';
+      }
+      out += toText(args[i]);
+    }
+    return TValue(out);
+  }
+  if (fn == "len") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    if (auto* s = std::get_if<std::string>(&args[0])) {
+      return TValue(static_cast<double>(s->size()));
+    }
+    if (auto* ss = std::get_if<SamplesRef>(&args[0])) {
+      return TValue(static_cast<double>((*ss)->size()));
+    }
+    if (auto* l = std::get_if<LabelsRef>(&args[0])) {
+      return TValue(static_cast<double>((*l)->size()));
+    }
+    return invalidArgument("template: len of " + toText(args[0]));
+  }
+  if (fn == "index") {
+    VIGIL_RETURN_IF_ERROR(need(2));
+    if (std::holds_alternative<LabelsRef>(args[0])) {
+      return field(args[0], toText(args[1]));
+    }
+    if (auto* ss = std::get_if<SamplesRef>(&args[0])) {
+      auto i = number(1);
+      if (!i || *i < 0 || *i >= static_cast<double>((*ss)->size())) {
+        return invalidArgument("template: index out of range");
+      }
+      return TValue(std::make_shared<const TemplateSample>((**ss)[static_cast<std::size_t>(*i)]));
+    }
+    return invalidArgument("template: can't index " + toText(args[0]));
+  }
   if (fn == "eq" || fn == "ne" || fn == "lt" || fn == "le" || fn == "gt" || fn == "ge") {
     VIGIL_RETURN_IF_ERROR(need(2));
     int cmp = 0;
     if (std::holds_alternative<std::string>(args[0]) &&
         std::holds_alternative<std::string>(args[1])) {
       cmp = toText(args[0]).compare(toText(args[1]));
+    } else if (std::holds_alternative<bool>(args[0]) && std::holds_alternative<bool>(args[1])) {
+      cmp = std::get<bool>(args[0]) == std::get<bool>(args[1]) ? 0 : 1;
     } else {
       auto a = number(0);
       auto b = number(1);
@@ -562,87 +1250,13 @@ Result<TValue> call(const std::string& fn, const std::vector<TValue>& args) {
   return invalidArgument("template: function \"" + fn + "\" not defined");
 }
 
-Result<TValue> runPipeline(const std::vector<std::vector<std::string>>& pipeline,
-                           const TemplateData& data) {
-  std::optional<TValue> previous;
-  for (const auto& command : pipeline) {
-    const std::string& head = command[0];
-    const bool is_function = head.front() != '$' && head.front() != '.' && head.front() != '"' &&
-                             head.front() != '`' &&
-                             !std::isdigit(static_cast<unsigned char>(head.front())) &&
-                             head.front() != '-' && head != "true" && head != "false";
-    if (!is_function) {
-      if (command.size() != 1 || previous) {
-        return invalidArgument("template: can't give argument to non-function " + head);
-      }
-      auto v = operand(head, data);
-      if (!v) {
-        return v.status();
-      }
-      previous = *v;
-      continue;
-    }
-    std::vector<TValue> args;
-    for (std::size_t i = 1; i < command.size(); ++i) {
-      auto v = operand(command[i], data);
-      if (!v) {
-        return v.status();
-      }
-      args.push_back(*v);
-    }
-    if (previous) {
-      args.push_back(*previous);  // a pipeline passes the previous result as the last argument
-    }
-    auto r = call(head, args);
-    if (!r) {
-      return r.status();
-    }
-    previous = *r;
-  }
-  return *previous;
-}
-
-Status render(const Template::Node& node, const TemplateData& data, std::string& out) {
-  switch (node.kind) {
-    case Template::Node::Kind::kText:
-      out += node.text;
-      return Status::ok();
-    case Template::Node::Kind::kAction: {
-      auto v = runPipeline(node.pipeline, data);
-      if (!v) {
-        return v.status();
-      }
-      out += toText(*v);
-      return Status::ok();
-    }
-    case Template::Node::Kind::kIf: {
-      auto cond = runPipeline(node.pipeline, data);
-      if (!cond) {
-        return cond.status();
-      }
-      if (truthy(*cond)) {
-        return render(*node.children[0], data, out);
-      }
-      if (node.children.size() > 1) {
-        return render(*node.children[1], data, out);
-      }
-      return Status::ok();
-    }
-    case Template::Node::Kind::kList:
-      for (const auto& child : node.children) {
-        VIGIL_RETURN_IF_ERROR(render(*child, data, out));
-      }
-      return Status::ok();
-  }
-  return Status::ok();
-}
-
 }  // namespace
 
 Result<std::string> Template::execute(const TemplateData& data) const {
   std::string out;
   if (root_) {
-    VIGIL_RETURN_IF_ERROR(render(*root_, data, out));
+    Executor exec(data);
+    VIGIL_RETURN_IF_ERROR(exec.render(*root_, Root{}, out));
   }
   return out;
 }

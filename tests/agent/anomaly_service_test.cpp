@@ -16,14 +16,20 @@ namespace {
 constexpr int64_t kT0 = 1787133600000;
 constexpr int64_t kStep = 15000;
 
-double latestScore(Store& store, const std::string& source_metric, int64_t now) {
-  auto m1 = LabelMatcher::create(MatchType::kEqual, "__name__", "anomaly_score");
+// The newest value of the anomaly series `name` for `source_metric` at `now`, or -1.
+double latest(Store& store, const std::string& name, const std::string& source_metric,
+              int64_t now) {
+  auto m1 = LabelMatcher::create(MatchType::kEqual, "__name__", name);
   auto m2 = LabelMatcher::create(MatchType::kEqual, "source_metric", source_metric);
   auto series = store.select({*m1, *m2}, now, now);
   if (series.empty() || series[0].samples.empty()) {
     return -1;
   }
   return series[0].samples.back().v;
+}
+
+double latestScore(Store& store, const std::string& source_metric, int64_t now) {
+  return latest(store, "anomaly_score", source_metric, now);
 }
 
 std::string tempPath(const std::string& name) {
@@ -62,11 +68,22 @@ TEST_CASE("Anomaly service: a gauge spike and a counter's rate jump are scored i
     const double load_score = latestScore(*store, "node_load1", t);
     if (i == 500) {
       spike_score = load_score;
+      // The evidence: the value scored, outside the range the model expected.
+      CHECK(latest(*store, "anomaly_observed", "node_load1", t) == load);
+      CHECK(latest(*store, "anomaly_expected_upper", "node_load1", t) < load);
+      CHECK(latest(*store, "anomaly_expected_lower", "node_load1", t) > 0.9);
     } else if (i > 100 && i < 500) {
+      CHECK(latest(*store, "anomaly_expected_lower", "node_load1", t) <= load);
+      CHECK(latest(*store, "anomaly_expected_upper", "node_load1", t) >= load);
       quiet_max = std::max(quiet_max, load_score);
     }
     if (i >= 550 && i < 555) {
       rate_score = std::max(rate_score, latestScore(*store, "requests_total", t));
+    }
+    if (i == 550) {  // a counter's evidence is its rate: 500 per 15 s, against about 0.73/s
+      CHECK(latest(*store, "anomaly_observed", "requests_total", t) == Approx(500.0 / 15));
+      CHECK(latest(*store, "anomaly_expected_upper", "requests_total", t) < 2);
+      CHECK(latest(*store, "anomaly_expected_lower", "requests_total", t) >= 0);
     }
   }
   CHECK(spike_score > 0.99);
@@ -74,7 +91,8 @@ TEST_CASE("Anomaly service: a gauge spike and a counter's rate jump are scored i
   CHECK(rate_score > 0.99);
   // The series keeps the original labels next to source_metric.
   auto m = LabelMatcher::create(MatchType::kEqual, "source_metric", "requests_total");
-  auto series = store->series({*m});
+  auto score_name = LabelMatcher::create(MatchType::kEqual, "__name__", "anomaly_score");
+  auto series = store->series({*m, *score_name});
   REQUIRE(series.size() == 1);
   CHECK(series[0] == LabelSet{{"__name__", "anomaly_score"},
                               {"job", "api"},

@@ -113,6 +113,29 @@ TEST_CASE("Detectors: memory per model is fixed and small", "[anomaly]") {
   CHECK(makeDetector("no-such-detector") == nullptr);
 }
 
+TEST_CASE("Detectors: the expected range holds the usual values and not an outlier", "[anomaly]") {
+  for (const auto& name : detectorNames()) {
+    INFO("detector " << name);
+    auto d = makeDetector(name);
+    CHECK(std::isnan(d->expected().lower));  // nothing learned yet
+    const auto values = noisy(2000, 5);
+    int inside = 0;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      d->update(static_cast<int64_t>(i) * 1000, values[i]);
+      const ExpectedRange r = d->expected();
+      inside += i >= 100 && r.lower <= values[i] && values[i] <= r.upper ? 1 : 0;
+    }
+    // About three standard deviations on either side: 99.7 % of normal noise.
+    CHECK(inside >= 1900 * 0.98);
+    d->update(2000 * 1000, 120);  // 20 standard deviations up
+    const ExpectedRange r = d->expected();
+    CHECK(r.upper < 120);
+    CHECK(r.lower < 100);
+    CHECK(r.upper > 100);
+    CHECK(r.upper - r.lower < 10);
+  }
+}
+
 TEST_CASE("Detectors: z to score mapping", "[anomaly]") {
   CHECK(zToScore(0) == 0);
   CHECK(zToScore(2) == Approx(0.9545).epsilon(1e-3));

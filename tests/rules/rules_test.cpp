@@ -94,6 +94,88 @@ TEST_CASE("Templates: what Prometheus alert templates use", "[rules][template]")
   CHECK_FALSE(Template::parse("{{ $value").isOk());
 }
 
+TEST_CASE("Templates: query results, with, range, variables and parentheses, as Go runs them",
+          "[rules][template]") {
+  LabelSet labels{{"__name__", "up"}, {"instance", "web-1:9100"}, {"job", "api"}};
+  std::map<std::string, std::string> external{{"cluster", "eu"}};
+  TemplateQuery query = [](const std::string& expr) -> Result<std::vector<TemplateSample>> {
+    if (expr == "none") {
+      return std::vector<TemplateSample>{};
+    }
+    if (expr == "bad(") {
+      return invalidArgument("1:5: parse error: unclosed left parenthesis");
+    }
+    return std::vector<TemplateSample>{{{{"__name__", "load"}, {"host", "b"}}, 2.5},
+                                       {{{"__name__", "load"}, {"host", "a"}}, 1234567}};
+  };
+  TemplateData data{&labels, 0.5, &external};
+  data.query = &query;
+  auto run = [&](const std::string& text) {
+    auto t = Template::parse(text);
+    INFO(text << ": " << t.status().message());
+    REQUIRE(t.isOk());
+    auto out = t->execute(data);
+    INFO(out.status().message());
+    REQUIRE(out.isOk());
+    return *out;
+  };
+  auto fails = [&](const std::string& text, const TemplateData& with) {
+    auto t = Template::parse(text);
+    INFO(text << ": " << t.status().message());
+    REQUIRE(t.isOk());
+    auto out = t->execute(with);
+    REQUIRE_FALSE(out.isOk());
+    return out.status().message();
+  };
+  CHECK(run(R"({{ with query "load" }}{{ . | first | value }}{{ end }})") == "2.5");
+  CHECK(run(R"({{ with query "none" }}some{{ else }}none{{ end }})") == "none");
+  CHECK(
+      run(R"({{ range query "load" | sortByLabel "host" }}{{ .Labels.host }}={{ .Value | humanize }} {{ end }})") ==
+      "a=1.235M b=2.5 ");
+  CHECK(run(R"({{ range $i, $s := query "load" }}{{ $i }}:{{ label "host" $s }};{{ end }})") ==
+        "0:b;1:a;");
+  CHECK(run(R"({{ range query "none" }}x{{ else }}empty{{ end }})") == "empty");
+  CHECK(run(R"({{ (query "load" | first).Labels.host }})") == "b");
+  CHECK(run(R"({{ humanize (value (first (query "load"))) }})") == "2.5");
+  // A selector built from all of an alert's labels, as the shipped anomaly alert builds it.
+  CHECK(
+      run(R"({{ $s := "" }}{{ range $k, $v := $labels }}{{ if ne $k "__name__" }}{{ $s = printf "%s%s=%q," $s $k $v }}{{ end }}{{ end }}{{ $s }})") ==
+      R"(instance="web-1:9100",job="api",)");
+  CHECK(run(R"({{ range $labels }}[{{ . }}]{{ end }})") == "[up][web-1:9100][api]");
+  CHECK(
+      run(R"({{ if eq $labels.job "db" }}db{{ else if eq $labels.job "api" }}api{{ else }}other{{ end }})") ==
+      "api");
+  CHECK(run(R"({{ $labels.instance | stripPort }} {{ match "^web" $labels.instance }})") ==
+        "web-1 true");
+  CHECK(run(R"({{/* a comment */}}{{ len $labels }} {{ index $labels "job" }})") == "3 api");
+  CHECK(run(R"({{ printf "%q" "a\"b" }})") == R"("a\"b")");
+  CHECK(run(R"({{ .Labels.job }} {{ $.Value }} {{ $externalLabels.cluster }})") == "api 0.5 eu");
+  // Errors say what went wrong; the alert shows them instead of the text.
+  CHECK_THAT(fails(R"({{ query "none" | first }})", data),
+             Catch::Contains("first() called on vector with no elements"));
+  CHECK_THAT(fails(R"({{ query "bad(" }})", data), Catch::Contains("parse error"));
+  TemplateData without_query{&labels, 0.5, &external};
+  CHECK_THAT(fails(R"({{ query "load" }})", without_query),
+             Catch::Contains("query is not available"));
+  // Go refuses undefined variables when it parses, and a variable ends with its block.
+  CHECK_FALSE(Template::parse("{{ $undefined }}").isOk());
+  CHECK_FALSE(Template::parse("{{ if true }}{{ $x := 1 }}{{ end }}{{ $x }}").isOk());
+  CHECK_FALSE(Template::parse("{{ $x = 1 }}").isOk());
+  CHECK_FALSE(Template::parse("{{ (printf \"x\" }}").isOk());
+  CHECK_FALSE(Template::parse("{{ with $value }}").isOk());
+  CHECK_FALSE(Template::parse("{{ define \"x\" }}{{ end }}").isOk());
+  // Loops in loops stop at a bound instead of running for ever.
+  std::string nested;
+  for (int i = 0; i < 20; ++i) {
+    nested += "{{ range $labels }}";
+  }
+  nested += "x";
+  for (int i = 0; i < 20; ++i) {
+    nested += "{{ end }}";
+  }
+  CHECK_THAT(fails(nested, data), Catch::Contains("stopped after"));
+}
+
 TEST_CASE("Alert state machine: pending, firing, keep_firing_for, resolved", "[rules][alerts]") {
   auto store = makeMemStore();
   auto file = parseRuleFile(R"(groups:

@@ -1,8 +1,10 @@
 #pragma once
 // Alert label and annotation templates: the part of Go's text/template that Prometheus rules
-// use — {{ $labels.name }}, {{ $value }}, {{ $externalLabels.name }}, pipelines, if/else/end,
-// comparison functions and Prometheus's humanize family, printf, toUpper, toLower, title,
-// reReplaceAll.
+// use — {{ $labels.name }}, {{ $value }}, {{ $externalLabels.name }}, pipelines and
+// parentheses, variables ($x := ..., $x = ...), if/else if/else, with and range (over query
+// results and label maps), comparison functions, and Prometheus's functions: query, first,
+// label, value, sortByLabel, the humanize family, printf, match, reReplaceAll, toUpper,
+// toLower, title, stripPort, safeHtml.
 
 #include <functional>
 #include <map>
@@ -10,10 +12,19 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vigil/store.h"
 
 namespace vigil::promql {
+
+/// One sample of a `query` result.
+struct TemplateSample {
+  LabelSet labels;
+  double value = 0;
+};
+/// Runs an instant query for a template's `query` function, at the time the template expands.
+using TemplateQuery = std::function<Result<std::vector<TemplateSample>>(const std::string& expr)>;
 
 struct TemplateData {
   const LabelSet* labels = nullptr;
@@ -23,6 +34,8 @@ struct TemplateData {
   /// else than one alert: given the word with its leading dot, the value, or nullopt for a
   /// field that does not exist (an error naming the field).
   const std::function<std::optional<std::string>(std::string_view)>* fields = nullptr;
+  /// For `query`; without it, a template that queries fails with an error saying so.
+  const TemplateQuery* query = nullptr;
 };
 
 class Template {
