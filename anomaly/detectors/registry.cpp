@@ -4,6 +4,7 @@
 #include "ensemble_detector.h"
 #include "ewma_detector.h"
 #include "mad_detector.h"
+#include "shape_detector.h"
 #include "vigil/anomaly/detector.h"
 
 namespace vigil::anomaly {
@@ -15,7 +16,7 @@ double zToScore(double z) {
   return std::erf(z / std::sqrt(2.0));
 }
 
-std::vector<std::string> detectorNames() { return {"ensemble", "ewma", "mad"}; }
+std::vector<std::string> detectorNames() { return {"ensemble", "ewma", "mad", "shape"}; }
 
 DetectorPtr makeDetector(std::string_view name) {
   if (name == "ensemble") {
@@ -26,6 +27,9 @@ DetectorPtr makeDetector(std::string_view name) {
   }
   if (name == "mad") {
     return makeMadDetector();
+  }
+  if (name == "shape") {
+    return makeShapeDetector();
   }
   return nullptr;
 }

@@ -279,3 +279,35 @@ TEST_CASE("Ensemble: a weekly pattern is learned, and a weekend like a weekday i
   CHECK(delay >= 0);
   CHECK(delay <= 3);
 }
+
+TEST_CASE("Shape: an oscillation within the usual range is caught, which a level view misses",
+          "[anomaly][shape]") {
+  // Noise of standard deviation 1 around 100, then from sample 1000 a steady oscillation of
+  // amplitude 2 (period 6) with little noise: every value stays within the usual ±3.
+  auto run = [](const std::string& name, int& false_alarms) {
+    std::mt19937 rng(3);
+    std::normal_distribution<double> noise(0, 1);
+    auto d = makeDetector(name);
+    int first = -1;
+    false_alarms = 0;
+    for (int i = 0; i < 1100; ++i) {
+      const bool oscillating = i >= 1000;
+      const double v = 100 + noise(rng) * (oscillating ? 0.3 : 1.0) +
+                       (oscillating ? 2.0 * std::sin(2 * M_PI * i / 6.0) : 0);
+      const double s = d->update(static_cast<int64_t>(i) * 1000, v);
+      false_alarms += i >= 200 && !oscillating && s > 0.9999 ? 1 : 0;
+      if (oscillating && first < 0 && s > 0.9999) {
+        first = i - 1000;
+      }
+    }
+    return first;
+  };
+  int false_alarms = 0;
+  const int shape_delay = run("shape", false_alarms);
+  INFO("shape: delay " << shape_delay << ", false alarms " << false_alarms);
+  CHECK(shape_delay >= 0);
+  CHECK(shape_delay <= 10);
+  CHECK(false_alarms <= 4);  // in 800 clean samples
+  int ewma_false_alarms = 0;
+  CHECK(run("ewma", ewma_false_alarms) == -1);
+}
