@@ -436,7 +436,7 @@ TEST_CASE("Config: the anomaly section", "[config]") {
   REQUIRE(bad.errors.size() == 2);
   CHECK(bad.errors[0].toString() ==
         "vigil.yaml:2:13: anomaly.detector: unknown detector \"fancy\" (known: ensemble, ewma, "
-        "mad)");
+        "mad, shape)");
   CHECK(bad.errors[1].toString() ==
         "vigil.yaml:3:15: anomaly.selectors[0]: expected a series selector such as node_load1 or "
         "{job=\"x\"}");
