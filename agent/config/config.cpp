@@ -16,6 +16,7 @@
 #include "../alerting/alerting_yaml.h"
 #include "price_file.h"
 #include "vigil/anomaly/detector.h"
+#include "vigil/anomaly/multivariate.h"
 #include "vigil/metric.h"
 #include "vigil/remote_write.h"
 #include "vigil/rules/promql_parser.h"
@@ -102,6 +103,24 @@ const std::vector<std::string>& defaultAnomalySelectors() {
       R"({__name__="namespace:vigil_cost_hourly:sum"})",
   };
   return selectors;
+}
+
+const std::vector<std::pair<std::string, std::string>>& defaultMultivariateFeatures() {
+  // Resources that move together on a serving node: work arrives over the network, costs CPU
+  // and context switches, and touches the disk; a node where one moves without the others is
+  // doing something unusual even when each looks ordinary.
+  static const std::vector<std::pair<std::string, std::string>> features = {
+      {"cpu_busy_cores", R"(sum(rate(node_cpu_seconds_total{mode!="idle"}[1m])))"},
+      {"load1", "node_load1"},
+      {"context_switches", "rate(node_context_switches_total[1m])"},
+      {"network_receive_bytes", R"(sum(rate(node_network_receive_bytes_total{device!="lo"}[1m])))"},
+      {"network_transmit_bytes",
+       R"(sum(rate(node_network_transmit_bytes_total{device!="lo"}[1m])))"},
+      {"disk_read_bytes", "sum(rate(node_disk_read_bytes_total[1m]))"},
+      {"disk_written_bytes", "sum(rate(node_disk_written_bytes_total[1m]))"},
+      {"memory_used_bytes", "node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes"},
+  };
+  return features;
 }
 
 Result<std::size_t> parseByteSize(std::string_view text) {
@@ -477,7 +496,8 @@ class ConfigReader : public YamlReader {
 
   void readAnomaly(const YAML::Node& node, AnomalyConfig& out) {
     const std::string f = "anomaly";
-    if (!checkMap(node, f, {"enabled", "detector", "selectors", "max_models", "interval"})) {
+    if (!checkMap(node, f,
+                  {"enabled", "detector", "selectors", "max_models", "interval", "multivariate"})) {
       return;
     }
     if (auto n = node["enabled"]) {
@@ -528,6 +548,60 @@ class ConfigReader : public YamlReader {
       if (auto d = duration(n, f + ".interval", Duration{1000}, Duration{3600000})) {
         out.interval = *d;
       }
+    }
+    if (auto n = node["multivariate"]) {
+      readMultivariate(n, out);
+    }
+  }
+
+  // name: PromQL expression, at most MultivariateModel::kMaxFeatures of them.
+  void readMultivariate(const YAML::Node& node, AnomalyConfig& out) {
+    const std::string f = "anomaly.multivariate";
+    if (node.IsNull()) {
+      out.multivariate.clear();
+      return;
+    }
+    if (!node.IsMap()) {
+      error(node, f, "expected a mapping of names to PromQL expressions, got " + kindOf(node));
+      return;
+    }
+    std::vector<std::pair<std::string, std::string>> features;
+    bool ok = true;
+    for (const auto& kv : node) {
+      const std::string name = kv.first.Scalar();
+      const std::string field = join(f, name);
+      if (std::any_of(features.begin(), features.end(),
+                      [&](const auto& feature) { return feature.first == name; })) {
+        error(kv.first, field, "duplicate key");
+        ok = false;
+        continue;
+      }
+      auto text = scalar(kv.second, field);
+      if (!text) {
+        ok = false;
+        continue;
+      }
+      auto parsed = promql::parse(*text);
+      if (parsed.error) {
+        error(kv.second, field, parsed.error->toString());
+        ok = false;
+      } else if (parsed.expr->type() != promql::ValueType::kVector &&
+                 parsed.expr->type() != promql::ValueType::kScalar) {
+        error(kv.second, field,
+              std::string("expected an instant vector or scalar expression, got ") +
+                  promql::valueTypeName(parsed.expr->type()));
+        ok = false;
+      }
+      features.emplace_back(name, *text);
+    }
+    if (features.size() > anomaly::MultivariateModel::kMaxFeatures) {
+      error(node, f,
+            "at most " + std::to_string(anomaly::MultivariateModel::kMaxFeatures) +
+                " expressions, got " + std::to_string(features.size()));
+      ok = false;
+    }
+    if (ok) {
+      out.multivariate = std::move(features);
     }
   }
 

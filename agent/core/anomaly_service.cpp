@@ -11,6 +11,7 @@
 
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
+#include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
 
 namespace vigil {
@@ -61,6 +62,19 @@ void AnomalyService::reconfigure(const AnomalyConfig& config, Duration default_i
   std::lock_guard lock(mu_);
   if (config.detector != config_.detector) {
     models_.clear();
+  }
+  if (config.multivariate != config_.multivariate ||
+      features_.size() != config.multivariate.size()) {
+    features_.clear();
+    for (const auto& [name, text] : config.multivariate) {
+      auto parsed = promql::parse(text);
+      if (parsed.expr) {  // checked when the configuration loaded
+        features_.emplace_back(name, std::move(parsed.expr));
+      }
+    }
+    multivariate_ = features_.empty()
+                        ? nullptr
+                        : std::make_unique<anomaly::MultivariateModel>(features_.size());
   }
   config_ = config;
   interval_ = config.interval.count() > 0 ? config.interval : default_interval;
@@ -208,6 +222,7 @@ void AnomalyService::runOnce(int64_t now) {
       MetricBatch::add(scores, std::move(labels), m.score);
     }
   }
+  scoreMultivariate(now, *batch);
   // Models of series no selector picks any more (gone, or a reload changed the selectors)
   // are forgotten after a while.
   const int64_t keep_cycles = 20;
@@ -219,6 +234,48 @@ void AnomalyService::runOnce(int64_t now) {
   last_run_ = now;
   last_cycle_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+}
+
+void AnomalyService::scoreMultivariate(int64_t now, MetricBatch& out) {
+  if (!multivariate_) {
+    return;
+  }
+  std::vector<double> values;
+  values.reserve(features_.size());
+  promql::Engine engine(store_);
+  for (const auto& [name, expr] : features_) {
+    auto value = engine.instant(*expr, now);
+    double v = std::numeric_limits<double>::quiet_NaN();
+    if (value) {
+      if (const auto* scalar = std::get_if<promql::Scalar>(&*value)) {
+        v = scalar->v;
+      } else if (const auto* vec = std::get_if<promql::Vector>(&*value); vec && !vec->empty()) {
+        v = 0;
+        for (const auto& s : *vec) {
+          v += s.v;
+        }
+      }
+    }
+    if (std::isnan(v)) {
+      return;  // a feature without data (yet): this moment is not scored
+    }
+    values.push_back(v);
+  }
+  const double score = multivariate_->update(values);
+  ++multivariate_scored_;
+  MetricFamily& scores =
+      out.family("anomaly_multivariate_score",
+                 "How unusual the node's resources are together, 0 to 1 (anomaly.multivariate).",
+                 MetricType::kGauge);
+  MetricBatch::add(scores, score);
+  MetricFamily& shares =
+      out.family("anomaly_multivariate_contribution",
+                 "Each feature's share of the last multivariate anomaly distance (the evidence).",
+                 MetricType::kGauge);
+  const auto contributions = multivariate_->contributions();
+  for (std::size_t i = 0; i < features_.size(); ++i) {
+    MetricBatch::add(shares, {{"feature", features_[i].first}}, contributions[i]);
+  }
 }
 
 namespace {
@@ -353,6 +410,9 @@ void AnomalyService::appendStats(MetricBatch& out) const {
                 static_cast<double>(cycles_));
   out.addSingle("vigil_anomaly_cycle_duration_seconds", "How long the last scoring cycle took.",
                 MetricType::kGauge, last_cycle_seconds_);
+  out.addSingle("vigil_anomaly_multivariate_observations_total",
+                "Moments of the node scored by the multivariate model.", MetricType::kCounter,
+                static_cast<double>(multivariate_scored_));
 }
 
 }  // namespace vigil

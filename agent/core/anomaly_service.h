@@ -16,8 +16,10 @@
 
 #include "snapshot_registry.h"
 #include "vigil/anomaly/detector.h"
+#include "vigil/anomaly/multivariate.h"
 #include "vigil/config.h"
 #include "vigil/metric.h"
+#include "vigil/rules/promql_ast.h"
 #include "vigil/status.h"
 #include "vigil/store.h"
 
@@ -64,6 +66,8 @@ class AnomalyService {
     int64_t seen = 0;  // the cycle that last selected it
   };
   void run();
+  /// Scores the node as a whole: the multivariate features at `now` into `out`.
+  void scoreMultivariate(int64_t now, MetricBatch& out);
 
   Store& store_;
   SnapshotRegistry& snapshots_;
@@ -73,6 +77,11 @@ class AnomalyService {
   Duration interval_;
   std::vector<std::vector<LabelMatcher>> selectors_;
   std::unordered_map<uint64_t, Model> models_;  // by label-set hash
+  // The multivariate features (names, parsed expressions) and their model, renewed when the
+  // features change.
+  std::vector<std::pair<std::string, promql::ExprPtr>> features_;
+  std::unique_ptr<anomaly::MultivariateModel> multivariate_;
+  uint64_t multivariate_scored_ = 0;
   int64_t last_run_ = 0;
   uint64_t samples_scored_ = 0;
   uint64_t models_refused_ = 0;

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 
 #include "agent/core/anomaly_service.h"
 #include "agent/core/snapshot_registry.h"
@@ -190,4 +191,68 @@ TEST_CASE("Anomaly service: models survive a restart through their file", "[anom
     CHECK(b->loadModels(bad).isOk());
   }
   std::remove(bad.c_str());
+}
+
+TEST_CASE("Anomaly service: the node's resources are scored together, with the evidence",
+          "[anomaly][agent]") {
+  // Requests drive CPU (twice the requests' rate, plus noise); memory is independent. At
+  // cycle 500 the CPU starts moving against the requests: each series alone keeps its usual
+  // range, only their relation breaks.
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  AnomalyConfig cfg = config({});
+  cfg.multivariate = {{"requests", "sum(irate(requests_total[1m]))"},
+                      {"cpu", "cpu_busy"},
+                      {"memory", "memory_used"}};
+  AnomalyService service(*store, snapshots, cfg, Duration(kStep));
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> unit(0, 1);
+  double requests = 0;
+  double quiet_max = 0;
+  int caught = 0;
+  double blame_requests_cpu = 0;
+  double blame_memory = 0;
+  for (int i = 0; i < 560; ++i) {
+    const int64_t t = kT0 + i * kStep;
+    const double load = unit(rng);
+    const double rate = 100 + 20 * load;
+    requests += rate * kStep / 1000.0;
+    const double cpu = 4 + (i >= 500 ? -1 : 1) * 0.8 * load + 0.05 * unit(rng);
+    REQUIRE(store->append({{"__name__", "requests_total"}}, t, requests).isOk());
+    REQUIRE(store->append({{"__name__", "cpu_busy"}}, t, cpu).isOk());
+    REQUIRE(store->append({{"__name__", "memory_used"}}, t, 1e9 + 1e6 * unit(rng)).isOk());
+    service.runOnce(t);
+    auto name = LabelMatcher::create(MatchType::kEqual, "__name__", "anomaly_multivariate_score");
+    auto scored = store->select({*name}, t, t);
+    if (i < 10) {
+      continue;  // rate() needs two samples; the model needs its warm-up
+    }
+    REQUIRE(scored.size() == 1);
+    const double score = scored[0].samples.back().v;
+    if (i >= 200 && i < 500) {
+      quiet_max = std::max(quiet_max, score);
+    }
+    if (i >= 502 && score > 0.9999) {
+      ++caught;
+      auto share =
+          LabelMatcher::create(MatchType::kEqual, "__name__", "anomaly_multivariate_contribution");
+      for (const auto& s : store->select({*share}, t, t)) {
+        const std::string feature =
+            s.labels->at(0).name == "feature" ? s.labels->at(0).value : s.labels->at(1).value;
+        (feature == "memory" ? blame_memory : blame_requests_cpu) += s.samples.back().v;
+      }
+    }
+  }
+  INFO("quiet max " << quiet_max << ", caught " << caught);
+  CHECK(quiet_max < 0.9999);
+  CHECK(caught >= 5);  // moments where the load is far enough from its mean to show it
+  CHECK(blame_requests_cpu > 10 * blame_memory);
+  MetricBatch stats;
+  service.appendStats(stats);
+  bool counted = false;
+  for (const auto& f : stats.families()) {
+    counted = counted || (f.name == "vigil_anomaly_multivariate_observations_total" &&
+                          f.samples[0].value > 500);
+  }
+  CHECK(counted);
 }

@@ -192,8 +192,16 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:2:5: rule_files[0]: expected a string, got a mapping"},
       {"unknown key in the anomaly section", "anomaly:\n  detectors: {}\n",
        "vigil.yaml:2:3: anomaly.detectors: unknown key (expected one of: enabled, detector, "
-       "selectors, "
-       "max_models, interval)"},
+       "selectors, max_models, interval, multivariate)"},
+      {"multivariate feature not PromQL", "anomaly:\n  multivariate:\n    cpu: sum(x\n",
+       "vigil.yaml:3:10: anomaly.multivariate.cpu: 1:6: parse error: unexpected end of input "
+       "in aggregation, expected \")\""},
+      {"multivariate feature a range", "anomaly:\n  multivariate:\n    cpu: x[5m]\n",
+       "vigil.yaml:3:10: anomaly.multivariate.cpu: expected an instant vector or scalar "
+       "expression, got range vector"},
+      {"multivariate not a mapping", "anomaly:\n  multivariate: [x]\n",
+       "vigil.yaml:2:17: anomaly.multivariate: expected a mapping of names to PromQL "
+       "expressions, got a list"},
       {"alerting section checked as an Alertmanager configuration",
        "alerting:\n  route:\n    receiver: pager\n  receivers:\n    - name: team\n",
        "vigil.yaml:3:15: alerting.route.receiver: undefined receiver \"pager\" used in route"},

@@ -59,6 +59,8 @@ struct StorageConfig {
 
 /// The series modelled by default: the node's and containers' resource usage.
 const std::vector<std::string>& defaultAnomalySelectors();
+/// The node resources the multivariate anomaly model watches together by default.
+const std::vector<std::pair<std::string, std::string>>& defaultMultivariateFeatures();
 
 /// Anomaly detection in the agent (the `anomaly` section): which series are modelled and how.
 struct AnomalyConfig {
@@ -69,6 +71,9 @@ struct AnomalyConfig {
   std::vector<std::string> selectors = defaultAnomalySelectors();
   std::size_t max_models = 10000;
   Duration interval{0};  // 0: the global collection interval
+  /// The node's behaviour as a whole: named PromQL expressions (each summed to one value)
+  /// scored together by the multivariate model; empty: off.
+  std::vector<std::pair<std::string, std::string>> multivariate = defaultMultivariateFeatures();
 };
 
 /// Parses a size such as "512MiB", "1GB" or "0". As in Prometheus, KB/MB/GB mean the same as
