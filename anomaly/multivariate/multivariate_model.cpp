@@ -49,7 +49,11 @@ double MultivariateModel::update(std::span<const double> values) noexcept {
   double score = 0;
   if (seen_ >= params_.warmup) {
     if ((seen_ - params_.warmup) % params_.refresh == 0) {
-      Mat ridged = covariance;
+      // The weighted covariance starts at zero and reaches its level over about 1/alpha
+      // observations; dividing by the weight gathered so far removes that bias, so a young
+      // model is not over-sensitive.
+      const double gathered = 1 - std::pow(1 - params_.alpha, static_cast<double>(seen_ - 1));
+      Mat ridged = covariance / std::max(gathered, 1e-9);
       for (Eigen::Index i = 0; i < n; ++i) {
         ridged(i, i) += params_.ridge * ridged(i, i) + 1e-12;
       }

@@ -17,7 +17,7 @@ namespace vigil::anomaly {
 
 struct MultivariateParams {
   double alpha = 0.01;    // weight of the newest observation in the mean and covariance
-  uint32_t warmup = 100;  // observations scored 0 while the model learns
+  uint32_t warmup = 30;   // observations scored 0 while the model learns
   double ridge = 1e-3;    // added to the covariance's diagonal, relative to it, for stability
   uint32_t refresh = 16;  // observations between two inversions of the covariance
 };
