@@ -284,6 +284,15 @@ namespace {
 constexpr std::string_view kModelsMagicPrefix = "vigil-anomaly-models/";
 constexpr std::string_view kModelsMagic = "vigil-anomaly-models/2";
 
+// What a multivariate model was learned on: its features' names and expressions, in order.
+std::string featureSignature(const std::vector<std::pair<std::string, std::string>>& features) {
+  std::string out;
+  for (const auto& [name, expr] : features) {
+    out += name + '\n' + expr + '\n';
+  }
+  return out;
+}
+
 template <typename T>
 void put(std::string& out, const T& v) {
   static_assert(std::is_trivially_copyable_v<T>);
@@ -318,6 +327,16 @@ Status AnomalyService::saveModels(const std::string& path) const {
       put(out, m.last_t);
       put(out, m.last_value);
       put(out, m.score);
+      put(out, static_cast<uint32_t>(state.size()));
+      out += state;
+    }
+    // The multivariate model last, under the features it was learned on (files without it
+    // load as before).
+    if (multivariate_) {
+      const std::string features = featureSignature(config_.multivariate);
+      const std::string state = multivariate_->serialize();
+      put(out, static_cast<uint32_t>(features.size()));
+      out += features;
       put(out, static_cast<uint32_t>(state.size()));
       out += state;
     }
@@ -384,6 +403,16 @@ Status AnomalyService::loadModels(const std::string& path) {
     }
   }
   models_ = std::move(loaded);
+  uint32_t features_len = 0;
+  if (multivariate_ && take(in, features_len) && in.size() >= features_len) {
+    const bool same = in.substr(0, features_len) == featureSignature(config_.multivariate);
+    in.remove_prefix(features_len);
+    uint32_t state_len = 0;
+    if (same && take(in, state_len) && in.size() >= state_len &&
+        !multivariate_->restore(in.substr(0, state_len))) {
+      return corrupt("the multivariate model does not match its features");
+    }
+  }
   // Carry on from the newest sample the models saw, not from an interval ago.
   for (const auto& [key, m] : models_) {
     last_run_ = std::max(last_run_, m.last_t);

@@ -144,7 +144,8 @@ TEST_CASE("Anomaly service: models survive a restart through their file", "[anom
   auto store_b = makeMemStore();
   SnapshotRegistry snapshots_a;
   SnapshotRegistry snapshots_b;
-  const auto cfg = config({"node_load1", "requests_total"});
+  auto cfg = config({"node_load1", "requests_total"});
+  cfg.multivariate = {{"load", "node_load1"}, {"requests", "sum(irate(requests_total[1m]))"}};
   AnomalyService a(*store_a, snapshots_a, cfg, Duration(kStep));
   auto b = std::make_unique<AnomalyService>(*store_b, snapshots_b, cfg, Duration(kStep));
   const std::string path = tempPath("restart");
@@ -167,6 +168,15 @@ TEST_CASE("Anomaly service: models survive a restart through their file", "[anom
     for (const char* name : {"node_load1", "requests_total"}) {
       INFO(name << " at " << i);
       REQUIRE(latestScore(*store_a, name, t) == latestScore(*store_b, name, t));
+    }
+    auto node_score =
+        LabelMatcher::create(MatchType::kEqual, "__name__", "anomaly_multivariate_score");
+    auto node_a = store_a->select({*node_score}, t, t);
+    auto node_b = store_b->select({*node_score}, t, t);
+    INFO("multivariate at " << i);
+    REQUIRE(node_a.size() == node_b.size());
+    if (!node_a.empty()) {
+      REQUIRE(node_a[0].samples.back().v == node_b[0].samples.back().v);
     }
   }
   std::remove(path.c_str());
