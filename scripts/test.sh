@@ -2,7 +2,8 @@
 # Installs every package and test server, builds with warnings as errors, and runs the whole
 # suite through ctest: unit tests, integration tests against real promtool and Prometheus,
 # formatting, and (scripts/sanitizers.sh) the unit tests under AddressSanitizer +
-# UndefinedBehaviorSanitizer and under ThreadSanitizer, and every fuzzer for 12 s.
+# UndefinedBehaviorSanitizer (and those with threads under ThreadSanitizer), and every fuzzer
+# for 12 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Minutes since the start at each phase: CI has a 30-minute budget on two cores.
