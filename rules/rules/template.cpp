@@ -192,29 +192,69 @@ std::string humanizeDuration(double v) {
   return humanize(v, false) + "s";
 }
 
-// printf with Go verbs mapped onto C's for the common cases (%s %d %f %.Nf %g %v %q %%).
+// C's printf into `out` with a buffer of the size it asks for.
+template <typename T>
+void appendFormatted(std::string& out, const std::string& spec, T value) {
+  const int n = std::snprintf(nullptr, 0, spec.c_str(), value);
+  if (n <= 0) {
+    return;
+  }
+  const std::size_t at = out.size();
+  out.resize(at + static_cast<std::size_t>(n) + 1);
+  std::snprintf(out.data() + at, static_cast<std::size_t>(n) + 1, spec.c_str(), value);
+  out.resize(at + static_cast<std::size_t>(n));
+}
+
+// A printf result longer than this stops there (the expansion then fails on its length).
+constexpr std::size_t kMaxPrintf = 1 << 20;
+// Go refuses widths and precisions above this ("%!(BADWIDTH)", "%!(BADPREC)").
+constexpr long kMaxWidth = 1'000'000;
+
+// printf with Go verbs mapped onto C's for the common cases (%s %d %f %.Nf %g %v %q %%): flags,
+// then a width, then a precision, each parsed here and handed to C only when Go accepts it.
 std::string goPrintf(const std::string& format, const std::vector<TValue>& args) {
   std::string out;
   std::size_t next = 0;
-  for (std::size_t i = 0; i < format.size(); ++i) {
+  for (std::size_t i = 0; i < format.size() && out.size() <= kMaxPrintf; ++i) {
     if (format[i] != '%') {
       out += format[i];
       continue;
     }
     std::size_t j = i + 1;
-    while (j < format.size() &&
-           std::string_view("+-# 0123456789.").find(format[j]) != std::string_view::npos) {
+    std::string flags;
+    while (j < format.size() && std::string_view("+-# 0").find(format[j]) != std::string::npos) {
+      flags += format[j++];
+    }
+    auto number = [&](long& value) {
+      bool any = false;
+      value = 0;
+      while (j < format.size() && std::isdigit(static_cast<unsigned char>(format[j]))) {
+        value = std::min(value * 10 + (format[j++] - '0'), kMaxWidth + 1);
+        any = true;
+      }
+      return any;
+    };
+    long width = 0;
+    long precision = 0;
+    const bool has_width = number(width);
+    bool has_precision = false;
+    if (j < format.size() && format[j] == '.') {
       ++j;
+      number(precision);
+      has_precision = true;
     }
     if (j >= format.size()) {
       out += format.substr(i);
       break;
     }
     const char verb = format[j];
-    const std::string flags = format.substr(i + 1, j - i - 1);
     i = j;
     if (verb == '%') {
       out += '%';
+      continue;
+    }
+    if (width > kMaxWidth || precision > kMaxWidth) {
+      out += width > kMaxWidth ? "%!(BADWIDTH)" : "%!(BADPREC)";
       continue;
     }
     if (next >= args.size()) {
@@ -222,23 +262,27 @@ std::string goPrintf(const std::string& format, const std::vector<TValue>& args)
       continue;
     }
     const TValue& arg = args[next++];
-    char buf[512];
+    std::string spec = "%" + flags;
+    if (has_width) {
+      spec += std::to_string(width);
+    }
+    if (has_precision) {
+      spec += "." + std::to_string(precision);
+    }
     switch (verb) {
       case 'd': {
         auto n = toNumber(arg);
         const double d = n ? *n : 0.0;
         const long long ll =
             std::isfinite(d) && std::fabs(d) < 9.2e18 ? static_cast<long long>(d) : 0;
-        std::snprintf(buf, sizeof buf, ("%" + flags + "lld").c_str(), ll);
-        out += buf;
+        appendFormatted(out, spec + "lld", ll);
         break;
       }
       case 'f':
       case 'e':
       case 'g': {
         auto n = toNumber(arg);
-        std::snprintf(buf, sizeof buf, ("%" + flags + verb).c_str(), n ? *n : 0.0);
-        out += buf;
+        appendFormatted(out, spec + verb, n ? *n : 0.0);
         break;
       }
       case 'q':
@@ -246,11 +290,10 @@ std::string goPrintf(const std::string& format, const std::vector<TValue>& args)
         break;
       default: {  // %s, %v
         const std::string text = toText(arg);
-        if (flags.empty()) {
+        if (spec.size() == 1) {
           out += text;
         } else {
-          std::snprintf(buf, sizeof buf, ("%" + flags + "s").c_str(), text.c_str());
-          out += buf;
+          appendFormatted(out, spec + "s", text.c_str());
         }
       }
     }

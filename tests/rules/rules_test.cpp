@@ -149,6 +149,11 @@ TEST_CASE("Templates: query results, with, range, variables and parentheses, as 
         "web-1 true");
   CHECK(run(R"({{/* a comment */}}{{ len $labels }} {{ index $labels "job" }})") == "3 api");
   CHECK(run(R"({{ printf "%q" "a\"b" }})") == R"("a\"b")");
+  CHECK(run(R"({{ printf "%5.1f|%-4s|%03d" 3.14159 "ab" 7 }})") == "  3.1|ab  |007");
+  // Widths and precisions past Go's limit are refused, not handed to C's printf (a fuzzer
+  // asked for 625 million digits).
+  CHECK(run(R"({{ printf "%.2000000f" 1 }})") == "%!(BADPREC)");
+  CHECK(run(R"({{ printf "%99999999999999999999d" 1 }})") == "%!(BADWIDTH)");
   CHECK(run(R"({{ .Labels.job }} {{ $.Value }} {{ $externalLabels.cluster }})") == "api 0.5 eu");
   // Errors say what went wrong; the alert shows them instead of the text.
   CHECK_THAT(fails(R"({{ query "none" | first }})", data),
