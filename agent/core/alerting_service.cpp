@@ -11,6 +11,7 @@
 #include "clock_watch.h"
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
+#include "vigil/json_integer.h"
 
 namespace vigil {
 
@@ -43,8 +44,8 @@ json ackJson(const alerting::Acknowledgement& a) {
 }
 
 alerting::Acknowledgement ackFrom(const json& j) {
-  return {j.at("by").get<std::string>(), j.at("comment").get<std::string>(),
-          j.at("at").get<int64_t>(), j.at("expires_at").get<int64_t>()};
+  return {j.at("by").get<std::string>(), j.at("comment").get<std::string>(), jsonInteger(j, "at"),
+          jsonInteger(j, "expires_at")};
 }
 
 std::string describe(const alerting::Notification& n) {
@@ -491,9 +492,9 @@ Status AlertingService::loadState() {
       alerting::Alert a;
       a.labels = labelsFrom(j.at("labels"));
       a.annotations = labelsFrom(j.at("annotations"));
-      a.starts_at = j.at("starts_at").get<int64_t>();
-      a.ends_at = j.at("ends_at").get<int64_t>();
-      a.updated_at = j.at("updated_at").get<int64_t>();
+      a.starts_at = jsonInteger(j, "starts_at");
+      a.ends_at = jsonInteger(j, "ends_at");
+      a.updated_at = jsonInteger(j, "updated_at");
       a.generator_url = j.at("generator_url").get<std::string>();
       a.timeout = j.at("timeout").get<bool>();
       alerts.push_back(std::move(a));
@@ -510,21 +511,20 @@ Status AlertingService::loadState() {
         }
         s.matchers.push_back(std::move(*parsed));
       }
-      s.starts_at = j.at("starts_at").get<int64_t>();
-      s.ends_at = j.at("ends_at").get<int64_t>();
-      s.updated_at = j.at("updated_at").get<int64_t>();
+      s.starts_at = jsonInteger(j, "starts_at");
+      s.ends_at = jsonInteger(j, "ends_at");
+      s.updated_at = jsonInteger(j, "updated_at");
       s.created_by = j.at("created_by").get<std::string>();
       s.comment = j.at("comment").get<std::string>();
       s.expire_on_resolve = j.at("expire_on_resolve").get<bool>();
-      s.muted = j.at("muted").get<std::vector<uint64_t>>();
+      s.muted = jsonUnsignedArray(j, "muted");
       silences.push_back(std::move(s));
     }
     std::map<std::string, alerting::NotificationLogEntry> log;
     for (auto it = state.at("notification_log").begin(); it != state.at("notification_log").end();
          ++it) {
-      log[it.key()] = {it.value().at("firing").get<std::vector<uint64_t>>(),
-                       it.value().at("resolved").get<std::vector<uint64_t>>(),
-                       it.value().at("at").get<int64_t>()};
+      log[it.key()] = {jsonUnsignedArray(it.value(), "firing"),
+                       jsonUnsignedArray(it.value(), "resolved"), jsonInteger(it.value(), "at")};
     }
     std::vector<alerting::Escalation> escalations;
     std::map<uint64_t, alerting::Acknowledgement> alert_acks;
@@ -537,12 +537,12 @@ Status AlertingService::loadState() {
         e.group_key = j.at("group_key").get<std::string>();
         e.group_labels = labelsFrom(j.at("group_labels"));
         e.policy = j.at("policy").get<std::string>();
-        e.level = j.at("level").get<int>();
-        e.run = j.at("run").get<int>();
-        e.started_at = j.at("started_at").get<int64_t>();
-        e.next_at = j.at("next_at").get<int64_t>();
+        e.level = static_cast<int>(jsonInteger(j, "level", 0, 1 << 20));
+        e.run = static_cast<int>(jsonInteger(j, "run", 0, 1 << 30));
+        e.started_at = jsonInteger(j, "started_at");
+        e.next_at = jsonInteger(j, "next_at");
         e.notified = j.at("notified").get<std::vector<std::string>>();
-        e.firing = j.at("firing").get<std::vector<uint64_t>>();
+        e.firing = jsonUnsignedArray(j, "firing");
         if (!j.at("ack").is_null()) {
           e.ack = ackFrom(j.at("ack"));
         }
@@ -563,7 +563,7 @@ Status AlertingService::loadState() {
     spdlog::info("alerting state restored path={} alerts={} silences={}", state_path_,
                  alerts.size(), silences_.list().size());
     return Status::ok();
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann's, and jsonInteger's
     return invalidArgument(state_path_ + ": unusable alerting state: " + e.what());
   }
 }

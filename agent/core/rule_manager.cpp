@@ -12,6 +12,7 @@
 #include "clock_watch.h"
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
+#include "vigil/json_integer.h"
 
 namespace vigil {
 
@@ -307,11 +308,11 @@ Status RuleManager::loadState(const std::string& path) {
               alert.annotations.emplace_back(kv[0].get<std::string>(), kv[1].get<std::string>());
             }
             alert.value = a["value"].get<double>();
-            alert.state = static_cast<promql::AlertState>(a["state"].get<int>());
-            alert.active_at = a["active_at"].get<int64_t>();
-            alert.fired_at = a["fired_at"].get<int64_t>();
-            alert.resolved_at = a["resolved_at"].get<int64_t>();
-            alert.keep_firing_since = a["keep_firing_since"].get<int64_t>();
+            alert.state = static_cast<promql::AlertState>(jsonInteger(a, "state", 0, 2));
+            alert.active_at = jsonInteger(a, "active_at");
+            alert.fired_at = jsonInteger(a, "fired_at");
+            alert.resolved_at = jsonInteger(a, "resolved_at");
+            alert.keep_firing_since = jsonInteger(a, "keep_firing_since");
             alerts.push_back(std::move(alert));
           }
           state.emplace_back(r["name"].get<std::string>(), std::move(alerts));
@@ -320,7 +321,7 @@ Status RuleManager::loadState(const std::string& path) {
         g->evaluator.importAlerts(state);
       }
     }
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann's, and jsonInteger's
     return invalidArgument("alert state file " + path + " is not valid: " + e.what());
   }
   return Status::ok();

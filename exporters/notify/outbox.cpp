@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include "vigil/json_integer.h"
 
 namespace vigil::exporters {
 
@@ -54,7 +55,7 @@ OutgoingMessage fromJson(const json& j) {
   m.group_key = j.at("group_key").get<std::string>();
   m.target = j.at("target").get<std::string>();
   m.body = j.at("body").get<std::string>();
-  m.created_at = j.at("created_at").get<int64_t>();
+  m.created_at = jsonInteger(j, "created_at");
   const json& h = j.at("http");
   m.http.auth_type = h.at("auth_type").get<std::string>();
   m.http.credentials = h.at("credentials").get<std::string>();

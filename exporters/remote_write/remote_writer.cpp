@@ -11,6 +11,7 @@
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 #include "vigil/exporters/remote_write.h"
+#include "vigil/json_integer.h"
 
 namespace vigil::exporters {
 
@@ -185,7 +186,7 @@ class StoreRemoteWriter : public RemoteWriter {
     try {
       const auto doc = nlohmann::json::parse(in);
       for (const auto& e : doc.at("endpoints")) {
-        saved_[e.at("key").get<std::string>()] = e.at("position_ms").get<int64_t>();
+        saved_[e.at("key").get<std::string>()] = jsonInteger(e, "position_ms");
       }
     } catch (const std::exception& e) {
       // Starting from now loses the backlog, but resending the whole retention could only

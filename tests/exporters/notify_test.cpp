@@ -399,9 +399,16 @@ TEST_CASE("Notifier: what is pending when vigil stops is delivered after the res
   REQUIRE(service->deliver(notificationFor(receiver, 9)));
   service->shutdown();
   std::ofstream(dir.file("outbox/0000000000000001-garbage.json")) << "{not json";
+  // Valid JSON whose time is no int64 (casting 1e300 would be undefined behaviour).
+  std::ofstream(dir.file("outbox/0000000000000002-huge.json"))
+      << R"({"id":"0000000000000002-huge","notifier":"webhook","receiver":"r","group_key":"g",)"
+      << R"("target":"http://127.0.0.1:9/","body":"{}","created_at":1e300,"http":{"auth_type":"",)"
+      << R"("credentials":"","credentials_file":"","basic_username":"","basic_password":"",)"
+      << R"("basic_password_file":"","ca_file":"","insecure_skip_verify":false,"headers":[]}})";
   hook.status = 200;
   auto again = openService(fastOptions(dir));
-  CHECK(metric(*again, "vigil_outbox_dropped_total", {{"reason", "corrupt"}}) == 1);
+  CHECK(metric(*again, "vigil_outbox_dropped_total", {{"reason", "corrupt"}}) == 2);
+  CHECK(std::filesystem::exists(dir.file("outbox/0000000000000002-huge.json.bad")));
   REQUIRE(again->waitIdle(10s));
   CHECK(hook.got().size() == 6);
   CHECK(std::filesystem::exists(dir.file("outbox/0000000000000001-garbage.json.bad")));
