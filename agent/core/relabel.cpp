@@ -10,7 +10,9 @@ namespace vigil {
 
 namespace {
 
-bool isNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool isReplacementNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 // Go's regexp.Expand: $name or ${name}, where a name is a group number or a named group; $$ is
 // a literal $; an unknown or unmatched group expands to nothing; a malformed reference leaves
@@ -38,7 +40,7 @@ std::string expand(std::string_view tmpl, const re2::RE2& re,
       const std::string_view inner =
           close == std::string_view::npos ? std::string_view() : tmpl.substr(i + 1, close - i - 1);
       if (close == std::string_view::npos || inner.empty() ||
-          !std::all_of(inner.begin(), inner.end(), isNameChar)) {
+          !std::all_of(inner.begin(), inner.end(), isReplacementNameChar)) {
         out.push_back('$');
         continue;
       }
@@ -46,7 +48,7 @@ std::string expand(std::string_view tmpl, const re2::RE2& re,
       i = close + 1;
     } else {
       std::size_t end = i;
-      while (end < tmpl.size() && isNameChar(tmpl[end])) {
+      while (end < tmpl.size() && isReplacementNameChar(tmpl[end])) {
         ++end;
       }
       if (end == i) {
