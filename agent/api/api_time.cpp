@@ -7,6 +7,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "vigil/duration.h"
+#include "vigil/rules/promql_ast.h"
+
 namespace vigil {
 
 std::string formatRfc3339(int64_t ms) {
@@ -24,8 +27,7 @@ Result<int64_t> parseApiTime(const std::string& text) {
   char* end = nullptr;
   const double secs = std::strtod(text.c_str(), &end);
   if (!text.empty() && end == text.c_str() + text.size()) {
-    // Prometheus's own bounds (about ±292 million years) keep milliseconds within int64.
-    if (!std::isfinite(secs) || std::fabs(secs) > 9.2e15) {
+    if (!std::isfinite(secs) || std::fabs(secs) > promql::kMaxTimeSeconds) {
       return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp: out of range");
     }
     return static_cast<int64_t>(std::llround(secs * 1000));
@@ -61,6 +63,22 @@ Result<int64_t> parseApiTime(const std::string& text) {
     }
   }
   return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp");
+}
+
+Result<int64_t> parseApiDuration(const std::string& text) {
+  char* end = nullptr;
+  const double secs = std::strtod(text.c_str(), &end);
+  if (!text.empty() && end == text.c_str() + text.size()) {
+    if (!std::isfinite(secs) || std::fabs(secs) > promql::kMaxTimeSeconds) {
+      return invalidArgument("cannot parse \"" + text + "\" to a valid duration: out of range");
+    }
+    return static_cast<int64_t>(std::llround(secs * 1000));
+  }
+  auto d = parseDuration(text);
+  if (!d) {
+    return invalidArgument("cannot parse \"" + text + "\" to a valid duration");
+  }
+  return d->count();
 }
 
 }  // namespace vigil

@@ -12,5 +12,7 @@ namespace vigil {
 std::string formatRfc3339(int64_t ms);
 /// Unix seconds (a float) or RFC 3339 with an optional fraction and a Z or ±HH:MM zone.
 Result<int64_t> parseApiTime(const std::string& text);
+/// A step or timeout in milliseconds: a Prometheus duration ("1m30s") or float seconds.
+Result<int64_t> parseApiDuration(const std::string& text);
 
 }  // namespace vigil

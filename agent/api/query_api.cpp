@@ -13,7 +13,6 @@
 #include <set>
 
 #include "vigil/clock.h"
-#include "vigil/duration.h"
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
 
@@ -100,23 +99,6 @@ class Params {
  private:
   std::vector<std::pair<std::string, std::string>> values_;
 };
-
-// A step or timeout: a Prometheus duration or float seconds.
-Result<int64_t> parseStep(const std::string& text) {
-  char* end = nullptr;
-  const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size()) {
-    if (!std::isfinite(secs) || std::fabs(secs) > 9.2e15) {
-      return invalidArgument("cannot parse \"" + text + "\" to a valid duration: out of range");
-    }
-    return static_cast<int64_t>(std::llround(secs * 1000));
-  }
-  auto d = parseDuration(text);
-  if (!d) {
-    return invalidArgument("cannot parse \"" + text + "\" to a valid duration");
-  }
-  return d->count();
-}
 
 json valueJson(const promql::Value& value) {
   if (auto* s = std::get_if<promql::Scalar>(&value)) {
@@ -236,7 +218,7 @@ ApiError executionError(const Status& st) {
 // request's `timeout` parameter.
 Result<promql::EngineOptions> requestOptions(promql::EngineOptions base, const Params& params) {
   if (auto timeout = params.get("timeout")) {
-    auto ms = parseStep(*timeout);
+    auto ms = parseApiDuration(*timeout);
     if (!ms || *ms <= 0) {
       return invalidArgument("invalid parameter \"timeout\": cannot parse \"" + *timeout +
                              "\" to a valid duration");
@@ -354,7 +336,7 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         }
         auto s = parseApiTime(*start);
         auto e = parseApiTime(*end);
-        auto st = parseStep(*step);
+        auto st = parseApiDuration(*step);
         if (!s || !e || !st) {
           const Status& bad = !s ? s.status() : !e ? e.status() : st.status();
           return respondError(res, {400, "bad_data", bad.message()});

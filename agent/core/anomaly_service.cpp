@@ -370,10 +370,11 @@ Status AnomalyService::loadModels(const std::string& path) {
   in.remove_prefix(format_len);
   std::lock_guard lock(mu_);
   const std::string detector = config_.detector;
-  if (format != anomaly::makeDetector(detector)->stateFormat()) {
+  const std::string expected_format(anomaly::makeDetector(detector)->stateFormat());
+  if (format != expected_format) {
     // Models of another detector, or of another version of this one: start afresh.
     spdlog::info("anomaly models in {} are {} models, not {}; starting afresh", path, format,
-                 anomaly::makeDetector(detector)->stateFormat());
+                 expected_format);
     return Status::ok();
   }
   uint64_t count = 0;

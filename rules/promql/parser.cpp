@@ -509,7 +509,7 @@ class Parser {
           }
           auto n = parseNumber();
           double secs = static_cast<NumberLiteral*>(n.get())->value * (negative ? -1 : 1);
-          if (!std::isfinite(secs) || std::fabs(secs) > 9.2e15) {
+          if (!std::isfinite(secs) || std::fabs(secs) > kMaxTimeSeconds) {
             fail(at, "timestamp out of bounds for @ modifier: " + std::to_string(secs));
           }
           ms = static_cast<int64_t>(std::llround(secs * 1000));

@@ -969,17 +969,21 @@ class Executor {
   Result<TValue> field(const TValue& v, const std::string& name) const {
     if (std::holds_alternative<Root>(v)) {
       if (name == "Labels") {
-        return TValue(data_.labels != nullptr ? std::make_shared<const LabelSet>(*data_.labels)
-                                              : std::make_shared<const LabelSet>());
+        // Borrowed, not copied: the data outlives the execution and every value made in it.
+        static const LabelSet kNoLabels;
+        return TValue(LabelsRef(LabelsRef(), data_.labels != nullptr ? data_.labels : &kNoLabels));
       }
       if (name == "ExternalLabels") {
-        auto labels = std::make_shared<LabelSet>();
-        if (data_.external_labels != nullptr) {
-          for (const auto& [k, value] : *data_.external_labels) {
-            labels->push_back({k, value});
+        if (external_labels_ == nullptr) {  // made once per execution, on first use
+          auto labels = std::make_shared<LabelSet>();
+          if (data_.external_labels != nullptr) {
+            for (const auto& [k, value] : *data_.external_labels) {
+              labels->push_back({k, value});
+            }
           }
+          external_labels_ = std::move(labels);
         }
-        return TValue(LabelsRef(std::move(labels)));
+        return TValue(external_labels_);
       }
       if (name == "Value") {
         return TValue(data_.value);
@@ -1019,6 +1023,7 @@ class Executor {
   Result<TValue> call(const std::string& fn, const std::vector<TValue>& args);
 
   const TemplateData& data_;
+  mutable LabelsRef external_labels_;
   std::vector<std::pair<std::string, TValue>> vars_;
   std::size_t steps_ = 0;
 };

@@ -11,6 +11,10 @@
 
 namespace vigil::promql {
 
+/// The largest magnitude of a time or duration, in seconds, that PromQL and its API accept
+/// (Prometheus's own bound, about 292 million years): its milliseconds fit in int64.
+inline constexpr double kMaxTimeSeconds = 9.2e15;
+
 enum class ValueType { kScalar, kVector, kMatrix, kString };
 const char* valueTypeName(ValueType t);
 
