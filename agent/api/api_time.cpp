@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "vigil/duration.h"
 #include "vigil/rules/promql_ast.h"
@@ -23,14 +24,26 @@ std::string formatRfc3339(int64_t ms) {
   return out;
 }
 
-Result<int64_t> parseApiTime(const std::string& text) {
+namespace {
+
+// Float seconds in milliseconds; nullopt when `text` is no number.
+std::optional<Result<int64_t>> floatSecondsToMs(const std::string& text, const char* what) {
   char* end = nullptr;
   const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size()) {
-    if (!std::isfinite(secs) || std::fabs(secs) > promql::kMaxTimeSeconds) {
-      return invalidArgument("cannot parse \"" + text + "\" to a valid timestamp: out of range");
-    }
-    return static_cast<int64_t>(std::llround(secs * 1000));
+  if (text.empty() || end != text.c_str() + text.size()) {
+    return std::nullopt;
+  }
+  if (!std::isfinite(secs) || std::fabs(secs) > promql::kMaxTimeSeconds) {
+    return invalidArgument("cannot parse \"" + text + "\" to a valid " + what + ": out of range");
+  }
+  return static_cast<int64_t>(std::llround(secs * 1000));
+}
+
+}  // namespace
+
+Result<int64_t> parseApiTime(const std::string& text) {
+  if (auto ms = floatSecondsToMs(text, "timestamp")) {
+    return *ms;
   }
   std::tm tm{};
   const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -66,13 +79,8 @@ Result<int64_t> parseApiTime(const std::string& text) {
 }
 
 Result<int64_t> parseApiDuration(const std::string& text) {
-  char* end = nullptr;
-  const double secs = std::strtod(text.c_str(), &end);
-  if (!text.empty() && end == text.c_str() + text.size()) {
-    if (!std::isfinite(secs) || std::fabs(secs) > promql::kMaxTimeSeconds) {
-      return invalidArgument("cannot parse \"" + text + "\" to a valid duration: out of range");
-    }
-    return static_cast<int64_t>(std::llround(secs * 1000));
+  if (auto ms = floatSecondsToMs(text, "duration")) {
+    return *ms;
   }
   auto d = parseDuration(text);
   if (!d) {
