@@ -1,6 +1,12 @@
 // node_os_info and node_os_version from os-release.
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <map>
+#include <optional>
+#include <string>
 
 #include "../common/proc_file.h"
 #include "node_collectors.h"
@@ -30,10 +36,53 @@ class OsCollector final : public Collector {
         usr_(joinPath(paths.rootfs, "usr/lib/os-release")) {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    std::string text;
-    if (!etc_.read(text).isOk()) {
-      VIGIL_RETURN_IF_ERROR(usr_.read(text));
+    // os-release changes with an upgrade, which replaces the file: it is read and parsed again
+    // only when stat shows another file or a new modification, one stat a cycle otherwise (a
+    // file kept open would never see the replacement).
+    struct stat st {};
+    const std::string* path = &etc_;
+    if (::stat(etc_.c_str(), &st) != 0) {
+      path = &usr_;
+      if (::stat(usr_.c_str(), &st) != 0) {
+        return notFound(etc_ + " and " + usr_ + ": " + std::strerror(errno));
+      }
     }
+    const FileStamp stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+    if (!parsed_ || stamp != stamp_ || *path != parsed_path_) {
+      std::string text;
+      VIGIL_RETURN_IF_ERROR(ProcFile(*path).read(text));
+      parse(text);
+      stamp_ = stamp;
+      parsed_path_ = *path;
+      parsed_ = true;
+    }
+    MetricBatch::add(
+        out.family("node_os_info",
+                   "A metric with a constant '1' value labeled by build_id, id, id_like, "
+                   "image_id, image_version, name, pretty_name, variant, variant_id, version, "
+                   "version_codename, version_id.",
+                   MetricType::kGauge),
+        info_labels_, 1);
+    if (version_) {
+      MetricBatch::add(
+          out.family("node_os_version", "Metric containing the major.minor part of the OS version.",
+                     MetricType::kGauge),
+          version_labels_, *version_);
+    }
+    return Status::ok();
+  }
+
+ private:
+  struct FileStamp {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    time_t mtime_sec;
+    long mtime_nsec;
+    bool operator==(const FileStamp&) const = default;
+  };
+
+  void parse(std::string_view text) {
     std::map<std::string, std::string> kv;
     forEachLine(text, [&](std::string_view line) {
       auto eq = line.find('=');
@@ -46,25 +95,19 @@ class OsCollector final : public Collector {
       auto it = kv.find(key);
       return it == kv.end() ? std::string() : it->second;
     };
-    MetricBatch::add(
-        out.family("node_os_info",
-                   "A metric with a constant '1' value labeled by build_id, id, id_like, "
-                   "image_id, image_version, name, pretty_name, variant, variant_id, version, "
-                   "version_codename, version_id.",
-                   MetricType::kGauge),
-        {{"build_id", get("BUILD_ID")},
-         {"id", get("ID")},
-         {"id_like", get("ID_LIKE")},
-         {"image_id", get("IMAGE_ID")},
-         {"image_version", get("IMAGE_VERSION")},
-         {"name", get("NAME")},
-         {"pretty_name", get("PRETTY_NAME")},
-         {"variant", get("VARIANT")},
-         {"variant_id", get("VARIANT_ID")},
-         {"version", get("VERSION")},
-         {"version_codename", get("VERSION_CODENAME")},
-         {"version_id", get("VERSION_ID")}},
-        1);
+    info_labels_ = {{"build_id", get("BUILD_ID")},
+                    {"id", get("ID")},
+                    {"id_like", get("ID_LIKE")},
+                    {"image_id", get("IMAGE_ID")},
+                    {"image_version", get("IMAGE_VERSION")},
+                    {"name", get("NAME")},
+                    {"pretty_name", get("PRETTY_NAME")},
+                    {"variant", get("VARIANT")},
+                    {"variant_id", get("VARIANT_ID")},
+                    {"version", get("VERSION")},
+                    {"version_codename", get("VERSION_CODENAME")},
+                    {"version_id", get("VERSION_ID")}};
+    version_labels_ = {{"id", get("ID")}, {"id_like", get("ID_LIKE")}, {"name", get("NAME")}};
     // VERSION_ID as a number: its major.minor part ("22.04.3" is 22.04).
     const std::string version = get("VERSION_ID");
     std::size_t end = 0;
@@ -73,18 +116,17 @@ class OsCollector final : public Collector {
                                     (version[end] == '.' && ++dots < 2))) {
       ++end;
     }
-    if (auto v = parseDouble(std::string_view(version).substr(0, end))) {
-      MetricBatch::add(
-          out.family("node_os_version", "Metric containing the major.minor part of the OS version.",
-                     MetricType::kGauge),
-          {{"id", get("ID")}, {"id_like", get("ID_LIKE")}, {"name", get("NAME")}}, *v);
-    }
-    return Status::ok();
+    version_ = parseDouble(std::string_view(version).substr(0, end));
   }
 
- private:
-  ProcFile etc_;
-  ProcFile usr_;
+  const std::string etc_;
+  const std::string usr_;
+  FileStamp stamp_{};
+  std::string parsed_path_;
+  bool parsed_ = false;
+  LabelSet info_labels_;
+  LabelSet version_labels_;
+  std::optional<double> version_;
 };
 
 }  // namespace

@@ -226,3 +226,35 @@ TEST_CASE("Cgroup collector: recorded cgroup v2 tree gives cAdvisor's metrics",
   auto cgroup = make("cgroup", paths);
   CHECK(collectText(*cgroup, paths) == readText(VIGIL_FIXTURES "/cgroup/expected.prom"));
 }
+
+TEST_CASE("Node collectors: os-release replaced by an upgrade is read again",
+          "[agent][collectors][node]") {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("vigil-os-" + std::to_string(::getpid()));
+  fs::create_directories(root / "etc");
+  // As a package manager writes it: a new file renamed over the old one.
+  auto install = [&](const std::string& version_id) {
+    std::ofstream(root / "etc/os-release.new")
+        << "NAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID=\"" << version_id << "\"\n";
+    fs::rename(root / "etc/os-release.new", root / "etc/os-release");
+  };
+  install("12");
+  HostPaths paths;
+  paths.rootfs = root.string();
+  auto os = make("os", paths);
+  CHECK_THAT(collectText(*os, paths), Catch::Contains("node_os_version{id=\"debian\",id_like=\"\","
+                                                      "name=\"Debian GNU/Linux\"} 12\n"));
+  CHECK_THAT(collectText(*os, paths), Catch::Contains("version_id=\"12\"} 1\n"));
+  install("13");
+  const std::string after = collectText(*os, paths);
+  CHECK_THAT(after, Catch::Contains("name=\"Debian GNU/Linux\"} 13\n"));
+  CHECK_THAT(after, Catch::Contains("version_id=\"13\"} 1\n"));
+  // Gone: the metric is absent and the collector says which files it looked for.
+  fs::remove(root / "etc/os-release");
+  MetricBatch batch;
+  CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &paths};
+  const Status st = os->collect(ctx, batch);
+  CHECK(st.code() == StatusCode::kNotFound);
+  CHECK_THAT(st.message(), Catch::Contains("usr/lib/os-release"));
+  fs::remove_all(root);
+}
