@@ -142,6 +142,23 @@ class Parser {
     return t;
   }
   [[noreturn]] void fail(int pos, std::string message) { throw Failure{pos, std::move(message)}; }
+
+  // The tree's depth is bounded while it is built (an upper bound: each operator of a chain
+  // counts as a level for everything after it), so that neither this recursive parser nor the
+  // evaluator and destructors that walk the tree run out of stack on a query nested thousands
+  // deep. Prometheus has no such limit (Go stacks grow); no query written by hand nears it.
+  struct DepthGuard {
+    explicit DepthGuard(int& depth) : depth(depth), saved(depth) {}
+    ~DepthGuard() { depth = saved; }
+    int& depth;
+    const int saved;
+  };
+  void deeper(int pos) {
+    if (++depth_ > kMaxExprDepth) {
+      fail(pos, "expression nested more than " + std::to_string(kMaxExprDepth) +
+                    " levels deep (parentheses, calls and operators)");
+    }
+  }
   [[noreturn]] void unexpected(const std::string& context) {
     const Token& t = peek();
     if (t.type == Tok::kError) {
@@ -162,6 +179,8 @@ class Parser {
   }
 
   ExprPtr parseExpr(int min_prec) {
+    const DepthGuard guard(depth_);
+    deeper(peek().pos);
     ExprPtr lhs = parseUnary();
     for (;;) {
       const Tok t = peek().type;
@@ -170,6 +189,7 @@ class Parser {
         return lhs;
       }
       const int op_pos = take().pos;
+      deeper(op_pos);  // the chain so far becomes the left operand, a level down
       auto bin = std::make_unique<BinaryExpr>();
       bin->op = binaryOp(t);
       parseBinaryModifiers(*bin);
@@ -717,6 +737,7 @@ class Parser {
 
   std::vector<Token> toks_;
   std::size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

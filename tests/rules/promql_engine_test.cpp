@@ -3,6 +3,7 @@
 
 #include <bit>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <random>
@@ -347,4 +348,46 @@ TEST_CASE("PromQL engine: times at the ends of int64 saturate instead of wrappin
   auto all = engine.range(*time.expr, kFirst, kLast, 1000);
   REQUIRE_FALSE(all.isOk());
   CHECK(all.status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("PromQL engine: nesting is bounded, and what the bound admits parses and evaluates",
+          "[rules][engine]") {
+  auto store = makeMemStore();
+  Engine engine(*store);
+  auto repeat = [](const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+      out += s;
+    }
+    return out;
+  };
+  // Each shape that nests, built `n` deep: its value is 1.
+  const std::vector<std::pair<const char*, std::function<std::string(int)>>> shapes = {
+      {"parentheses", [&](int n) { return repeat("(", n) + "1" + repeat(")", n); }},
+      {"calls", [&](int n) { return repeat("abs(", n) + "vector(1)" + repeat(")", n); }},
+      {"aggregations", [&](int n) { return repeat("sum(", n) + "vector(1)" + repeat(")", n); }},
+      {"unary minus", [&](int n) { return repeat("- -", n) + "vector(1)"; }},
+      {"^ chain", [&](int n) { return "1" + repeat(" ^ 1", n); }},
+      {"or chain", [&](int n) { return "vector(1)" + repeat(" or vector(2)", n); }},
+  };
+  for (const auto& [name, build] : shapes) {
+    INFO(name);
+    auto admitted = parse(build(kMaxExprDepth / 2 - 2));
+    REQUIRE(admitted.expr);
+    auto r = engine.instant(*admitted.expr, 1000);
+    REQUIRE(r.isOk());
+    if (auto* s = std::get_if<Scalar>(&*r)) {
+      CHECK(s->v == 1);
+    } else {
+      const auto& v = std::get<Vector>(*r);
+      REQUIRE(v.size() == 1);
+      CHECK(v[0].v == 1);
+    }
+    // Thousands deep (a fuzzer's 1,300 parentheses overflowed the stack): an error, no crash.
+    auto refused = parse(build(20'000));
+    REQUIRE(refused.error);
+    CHECK_FALSE(refused.expr);
+    CHECK_THAT(refused.error->message,
+               Catch::Contains("nested more than " + std::to_string(kMaxExprDepth) + " levels"));
+  }
 }

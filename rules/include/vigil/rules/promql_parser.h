@@ -21,6 +21,9 @@ struct ParseResult {
   std::optional<ParseError> error;
 };
 
+/// How deep an expression may nest: an expression deeper than this is a parse error.
+inline constexpr int kMaxExprDepth = 256;
+
 /// Parses and type-checks `text`. Never throws; every failure is a ParseError with a position.
 ParseResult parse(std::string_view text);
 
