@@ -725,7 +725,8 @@ bool isFunctionName(const std::string& word) {
 
 class Executor {
  public:
-  explicit Executor(const TemplateData& data) : data_(data) {
+  explicit Executor(const TemplateData& data)
+      : data_(data), external_labels_(externalLabelSet(data)) {
     // Prometheus defines these before every alert template.
     vars_.emplace_back("$", Root{});
     vars_.emplace_back("$labels", field(Root{}, "Labels").value());
@@ -974,15 +975,6 @@ class Executor {
         return TValue(LabelsRef(LabelsRef(), data_.labels != nullptr ? data_.labels : &kNoLabels));
       }
       if (name == "ExternalLabels") {
-        if (external_labels_ == nullptr) {  // made once per execution, on first use
-          auto labels = std::make_shared<LabelSet>();
-          if (data_.external_labels != nullptr) {
-            for (const auto& [k, value] : *data_.external_labels) {
-              labels->push_back({k, value});
-            }
-          }
-          external_labels_ = std::move(labels);
-        }
         return TValue(external_labels_);
       }
       if (name == "Value") {
@@ -1022,8 +1014,19 @@ class Executor {
 
   Result<TValue> call(const std::string& fn, const std::vector<TValue>& args);
 
+  // The external labels as a label set, made once per execution.
+  static LabelsRef externalLabelSet(const TemplateData& data) {
+    auto labels = std::make_shared<LabelSet>();
+    if (data.external_labels != nullptr) {
+      for (const auto& [k, value] : *data.external_labels) {
+        labels->push_back({k, value});
+      }
+    }
+    return labels;
+  }
+
   const TemplateData& data_;
-  mutable LabelsRef external_labels_;
+  const LabelsRef external_labels_;
   std::vector<std::pair<std::string, TValue>> vars_;
   std::size_t steps_ = 0;
 };

@@ -37,8 +37,8 @@ class OsCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     // os-release changes with an upgrade, which replaces the file: it is read and parsed again
-    // only when stat shows another file or a new modification, one stat a cycle otherwise (a
-    // file kept open would never see the replacement).
+    // only when stat shows another file (device and inode) or a new modification, one stat a cycle
+    // otherwise (a file kept open would never see the replacement).
     struct stat st {};
     const std::string* path = &etc_;
     if (::stat(etc_.c_str(), &st) != 0) {
@@ -48,12 +48,11 @@ class OsCollector final : public Collector {
       }
     }
     const FileStamp stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
-    if (!parsed_ || stamp != stamp_ || *path != parsed_path_) {
+    if (!parsed_ || stamp != stamp_) {
       std::string text;
       VIGIL_RETURN_IF_ERROR(ProcFile(*path).read(text));
       parse(text);
       stamp_ = stamp;
-      parsed_path_ = *path;
       parsed_ = true;
     }
     MetricBatch::add(
@@ -122,7 +121,6 @@ class OsCollector final : public Collector {
   const std::string etc_;
   const std::string usr_;
   FileStamp stamp_{};
-  std::string parsed_path_;
   bool parsed_ = false;
   LabelSet info_labels_;
   LabelSet version_labels_;
