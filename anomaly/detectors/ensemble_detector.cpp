@@ -58,6 +58,134 @@ struct Profile {
   }
 };
 
+// How new a value is: beyond the smallest and largest values the series has ever shown, or in
+// a part of that range it rarely visits (a histogram of the values, forgetting at a fixed
+// rate, over a range that doubles to take in a value beyond it). A CPU that has always stayed
+// between 40 % and 60 % and drops to 35 % is news even where the mean and the step look
+// ordinary. O(1) per sample: the forgetting is a running scale applied lazily, and the densest
+// part of the histogram is tracked as it changes.
+class ValueHistogram {
+ public:
+  static constexpr int kBins = 32;
+  // Beyond the range ever seen: this deviation, plus this much per range's width beyond it
+  // (tuned with nab_bench).
+  static constexpr double kBeyond = 15;
+  static constexpr double kBeyondPerRange = 100;
+  static constexpr double kMaxDeviation = 50;
+
+  // How unusual x is, as a deviation comparable with a distance in standard deviations.
+  double deviation(double x) const {
+    if (!ready_) {
+      return 0;
+    }
+    if (x < min_ || x > max_) {
+      const double beyond = x < min_ ? min_ - x : x - max_;
+      const double d = kBeyond + kBeyondPerRange * beyond / std::max(max_ - min_, 1e-9);
+      return std::min(d, kMaxDeviation);
+    }
+    // Within the range: sqrt(2 ln(densest / here)), which for a normal distribution is the
+    // distance from its centre in standard deviations.
+    const int b = binOf(x);
+    if (b < 0) {
+      return 0;  // only after the histogram started again, see learn()
+    }
+    // A bin never or hardly visited counts as half a sample.
+    const double here = std::max(around(b), 0.5 / scale_);
+    return std::sqrt(2 * std::log(std::max(densest_ / here, 1.0)));
+  }
+
+  // Learns x. The first `warmup` values only set the initial range, their spread over the bins.
+  void learn(double x, double forget, uint32_t warmup) {
+    min_ = seen_ == 0 ? x : std::min(min_, x);
+    max_ = seen_ == 0 ? x : std::max(max_, x);
+    if (!ready_) {
+      if (++seen_ < warmup) {
+        return;
+      }
+      // A constant start gets a narrow range that widens with the first change.
+      const double span = max_ > min_ ? max_ - min_ : std::max(std::fabs(x) * 1e-3, 1e-9);
+      width_ = span / kBins;
+      origin_ = min_;
+      ready_ = true;
+    }
+    int b = binOf(x);
+    if (b < 0) {
+      if (!widenTo(x)) {
+        // Beyond what a double can span: the histogram starts again, the range is kept.
+        count_ = {};
+        densest_ = 0;
+        seen_ = 1;
+        ready_ = false;
+        return;
+      }
+      b = binOf(x);
+    }
+    scale_ *= 1 - forget;
+    if (scale_ < 1e-12) {
+      for (float& c : count_) {
+        c = static_cast<float>(c * scale_);
+      }
+      densest_ *= scale_;
+      scale_ = 1;
+    }
+    count_[b] += static_cast<float>(1 / scale_);
+    // Forgetting shrinks every bin alike, so only the sums around b can overtake the densest.
+    for (int j = std::max(b - 1, 0); j <= std::min(b + 1, kBins - 1); ++j) {
+      densest_ = std::max(densest_, around(j));
+    }
+  }
+
+ private:
+  // The bin of x, or -1 outside the range.
+  int binOf(double x) const {
+    const double q = (x - origin_) / width_;
+    return q >= 0 && q < kBins ? static_cast<int>(q) : -1;
+  }
+
+  // A bin with half of each neighbour: smooths the edges between bins.
+  double around(int b) const {
+    double c = count_[b];
+    if (b > 0) {
+      c += 0.5 * count_[b - 1];
+    }
+    if (b + 1 < kBins) {
+      c += 0.5 * count_[b + 1];
+    }
+    return c;
+  }
+
+  // Doubles the bins' width, merging neighbours and centring what was there, until x fits.
+  bool widenTo(double x) {
+    while (binOf(x) < 0) {
+      std::array<float, kBins> merged{};
+      for (int j = 0; j < kBins / 2; ++j) {
+        merged[j + kBins / 4] = count_[2 * j] + count_[2 * j + 1];
+      }
+      count_ = merged;
+      width_ *= 2;
+      origin_ -= (kBins / 4) * width_;
+      if (!std::isfinite(width_) || !std::isfinite(origin_)) {
+        return false;
+      }
+    }
+    densest_ = 0;
+    for (int j = 0; j < kBins; ++j) {
+      densest_ = std::max(densest_, around(j));
+    }
+    return true;
+  }
+
+  std::array<float, kBins> count_{};  // in units of 1 / scale_
+  double scale_ = 1;
+  double densest_ = 0;  // the largest around(b), in the same units
+  double origin_ = 0;
+  double width_ = 0;
+  double min_ = 0;  // the smallest and largest values ever learned
+  double max_ = 0;
+  uint32_t seen_ = 0;  // values learned, counted up to warmup
+  bool ready_ = false;
+};
+
 constexpr ExpectedRange kUnknownRange{std::numeric_limits<double>::quiet_NaN(),
                                       std::numeric_limits<double>::quiet_NaN()};
 
@@ -130,7 +258,8 @@ class EnsembleDetector final : public Detector {
                             ? (x - expected) - (s.last - s.last_expected)
                             : x - s.last;
     const double z_step = std::fabs(step) / std::max(std::sqrt(s.step_var), floor);
-    double raw = std::min(std::max(z_level, z_step), 50.0);
+    const double z_novelty = p_.novelty_weight * s.values.deviation(x);
+    double raw = std::min(std::max({z_level, z_step, z_novelty}), 50.0);
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
     // the run of repeats gets long enough counts as a large deviation, once.
     // Only for series that rarely repeat a value (not counts of rare events, not integers
@@ -146,6 +275,7 @@ class EnsembleDetector final : public Detector {
     s.mean += p_.level_alpha * diff;
     s.var = (1 - p_.level_alpha) * (s.var + p_.level_alpha * diff * diff);
     s.step_var = (1 - p_.step_alpha) * (s.step_var + p_.step_alpha * step * step);
+    s.values.learn(x, p_.novelty_forget, p_.warmup);
     // The spreads around each pattern start pessimistic (the level's spread, the daily
     // pattern's), so that a pattern is used only once it has shown that it explains more.
     if (daily_known) {
@@ -207,7 +337,7 @@ class EnsembleDetector final : public Detector {
   std::size_t memoryBytes() const override { return sizeof(*this); }
   std::string serialize() const override { return packState(stateFormat(), s_); }
   bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
-  std::string_view stateFormat() const override { return "ensemble/2"; }
+  std::string_view stateFormat() const override { return "ensemble/3"; }
 
  private:
   void learnVariance(double& var, uint64_t& n, double start, double residual) const {
@@ -238,6 +368,7 @@ class EnsembleDetector final : public Detector {
     uint64_t weekly_n = 0;
     double last_expected = 0;  // what the pattern in use expected of the last sample
     Season last_season = Season::kNone;
+    ValueHistogram values;
     uint32_t quiet = 0;      // samples left in the refractory period
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)

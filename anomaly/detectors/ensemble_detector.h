@@ -33,6 +33,11 @@ struct EnsembleParams {
   double week_alpha = 0.3;
   /// The weekly pattern is used once its residual variance is below this share of the daily's.
   double week_share = 0.8;
+  /// Weight of the novelty view (how rarely values like this one have been seen) against the
+  /// level and step views' deviations.
+  double novelty_weight = 0.5;
+  /// Share of the value histogram forgotten per sample.
+  double novelty_forget = 0.001;
 };
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params = {});

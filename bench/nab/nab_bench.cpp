@@ -1,7 +1,7 @@
 // NAB on vigil's detectors: every file of the corpus run online through a fresh model (the
 // detector code the agent runs), scored with NAB's rules, plus throughput and memory.
 //
-//   nab_bench [--data DIR] [--detector NAME]...
+//   nab_bench [--data DIR] [--detector NAME]... [--per-file]
 //
 // DIR holds NAB's layout (data/<category>/<name>.csv, windows.json); by default the shared
 // development subset next to the project. The files are split by name into a tuning half (even
@@ -56,19 +56,53 @@ Run run(const std::string& detector, const std::vector<nab::CorpusFile>& corpus)
   return r;
 }
 
+// Where a detector wins and loses: each file's raw score under one profile at one threshold,
+// against what a perfect detector and the null detector would get on it.
+void printPerFile(const std::vector<nab::ScoredFile>& files, const nab::Profile& p,
+                  double threshold) {
+  std::printf(
+      "\n%s at %.5f, per file: raw score (perfect, null), windows, rows detected in and "
+      "outside windows\n",
+      p.name, threshold);
+  for (const auto& f : files) {
+    const nab::Outcome o = nab::scoreAt({f}, p, threshold);
+    std::printf("  %-48s %7.2f (%5.2f, %6.2f)  %zu windows  %4zu in  %4zu out\n", f.name.c_str(),
+                o.raw, o.perfect, -p.a_fn * static_cast<double>(f.windows.size()), f.windows.size(),
+                o.tp, o.fp);
+    // A window missed by a little or by a lot: the highest score in it, and where (NAB's
+    // relative position: -1 at the window's start, 0 at its end; the label sits at -0.5).
+    for (const auto& [first, last] : f.windows) {
+      double best = 0;
+      std::size_t at = first;
+      for (std::size_t i = first; i <= last && i < f.scores.size(); ++i) {
+        if (f.scores[i] > best) {
+          best = f.scores[i];
+          at = i;
+        }
+      }
+      std::printf("      window rows %zu-%zu: highest score %.3f at %+.2f\n", first, last, best,
+                  (static_cast<double>(at) - static_cast<double>(last)) /
+                      static_cast<double>(last - first + 1));
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string dir = VIGIL_NAB_DEFAULT_DIR;
   std::vector<std::string> detectors;
+  bool per_file = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--data" && i + 1 < argc) {
       dir = argv[++i];
     } else if (arg == "--detector" && i + 1 < argc) {
       detectors.push_back(argv[++i]);
+    } else if (arg == "--per-file") {
+      per_file = true;
     } else {
-      std::fprintf(stderr, "usage: nab_bench [--data DIR] [--detector NAME]...\n");
+      std::fprintf(stderr, "usage: nab_bench [--data DIR] [--detector NAME]... [--per-file]\n");
       return 2;
     }
   }
@@ -106,6 +140,9 @@ int main(int argc, char** argv) {
       std::printf("%-12s %-20s %9.5f %9.2f %9.2f %9.2f  %12.0f %8zu\n", name.c_str(), p.name,
                   tuned.threshold, tuned.normalized, checked.normalized, all.normalized,
                   static_cast<double>(r.points) / r.seconds, r.model_bytes);
+    }
+    if (per_file) {
+      printPerFile(r.all, nab::profiles()[0], nab::optimize(r.tune, nab::profiles()[0]).threshold);
     }
   }
   std::printf(
