@@ -148,7 +148,7 @@ Result<std::vector<CollectorScheduler::Entry>> buildCollectors(const Config& con
     if (!collector) {
       return invalidArgument("collector " + factory.name + ": " + collector.status().message());
     }
-    entries.push_back({*settings, std::move(collector).value()});
+    entries.push_back({*settings, std::move(collector).value(), factory.waits_on_network});
   }
   return entries;
 }

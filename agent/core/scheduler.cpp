@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,16 +21,25 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+struct Group;
+
 struct Slot {
   CollectorSettings settings;
   CollectorPtr collector;
   Store::SourceId source = 0;
   CollectorHealth health;
-  std::unique_ptr<asio::steady_timer> timer;
-  Clock::time_point anchor;  // cycles are due at anchor + k * interval
+  Group* group = nullptr;
+  // The last round of its group that this slot was claimed for: a round runs each slot once,
+  // whichever thread gets to it first (see Group).
+  std::atomic<uint64_t> claimed_round{0};
+  // Set while a cycle runs: a slot whose last cycle is still running skips this round.
+  std::atomic<bool> busy{false};
   // Written by the cycle, read by the watchdog.
   std::atomic<int64_t> running_since_ns{0};  // 0 when idle
   std::atomic<bool> timeout_reported{false};
+  std::atomic<bool> handed_off{false};  // the rest of its round was handed to another thread
+  // The local runner that runs its current cycle (see State::runner), 0 for a pool thread.
+  std::atomic<uint64_t> running_on{0};
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
   std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
@@ -42,7 +52,28 @@ struct Slot {
   uint64_t cycles = 0;
 };
 
+// Collectors that read this machine and share an interval wake up together, on one timer, and
+// run one after another on one thread, the local runner: one wake-up a round instead of one per
+// collector, and no hand-over between threads (which cost the node collectors, each taking
+// microseconds, a sixth of their CPU). A collector that waits on the network runs in a group of
+// its own on the pool. Should a collector hang (a dead NFS mount, a kernel bug), the watchdog
+// hands the rest of its round to the pool once it has run for kHandOffAfter and, if it hangs
+// the local runner, starts another, so that it holds up only itself; later rounds skip it
+// until it returns.
+struct Group {
+  bool local = true;  // on the local runner, or on the pool
+  std::chrono::nanoseconds interval{};
+  Clock::time_point anchor;  // rounds are due at anchor + k * interval
+  std::vector<Slot*> slots;
+  std::unique_ptr<asio::steady_timer> timer;
+  std::atomic<uint64_t> round{0};  // the latest round started
+};
+
 constexpr std::chrono::milliseconds kWatchdogPeriod{500};
+constexpr std::chrono::milliseconds kHandOffAfter{250};
+
+// Which local runner this thread is (State::runner_generation when it started), 0 for others.
+thread_local uint64_t t_runner = 0;
 // A collector that leaves this many spare batches in a row unused is offered one only every
 // kSpareRetry cycles.
 constexpr int kSpareMisses = 3;
@@ -62,15 +93,20 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   State(HostPaths p, Store& st, SnapshotRegistry& s, SelfMetrics& m)
       : paths(std::move(p)), store(st), snapshots(s), self_metrics(m), watchdog(io) {}
 
-  asio::io_context io;
+  asio::io_context io;        // the pool: network collectors, the watchdog, hand-overs
+  asio::io_context local_io;  // the local groups, run by one thread at a time
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> local_work;
   std::vector<std::thread> threads;
+  std::thread runner;  // runs local_io; guarded by mu once started
+  std::atomic<uint64_t> runner_generation{1};
   std::vector<std::unique_ptr<Slot>> slots;
   HostPaths paths;
   Store& store;
   SnapshotRegistry& snapshots;
   SelfMetrics& self_metrics;
   asio::steady_timer watchdog;
+  std::vector<std::unique_ptr<Group>> groups;
 
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> first_round{0};
@@ -91,6 +127,8 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count();
     slot.timeout_reported.store(false);
+    slot.handed_off.store(false);
+    slot.running_on.store(t_runner);
     slot.running_since_ns.store(toNs(started));
 
     std::shared_ptr<MetricBatch> batch = std::move(slot.recycled);
@@ -149,7 +187,6 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
         slot.first_done = true;
         first_round.fetch_add(1);
       }
-      scheduleNext(slot, started, finished);
     }
 
     std::lock_guard lock(mu);
@@ -157,26 +194,73 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     idle_cv.notify_all();
   }
 
-  void scheduleNext(Slot& slot, Clock::time_point started, Clock::time_point now) {
-    const auto interval = std::chrono::duration_cast<Clock::duration>(slot.settings.interval);
-    auto ticksAt = [&](Clock::time_point t) -> int64_t {
-      return t < slot.anchor ? -1 : (t - slot.anchor) / interval;
-    };
-    const int64_t now_tick = ticksAt(now);
-    const auto next = slot.anchor + (now_tick + 1) * interval;
-    // A cycle that overran its interval skips the ticks it missed rather than running back to
-    // back; the skips are counted so that an overloaded collector is visible.
-    for (int64_t missed = now_tick - ticksAt(started); missed > 0; --missed) {
-      slot.health.skipped();
+  // Starts a round of `group`: arms the timer for the next one first, so that rounds stay on
+  // time while this one runs, then runs every slot of the group that is free.
+  void startRound(Group& group) {
+    if (stopping.load()) {
+      return;
     }
-    slot.timer->expires_at(next);
+    const uint64_t round = group.round.fetch_add(1) + 1;
+    const auto now = Clock::now();
+    const int64_t now_tick = now < group.anchor ? -1 : (now - group.anchor) / group.interval;
+    group.timer->expires_at(group.anchor + (now_tick + 1) * group.interval);
     auto self = shared_from_this();
-    Slot* s = &slot;
-    slot.timer->async_wait([self, s](const boost::system::error_code& ec) {
+    Group* g = &group;
+    group.timer->async_wait([self, g](const boost::system::error_code& ec) {
       if (!ec) {
-        self->runCycle(*s);
+        self->startRound(*g);
       }
     });
+    runRound(group, round);
+  }
+
+  // Runs the slots of `round` that no other thread has claimed, in order. Called by the round's
+  // timer and, when a slot hangs, by the thread the watchdog hands the rest to.
+  void runRound(Group& group, uint64_t round) {
+    for (Slot* slot : group.slots) {
+      if (stopping.load()) {
+        return;
+      }
+      uint64_t claimed = slot->claimed_round.load();
+      bool mine = false;
+      while (claimed < round && !mine) {
+        mine = slot->claimed_round.compare_exchange_weak(claimed, round);
+      }
+      if (!mine) {
+        continue;  // run (or being run) for this round by another thread
+      }
+      if (slot->busy.exchange(true)) {
+        // Its cycle of an earlier round is still running: an overloaded or hung collector
+        // skips rounds rather than running back to back, and the skips are counted.
+        slot->health.skipped();
+        continue;
+      }
+      runCycle(*slot);
+      slot->busy.store(false);
+    }
+  }
+
+  // The local runner: runs local_io until vigil stops or the watchdog replaces it (it then
+  // exits when the handler it hung in returns).
+  void startRunner(uint64_t generation) {
+    auto self = shared_from_this();
+    runner = std::thread([self, generation] {
+      t_runner = generation;
+      while (!self->stopping.load() && self->runner_generation.load() == generation) {
+        if (self->local_io.run_one() == 0) {
+          break;  // stopped
+        }
+      }
+    });
+  }
+
+  void replaceRunner() {
+    std::lock_guard lock(mu);
+    if (stopping.load()) {
+      return;
+    }
+    runner.detach();  // hung in a collector; it exits on its own when the call returns
+    startRunner(runner_generation.fetch_add(1) + 1);
   }
 
   void armWatchdog() {
@@ -187,6 +271,8 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
         return;
       }
       const int64_t now = toNs(Clock::now());
+      const int64_t hand_off_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(kHandOffAfter).count();
       for (auto& slot : self->slots) {
         int64_t since = slot->running_since_ns.load();
         int64_t limit =
@@ -195,6 +281,18 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
           slot->health.timedOut();
           spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
                        formatDuration(slot->settings.timeout));
+        }
+        // The rest of a hung slot's round goes to the pool, and a hung local runner is
+        // replaced; once per cycle of the slot.
+        if (since != 0 && now - since > hand_off_ns && !slot->handed_off.exchange(true)) {
+          Group* g = slot->group;
+          if (g->slots.size() > 1) {
+            const uint64_t round = slot->claimed_round.load();
+            asio::post(self->io, [self, g, round] { self->runRound(*g, round); });
+          }
+          if (slot->running_on.load() == self->runner_generation.load()) {
+            self->replaceRunner();
+          }
         }
       }
       self->armWatchdog();
@@ -205,13 +303,29 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
 CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths paths, Store& store,
                                        SnapshotRegistry& snapshots, SelfMetrics& self_metrics)
     : state_(std::make_shared<State>(std::move(paths), store, snapshots, self_metrics)) {
+  std::map<std::chrono::nanoseconds, Group*> shared;  // by interval
   for (auto& e : entries) {
     auto slot = std::make_unique<Slot>();
     slot->settings = std::move(e.settings);
     slot->collector = std::move(e.collector);
-    slot->timer = std::make_unique<asio::steady_timer>(state_->io);
     slot->source = store.registerSource("collector/" + slot->settings.name);
     slot->health = self_metrics.collectorHealth(slot->settings.name);
+    const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::max<std::chrono::nanoseconds>(slot->settings.interval, std::chrono::milliseconds(1)));
+    Group*& group = shared[interval];
+    if (e.waits_on_network || group == nullptr) {
+      auto created = std::make_unique<Group>();
+      created->interval = interval;
+      created->local = !e.waits_on_network;
+      created->timer =
+          std::make_unique<asio::steady_timer>(created->local ? state_->local_io : state_->io);
+      state_->groups.push_back(std::move(created));
+      if (!e.waits_on_network) {
+        group = state_->groups.back().get();
+      }
+    }
+    slot->group = e.waits_on_network ? state_->groups.back().get() : group;
+    slot->group->slots.push_back(slot.get());
     state_->slots.push_back(std::move(slot));
   }
 }
@@ -221,29 +335,35 @@ CollectorScheduler::~CollectorScheduler() { stop(std::chrono::milliseconds(1000)
 void CollectorScheduler::start() {
   State& s = *state_;
   s.work.emplace(s.io.get_executor());
+  s.local_work.emplace(s.local_io.get_executor());
   std::mt19937_64 rng{std::random_device{}()};
   const auto now = Clock::now();
   // One random offset per interval for the whole agent: agents on many nodes do not wake in
   // step, while the collectors of one agent that share an interval wake together, one wake-up
   // instead of one per collector.
-  std::map<int64_t, Clock::time_point> anchors;
-  for (auto& slot : s.slots) {
-    const auto interval_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.interval).count();
-    auto [it, inserted] = anchors.try_emplace(interval_ns);
+  std::map<std::chrono::nanoseconds, Clock::time_point> anchors;
+  for (auto& group : s.groups) {
+    auto [it, inserted] = anchors.try_emplace(group->interval);
     if (inserted) {
-      std::uniform_int_distribution<int64_t> jitter(0, interval_ns - 1);
+      std::uniform_int_distribution<int64_t> jitter(0, group->interval.count() - 1);
       it->second = now + std::chrono::nanoseconds(jitter(rng));
     }
-    slot->anchor = it->second;
-    Slot* raw = slot.get();
+    group->anchor = it->second;
+    // The first round at once, the next at the anchor.
+    Group* raw = group.get();
     auto self = state_;
-    asio::post(s.io, [self, raw] { self->runCycle(*raw); });
+    asio::post(raw->local ? s.local_io : s.io, [self, raw] { self->startRound(*raw); });
   }
   s.armWatchdog();
-  // Enough threads that one stuck collector leaves the others running, few enough to stay
-  // small: collectors mostly read pseudo-files and finish in microseconds.
-  const std::size_t threads = std::clamp<std::size_t>(s.slots.size(), 2, 4);
+  {
+    std::lock_guard lock(s.mu);
+    s.startRunner(s.runner_generation.load());
+  }
+  // The pool: enough threads that a hung collector leaves the others (and the watchdog)
+  // running, few enough to stay small.
+  const auto network_groups =
+      std::count_if(s.groups.begin(), s.groups.end(), [](const auto& g) { return !g->local; });
+  const std::size_t threads = std::clamp<std::size_t>(network_groups + 1, 2, 4);
   for (std::size_t i = 0; i < threads; ++i) {
     auto self = state_;
     s.threads.emplace_back([self] { self->io.run(); });
@@ -262,7 +382,17 @@ bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
     idle = s.idle_cv.wait_for(lock, grace, [&] { return s.in_flight == 0; });
   }
   s.work.reset();
+  s.local_work.reset();
   s.io.stop();
+  s.local_io.stop();
+  std::thread runner;
+  {
+    std::lock_guard lock(s.mu);
+    runner = std::move(s.runner);  // the watchdog replaces it no more: stopping is set
+  }
+  if (runner.joinable()) {
+    s.threads.push_back(std::move(runner));
+  }
   for (auto& t : s.threads) {
     if (idle) {
       t.join();
@@ -278,12 +408,14 @@ bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
     // holds them is part of the state: cancel the waits and run their handlers, which see the
     // cancellation and return, or the state would never be freed (a leak per reload, found by
     // LeakSanitizer).
-    for (auto& slot : s.slots) {
-      slot->timer->cancel();
+    for (auto& group : s.groups) {
+      group->timer->cancel();
     }
     s.watchdog.cancel();
     s.io.restart();
     s.io.poll();
+    s.local_io.restart();
+    s.local_io.poll();
   }
   return idle;
 }

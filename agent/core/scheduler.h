@@ -1,8 +1,9 @@
 #pragma once
 // Runs every enabled collector on its own interval on a small pool of worker threads, so that a
 // slow collector holds up only itself. Each collector's first cycle runs at start; later cycles
-// are offset by a random jitter so that collectors (and vigils on many nodes) do not all wake at
-// the same instant.
+// are offset by a random jitter so that vigils on many nodes do not all wake at the same
+// instant. Collectors that share an interval and read only this machine wake together and run
+// in turn on one thread (see Group in scheduler.cpp).
 
 #include <chrono>
 #include <memory>
@@ -20,6 +21,10 @@ class CollectorScheduler {
   struct Entry {
     CollectorSettings settings;
     CollectorPtr collector;
+    /// Runs on a timer of its own. Collectors that read this machine's state share one wake-up
+    /// per interval and run one after another; one that waits on other hosts would hold them
+    /// up.
+    bool waits_on_network = false;
   };
 
   /// Each cycle's batch is appended to `store` (source "collector/NAME") and published to

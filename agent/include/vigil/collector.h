@@ -51,6 +51,9 @@ struct CollectorFactory {
   std::string description;
   std::function<Result<CollectorPtr>(const CollectorSettings&, const HostPaths&)> create;
   std::vector<CollectorOption> options = {};  // its own configuration keys, if any
+  /// Talks to other hosts (scrapes, probes, databases): a cycle may take seconds, so it is not
+  /// run in turn with the collectors that read this machine.
+  bool waits_on_network = false;
 };
 
 /// Every collector kind built into vigil, in the order they appear in the configuration.
