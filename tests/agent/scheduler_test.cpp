@@ -211,78 +211,82 @@ TEST_CASE("Scheduler: what is published each cycle is that cycle's batch, batche
   CHECK(values >= 15);
 }
 
-TEST_CASE("Scheduler: a hung collector holds up only itself, not those that share its interval",
-          "[agent][scheduler]") {
-  auto store = makeMemStore();
+namespace {
+
+// A hanger and, behind it in the same round, another collector.
+struct HangerAndOther {
+  std::unique_ptr<Store> store = makeMemStore();
   SnapshotRegistry snapshots;
-  SelfMetrics self_metrics("test", "test");
+  SelfMetrics self_metrics{"test", "test"};
   std::atomic<int> hanger_cycles{0}, other_cycles{0}, offered{0}, reused{0};
   std::atomic<bool> release{false};
-  auto hanger = std::make_unique<Hanger>(5, hanger_cycles, release);
-  const Hanger* hanging = hanger.get();
-  // The hanger comes first in the shared round, the other after it (50 ms interval).
-  std::vector<CollectorScheduler::Entry> entries;
-  entries.push_back(entry("hanger", std::move(hanger)));
-  entries.push_back(entry("other", std::make_unique<SpareCounter>("other_value", false,
-                                                                  other_cycles, offered, reused)));
-  CollectorScheduler scheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
+  const Hanger* hanger = nullptr;
+
+  CollectorScheduler scheduler(int hang_on, std::chrono::milliseconds interval) {
+    auto h = std::make_unique<Hanger>(hang_on, hanger_cycles, release);
+    hanger = h.get();
+    std::vector<CollectorScheduler::Entry> entries;
+    entries.push_back(entry("hanger", std::move(h)));
+    entries.push_back(entry("other", std::make_unique<SpareCounter>(
+                                         "other_value", false, other_cycles, offered, reused)));
+    for (auto& e : entries) {
+      e.settings.interval = interval;
+    }
+    return CollectorScheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Scheduler: a hung collector holds up only itself, not those that share its interval",
+          "[agent][scheduler]") {
+  HangerAndOther t;
+  auto scheduler = t.scheduler(5, 50ms);
   scheduler.start();
-  while (!hanging->hanging.load()) {
+  while (!t.hanger->hanging.load()) {
     std::this_thread::sleep_for(1ms);
   }
   // Two seconds of hanging: 40 rounds. The other misses the round the hanger hung in until the
   // watchdog hands it over (at most about 750 ms), then runs in every round.
-  const int before = other_cycles.load();
+  const int before = t.other_cycles.load();
   std::this_thread::sleep_for(2000ms);
-  const int during = other_cycles.load() - before;
+  const int during = t.other_cycles.load() - before;
   CHECK(during >= 20);
-  CHECK(hanger_cycles.load() == 5);
+  CHECK(t.hanger_cycles.load() == 5);
   // The hanger's rounds were skipped and counted, and it timed out once.
-  CHECK(selfMetric(self_metrics, "vigil_collector_skipped_total", "hanger") >= 30);
-  CHECK(selfMetric(self_metrics, "vigil_collector_timeouts_total", "hanger") == 1);
+  CHECK(selfMetric(t.self_metrics, "vigil_collector_skipped_total", "hanger") >= 30);
+  CHECK(selfMetric(t.self_metrics, "vigil_collector_timeouts_total", "hanger") == 1);
   // The other at most misses a round or two around the hand-over (its cycle on the pool may
   // still run when the next round comes).
-  CHECK(selfMetric(self_metrics, "vigil_collector_skipped_total", "other") <= 2);
+  CHECK(selfMetric(t.self_metrics, "vigil_collector_skipped_total", "other") <= 2);
   // Released, it runs again in its rounds.
-  release.store(true);
-  while (hanger_cycles.load() < 10) {
+  t.release.store(true);
+  while (t.hanger_cycles.load() < 10) {
     std::this_thread::sleep_for(5ms);
   }
   scheduler.stop(1000ms);
   // What the other stored while the hanger hung: a sample every round.
-  auto series = store->select({*LabelMatcher::create(MatchType::kEqual, "__name__", "other_value")},
-                              0, INT64_MAX);
+  auto series = t.store->select(
+      {*LabelMatcher::create(MatchType::kEqual, "__name__", "other_value")}, 0, INT64_MAX);
   REQUIRE(series.size() == 1);
   CHECK(series[0].samples.size() >= static_cast<std::size_t>(before + during));
 }
 
 TEST_CASE("Scheduler: the rest of a hung collector's round is handed to another thread",
           "[agent][scheduler]") {
-  auto store = makeMemStore();
-  SnapshotRegistry snapshots;
-  SelfMetrics self_metrics("test", "test");
-  std::atomic<int> hanger_cycles{0}, other_cycles{0}, offered{0}, reused{0};
-  std::atomic<bool> release{false};
-  auto hanger = std::make_unique<Hanger>(1, hanger_cycles, release);
   // A 60 s interval: the next round is up to 60 s away (its start is jittered), so the other
   // collector, behind the hanger in the first round, runs soon only if it is handed over.
-  std::vector<CollectorScheduler::Entry> entries;
-  entries.push_back(entry("hanger", std::move(hanger)));
-  entries.push_back(entry("other", std::make_unique<SpareCounter>("other_value", false,
-                                                                  other_cycles, offered, reused)));
-  for (auto& e : entries) {
-    e.settings.interval = 60s;
-  }
-  CollectorScheduler scheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
+  HangerAndOther t;
+  auto scheduler = t.scheduler(1, 60s);
   const auto started = std::chrono::steady_clock::now();
   scheduler.start();
-  while (other_cycles.load() == 0 && std::chrono::steady_clock::now() - started < 5s) {
+  while (t.other_cycles.load() == 0 && std::chrono::steady_clock::now() - started < 5s) {
     std::this_thread::sleep_for(5ms);
   }
   const auto waited = std::chrono::steady_clock::now() - started;
-  release.store(true);
+  t.release.store(true);
   scheduler.stop(1000ms);
-  CHECK(other_cycles.load() == 1);
+  CHECK(t.other_cycles.load() == 1);
   // The watchdog looks every 500 ms and hands over after 250 ms of hanging.
   CHECK(waited < 1500ms);
 }
