@@ -75,7 +75,7 @@ class ValueHistogram {
 
   // How unusual x is, as a deviation comparable with a distance in standard deviations.
   double deviation(double x) const {
-    if (!ready_) {
+    if (ready_ == 0) {
       return 0;
     }
     if (x < min_ || x > max_) {
@@ -94,19 +94,29 @@ class ValueHistogram {
     return std::sqrt(2 * std::log(std::max(densest_ / here, 1.0)));
   }
 
+  // Whether a state read back from a file could have been written by learn(): a damaged one
+  // (a flipped bit) could otherwise make widenTo() loop for ever.
+  bool consistent() const {
+    return std::isfinite(min_) && std::isfinite(max_) && min_ <= max_ && scale_ > 0 &&
+           scale_ <= 1 && densest_ >= 0 &&
+           (ready_ == 0 || (width_ > 0 && std::isfinite(width_) && std::isfinite(origin_)));
+  }
+
   // Learns x. The first `warmup` values only set the initial range, their spread over the bins.
   void learn(double x, double forget, uint32_t warmup) {
     min_ = seen_ == 0 ? x : std::min(min_, x);
     max_ = seen_ == 0 ? x : std::max(max_, x);
-    if (!ready_) {
+    if (ready_ == 0) {
       if (++seen_ < warmup) {
         return;
       }
-      // A constant start gets a narrow range that widens with the first change.
+      // The bins span twice the range seen, centred on it, so that its edges are inside. A
+      // constant start gets a narrow range that widens with the first change.
       const double span = max_ > min_ ? max_ - min_ : std::max(std::fabs(x) * 1e-3, 1e-9);
-      width_ = span / kBins;
-      origin_ = min_;
-      ready_ = true;
+      // Not below the smallest normal double: a width of 0 would never widen.
+      width_ = std::max(2 * span / kBins, std::numeric_limits<double>::min());
+      origin_ = min_ - span / 2;
+      ready_ = 1;
     }
     int b = binOf(x);
     if (b < 0) {
@@ -115,7 +125,7 @@ class ValueHistogram {
         count_ = {};
         densest_ = 0;
         seen_ = 1;
-        ready_ = false;
+        ready_ = 0;
         return;
       }
       b = binOf(x);
@@ -156,6 +166,9 @@ class ValueHistogram {
 
   // Doubles the bins' width, merging neighbours and centring what was there, until x fits.
   bool widenTo(double x) {
+    if (!(width_ > 0)) {
+      return false;  // would never get wider
+    }
     while (binOf(x) < 0) {
       std::array<float, kBins> merged{};
       for (int j = 0; j < kBins / 2; ++j) {
@@ -183,7 +196,7 @@ class ValueHistogram {
   double min_ = 0;  // the smallest and largest values ever learned
   double max_ = 0;
   uint32_t seen_ = 0;  // values learned, counted up to warmup
-  bool ready_ = false;
+  uint8_t ready_ = 0;  // the range is set (a byte, not a bool: states are read back from files)
 };
 
 constexpr ExpectedRange kUnknownRange{std::numeric_limits<double>::quiet_NaN(),
@@ -336,7 +349,14 @@ class EnsembleDetector final : public Detector {
   ExpectedRange expected() const noexcept override { return range_; }
   std::size_t memoryBytes() const override { return sizeof(*this); }
   std::string serialize() const override { return packState(stateFormat(), s_); }
-  bool restore(std::string_view in) override { return unpackState(stateFormat(), in, s_); }
+  bool restore(std::string_view in) override {
+    State read;
+    if (!unpackState(stateFormat(), in, read) || !read.values.consistent()) {
+      return false;
+    }
+    s_ = read;
+    return true;
+  }
   std::string_view stateFormat() const override { return "ensemble/3"; }
 
  private:

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -104,6 +105,25 @@ TEST_CASE("Detectors: values at the ends of the double range keep scores in [0, 
       feed(normal[i]);
     }
   }
+}
+
+TEST_CASE("Ensemble: a damaged model read back from a file is refused", "[anomaly][ensemble]") {
+  // 30 values from 0 to 29 set the novelty histogram's range: 32 bins, twice 29/32 wide.
+  auto d = makeDetector("ensemble");
+  for (int i = 0; i < 100; ++i) {
+    d->update(i * 1000, i % 30);
+  }
+  std::string state = d->serialize();
+  const double width = 2 * 29.0 / 32;
+  char bytes[sizeof width];
+  std::memcpy(bytes, &width, sizeof width);
+  const auto at = state.find(std::string_view(bytes, sizeof bytes));
+  REQUIRE(at != std::string::npos);
+  CHECK(makeDetector("ensemble")->restore(state));
+  // A width of 0 (a flipped bit, a truncated write padded with zeros) could never widen to take
+  // in a new value: refused, not a model that hangs its thread.
+  std::memset(state.data() + at, 0, sizeof width);
+  CHECK_FALSE(makeDetector("ensemble")->restore(state));
 }
 
 TEST_CASE("Detectors: models round-trip through serialisation", "[anomaly]") {
