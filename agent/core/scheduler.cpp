@@ -38,8 +38,10 @@ struct Slot {
   std::atomic<int64_t> running_since_ns{0};  // 0 when idle
   std::atomic<bool> timeout_reported{false};
   std::atomic<bool> handed_off{false};  // the rest of its round was handed to another thread
-  // The local runner that runs its current cycle (see State::runner), 0 for a pool thread.
+  // The local runner that runs its current cycle (see State::runner), 0 for a pool thread, and
+  // the round that cycle belongs to.
   std::atomic<uint64_t> running_on{0};
+  std::atomic<uint64_t> running_round{0};
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
   std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
@@ -235,6 +237,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
         slot->health.skipped();
         continue;
       }
+      slot->running_round.store(round);
       runCycle(*slot);
       slot->busy.store(false);
     }
@@ -287,7 +290,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
         if (since != 0 && now - since > hand_off_ns && !slot->handed_off.exchange(true)) {
           Group* g = slot->group;
           if (g->slots.size() > 1) {
-            const uint64_t round = slot->claimed_round.load();
+            const uint64_t round = slot->running_round.load();
             asio::post(self->io, [self, g, round] { self->runRound(*g, round); });
           }
           if (slot->running_on.load() == self->runner_generation.load()) {
