@@ -37,7 +37,8 @@ struct Slot {
   // Written by the cycle, read by the watchdog.
   std::atomic<int64_t> running_since_ns{0};  // 0 when idle
   std::atomic<bool> timeout_reported{false};
-  std::atomic<bool> handed_off{false};  // the rest of its round was handed to another thread
+  std::atomic<bool> handed_off{false};       // the rest of its round was handed to another thread
+  std::atomic<bool> runner_replaced{false};  // the local runner it hangs was replaced
   // The local runner that runs its current cycle (see State::runner), 0 for a pool thread, and
   // the round that cycle belongs to.
   std::atomic<uint64_t> running_on{0};
@@ -60,8 +61,9 @@ struct Slot {
 // microseconds, a sixth of their CPU). A collector that waits on the network runs in a group of
 // its own on the pool. Should a collector hang (a dead NFS mount, a kernel bug), the watchdog
 // hands the rest of its round to the pool once it has run for kHandOffAfter and, if it hangs
-// the local runner, starts another, so that it holds up only itself; later rounds skip it
-// until it returns.
+// the local runner for half an interval (the next round would come late), starts another, so
+// that it holds up only itself; later rounds skip it until it returns. A collector that is
+// merely slow (300 ms a cycle) costs a hand-over a cycle, not a thread.
 struct Group {
   bool local = true;  // on the local runner, or on the pool
   std::chrono::nanoseconds interval{};
@@ -130,6 +132,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
                                      .count();
     slot.timeout_reported.store(false);
     slot.handed_off.store(false);
+    slot.runner_replaced.store(false);
     slot.running_on.store(t_runner);
     slot.running_since_ns.store(toNs(started));
 
@@ -285,17 +288,18 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
           spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
                        formatDuration(slot->settings.timeout));
         }
-        // The rest of a hung slot's round goes to the pool, and a hung local runner is
-        // replaced; once per cycle of the slot.
-        if (since != 0 && now - since > hand_off_ns && !slot->handed_off.exchange(true)) {
-          Group* g = slot->group;
-          if (g->slots.size() > 1) {
-            const uint64_t round = slot->running_round.load();
-            asio::post(self->io, [self, g, round] { self->runRound(*g, round); });
-          }
-          if (slot->running_on.load() == self->runner_generation.load()) {
-            self->replaceRunner();
-          }
+        // The rest of a hung slot's round goes to the pool, and a local runner hung for half
+        // an interval is replaced; each once per cycle of the slot.
+        Group* g = slot->group;
+        if (since != 0 && now - since > hand_off_ns && g->slots.size() > 1 &&
+            !slot->handed_off.exchange(true)) {
+          const uint64_t round = slot->running_round.load();
+          asio::post(self->io, [self, g, round] { self->runRound(*g, round); });
+        }
+        if (since != 0 && now - since > std::max(hand_off_ns, g->interval.count() / 2) &&
+            slot->running_on.load() == self->runner_generation.load() &&
+            !slot->runner_replaced.exchange(true)) {
+          self->replaceRunner();
         }
       }
       self->armWatchdog();
