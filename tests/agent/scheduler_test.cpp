@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "agent/core/scheduler.h"
+#include "tests/support/collect.h"
 
 using namespace vigil;
 using namespace std::chrono_literals;
@@ -100,18 +101,14 @@ class Hanger : public Collector {
   std::atomic<bool>& release_;
 };
 
+// A collector's health series, e.g. "vigil_collector_skipped_total" of "hanger"; -1 if absent.
 double selfMetric(const SelfMetrics& self_metrics, const std::string& name,
                   const std::string& collector) {
   MetricBatch batch;
   self_metrics.snapshot(batch);
-  for (const auto& f : batch.families()) {
-    for (const auto& sample : f.samples) {
-      if (f.name == name && sample.labels == LabelSet{{"collector", collector}}) {
-        return sample.value;
-      }
-    }
-  }
-  return -1;
+  const auto samples = test::flattenBatch(batch);
+  const auto it = samples.find(name + "|collector=" + collector);
+  return it == samples.end() ? -1 : it->second;
 }
 
 CollectorScheduler::Entry entry(const std::string& name, CollectorPtr collector) {
