@@ -58,6 +58,9 @@ struct Profile {
   }
 };
 
+// The largest deviation a view reports: a value that far off is an anomaly whatever its size.
+constexpr double kMaxDeviation = 50;
+
 // How new a value is: beyond the smallest and largest values the series has ever shown, or in
 // a part of that range it rarely visits (a histogram of the values, forgetting at a fixed
 // rate, over a range that doubles to take in a value beyond it). A CPU that has always stayed
@@ -71,7 +74,6 @@ class ValueHistogram {
   // (tuned with nab_bench).
   static constexpr double kBeyond = 15;
   static constexpr double kBeyondPerRange = 100;
-  static constexpr double kMaxDeviation = 50;
 
   // How unusual x is, as a deviation comparable with a distance in standard deviations.
   double deviation(double x) const {
@@ -272,14 +274,14 @@ class EnsembleDetector final : public Detector {
                             : x - s.last;
     const double z_step = std::fabs(step) / std::max(std::sqrt(s.step_var), floor);
     const double z_novelty = p_.novelty_weight * s.values.deviation(x);
-    double raw = std::min(std::max({z_level, z_step, z_novelty}), 50.0);
+    double raw = std::min(std::max({z_level, z_step, z_novelty}), kMaxDeviation);
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
     // the run of repeats gets long enough counts as a large deviation, once.
     // Only for series that rarely repeat a value (not counts of rare events, not integers
     // that often stay put).
     s.repeats = x == s.last ? s.repeats + 1 : 0;
     if (s.repeats == p_.stuck_after && s.repeat_rate < 0.05) {
-      raw = 50.0;
+      raw = kMaxDeviation;
     }
     if (s.repeats <= 1) {
       s.repeat_rate += 0.01 * ((s.repeats == 1 ? 1.0 : 0.0) - s.repeat_rate);
