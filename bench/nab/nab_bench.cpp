@@ -133,8 +133,12 @@ int main(int argc, char** argv) {
       return 2;
     }
     const Run r = run(name, corpus);
+    double standard_threshold = 0;  // the standard profile's, for --per-file
     for (const auto& p : nab::profiles()) {
       const nab::Outcome tuned = nab::optimize(r.tune, p);
+      if (&p == &nab::profiles()[0]) {
+        standard_threshold = tuned.threshold;
+      }
       const nab::Outcome checked = nab::scoreAt(r.check, p, tuned.threshold);
       const nab::Outcome all = nab::optimize(r.all, p);
       std::printf("%-12s %-20s %9.5f %9.2f %9.2f %9.2f  %12.0f %8zu\n", name.c_str(), p.name,
@@ -142,7 +146,7 @@ int main(int argc, char** argv) {
                   static_cast<double>(r.points) / r.seconds, r.model_bytes);
     }
     if (per_file) {
-      printPerFile(r.all, nab::profiles()[0], nab::optimize(r.tune, nab::profiles()[0]).threshold);
+      printPerFile(r.all, nab::profiles()[0], standard_threshold);
     }
   }
   std::printf(
