@@ -319,20 +319,22 @@ CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths pat
     slot->health = self_metrics.collectorHealth(slot->settings.name);
     const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::max<std::chrono::nanoseconds>(slot->settings.interval, std::chrono::milliseconds(1)));
-    Group*& group = shared[interval];
-    if (e.waits_on_network || group == nullptr) {
+    // A network collector gets a group of its own; the others share one per interval.
+    Group* group = e.waits_on_network ? nullptr : shared[interval];
+    if (group == nullptr) {
       auto created = std::make_unique<Group>();
       created->interval = interval;
       created->local = !e.waits_on_network;
       created->timer =
           std::make_unique<asio::steady_timer>(created->local ? state_->local_io : state_->io);
+      group = created.get();
       state_->groups.push_back(std::move(created));
-      if (!e.waits_on_network) {
-        group = state_->groups.back().get();
+      if (group->local) {
+        shared[interval] = group;
       }
     }
-    slot->group = e.waits_on_network ? state_->groups.back().get() : group;
-    slot->group->slots.push_back(slot.get());
+    slot->group = group;
+    group->slots.push_back(slot.get());
     state_->slots.push_back(std::move(slot));
   }
 }
