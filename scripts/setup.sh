@@ -6,7 +6,7 @@ set -euo pipefail
 build_packages=(
   build-essential cmake pkg-config clang-format
   prometheus-cpp-dev libboost-dev libcpp-httplib-dev nlohmann-json3-dev libeigen3-dev
-  libspdlog-dev catch2 libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libbenchmark-dev
+  libspdlog-dev catch2 libyaml-cpp-dev libre2-dev libssl-dev zlib1g-dev libisal-dev libbenchmark-dev
   libhowardhinnant-date-dev tzdata ca-certificates libpq-dev
   libsnappy-dev libprotobuf-dev protobuf-compiler
 )
