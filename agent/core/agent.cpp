@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -193,6 +194,9 @@ struct Agent::Impl {
   ExpositionRenderer render;
   SelfMetrics self_metrics;
   SnapshotRegistry snapshots;
+  std::atomic<std::size_t> last_body_bytes{0};  // of /metrics, uncompressed
+  std::mutex kept_self_batch_mu;
+  MetricBatch kept_self_batch;
 
   std::unique_ptr<Store> store;
 
@@ -350,7 +354,13 @@ struct Agent::Impl {
       series += s->seriesCount();
     }
     self_metrics.setExportedSeries(static_cast<double>(series));
-    MetricBatch self;
+    // The self metrics' batch is kept between scrapes and recycled: its families' names, help
+    // texts and index come back instead of being allocated and hashed anew each time. A scrape
+    // that comes while another holds it makes its own.
+    std::unique_lock kept_lock(kept_self_batch_mu, std::try_to_lock);
+    MetricBatch fresh;
+    MetricBatch& self = kept_lock.owns_lock() ? kept_self_batch : fresh;
+    self.recycle();
     self_metrics.snapshot(self);
     appendStoreStats(store->stats(), self);
     {
@@ -372,7 +382,12 @@ struct Agent::Impl {
       anomaly->appendStats(self);
     }
     batches.push_back(&self);
+    // Room for a body like the last one (plus some), so rendering appends without regrowing
+    // and copying the text a dozen times on every scrape.
+    const std::size_t expected = last_body_bytes.load(std::memory_order_relaxed);
+    body.reserve(expected + expected / 8);
     render(batches, body);
+    last_body_bytes.store(body.size(), std::memory_order_relaxed);
   }
 
   // The endpoints of `c` for the remote writer, with its external labels.

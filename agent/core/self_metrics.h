@@ -49,6 +49,8 @@ class SelfMetrics {
   void snapshot(MetricBatch& out) const;
 
  private:
+  void appendCollectorHealth(MetricBatch& out) const;
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

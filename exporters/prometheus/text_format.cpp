@@ -21,35 +21,33 @@ void appendFloat(std::string& out, double v) {
   out.append(buf, end);
 }
 
-void appendEscapedLabelValue(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
+namespace {
+
+// Appends `text` with backslashes, newlines and (in label values) double quotes escaped.
+// Runs without one are copied whole: most text has nothing to escape, and appending a byte at
+// a time costs a capacity check per byte on every scrape.
+void appendEscaped(std::string& out, std::string_view text, bool quotes) {
+  std::size_t copied = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != '\\' && c != '\n' && (c != '"' || !quotes)) {
+      continue;
     }
+    out.append(text.data() + copied, i - copied);
+    out += '\\';
+    out += c == '\n' ? 'n' : c;
+    copied = i + 1;
   }
+  out.append(text.data() + copied, text.size() - copied);
 }
 
-void appendEscapedHelp(std::string& out, std::string_view help) {
-  for (char c : help) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
+}  // namespace
+
+void appendEscapedLabelValue(std::string& out, std::string_view value) {
+  appendEscaped(out, value, true);
 }
+
+void appendEscapedHelp(std::string& out, std::string_view help) { appendEscaped(out, help, false); }
 
 namespace {
 
