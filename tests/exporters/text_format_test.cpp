@@ -32,6 +32,25 @@ TEST_CASE("Text format: families sorted, HELP and TYPE once, labels sorted and e
         "z_total 3\n");
 }
 
+TEST_CASE("Text format: escapes at the ends of a value and one after another",
+          "[exporters][text]") {
+  // The escaping copies the runs between special bytes: runs of length 0 at either end and
+  // between two special bytes must come out right too.
+  MetricBatch b;
+  auto& m = b.family("m", "\\\n\\", MetricType::kGauge);
+  MetricBatch::add(m, {{"a", "\\"}}, 2);
+  MetricBatch::add(m, {{"a", "\n\"\\\n"}}, 3);
+  MetricBatch::add(m, {{"a", "end\\"}}, 4);
+  MetricBatch::add(m, {{"a", "\"start"}}, 5);
+  CHECK(render({&b}) ==
+        "# HELP m \\\\\\n\\\\\n"
+        "# TYPE m gauge\n"
+        "m{a=\"\\\\\"} 2\n"
+        "m{a=\"\\n\\\"\\\\\\n\"} 3\n"
+        "m{a=\"end\\\\\"} 4\n"
+        "m{a=\"\\\"start\"} 5\n");
+}
+
 TEST_CASE("Text format: one family spread over batches stays one contiguous group",
           "[exporters][text]") {
   MetricBatch first;
