@@ -349,6 +349,15 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       }
       cached_family_index = out.batch.familyIndex(family, info ? info->help : std::string(),
                                                   info ? info->type : MetricType::kUntyped);
+      if (!suffix.empty() && out.batch.families()[cached_family_index].type != info->type) {
+        // The base name had samples before its TYPE line, so its family is untyped: a
+        // histogram's or summary's suffixed samples cannot join it (rendered back, they would
+        // read as samples of an untyped family with another name). They stay a family of
+        // their own, as written.
+        family = std::string(name);
+        suffix.clear();
+        cached_family_index = out.batch.familyIndex(family, std::string(), MetricType::kUntyped);
+      }
       cached_family = &out.batch.mutableFamilies()[cached_family_index];
       cached_name = name;
       cached_suffix = std::move(suffix);

@@ -76,6 +76,30 @@ rpc_seconds_count 100
   CHECK(summary->samples[0].suffix.empty());
 }
 
+TEST_CASE("Text format: a TYPE line after its family's samples", "[textformat]") {
+  // The base name's first sample made an untyped family before the TYPE line said summary:
+  // the summary's _count cannot join an untyped family, so it stays a family as written,
+  // and nothing in the batch claims to be what it is not.
+  auto r = parseTextFormat(R"(rpc_seconds{quantile="0.5"} 4773
+# TYPE rpc_seconds summary
+rpc_seconds_count 2693
+rpc_seconds_sum 12.5
+)");
+  REQUIRE(r);
+  const MetricFamily* base = family(r->batch, "rpc_seconds");
+  REQUIRE(base != nullptr);
+  CHECK(base->type == MetricType::kUntyped);
+  REQUIRE(base->samples.size() == 1);
+  CHECK(base->samples[0].suffix.empty());
+  const MetricFamily* count = family(r->batch, "rpc_seconds_count");
+  REQUIRE(count != nullptr);
+  CHECK(count->type == MetricType::kUntyped);
+  REQUIRE(count->samples.size() == 1);
+  CHECK(count->samples[0].suffix.empty());
+  CHECK(count->samples[0].value == 2693);
+  REQUIRE(family(r->batch, "rpc_seconds_sum") != nullptr);
+}
+
 TEST_CASE("Text format: the OpenMetrics subset", "[textformat]") {
   auto r = parseTextFormat(R"(# TYPE jobs counter
 # UNIT jobs_seconds seconds
