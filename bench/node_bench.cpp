@@ -9,6 +9,12 @@
 // per series (from /proc/PID/stat), scrape latency p50/p99, series per scrape, RSS at the end.
 // Then vigil with node and container collectors alone with no scrapes, for its background
 // collection cost at a 1 s interval.
+//
+//   build/bench/node_bench --against OTHER_VIGIL [--rate N] [SECONDS]
+//
+// compares this build with another vigil binary instead (say, one built from the last commit):
+// both run at once with node_exporter's collectors and are scraped in turn N times a second
+// (default 1), so that the machine's noise falls on both alike; prints CPU per scrape of each.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -95,11 +101,94 @@ void print(const char* who, const Result& r) {
       who, r.cpu_per_scrape_ms, r.cpu_per_series_us, r.p50_ms, r.p99_ms, r.series, r.rss_mib);
 }
 
+// `binaries` run at once, each with node_exporter's collectors only, scraped in turn `rate`
+// times a second for `seconds`: CPU per scrape of each.
+std::vector<double> compareVigils(const std::vector<std::string>& binaries, int rate, int seconds,
+                                  vigil::test::TempDir& dir) {
+  std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes;
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  std::string yaml =
+      "global:\n  collection_interval: 1s\n  log_level: warn\nanomaly:\n  enabled: false\n"
+      "collectors:\n";
+  for (const char* other : {"textfile", "cgroup", "cost", "process", "push", "statsd", "postgres",
+                            "probe", "redis", "scrape"}) {
+    yaml += std::string("  ") + other + ": {enabled: false}\n";
+  }
+  dir.write("compare.yaml", yaml);
+  for (std::size_t i = 0; i < binaries.size(); ++i) {
+    const int port = vigil::test::freeLoopbackPort();
+    const std::string name = "compare-" + std::to_string(i);
+    processes.push_back(std::make_unique<vigil::test::ChildProcess>(
+        std::vector<std::string>{binaries[i], "run", "--config", dir.file("compare.yaml"),
+                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
+                                 "--data-dir", dir.file(name + "-data")},
+        dir.file(name + ".log")));
+    clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
+    clients.back()->set_keep_alive(true);
+    clients.back()->set_read_timeout(10, 0);
+  }
+  auto scrapeAll = [&] {
+    for (auto& c : clients) {
+      c->Get("/metrics", {{"Accept-Encoding", "gzip"}});
+    }
+  };
+  for (int i = 0; i < 50; ++i) {  // until every one answers
+    bool all = true;
+    for (auto& c : clients) {
+      auto r = c->Get("/metrics");
+      all = all && r && r->status == 200;
+    }
+    if (all) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  scrapeAll();
+  std::vector<double> before;
+  for (auto& p : processes) {
+    before.push_back(vigil::test::processCpuSeconds(p->pid()));
+  }
+  const int scrapes = rate * seconds;
+  auto next = Clock::now();
+  for (int i = 0; i < scrapes; ++i) {
+    next += std::chrono::microseconds(1'000'000 / rate);
+    std::this_thread::sleep_until(next);
+    scrapeAll();
+  }
+  std::vector<double> ms_per_scrape;
+  for (std::size_t i = 0; i < processes.size(); ++i) {
+    ms_per_scrape.push_back((vigil::test::processCpuSeconds(processes[i]->pid()) - before[i]) /
+                            scrapes * 1000);
+  }
+  return ms_per_scrape;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int seconds = argc > 1 ? std::atoi(argv[1]) : 60;
+  int seconds = 60;
+  int rate = 1;
+  std::string against;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--against" && i + 1 < argc) {
+      against = argv[++i];
+    } else if (arg == "--rate" && i + 1 < argc) {
+      rate = std::max(1, std::atoi(argv[++i]));
+    } else {
+      seconds = std::max(1, std::atoi(argv[i]));
+    }
+  }
   vigil::test::TempDir dir;
+  if (!against.empty()) {
+    const auto ms = compareVigils({VIGIL_BINARY, against}, rate, seconds, dir);
+    std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n", ms[0],
+                std::filesystem::path(against).filename().c_str(), ms[1]);
+    std::printf("ratio          this/other = %.3f  (%d scrapes a second for %d s, both at once)\n",
+                ms[0] / ms[1], rate, seconds);
+    return 0;
+  }
 
   const int ne_port = vigil::test::freeLoopbackPort();
   std::vector<std::string> ne_args = {"prometheus-node-exporter",
