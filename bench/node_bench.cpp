@@ -101,20 +101,27 @@ void print(const char* who, const Result& r) {
       who, r.cpu_per_scrape_ms, r.cpu_per_series_us, r.p50_ms, r.p99_ms, r.series, r.rss_mib);
 }
 
+// vigil collecting every second with node_exporter's collectors (its others off), and its
+// container collector too if `containers`; anomaly detection off: collectors only.
+std::string vigilConfig(bool containers) {
+  std::string yaml =
+      "global:\n  collection_interval: 1s\n  log_level: warn\n"
+      "anomaly:\n  enabled: false\ncollectors:\n";
+  for (const char* other : {"textfile", "cgroup", "cost", "process", "push", "statsd", "postgres",
+                            "probe", "redis", "scrape"}) {
+    const bool on = containers && std::string_view(other) == "cgroup";
+    yaml += std::string("  ") + other + ": {enabled: " + (on ? "true" : "false") + "}\n";
+  }
+  return yaml;
+}
+
 // `binaries` run at once, each with node_exporter's collectors only, scraped in turn `rate`
 // times a second for `seconds`: CPU per scrape of each.
 std::vector<double> compareVigils(const std::vector<std::string>& binaries, int rate, int seconds,
                                   vigil::test::TempDir& dir) {
   std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes;
   std::vector<std::unique_ptr<httplib::Client>> clients;
-  std::string yaml =
-      "global:\n  collection_interval: 1s\n  log_level: warn\nanomaly:\n  enabled: false\n"
-      "collectors:\n";
-  for (const char* other : {"textfile", "cgroup", "cost", "process", "push", "statsd", "postgres",
-                            "probe", "redis", "scrape"}) {
-    yaml += std::string("  ") + other + ": {enabled: false}\n";
-  }
-  dir.write("compare.yaml", yaml);
+  dir.write("compare.yaml", vigilConfig(false));
   for (std::size_t i = 0; i < binaries.size(); ++i) {
     const int port = vigil::test::freeLoopbackPort();
     const std::string name = "compare-" + std::to_string(i);
@@ -207,15 +214,7 @@ int main(int argc, char** argv) {
   // scrape; then with the container collector too, as the memory and idle targets
   // have it.
   auto config = [&](const char* file, bool containers) {
-    std::string yaml =
-        "global:\n  collection_interval: 1s\n  log_level: warn\n"
-        "anomaly:\n  enabled: false\ncollectors:\n";
-    for (const char* other : {"textfile", "cgroup", "cost", "process", "push", "statsd", "postgres",
-                              "probe", "redis", "scrape"}) {
-      const bool on = containers && std::string_view(other) == "cgroup";
-      yaml += std::string("  ") + other + ": {enabled: " + (on ? "true" : "false") + "}\n";
-    }
-    dir.write(file, yaml);
+    dir.write(file, vigilConfig(containers));
     return dir.file(file);
   };
   auto startVigil = [&](const char* name, bool containers, int port) {
