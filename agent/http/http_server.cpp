@@ -71,7 +71,7 @@ namespace {
 //
 // ISA-L's level 1 rather than zlib's fastest level: on a node scrape (60 KB of exposition
 // text) it is 5-6 times faster with a slightly smaller result, and a scrape's gzip was the
-// largest single cost of serving /metrics (bench/node_bench).
+// largest single cost of serving /metrics (perf, vigil scraped like node_bench does).
 class Deflater {
  public:
   Deflater()

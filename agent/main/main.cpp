@@ -240,8 +240,8 @@ int query(const std::vector<std::string>& args) {
 // a fixed threshold (large buffers mapped and unmapped) took ten minutes' RSS from 155 to 97
 // MiB. A fixed threshold also fixes the trim threshold at 128 KiB, below what one /metrics
 // response takes and gives back (its text, its gzip, the self metrics): the heap was shrunk
-// and grown again, page faults included, on every scrape (7 % of a scrape's CPU in
-// bench/node_bench). Half a MiB covers a response of a few thousand series. MALLOC_ARENA_MAX,
+// and grown again, page faults included, on every scrape (7 % of a node scrape's CPU at 20
+// scrapes a second). Half a MiB covers a response of a few thousand series. MALLOC_ARENA_MAX,
 // MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ in the environment still win.
 void tuneAllocator() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) {
