@@ -238,7 +238,13 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       p.skipSpaces();
       FamilyInfo& info = declared[name];
       if (keyword == "HELP") {
-        info.help = unescapeHelp(p.rest());
+        // Carriage returns left at the end (a CRLF body drops one with the line ending) are
+        // no text: kept, /metrics would write them back and the next reader would drop one.
+        std::string_view help = p.rest();
+        while (!help.empty() && help.back() == '\r') {
+          help.remove_suffix(1);
+        }
+        info.help = unescapeHelp(help);
       } else if (keyword == "TYPE") {
         const auto type = typeFromName(p.token());
         if (!type) {
