@@ -18,6 +18,16 @@ const MetricFamily* family(const MetricBatch& b, const std::string& name) {
   return nullptr;
 }
 
+// The value of a family that must be untyped, with one sample written under its own name.
+double untypedSingleValue(const MetricBatch& b, const std::string& name) {
+  const MetricFamily* f = family(b, name);
+  REQUIRE(f != nullptr);
+  CHECK(f->type == MetricType::kUntyped);
+  REQUIRE(f->samples.size() == 1);
+  CHECK(f->samples[0].suffix.empty());
+  return f->samples[0].value;
+}
+
 std::string errorOf(std::string_view text, const TextParseLimits& limits = {}) {
   auto r = parseTextFormat(text, limits);
   REQUIRE_FALSE(r);
@@ -86,18 +96,20 @@ rpc_seconds_count 2693
 rpc_seconds_sum 12.5
 )");
   REQUIRE(r);
-  const MetricFamily* base = family(r->batch, "rpc_seconds");
-  REQUIRE(base != nullptr);
-  CHECK(base->type == MetricType::kUntyped);
-  REQUIRE(base->samples.size() == 1);
-  CHECK(base->samples[0].suffix.empty());
-  const MetricFamily* count = family(r->batch, "rpc_seconds_count");
-  REQUIRE(count != nullptr);
-  CHECK(count->type == MetricType::kUntyped);
-  REQUIRE(count->samples.size() == 1);
-  CHECK(count->samples[0].suffix.empty());
-  CHECK(count->samples[0].value == 2693);
-  REQUIRE(family(r->batch, "rpc_seconds_sum") != nullptr);
+  CHECK(untypedSingleValue(r->batch, "rpc_seconds") == 4773);
+  CHECK(untypedSingleValue(r->batch, "rpc_seconds_count") == 2693);
+  CHECK(untypedSingleValue(r->batch, "rpc_seconds_sum") == 12.5);
+}
+
+TEST_CASE("Text format: HELP text ends before any carriage returns", "[textformat]") {
+  // Rendering the help back must not carry the carriage returns, or each scrape of a scrape
+  // of /metrics would see a different help text.
+  auto r = parseTextFormat("# HELP a Things.\r\r\r\n# TYPE a gauge\r\na 1\r\n");
+  REQUIRE(r);
+  const MetricFamily* a = family(r->batch, "a");
+  REQUIRE(a != nullptr);
+  CHECK(a->help == "Things.");
+  CHECK(a->type == MetricType::kGauge);
 }
 
 TEST_CASE("Text format: the OpenMetrics subset", "[textformat]") {
