@@ -59,7 +59,7 @@ AnomalyService::AnomalyService(Store& store, SnapshotRegistry& snapshots,
 AnomalyService::~AnomalyService() { stop(); }
 
 void AnomalyService::reconfigure(const AnomalyConfig& config, Duration default_interval) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (config.detector != config_.detector) {
     models_.clear();
   }
@@ -79,6 +79,12 @@ void AnomalyService::reconfigure(const AnomalyConfig& config, Duration default_i
   config_ = config;
   interval_ = config.interval.count() > 0 ? config.interval : default_interval;
   selectors_ = parseSelectors(config.selectors);
+  lock.unlock();  // the loop takes loop_mu_ before mu_
+  {
+    std::lock_guard loop_lock(loop_mu_);
+    reconfigured_ = true;
+  }
+  loop_cv_.notify_all();
 }
 
 void AnomalyService::start() {
@@ -104,9 +110,18 @@ void AnomalyService::run() {
   std::unique_lock lock(loop_mu_);
   while (!stopping_) {
     Duration interval;
+    bool enabled = false;
     {
       std::lock_guard config_lock(mu_);
       interval = interval_;
+      enabled = config_.enabled;
+    }
+    reconfigured_ = false;
+    if (!enabled) {
+      // Off, the loop sleeps until a reload turns detection on: a wake-up every interval
+      // for nothing costs an idle agent more than its collection of some collectors.
+      loop_cv_.wait(lock, [&] { return stopping_ || reconfigured_; });
+      continue;
     }
     loop_cv_.wait_for(lock, std::chrono::milliseconds(interval.count()), [&] { return stopping_; });
     if (stopping_) {

@@ -92,6 +92,7 @@ class AnomalyService {
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
   bool stopping_ = false;
+  bool reconfigured_ = false;  // wakes a loop that sleeps while detection is off
 };
 
 }  // namespace vigil

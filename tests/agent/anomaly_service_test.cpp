@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "agent/core/anomaly_service.h"
 #include "agent/core/snapshot_registry.h"
+#include "tests/support/collect.h"
 
 using namespace vigil;
 
@@ -265,4 +267,32 @@ TEST_CASE("Anomaly service: the node's resources are scored together, with the e
                           f.samples[0].value > 500);
   }
   CHECK(counted);
+}
+
+TEST_CASE("Anomaly service: off, it runs no cycles until a reload turns it on",
+          "[anomaly][agent]") {
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  AnomalyConfig off = config({"node_load1"});
+  off.enabled = false;
+  off.interval = Duration(10);
+  AnomalyService service(*store, snapshots, off, Duration(10));
+  auto cycles = [&] {
+    MetricBatch stats;
+    service.appendStats(stats);
+    return test::flattenBatch(stats).at("vigil_anomaly_cycles_total");
+  };
+  service.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(cycles() == 0);
+  // The sleeping loop wakes for the reload, not only after an interval.
+  AnomalyConfig on = off;
+  on.enabled = true;
+  service.reconfigure(on, Duration(10));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (cycles() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(cycles() > 0);
+  service.stop();
 }
