@@ -1,6 +1,8 @@
 #include "scheduler.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -8,7 +10,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <random>
@@ -73,8 +77,9 @@ struct Group {
   std::atomic<uint64_t> round{0};  // the latest round started
 };
 
-constexpr std::chrono::milliseconds kWatchdogPeriod{500};
 constexpr std::chrono::milliseconds kHandOffAfter{250};
+constexpr int64_t kHandOffAfterNs =
+    std::chrono::duration_cast<std::chrono::nanoseconds>(kHandOffAfter).count();
 
 // Which local runner this thread is (State::runner_generation when it started), 0 for others.
 thread_local uint64_t t_runner = 0;
@@ -95,9 +100,27 @@ int64_t toNs(Clock::time_point t) {
 
 struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   State(HostPaths p, Store& st, SnapshotRegistry& s, SelfMetrics& m)
-      : paths(std::move(p)), store(st), snapshots(s), self_metrics(m), watchdog(io) {}
+      : paths(std::move(p)),
+        store(st),
+        snapshots(s),
+        self_metrics(m),
+        watchdog_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) {
+    if (watchdog_fd < 0) {
+      spdlog::error(
+          "collector watchdog unavailable: a hung collector will hold up those after it "
+          "error=\"timerfd_create: {}\"",
+          std::strerror(errno));
+    }
+  }
+  ~State() {
+    if (watchdog_fd >= 0) {
+      ::close(watchdog_fd);
+    }
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
 
-  asio::io_context io;        // the pool: network collectors, the watchdog, hand-overs
+  asio::io_context io;        // the pool: network collectors and hand-overs
   asio::io_context local_io;  // the local groups, run by one thread at a time
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> local_work;
@@ -109,8 +132,15 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   Store& store;
   SnapshotRegistry& snapshots;
   SelfMetrics& self_metrics;
-  asio::steady_timer watchdog;
   std::vector<std::unique_ptr<Group>> groups;
+  // The watchdog: a thread asleep on a timer that is armed for the earliest moment a running
+  // cycle could pass one of its limits, and disarmed when nothing runs, so that it never wakes
+  // while the collectors are healthy (a periodic look cost an idle agent more CPU than most of
+  // its collectors; see watchdogLoop).
+  int watchdog_fd;  // a timerfd on CLOCK_MONOTONIC (steady_clock's), -1 if none
+  std::thread watchdog_thread;
+  std::mutex watchdog_mu;
+  int64_t watchdog_armed_ns = 0;  // the absolute time it is armed for, 0 if not; watchdog_mu
 
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> first_round{0};
@@ -135,6 +165,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     slot.runner_replaced.store(false);
     slot.running_on.store(t_runner);
     slot.running_since_ns.store(toNs(started));
+    armWatchdogBy(toNs(started) + firstLimitNs(slot));
 
     std::shared_ptr<MetricBatch> batch = std::move(slot.recycled);
     if (batch == nullptr) {
@@ -244,6 +275,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       runCycle(*slot);
       slot->busy.store(false);
     }
+    rearmWatchdog();  // usually disarms it: nothing runs any more
   }
 
   // The local runner: runs local_io until vigil stops or the watchdog replaces it (it then
@@ -269,41 +301,138 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     startRunner(runner_generation.fetch_add(1) + 1);
   }
 
-  void armWatchdog() {
-    watchdog.expires_after(kWatchdogPeriod);
+  // How long `slot` may run before the watchdog has something to do: report its timeout,
+  // hand the rest of its round over, or replace the local runner it hangs.
+  int64_t firstLimitNs(const Slot& slot) const {
+    int64_t limit =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(slot.settings.timeout).count();
+    if (slot.group->slots.size() > 1) {
+      limit = std::min(limit, kHandOffAfterNs);
+    }
+    if (slot.group->local) {
+      limit = std::min(limit, std::max(kHandOffAfterNs, slot.group->interval.count() / 2));
+    }
+    return limit;
+  }
+
+  // The earliest moment a running cycle passes a limit the watchdog has not acted on yet; 0 if
+  // there is none.
+  int64_t nextWatchdogDeadline() const {
+    int64_t next = 0;
+    auto consider = [&next](int64_t at) { next = next == 0 ? at : std::min(next, at); };
+    for (const auto& slot : slots) {
+      const int64_t since = slot->running_since_ns.load();
+      if (since == 0) {
+        continue;
+      }
+      if (!slot->timeout_reported.load()) {
+        consider(
+            since +
+            std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count());
+      }
+      if (slot->group->slots.size() > 1 && !slot->handed_off.load()) {
+        consider(since + kHandOffAfterNs);
+      }
+      if (slot->running_on.load() == runner_generation.load() && !slot->runner_replaced.load()) {
+        consider(since + std::max(kHandOffAfterNs, slot->group->interval.count() / 2));
+      }
+    }
+    return next;
+  }
+
+  // Sets the timer (watchdog_mu held); 0 disarms it.
+  void setWatchdogLocked(int64_t at_ns) {
+    if (watchdog_fd < 0 || at_ns == watchdog_armed_ns) {
+      return;
+    }
+    itimerspec spec{};
+    spec.it_value.tv_sec = at_ns / 1'000'000'000;
+    spec.it_value.tv_nsec = at_ns % 1'000'000'000;
+    ::timerfd_settime(watchdog_fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+    watchdog_armed_ns = at_ns;
+  }
+
+  // A cycle started that needs a look at `at_ns` at the latest: armed for then unless armed
+  // earlier already (the round's first cycle arms it; the others find it armed).
+  void armWatchdogBy(int64_t at_ns) {
+    std::lock_guard lock(watchdog_mu);
+    if (!stopping.load() && (watchdog_armed_ns == 0 || at_ns < watchdog_armed_ns)) {
+      setWatchdogLocked(at_ns);
+    }
+  }
+
+  // Armed again from what runs now: for the earliest limit, or disarmed.
+  void rearmWatchdog() {
+    std::lock_guard lock(watchdog_mu);
+    if (!stopping.load()) {
+      setWatchdogLocked(nextWatchdogDeadline());
+    }
+  }
+
+  void startWatchdog() {
+    if (watchdog_fd < 0) {
+      return;
+    }
     auto self = shared_from_this();
-    watchdog.async_wait([self](const boost::system::error_code& ec) {
-      if (ec || self->stopping.load()) {
+    watchdog_thread = std::thread([self] { self->watchdogLoop(); });
+  }
+
+  // Wakes the watchdog's thread to see `stopping` and waits for it to end.
+  void stopWatchdog() {
+    {
+      std::lock_guard lock(watchdog_mu);
+      watchdog_armed_ns = 0;
+      setWatchdogLocked(1);  // long past: fires at once
+    }
+    if (watchdog_thread.joinable()) {
+      watchdog_thread.join();
+    }
+  }
+
+  void watchdogLoop() {
+    while (true) {
+      uint64_t expirations = 0;
+      if (::read(watchdog_fd, &expirations, sizeof expirations) < 0 && errno == EINTR) {
+        continue;
+      }
+      if (stopping.load()) {
         return;
       }
-      const int64_t now = toNs(Clock::now());
-      const int64_t hand_off_ns =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(kHandOffAfter).count();
-      for (auto& slot : self->slots) {
-        int64_t since = slot->running_since_ns.load();
-        int64_t limit =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count();
-        if (since != 0 && now - since > limit && !slot->timeout_reported.exchange(true)) {
-          slot->health.timedOut();
-          spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
-                       formatDuration(slot->settings.timeout));
-        }
-        // The rest of a hung slot's round goes to the pool, and a local runner hung for half
-        // an interval is replaced; each once per cycle of the slot.
-        Group* g = slot->group;
-        if (since != 0 && now - since > hand_off_ns && g->slots.size() > 1 &&
-            !slot->handed_off.exchange(true)) {
-          const uint64_t round = slot->running_round.load();
-          asio::post(self->io, [self, g, round] { self->runRound(*g, round); });
-        }
-        if (since != 0 && now - since > std::max(hand_off_ns, g->interval.count() / 2) &&
-            slot->running_on.load() == self->runner_generation.load() &&
-            !slot->runner_replaced.exchange(true)) {
-          self->replaceRunner();
-        }
+      {
+        std::lock_guard lock(watchdog_mu);
+        watchdog_armed_ns = 0;  // it fired; rearmWatchdog sets what comes next
       }
-      self->armWatchdog();
-    });
+      checkRunningCycles();
+      rearmWatchdog();
+    }
+  }
+
+  void checkRunningCycles() {
+    const int64_t now = toNs(Clock::now());
+    for (auto& slot : slots) {
+      int64_t since = slot->running_since_ns.load();
+      int64_t limit =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count();
+      if (since != 0 && now - since >= limit && !slot->timeout_reported.exchange(true)) {
+        slot->health.timedOut();
+        spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
+                     formatDuration(slot->settings.timeout));
+      }
+      // The rest of a hung slot's round goes to the pool, and a local runner hung for half
+      // an interval is replaced; each once per cycle of the slot.
+      Group* g = slot->group;
+      if (since != 0 && now - since >= kHandOffAfterNs && g->slots.size() > 1 &&
+          !slot->handed_off.exchange(true)) {
+        const uint64_t round = slot->running_round.load();
+        auto self = shared_from_this();
+        asio::post(io, [self, g, round] { self->runRound(*g, round); });
+      }
+      if (since != 0 && now - since >= std::max(kHandOffAfterNs, g->interval.count() / 2) &&
+          slot->running_on.load() == runner_generation.load() &&
+          !slot->runner_replaced.exchange(true)) {
+        replaceRunner();
+      }
+    }
   }
 };
 
@@ -363,7 +492,7 @@ void CollectorScheduler::start() {
     auto self = state_;
     asio::post(raw->local ? s.local_io : s.io, [self, raw] { self->startRound(*raw); });
   }
-  s.armWatchdog();
+  s.startWatchdog();
   {
     std::lock_guard lock(s.mu);
     s.startRunner(s.runner_generation.load());
@@ -390,6 +519,7 @@ bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
     s.stopping.store(true);
     idle = s.idle_cv.wait_for(lock, grace, [&] { return s.in_flight == 0; });
   }
+  s.stopWatchdog();
   s.work.reset();
   s.local_work.reset();
   s.io.stop();
@@ -420,7 +550,6 @@ bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
     for (auto& group : s.groups) {
       group->timer->cancel();
     }
-    s.watchdog.cancel();
     s.io.restart();
     s.io.poll();
     s.local_io.restart();
