@@ -36,7 +36,6 @@ namespace vigil {
 namespace {
 
 constexpr std::chrono::milliseconds kRetentionPeriod{10000};
-constexpr std::chrono::milliseconds kClockCheckPeriod{1000};
 
 int64_t unixMillis() { return unixNowMs(); }
 
@@ -208,6 +207,10 @@ struct Agent::Impl {
   std::unique_ptr<AnomalyService> anomaly;
   std::unique_ptr<HttpServer> http;
 
+  // Wall-clock steps (see checkClock).
+  std::mutex clock_mu;
+  ClockWatch clock_watch;
+
   // The maintenance loop: retention and checkpoints.
   std::thread maintenance;
   std::mutex maintenance_mu;
@@ -308,12 +311,26 @@ struct Agent::Impl {
     self_metrics.clockJumped(by_ms, dropped);
   }
 
+  // Looks at the wall clock against the monotonic one: at the start of every collection round
+  // (before its samples are stamped, so a step back loses none of them) and from the
+  // maintenance loop, for an agent with no collectors.
+  void checkClock() {
+    std::lock_guard lock(clock_mu);
+    const int64_t now_ms = unixMillis();
+    if (auto step = clock_watch.observe(now_ms, std::chrono::steady_clock::now())) {
+      clockStepped(*step, now_ms);
+    }
+  }
+
+  CollectorScheduler::RoundHook roundHook() {
+    return [this] { checkClock(); };
+  }
+
   void maintenanceLoop() {
     using std::chrono::steady_clock;
     auto last_checkpoint = steady_clock::now();
     auto last_retention = steady_clock::now();
-    ClockWatch clock_watch;
-    clock_watch.observe(unixMillis(), steady_clock::now());
+    checkClock();
     std::unique_lock lock(maintenance_mu);
     while (!maintenance_stop) {
       Duration checkpoint_interval;
@@ -322,17 +339,14 @@ struct Agent::Impl {
         checkpoint_interval = config.storage.checkpoint_interval;
       }
       const auto wake =
-          std::min({steady_clock::now() + kClockCheckPeriod, last_retention + kRetentionPeriod,
-                    last_checkpoint + checkpoint_interval});
+          std::min(last_retention + kRetentionPeriod, last_checkpoint + checkpoint_interval);
       maintenance_cv.wait_until(lock, wake, [&] { return maintenance_stop; });
       if (maintenance_stop) {
         break;
       }
       lock.unlock();
+      checkClock();
       const int64_t now_ms = unixMillis();
-      if (auto step = clock_watch.observe(now_ms, steady_clock::now())) {
-        clockStepped(*step, now_ms);
-      }
       if (steady_clock::now() >= last_retention + kRetentionPeriod) {
         store->enforceRetention(now_ms);
         last_retention = steady_clock::now();
@@ -478,8 +492,9 @@ Status Agent::start() {
                                     [impl = impl_.get()] { return impl->metricMetadata(); });
     s.configureRemoteWrite(s.config);
   }
-  s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths,
-                                                     *s.store, s.snapshots, s.self_metrics);
+  s.scheduler =
+      std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths, *s.store,
+                                           s.snapshots, s.self_metrics, s.roundHook());
   s.scheduler->start();
 
   HttpServerOptions http_options;
@@ -592,8 +607,9 @@ Status Agent::reload() {
     }
   }
   s.store->setLimits(config->storage.retention, config->storage.memory_budget_bytes);
-  s.scheduler = std::make_unique<CollectorScheduler>(std::move(entries).value(), config->paths,
-                                                     *s.store, s.snapshots, s.self_metrics);
+  s.scheduler =
+      std::make_unique<CollectorScheduler>(std::move(entries).value(), config->paths, *s.store,
+                                           s.snapshots, s.self_metrics, s.roundHook());
   s.scheduler->start();
   setLogLevel(config->global.log_level);
   s.config = std::move(config).value();

@@ -99,11 +99,13 @@ int64_t toNs(Clock::time_point t) {
 }  // namespace
 
 struct CollectorScheduler::State : std::enable_shared_from_this<State> {
-  State(HostPaths p, Store& st, SnapshotRegistry& s, SelfMetrics& m)
+  using RoundHook = CollectorScheduler::RoundHook;
+  State(HostPaths p, Store& st, SnapshotRegistry& s, SelfMetrics& m, RoundHook hook)
       : paths(std::move(p)),
         store(st),
         snapshots(s),
         self_metrics(m),
+        on_round(std::move(hook)),
         watchdog_fd(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) {
     if (watchdog_fd < 0) {
       spdlog::error(
@@ -132,6 +134,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   Store& store;
   SnapshotRegistry& snapshots;
   SelfMetrics& self_metrics;
+  RoundHook on_round;  // may be empty
   std::vector<std::unique_ptr<Group>> groups;
   // The watchdog: a thread asleep on a timer that is armed for the earliest moment a running
   // cycle could pass one of its limits, and disarmed when nothing runs, so that it never wakes
@@ -247,6 +250,9 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
         self->startRound(*g);
       }
     });
+    if (group.local && on_round) {
+      on_round();
+    }
     runRound(group, round);
   }
 
@@ -437,8 +443,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
 };
 
 CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths paths, Store& store,
-                                       SnapshotRegistry& snapshots, SelfMetrics& self_metrics)
-    : state_(std::make_shared<State>(std::move(paths), store, snapshots, self_metrics)) {
+                                       SnapshotRegistry& snapshots, SelfMetrics& self_metrics,
+                                       RoundHook on_round)
+    : state_(std::make_shared<State>(std::move(paths), store, snapshots, self_metrics,
+                                     std::move(on_round))) {
   std::map<std::chrono::nanoseconds, Group*> shared;  // by interval
   for (auto& e : entries) {
     auto slot = std::make_unique<Slot>();

@@ -6,6 +6,7 @@
 // in turn on one thread (see Group in scheduler.cpp).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -27,10 +28,15 @@ class CollectorScheduler {
     bool waits_on_network = false;
   };
 
+  /// Called as each round of the collectors that read this machine starts, before any of them
+  /// stamps a sample: where the agent looks at its clocks, at no extra wake-up.
+  using RoundHook = std::function<void()>;
+
   /// Each cycle's batch is appended to `store` (source "collector/NAME") and published to
   /// `snapshots` for /metrics.
   CollectorScheduler(std::vector<Entry> entries, HostPaths paths, Store& store,
-                     SnapshotRegistry& snapshots, SelfMetrics& self_metrics);
+                     SnapshotRegistry& snapshots, SelfMetrics& self_metrics,
+                     RoundHook on_round = {});
   ~CollectorScheduler();
   CollectorScheduler(const CollectorScheduler&) = delete;
   CollectorScheduler& operator=(const CollectorScheduler&) = delete;
