@@ -97,7 +97,11 @@ class NetstatCollector final : public Collector {
         // The values line repeats the header's "Proto:" and has one value per name.
         if (header != nullptr && !header->fields.empty() &&
             fields_.size() == header->fields.size() + 1 && fields_[0] == header->proto) {
+          // Most of the kernel's fields are not in the default set: only those are parsed.
           for (std::size_t i = 0; i < header->fields.size(); ++i) {
+            if (header->fields[i]->name.empty()) {
+              continue;
+            }
             if (auto v = parseDouble(fields_[i + 1])) {
               add(out, *header->fields[i], *v);
             }
