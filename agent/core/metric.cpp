@@ -58,25 +58,53 @@ MetricFamily& MetricBatch::family(std::string_view name, std::string_view help, 
 
 std::size_t MetricBatch::familyIndex(std::string_view name, std::string_view help,
                                      MetricType type) {
+  const std::size_t position = families_.size();
+  if (in_order_) {
+    // Most collectors ask for the same families in the same order every cycle: the next one
+    // is last cycle's at this position, taken without hashing its name.
+    if (position < pool_.size() && pool_[position].name == name) {
+      return takeFromPool(position, help, type);
+    }
+    // Asked for again this cycle (one family per device attribute, say): pool_index_ holds its
+    // position, the same in families_ as in pool_ while the order holds.
+    auto it = pool_index_.find(name);
+    if (it != pool_index_.end() && it->second < position) {
+      return it->second;
+    }
+    leaveOrder();
+  }
   if (auto it = index_.find(name); it != index_.end()) {
     return it->second;
   }
-  const std::size_t position = families_.size();
   if (auto it = pool_index_.find(name); it != pool_index_.end()) {
     // Taken back from the last cycle: its strings, its index node and its samples' storage.
-    MetricFamily& family = pool_[it->second];
-    family.help.assign(help);
-    family.type = type;
-    family.samples.clear();
-    families_.push_back(std::move(family));
     auto node = pool_index_.extract(it);
-    node.mapped() = position;
+    const std::size_t taken = takeFromPool(node.mapped(), help, type);
+    node.mapped() = taken;
     index_.insert(std::move(node));
-    return position;
+    return taken;
   }
   index_.emplace(std::string(name), position);
   families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
   return position;
+}
+
+std::size_t MetricBatch::takeFromPool(std::size_t pool_position, std::string_view help,
+                                      MetricType type) {
+  MetricFamily& family = pool_[pool_position];
+  family.help.assign(help);
+  family.type = type;
+  family.samples.clear();
+  families_.push_back(std::move(family));
+  return families_.size() - 1;
+}
+
+void MetricBatch::leaveOrder() {
+  // The families taken in order move their index entries (positions unchanged) to index_.
+  in_order_ = false;
+  for (std::size_t i = 0; i < families_.size(); ++i) {
+    index_.insert(pool_index_.extract(families_[i].name));
+  }
 }
 
 uint64_t MetricBatch::newLayout() {
@@ -108,10 +136,22 @@ void MetricBatch::clear() {
   index_.clear();
   pool_.clear();
   pool_index_.clear();
+  in_order_ = false;
   layout_ = 0;
 }
 
 void MetricBatch::recycle() {
+  if (in_order_) {
+    // pool_index_ indexes the families taken in order, at their positions, and last cycle's
+    // families that were not asked for: those are gone.
+    for (std::size_t i = families_.size(); i < pool_.size(); ++i) {
+      pool_index_.erase(pool_[i].name);
+    }
+  } else {
+    pool_index_.clear();
+    std::swap(pool_index_, index_);
+  }
+  // The index's positions in families_ are now positions in pool_.
   pool_.clear();
   pool_.reserve(families_.size());
   for (MetricFamily& f : families_) {
@@ -119,9 +159,7 @@ void MetricBatch::recycle() {
     pool_.push_back(std::move(f));
   }
   families_.clear();
-  // The index's positions in families_ are now positions in pool_.
-  pool_index_.clear();
-  std::swap(pool_index_, index_);
+  in_order_ = true;
   layout_ = 0;
 }
 

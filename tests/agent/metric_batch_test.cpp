@@ -61,3 +61,67 @@ TEST_CASE("MetricBatch: a recycled batch is filled as a new one", "[agent][metri
   b.addSingle("a_total", "fresh", MetricType::kGauge, 8);
   CHECK(b.families()[0].help == "fresh");
 }
+
+TEST_CASE("MetricBatch: a recycled batch asked in last cycle's order, then out of it",
+          "[agent][metric]") {
+  // One family per device attribute, asked for once per device: the collectors' usual shape.
+  auto fill = [](MetricBatch& b, const std::vector<std::string>& devices, bool extra) {
+    auto& up = b.family("up", "Up.", MetricType::kGauge);
+    for (const auto& d : devices) {
+      MetricBatch::add(up, {{"device", d}}, 1);
+      MetricBatch::add(b.family("mtu", "MTU.", MetricType::kGauge), {{"device", d}}, 1500);
+      if (extra) {
+        b.addSingle("new_" + d, "New.", MetricType::kCounter, 2);
+      }
+      MetricBatch::add(b.family("speed", "Speed.", MetricType::kGauge), {{"device", d}}, 10);
+    }
+  };
+  MetricBatch b;
+  fill(b, {"eth0", "lo"}, false);
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    b.recycle();
+    fill(b, {"eth0", "lo"}, false);
+    CHECK(names(b) == std::vector<std::string>{"up", "mtu", "speed"});
+    CHECK(b.seriesCount() == 6);
+    CHECK(b.families()[1].samples.size() == 2);
+    CHECK(&b.family("speed", "", MetricType::kGauge) == &b.families()[2]);
+  }
+  // A family that was not there last cycle, between two that were: the order breaks there,
+  // and what was taken before it is still found by name.
+  b.recycle();
+  fill(b, {"eth0", "lo"}, true);
+  CHECK(names(b) == std::vector<std::string>{"up", "mtu", "new_eth0", "speed", "new_lo"});
+  CHECK(&b.family("mtu", "", MetricType::kGauge) == &b.families()[1]);
+  CHECK(&b.family("up", "", MetricType::kGauge) == &b.families()[0]);
+  CHECK(b.families()[2].type == MetricType::kCounter);
+  CHECK(b.families()[3].samples.size() == 2);
+  // Back to the first shape: the new families are gone, the others as before.
+  b.recycle();
+  fill(b, {"eth0"}, false);
+  CHECK(names(b) == std::vector<std::string>{"up", "mtu", "speed"});
+  b.recycle();
+  auto& speed = b.family("speed", "Speed, again.", MetricType::kUntyped);
+  CHECK(speed.help == "Speed, again.");
+  CHECK(speed.type == MetricType::kUntyped);
+  CHECK(speed.samples.empty());
+  CHECK(names(b) == std::vector<std::string>{"speed"});
+  // The families not asked for in that cycle are gone at the next.
+  b.recycle();
+  b.addSingle("up", "Up.", MetricType::kGauge, 1);
+  b.addSingle("mtu", "MTU.", MetricType::kGauge, 1);
+  CHECK(names(b) == std::vector<std::string>{"up", "mtu"});
+  CHECK(b.families()[0].help == "Up.");
+  // In order to the end: then only the start of that order, then the whole again. What the
+  // shorter cycle did not ask for is gone, not taken back from the cycle before.
+  b.recycle();
+  b.addSingle("up", "Up.", MetricType::kGauge, 1);
+  b.addSingle("mtu", "MTU.", MetricType::kGauge, 1);
+  b.recycle();
+  b.addSingle("up", "Up.", MetricType::kGauge, 1);
+  b.recycle();
+  b.addSingle("up", "Up.", MetricType::kGauge, 2);
+  auto& mtu = b.family("mtu", "MTU, new.", MetricType::kCounter);
+  CHECK(mtu.samples.capacity() == 0);  // a new family, not last-but-one cycle's
+  CHECK(mtu.help == "MTU, new.");
+  CHECK(names(b) == std::vector<std::string>{"up", "mtu"});
+}

@@ -114,7 +114,14 @@ class MetricBatch {
   // Since recycle(): the last cycle's families and their index, name -> position in pool_.
   std::vector<MetricFamily> pool_;
   StringMap<std::size_t> pool_index_;
+  // Since recycle(), every family was asked for in last cycle's order: families_[i] came from
+  // pool_[i], and pool_index_ (not index_) indexes them. The first family asked for out of that
+  // order ends it (leaveOrder).
+  bool in_order_ = false;
   uint64_t layout_ = 0;
+
+  std::size_t takeFromPool(std::size_t pool_position, std::string_view help, MetricType type);
+  void leaveOrder();
 };
 
 /// Whether `name` is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
