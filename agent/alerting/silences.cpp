@@ -157,6 +157,11 @@ std::vector<Silence> Silences::list() const {
   return silences_;
 }
 
+bool Silences::empty() const {
+  std::lock_guard lock(mu_);
+  return silences_.empty();
+}
+
 std::vector<std::string> Silences::mutes(const LabelSet& labels, uint64_t fp, int64_t now) {
   std::lock_guard lock(mu_);
   std::vector<std::string> ids;

@@ -187,10 +187,14 @@ void AlertingService::run() {
   ClockWatch clock_watch;
   std::unique_lock loop_lock(loop_mu_);
   while (!stopping_) {
+    // While it works, the loop cannot see what arrives: alerts received meanwhile set wake_,
+    // and the wait below returns at once.
+    next_wake_ = INT64_MAX;
     loop_lock.unlock();
     const int64_t now = unixNowMs();
     const auto step = clock_watch.observe(now, std::chrono::steady_clock::now());
     int64_t next = 0;
+    bool nothing_held = false;
     std::vector<alerting::PendingFlush> pending;
     {
       std::lock_guard lock(mu_);
@@ -214,6 +218,7 @@ void AlertingService::run() {
         silences_.collectExpiredBefore(now - kSilenceRetentionMs);
         last_gc = now;
       }
+      nothing_held = store_.size() == 0 && silences_.empty();
     }
     // Deliveries run without the lock: a slow receiver must not hold up the API or the rule
     // engine sending alerts.
@@ -265,8 +270,11 @@ void AlertingService::run() {
       }
     }
     loop_lock.lock();
-    // Wake for the next flush, a new alert, or at least every second (expiring silences).
-    const int64_t wait_ms = std::clamp<int64_t>(next - unixNowMs(), 0, 1000);
+    // Wake for the next flush, a new alert, or at least every second (silences ending with
+    // their alerts). With no alert and no silence held nothing comes due by time alone: an
+    // alert, a reload or an API call wakes the loop, and it looks once a minute regardless.
+    const int64_t longest_wait_ms = nothing_held ? 60 * 1000 : 1000;
+    const int64_t wait_ms = std::clamp<int64_t>(next - unixNowMs(), 0, longest_wait_ms);
     next_wake_ = unixNowMs() + wait_ms;
     loop_cv_.wait_for(loop_lock, std::chrono::milliseconds(wait_ms),
                       [&] { return stopping_ || wake_; });

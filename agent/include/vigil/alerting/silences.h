@@ -44,6 +44,8 @@ class Silences {
   Status expire(const std::string& id, int64_t now);
   std::optional<Silence> get(const std::string& id) const;
   std::vector<Silence> list() const;
+  /// No silence held, in any state.
+  bool empty() const;
   /// The ids of the active silences matching `labels`; records the alert as muted by them.
   std::vector<std::string> mutes(const LabelSet& labels, uint64_t fp, int64_t now);
   /// The same, without recording anything (for showing alerts' status).
