@@ -168,7 +168,9 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     slot.runner_replaced.store(false);
     slot.running_on.store(t_runner);
     slot.running_since_ns.store(toNs(started));
-    armWatchdogBy(toNs(started) + firstLimitNs(slot));
+    const CycleLimits limits = limitsOf(slot, toNs(started));
+    armWatchdogBy(
+        earliest(earliest(limits.timeout_ns, limits.hand_off_ns), limits.replace_runner_ns));
 
     std::shared_ptr<MetricBatch> batch = std::move(slot.recycled);
     if (batch == nullptr) {
@@ -307,40 +309,55 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     startRunner(runner_generation.fetch_add(1) + 1);
   }
 
-  // How long `slot` may run before the watchdog has something to do: report its timeout,
-  // hand the rest of its round over, or replace the local runner it hangs.
-  int64_t firstLimitNs(const Slot& slot) const {
-    int64_t limit =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(slot.settings.timeout).count();
+  // The moments a cycle that started at `since` passes the watchdog's limits, 0 where a limit
+  // does not apply: its timeout (reported), the hand-over of the rest of its round to the pool
+  // (when its group has others), and the replacement of the local runner it hangs (when it
+  // runs on the current one; half an interval, so that the next round is not late).
+  struct CycleLimits {
+    int64_t timeout_ns = 0;
+    int64_t hand_off_ns = 0;
+    int64_t replace_runner_ns = 0;
+  };
+  CycleLimits limitsOf(const Slot& slot, int64_t since) const {
+    CycleLimits limits;
+    limits.timeout_ns =
+        since + std::chrono::duration_cast<std::chrono::nanoseconds>(slot.settings.timeout).count();
     if (slot.group->slots.size() > 1) {
-      limit = std::min(limit, kHandOffAfterNs);
+      limits.hand_off_ns = since + kHandOffAfterNs;
     }
-    if (slot.group->local) {
-      limit = std::min(limit, std::max(kHandOffAfterNs, slot.group->interval.count() / 2));
+    if (slot.running_on.load() == runner_generation.load()) {
+      limits.replace_runner_ns =
+          since + std::max(kHandOffAfterNs, slot.group->interval.count() / 2);
     }
-    return limit;
+    return limits;
+  }
+
+  // The earliest of `at` and `candidate`, where 0 means none.
+  static int64_t earliest(int64_t at, int64_t candidate) {
+    if (candidate == 0) {
+      return at;
+    }
+    return at == 0 ? candidate : std::min(at, candidate);
   }
 
   // The earliest moment a running cycle passes a limit the watchdog has not acted on yet; 0 if
   // there is none.
   int64_t nextWatchdogDeadline() const {
     int64_t next = 0;
-    auto consider = [&next](int64_t at) { next = next == 0 ? at : std::min(next, at); };
     for (const auto& slot : slots) {
       const int64_t since = slot->running_since_ns.load();
       if (since == 0) {
         continue;
       }
+      const CycleLimits limits = limitsOf(*slot, since);
       if (!slot->timeout_reported.load()) {
-        consider(
-            since +
-            std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count());
+        next = earliest(next, limits.timeout_ns);
       }
-      if (slot->group->slots.size() > 1 && !slot->handed_off.load()) {
-        consider(since + kHandOffAfterNs);
+      if (!slot->handed_off.load()) {
+        next = earliest(next, limits.hand_off_ns);
       }
-      if (slot->running_on.load() == runner_generation.load() && !slot->runner_replaced.load()) {
-        consider(since + std::max(kHandOffAfterNs, slot->group->interval.count() / 2));
+      if (!slot->runner_replaced.load()) {
+        next = earliest(next, limits.replace_runner_ns);
       }
     }
     return next;
@@ -415,27 +432,26 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
 
   void checkRunningCycles() {
     const int64_t now = toNs(Clock::now());
+    auto passed = [now](int64_t limit) { return limit != 0 && now >= limit; };
     for (auto& slot : slots) {
-      int64_t since = slot->running_since_ns.load();
-      int64_t limit =
-          std::chrono::duration_cast<std::chrono::nanoseconds>(slot->settings.timeout).count();
-      if (since != 0 && now - since >= limit && !slot->timeout_reported.exchange(true)) {
+      const int64_t since = slot->running_since_ns.load();
+      if (since == 0) {
+        continue;
+      }
+      const CycleLimits limits = limitsOf(*slot, since);
+      if (passed(limits.timeout_ns) && !slot->timeout_reported.exchange(true)) {
         slot->health.timedOut();
         spdlog::warn("collector timed out collector={} timeout={}", slot->settings.name,
                      formatDuration(slot->settings.timeout));
       }
-      // The rest of a hung slot's round goes to the pool, and a local runner hung for half
-      // an interval is replaced; each once per cycle of the slot.
-      Group* g = slot->group;
-      if (since != 0 && now - since >= kHandOffAfterNs && g->slots.size() > 1 &&
-          !slot->handed_off.exchange(true)) {
+      // Each once per cycle of the slot.
+      if (passed(limits.hand_off_ns) && !slot->handed_off.exchange(true)) {
+        Group* g = slot->group;
         const uint64_t round = slot->running_round.load();
         auto self = shared_from_this();
         asio::post(io, [self, g, round] { self->runRound(*g, round); });
       }
-      if (since != 0 && now - since >= std::max(kHandOffAfterNs, g->interval.count() / 2) &&
-          slot->running_on.load() == runner_generation.load() &&
-          !slot->runner_replaced.exchange(true)) {
+      if (passed(limits.replace_runner_ns) && !slot->runner_replaced.exchange(true)) {
         replaceRunner();
       }
     }
