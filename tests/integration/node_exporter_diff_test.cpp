@@ -138,6 +138,7 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
   // Same types, and counters within a small tolerance (vigil's values are up to one collection
   // interval older than node_exporter's, which collects at scrape time).
   std::size_t compared = 0;
+  std::size_t network_gauges = 0;
   for (const auto& [key, s] : theirs) {
     auto it = ours.find(key);
     if (!isShared(key) || it == ours.end()) {
@@ -151,6 +152,12 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
       CHECK(it->second.value <= s.value + 1e-9);  // ours is not from the future
       ++compared;
     }
+    // Network device properties (MTU, indexes, carrier, speed...) hold still: the same value.
+    if (s.type == "gauge" && key.rfind("node_network_", 0) == 0) {
+      CHECK(it->second.value == s.value);
+      ++network_gauges;
+    }
   }
   CHECK(compared > 50);
+  CHECK(network_gauges > 10);
 }

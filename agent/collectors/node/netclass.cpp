@@ -1,7 +1,14 @@
 // node_network_* device properties from /sys/class/net/<iface>, as node_exporter 1.5 exports
 // them: numeric attributes as gauges (counters for the *_changes_total ones), text attributes
 // in node_network_info. Attributes a device does not support (reads fail) are left out.
+//
+// Most attributes come from one rtnetlink dump a cycle rather than a sysfs read each (22 per
+// device): the same values, with sysfs's rules for when one is absent. Netlink sees vigil's own
+// network namespace and sysfs the one it was mounted in, so netlink is used only while the
+// two list the same devices with the same indexes and addresses (checked whenever the list
+// changes); otherwise, and for the attributes netlink does not carry, sysfs is read.
 #include <dirent.h>
+#include <linux/if.h>
 
 #include <algorithm>
 #include <array>
@@ -12,43 +19,102 @@
 #include <string_view>
 
 #include "../common/proc_file.h"
+#include "../common/rtnetlink.h"
 #include "node_collectors.h"
 
 namespace vigil::collectors::node {
 namespace {
+
+// sysfs shows carrier and dormant only for a device that is up (netif_running).
+bool running(const LinkAttributes& l) { return (l.flags & IFF_UP) != 0; }
+
+template <typename T>
+std::optional<double> valueOf(const std::optional<T>& v) {
+  return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+}
+
+using FromLink = std::optional<double> (*)(const LinkAttributes&);
 
 struct Property {
   const char* file;
   const char* name;  // node_network_<name>
   MetricType type;
   bool hex = false;
+  FromLink from_link = nullptr;  // nullptr: netlink does not carry it, read from sysfs
 };
 constexpr Property kProperties[] = {
     {"addr_assign_type", "address_assign_type", MetricType::kGauge},
-    {"carrier", "carrier", MetricType::kGauge},
-    {"carrier_changes", "carrier_changes_total", MetricType::kCounter},
-    {"carrier_down_count", "carrier_down_changes_total", MetricType::kCounter},
-    {"carrier_up_count", "carrier_up_changes_total", MetricType::kCounter},
+    {"carrier", "carrier", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return running(l) ? valueOf(l.carrier) : std::nullopt; }},
+    {"carrier_changes", "carrier_changes_total", MetricType::kCounter, false,
+     [](const LinkAttributes& l) { return valueOf(l.carrier_changes); }},
+    {"carrier_down_count", "carrier_down_changes_total", MetricType::kCounter, false,
+     [](const LinkAttributes& l) { return valueOf(l.carrier_down_count); }},
+    {"carrier_up_count", "carrier_up_changes_total", MetricType::kCounter, false,
+     [](const LinkAttributes& l) { return valueOf(l.carrier_up_count); }},
     {"dev_id", "device_id", MetricType::kGauge, true},
-    {"dormant", "dormant", MetricType::kGauge},
+    {"dormant", "dormant", MetricType::kGauge, false,
+     [](const LinkAttributes& l) -> std::optional<double> {
+       if (!running(l)) {
+         return std::nullopt;
+       }
+       return (l.flags & IFF_DORMANT) != 0 ? 1 : 0;
+     }},
+    // sysfs shows dev->flags; netlink's flags are dev_get_flags(), which differ.
     {"flags", "flags", MetricType::kGauge, true},
-    {"ifindex", "iface_id", MetricType::kGauge},
-    {"iflink", "iface_link", MetricType::kGauge},
-    {"link_mode", "iface_link_mode", MetricType::kGauge},
-    {"mtu", "mtu_bytes", MetricType::kGauge},
+    {"ifindex", "iface_id", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return std::optional<double>(l.index); }},
+    {"iflink", "iface_link", MetricType::kGauge, false,
+     [](const LinkAttributes& l) {
+       return std::optional<double>(l.link ? static_cast<double>(*l.link) : l.index);
+     }},
+    {"link_mode", "iface_link_mode", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return valueOf(l.link_mode); }},
+    {"mtu", "mtu_bytes", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return valueOf(l.mtu); }},
     {"name_assign_type", "name_assign_type", MetricType::kGauge},
-    {"netdev_group", "net_dev_group", MetricType::kGauge},
-    {"type", "protocol_type", MetricType::kGauge},
+    {"netdev_group", "net_dev_group", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return valueOf(l.group); }},
+    {"type", "protocol_type", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return std::optional<double>(l.type); }},
     {"speed", "speed_bytes", MetricType::kGauge},
-    {"tx_queue_len", "transmit_queue_length", MetricType::kGauge},
+    {"tx_queue_len", "transmit_queue_length", MetricType::kGauge, false,
+     [](const LinkAttributes& l) { return valueOf(l.tx_queue_len); }},
 };
+constexpr std::size_t kIfindexProperty = 8;
+static_assert(std::string_view(kProperties[kIfindexProperty].file) == "ifindex");
 
-// node_network_info's labels besides device and operstate.
-constexpr const char* kInfoAttributes[] = {"address", "broadcast", "duplex", "ifalias"};
-constexpr std::size_t kFirstProperty = 1 + std::size(kInfoAttributes);  // after operstate
+// node_network_info's labels besides device, in sysfs slots 0..4: operstate first.
+constexpr const char* kInfoAttributes[] = {"operstate", "address", "broadcast", "duplex",
+                                           "ifalias"};
+constexpr std::size_t kOperstate = 0;
+constexpr std::size_t kAddress = 1;
+constexpr std::size_t kBroadcast = 2;
+constexpr std::size_t kDuplex = 3;  // from the driver, through sysfs only
+constexpr std::size_t kIfalias = 4;
+constexpr std::size_t kFirstProperty = std::size(kInfoAttributes);
 constexpr std::size_t kAttributes = kFirstProperty + std::size(kProperties);
 
+// IF_OPER_* as sysfs names them; a state past the table has no text (sysfs fails the read).
+constexpr const char* kOperstates[] = {"unknown", "notpresent", "down", "lowerlayerdown",
+                                       "testing", "dormant",    "up"};
+
+std::string_view operstateName(const std::optional<uint8_t>& state) {
+  if (!state || *state >= std::size(kOperstates)) {
+    return {};
+  }
+  return kOperstates[*state];
+}
+
+// One device's values this cycle.
+struct DeviceReading {
+  std::array<std::string, std::size(kInfoAttributes)> info;
+  std::array<std::optional<double>, std::size(kProperties)> values;
+};
+
 class NetclassCollector final : public Collector {
+  using DeviceFiles = std::array<std::unique_ptr<ProcFile>, kAttributes>;
+
  public:
   explicit NetclassCollector(const HostPaths& paths) : dir_(joinPath(paths.sysfs, "class/net")) {
     for (const Property& p : kProperties) {
@@ -71,62 +137,151 @@ class NetclassCollector final : public Collector {
       it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
                                                                            : files_.erase(it);
     }
+    const bool from_netlink = netlinkMatchesSysfs();
+    readings_.resize(devices_.size());
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      readDevice(d, from_netlink ? &links_[by_name_[d]] : nullptr, readings_[d]);
+    }
+
     auto& up = out.family("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.",
                           MetricType::kGauge);
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      MetricBatch::add(up, {{"device", devices_[d]}}, readings_[d].info[kOperstate] == "up");
+    }
     auto& info = out.family("node_network_info",
                             "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
                             MetricType::kGauge);
-    for (const std::string& device : devices_) {
-      auto& open_files = files_[device];
-      // Attribute files stay open between cycles and are re-read with pread. The text is valid
-      // until the next read. `slot` numbers the attributes: the info ones, then kProperties.
-      auto readAttribute = [&](std::size_t slot, const char* file, bool& ok) -> std::string_view {
-        auto& f = open_files[slot];
-        if (f == nullptr) {
-          f = std::make_unique<ProcFile>(dir_ + "/" + device + "/" + file);
-        }
-        ok = f->read(scratch_).isOk();
-        std::string_view text = scratch_;
-        while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-          text.remove_suffix(1);
-        }
-        return text;
-      };
-      bool ok = false;
-      LabelSet info_labels{{"device", device},
-                           {"operstate", std::string(readAttribute(0, "operstate", ok))}};
-      MetricBatch::add(up, {{"device", device}}, info_labels[1].value == "up" ? 1 : 0);
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      LabelSet labels{{"device", devices_[d]}};
       for (std::size_t i = 0; i < std::size(kInfoAttributes); ++i) {
-        info_labels.push_back(
-            {kInfoAttributes[i], std::string(readAttribute(1 + i, kInfoAttributes[i], ok))});
+        labels.push_back({kInfoAttributes[i], readings_[d].info[i]});
       }
-      MetricBatch::add(info, std::move(info_labels), 1);
-      for (std::size_t i = 0; i < std::size(kProperties); ++i) {
-        const Property& p = kProperties[i];
-        const std::string_view text = readAttribute(kFirstProperty + i, p.file, ok);
-        if (!ok || text.empty()) {
-          continue;
-        }
-        double value = 0;
-        if (p.hex) {
-          value = static_cast<double>(std::strtoull(std::string(text).c_str(), nullptr, 16));
-        } else {
-          auto v = parseDouble(text);
-          if (!v) {
-            continue;
+      MetricBatch::add(info, std::move(labels), 1);
+    }
+    // One family at a time, all devices in each.
+    for (std::size_t i = 0; i < std::size(kProperties); ++i) {
+      MetricFamily* family = nullptr;
+      for (std::size_t d = 0; d < devices_.size(); ++d) {
+        if (const auto& value = readings_[d].values[i]) {
+          if (family == nullptr) {
+            family = &out.family(names_[i], helps_[i], kProperties[i].type);
           }
-          value = *v;
+          MetricBatch::add(*family, {{"device", devices_[d]}}, *value);
         }
-        if (std::string_view(p.file) == "speed") {
-          value *= 1000 * 1000 / 8;  // Mbit/s to bytes/s; an unknown speed (-1) stays negative
-        }
-        MetricBatch::add(out.family(names_[i], helps_[i], p.type), {{"device", device}}, value);
       }
     }
     return Status::ok();
   }
 
  private:
+  // Reads device `d`'s attributes: from `link` those netlink carries, when given, and the
+  // others from sysfs.
+  void readDevice(std::size_t d, const LinkAttributes* link, DeviceReading& reading) {
+    DeviceFiles& files = files_[devices_[d]];
+    if (link != nullptr) {
+      reading.info[kOperstate] = operstateName(link->operstate);
+      reading.info[kAddress] = link->address;
+      reading.info[kBroadcast] = link->broadcast;
+      reading.info[kIfalias] = link->alias;
+    }
+    for (std::size_t i = 0; i < std::size(kInfoAttributes); ++i) {
+      if (link == nullptr || i == kDuplex) {
+        bool ok = false;
+        reading.info[i] = readAttribute(files, d, i, kInfoAttributes[i], ok);
+      }
+    }
+    for (std::size_t i = 0; i < std::size(kProperties); ++i) {
+      const Property& p = kProperties[i];
+      if (link != nullptr && p.from_link != nullptr) {
+        reading.values[i] = p.from_link(*link);
+      } else {
+        reading.values[i] = readProperty(files, d, i);
+      }
+    }
+  }
+
+  std::optional<double> readProperty(DeviceFiles& files, std::size_t d, std::size_t i) {
+    const Property& p = kProperties[i];
+    bool ok = false;
+    const std::string_view text = readAttribute(files, d, kFirstProperty + i, p.file, ok);
+    if (!ok || text.empty()) {
+      return std::nullopt;
+    }
+    double value = 0;
+    if (p.hex) {
+      value = static_cast<double>(std::strtoull(std::string(text).c_str(), nullptr, 16));
+    } else {
+      auto v = parseDouble(text);
+      if (!v) {
+        return std::nullopt;
+      }
+      value = *v;
+    }
+    if (std::string_view(p.file) == "speed") {
+      value *= 1000 * 1000 / 8;  // Mbit/s to bytes/s; an unknown speed (-1) stays negative
+    }
+    return value;
+  }
+
+  // Attribute files stay open between cycles and are re-read with pread. The text is valid
+  // until the next read. `slot` numbers the attributes: kInfoAttributes, then kProperties.
+  std::string_view readAttribute(DeviceFiles& files, std::size_t d, std::size_t slot,
+                                 const char* file, bool& ok) {
+    auto& f = files[slot];
+    if (f == nullptr) {
+      f = std::make_unique<ProcFile>(dir_ + "/" + devices_[d] + "/" + file);
+    }
+    ok = f->read(scratch_).isOk();
+    std::string_view text = scratch_;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+      text.remove_suffix(1);
+    }
+    return text;
+  }
+
+  // Dumps the links and says whether they are the devices sysfs lists (by_name_[d] is then
+  // device d's entry in links_).
+  bool netlinkMatchesSysfs() {
+    if (!dumper_.dump(links_).isOk() || links_.size() != devices_.size()) {
+      return false;
+    }
+    by_name_.resize(links_.size());
+    for (std::size_t i = 0; i < by_name_.size(); ++i) {
+      by_name_[i] = i;
+    }
+    std::sort(by_name_.begin(), by_name_.end(),
+              [this](std::size_t a, std::size_t b) { return links_[a].name < links_[b].name; });
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      if (links_[by_name_[d]].name != devices_[d]) {
+        return false;
+      }
+    }
+    if (devices_ != checked_devices_) {
+      checked_devices_ = devices_;
+      netlink_agrees_ = sameDevicesInSysfs();
+    }
+    return netlink_agrees_;
+  }
+
+  // Devices of the same names can be other devices in another namespace (every namespace has
+  // its lo, most an eth0): their indexes and hardware addresses tell them apart.
+  bool sameDevicesInSysfs() {
+    for (std::size_t d = 0; d < devices_.size(); ++d) {
+      const LinkAttributes& link = links_[by_name_[d]];
+      DeviceFiles& files = files_[devices_[d]];
+      bool ok = false;
+      const auto index =
+          parseUnsigned(readAttribute(files, d, kFirstProperty + kIfindexProperty, "ifindex", ok));
+      if (!ok || !index || *index != static_cast<unsigned long long>(link.index)) {
+        return false;
+      }
+      if (readAttribute(files, d, kAddress, "address", ok) != link.address || !ok) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   // The directory stays open and is read again from its start each cycle (sorted names in
   // devices_): devices come and go, but opening it costs a path lookup every cycle.
   Status listDevices() {
@@ -162,8 +317,15 @@ class NetclassCollector final : public Collector {
   std::vector<std::string> names_;  // per property: node_network_<name>
   std::vector<std::string> helps_;
   // Per device, its attribute files by slot.
-  std::map<std::string, std::array<std::unique_ptr<ProcFile>, kAttributes>> files_;
+  std::map<std::string, DeviceFiles> files_;
   std::string scratch_;
+  std::vector<DeviceReading> readings_;  // per device, this cycle
+  LinkDumper dumper_;
+  std::vector<LinkAttributes> links_;
+  std::vector<std::size_t> by_name_;  // links_ in devices_' (name) order
+  // The device list last checked against sysfs, and whether netlink agreed with it.
+  std::vector<std::string> checked_devices_;
+  bool netlink_agrees_ = false;
 };
 
 }  // namespace

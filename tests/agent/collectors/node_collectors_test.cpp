@@ -8,12 +8,16 @@
 #include <sstream>
 #include <thread>
 
+#include "agent/collectors/common/rtnetlink.h"
 #include "agent/collectors/container/cgroup_collector.h"
 #include "agent/collectors/node/node_collectors.h"
+#include "tests/support/process.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
 
 using namespace vigil;
+using vigil::collectors::LinkAttributes;
+using vigil::collectors::LinkDumper;
 
 namespace {
 
@@ -257,4 +261,50 @@ TEST_CASE("Node collectors: os-release replaced by an upgrade is read again",
   CHECK(st.code() == StatusCode::kNotFound);
   CHECK_THAT(st.message(), Catch::Contains("usr/lib/os-release"));
   fs::remove_all(root);
+}
+
+// netclass takes most attributes from netlink, which sees vigil's network namespace, and the
+// rest from the sysfs root, which may show another (a container with the host's /sys): devices
+// of the same names there are other devices, and their attributes must come from sysfs.
+TEST_CASE("Node collectors: netclass reads a sysfs that shows other devices than netlink's",
+          "[agent][collectors][node]") {
+  LinkDumper dumper;
+  std::vector<LinkAttributes> links;
+  REQUIRE(dumper.dump(links).isOk());
+  test::TempDir other;
+  for (const LinkAttributes& link : links) {
+    // The same name and index as here, another hardware address and MTU.
+    const std::string device = "class/net/" + link.name;
+    std::filesystem::create_directories(other.file(device));
+    other.write(device + "/ifindex", std::to_string(link.index) + "\n");
+    other.write(device + "/address", "02:00:00:00:00:99\n");
+    other.write(device + "/mtu", "1234\n");
+    other.write(device + "/operstate", "testing\n");
+  }
+  HostPaths paths;
+  paths.sysfs = other.path();
+  auto netclass = make("netclass", paths);
+  const std::string got = collectText(*netclass, paths);
+  for (const LinkAttributes& link : links) {
+    INFO("device " << link.name);
+    CHECK_THAT(got, Catch::Contains("node_network_mtu_bytes{device=\"" + link.name + "\"} 1234\n"));
+    CHECK_THAT(got, Catch::Contains("address=\"02:00:00:00:00:99\""));
+    CHECK_THAT(got, Catch::Contains("operstate=\"testing\""));
+    // Attributes its sysfs does not have are absent, not taken from netlink.
+    CHECK_THAT(got, !Catch::Contains("node_network_transmit_queue_length{device=\"" + link.name));
+  }
+
+  SECTION("and this machine's own sysfs agrees with netlink") {
+    HostPaths here;
+    here.sysfs = "/sys";
+    auto live = make("netclass", here);
+    const std::string ours = collectText(*live, here);
+    for (const LinkAttributes& link : links) {
+      INFO("device " << link.name);
+      CHECK_THAT(ours, Catch::Contains("node_network_mtu_bytes{device=\"" + link.name + "\"} " +
+                                       std::to_string(*link.mtu) + "\n"));
+      CHECK_THAT(ours, Catch::Contains("node_network_iface_id{device=\"" + link.name + "\"} " +
+                                       std::to_string(link.index) + "\n"));
+    }
+  }
 }
