@@ -1,6 +1,9 @@
 #include "proc_file.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,6 +59,25 @@ Status ProcFile::read(std::string& buf) {
   }
   buf.resize(used);
   return Status::ok();
+}
+
+Status ProcFile::readIfChanged(std::string& buf, bool& changed) {
+  if (fd_ >= 0 && signals_changes_) {
+    // A mount table reports POLLPRI (with POLLERR) once after each change, and polling
+    // consumes it: a change after this poll is reported by the next one.
+    pollfd p{fd_, POLLPRI, 0};
+    if (::poll(&p, 1, 0) == 0) {
+      changed = false;
+      return Status::ok();
+    }
+  }
+  changed = true;
+  Status status = read(buf);
+  // Until a good read, and for a file not in procfs, there is nothing to compare with.
+  struct statfs fs {};
+  signals_changes_ =
+      status.isOk() && fd_ >= 0 && ::fstatfs(fd_, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+  return status;
 }
 
 void splitFields(std::string_view line, std::vector<std::string_view>& out) {

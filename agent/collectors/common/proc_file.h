@@ -22,11 +22,16 @@ class ProcFile {
   /// does not exist or cannot be read (permission, unsupported): callers treat that as "metric
   /// absent".
   Status read(std::string& buf);
+  /// As read, for a file whose changes the kernel signals through poll(2) (a mount table in
+  /// procfs): reads it only if it changed since the last read, setting `changed`; `buf` is left
+  /// as it is otherwise. Any other file (a recorded fixture) is read every time.
+  Status readIfChanged(std::string& buf, bool& changed);
   const std::string& path() const { return path_; }
 
  private:
   std::string path_;
   int fd_ = -1;
+  bool signals_changes_ = false;  // fd_ is in procfs: poll says when it changed
 };
 
 /// Calls fn(line) for every line of `text`, without the newline.

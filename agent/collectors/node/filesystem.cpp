@@ -47,6 +47,7 @@ struct Mount {
   std::string mountpoint;  // as labelled: without the rootfs prefix
   std::string fstype;
   bool readonly = false;
+  std::string path;  // where to statfs it: under the rootfs
 };
 
 using StatFn = std::function<int(const std::string& path, struct statfs& out)>;
@@ -56,13 +57,16 @@ int realStatfs(const std::string& path, struct statfs& out) {
 }
 
 struct StatResult {
-  bool done = false;
   int error = 0;
   struct statfs st {};
 };
 
-// One statfs at a time on its own thread. If a call hangs, the collector abandons this worker
-// (it finishes or stays stuck on its own) and starts a fresh one.
+using SteadyClock = std::chrono::steady_clock;
+
+// statfs of a cycle's mounts, one after another on its own thread, which hands back the whole
+// list at once (a hand-over between threads per mount cost more than the calls). If a call
+// hangs, the collector abandons this worker (it finishes or stays stuck on its own) and starts
+// a fresh one for the rest.
 class StatfsWorker {
  public:
   explicit StatfsWorker(StatFn fn) : state_(std::make_shared<State>()) {
@@ -74,29 +78,46 @@ class StatfsWorker {
     state_->quit = true;
     state_->cv.notify_all();
   }
+  StatfsWorker(const StatfsWorker&) = delete;
+  StatfsWorker& operator=(const StatfsWorker&) = delete;
 
-  /// statfs(path), or nullopt if it did not return before `deadline`.
-  std::optional<StatResult> stat(const std::string& path,
-                                 std::chrono::steady_clock::time_point deadline) {
-    std::unique_lock lock(state_->mu);
-    state_->request = path;
-    state_->result = StatResult{};
-    state_->has_request = true;
-    state_->cv.notify_all();
-    if (!state_->cv.wait_until(lock, deadline, [&] { return state_->result.done; })) {
-      return std::nullopt;
+  /// statfs of paths[first..] in order into results[first..]. Returns the index it stopped at:
+  /// paths.size() when all returned, else the one that had not returned `timeout` after it
+  /// started or at `deadline` (this worker is stuck in it).
+  std::size_t statAll(const std::vector<std::string>& paths, std::size_t first,
+                      std::chrono::milliseconds timeout, SteadyClock::time_point deadline,
+                      std::vector<StatResult>& results) {
+    State& s = *state_;
+    std::unique_lock lock(s.mu);
+    s.paths.assign(paths.begin() + static_cast<std::ptrdiff_t>(first), paths.end());
+    s.results.resize(s.paths.size());
+    s.done = 0;
+    s.current_started = SteadyClock::now();
+    s.has_request = true;
+    s.cv.notify_all();
+    // The worker wakes us only when all are done; meanwhile, each call's limit is checked when
+    // it would pass, counted from when that call started.
+    while (s.done < s.paths.size()) {
+      const auto limit = std::min(deadline, s.current_started + timeout);
+      if (SteadyClock::now() >= limit) {
+        break;
+      }
+      s.cv.wait_until(lock, limit);
     }
-    return state_->result;
+    std::copy_n(s.results.begin(), s.done, results.begin() + static_cast<std::ptrdiff_t>(first));
+    return first + s.done;
   }
 
  private:
   struct State {
     std::mutex mu;
     std::condition_variable cv;
-    std::string request;
+    std::vector<std::string> paths;
+    std::vector<StatResult> results;
+    std::size_t done = 0;
+    SteadyClock::time_point current_started;  // of paths[done]
     bool has_request = false;
     bool quit = false;
-    StatResult result;
     StatFn fn;
 
     void run() {
@@ -107,13 +128,18 @@ class StatfsWorker {
           return;
         }
         has_request = false;
-        const std::string path = request;
-        lock.unlock();
-        StatResult r;
-        r.error = fn(path, r.st);
-        r.done = true;
-        lock.lock();
-        result = r;
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+          // Read unlocked: the collector assigns paths again only once this list is done, or
+          // never, having abandoned this worker.
+          const std::string& path = paths[i];
+          lock.unlock();
+          StatResult r;
+          r.error = fn(path, r.st);
+          lock.lock();
+          results[i] = r;
+          done = i + 1;
+          current_started = SteadyClock::now();
+        }
         cv.notify_all();
       }
     }
@@ -137,11 +163,15 @@ class FilesystemCollector final : public Collector {
   }
 
   Status collect(const CollectContext& ctx, MetricBatch& out) override {
-    // PID 1's view is the host's when vigil shares the host PID namespace; else our own.
-    if (!mountinfo_.read(buf_).isOk()) {
-      VIGIL_RETURN_IF_ERROR(self_mountinfo_.read(buf_));
+    // PID 1's view is the host's when vigil shares the host PID namespace; else our own. The
+    // mount table is parsed again only when the kernel says it changed.
+    bool changed = false;
+    if (!mountinfo_.readIfChanged(buf_, changed).isOk()) {
+      VIGIL_RETURN_IF_ERROR(self_mountinfo_.readIfChanged(buf_, changed));
     }
-    std::vector<Mount> mounts = parseMounts(buf_);
+    if (changed) {
+      parseMounts(buf_);
+    }
     auto& size =
         out.family("node_filesystem_size_bytes", "Filesystem size in bytes.", MetricType::kGauge);
     auto& free = out.family("node_filesystem_free_bytes", "Filesystem free space in bytes.",
@@ -160,32 +190,18 @@ class FilesystemCollector final : public Collector {
                    "Whether an error occurred while getting statistics for the given device.",
                    MetricType::kGauge);
 
-    std::set<std::tuple<std::string, std::string, std::string>> seen;
-    for (const Mount& m : mounts) {
-      if (!seen.emplace(m.device, m.fstype, m.mountpoint).second) {
-        continue;  // bind mounts: one series per label set
-      }
+    statMounts(ctx.deadline);
+    for (std::size_t i = 0; i < mounts_.size(); ++i) {
+      const Mount& m = mounts_[i];
+      const bool failed = results_[i].error != 0;
       const LabelSet labels{
           {"device", m.device}, {"fstype", m.fstype}, {"mountpoint", m.mountpoint}};
-      bool failed = true;
-      struct statfs st {};
-      if (!isStuck(m.mountpoint)) {
-        const auto deadline =
-            std::min(ctx.deadline, std::chrono::steady_clock::now() + mount_timeout_);
-        const std::string path = rootfs_ == "/" ? m.mountpoint : rootfs_ + m.mountpoint;
-        auto r = worker_->stat(path, deadline);
-        if (!r) {
-          markStuck(m.mountpoint);
-        } else if (r->error == 0) {
-          st = r->st;
-          failed = false;
-        }
-      }
       MetricBatch::add(device_error, labels, failed ? 1 : 0);
       MetricBatch::add(readonly, labels, m.readonly ? 1 : 0);
       if (failed) {
         continue;
       }
+      const struct statfs& st = results_[i].st;
       const double bsize = static_cast<double>(st.f_bsize);
       MetricBatch::add(size, labels, static_cast<double>(st.f_blocks) * bsize);
       MetricBatch::add(free, labels, static_cast<double>(st.f_bfree) * bsize);
@@ -197,8 +213,46 @@ class FilesystemCollector final : public Collector {
   }
 
  private:
-  std::vector<Mount> parseMounts(std::string_view text) {
-    std::vector<Mount> mounts;
+  // statfs of every mount not known to hang into results_ (an error for those that do).
+  void statMounts(SteadyClock::time_point deadline) {
+    index_.clear();
+    results_.assign(mounts_.size(), StatResult{EIO, {}});
+    for (std::size_t i = 0; i < mounts_.size(); ++i) {
+      if (!isStuck(mounts_[i].mountpoint)) {
+        index_.push_back(i);
+      }
+    }
+    // Assigned in place: the strings keep their storage from one cycle to the next.
+    paths_.resize(index_.size());
+    for (std::size_t k = 0; k < index_.size(); ++k) {
+      paths_[k] = mounts_[index_[k]].path;
+    }
+    stat_results_.resize(paths_.size());
+    std::size_t next = 0;
+    while (next < paths_.size()) {
+      const std::size_t stopped =
+          worker_->statAll(paths_, next, mount_timeout_, deadline, stat_results_);
+      for (std::size_t k = next; k < stopped; ++k) {
+        results_[index_[k]] = stat_results_[k];
+      }
+      if (stopped == paths_.size()) {
+        break;
+      }
+      // paths_[stopped] hangs: skipped until it answers; the rest are tried on a fresh worker,
+      // unless the cycle's own deadline is what passed (they then fail this cycle).
+      markStuck(mounts_[index_[stopped]]);
+      if (SteadyClock::now() >= deadline) {
+        break;
+      }
+      next = stopped + 1;
+    }
+  }
+
+  // The mounts to report, in mount table order, without exclusions and with one per label set
+  // (bind mounts).
+  void parseMounts(std::string_view text) {
+    mounts_.clear();
+    std::set<std::tuple<std::string, std::string, std::string>> seen;
     forEachLine(text, [&](std::string_view line) {
       // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
       splitFields(line, fields_);
@@ -227,9 +281,12 @@ class FilesystemCollector final : public Collector {
           RE2::FullMatch(m.fstype, fstypes_exclude_)) {
         return;
       }
-      mounts.push_back(std::move(m));
+      if (!seen.emplace(m.device, m.fstype, m.mountpoint).second) {
+        return;
+      }
+      m.path = rootfs_ == "/" ? m.mountpoint : rootfs_ + m.mountpoint;
+      mounts_.push_back(std::move(m));
     });
-    return mounts;
   }
 
   bool isStuck(const std::string& mountpoint) {
@@ -237,16 +294,15 @@ class FilesystemCollector final : public Collector {
     return stuck_->mounts.count(mountpoint) != 0;
   }
 
-  void markStuck(const std::string& mountpoint) {
+  void markStuck(const Mount& mount) {
     {
       std::lock_guard lock(stuck_->mu);
-      stuck_->mounts.insert(mountpoint);
+      stuck_->mounts.insert(mount.mountpoint);
     }
     // The worker is stuck in statfs: abandon it (its thread exits once the call returns) and
     // start a fresh one. A watcher waits for the mount to answer, so that it is tried again.
     worker_ = std::make_unique<StatfsWorker>(stat_);
-    std::thread([stuck = stuck_, stat = stat_, mountpoint,
-                 path = rootfs_ == "/" ? mountpoint : rootfs_ + mountpoint] {
+    std::thread([stuck = stuck_, stat = stat_, mountpoint = mount.mountpoint, path = mount.path] {
       struct statfs st {};
       stat(path, st);  // returns when the mount recovers
       std::lock_guard lock(stuck->mu);
@@ -270,6 +326,12 @@ class FilesystemCollector final : public Collector {
   std::shared_ptr<StuckMounts> stuck_ = std::make_shared<StuckMounts>();
   std::string buf_;
   std::vector<std::string_view> fields_;
+  std::vector<Mount> mounts_;  // from the last mount table read
+  // This cycle: per mount its result, and the mounts asked of the worker.
+  std::vector<StatResult> results_;
+  std::vector<std::string> paths_;
+  std::vector<std::size_t> index_;  // paths_[k] is mounts_[index_[k]]
+  std::vector<StatResult> stat_results_;
 };
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "agent/collectors/common/proc_file.h"
+
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/process.h"
+
+using namespace vigil;
+using namespace vigil::collectors;
+
+TEST_CASE("ProcFile: a file outside procfs is read every time", "[agent][collectors]") {
+  test::TempDir dir;
+  dir.write("mountinfo", "first\n");
+  ProcFile file(dir.file("mountinfo"));
+  std::string buf;
+  bool changed = false;
+  REQUIRE(file.readIfChanged(buf, changed).isOk());
+  CHECK(changed);
+  CHECK(buf == "first\n");
+  dir.write("mountinfo", "second, longer\n");
+  changed = false;
+  REQUIRE(file.readIfChanged(buf, changed).isOk());
+  CHECK(changed);
+  CHECK(buf == "second, longer\n");
+}
+
+// In a child with a mount namespace of its own, so that mounting there changes nothing else.
+// Exit codes say which step failed.
+TEST_CASE("ProcFile: a mount table is read again only after a mount changes it",
+          "[agent][collectors]") {
+  const std::string mountpoint = test::TempDir().path();  // removed at once; remade below
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (::unshare(CLONE_NEWNS) != 0 && ::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+      ::_exit(77);
+    }
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      ::_exit(77);
+    }
+    ProcFile table("/proc/self/mountinfo");
+    std::string buf;
+    bool changed = false;
+    if (!table.readIfChanged(buf, changed).isOk() || !changed) {
+      ::_exit(1);
+    }
+    const std::string before = buf;
+    if (!table.readIfChanged(buf, changed).isOk() || changed || buf != before) {
+      ::_exit(2);
+    }
+    std::filesystem::create_directories(mountpoint);
+    if (::mount("vigil-test", mountpoint.c_str(), "tmpfs", 0, nullptr) != 0) {
+      ::_exit(77);
+    }
+    if (!table.readIfChanged(buf, changed).isOk() || !changed ||
+        buf.find(mountpoint) == std::string::npos) {
+      ::_exit(3);
+    }
+    if (!table.readIfChanged(buf, changed).isOk() || changed) {
+      ::_exit(4);
+    }
+    ::umount(mountpoint.c_str());
+    if (!table.readIfChanged(buf, changed).isOk() || !changed ||
+        buf.find(mountpoint) != std::string::npos) {
+      ::_exit(5);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  std::filesystem::remove(mountpoint);
+  if (WEXITSTATUS(status) == 77) {
+    WARN("no mount namespace could be made here (needs root or user namespaces): not checked");
+    return;
+  }
+  CHECK(WEXITSTATUS(status) == 0);
+}
