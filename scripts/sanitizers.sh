@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # The sanitizer jobs, in clang builds, any report fatal:
 #  1. the unit tests (every module's hermetic test executable) with AddressSanitizer and
-#     UndefinedBehaviorSanitizer (build-asan), then those of the modules with threads with
-#     ThreadSanitizer (build-tsan);
+#     UndefinedBehaviorSanitizer (build-asan);
 #  2. every libFuzzer target (build-asan) (tests/fuzz) for FUZZ_SECONDS (default 20) each, starting from its
-#     kept corpus (tests/fuzz/corpus/NAME). New inputs go to a scratch directory; an input that
-#     crashes, leaks, hangs or trips a sanitizer is left in build-asan/findings/NAME/ and fails
-#     the run (once fixed, add it to the corpus: it is replayed on every run after).
+#     kept corpus (tests/fuzz/corpus/NAME), while the ThreadSanitizer build (build-tsan) runs.
+#     New inputs go to a scratch directory; an input that crashes, leaks, hangs or trips a
+#     sanitizer is left in build-asan/findings/NAME/ and fails the run (once fixed, add it to
+#     the corpus: it is replayed on every run after);
+#  3. the unit tests of the modules with threads with ThreadSanitizer.
 # Usage: scripts/sanitizers.sh [FUZZ_SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
-# -O1 with line tables only: quick to build on CI's two cores, fast enough to fuzz, and with
-# assertions on.
-CXX=clang++ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+# Unoptimised, with line tables only, linked by lld: the builds are most of this script's time
+# on CI's two cores, and -O0 compiles the Asio/Beast units two and a half times faster than
+# -O1 (for tests that run a few seconds longer); assertions on.
+sanitizer_build_flags=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only"
+  -DCMAKE_EXE_LINKER_FLAGS="-fuse-ld=lld")
+CXX=clang++ CC=clang cmake -S . -B build-asan "${sanitizer_build_flags[@]}" \
   -DVIGIL_SANITIZE=address,undefined -DVIGIL_BUILD_FUZZERS=ON -DVIGIL_BUILD_TESTS=ON >/dev/null
 unit_tests=(vigil_store_tests vigil_agent_tests vigil_rules_tests vigil_alerting_tests vigil_anomaly_tests
   vigil_exporters_tests)
+echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
 cmake --build build-asan -j"$(nproc)" --target "${unit_tests[@]}" fuzzers
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
@@ -33,10 +37,38 @@ done
 # anomaly detectors are single-threaded computation (AddressSanitizer covers them above; the
 # threads that run them are the agent's), so they are not built a third time.
 threaded_tests=(vigil_store_tests vigil_agent_tests vigil_alerting_tests vigil_exporters_tests)
-CXX=clang++ CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+CXX=clang++ CC=clang cmake -S . -B build-tsan "${sanitizer_build_flags[@]}" \
   -DVIGIL_SANITIZE=thread -DVIGIL_BUILD_TESTS=ON >/dev/null
-cmake --build build-tsan -j"$(nproc)" --target "${threaded_tests[@]}"
+# The TSan build runs while the fuzzers do (each fuzzer is one process on one core, for a set
+# time): the two together take little longer than the build alone.
+echo "== building with ThreadSanitizer, in the background (at ${SECONDS}s)"
+cmake --build build-tsan -j"$(nproc)" --target "${threaded_tests[@]}" >build-tsan/build.log 2>&1 &
+tsan_build=$!
+
+status=0
+for fuzzer in build-asan/fuzz/*_fuzz; do
+  name=$(basename "$fuzzer" _fuzz)
+  scratch=build-asan/fuzz-scratch/$name
+  findings=build-asan/findings/$name
+  rm -rf "$scratch"
+  mkdir -p "$scratch" "$findings"
+  echo "== fuzzing $name for ${seconds}s (corpus tests/fuzz/corpus/$name) (at ${SECONDS}s)"
+  if ! "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -print_final_stats=1 -artifact_prefix="$findings/" "$scratch" "tests/fuzz/corpus/$name" \
+    >"build-asan/fuzz-$name.log" 2>&1; then
+    echo "FINDING in $name: see build-asan/fuzz-$name.log and $findings/"
+    tail -40 "build-asan/fuzz-$name.log"
+    status=1
+  fi
+  grep -a -E "stat::number_of_executed_units|stat::peak_rss_mb" "build-asan/fuzz-$name.log" | tr '\n' ' '
+  echo
+done
+if ! wait "$tsan_build"; then
+  tail -60 build-tsan/build.log
+  echo "FAILED: the ThreadSanitizer build (build-tsan/build.log)"
+  exit 1
+fi
+echo "== ThreadSanitizer build done (at ${SECONDS}s)"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 # One process per test case: TSan knows a mutex by its address, and std::mutex never tells it
 # that one is gone, so two tests whose objects happen to reuse each other's stack addresses in
@@ -68,22 +100,4 @@ for t in "${threaded_tests[@]}"; do
   tsan_each_case build-tsan/tests/"$t"
 done
 
-status=0
-for fuzzer in build-asan/fuzz/*_fuzz; do
-  name=$(basename "$fuzzer" _fuzz)
-  scratch=build-asan/fuzz-scratch/$name
-  findings=build-asan/findings/$name
-  rm -rf "$scratch"
-  mkdir -p "$scratch" "$findings"
-  echo "== fuzzing $name for ${seconds}s (corpus tests/fuzz/corpus/$name) (at ${SECONDS}s)"
-  if ! "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-    -print_final_stats=1 -artifact_prefix="$findings/" "$scratch" "tests/fuzz/corpus/$name" \
-    >"build-asan/fuzz-$name.log" 2>&1; then
-    echo "FINDING in $name: see build-asan/fuzz-$name.log and $findings/"
-    tail -40 "build-asan/fuzz-$name.log"
-    status=1
-  fi
-  grep -a -E "stat::number_of_executed_units|stat::peak_rss_mb" "build-asan/fuzz-$name.log" | tr '\n' ' '
-  echo
-done
 exit $status

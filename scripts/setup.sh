@@ -14,7 +14,7 @@ build_packages=(
 test_packages=(
   prometheus prometheus-alertmanager prometheus-node-exporter redis-server postgresql curl
   openssl systemd binutils
-  clang libclang-rt-14-dev libfaketime
+  clang libclang-rt-14-dev lld libfaketime
 )
 
 want=("${build_packages[@]}")
