@@ -136,6 +136,9 @@ class StatfsWorker {
           StatResult r;
           r.error = fn(path, r.st);
           lock.lock();
+          if (quit) {
+            return;  // abandoned while that call hung: the rest are a fresh worker's
+          }
           results[i] = r;
           done = i + 1;
           current_started = SteadyClock::now();
