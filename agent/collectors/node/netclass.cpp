@@ -137,7 +137,7 @@ class NetclassCollector final : public Collector {
       it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
                                                                            : files_.erase(it);
     }
-    const bool from_netlink = netlinkMatchesSysfs();
+    const bool from_netlink = useNetlink();
     readings_.resize(devices_.size());
     for (std::size_t d = 0; d < devices_.size(); ++d) {
       readDevice(d, from_netlink ? &links_[by_name_[d]] : nullptr, readings_[d]);
@@ -239,9 +239,30 @@ class NetclassCollector final : public Collector {
     return text;
   }
 
+  // Whether this cycle's attributes may come from netlink, which sees vigil's network
+  // namespace, while sysfs shows the one it was mounted in. A sysfs of another namespace (a pod
+  // with the host's /sys and its own network) disagrees every cycle: once that is confirmed for
+  // an unchanged device list, the dump is skipped and only tried again every kRecheckCycles
+  // cycles. A single disagreement is not trusted, since a device created or removed between the
+  // directory read and the dump disagrees once too.
+  bool useNetlink() {
+    if (devices_ != checked_devices_) {
+      checked_devices_ = devices_;
+      disagreements_ = 0;
+      identities_agree_ = false;
+    }
+    if (disagreements_ >= kConfirmations && ++cycles_skipped_ < kRecheckCycles) {
+      return false;
+    }
+    cycles_skipped_ = 0;
+    const bool agrees = netlinkAgrees();
+    disagreements_ = agrees ? 0 : disagreements_ + 1;
+    return agrees;
+  }
+
   // Dumps the links and says whether they are the devices sysfs lists (by_name_[d] is then
   // device d's entry in links_).
-  bool netlinkMatchesSysfs() {
+  bool netlinkAgrees() {
     if (!dumper_.dump(links_).isOk() || links_.size() != devices_.size()) {
       return false;
     }
@@ -256,11 +277,11 @@ class NetclassCollector final : public Collector {
         return false;
       }
     }
-    if (devices_ != checked_devices_) {
-      checked_devices_ = devices_;
-      netlink_agrees_ = sameDevicesInSysfs();
+    // Only an agreement is kept for the list: a failed check is repeated with the next dump.
+    if (!identities_agree_) {
+      identities_agree_ = sameDevicesInSysfs();
     }
-    return netlink_agrees_;
+    return identities_agree_;
   }
 
   // Devices of the same names can be other devices in another namespace (every namespace has
@@ -323,9 +344,15 @@ class NetclassCollector final : public Collector {
   LinkDumper dumper_;
   std::vector<LinkAttributes> links_;
   std::vector<std::size_t> by_name_;  // links_ in devices_' (name) order
-  // The device list last checked against sysfs, and whether netlink agreed with it.
+  // Netlink against sysfs for the device list in checked_devices_: whether their indexes and
+  // addresses agreed, how many cycles in a row they disagreed, and how many dumps were skipped
+  // since the last.
+  static constexpr int kConfirmations = 2;
+  static constexpr int kRecheckCycles = 10;
   std::vector<std::string> checked_devices_;
-  bool netlink_agrees_ = false;
+  bool identities_agree_ = false;
+  int disagreements_ = 0;
+  int cycles_skipped_ = 0;
 };
 
 }  // namespace
