@@ -14,11 +14,13 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 # Unoptimised, with line tables only, linked by lld: the builds are most of this script's time
 # on CI's two cores, and -O0 compiles the Asio/Beast units two and a half times faster than
-# -O1 (for tests that run a few seconds longer); assertions on.
+# -O1 (for tests that run a few seconds longer); assertions on. The parsers the fuzzers drive
+# are the exception (VIGIL_OPTIMIZE_PARSERS): -O1, for 3 to 300 times more inputs a second.
 sanitizer_build_flags=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only"
   -DCMAKE_EXE_LINKER_FLAGS="-fuse-ld=lld")
 CXX=clang++ CC=clang cmake -S . -B build-asan "${sanitizer_build_flags[@]}" \
-  -DVIGIL_SANITIZE=address,undefined -DVIGIL_BUILD_FUZZERS=ON -DVIGIL_BUILD_TESTS=ON >/dev/null
+  -DVIGIL_SANITIZE=address,undefined -DVIGIL_BUILD_FUZZERS=ON -DVIGIL_OPTIMIZE_PARSERS=ON \
+  -DVIGIL_BUILD_TESTS=ON >/dev/null
 unit_tests=(vigil_store_tests vigil_agent_tests vigil_rules_tests vigil_alerting_tests vigil_anomaly_tests
   vigil_exporters_tests)
 echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
