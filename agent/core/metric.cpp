@@ -85,7 +85,7 @@ std::size_t MetricBatch::familyIndex(std::string_view name, std::string_view hel
     return taken;
   }
   index_.emplace(std::string(name), position);
-  families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}});
+  families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}, {}});
   return position;
 }
 
@@ -116,6 +116,32 @@ void MetricBatch::add(MetricFamily& family, LabelSet labels, double value) {
   std::sort(labels.begin(), labels.end(),
             [](const Label& a, const Label& b) { return a.name < b.name; });
   family.samples.push_back(MetricSample{std::move(labels), value, {}});
+}
+
+void MetricBatch::add(MetricFamily& family, std::initializer_list<LabelRef> labels, double value) {
+  const std::size_t position = family.samples.size();
+  if (position < family.previous.size()) {
+    MetricSample& last = family.previous[position];
+    // `last.labels` is sorted and its names distinct: the same set when every label given is
+    // in it (a handful of labels: no sorting needed to tell).
+    const bool same =
+        last.suffix.empty() && last.labels.size() == labels.size() &&
+        std::all_of(labels.begin(), labels.end(), [&](const LabelRef& l) {
+          return std::any_of(last.labels.begin(), last.labels.end(), [&](const Label& kept) {
+            return kept.name == l.name && kept.value == l.value;
+          });
+        });
+    if (same) {
+      family.samples.push_back(MetricSample{std::move(last.labels), value, {}});
+      return;
+    }
+  }
+  LabelSet made;
+  made.reserve(labels.size());
+  for (const LabelRef& l : labels) {
+    made.push_back(Label{std::string(l.name), std::string(l.value)});
+  }
+  add(family, std::move(made), value);
 }
 
 void MetricBatch::addSingle(std::string_view name, std::string_view help, MetricType type,
@@ -155,7 +181,11 @@ void MetricBatch::recycle() {
   pool_.clear();
   pool_.reserve(families_.size());
   for (MetricFamily& f : families_) {
-    f.samples.clear();  // the label sets go now; the storage for as many samples stays
+    // The cycle before last's label sets go now (those add() did not take back); this cycle's
+    // samples are the next one's to take back, and the storage for as many samples stays.
+    f.previous.clear();
+    std::swap(f.previous, f.samples);
+    f.samples.reserve(f.previous.size());
     pool_.push_back(std::move(f));
   }
   families_.clear();

@@ -88,8 +88,9 @@ thread_local uint64_t t_runner = 0;
 constexpr int kSpareMisses = 3;
 constexpr uint64_t kSpareRetry = 16;
 // Batches up to this size are recycled into their collector's next one (see Slot::recycled):
-// the node collectors' hundreds of families. A large batch is mostly samples, whose label sets
-// are made anew each cycle anyway, and keeping storage for them would only hold memory.
+// the node collectors' hundreds of families and their label sets, taken back by the next cycle.
+// A larger batch (a big scrape target's, which reuses its spare batch instead) would hold its
+// label sets between cycles for nothing.
 constexpr std::size_t kRecycleMaxSeries = 2048;
 
 int64_t toNs(Clock::time_point t) {

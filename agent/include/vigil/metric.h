@@ -63,6 +63,15 @@ struct MetricFamily {
   std::string help;
   MetricType type = MetricType::kUntyped;
   std::vector<MetricSample> samples;
+  /// Not part of the family's value (readers look at `samples` only): the samples of the cycle
+  /// before, set aside by MetricBatch::recycle() for MetricBatch::add to take back.
+  std::vector<MetricSample> previous = {};
+};
+
+/// A label named by views, for MetricBatch::add.
+struct LabelRef {
+  std::string_view name;
+  std::string_view value;
 };
 
 /// Everything one collector produced in one cycle. Not thread-safe; a batch is filled by one
@@ -78,6 +87,11 @@ class MetricBatch {
 
   /// Adds a sample; `labels` may come in any order and is sorted here.
   static void add(MetricFamily& family, LabelSet labels, double value);
+  /// The same for labels written in place (`add(f, {{"device", name}}, v)` comes here). A
+  /// collector reports the same series in the same order cycle after cycle: when the sample at
+  /// this position in the family's last cycle (see recycle()) has these labels, its label set
+  /// is taken back instead of a new one being made, and nothing is allocated.
+  static void add(MetricFamily& family, std::initializer_list<LabelRef> labels, double value);
   static void add(MetricFamily& family, double value) { add(family, {}, value); }
 
   /// Shorthand for a family with a single unlabelled sample.
@@ -91,8 +105,9 @@ class MetricBatch {
   bool empty() const { return families_.empty(); }
   void clear();
   /// Empties the batch for its collector's next cycle, which looks much like this one: the
-  /// families are set aside without their samples and family() takes one back (its name, help
-  /// and sample storage) when asked for it again instead of allocating a new one. What the
+  /// families are set aside, their samples in `previous`, and family() takes one back (its
+  /// name, help, sample storage and last samples) when asked for it again instead of allocating
+  /// a new one. What the
   /// collector sees is the same as with a new batch (families in the order it asks for them, help
   /// and type from its first call); families it does not ask for are gone at the next recycle().
   void recycle();
