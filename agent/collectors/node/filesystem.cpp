@@ -197,7 +197,7 @@ class FilesystemCollector final : public Collector {
     for (std::size_t i = 0; i < mounts_.size(); ++i) {
       const Mount& m = mounts_[i];
       const bool failed = results_[i].error != 0;
-      const LabelSet labels{
+      const std::initializer_list<LabelRef> labels = {
           {"device", m.device}, {"fstype", m.fstype}, {"mountpoint", m.mountpoint}};
       MetricBatch::add(device_error, labels, failed ? 1 : 0);
       MetricBatch::add(readonly, labels, m.readonly ? 1 : 0);

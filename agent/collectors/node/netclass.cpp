@@ -151,12 +151,17 @@ class NetclassCollector final : public Collector {
     auto& info = out.family("node_network_info",
                             "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
                             MetricType::kGauge);
+    static_assert(std::size(kInfoAttributes) == 5);
     for (std::size_t d = 0; d < devices_.size(); ++d) {
-      LabelSet labels{{"device", devices_[d]}};
-      for (std::size_t i = 0; i < std::size(kInfoAttributes); ++i) {
-        labels.push_back({kInfoAttributes[i], readings_[d].info[i]});
-      }
-      MetricBatch::add(info, std::move(labels), 1);
+      const auto& text = readings_[d].info;
+      MetricBatch::add(info,
+                       {{"device", devices_[d]},
+                        {kInfoAttributes[0], text[0]},
+                        {kInfoAttributes[1], text[1]},
+                        {kInfoAttributes[2], text[2]},
+                        {kInfoAttributes[3], text[3]},
+                        {kInfoAttributes[4], text[4]}},
+                       1);
     }
     // One family at a time, all devices in each.
     for (std::size_t i = 0; i < std::size(kProperties); ++i) {
