@@ -122,8 +122,9 @@ void MetricBatch::add(MetricFamily& family, std::initializer_list<LabelRef> labe
   const std::size_t position = family.samples.size();
   if (position < family.previous.size()) {
     MetricSample& last = family.previous[position];
-    // `last.labels` is sorted and its names distinct: the same set when every label given is
-    // in it (a handful of labels: no sorting needed to tell).
+    // Both lists' names are distinct (`last.labels` is a label set; the caller's must be), so
+    // they are the same set when they are the same size and every label given is in
+    // `last.labels` (a handful of labels: no sorting needed to tell).
     const bool same =
         last.suffix.empty() && last.labels.size() == labels.size() &&
         std::all_of(labels.begin(), labels.end(), [&](const LabelRef& l) {

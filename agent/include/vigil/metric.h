@@ -90,7 +90,8 @@ class MetricBatch {
   /// The same for labels written in place (`add(f, {{"device", name}}, v)` comes here). A
   /// collector reports the same series in the same order cycle after cycle: when the sample at
   /// this position in the family's last cycle (see recycle()) has these labels, its label set
-  /// is taken back instead of a new one being made, and nothing is allocated.
+  /// is taken back instead of a new one being made, and nothing is allocated. Label names must
+  /// be distinct, as in any label set.
   static void add(MetricFamily& family, std::initializer_list<LabelRef> labels, double value);
   static void add(MetricFamily& family, double value) { add(family, {}, value); }
 
@@ -107,9 +108,9 @@ class MetricBatch {
   /// Empties the batch for its collector's next cycle, which looks much like this one: the
   /// families are set aside, their samples in `previous`, and family() takes one back (its
   /// name, help, sample storage and last samples) when asked for it again instead of allocating
-  /// a new one. What the
-  /// collector sees is the same as with a new batch (families in the order it asks for them, help
-  /// and type from its first call); families it does not ask for are gone at the next recycle().
+  /// a new one. What the collector sees is the same as with a new batch (families in the order
+  /// it asks for them, help and type from its first call); families it does not ask for are
+  /// gone at the next recycle().
   void recycle();
 
   /// Names this batch's shape (its families in order and every sample's name and labels in
