@@ -325,6 +325,10 @@ TEST_CASE("5xx and a receiver that hangs are retried with back-off until the sam
   c.remote_timeout = vigil::Duration(500);  // the hanging answer comes too late
   auto writer = writerFrom(*store, dir, c, start - 1);
   REQUIRE(eventually(10s, [&] { return receiver.acceptedSamples() >= 3; }));
+  // The receiver counts the samples before its answer reaches the writer: stopping the writer
+  // at once could cut that answer off (and count a retry) on a slow machine.
+  REQUIRE(eventually(
+      10s, [&] { return metric(*writer, "vigil_remote_write_samples_total", "sent") >= 3; }));
   writer->stop();
   REQUIRE(eventually(5s, [&] { return receiver.requests().size() >= 5; }));
   const auto requests = receiver.requests();
