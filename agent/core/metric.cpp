@@ -95,6 +95,7 @@ std::size_t MetricBatch::takeFromPool(std::size_t pool_position, std::string_vie
   family.help.assign(help);
   family.type = type;
   family.samples.clear();
+  family.same_as_previous = 0;
   families_.push_back(std::move(family));
   return families_.size() - 1;
 }
@@ -115,6 +116,11 @@ uint64_t MetricBatch::newLayout() {
 void MetricBatch::add(MetricFamily& family, LabelSet labels, double value) {
   std::sort(labels.begin(), labels.end(),
             [](const Label& a, const Label& b) { return a.name < b.name; });
+  const std::size_t position = family.samples.size();
+  if (position < family.previous.size() && family.previous[position].suffix.empty() &&
+      family.previous[position].labels == labels) {
+    ++family.same_as_previous;
+  }
   family.samples.push_back(MetricSample{std::move(labels), value, {}});
 }
 
@@ -134,6 +140,7 @@ void MetricBatch::add(MetricFamily& family, std::initializer_list<LabelRef> labe
         });
     if (same) {
       family.samples.push_back(MetricSample{std::move(last.labels), value, {}});
+      ++family.same_as_previous;
       return;
     }
   }
@@ -165,6 +172,26 @@ void MetricBatch::clear() {
   pool_index_.clear();
   in_order_ = false;
   layout_ = 0;
+  last_layout_ = 0;
+  last_series_ = 0;
+  rewritten_ = false;
+}
+
+void MetricBatch::sealLayout() {
+  if (layout_ != 0) {
+    return;  // set by the collector
+  }
+  bool same = !rewritten_ && in_order_ && last_layout_ != 0 && families_.size() == pool_.size();
+  std::size_t series = 0;
+  std::size_t same_series = 0;
+  for (const MetricFamily& f : families_) {
+    series += f.samples.size();
+    same_series += f.same_as_previous;
+  }
+  // Every sample has last cycle's labels at its position in a family at its position, and
+  // there are as many as last cycle: nothing was added, dropped or moved.
+  same = same && same_series == series && series == last_series_;
+  layout_ = same ? last_layout_ : newLayout();
 }
 
 void MetricBatch::recycle() {
@@ -179,9 +206,14 @@ void MetricBatch::recycle() {
     std::swap(pool_index_, index_);
   }
   // The index's positions in families_ are now positions in pool_.
+  last_layout_ = rewritten_ ? 0 : layout_;
+  last_series_ = 0;
+  rewritten_ = false;
   pool_.clear();
   pool_.reserve(families_.size());
   for (MetricFamily& f : families_) {
+    last_series_ += f.samples.size();
+    f.same_as_previous = 0;
     // The cycle before last's label sets go now (those add() did not take back); this cycle's
     // samples are the next one's to take back, and the storage for as many samples stays.
     f.previous.clear();

@@ -198,6 +198,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     const bool ok = status.isOk();
 
     if (!stopping.load()) {
+      batch->sealLayout();
       store.appendBatch(slot.source, timestamp_ms, *batch);
       auto replaced = snapshots.publish("collector/" + slot.settings.name, std::move(batch));
       if (offered) {

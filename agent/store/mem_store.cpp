@@ -380,6 +380,18 @@ MemStore::AppendResult MemStore::appendLocked(Series& s, int64_t t, double v) {
   return AppendResult::kOk;
 }
 
+void MemStore::countResults(const std::size_t (&results)[3]) {
+  if (results[0] != 0) {
+    appended_.fetch_add(results[0], std::memory_order_relaxed);
+  }
+  if (results[1] != 0) {
+    rejected_out_of_order_.fetch_add(results[1], std::memory_order_relaxed);
+  }
+  if (results[2] != 0) {
+    rejected_duplicate_.fetch_add(results[2], std::memory_order_relaxed);
+  }
+}
+
 void MemStore::countResult(AppendResult r) {
   switch (r) {
     case AppendResult::kOk:
@@ -399,30 +411,40 @@ MemStore::Source* MemStore::source(SourceId id) {
   return id < sources_.size() ? sources_[id].get() : nullptr;
 }
 
+bool MemStore::Source::hasLayout(uint64_t layout) const {
+  return layout != 0 &&
+         std::find(last_layouts.begin(), last_layouts.end(), layout) != last_layouts.end();
+}
+
+void MemStore::Source::rememberLayout(uint64_t layout) {
+  if (layout != 0 && !hasLayout(layout)) {
+    std::rotate(last_layouts.rbegin(), last_layouts.rbegin() + 1, last_layouts.rend());
+    last_layouts[0] = layout;
+  }
+}
+
 void MemStore::appendBatch(SourceId source_id, int64_t t, const MetricBatch& batch) {
   Source* src = source(source_id);
   if (src == nullptr) {
     return;
   }
   std::lock_guard source_lock(src->mu);
-  std::vector<Series*> current;
-  current.reserve(src->last.size());
-  if (batch.layout() != 0 && batch.layout() == src->last_layout &&
-      batch.seriesCount() == src->last.size()) {
-    // The same series as last time, in the same order: no labels to look at.
-    current = src->last;
+  if (src->hasLayout(batch.layout()) && batch.seriesCount() == src->last.size()) {
+    // The same series as last time, in the same order: no labels to look at, and `last`
+    // (with its pins) stays as it is.
     std::size_t i = 0;
+    std::size_t results[3] = {};
     for (const MetricFamily& family : batch.families()) {
       for (const MetricSample& sample : family.samples) {
-        current[i]->pins.fetch_add(1, std::memory_order_relaxed);
-        countResult(appendToSeries(*current[i], t, sample.value));
+        ++results[static_cast<int>(appendToSeries(*src->last[i], t, sample.value))];
         ++i;
       }
     }
-    replaceLast(*src, std::move(current), t);
+    countResults(results);
     return;
   }
-  src->last_layout = batch.layout();
+  std::vector<Series*> current;
+  current.reserve(src->last.size());
   std::size_t i = 0;
   for (const MetricFamily& family : batch.families()) {
     for (const MetricSample& sample : family.samples) {
@@ -442,6 +464,10 @@ void MemStore::appendBatch(SourceId source_id, int64_t t, const MetricBatch& bat
       ++i;
     }
   }
+  if (current != src->last) {
+    src->last_layouts = {};
+  }
+  src->rememberLayout(batch.layout());
   replaceLast(*src, std::move(current), t);
 }
 
@@ -452,7 +478,7 @@ void MemStore::retireSource(SourceId source_id, int64_t t) {
   }
   std::lock_guard source_lock(src->mu);
   replaceLast(*src, {}, t);
-  src->last_layout = 0;
+  src->last_layouts = {};
 }
 
 void MemStore::replaceLast(Source& src, std::vector<Series*> current, int64_t t) {
@@ -975,7 +1001,7 @@ void MemStore::clearAll() {
     for (auto& src : sources_) {
       std::lock_guard source_lock(src->mu);
       src->last.clear();  // their series are about to go
-      src->last_layout = 0;
+      src->last_layouts = {};
     }
   }
   for (auto& shard : shards_) {

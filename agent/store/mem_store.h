@@ -105,14 +105,18 @@ class MemStore final : public Store {
     std::string name;
     std::mutex mu;
     std::vector<Series*> last;  // each holds one pin
-    uint64_t last_layout = 0;   // MetricBatch::layout() of the batch `last` came from
+    // MetricBatch::layout()s of batches whose series were exactly `last`, in order (0: none).
+    // More than one: a collector fills two batches in turn while readers hold the other.
+    std::array<uint64_t, 4> last_layouts{};
+    bool hasLayout(uint64_t layout) const;
+    void rememberLayout(uint64_t layout);
   };
   struct Symbol {
     uint32_t refs = 0;
   };
   using Postings = std::vector<uint32_t>;  // sorted series ids
 
-  enum class AppendResult { kOk, kOutOfOrder, kDuplicate };
+  enum class AppendResult { kOk = 0, kOutOfOrder = 1, kDuplicate = 2 };
 
   /// The series with exactly these labels (sorted, with __name__), created if new; returned
   /// with one pin that the caller must release.
@@ -120,6 +124,8 @@ class MemStore final : public Store {
   AppendResult appendToSeries(Series& s, int64_t t, double v);
   AppendResult appendLocked(Series& s, int64_t t, double v);  // s.mu held
   void countResult(AppendResult r);
+  /// Counts of each AppendResult, by its value, at once.
+  void countResults(const std::size_t (&results)[3]);
   Source* source(SourceId id);
   /// Marks stale what `src` produced last but not in `current`, then makes `current` its last.
   void replaceLast(Source& src, std::vector<Series*> current, int64_t t);

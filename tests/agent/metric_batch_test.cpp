@@ -199,3 +199,92 @@ TEST_CASE("MetricBatch: labels written in place are taken back from the last cyc
     last_label_sets = label_sets;
   }
 }
+
+TEST_CASE("MetricBatch: a sealed batch keeps its layout while its shape stays the same",
+          "[agent][metric]") {
+  // What the collector adds each cycle: families in order, each with its samples' labels.
+  using Shape = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  auto fill = [](MetricBatch& b, const Shape& shape, double value) {
+    for (const auto& [name, devices] : shape) {
+      auto& f = b.family(name, "h", MetricType::kGauge);
+      for (const auto& d : devices) {
+        if (d.empty()) {
+          MetricBatch::add(f, value);
+        } else if (d == "eth9") {
+          MetricBatch::add(f, LabelSet{{"device", d}}, value);  // a made label set
+        } else {
+          MetricBatch::add(f, {{"device", d}}, value);
+        }
+      }
+    }
+  };
+  const Shape base = {{"up", {""}}, {"rx", {"eth0", "eth1", "eth9"}}, {"tx", {"eth0"}}};
+  struct Step {
+    const char* what;
+    Shape shape;
+    bool same_layout;
+  };
+  const std::vector<Step> steps = {
+      {"first cycle", base, false},
+      {"same shape, other values", base, true},
+      {"same again", base, true},
+      {"a label value changed",
+       {{"up", {""}}, {"rx", {"eth0", "eth2", "eth9"}}, {"tx", {"eth0"}}},
+       false},
+      {"back to the first shape", base, false},
+      {"unchanged since", base, true},
+      {"a sample gone", {{"up", {""}}, {"rx", {"eth0", "eth1"}}, {"tx", {"eth0"}}}, false},
+      {"a sample added", base, false},
+      {"a family added",
+       {{"up", {""}}, {"rx", {"eth0", "eth1", "eth9"}}, {"tx", {"eth0"}}, {"x", {""}}},
+       false},
+      {"a family gone", base, false},
+      {"families swapped",
+       {{"up", {""}}, {"tx", {"eth0"}}, {"rx", {"eth0", "eth1", "eth9"}}},
+       false},
+      {"samples swapped",
+       {{"up", {""}}, {"rx", {"eth1", "eth0", "eth9"}}, {"tx", {"eth0"}}},
+       false},
+      {"settled", {{"up", {""}}, {"rx", {"eth1", "eth0", "eth9"}}, {"tx", {"eth0"}}}, true},
+  };
+  MetricBatch b;
+  uint64_t last = 0;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    INFO(steps[i].what);
+    b.recycle();
+    fill(b, steps[i].shape, static_cast<double>(i));
+    b.sealLayout();
+    CHECK(b.layout() != 0);
+    CHECK((b.layout() == last) == steps[i].same_layout);
+    last = b.layout();
+  }
+
+  SECTION("a sample pushed by hand, not through add(), gets a new layout") {
+    b.recycle();
+    fill(b, steps.back().shape, 1);
+    b.family("tx", "h", MetricType::kGauge).samples.push_back({{{"device", "eth5"}}, 1, {}});
+    b.sealLayout();
+    CHECK(b.layout() != last);
+  }
+  SECTION("labels rewritten through mutableFamilies() get a new layout") {
+    b.recycle();
+    fill(b, steps.back().shape, 1);
+    b.mutableFamilies()[1].samples[0].labels[0].value = "eth7";
+    b.sealLayout();
+    CHECK(b.layout() != last);
+    // And the cycle after that, with the shape of the rewritten batch's, a new one again:
+    // the rewritten one is not known to be what its layout named.
+    const uint64_t rewritten = b.layout();
+    b.recycle();
+    fill(b, steps.back().shape, 2);
+    b.sealLayout();
+    CHECK(b.layout() != rewritten);
+  }
+  SECTION("a layout set by the collector is kept") {
+    b.recycle();
+    fill(b, steps.back().shape, 1);
+    b.setLayout(42);
+    b.sealLayout();
+    CHECK(b.layout() == 42);
+  }
+}

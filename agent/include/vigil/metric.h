@@ -66,6 +66,9 @@ struct MetricFamily {
   /// Not part of the family's value (readers look at `samples` only): the samples of the cycle
   /// before, set aside by MetricBatch::recycle() for MetricBatch::add to take back.
   std::vector<MetricSample> previous = {};
+  /// Also not part of its value: how many of `samples` add() gave the labels of the sample at
+  /// the same position in `previous` (for MetricBatch::sealLayout).
+  std::size_t same_as_previous = 0;
 };
 
 /// A label named by views, for MetricBatch::add.
@@ -100,8 +103,12 @@ class MetricBatch {
 
   const std::deque<MetricFamily>& families() const { return families_; }
   /// For code that takes a batch apart (moving samples into another batch) or rewrites its
-  /// samples' labels; family names must not change.
-  std::deque<MetricFamily>& mutableFamilies() { return families_; }
+  /// samples' labels; family names must not change. The batch's shape is then unknown: see
+  /// sealLayout().
+  std::deque<MetricFamily>& mutableFamilies() {
+    rewritten_ = true;
+    return families_;
+  }
   std::size_t seriesCount() const;
   bool empty() const { return families_.empty(); }
   void clear();
@@ -121,6 +128,13 @@ class MetricBatch {
   void setLayout(uint64_t layout) { layout_ = layout; }
   /// A layout never handed out before, process-wide.
   static uint64_t newLayout();
+  /// Gives the batch a layout once its collector has filled it, unless one was set this cycle:
+  /// the same as last cycle's when it has the same shape (every family asked for in last
+  /// cycle's order and every sample added with last cycle's labels at its position, as add()
+  /// finds when it takes them back), a new one otherwise. Collectors that report the same
+  /// series cycle after cycle thus spare the store comparing their labels. A sample's labels
+  /// must not change once added, except through mutableFamilies(), or the layout is wrong.
+  void sealLayout();
 
  private:
   // Looked up by string_view without making a string: collectors ask for their families on
@@ -135,6 +149,11 @@ class MetricBatch {
   // order ends it (leaveOrder).
   bool in_order_ = false;
   uint64_t layout_ = 0;
+  // For sealLayout(): last cycle's layout and series count, and whether mutableFamilies() was
+  // handed out since recycle().
+  uint64_t last_layout_ = 0;
+  std::size_t last_series_ = 0;
+  bool rewritten_ = false;
 
   std::size_t takeFromPool(std::size_t pool_position, std::string_view help, MetricType type);
   void leaveOrder();

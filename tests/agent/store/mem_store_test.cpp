@@ -511,26 +511,31 @@ TEST_CASE("Store: an empty label is an absent one, as in Prometheus", "[store]")
   CHECK(isStaleNaN(got[0].samples[0].v));
 }
 
+namespace {
+// rx_bytes_total of these devices, all at `value`, in a batch of this layout.
+MetricBatch deviceBatch(const std::vector<std::string>& devices, double value, uint64_t layout) {
+  MetricBatch b;
+  auto& f = b.family("rx_bytes_total", "h", MetricType::kCounter);
+  for (const auto& d : devices) {
+    MetricBatch::add(f, {{"device", d}}, value);
+  }
+  b.setLayout(layout);
+  return b;
+}
+}  // namespace
+
 TEST_CASE("Store: batches of one layout land in the same series without their labels compared",
           "[store]") {
   auto store = makeMemStore();
   auto source = store->registerSource("collector/scrape");
   const uint64_t layout = MetricBatch::newLayout();
-  auto batch = [&](std::vector<std::string> devices, double value, uint64_t with_layout) {
-    MetricBatch b;
-    auto& f = b.family("rx_bytes_total", "h", MetricType::kCounter);
-    for (const auto& d : devices) {
-      MetricBatch::add(f, {{"device", d}}, value);
-    }
-    b.setLayout(with_layout);
-    return b;
-  };
-  store->appendBatch(source, 1000, batch({"eth0", "eth1"}, 1, layout));
-  store->appendBatch(source, 2000, batch({"eth0", "eth1"}, 2, layout));
+  store->appendBatch(source, 1000, deviceBatch({"eth0", "eth1"}, 1, layout));
+  store->appendBatch(source, 2000, deviceBatch({"eth0", "eth1"}, 2, layout));
   // A batch that claims the layout but has another number of samples is looked at in full.
-  store->appendBatch(source, 3000, batch({"eth0"}, 3, layout));
+  store->appendBatch(source, 3000, deviceBatch({"eth0"}, 3, layout));
   // A new layout: eth1 is back, eth2 is new.
-  store->appendBatch(source, 4000, batch({"eth0", "eth1", "eth2"}, 4, MetricBatch::newLayout()));
+  store->appendBatch(source, 4000,
+                     deviceBatch({"eth0", "eth1", "eth2"}, 4, MetricBatch::newLayout()));
   auto all = store->select({M(MatchType::kEqual, "__name__", "rx_bytes_total")}, 0, 10000);
   REQUIRE(all.size() == 3);
   std::map<std::string, std::vector<Sample>> by_device;
@@ -546,7 +551,7 @@ TEST_CASE("Store: batches of one layout land in the same series without their la
   CHECK(by_device["eth2"].size() == 1);
   // A retired source forgets its layout: the next batch is matched by labels again.
   store->retireSource(source, 5000);
-  store->appendBatch(source, 6000, batch({"eth0", "eth1", "eth2"}, 6, layout));
+  store->appendBatch(source, 6000, deviceBatch({"eth0", "eth1", "eth2"}, 6, layout));
   CHECK(store->select({M(MatchType::kEqual, "device", "eth2")}, 0, 10000)[0].samples.size() == 3);
   CHECK(store->stats().series == 3);
 }
@@ -626,4 +631,41 @@ TEST_CASE("Store: windows read again and again, as rules do, return every sample
     append(j);
     check(j * 15000 - 300000, j * 15000);
   }
+}
+
+TEST_CASE("Store: two batches filled in turn keep their layouts until the series change",
+          "[store]") {
+  // A collector fills two batches in turn (readers hold the other), each with its own layout:
+  // both stay known while the series are the same, and neither once they change.
+  auto store = makeMemStore();
+  auto source = store->registerSource("collector/netdev");
+  const uint64_t a = MetricBatch::newLayout();
+  const uint64_t b = MetricBatch::newLayout();
+  store->appendBatch(source, 1000, deviceBatch({"eth0", "eth1"}, 1, a));
+  store->appendBatch(source, 2000, deviceBatch({"eth0", "eth1"}, 2, b));
+  store->appendBatch(source, 3000, deviceBatch({"eth0", "eth1"}, 3, a));
+  store->appendBatch(source, 4000, deviceBatch({"eth0", "eth1"}, 4, b));
+  // b's shape changes (eth1 replaced by eth2, as many series): a new layout for it...
+  store->appendBatch(source, 5000, deviceBatch({"eth0", "eth2"}, 5, MetricBatch::newLayout()));
+  // ...and a, still claiming eth0 and eth1, is no longer trusted to match: its labels are
+  // looked at, so eth1 comes back instead of its value landing in eth2.
+  store->appendBatch(source, 6000, deviceBatch({"eth0", "eth1"}, 6, a));
+
+  std::map<std::string, std::vector<Sample>> by_device;
+  for (auto& s : store->select({M(MatchType::kEqual, "__name__", "rx_bytes_total")}, 0, 10000)) {
+    by_device[label(*s.labels, "device")] = s.samples;
+  }
+  REQUIRE(by_device.size() == 3);
+  REQUIRE(by_device["eth0"].size() == 6);
+  for (std::size_t i = 0; i < 6; ++i) {
+    CHECK(by_device["eth0"][i].v == static_cast<double>(i + 1));
+  }
+  REQUIRE(by_device["eth1"].size() == 6);
+  CHECK(by_device["eth1"][3].v == 4);
+  CHECK(isStaleNaN(by_device["eth1"][4].v));
+  CHECK(by_device["eth1"][5].v == 6);
+  REQUIRE(by_device["eth2"].size() == 2);
+  CHECK(by_device["eth2"][0].v == 5);
+  CHECK(isStaleNaN(by_device["eth2"][1].v));
+  CHECK(store->stats().appended == 6 * 2 + 2);  // and the two stale markers
 }
