@@ -125,6 +125,20 @@ void MetricBatch::add(MetricFamily& family, LabelSet labels, double value) {
 }
 
 void MetricBatch::add(MetricFamily& family, std::initializer_list<LabelRef> labels, double value) {
+  addLabelRefs(family, {}, std::span(labels.begin(), labels.size()), value);
+}
+
+void MetricBatch::addRefs(MetricFamily& family, std::span<const LabelRef> labels, double value) {
+  addLabelRefs(family, {}, labels, value);
+}
+
+void MetricBatch::addSuffixed(MetricFamily& family, std::string_view suffix,
+                              std::initializer_list<LabelRef> labels, double value) {
+  addLabelRefs(family, suffix, std::span(labels.begin(), labels.size()), value);
+}
+
+void MetricBatch::addLabelRefs(MetricFamily& family, std::string_view suffix,
+                               std::span<const LabelRef> labels, double value) {
   const std::size_t position = family.samples.size();
   if (position < family.previous.size()) {
     MetricSample& last = family.previous[position];
@@ -132,14 +146,14 @@ void MetricBatch::add(MetricFamily& family, std::initializer_list<LabelRef> labe
     // they are the same set when they are the same size and every label given is in
     // `last.labels` (a handful of labels: no sorting needed to tell).
     const bool same =
-        last.suffix.empty() && last.labels.size() == labels.size() &&
+        last.suffix == suffix && last.labels.size() == labels.size() &&
         std::all_of(labels.begin(), labels.end(), [&](const LabelRef& l) {
           return std::any_of(last.labels.begin(), last.labels.end(), [&](const Label& kept) {
             return kept.name == l.name && kept.value == l.value;
           });
         });
     if (same) {
-      family.samples.push_back(MetricSample{std::move(last.labels), value, {}});
+      family.samples.push_back(MetricSample{std::move(last.labels), value, std::move(last.suffix)});
       ++family.same_as_previous;
       return;
     }
@@ -149,7 +163,22 @@ void MetricBatch::add(MetricFamily& family, std::initializer_list<LabelRef> labe
   for (const LabelRef& l : labels) {
     made.push_back(Label{std::string(l.name), std::string(l.value)});
   }
-  add(family, std::move(made), value);
+  std::sort(made.begin(), made.end(),
+            [](const Label& a, const Label& b) { return a.name < b.name; });
+  family.samples.push_back(MetricSample{std::move(made), value, std::string(suffix)});
+}
+
+void MetricBatch::addCopyOf(MetricFamily& family, const LabelSet& labels, double value) {
+  const std::size_t position = family.samples.size();
+  if (position < family.previous.size()) {
+    MetricSample& last = family.previous[position];
+    if (last.suffix.empty() && last.labels == labels) {
+      family.samples.push_back(MetricSample{std::move(last.labels), value, {}});
+      ++family.same_as_previous;
+      return;
+    }
+  }
+  add(family, LabelSet(labels), value);
 }
 
 void MetricBatch::addSingle(std::string_view name, std::string_view help, MetricType type,

@@ -197,17 +197,18 @@ void SelfMetrics::snapshot(MetricBatch& out) const {
         break;
     }
     MetricFamily& family = out.family(pf.name, pf.help, type);
+    std::vector<LabelRef> labels;
     for (const prometheus::ClientMetric& m : pf.metric) {
-      LabelSet labels;
+      labels.clear();
       for (const auto& l : m.label) {
         labels.push_back({l.name, l.value});
       }
       switch (pf.type) {
         case prometheus::MetricType::Counter:
-          MetricBatch::add(family, std::move(labels), m.counter.value);
+          MetricBatch::addRefs(family, labels, m.counter.value);
           break;
         case prometheus::MetricType::Gauge:
-          MetricBatch::add(family, std::move(labels), m.gauge.value);
+          MetricBatch::addRefs(family, labels, m.gauge.value);
           break;
         default:
           // vigil registers only counters and gauges; anything else is a programming error

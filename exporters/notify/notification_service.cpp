@@ -32,6 +32,17 @@ std::string hostName() {
 constexpr int64_t kMaxRetryWaitMs = 3600 * 1000;
 constexpr std::array<double, 12> kLatencyBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                     0.5,   1,    5,     30,   120, 600};
+// The buckets' "le" labels, written once.
+const std::array<std::string, kLatencyBuckets.size()>& bucketBounds() {
+  static const auto kBounds = [] {
+    std::array<std::string, kLatencyBuckets.size()> out;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = formatPlainFloat(kLatencyBuckets[i]);
+    }
+    return out;
+  }();
+  return kBounds;
+}
 
 struct Histogram {
   std::array<uint64_t, kLatencyBuckets.size()> buckets{};
@@ -362,15 +373,15 @@ void NotificationService::appendStats(MetricBatch& out) const {
     auto it = s.latency.find(nt->kind());
     const Histogram h = it == s.latency.end() ? Histogram{} : it->second;
     for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-      MetricSample sample{{{"le", formatPlainFloat(kLatencyBuckets[i])}, {"notifier", nt->kind()}},
-                          static_cast<double>(h.buckets[i]),
-                          "_bucket"};
-      lat.samples.push_back(std::move(sample));
+      MetricBatch::addSuffixed(lat, "_bucket",
+                               {{"le", bucketBounds()[i]}, {"notifier", nt->kind()}},
+                               static_cast<double>(h.buckets[i]));
     }
-    lat.samples.push_back(
-        {{{"le", "+Inf"}, {"notifier", nt->kind()}}, static_cast<double>(h.count), "_bucket"});
-    lat.samples.push_back({{{"notifier", nt->kind()}}, h.sum, "_sum"});
-    lat.samples.push_back({{{"notifier", nt->kind()}}, static_cast<double>(h.count), "_count"});
+    MetricBatch::addSuffixed(lat, "_bucket", {{"le", "+Inf"}, {"notifier", nt->kind()}},
+                             static_cast<double>(h.count));
+    MetricBatch::addSuffixed(lat, "_sum", {{"notifier", nt->kind()}}, h.sum);
+    MetricBatch::addSuffixed(lat, "_count", {{"notifier", nt->kind()}},
+                             static_cast<double>(h.count));
   }
   out.addSingle("vigil_outbox_pending", "Notification messages waiting in the outbox.",
                 MetricType::kGauge, static_cast<double>(s.pending));

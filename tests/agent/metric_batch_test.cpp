@@ -288,3 +288,82 @@ TEST_CASE("MetricBatch: a sealed batch keeps its layout while its shape stays th
     CHECK(b.layout() == 42);
   }
 }
+
+TEST_CASE("MetricBatch: a label set kept by the collector is copied only when it changed",
+          "[agent][metric]") {
+  LabelSet kept = {{"id", "debian"}, {"version_id", "12"}};
+  MetricBatch b;
+  const Label* last = nullptr;
+  uint64_t last_layout = 0;
+  for (int cycle = 0; cycle < 4; ++cycle) {
+    INFO("cycle " << cycle);
+    if (cycle == 2) {
+      kept[1].value = "13";  // an upgrade
+    }
+    b.recycle();
+    MetricBatch::addCopyOf(b.family("os_info", "h", MetricType::kGauge), kept, 1);
+    b.sealLayout();
+    const MetricSample& s = b.families()[0].samples[0];
+    CHECK(s.labels == kept);
+    CHECK(s.labels.data() != kept.data());
+    // Cycles 1 and 3 have their last cycle's labels: that label set is taken back.
+    CHECK((s.labels.data() == last) == (cycle == 1 || cycle == 3));
+    CHECK((b.layout() == last_layout) == (cycle == 1 || cycle == 3));
+    last = s.labels.data();
+    last_layout = b.layout();
+  }
+}
+
+TEST_CASE("MetricBatch: histogram samples and labels listed at run time are taken back too",
+          "[agent][metric]") {
+  // A histogram of one notifier, by hand and through the batch; then the notifier's sum
+  // and count swapped, which must not take back each other's label sets.
+  auto fill = [](MetricBatch& b, bool swapped, double value) {
+    auto& h = b.family("latency_seconds", "h", MetricType::kHistogram);
+    const std::vector<LabelRef> notifier = {{"notifier", "slack"}};
+    MetricBatch::addSuffixed(h, "_bucket", {{"notifier", "slack"}, {"le", "0.5"}}, value);
+    MetricBatch::addSuffixed(h, "_bucket", {{"le", "+Inf"}, {"notifier", "slack"}}, value);
+    MetricBatch::addSuffixed(h, swapped ? "_count" : "_sum", {{"notifier", "slack"}}, value);
+    MetricBatch::addSuffixed(h, swapped ? "_sum" : "_count", {{"notifier", "slack"}}, value);
+    MetricBatch::addRefs(b.family("up", "h", MetricType::kGauge), notifier, value);
+  };
+  const std::string expected =
+      "latency_seconds_bucket{le=0.5,notifier=slack,} 1.000000\n"
+      "latency_seconds_bucket{le=+Inf,notifier=slack,} 1.000000\n"
+      "latency_seconds_sum{notifier=slack,} 1.000000\n"
+      "latency_seconds_count{notifier=slack,} 1.000000\n"
+      "up{notifier=slack,} 1.000000\n";
+  MetricBatch b;
+  uint64_t last_layout = 0;
+  std::vector<const Label*> last_sets;
+  for (int cycle = 0; cycle < 4; ++cycle) {
+    INFO("cycle " << cycle);
+    const bool swapped = cycle == 2;
+    b.recycle();
+    fill(b, swapped, 1);
+    b.sealLayout();
+    if (!swapped) {
+      CHECK(contents(b) == expected);
+    }
+    std::vector<const Label*> sets;
+    for (const auto& f : b.families()) {
+      for (const auto& s : f.samples) {
+        sets.push_back(s.labels.data());
+      }
+    }
+    if (cycle == 1) {
+      CHECK(sets == last_sets);
+      CHECK(b.layout() == last_layout);
+    }
+    if (cycle >= 2) {
+      // The buckets and `up` are taken back; the swapped sum and count are new.
+      CHECK(sets[0] == last_sets[0]);
+      CHECK(sets[2] != last_sets[2]);
+      CHECK(sets[3] != last_sets[3]);
+      CHECK(sets[4] == last_sets[4]);
+      CHECK(b.layout() != last_layout);
+    }
+    last_sets = sets;
+    last_layout = b.layout();
+  }
+}

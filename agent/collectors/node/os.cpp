@@ -55,7 +55,7 @@ class OsCollector final : public Collector {
       stamp_ = stamp;
       parsed_ = true;
     }
-    MetricBatch::add(
+    MetricBatch::addCopyOf(
         out.family("node_os_info",
                    "A metric with a constant '1' value labeled by build_id, id, id_like, "
                    "image_id, image_version, name, pretty_name, variant, variant_id, version, "
@@ -63,7 +63,7 @@ class OsCollector final : public Collector {
                    MetricType::kGauge),
         info_labels_, 1);
     if (version_) {
-      MetricBatch::add(
+      MetricBatch::addCopyOf(
           out.family("node_os_version", "Metric containing the major.minor part of the OS version.",
                      MetricType::kGauge),
           version_labels_, *version_);

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -97,6 +98,14 @@ class MetricBatch {
   /// be distinct, as in any label set.
   static void add(MetricFamily& family, std::initializer_list<LabelRef> labels, double value);
   static void add(MetricFamily& family, double value) { add(family, {}, value); }
+  /// The same for labels in a list made at run time (views into someone else's strings).
+  static void addRefs(MetricFamily& family, std::span<const LabelRef> labels, double value);
+  /// The same for a histogram's or summary's "_bucket", "_sum" or "_count" sample.
+  static void addSuffixed(MetricFamily& family, std::string_view suffix,
+                          std::initializer_list<LabelRef> labels, double value);
+  /// The same for a label set the collector keeps from cycle to cycle (sorted by name): copied
+  /// only when the sample at this position last cycle had other labels.
+  static void addCopyOf(MetricFamily& family, const LabelSet& labels, double value);
 
   /// Shorthand for a family with a single unlabelled sample.
   void addSingle(std::string_view name, std::string_view help, MetricType type, double value);
@@ -156,6 +165,8 @@ class MetricBatch {
   bool rewritten_ = false;
 
   std::size_t takeFromPool(std::size_t pool_position, std::string_view help, MetricType type);
+  static void addLabelRefs(MetricFamily& family, std::string_view suffix,
+                           std::span<const LabelRef> labels, double value);
   void leaveOrder();
 };
 
