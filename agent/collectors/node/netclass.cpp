@@ -41,9 +41,12 @@ struct Property {
   MetricType type;
   bool hex = false;
   FromLink from_link = nullptr;  // nullptr: netlink does not carry it, read from sysfs
+  // Set when the device is made, or when its address is set: read from sysfs again only when
+  // netlink shows another index or address for the name (and every kFixedRefreshCycles).
+  bool fixed = false;
 };
 constexpr Property kProperties[] = {
-    {"addr_assign_type", "address_assign_type", MetricType::kGauge},
+    {"addr_assign_type", "address_assign_type", MetricType::kGauge, false, nullptr, true},
     {"carrier", "carrier", MetricType::kGauge, false,
      [](const LinkAttributes& l) { return running(l) ? valueOf(l.carrier) : std::nullopt; }},
     {"carrier_changes", "carrier_changes_total", MetricType::kCounter, false,
@@ -52,7 +55,7 @@ constexpr Property kProperties[] = {
      [](const LinkAttributes& l) { return valueOf(l.carrier_down_count); }},
     {"carrier_up_count", "carrier_up_changes_total", MetricType::kCounter, false,
      [](const LinkAttributes& l) { return valueOf(l.carrier_up_count); }},
-    {"dev_id", "device_id", MetricType::kGauge, true},
+    {"dev_id", "device_id", MetricType::kGauge, true, nullptr, true},
     {"dormant", "dormant", MetricType::kGauge, false,
      [](const LinkAttributes& l) -> std::optional<double> {
        if (!running(l)) {
@@ -72,7 +75,7 @@ constexpr Property kProperties[] = {
      [](const LinkAttributes& l) { return valueOf(l.link_mode); }},
     {"mtu", "mtu_bytes", MetricType::kGauge, false,
      [](const LinkAttributes& l) { return valueOf(l.mtu); }},
-    {"name_assign_type", "name_assign_type", MetricType::kGauge},
+    {"name_assign_type", "name_assign_type", MetricType::kGauge, false, nullptr, true},
     {"netdev_group", "net_dev_group", MetricType::kGauge, false,
      [](const LinkAttributes& l) { return valueOf(l.group); }},
     {"type", "protocol_type", MetricType::kGauge, false,
@@ -132,10 +135,14 @@ class NetclassCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     VIGIL_RETURN_IF_ERROR(listDevices());
-    // Devices that went away: forget their open files.
+    // Devices that went away: forget their open files and fixed properties.
     for (auto it = files_.begin(); it != files_.end();) {
       it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
                                                                            : files_.erase(it);
+    }
+    for (auto it = fixed_.begin(); it != fixed_.end();) {
+      it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
+                                                                           : fixed_.erase(it);
     }
     const bool from_netlink = useNetlink();
     readings_.resize(devices_.size());
@@ -195,14 +202,43 @@ class NetclassCollector final : public Collector {
         reading.info[i] = readAttribute(files, d, i, kInfoAttributes[i], ok);
       }
     }
+    FixedProperties* fixed = link != nullptr ? &fixedProperties(d, *link) : nullptr;
     for (std::size_t i = 0; i < std::size(kProperties); ++i) {
       const Property& p = kProperties[i];
       if (link != nullptr && p.from_link != nullptr) {
         reading.values[i] = p.from_link(*link);
+      } else if (fixed != nullptr && p.fixed) {
+        reading.values[i] = fixed->values[i];
       } else {
         reading.values[i] = readProperty(files, d, i);
       }
     }
+  }
+
+  // Device `d`'s fixed properties, read again when `link` (the same device, by name) shows
+  // another index (a device made again under the name) or address, and every
+  // kFixedRefreshCycles cycles (setting the same address again marks it as set).
+  struct FixedProperties {
+    int index = 0;
+    std::string address;
+    int cycles = 0;
+    std::array<std::optional<double>, std::size(kProperties)> values;
+  };
+  FixedProperties& fixedProperties(std::size_t d, const LinkAttributes& link) {
+    auto [it, made] = fixed_.try_emplace(devices_[d]);
+    FixedProperties& fixed = it->second;
+    if (made || fixed.index != link.index || fixed.address != link.address ||
+        ++fixed.cycles >= kFixedRefreshCycles) {
+      fixed.index = link.index;
+      fixed.address = link.address;
+      fixed.cycles = 0;
+      for (std::size_t i = 0; i < std::size(kProperties); ++i) {
+        if (kProperties[i].fixed) {
+          fixed.values[i] = readProperty(files_[devices_[d]], d, i);
+        }
+      }
+    }
+    return fixed;
   }
 
   std::optional<double> readProperty(DeviceFiles& files, std::size_t d, std::size_t i) {
@@ -342,8 +378,10 @@ class NetclassCollector final : public Collector {
   std::vector<std::string> devices_;
   std::vector<std::string> names_;  // per property: node_network_<name>
   std::vector<std::string> helps_;
-  // Per device, its attribute files by slot.
+  // Per device, its attribute files by slot, and its fixed properties while netlink is used.
   std::map<std::string, DeviceFiles> files_;
+  static constexpr int kFixedRefreshCycles = 60;
+  std::map<std::string, FixedProperties, std::less<>> fixed_;
   std::string scratch_;
   std::vector<DeviceReading> readings_;  // per device, this cycle
   LinkDumper dumper_;

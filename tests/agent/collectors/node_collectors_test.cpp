@@ -366,3 +366,41 @@ TEST_CASE("Node collectors: netclass goes back to netlink when sysfs agrees with
     CHECK(cycles < 10);
   }
 }
+
+TEST_CASE("Node collectors: netclass's fixed properties follow sysfs within a minute of cycles",
+          "[agent][collectors][node]") {
+  // A sysfs tree with this machine's devices (names, indexes, addresses), so that netlink is
+  // used: name_assign_type, dev_id and addr_assign_type are read from sysfs when a device is
+  // first seen, and a change to them shows within kFixedRefreshCycles (60) cycles.
+  LinkDumper dumper;
+  std::vector<LinkAttributes> links;
+  REQUIRE(dumper.dump(links).isOk());
+  REQUIRE_FALSE(links.empty());
+  test::TempDir tree;
+  for (const LinkAttributes& link : links) {
+    const std::string device = "class/net/" + link.name;
+    std::filesystem::create_directories(tree.file(device));
+    tree.write(device + "/ifindex", std::to_string(link.index) + "\n");
+    tree.write(device + "/address", link.address + "\n");
+    tree.write(device + "/name_assign_type", "1\n");
+    tree.write(device + "/dev_id", "0x0\n");
+  }
+  const std::string name = links.front().name;
+  HostPaths paths;
+  paths.sysfs = tree.path();
+  auto netclass = make("netclass", paths);
+  const std::string before = "node_network_name_assign_type{device=\"" + name + "\"} 1\n";
+  const std::string after = "node_network_name_assign_type{device=\"" + name + "\"} 4\n";
+  CHECK_THAT(collectText(*netclass, paths), Catch::Contains(before));
+  CHECK_THAT(collectText(*netclass, paths),
+             Catch::Contains("node_network_device_id{device=\"" + name + "\"} 0\n"));
+  tree.write("class/net/" + name + "/name_assign_type", "4\n");
+  int cycles = 0;
+  std::string text;
+  while ((text = collectText(*netclass, paths)).find(after) == std::string::npos && cycles < 200) {
+    CHECK_THAT(text, Catch::Contains(before));
+    ++cycles;
+  }
+  CHECK(cycles < 60);
+  CHECK_THAT(collectText(*netclass, paths), Catch::Contains(after));
+}
