@@ -314,6 +314,29 @@ TEST_CASE("Node collectors: netclass reads a sysfs that shows other devices than
   }
 }
 
+namespace {
+// This machine's network devices, as netlink lists them, in a sysfs tree under `tree`: their
+// names, indexes and addresses (so that netclass takes netlink's word for them) and these
+// attributes, the same for each.
+std::vector<LinkAttributes> mirrorLinks(
+    test::TempDir& tree, const std::vector<std::pair<std::string, std::string>>& attributes) {
+  LinkDumper dumper;
+  std::vector<LinkAttributes> links;
+  REQUIRE(dumper.dump(links).isOk());
+  REQUIRE_FALSE(links.empty());
+  for (const LinkAttributes& link : links) {
+    const std::string device = "class/net/" + link.name;
+    std::filesystem::create_directories(tree.file(device));
+    tree.write(device + "/ifindex", std::to_string(link.index) + "\n");
+    tree.write(device + "/address", link.address + "\n");
+    for (const auto& [file, value] : attributes) {
+      tree.write(device + "/" + file, value + "\n");
+    }
+  }
+  return links;
+}
+}  // namespace
+
 // A device created or removed between the directory read and the link dump makes sysfs and
 // netlink disagree once in the same namespace: netclass must not stay on sysfs for good. Here
 // sysfs shows this machine's devices (names, indexes, addresses) with another MTU, so the MTU
@@ -321,18 +344,8 @@ TEST_CASE("Node collectors: netclass reads a sysfs that shows other devices than
 // wants them to disagree.
 TEST_CASE("Node collectors: netclass goes back to netlink when sysfs agrees with it again",
           "[agent][collectors][node]") {
-  LinkDumper dumper;
-  std::vector<LinkAttributes> links;
-  REQUIRE(dumper.dump(links).isOk());
-  REQUIRE_FALSE(links.empty());
   test::TempDir same;
-  for (const LinkAttributes& link : links) {
-    const std::string device = "class/net/" + link.name;
-    std::filesystem::create_directories(same.file(device));
-    same.write(device + "/ifindex", std::to_string(link.index) + "\n");
-    same.write(device + "/address", link.address + "\n");
-    same.write(device + "/mtu", "1234\n");
-  }
+  const std::vector<LinkAttributes> links = mirrorLinks(same, {{"mtu", "1234"}});
   const LinkAttributes& first = links.front();
   const std::string first_ifindex = "class/net/" + first.name + "/ifindex";
   auto disagree = [&] { same.write(first_ifindex, std::to_string(first.index + 1000) + "\n"); };
@@ -372,19 +385,9 @@ TEST_CASE("Node collectors: netclass's fixed properties follow sysfs within a mi
   // A sysfs tree with this machine's devices (names, indexes, addresses), so that netlink is
   // used: name_assign_type, dev_id and addr_assign_type are read from sysfs when a device is
   // first seen, and a change to them shows within kFixedRefreshCycles (60) cycles.
-  LinkDumper dumper;
-  std::vector<LinkAttributes> links;
-  REQUIRE(dumper.dump(links).isOk());
-  REQUIRE_FALSE(links.empty());
   test::TempDir tree;
-  for (const LinkAttributes& link : links) {
-    const std::string device = "class/net/" + link.name;
-    std::filesystem::create_directories(tree.file(device));
-    tree.write(device + "/ifindex", std::to_string(link.index) + "\n");
-    tree.write(device + "/address", link.address + "\n");
-    tree.write(device + "/name_assign_type", "1\n");
-    tree.write(device + "/dev_id", "0x0\n");
-  }
+  const std::vector<LinkAttributes> links =
+      mirrorLinks(tree, {{"name_assign_type", "1"}, {"dev_id", "0x0"}});
   const std::string name = links.front().name;
   HostPaths paths;
   paths.sysfs = tree.path();
