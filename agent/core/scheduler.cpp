@@ -69,6 +69,8 @@ struct Slot {
 // that it holds up only itself; later rounds skip it until it returns. A collector that is
 // merely slow (300 ms a cycle) costs a hand-over a cycle, not a thread.
 struct Group {
+  // Unique in the process, with the round number the CollectContext::round of its cycles.
+  uint64_t id = 0;
   bool local = true;  // on the local runner, or on the pool
   std::chrono::nanoseconds interval{};
   Clock::time_point anchor;  // rounds are due at anchor + k * interval
@@ -177,8 +179,12 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (batch == nullptr) {
       batch = std::make_shared<MetricBatch>();
     }
-    CollectContext ctx{started + slot.settings.timeout, &paths, slot.spare.get(), &store,
-                       timestamp_ms};
+    CollectContext ctx{started + slot.settings.timeout,
+                       &paths,
+                       slot.spare.get(),
+                       &store,
+                       timestamp_ms,
+                       (slot.group->id << 32) | (slot.running_round.load() & 0xffffffff)};
     const bool offered = slot.spare != nullptr;
     Status status;
     try {
@@ -477,7 +483,9 @@ CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths pat
     // A network collector gets a group of its own; the others share one per interval.
     Group* group = e.waits_on_network ? nullptr : shared[interval];
     if (group == nullptr) {
+      static std::atomic<uint64_t> next_group_id{1};
       auto created = std::make_unique<Group>();
+      created->id = next_group_id.fetch_add(1);
       created->interval = interval;
       created->local = !e.waits_on_network;
       created->timer =

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "agent/core/scheduler.h"
@@ -110,6 +112,23 @@ double selfMetric(const SelfMetrics& self_metrics, const std::string& name,
   const auto it = samples.find(name + "|collector=" + collector);
   return it == samples.end() ? -1 : it->second;
 }
+
+// Records the round of each of its cycles.
+class RoundRecorder : public Collector {
+ public:
+  explicit RoundRecorder(std::vector<uint64_t>& rounds, std::mutex& mu)
+      : rounds_(rounds), mu_(mu) {}
+  Status collect(const CollectContext& ctx, MetricBatch& out) override {
+    std::lock_guard lock(mu_);
+    rounds_.push_back(ctx.round);
+    out.addSingle("rounds", "Rounds.", MetricType::kGauge, 1);
+    return Status::ok();
+  }
+
+ private:
+  std::vector<uint64_t>& rounds_;
+  std::mutex& mu_;
+};
 
 CollectorScheduler::Entry entry(const std::string& name, CollectorPtr collector) {
   CollectorScheduler::Entry e;
@@ -286,4 +305,47 @@ TEST_CASE("Scheduler: the rest of a hung collector's round is handed to another 
   CHECK(t.other_cycles.load() == 1);
   // The watchdog wakes when the hanger has hung for 250 ms and hands the rest over then.
   CHECK(waited < 1000ms);
+}
+
+TEST_CASE("Scheduler: collectors of one round see the same round, other rounds another",
+          "[agent][scheduler]") {
+  // What lets collectors of a round share a file read: cpu and stat both parse /proc/stat.
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  SelfMetrics self_metrics("test", "test");
+  std::mutex mu;
+  std::vector<uint64_t> first, second, slower;
+  std::vector<CollectorScheduler::Entry> entries;
+  entries.push_back(entry("first", std::make_unique<RoundRecorder>(first, mu)));
+  entries.push_back(entry("second", std::make_unique<RoundRecorder>(second, mu)));
+  auto other_interval = entry("slower", std::make_unique<RoundRecorder>(slower, mu));
+  other_interval.settings.interval = 70ms;
+  entries.push_back(std::move(other_interval));
+  CollectorScheduler scheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
+  scheduler.start();
+  for (;;) {
+    std::this_thread::sleep_for(10ms);
+    std::lock_guard lock(mu);
+    if (first.size() >= 10 && second.size() >= 10 && slower.size() >= 10) {
+      break;
+    }
+  }
+  scheduler.stop(1000ms);
+  std::lock_guard lock(mu);
+  // Each round once per collector, the same for both (but for a round that stop() cut in two).
+  const std::set<uint64_t> first_rounds(first.begin(), first.end());
+  const std::set<uint64_t> second_rounds(second.begin(), second.end());
+  CHECK(first_rounds.size() == first.size());
+  CHECK(second_rounds.size() == second.size());
+  CHECK(first_rounds.count(0) == 0);
+  std::vector<uint64_t> shared;
+  std::set_intersection(first_rounds.begin(), first_rounds.end(), second_rounds.begin(),
+                        second_rounds.end(), std::back_inserter(shared));
+  CHECK(shared.size() + 1 >= std::max(first.size(), second.size()));
+  // Another interval is another group: none of its rounds is one of theirs.
+  for (uint64_t round : slower) {
+    CHECK(round != 0);
+    CHECK(std::find(first.begin(), first.end(), round) == first.end());
+  }
+  CHECK(std::set<uint64_t>(slower.begin(), slower.end()).size() == slower.size());
 }

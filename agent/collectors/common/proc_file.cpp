@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <map>
 
 namespace vigil::collectors {
 
@@ -78,6 +79,30 @@ Status ProcFile::readIfChanged(std::string& buf, bool& changed) {
   signals_changes_ =
       status.isOk() && fd_ >= 0 && ::fstatfs(fd_, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
   return status;
+}
+
+std::shared_ptr<SharedProcFile> SharedProcFile::forPath(const std::string& path) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<SharedProcFile>, std::less<>> files;
+  std::lock_guard lock(mu);
+  std::erase_if(files, [](const auto& entry) { return entry.second.expired(); });
+  auto& entry = files[path];
+  auto file = entry.lock();
+  if (file == nullptr) {
+    file = std::make_shared<SharedProcFile>(path);
+    entry = file;
+  }
+  return file;
+}
+
+Status SharedProcFile::read(uint64_t round, std::string& buf) {
+  std::lock_guard lock(mu_);
+  if (round == 0 || round != round_) {
+    status_ = file_.read(content_);
+    round_ = round;
+  }
+  buf.assign(content_);
+  return status_;
 }
 
 void splitFields(std::string_view line, std::vector<std::string_view>& out) {

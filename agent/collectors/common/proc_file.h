@@ -2,6 +2,8 @@
 // Reading kernel pseudo-files cheaply: the file stays open between cycles and is re-read from
 // offset 0 with pread, so a cycle costs one syscall per file instead of open/read/close.
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +34,27 @@ class ProcFile {
   std::string path_;
   int fd_ = -1;
   bool signals_changes_ = false;  // fd_ is in procfs: poll says when it changed
+};
+
+/// A pseudo-file that several collectors parse (cpu and stat both read /proc/stat): read once
+/// per round of collection by whichever asks first, and handed to the others as it was then.
+class SharedProcFile {
+ public:
+  /// The one instance for `path` in this process while anyone holds it.
+  static std::shared_ptr<SharedProcFile> forPath(const std::string& path);
+  explicit SharedProcFile(std::string path) : file_(std::move(path)) {}
+
+  /// As ProcFile::read, but with `round` nonzero (CollectContext::round) and the file already
+  /// read in that round, what that read gave.
+  Status read(uint64_t round, std::string& buf);
+  const std::string& path() const { return file_.path(); }
+
+ private:
+  std::mutex mu_;  // collectors of one round may run on different threads
+  ProcFile file_;
+  uint64_t round_ = 0;
+  std::string content_;
+  Status status_;
 };
 
 /// Calls fn(line) for every line of `text`, without the newline.

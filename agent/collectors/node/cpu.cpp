@@ -27,14 +27,15 @@ struct CpuTimes {
 class CpuCollector final : public Collector {
  public:
   explicit CpuCollector(const HostPaths& paths)
-      : stat_(joinPath(paths.procfs, "stat")), ticks_per_second_(sysconf(_SC_CLK_TCK)) {
+      : stat_(SharedProcFile::forPath(joinPath(paths.procfs, "stat"))),
+        ticks_per_second_(sysconf(_SC_CLK_TCK)) {
     if (ticks_per_second_ <= 0) {
       ticks_per_second_ = 100;
     }
   }
 
-  Status collect(const CollectContext&, MetricBatch& out) override {
-    VIGIL_RETURN_IF_ERROR(stat_.read(buf_));
+  Status collect(const CollectContext& ctx, MetricBatch& out) override {
+    VIGIL_RETURN_IF_ERROR(stat_->read(ctx.round, buf_));
     std::map<int, CpuTimes> seen;
     forEachLine(buf_, [&](std::string_view line) {
       if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || line[3] == ' ') {
@@ -58,7 +59,7 @@ class CpuCollector final : public Collector {
       seen[static_cast<int>(*id)] = t;
     });
     if (seen.empty()) {
-      return invalidArgument(stat_.path() + ": no per-CPU lines");
+      return invalidArgument(stat_->path() + ": no per-CPU lines");
     }
     updateCache(seen);
 
@@ -103,7 +104,7 @@ class CpuCollector final : public Collector {
     }
   }
 
-  ProcFile stat_;
+  std::shared_ptr<SharedProcFile> stat_;
   long ticks_per_second_;
   std::string buf_;
   std::vector<std::string_view> fields_;

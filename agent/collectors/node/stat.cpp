@@ -25,10 +25,11 @@ constexpr StatField kFields[] = {
 
 class StatCollector final : public Collector {
  public:
-  explicit StatCollector(const HostPaths& paths) : file_(joinPath(paths.procfs, "stat")) {}
+  explicit StatCollector(const HostPaths& paths)
+      : file_(SharedProcFile::forPath(joinPath(paths.procfs, "stat"))) {}
 
-  Status collect(const CollectContext&, MetricBatch& out) override {
-    VIGIL_RETURN_IF_ERROR(file_.read(buf_));
+  Status collect(const CollectContext& ctx, MetricBatch& out) override {
+    VIGIL_RETURN_IF_ERROR(file_->read(ctx.round, buf_));
     forEachLine(buf_, [&](std::string_view line) {
       auto space = line.find(' ');
       if (space == std::string_view::npos) {
@@ -52,7 +53,7 @@ class StatCollector final : public Collector {
   }
 
  private:
-  ProcFile file_;
+  std::shared_ptr<SharedProcFile> file_;
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

@@ -32,6 +32,9 @@ struct CollectContext {
   const Store* store = nullptr;
   /// The time (ms since the epoch) the batch's samples are stored at.
   int64_t timestamp_ms = 0;
+  /// Names the round of collection this cycle belongs to, unique in the process; 0 when the
+  /// caller runs no rounds. Collectors that read the same file share one read per round.
+  uint64_t round = 0;
 };
 
 class Collector {

@@ -82,3 +82,34 @@ TEST_CASE("ProcFile: a mount table is read again only after a mount changes it",
   }
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("SharedProcFile: collectors of one round share one read, the next round reads again",
+          "[agent][collectors]") {
+  test::TempDir dir;
+  dir.write("stat", "cpu0 1 2 3\n");
+  auto cpu = SharedProcFile::forPath(dir.file("stat"));
+  auto stat = SharedProcFile::forPath(dir.file("stat"));
+  CHECK(cpu == stat);  // one per path
+  CHECK(SharedProcFile::forPath(dir.file("other")) != cpu);
+  std::string a;
+  std::string b;
+  REQUIRE(cpu->read(7, a).isOk());
+  dir.write("stat", "cpu0 4 5 6\n");
+  REQUIRE(stat->read(7, b).isOk());
+  CHECK(a == "cpu0 1 2 3\n");
+  CHECK(b == a);  // the same round: what the first read gave
+  REQUIRE(stat->read(8, b).isOk());
+  CHECK(b == "cpu0 4 5 6\n");
+  // No round (a caller that runs none): read every time.
+  dir.write("stat", "cpu0 7 8 9\n");
+  REQUIRE(cpu->read(0, a).isOk());
+  CHECK(a == "cpu0 7 8 9\n");
+  // A failed read is shared too, and the next round tries again.
+  std::filesystem::remove(dir.file("stat"));
+  auto gone = SharedProcFile::forPath(dir.file("gone"));
+  CHECK(gone->read(9, a).code() == StatusCode::kNotFound);
+  dir.write("gone", "back\n");
+  CHECK(gone->read(9, a).code() == StatusCode::kNotFound);
+  REQUIRE(gone->read(10, a).isOk());
+  CHECK(a == "back\n");
+}
