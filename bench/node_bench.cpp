@@ -2,13 +2,13 @@
 //
 //   build/bench/node_bench [SECONDS]
 //
-// Each exporter runs alone (the other stopped) for SECONDS (default 60) and is scraped once a
-// second over a kept-alive connection, as Prometheus does; vigil collects once a second too,
-// so both do one collection per scrape. vigil runs node_exporter's collectors only (the same
-// collectors), then again with its container collector too. Reported: CPU time per scrape and
-// per series (from /proc/PID/stat), scrape latency p50/p99, series per scrape, RSS at the end.
-// Then vigil with node and container collectors alone with no scrapes, for its background
-// collection cost at a 1 s interval.
+// Both exporters run at once for SECONDS (default 60) and are scraped in turn once a second
+// over kept-alive connections, as Prometheus does, so that the machine's noise falls on both
+// alike; vigil collects once a second too, so both do one collection per scrape. vigil runs
+// node_exporter's collectors only (the same collectors); then, alone, with its container
+// collector too. Reported: CPU time per scrape and per series (the process's CPU clock),
+// scrape latency p50/p99, series per scrape, RSS at the end. Then vigil with node and
+// container collectors, not scraped, for its background collection cost at a 1 s interval.
 //
 //   build/bench/node_bench --against OTHER_VIGIL [--rate N] [SECONDS]
 //
@@ -50,48 +50,68 @@ struct Result {
   double rss_mib = 0;
 };
 
-Result measure(pid_t pid, int port, int seconds) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_keep_alive(true);
-  client.set_read_timeout(10, 0);
-  for (int i = 0; i < 50; ++i) {  // until it answers
-    if (auto r = client.Get("/metrics"); r && r->status == 200) {
-      break;
+struct Target {
+  pid_t pid;
+  int port;
+};
+
+// Scrapes every target once a second, in turn, for `seconds`: running at once, they share
+// whatever else the machine does in that time, which over minutes varies by more than the
+// differences measured here.
+std::vector<Result> measure(const std::vector<Target>& targets, int seconds) {
+  std::vector<std::unique_ptr<httplib::Client>> clients;
+  for (const Target& t : targets) {
+    clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", t.port));
+    clients.back()->set_keep_alive(true);
+    clients.back()->set_read_timeout(10, 0);
+    for (int i = 0; i < 50; ++i) {  // until it answers
+      if (auto r = clients.back()->Get("/metrics"); r && r->status == 200) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  std::vector<double> latencies;
-  double series = 0;
-  const double cpu_before = vigil::test::processCpuSeconds(pid);
+  std::vector<std::vector<double>> latencies(targets.size());
+  std::vector<double> series(targets.size(), 0);
+  std::vector<double> cpu_before;
+  for (const Target& t : targets) {
+    cpu_before.push_back(vigil::test::processCpuSeconds(t.pid));
+  }
   auto next = Clock::now();
   for (int i = 0; i < seconds; ++i) {
     next += std::chrono::seconds(1);
     std::this_thread::sleep_until(next);
-    const auto start = Clock::now();
-    auto r = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
-    latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
-    if (r) {
-      series = static_cast<double>(std::count(r->body.begin(), r->body.end(), '\n') -
-                                   2 * std::count(r->body.begin(), r->body.end(), '#') / 2);
-      std::size_t samples = 0;
-      std::istringstream lines(r->body);
-      for (std::string line; std::getline(lines, line);) {
-        samples += (!line.empty() && line[0] != '#') ? 1 : 0;
+    for (std::size_t k = 0; k < targets.size(); ++k) {
+      const auto start = Clock::now();
+      auto r = clients[k]->Get("/metrics", {{"Accept-Encoding", "gzip"}});
+      latencies[k].push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      if (r) {
+        std::size_t samples = 0;
+        std::istringstream lines(r->body);
+        for (std::string line; std::getline(lines, line);) {
+          samples += (!line.empty() && line[0] != '#') ? 1 : 0;
+        }
+        series[k] = static_cast<double>(samples);
       }
-      series = static_cast<double>(samples);
     }
   }
-  const double cpu = vigil::test::processCpuSeconds(pid) - cpu_before;
-  std::sort(latencies.begin(), latencies.end());
-  Result res;
-  res.cpu_per_scrape_ms = cpu / seconds * 1000;
-  res.cpu_per_series_us = cpu / seconds / series * 1e6;
-  res.p50_ms = latencies[latencies.size() / 2];
-  res.p99_ms = latencies[std::min(latencies.size() - 1, latencies.size() * 99 / 100)];
-  res.series = series;
-  res.rss_mib = vigil::test::processRssBytes(pid) / (1024.0 * 1024.0);
-  return res;
+  std::vector<Result> results;
+  for (std::size_t k = 0; k < targets.size(); ++k) {
+    const double cpu = vigil::test::processCpuSeconds(targets[k].pid) - cpu_before[k];
+    auto& lat = latencies[k];
+    std::sort(lat.begin(), lat.end());
+    Result res;
+    res.cpu_per_scrape_ms = cpu / seconds * 1000;
+    res.cpu_per_series_us = cpu / seconds / series[k] * 1e6;
+    res.p50_ms = lat[lat.size() / 2];
+    res.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
+    res.series = series[k];
+    res.rss_mib = vigil::test::processRssBytes(targets[k].pid) / (1024.0 * 1024.0);
+    results.push_back(res);
+  }
+  return results;
 }
 
 void print(const char* who, const Result& r) {
@@ -204,15 +224,9 @@ int main(int argc, char** argv) {
   for (const char* c : kCollectors) {
     ne_args.push_back(std::string("--collector.") + c);
   }
-  Result ne_result;
-  {
-    vigil::test::ChildProcess ne(ne_args, dir.file("node_exporter.log"));
-    ne_result = measure(ne.pid(), ne_port, seconds);
-  }
-
-  // vigil with node_exporter's collectors only (its other collectors off), for the CPU per
-  // scrape; then with the container collector too, as the memory and idle targets
-  // have it.
+  // node_exporter and vigil with its collectors only (its other collectors off) at once, for
+  // the CPU per scrape; then vigil with the container collector too, as the memory and
+  // idle targets have it.
   auto config = [&](const char* file, bool containers) {
     dir.write(file, vigilConfig(containers));
     return dir.file(file);
@@ -225,15 +239,19 @@ int main(int argc, char** argv) {
                                  "--data-dir", dir.file(std::string(name) + "-data")},
         dir.file(std::string(name) + ".log"));
   };
+  Result ne_result;
   Result vg_result;
   {
+    vigil::test::ChildProcess ne(ne_args, dir.file("node_exporter.log"));
     const int port = vigil::test::freeLoopbackPort();
     auto vg = startVigil("vigil-node", false, port);
-    vg_result = measure(vg->pid(), port, seconds);
+    const auto results = measure({{ne.pid(), ne_port}, {vg->pid(), port}}, seconds);
+    ne_result = results[0];
+    vg_result = results[1];
   }
   const int vg_port = vigil::test::freeLoopbackPort();
   auto vg = startVigil("vigil-containers", true, vg_port);
-  const Result with_containers = measure(vg->pid(), vg_port, seconds);
+  const Result with_containers = measure({{vg->pid(), vg_port}}, seconds)[0];
   // The same vigil, not scraped: the cost of collecting at a 1 s interval.
   const double idle_before = vigil::test::processCpuSeconds(vg->pid());
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
