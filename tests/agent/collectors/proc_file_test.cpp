@@ -105,7 +105,6 @@ TEST_CASE("SharedProcFile: collectors of one round share one read, the next roun
   REQUIRE(cpu->read(0, a).isOk());
   CHECK(a == "cpu0 7 8 9\n");
   // A failed read is shared too, and the next round tries again.
-  std::filesystem::remove(dir.file("stat"));
   auto gone = SharedProcFile::forPath(dir.file("gone"));
   CHECK(gone->read(9, a).code() == StatusCode::kNotFound);
   dir.write("gone", "back\n");
