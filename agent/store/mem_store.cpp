@@ -393,17 +393,9 @@ void MemStore::countResults(const std::size_t (&results)[3]) {
 }
 
 void MemStore::countResult(AppendResult r) {
-  switch (r) {
-    case AppendResult::kOk:
-      appended_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case AppendResult::kOutOfOrder:
-      rejected_out_of_order_.fetch_add(1, std::memory_order_relaxed);
-      break;
-    case AppendResult::kDuplicate:
-      rejected_duplicate_.fetch_add(1, std::memory_order_relaxed);
-      break;
-  }
+  std::size_t results[3] = {};
+  ++results[static_cast<int>(r)];
+  countResults(results);
 }
 
 MemStore::Source* MemStore::source(SourceId id) {
