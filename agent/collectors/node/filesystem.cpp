@@ -1,10 +1,13 @@
 // node_filesystem_* from the mount table and statfs(2), with node_exporter 1.5's exclusions.
-// statfs runs on a helper thread: a hung mount (a dead NFS server) is reported with
-// node_filesystem_device_error=1 after the mount timeout instead of blocking the cycle, and is
-// skipped until its stuck call returns.
+// statfs of a mount that may wait on a server or a device (NFS, FUSE, anything not known to
+// answer from memory) runs on a helper thread: a hung mount (a dead NFS server) is reported
+// with node_filesystem_device_error=1 after the mount timeout instead of blocking the cycle, and
+// is skipped until its stuck call returns. The others are asked on the collector's thread: a
+// hand-over to the helper and back costs more than all their calls together.
 #include <re2/re2.h>
 #include <sys/statfs.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -25,6 +28,26 @@ constexpr const char* kMountPointsExclude =
 constexpr const char* kFsTypesExclude =
     R"(^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$)";
 constexpr std::chrono::milliseconds kMountTimeout{5000};
+
+// Filesystems whose statfs reads counters the kernel keeps in memory: no I/O, no server, no
+// lock held across either. (vfat may read its allocation table, btrfs waits on its chunk
+// locks, overlay asks the filesystem below it: those go to the helper thread like the rest.)
+bool statfsAnswersFromMemory(std::string_view fstype) {
+  static constexpr std::string_view kTypes[] = {
+      "ext2",    "ext3",       "ext4",      "xfs",        "tmpfs",    "ramfs",     "devtmpfs",
+      "proc",    "sysfs",      "cgroup",    "cgroup2",    "devpts",   "mqueue",    "debugfs",
+      "tracefs", "securityfs", "pstore",    "bpf",        "configfs", "hugetlbfs", "nsfs",
+      "fusectl", "efivarfs",   "selinuxfs", "binfmt_misc"};
+  return std::find(std::begin(kTypes), std::end(kTypes), fstype) != std::end(kTypes);
+}
+
+// Whether `path` is `dir` or lies under it.
+bool isAtOrUnder(std::string_view path, std::string_view dir) {
+  if (dir == "/") {
+    return true;
+  }
+  return path.starts_with(dir) && (path.size() == dir.size() || path[dir.size()] == '/');
+}
 
 // "\040" in the mount table is a space, "\011" a tab, "\134" a backslash.
 std::string unescapeOctal(std::string_view s) {
@@ -48,6 +71,9 @@ struct Mount {
   std::string fstype;
   bool readonly = false;
   std::string path;  // where to statfs it: under the rootfs
+  // statfs answers from memory, and reaching the mount point crosses no mount that may hang
+  // (the path walk waits on a dead NFS server as statfs would).
+  bool stat_inline = false;
 };
 
 using StatFn = std::function<int(const std::string& path, struct statfs& out)>;
@@ -221,9 +247,17 @@ class FilesystemCollector final : public Collector {
     index_.clear();
     results_.assign(mounts_.size(), StatResult{EIO, {}});
     for (std::size_t i = 0; i < mounts_.size(); ++i) {
-      if (!isStuck(mounts_[i].mountpoint)) {
+      if (mounts_[i].stat_inline) {
+        results_[i].error = stat_(mounts_[i].path, results_[i].st);
+      } else if (!isStuck(mounts_[i].mountpoint)) {
         index_.push_back(i);
       }
+    }
+    if (index_.empty()) {
+      return;
+    }
+    if (!worker_) {
+      worker_ = std::make_unique<StatfsWorker>(stat_);
     }
     // Assigned in place: the strings keep their storage from one cycle to the next.
     paths_.resize(index_.size());
@@ -256,6 +290,9 @@ class FilesystemCollector final : public Collector {
   void parseMounts(std::string_view text) {
     mounts_.clear();
     std::set<std::tuple<std::string, std::string, std::string>> seen;
+    // Mount points (as in the table) of every mount, reported or not, that may hang.
+    std::vector<std::string> may_hang;
+    std::vector<std::string> table_mountpoints;  // of mounts_, as in the table
     forEachLine(text, [&](std::string_view line) {
       // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
       splitFields(line, fields_);
@@ -270,6 +307,11 @@ class FilesystemCollector final : public Collector {
       m.mountpoint = unescapeOctal(fields_[4]);
       m.fstype = std::string(fields_[dash + 1]);
       m.device = unescapeOctal(fields_[dash + 2]);
+      m.stat_inline = statfsAnswersFromMemory(m.fstype);
+      if (!m.stat_inline) {
+        may_hang.push_back(m.mountpoint);
+      }
+      std::string table_mountpoint = m.mountpoint;
       const std::string options = "," + std::string(fields_[5]) + ",";
       m.readonly = options.find(",ro,") != std::string::npos;
       // Reading our own mount table inside a container, the host's mounts appear under the
@@ -289,7 +331,16 @@ class FilesystemCollector final : public Collector {
       }
       m.path = rootfs_ == "/" ? m.mountpoint : rootfs_ + m.mountpoint;
       mounts_.push_back(std::move(m));
+      table_mountpoints.push_back(std::move(table_mountpoint));
     });
+    for (std::size_t i = 0; i < mounts_.size(); ++i) {
+      for (const std::string& dir : may_hang) {
+        if (isAtOrUnder(table_mountpoints[i], dir)) {
+          mounts_[i].stat_inline = false;
+          break;
+        }
+      }
+    }
   }
 
   bool isStuck(const std::string& mountpoint) {
@@ -325,7 +376,7 @@ class FilesystemCollector final : public Collector {
   ProcFile self_mountinfo_;
   RE2 mountpoints_exclude_;
   RE2 fstypes_exclude_;
-  std::unique_ptr<StatfsWorker> worker_ = std::make_unique<StatfsWorker>(stat_);
+  std::unique_ptr<StatfsWorker> worker_;  // started when a mount first needs it
   std::shared_ptr<StuckMounts> stuck_ = std::make_shared<StuckMounts>();
   std::string buf_;
   std::vector<std::string_view> fields_;

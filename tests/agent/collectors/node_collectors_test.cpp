@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -186,6 +187,69 @@ TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a
         std::string::npos;
   }
   CHECK(recovered);
+}
+
+TEST_CASE("Node collectors: filesystem asks local mounts at once, and mounts under NFS aside",
+          "[agent][collectors][node][filesystem]") {
+  namespace fs = std::filesystem;
+  const std::string dir =
+      (fs::temp_directory_path() / ("vigil-fs-inline-" + std::to_string(::getpid()))).string();
+  fs::create_directories(dir + "/proc/1");
+  {
+    std::ofstream m(dir + "/proc/1/mountinfo");
+    m << "27 1 254:0 / / rw - ext4 /dev/vda rw\n"
+         "36 27 0:35 / /stuck rw - nfs server:/stuck rw\n"
+         "37 36 254:3 / /stuck/inner rw - ext4 /dev/vdd rw\n"
+         "38 27 0:36 / /net rw - autofs auto.net rw\n"
+         "39 38 254:4 / /net/backup rw - xfs /dev/vde rw\n"
+         "40 27 254:5 / /stuckless rw - tmpfs tmpfs rw\n";
+  }
+  HostPaths paths;
+  paths.procfs = dir + "/proc";
+  paths.rootfs = "/";
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::map<std::string, std::thread::id> asked_on;
+  auto fakeStatfs = [&](const std::string& path, struct statfs& st) -> int {
+    std::unique_lock lock(mu);
+    asked_on[path] = std::this_thread::get_id();
+    // Walking a path through a dead NFS server waits as long as statfs on it would.
+    if (path.starts_with("/stuck/") || path == "/stuck") {
+      cv.wait_for(lock, std::chrono::seconds(3), [&] { return release; });
+    }
+    st = {};
+    st.f_bsize = 4096;
+    st.f_blocks = 10;
+    return 0;
+  };
+  auto collector = collectors::node::makeFilesystemCollectorForTest(paths, fakeStatfs,
+                                                                    std::chrono::milliseconds(200));
+  const auto start = std::chrono::steady_clock::now();
+  const std::string got = collectText(*collector, paths);
+  // Neither the NFS mount nor the ext4 mount under it held the cycle for their 3 s.
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
+  CHECK_THAT(got,
+             Catch::Contains("node_filesystem_device_error{device=\"/dev/vdd\",fstype=\"ext4\","
+                             "mountpoint=\"/stuck/inner\"} 1"));
+  CHECK_THAT(got, Catch::Contains("node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\","
+                                  "mountpoint=\"/\"} 40960"));
+  CHECK_THAT(got, Catch::Contains("node_filesystem_size_bytes{device=\"tmpfs\",fstype=\"tmpfs\","
+                                  "mountpoint=\"/stuckless\"} 40960"));
+  {
+    std::lock_guard lock(mu);
+    // Filesystems that answer from memory are asked on the collecting thread; the rest, and
+    // those reached through a mount that may hang (NFS, an automounter), on the helper.
+    CHECK(asked_on["/"] == std::this_thread::get_id());
+    CHECK(asked_on["/stuckless"] == std::this_thread::get_id());
+    CHECK(asked_on["/stuck"] != std::this_thread::get_id());
+    CHECK(asked_on.count("/net/backup") == 1);
+    CHECK(asked_on["/net/backup"] != std::this_thread::get_id());
+    release = true;
+  }
+  cv.notify_all();
+  collector.reset();
+  fs::remove_all(dir);
 }
 
 TEST_CASE("Cgroup collector: kubepods paths of both drivers and every QoS class",
