@@ -395,6 +395,9 @@ struct Agent::Impl {
     if (anomaly) {
       anomaly->appendStats(self);
     }
+    // Its series are those of the last scrape until a rule, a receiver or a collector comes
+    // or goes: the renderer then keeps their text.
+    self.sealLayout();
     batches.push_back(&self);
     // Room for a body like the last one (plus some), so rendering appends without regrowing
     // and copying the text a dozen times on every scrape.

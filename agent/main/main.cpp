@@ -325,9 +325,10 @@ int run(const std::vector<std::string>& args) {
   }
   vigil::setupLogging(config->global.log_level, config->global.log_format);
 
+  auto renderer = std::make_shared<vigil::exporters::TextRenderer>();
   auto agent = vigil::Agent::create(
-      options, [](std::span<const vigil::MetricBatch* const> batches, std::string& out) {
-        vigil::exporters::renderTextFormat(batches, out);
+      options, [renderer](std::span<const vigil::MetricBatch* const> batches, std::string& out) {
+        renderer->render(batches, out);
       });
   if (!agent) {
     spdlog::error("invalid configuration error=\"{}\"", agent.status().message());

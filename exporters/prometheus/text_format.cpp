@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace vigil::exporters {
@@ -75,12 +76,18 @@ char* putEscaped(char* p, std::string_view text, bool quotes) {
   return LineWriter::put(p, text.substr(copied));
 }
 
-void writeSample(LineWriter& w, const std::string& name, const MetricSample& s) {
-  std::size_t bound = name.size() + s.suffix.size() + 3 + kMaxFloatBytes;  // {} ' ' '\n'
+// The most a sample's line takes besides its value: name, suffix, labels escaped, braces,
+// the space before the value and the newline after it.
+std::size_t lineBound(const std::string& name, const MetricSample& s) {
+  std::size_t bound = name.size() + s.suffix.size() + 3;  // {} ' ' '\n'
   for (const Label& l : s.labels) {
     bound += l.name.size() + 2 * l.value.size() + 4;  // ="",
   }
-  char* p = w.room(bound);
+  return bound;
+}
+
+// `name{labels} `: all of a sample's line but its value and newline.
+char* putSeriesPrefix(char* p, const std::string& name, const MetricSample& s) {
   p = LineWriter::put(p, name);
   p = LineWriter::put(p, s.suffix);
   if (!s.labels.empty()) {
@@ -98,6 +105,12 @@ void writeSample(LineWriter& w, const std::string& name, const MetricSample& s) 
     *p++ = '}';
   }
   *p++ = ' ';
+  return p;
+}
+
+void writeSample(LineWriter& w, const std::string& name, const MetricSample& s) {
+  char* p = w.room(lineBound(name, s) + kMaxFloatBytes);
+  p = putSeriesPrefix(p, name, s);
   p = putFloat(p, s.value);
   *p++ = '\n';
   w.commit(p);
@@ -142,29 +155,249 @@ void appendEscapedHelp(std::string& out, std::string_view help) {
   out.resize(static_cast<std::size_t>(putEscaped(out.data() + used, help, false) - out.data()));
 }
 
-void renderTextFormat(std::span<const MetricBatch* const> batches, std::string& out) {
-  std::vector<const MetricFamily*> families;
-  for (const MetricBatch* batch : batches) {
-    for (const MetricFamily& f : batch->families()) {
-      if (!f.samples.empty()) {
-        families.push_back(&f);
+namespace {
+
+// A family to write, in the order the exposition has them.
+struct OrderEntry {
+  uint32_t batch;
+  uint32_t family;
+  bool header;  // the first of its name: HELP and TYPE go before it
+};
+
+// Every family with samples, sorted by name; the same family from several batches keeps batch
+// order within its group (stable), under the first one's HELP and TYPE.
+void orderFamilies(std::span<const MetricBatch* const> batches, std::vector<OrderEntry>& order) {
+  order.clear();
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    const auto& families = batches[b]->families();
+    for (std::size_t f = 0; f < families.size(); ++f) {
+      if (!families[f].samples.empty()) {
+        order.push_back({static_cast<uint32_t>(b), static_cast<uint32_t>(f), false});
       }
     }
   }
-  // Stable: the same family from several batches keeps batch order within its group.
-  std::stable_sort(families.begin(), families.end(),
-                   [](const MetricFamily* a, const MetricFamily* b) { return a->name < b->name; });
+  auto name = [&](const OrderEntry& e) -> const std::string& {
+    return batches[e.batch]->families()[e.family].name;
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](const OrderEntry& a, const OrderEntry& b) { return name(a) < name(b); });
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    order[i].header = i == 0 || name(order[i]) != name(order[i - 1]);
+  }
+}
+
+}  // namespace
+
+void renderTextFormat(std::span<const MetricBatch* const> batches, std::string& out) {
+  std::vector<OrderEntry> order;
+  orderFamilies(batches, order);
   LineWriter w(out);
-  const std::string* current = nullptr;
-  for (const MetricFamily* f : families) {
-    if (current == nullptr || *current != f->name) {
-      current = &f->name;
-      writeHeader(w, *f);
+  for (const OrderEntry& e : order) {
+    const MetricFamily& f = batches[e.batch]->families()[e.family];
+    if (e.header) {
+      writeHeader(w, f);
     }
-    for (const MetricSample& s : f->samples) {
-      writeSample(w, f->name, s);
+    for (const MetricSample& s : f.samples) {
+      writeSample(w, f.name, s);
     }
   }
+}
+
+namespace {
+
+// What a batch renders to besides its values, kept for its layouts: batches with the same
+// layout have the same families and series, so the same HELP and TYPE lines (unless their
+// help changed, which is checked) and the same `name{labels} ` before each value. One text
+// serves several layouts: a collector fills two batches in turn, which get a layout each.
+struct Rendered {
+  struct Family {
+    std::size_t name_size = 0;
+    std::size_t header_begin = 0;  // in text; the name follows "# HELP " or "# TYPE "
+    std::size_t header_end = 0;
+    std::string help;
+    MetricType type = MetricType::kUntyped;
+    std::size_t first_prefix = 0;  // in prefixes
+    std::size_t samples = 0;
+  };
+  struct Use {
+    uint64_t layout;
+    uint64_t render;  // the last render that had a batch with it
+  };
+  std::vector<Use> layouts;
+  std::string text;
+  std::vector<Family> families;
+  std::vector<std::pair<uint32_t, uint32_t>> prefixes;  // [begin, end) in text, per sample
+
+  bool sameText(const Rendered& other) const {
+    return text == other.text && prefixes == other.prefixes;
+  }
+
+  // Whether `batch` has the shape this was made from; a collector that changed its series
+  // without changing its layout would otherwise have its values written under others' names.
+  bool fits(const MetricBatch& batch) const {
+    const auto& fs = batch.families();
+    if (fs.size() != families.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+      const Family& f = families[i];
+      if (fs[i].samples.size() != f.samples || fs[i].name.size() != f.name_size ||
+          std::memcmp(fs[i].name.data(), text.data() + f.header_begin + 7, f.name_size) != 0) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void build(const MetricBatch& batch) {
+    text.clear();
+    families.clear();
+    prefixes.clear();
+    LineWriter w(text);
+    std::size_t written = 0;
+    auto end = [&](char* p) {
+      w.commit(p);
+      written = static_cast<std::size_t>(p - text.data());
+      return written;
+    };
+    for (const MetricFamily& mf : batch.families()) {
+      Family f;
+      f.name_size = mf.name.size();
+      f.help = mf.help;
+      f.type = mf.type;
+      f.first_prefix = prefixes.size();
+      f.samples = mf.samples.size();
+      f.header_begin = written;
+      writeHeader(w, mf);
+      f.header_end = end(w.room(0));
+      for (const MetricSample& s : mf.samples) {
+        const std::size_t begin = written;
+        prefixes.emplace_back(begin,
+                              end(putSeriesPrefix(w.room(lineBound(mf.name, s)), mf.name, s)));
+      }
+      families.push_back(std::move(f));
+    }
+  }
+};
+
+}  // namespace
+
+struct TextRenderer::Cache {
+  // A layout not seen for this many renders is forgotten (its collector moved on to another
+  // shape, or went); a collector's two batches alternate well within it.
+  static constexpr uint64_t kForgetAfter = 8;
+
+  uint64_t render = 0;  // renders so far
+  std::vector<std::unique_ptr<Rendered>> rendered;
+  std::vector<OrderEntry> order;  // the families of the last render, in order
+  // The texts `order` was made for, per batch; empty when a batch had none (no layout).
+  std::vector<const Rendered*> order_rendered;
+  std::vector<const Rendered*> batch_rendered;  // this render's, per batch
+  Rendered scratch;
+
+  // The text for `batch`'s layout, made if it has none yet; sets `changed` when a text the
+  // last render used was rewritten.
+  const Rendered* textFor(const MetricBatch& batch, bool& changed) {
+    const uint64_t layout = batch.layout();
+    for (auto& r : rendered) {
+      for (Rendered::Use& use : r->layouts) {
+        if (use.layout != layout) {
+          continue;
+        }
+        use.render = render;
+        if (!r->fits(batch)) {
+          // The collector changed its series under the same layout: its text is made again,
+          // for this layout alone.
+          r->build(batch);
+          r->layouts = {{layout, render}};
+          changed = true;
+        }
+        return r.get();
+      }
+    }
+    scratch.build(batch);
+    for (auto& r : rendered) {
+      if (r->sameText(scratch)) {
+        r->layouts.push_back({layout, render});
+        return r.get();
+      }
+    }
+    auto& made = rendered.emplace_back(std::make_unique<Rendered>(std::move(scratch)));
+    made->layouts = {{layout, render}};
+    scratch = Rendered{};
+    return made.get();
+  }
+
+  void forgetOld() {
+    for (auto& r : rendered) {
+      std::erase_if(r->layouts,
+                    [&](const Rendered::Use& use) { return use.render + kForgetAfter < render; });
+    }
+    std::erase_if(rendered, [](const auto& r) { return r->layouts.empty(); });
+  }
+};
+
+TextRenderer::TextRenderer() : cache_(std::make_unique<Cache>()) {}
+TextRenderer::~TextRenderer() = default;
+
+void TextRenderer::render(std::span<const MetricBatch* const> batches, std::string& out) {
+  std::unique_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    renderTextFormat(batches, out);  // another scrape holds the cache
+    return;
+  }
+  Cache& c = *cache_;
+  ++c.render;
+  bool changed = false;
+  bool all_kept = true;
+  c.batch_rendered.assign(batches.size(), nullptr);
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    if (batches[b]->layout() == 0) {
+      all_kept = false;  // its shape is not known to stay: written in full
+    } else {
+      c.batch_rendered[b] = c.textFor(*batches[b], changed);
+    }
+  }
+  // The order of families holds while every batch has the text it had last time.
+  if (changed || !all_kept || c.batch_rendered != c.order_rendered) {
+    orderFamilies(batches, c.order);
+    c.order_rendered = c.batch_rendered;
+    if (!all_kept) {
+      c.order_rendered.clear();
+    }
+  }
+  LineWriter w(out);
+  for (const OrderEntry& e : c.order) {
+    const MetricFamily& f = batches[e.batch]->families()[e.family];
+    const Rendered* r = c.batch_rendered[e.batch];
+    if (r == nullptr) {
+      if (e.header) {
+        writeHeader(w, f);
+      }
+      for (const MetricSample& s : f.samples) {
+        writeSample(w, f.name, s);
+      }
+      continue;
+    }
+    const Rendered::Family& rf = r->families[e.family];
+    if (e.header) {
+      if (rf.help == f.help && rf.type == f.type) {
+        const std::size_t size = rf.header_end - rf.header_begin;
+        w.commit(LineWriter::put(w.room(size), {r->text.data() + rf.header_begin, size}));
+      } else {
+        writeHeader(w, f);
+      }
+    }
+    for (std::size_t k = 0; k < f.samples.size(); ++k) {
+      const auto [begin, end] = r->prefixes[rf.first_prefix + k];
+      char* p = w.room(end - begin + kMaxFloatBytes + 1);
+      p = LineWriter::put(p, {r->text.data() + begin, end - begin});
+      p = putFloat(p, f.samples[k].value);
+      *p++ = '\n';
+      w.commit(p);
+    }
+  }
+  c.forgetOld();
 }
 
 }  // namespace vigil::exporters

@@ -88,3 +88,70 @@ TEST_CASE("Text format: empty families are left out", "[exporters][text]") {
   b.family("nothing", "No samples.", MetricType::kGauge);
   CHECK(render({&b}).empty());
 }
+
+namespace {
+// A collector's batch for one cycle: `devices` series of a counter, an empty family, and a
+// gauge that the other collector reports too.
+void fillCycle(MetricBatch& m, const std::string& prefix, int cycle, int devices,
+               const std::string& help) {
+  m.recycle();
+  auto& counter = m.family(prefix + "_bytes_total", help, MetricType::kCounter);
+  for (int d = 0; d < devices; ++d) {
+    const std::string device = "dev\"" + std::to_string(d) + "\\";
+    MetricBatch::add(counter, {{"device", device}}, cycle * 100 + d + 0.5);
+  }
+  m.family(prefix + "_empty", "Nothing this cycle.", MetricType::kGauge);
+  MetricBatch::add(m.family("shared_up", "Up from " + prefix + ".", MetricType::kGauge),
+                   {{"source", prefix}}, cycle % 2);
+  m.sealLayout();
+}
+}  // namespace
+
+TEST_CASE("TextRenderer: the text of renderTextFormat while values, series and help change",
+          "[exporters][text]") {
+  exporters::TextRenderer renderer;
+  // Like the scheduler, the node collector fills two batches in turn (each gets a layout).
+  MetricBatch node_batches[2];
+  MetricBatch disk;
+  MetricBatch pushed;  // no layout: written in full every time
+  uint64_t node_layout = 0;
+  for (int cycle = 0; cycle < 14; ++cycle) {
+    const int devices = cycle < 4 ? 2 : cycle < 9 ? 3 : 1;
+    MetricBatch& node = node_batches[cycle % 2];
+    fillCycle(node, "node", cycle, devices, cycle == 6 ? "Other help." : "Bytes.");
+    fillCycle(disk, "disk", cycle, 2, "Disk bytes.");
+    node_layout = node.layout();
+    pushed.clear();
+    MetricBatch::add(pushed.family("pushed", "Pushed.", MetricType::kGauge),
+                     {{"n", std::to_string(cycle)}}, cycle);
+    const std::vector<const MetricBatch*> batches =
+        cycle % 3 == 0 ? std::vector<const MetricBatch*>{&disk, &node, &pushed}
+                       : std::vector<const MetricBatch*>{&node, &disk, &pushed};
+    std::string cached = "kept: ";
+    renderer.render(batches, cached);
+    std::string plain = "kept: ";
+    exporters::renderTextFormat(batches, plain);
+    INFO("cycle " << cycle);
+    CHECK(cached == plain);
+    CHECK_THAT(cached, Catch::Contains("node_bytes_total{device=\"dev\\\"0\\\\\"} " +
+                                       std::to_string(cycle * 100) + ".5\n"));
+    CHECK_THAT(cached, Catch::Contains("# HELP node_bytes_total " +
+                                       std::string(cycle == 6 ? "Other help." : "Bytes.") + "\n"));
+    CHECK_THAT(cached, Catch::Contains("pushed{n=\"" + std::to_string(cycle) + "\"}"));
+  }
+  // A batch that keeps its layout while its series change (breaking MetricBatch's contract)
+  // is still written as it is, not as the text kept for its layout.
+  MetricBatch& node = node_batches[0];
+  node.recycle();
+  MetricBatch::add(node.family("node_bytes_total", "Bytes.", MetricType::kCounter),
+                   {{"device", "other"}}, 1);
+  MetricBatch::add(node.family("node_bytes_total", "Bytes.", MetricType::kCounter),
+                   {{"device", "more"}}, 2);
+  node.setLayout(node_layout);
+  const std::vector<const MetricBatch*> batches = {&node, &disk};
+  std::string cached;
+  renderer.render(batches, cached);
+  std::string plain;
+  exporters::renderTextFormat(batches, plain);
+  CHECK(cached == plain);
+}
