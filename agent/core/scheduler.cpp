@@ -49,14 +49,11 @@ struct Slot {
   std::atomic<uint64_t> running_round{0};
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
-  std::shared_ptr<MetricBatch> spare;  // see CollectContext::spare; the cycles' own too
-  // A published batch no reader holds any more, not offered as a spare, already recycled():
-  // the next cycle's batch, so that its families need not be allocated again.
+  // For a collector that takes spare batches: see CollectContext::spare.
+  std::shared_ptr<MetricBatch> spare;
+  // For the others: a published batch no reader holds any more, already recycled(), the next
+  // cycle's batch, so that its families need not be allocated again (and keep their layout).
   std::shared_ptr<MetricBatch> recycled;
-  // Spares the collector left untouched in a row: most collectors never reuse a batch, and
-  // keeping one for them would only hold memory (they are offered one now and then).
-  int spare_misses = 0;
-  uint64_t cycles = 0;
 };
 
 // Collectors that read this machine and share an interval wake up together, on one timer, and
@@ -85,10 +82,6 @@ constexpr int64_t kHandOffAfterNs =
 
 // Which local runner this thread is (State::runner_generation when it started), 0 for others.
 thread_local uint64_t t_runner = 0;
-// A collector that leaves this many spare batches in a row unused is offered one only every
-// kSpareRetry cycles.
-constexpr int kSpareMisses = 3;
-constexpr uint64_t kSpareRetry = 16;
 // Batches up to this size are recycled into their collector's next one (see Slot::recycled):
 // the node collectors' hundreds of families and their label sets, taken back by the next cycle.
 // A larger batch (a big scrape target's, which reuses its spare batch instead) would hold its
@@ -185,7 +178,6 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
                        &store,
                        timestamp_ms,
                        (slot.group->id << 32) | (slot.running_round.load() & 0xffffffff)};
-    const bool offered = slot.spare != nullptr;
     Status status;
     try {
       status = slot.collector->collect(ctx, *batch);
@@ -207,22 +199,17 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       batch->sealLayout();
       store.appendBatch(slot.source, timestamp_ms, *batch);
       auto replaced = snapshots.publish("collector/" + slot.settings.name, std::move(batch));
-      if (offered) {
-        slot.spare_misses = slot.spare->empty() ? 0 : slot.spare_misses + 1;
-      }
       // Once no reader holds the batch it replaced, that batch is the collector's to reuse.
-      const bool offer = slot.spare_misses < kSpareMisses || slot.cycles % kSpareRetry == 0;
       slot.spare = nullptr;
       if (replaced.use_count() == 1) {
         auto batch_back = std::const_pointer_cast<MetricBatch>(replaced);
-        if (offer) {
+        if (slot.collector->takesSpareBatches()) {
           slot.spare = std::move(batch_back);
         } else if (batch_back->seriesCount() <= kRecycleMaxSeries) {
           batch_back->recycle();  // its samples freed now, not when the next cycle starts
           slot.recycled = std::move(batch_back);
         }
       }
-      ++slot.cycles;
       slot.health.finished(seconds, ok);
       // Logged on state changes only: a collector failing every cycle must not flood the log.
       if (!ok && slot.last_ok) {

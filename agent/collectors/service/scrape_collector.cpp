@@ -89,6 +89,10 @@ class ScrapeCollector : public Collector {
     }
   }
 
+  // A scrape's batch keeps its shape while its targets' bodies do: values are overwritten in
+  // the batch of a few cycles ago.
+  bool takesSpareBatches() const override { return true; }
+
   Status collect(const CollectContext& ctx, MetricBatch& out) override {
     if (configs_.empty()) {
       return Status::ok();

@@ -22,10 +22,9 @@ struct CollectContext {
   /// Work past this point is wasted: the cycle is already counted as failed.
   std::chrono::steady_clock::time_point deadline;
   const HostPaths* paths = nullptr;
-  /// A batch this collector returned some cycles ago that nothing references any more, or
-  /// null. A collector whose output keeps its shape from cycle to cycle may move it into `out`
-  /// and overwrite the values (its layout() says which shape it has) instead of building every
-  /// label set again.
+  /// For a collector that takesSpareBatches(): a batch it returned some cycles ago that nothing
+  /// references any more, or null. It may move it into `out` and overwrite the values (its
+  /// layout() says which shape it has) instead of building every label set again.
   MetricBatch* spare = nullptr;
   /// What every collector has produced so far, for collectors that derive their series from
   /// other collectors' (the cost collector prices the container collector's usage). Read only.
@@ -44,6 +43,9 @@ class Collector {
   /// A missing source file is not an error: the metric is simply absent. An error Status means
   /// the cycle failed; whatever was appended before it is still published.
   virtual Status collect(const CollectContext& ctx, MetricBatch& out) = 0;
+  /// Whether it wants CollectContext::spare. The others are handed `out` recycled instead
+  /// (MetricBatch::recycle()), so that add() takes back last cycle's families and label sets.
+  virtual bool takesSpareBatches() const { return false; }
 };
 using CollectorPtr = std::unique_ptr<Collector>;
 
