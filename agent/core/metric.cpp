@@ -52,60 +52,72 @@ std::string_view metricTypeName(MetricType type) {
   return "untyped";
 }
 
+MetricBatch::MetricBatch(MetricBatch&& other) noexcept
+    : families_(std::move(other.families_)),
+      active_(other.active_),
+      index_(std::move(other.index_)),
+      in_order_(other.in_order_),
+      layout_(other.layout_),
+      last_layout_(other.last_layout_),
+      last_series_(other.last_series_),
+      rewritten_(other.rewritten_) {
+  other.clear();
+}
+
+MetricBatch& MetricBatch::operator=(MetricBatch&& other) noexcept {
+  if (this != &other) {
+    families_ = std::move(other.families_);
+    active_ = other.active_;
+    index_ = std::move(other.index_);
+    in_order_ = other.in_order_;
+    layout_ = other.layout_;
+    last_layout_ = other.last_layout_;
+    last_series_ = other.last_series_;
+    rewritten_ = other.rewritten_;
+    other.clear();
+  }
+  return *this;
+}
+
 MetricFamily& MetricBatch::family(std::string_view name, std::string_view help, MetricType type) {
   return families_[familyIndex(name, help, type)];
 }
 
 std::size_t MetricBatch::familyIndex(std::string_view name, std::string_view help,
                                      MetricType type) {
-  const std::size_t position = families_.size();
-  if (in_order_) {
-    // Most collectors ask for the same families in the same order every cycle: the next one
-    // is last cycle's at this position, taken without hashing its name.
-    if (position < pool_.size() && pool_[position].name == name) {
-      return takeFromPool(position, help, type);
-    }
-    // Asked for again this cycle (one family per device attribute, say): pool_index_ holds its
-    // position, the same in families_ as in pool_ while the order holds.
-    auto it = pool_index_.find(name);
-    if (it != pool_index_.end() && it->second < position) {
-      return it->second;
-    }
-    leaveOrder();
+  // Most collectors ask for the same families in the same order every cycle: the next one is
+  // last cycle's at this position, taken without hashing its name or moving it.
+  if (active_ < families_.size() && families_[active_].name == name) {
+    return take(help, type);
   }
-  if (auto it = index_.find(name); it != index_.end()) {
-    return it->second;
+  auto it = index_.find(name);
+  if (it != index_.end() && it->second < active_) {
+    return it->second;  // asked for again this cycle (one family per device attribute, say)
   }
-  if (auto it = pool_index_.find(name); it != pool_index_.end()) {
-    // Taken back from the last cycle: its strings, its index node and its samples' storage.
-    auto node = pool_index_.extract(it);
-    const std::size_t taken = takeFromPool(node.mapped(), help, type);
-    node.mapped() = taken;
-    index_.insert(std::move(node));
-    return taken;
-  }
-  index_.emplace(std::string(name), position);
-  families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}, {}});
-  return position;
-}
-
-std::size_t MetricBatch::takeFromPool(std::size_t pool_position, std::string_view help,
-                                      MetricType type) {
-  MetricFamily& family = pool_[pool_position];
-  family.help.assign(help);
-  family.type = type;
-  family.samples.clear();
-  family.same_as_previous = 0;
-  families_.push_back(std::move(family));
-  return families_.size() - 1;
-}
-
-void MetricBatch::leaveOrder() {
-  // The families taken in order move their index entries (positions unchanged) to index_.
   in_order_ = false;
-  for (std::size_t i = 0; i < families_.size(); ++i) {
-    index_.insert(pool_index_.extract(families_[i].name));
+  if (it == index_.end()) {
+    it = index_.emplace(std::string(name), families_.size()).first;
+    families_.push_back(MetricFamily{std::string(name), std::string(help), type, {}, {}});
   }
+  // Last cycle's family (or the new one, at the end) goes to position active_, and whichever
+  // of last cycle's was there to where it was.
+  const std::size_t from = it->second;
+  if (from != active_) {
+    std::swap(families_[from], families_[active_]);
+    index_.find(families_[from].name)->second = from;
+    it->second = active_;
+  }
+  return take(help, type);
+}
+
+std::size_t MetricBatch::take(std::string_view help, MetricType type) {
+  // Its samples were set aside by recycle() (or it is new): only help and type are this call's.
+  MetricFamily& family = families_[active_];
+  if (family.help != help) {
+    family.help.assign(help);
+  }
+  family.type = type;
+  return active_++;
 }
 
 uint64_t MetricBatch::newLayout() {
@@ -188,7 +200,7 @@ void MetricBatch::addSingle(std::string_view name, std::string_view help, Metric
 
 std::size_t MetricBatch::seriesCount() const {
   std::size_t n = 0;
-  for (const auto& f : families_) {
+  for (const auto& f : families()) {
     n += f.samples.size();
   }
   return n;
@@ -196,9 +208,8 @@ std::size_t MetricBatch::seriesCount() const {
 
 void MetricBatch::clear() {
   families_.clear();
+  active_ = 0;
   index_.clear();
-  pool_.clear();
-  pool_index_.clear();
   in_order_ = false;
   layout_ = 0;
   last_layout_ = 0;
@@ -210,10 +221,11 @@ void MetricBatch::sealLayout() {
   if (layout_ != 0) {
     return;  // set by the collector
   }
-  bool same = !rewritten_ && in_order_ && last_layout_ != 0 && families_.size() == pool_.size();
+  // Every family of last cycle asked for again, in its order, and no other.
+  bool same = !rewritten_ && in_order_ && last_layout_ != 0 && active_ == families_.size();
   std::size_t series = 0;
   std::size_t same_series = 0;
-  for (const MetricFamily& f : families_) {
+  for (const MetricFamily& f : families()) {
     series += f.samples.size();
     same_series += f.same_as_previous;
   }
@@ -224,22 +236,14 @@ void MetricBatch::sealLayout() {
 }
 
 void MetricBatch::recycle() {
-  if (in_order_) {
-    // pool_index_ indexes the families taken in order, at their positions, and last cycle's
-    // families that were not asked for: those are gone.
-    for (std::size_t i = families_.size(); i < pool_.size(); ++i) {
-      pool_index_.erase(pool_[i].name);
-    }
-  } else {
-    pool_index_.clear();
-    std::swap(pool_index_, index_);
+  // Last cycle's families that were not asked for this cycle are gone.
+  for (std::size_t i = active_; i < families_.size(); ++i) {
+    index_.erase(families_[i].name);
   }
-  // The index's positions in families_ are now positions in pool_.
+  families_.erase(families_.begin() + active(), families_.end());
   last_layout_ = rewritten_ ? 0 : layout_;
   last_series_ = 0;
   rewritten_ = false;
-  pool_.clear();
-  pool_.reserve(families_.size());
   for (MetricFamily& f : families_) {
     last_series_ += f.samples.size();
     f.same_as_previous = 0;
@@ -248,9 +252,8 @@ void MetricBatch::recycle() {
     f.previous.clear();
     std::swap(f.previous, f.samples);
     f.samples.reserve(f.previous.size());
-    pool_.push_back(std::move(f));
   }
-  families_.clear();
+  active_ = 0;
   in_order_ = true;
   layout_ = 0;
 }

@@ -103,7 +103,7 @@ Result<ScrapeCache::Scraped> ScrapeCache::update(std::string_view body, const Sc
   std::size_t timestamped = 0;
   if (layout_ != 0 && target_labels == target_labels_ &&
       readValues(body, text_layout_, limits, values_, timestamped)) {
-    auto& families = samples_.mutableFamilies();
+    auto families = samples_.mutableFamilies();
     for (std::size_t line = 0; line < values_.size(); ++line) {
       const uint64_t p = positions_[line];
       if (p != kDropped) {

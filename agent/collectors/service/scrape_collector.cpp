@@ -265,7 +265,7 @@ class ScrapeCollector : public Collector {
   }
 
   void fillValues(const std::vector<Job>& jobs, MetricBatch& out) const {
-    auto& families = out.mutableFamilies();
+    auto families = out.mutableFamilies();
     const auto discovery = discoveryValues();
     for (std::size_t d = 0; d < discovery.size(); ++d) {
       for (std::size_t k = 0; k < discovery[d].second.size(); ++k) {

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <initializer_list>
+#include <ranges>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,6 +83,13 @@ struct LabelRef {
 /// collector and then published read-only.
 class MetricBatch {
  public:
+  MetricBatch() = default;
+  MetricBatch(const MetricBatch&) = default;
+  MetricBatch& operator=(const MetricBatch&) = default;
+  /// A batch moved from is empty, as after clear().
+  MetricBatch(MetricBatch&& other) noexcept;
+  MetricBatch& operator=(MetricBatch&& other) noexcept;
+
   /// The family with this name, created on first use. Help and type are taken from the first
   /// call; later calls with the same name return the same family. References stay valid for
   /// the batch's lifetime, so a collector may hold several families while it fills them.
@@ -110,16 +118,19 @@ class MetricBatch {
   /// Shorthand for a family with a single unlabelled sample.
   void addSingle(std::string_view name, std::string_view help, MetricType type, double value);
 
-  const std::deque<MetricFamily>& families() const { return families_; }
+  using Families = std::ranges::subrange<std::deque<MetricFamily>::const_iterator>;
+  using MutableFamilies = std::ranges::subrange<std::deque<MetricFamily>::iterator>;
+  /// This cycle's families, in the order they were first asked for.
+  Families families() const { return {families_.begin(), families_.begin() + active()}; }
   /// For code that takes a batch apart (moving samples into another batch) or rewrites its
   /// samples' labels; family names must not change. The batch's shape is then unknown: see
   /// sealLayout().
-  std::deque<MetricFamily>& mutableFamilies() {
+  MutableFamilies mutableFamilies() {
     rewritten_ = true;
-    return families_;
+    return {families_.begin(), families_.begin() + active()};
   }
   std::size_t seriesCount() const;
-  bool empty() const { return families_.empty(); }
+  bool empty() const { return active_ == 0; }
   void clear();
   /// Empties the batch for its collector's next cycle, which looks much like this one: the
   /// families are set aside, their samples in `previous`, and family() takes one back (its
@@ -146,16 +157,16 @@ class MetricBatch {
   void sealLayout();
 
  private:
-  // Looked up by string_view without making a string: collectors ask for their families on
-  // every cycle, most of them once per sample.
+  // families_[0, active_) are this cycle's, in the order asked for. After recycle(), the rest
+  // are last cycle's not asked for again yet: family() takes the one at active_ when it is the
+  // one asked for (a collector asks for the same families in the same order every cycle), and
+  // swaps another one there otherwise. This cycle's families never move, so references to them
+  // stay valid; the deque keeps references valid as it grows.
   std::deque<MetricFamily> families_;
-  StringMap<std::size_t> index_;  // name -> position in families_
-  // Since recycle(): the last cycle's families and their index, name -> position in pool_.
-  std::vector<MetricFamily> pool_;
-  StringMap<std::size_t> pool_index_;
-  // Since recycle(), every family was asked for in last cycle's order: families_[i] came from
-  // pool_[i], and pool_index_ (not index_) indexes them. The first family asked for out of that
-  // order ends it (leaveOrder).
+  std::size_t active_ = 0;
+  // Looked up by string_view without making a string. name -> position in families_.
+  StringMap<std::size_t> index_;
+  // Since recycle(), every family was asked for in last cycle's order (none swapped or added).
   bool in_order_ = false;
   uint64_t layout_ = 0;
   // For sealLayout(): last cycle's layout and series count, and whether mutableFamilies() was
@@ -164,10 +175,10 @@ class MetricBatch {
   std::size_t last_series_ = 0;
   bool rewritten_ = false;
 
-  std::size_t takeFromPool(std::size_t pool_position, std::string_view help, MetricType type);
+  std::ptrdiff_t active() const { return static_cast<std::ptrdiff_t>(active_); }
+  std::size_t take(std::string_view help, MetricType type);
   static void addLabelRefs(MetricFamily& family, std::string_view suffix,
                            std::span<const LabelRef> labels, double value);
-  void leaveOrder();
 };
 
 /// Whether `name` is a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).
