@@ -86,6 +86,23 @@ TEST_CASE("MetricBatch: a recycled batch asked in last cycle's order, then out o
     CHECK(b.families()[1].samples.size() == 2);
     CHECK(&b.family("speed", "", MetricType::kGauge) == &b.families()[2]);
   }
+  // Asked for in reverse, holding on to each: last cycle's families are moved about to take
+  // them, but never one already taken this cycle.
+  b.recycle();
+  auto& speed_first = b.family("speed", "Speed.", MetricType::kGauge);
+  auto& mtu_second = b.family("mtu", "MTU.", MetricType::kGauge);
+  auto& up_third = b.family("up", "Up.", MetricType::kGauge);
+  MetricBatch::add(speed_first, {{"device", "eth0"}}, 10);
+  MetricBatch::add(mtu_second, {{"device", "eth0"}}, 1500);
+  MetricBatch::add(up_third, {{"device", "eth0"}}, 1);
+  CHECK(names(b) == std::vector<std::string>{"speed", "mtu", "up"});
+  CHECK(speed_first.name == "speed");
+  CHECK(mtu_second.name == "mtu");
+  CHECK(b.families()[0].samples.at(0).value == 10);
+  CHECK(b.families()[2].samples.at(0).value == 1);
+  b.recycle();
+  fill(b, {"eth0", "lo"}, false);
+  CHECK(names(b) == std::vector<std::string>{"up", "mtu", "speed"});
   // A family that was not there last cycle, between two that were: the order breaks there,
   // and what was taken before it is still found by name.
   b.recycle();
