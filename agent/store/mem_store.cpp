@@ -376,13 +376,13 @@ MemStore::AppendResult MemStore::appendLocked(Series& s, int64_t t, double v) {
   s.prev_t = s.last_t;
   s.last_t = t;
   s.last_value_bits = std::bit_cast<uint64_t>(v);
-  sample_count_.fetch_add(1, std::memory_order_relaxed);
-  return AppendResult::kOk;
+  return AppendResult::kOk;  // counted by the caller, once for a batch (countResults)
 }
 
 void MemStore::countResults(const std::size_t (&results)[3]) {
   if (results[0] != 0) {
     appended_.fetch_add(results[0], std::memory_order_relaxed);
+    sample_count_.fetch_add(results[0], std::memory_order_relaxed);
   }
   if (results[1] != 0) {
     rejected_out_of_order_.fetch_add(results[1], std::memory_order_relaxed);
@@ -955,10 +955,11 @@ std::size_t MemStore::dropAfter(int64_t t) {
       s.last_t = INT64_MIN;
       s.prev_t = INT64_MIN;
       s.last_value_bits = 0;
-      sample_count_ -= before;
+      std::size_t readded = 0;
       for (const Sample& k : kept) {
-        (void)appendLocked(s, k.t, k.v);
+        readded += appendLocked(s, k.t, k.v) == AppendResult::kOk ? 1 : 0;
       }
+      sample_count_ -= before - readded;
       account(s);
       dropped += before - kept.size();
       if (s.empty()) {
