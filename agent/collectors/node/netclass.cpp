@@ -16,7 +16,9 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <string_view>
+#include <tuple>
 
 #include "../common/proc_file.h"
 #include "../common/rtnetlink.h"
@@ -86,6 +88,8 @@ constexpr Property kProperties[] = {
 };
 constexpr std::size_t kIfindexProperty = 8;
 static_assert(std::string_view(kProperties[kIfindexProperty].file) == "ifindex");
+constexpr std::size_t kSpeedProperty = 15;
+static_assert(std::string_view(kProperties[kSpeedProperty].file) == "speed");
 
 // node_network_info's labels besides device, in sysfs slots 0..4: operstate first.
 constexpr const char* kInfoAttributes[] = {"operstate", "address", "broadcast", "duplex",
@@ -190,28 +194,40 @@ class NetclassCollector final : public Collector {
   // others from sysfs.
   void readDevice(std::size_t d, const LinkAttributes* link, DeviceReading& reading) {
     DeviceFiles& files = files_[devices_[d]];
+    FixedProperties* fixed = link != nullptr ? &fixedProperties(d, *link) : nullptr;
     if (link != nullptr) {
       reading.info[kOperstate] = operstateName(link->operstate);
       reading.info[kAddress] = link->address;
       reading.info[kBroadcast] = link->broadcast;
       reading.info[kIfalias] = link->alias;
     }
+    // duplex and speed come from the driver, through sysfs only: see askLinkSettings.
+    const bool ask_driver = fixed == nullptr || fixed->askLinkSettings(*link);
+    bool driver_answered = false;
     for (std::size_t i = 0; i < std::size(kInfoAttributes); ++i) {
-      if (link == nullptr || i == kDuplex) {
+      if (link == nullptr || (i == kDuplex && ask_driver)) {
         bool ok = false;
         reading.info[i] = readAttribute(files, d, i, kInfoAttributes[i], ok);
+        driver_answered = driver_answered || (i == kDuplex && ok && !reading.info[i].empty());
+      } else if (i == kDuplex) {
+        reading.info[i].clear();
       }
     }
-    FixedProperties* fixed = link != nullptr ? &fixedProperties(d, *link) : nullptr;
     for (std::size_t i = 0; i < std::size(kProperties); ++i) {
       const Property& p = kProperties[i];
       if (link != nullptr && p.from_link != nullptr) {
         reading.values[i] = p.from_link(*link);
       } else if (fixed != nullptr && p.fixed) {
         reading.values[i] = fixed->values[i];
+      } else if (i == kSpeedProperty && !ask_driver) {
+        reading.values[i] = std::nullopt;
       } else {
         reading.values[i] = readProperty(files, d, i);
+        driver_answered = driver_answered || (i == kSpeedProperty && reading.values[i]);
       }
+    }
+    if (fixed != nullptr && ask_driver) {
+      fixed->answeredLinkSettings(*link, driver_answered);
     }
   }
 
@@ -223,6 +239,26 @@ class NetclassCollector final : public Collector {
     std::string address;
     int cycles = 0;
     std::array<std::optional<double>, std::size(kProperties)> values;
+    // The device's state when its driver last refused its link settings (duplex and speed),
+    // while it stayed so; forgotten with the fixed properties.
+    std::optional<std::tuple<unsigned, std::optional<uint8_t>, std::optional<uint8_t>>> refused_in;
+
+    static auto stateOf(const LinkAttributes& link) {
+      return std::make_tuple(link.flags, link.operstate, link.carrier);
+    }
+    // sysfs refuses the link settings (EINVAL) of a device that is down without asking the
+    // driver, and a driver without them (lo, most virtual devices) refuses them every time:
+    // asked again only once the device's state changes.
+    bool askLinkSettings(const LinkAttributes& link) const {
+      return (link.flags & IFF_UP) != 0 && refused_in != stateOf(link);
+    }
+    void answeredLinkSettings(const LinkAttributes& link, bool answered) {
+      if (answered) {
+        refused_in.reset();
+      } else {
+        refused_in = stateOf(link);
+      }
+    }
   };
   FixedProperties& fixedProperties(std::size_t d, const LinkAttributes& link) {
     auto [it, made] = fixed_.try_emplace(devices_[d]);
@@ -232,6 +268,7 @@ class NetclassCollector final : public Collector {
       fixed.index = link.index;
       fixed.address = link.address;
       fixed.cycles = 0;
+      fixed.refused_in.reset();
       for (std::size_t i = 0; i < std::size(kProperties); ++i) {
         if (kProperties[i].fixed) {
           fixed.values[i] = readProperty(files_[devices_[d]], d, i);

@@ -1,3 +1,4 @@
+#include <linux/if.h>
 #include <sys/statfs.h>
 #include <catch2/catch.hpp>
 
@@ -470,4 +471,43 @@ TEST_CASE("Node collectors: netclass's fixed properties follow sysfs within a mi
   }
   CHECK(cycles < 60);
   CHECK_THAT(collectText(*netclass, paths), Catch::Contains(after));
+}
+
+TEST_CASE(
+    "Node collectors: netclass asks a driver that refused its link settings again within "
+    "a minute of cycles, and never a device that is down",
+    "[agent][collectors][node]") {
+  // Every device of this machine with a speed and a duplex in sysfs; netlink says which are
+  // up (lo always is).
+  test::TempDir tree;
+  const std::vector<LinkAttributes> links =
+      mirrorLinks(tree, {{"speed", "1000"}, {"duplex", "full"}});
+  HostPaths paths;
+  paths.sysfs = tree.path();
+  auto netclass = make("netclass", paths);
+  const std::string lo_speed = "node_network_speed_bytes{device=\"lo\"} 1.25e+08\n";
+  std::string text = collectText(*netclass, paths);
+  CHECK_THAT(text, Catch::Contains(lo_speed));
+  CHECK_THAT(text, Catch::Contains("device=\"lo\",duplex=\"full\""));
+  // sysfs refuses the speed and duplex of a device that is down: none is reported for one.
+  for (const LinkAttributes& link : links) {
+    if ((link.flags & IFF_UP) == 0) {
+      CHECK_THAT(text, !Catch::Contains("node_network_speed_bytes{device=\"" + link.name + "\"}"));
+      CHECK_THAT(text, Catch::Contains("device=\"" + link.name + "\",duplex=\"\""));
+    }
+  }
+  // lo's driver stops answering (sysfs gives nothing): no speed, an empty duplex.
+  tree.write("class/net/lo/speed", "");
+  tree.write("class/net/lo/duplex", "");
+  text = collectText(*netclass, paths);
+  CHECK_THAT(text, !Catch::Contains("node_network_speed_bytes{device=\"lo\"}"));
+  CHECK_THAT(text, Catch::Contains("device=\"lo\",duplex=\"\""));
+  // It answers again: seen within 60 cycles, though lo's state did not change.
+  tree.write("class/net/lo/speed", "1000\n");
+  tree.write("class/net/lo/duplex", "full\n");
+  int cycles = 0;
+  while (collectText(*netclass, paths).find(lo_speed) == std::string::npos && cycles < 200) {
+    ++cycles;
+  }
+  CHECK(cycles < 60);
 }
