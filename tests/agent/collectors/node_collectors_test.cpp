@@ -312,18 +312,34 @@ TEST_CASE("Node collectors: os-release replaced by an upgrade is read again",
   HostPaths paths;
   paths.rootfs = root.string();
   auto os = make("os", paths);
-  CHECK_THAT(collectText(*os, paths), Catch::Contains("node_os_version{id=\"debian\",id_like=\"\","
+  // Cycles a second apart, as the scheduler stamps them.
+  int64_t timestamp_ms = 1'700'000'000'000;
+  auto collectAt = [&](int64_t t, Status* status = nullptr) {
+    MetricBatch batch;
+    CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &paths};
+    ctx.timestamp_ms = t;
+    const Status st = os->collect(ctx, batch);
+    if (status != nullptr) {
+      *status = st;
+    }
+    std::string out;
+    const MetricBatch* batches[] = {&batch};
+    exporters::renderTextFormat(batches, out);
+    return out;
+  };
+  CHECK_THAT(collectAt(timestamp_ms), Catch::Contains("node_os_version{id=\"debian\",id_like=\"\","
                                                       "name=\"Debian GNU/Linux\"} 12\n"));
-  CHECK_THAT(collectText(*os, paths), Catch::Contains("version_id=\"12\"} 1\n"));
+  CHECK_THAT(collectAt(timestamp_ms += 1000), Catch::Contains("version_id=\"12\"} 1\n"));
   install("13");
-  const std::string after = collectText(*os, paths);
+  // The file is looked at once a minute: the new version shows within one.
+  CHECK_THAT(collectAt(timestamp_ms += 1000), Catch::Contains("version_id=\"12\"} 1\n"));
+  const std::string after = collectAt(timestamp_ms += 60'000);
   CHECK_THAT(after, Catch::Contains("name=\"Debian GNU/Linux\"} 13\n"));
   CHECK_THAT(after, Catch::Contains("version_id=\"13\"} 1\n"));
   // Gone: the metric is absent and the collector says which files it looked for.
   fs::remove(root / "etc/os-release");
-  MetricBatch batch;
-  CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &paths};
-  const Status st = os->collect(ctx, batch);
+  Status st;
+  collectAt(timestamp_ms += 60'000, &st);
   CHECK(st.code() == StatusCode::kNotFound);
   CHECK_THAT(st.message(), Catch::Contains("usr/lib/os-release"));
   fs::remove_all(root);
