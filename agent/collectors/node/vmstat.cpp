@@ -24,24 +24,46 @@ class VmstatCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     VIGIL_RETURN_IF_ERROR(file_.read(buf_));
+    std::size_t wanted = 0;
     forEachLine(buf_, [&](std::string_view line) {
-      splitFields(line, fields_);
-      if (fields_.size() != 2 || !isDefaultField(fields_[0])) {
+      // "pgfault 123": a key, one space, a value.
+      const std::size_t space = line.find(' ');
+      if (space == std::string_view::npos || !isDefaultField(line.substr(0, space))) {
         return;
       }
-      if (auto v = parseDouble(fields_[1])) {
-        std::string key(fields_[0]);
-        out.addSingle("node_vmstat_" + key, "/proc/vmstat information field " + key + ".",
-                      MetricType::kUntyped, *v);
+      if (auto v = parseDouble(line.substr(space + 1))) {
+        const Field& f = field(wanted++, line.substr(0, space));
+        out.addSingle(f.name, f.help, MetricType::kUntyped, *v);
       }
     });
     return Status::ok();
   }
 
  private:
+  struct Field {
+    std::string key;
+    std::string name;
+    std::string help;
+  };
+
+  // The names of the k-th field of the default set, made again only when the key at that place
+  // changes: the kernel lists the same keys in the same order every time.
+  const Field& field(std::size_t k, std::string_view key) {
+    if (k >= fields_.size()) {
+      fields_.resize(k + 1);
+    }
+    Field& f = fields_[k];
+    if (f.key != key) {
+      f.key = key;
+      f.name = "node_vmstat_" + f.key;
+      f.help = "/proc/vmstat information field " + f.key + ".";
+    }
+    return f;
+  }
+
   ProcFile file_;
   std::string buf_;
-  std::vector<std::string_view> fields_;
+  std::vector<Field> fields_;
 };
 
 }  // namespace
