@@ -30,6 +30,7 @@ struct Group;
 struct Slot {
   CollectorSettings settings;
   CollectorPtr collector;
+  std::string source_name;  // "collector/NAME": its source in the store and its snapshot
   Store::SourceId source = 0;
   CollectorHealth health;
   Group* group = nullptr;
@@ -198,7 +199,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (!stopping.load()) {
       batch->sealLayout();
       store.appendBatch(slot.source, timestamp_ms, *batch);
-      auto replaced = snapshots.publish("collector/" + slot.settings.name, std::move(batch));
+      auto replaced = snapshots.publish(slot.source_name, std::move(batch));
       // Once no reader holds the batch it replaced, that batch is the collector's to reuse.
       slot.spare = nullptr;
       if (replaced.use_count() == 1) {
@@ -463,7 +464,8 @@ CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths pat
     auto slot = std::make_unique<Slot>();
     slot->settings = std::move(e.settings);
     slot->collector = std::move(e.collector);
-    slot->source = store.registerSource("collector/" + slot->settings.name);
+    slot->source_name = "collector/" + slot->settings.name;
+    slot->source = store.registerSource(slot->source_name);
     slot->health = self_metrics.collectorHealth(slot->settings.name);
     const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::max<std::chrono::nanoseconds>(slot->settings.interval, std::chrono::milliseconds(1)));
