@@ -24,15 +24,17 @@ class NetstatCollector final : public Collector {
   Status collect(const CollectContext&, MetricBatch& out) override {
     // The kernel's tables never change shape; files that keep changing (not procfs) must not
     // grow the caches without bound.
-    if (fields_by_key_.size() > 4096 || headers_.size() > 256) {
+    if (fields_by_key_.size() > 4096 || headers_.size() > 256 || snmp6_by_place_.size() > 4096) {
+      netstat_headers_.clear();
+      snmp_headers_.clear();
       headers_.clear();
-      snmp6_fields_.clear();
+      snmp6_by_place_.clear();
       fields_by_key_.clear();
     }
     VIGIL_RETURN_IF_ERROR(netstat_.read(buf_));
-    parsePairs(buf_, out);
+    parsePairs(buf_, netstat_headers_, out);
     VIGIL_RETURN_IF_ERROR(snmp_.read(buf_));
-    parsePairs(buf_, out);
+    parsePairs(buf_, snmp_headers_, out);
     if (snmp6_.read(buf_).isOk()) {  // absent without IPv6
       parseSnmp6(buf_, out);
     }
@@ -45,6 +47,11 @@ class NetstatCollector final : public Collector {
   struct Field {
     std::string name;
     std::string help;
+  };
+  struct Header {
+    std::string text;                  // the whole line
+    std::string proto;                 // "TcpExt:"
+    std::vector<const Field*> fields;  // the names after it, in order
   };
 
   // The field `proto`_`field`, decided once: the kernel's set of fields is fixed.
@@ -71,32 +78,20 @@ class NetstatCollector final : public Collector {
   }
 
   // "TcpExt: SyncookiesSent SyncookiesRecv ..." followed by "TcpExt: 0 0 ...". A header line
-  // is looked up whole, once per cycle, rather than each of its fields by name.
-  void parsePairs(std::string_view text, MetricBatch& out) {
+  // is compared whole with the one at its place last cycle (the kernel's never change), and
+  // looked up by its text only when it differs, rather than each of its fields by name.
+  void parsePairs(std::string_view text, std::vector<const Header*>& by_place, MetricBatch& out) {
     const Header* header = nullptr;
     bool is_header = true;
+    std::size_t place = 0;
     forEachLine(text, [&](std::string_view line) {
       if (is_header) {
-        auto it = headers_.find(line);
-        if (it == headers_.end()) {
-          std::vector<std::string_view> names;
-          splitFields(line, names);
-          Header h;
-          if (!names.empty() && names[0].back() == ':') {
-            h.proto = std::string(names[0]);
-            const std::string_view proto = names[0].substr(0, names[0].size() - 1);
-            for (std::size_t i = 1; i < names.size(); ++i) {
-              h.fields.push_back(&field(proto, names[i]));
-            }
-          }
-          it = headers_.emplace(std::string(line), std::move(h)).first;
-        }
-        header = &it->second;
+        header = headerAt(by_place, place++, line);
       } else {
         splitFields(line, fields_);
         // The values line repeats the header's "Proto:" and has one value per name.
-        if (header != nullptr && !header->fields.empty() &&
-            fields_.size() == header->fields.size() + 1 && fields_[0] == header->proto) {
+        if (!header->fields.empty() && fields_.size() == header->fields.size() + 1 &&
+            fields_[0] == header->proto) {
           // Most of the kernel's fields are not in the default set: only those are parsed.
           for (std::size_t i = 0; i < header->fields.size(); ++i) {
             if (header->fields[i]->name.empty()) {
@@ -112,27 +107,62 @@ class NetstatCollector final : public Collector {
     });
   }
 
-  // "Ip6InOctets 128": the protocol is everything up to and including the '6'.
+  const Header* headerAt(std::vector<const Header*>& by_place, std::size_t place,
+                         std::string_view line) {
+    if (place < by_place.size() && by_place[place]->text == line) {
+      return by_place[place];
+    }
+    auto it = headers_.find(line);
+    if (it == headers_.end()) {
+      std::vector<std::string_view> names;
+      splitFields(line, names);
+      Header h;
+      h.text = std::string(line);
+      if (!names.empty() && names[0].back() == ':') {
+        h.proto = std::string(names[0]);
+        const std::string_view proto = names[0].substr(0, names[0].size() - 1);
+        for (std::size_t i = 1; i < names.size(); ++i) {
+          h.fields.push_back(&field(proto, names[i]));
+        }
+      }
+      it = headers_.emplace(std::string(line), std::move(h)).first;
+    }
+    if (place >= by_place.size()) {
+      by_place.resize(place + 1);
+    }
+    by_place[place] = &it->second;
+    return &it->second;
+  }
+
+  // "Ip6InOctets 128": the protocol is everything up to and including the '6'. The field of
+  // each line is the one at its place last cycle when the name is the same (it always is).
   void parseSnmp6(std::string_view text, MetricBatch& out) {
+    std::size_t place = 0;
     forEachLine(text, [&](std::string_view line) {
       splitFields(line, fields_);
       if (fields_.size() != 2) {
         return;
       }
-      auto six = fields_[0].find('6');
-      if (six == std::string_view::npos) {
-        return;
+      const Field* f = nullptr;
+      if (place < snmp6_by_place_.size() && snmp6_by_place_[place].first == fields_[0]) {
+        f = snmp6_by_place_[place].second;
+      } else {
+        auto six = fields_[0].find('6');
+        if (six == std::string_view::npos) {
+          return;
+        }
+        f = &field(fields_[0].substr(0, six + 1), fields_[0].substr(six + 1));
+        if (place >= snmp6_by_place_.size()) {
+          snmp6_by_place_.resize(place + 1);
+        }
+        snmp6_by_place_[place] = {std::string(fields_[0]), f};
       }
-      auto it = snmp6_fields_.find(fields_[0]);
-      if (it == snmp6_fields_.end()) {
-        const Field* f = &field(fields_[0].substr(0, six + 1), fields_[0].substr(six + 1));
-        it = snmp6_fields_.emplace(std::string(fields_[0]), f).first;
-      }
-      if (it->second->name.empty()) {
+      ++place;
+      if (f->name.empty()) {
         return;
       }
       if (auto v = parseDouble(fields_[1])) {
-        add(out, *it->second, *v);
+        add(out, *f, *v);
       }
     });
   }
@@ -143,12 +173,12 @@ class NetstatCollector final : public Collector {
   RE2 fields_re_;
   // Node-based maps: the headers hold pointers to the fields.
   StringMap<Field> fields_by_key_;
-  struct Header {
-    std::string proto;                 // "TcpExt:"
-    std::vector<const Field*> fields;  // the names after it, in order
-  };
   StringMap<Header> headers_;
-  StringMap<const Field*> snmp6_fields_;
+  // Per file, the header of each pair of lines by place (pointers into headers_), and snmp6's
+  // name and field of each line by place.
+  std::vector<const Header*> netstat_headers_;
+  std::vector<const Header*> snmp_headers_;
+  std::vector<std::pair<std::string, const Field*>> snmp6_by_place_;
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

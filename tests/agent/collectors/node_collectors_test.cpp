@@ -89,7 +89,14 @@ TEST_CASE("Node collectors: recorded procfs gives node_exporter's exposition",
       CHECK_THAT(got, Catch::Contains("# TYPE node_time_seconds gauge"));
       continue;
     }
-    CHECK(got == readText(kFixtures + "/expected/" + name + ".prom"));
+    // The first cycle and those after it, which reuse what the collector learnt of the files
+    // (names by place, parsed headers, open files), give the same exposition.
+    const std::string expected = readText(kFixtures + "/expected/" + name + ".prom");
+    CHECK(got == expected);
+    for (int cycle = 1; cycle < 3; ++cycle) {
+      INFO("cycle " << cycle);
+      CHECK(collectText(*collector, paths) == expected);
+    }
   }
 }
 
