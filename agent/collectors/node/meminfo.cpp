@@ -13,6 +13,7 @@ class MeminfoCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     VIGIL_RETURN_IF_ERROR(file_.read(buf_));
+    std::size_t place = 0;
     forEachLine(buf_, [&](std::string_view line) {
       splitFields(line, fields_);
       if (fields_.size() < 2 || fields_[0].back() != ':') {
@@ -23,7 +24,7 @@ class MeminfoCollector final : public Collector {
         return;
       }
       const bool in_kb = fields_.size() == 3;  // the only unit the kernel uses here is kB
-      const Field& f = field(fields_[0], in_kb);
+      const Field& f = fieldAt(place++, fields_[0], in_kb);
       out.addSingle(f.name, f.help, f.type, in_kb ? *value * 1024 : *value);
     });
     return Status::ok();
@@ -36,6 +37,21 @@ class MeminfoCollector final : public Collector {
     MetricType type;
   };
 
+  // The field of the line at `place`: last cycle's at that place when the key is the same (the
+  // kernel lists the same keys in the same order), else looked up by key.
+  const Field& fieldAt(std::size_t place, std::string_view token, bool in_kb) {
+    if (place < by_place_.size() && by_place_[place].token == token &&
+        by_place_[place].in_kb == in_kb) {
+      return *by_place_[place].field;
+    }
+    const Field& f = field(token, in_kb);
+    if (place >= by_place_.size()) {
+      by_place_.resize(place + 1);
+    }
+    by_place_[place] = {std::string(token), in_kb, &f};
+    return f;
+  }
+
   // The metric of a meminfo key such as "Active(anon):", named once: the kernel's keys are
   // the same every cycle.
   const Field& field(std::string_view token, bool in_kb) {
@@ -45,6 +61,7 @@ class MeminfoCollector final : public Collector {
     }
     if (known.size() > 1024) {  // not a kernel's meminfo; keep the memory bounded
       known.clear();
+      by_place_.clear();  // points into it
     }
     std::string key = mangle(token.substr(0, token.size() - 1));
     if (in_kb) {
@@ -70,6 +87,12 @@ class MeminfoCollector final : public Collector {
     return out;
   }
 
+  struct Placed {
+    std::string token;
+    bool in_kb = false;
+    const Field* field = nullptr;
+  };
+  std::vector<Placed> by_place_;
   StringMap<Field> kb_fields_;
   StringMap<Field> plain_fields_;
   ProcFile file_;
