@@ -300,20 +300,20 @@ struct TextRenderer::Cache {
   const Rendered* textFor(const MetricBatch& batch, bool& changed) {
     const uint64_t layout = batch.layout();
     for (auto& r : rendered) {
-      for (Rendered::Use& use : r->layouts) {
-        if (use.layout != layout) {
-          continue;
-        }
-        use.render = render;
-        if (!r->fits(batch)) {
-          // The collector changed its series under the same layout: its text is made again,
-          // for this layout alone.
-          r->build(batch);
-          r->layouts = {{layout, render}};
-          changed = true;
-        }
+      auto use = std::find_if(r->layouts.begin(), r->layouts.end(),
+                              [&](const Rendered::Use& u) { return u.layout == layout; });
+      if (use == r->layouts.end()) {
+        continue;
+      }
+      if (r->fits(batch)) {
+        use->render = render;
         return r.get();
       }
+      // The collector changed its series under the same layout: the layout leaves this text
+      // (another batch of this render may be using it) and gets its own below.
+      r->layouts.erase(use);
+      changed = true;
+      break;
     }
     scratch.build(batch);
     for (auto& r : rendered) {

@@ -155,3 +155,35 @@ TEST_CASE("TextRenderer: the text of renderTextFormat while values, series and h
   exporters::renderTextFormat(batches, plain);
   CHECK(cached == plain);
 }
+
+TEST_CASE("TextRenderer: a batch that breaks its layout leaves the text another batch shares",
+          "[exporters][text]") {
+  // Two batches with the same series under two layouts share one kept text.
+  auto fill = [](MetricBatch& b, const std::vector<std::string>& devices) {
+    b.clear();
+    auto& f = b.family("shared_bytes", "Bytes.", MetricType::kCounter);
+    for (const std::string& d : devices) {
+      MetricBatch::add(f, {{"device", d}}, 1);
+    }
+  };
+  MetricBatch one;
+  MetricBatch two;
+  fill(one, {"eth0"});
+  fill(two, {"eth0"});
+  one.setLayout(MetricBatch::newLayout());
+  two.setLayout(MetricBatch::newLayout());
+  exporters::TextRenderer renderer;
+  const std::vector<const MetricBatch*> batches = {&one, &two};
+  for (const std::vector<std::string>& devices :
+       {std::vector<std::string>{"eth0"}, std::vector<std::string>{"eth1", "eth2"}}) {
+    // The second time, `two` has other series under the same layout.
+    const uint64_t kept = two.layout();
+    fill(two, devices);
+    two.setLayout(kept);
+    std::string cached;
+    renderer.render(batches, cached);
+    std::string plain;
+    exporters::renderTextFormat(batches, plain);
+    CHECK(cached == plain);
+  }
+}
