@@ -8,7 +8,6 @@
 #include <deque>
 #include <functional>
 #include <initializer_list>
-#include <ranges>
 #include <span>
 #include <string>
 #include <string_view>
@@ -118,8 +117,25 @@ class MetricBatch {
   /// Shorthand for a family with a single unlabelled sample.
   void addSingle(std::string_view name, std::string_view help, MetricType type, double value);
 
-  using Families = std::ranges::subrange<std::deque<MetricFamily>::const_iterator>;
-  using MutableFamilies = std::ranges::subrange<std::deque<MetricFamily>::iterator>;
+  /// A run of a batch's families: iterated, indexed, counted like the deque it views.
+  template <typename Iterator>
+  class FamilyRange {
+   public:
+    FamilyRange(Iterator begin, Iterator end) : begin_(begin), end_(end) {}
+    Iterator begin() const { return begin_; }
+    Iterator end() const { return end_; }
+    std::size_t size() const { return static_cast<std::size_t>(end_ - begin_); }
+    bool empty() const { return begin_ == end_; }
+    auto& operator[](std::size_t i) const { return begin_[static_cast<std::ptrdiff_t>(i)]; }
+    auto& front() const { return *begin_; }
+    auto& back() const { return *(end_ - 1); }
+
+   private:
+    Iterator begin_;
+    Iterator end_;
+  };
+  using Families = FamilyRange<std::deque<MetricFamily>::const_iterator>;
+  using MutableFamilies = FamilyRange<std::deque<MetricFamily>::iterator>;
   /// This cycle's families, in the order they were first asked for.
   Families families() const { return {families_.begin(), families_.begin() + active()}; }
   /// For code that takes a batch apart (moving samples into another batch) or rewrites its
