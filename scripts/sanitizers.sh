@@ -71,7 +71,7 @@ if ! wait "$tsan_build"; then
   exit 1
 fi
 echo "== ThreadSanitizer build done (at ${SECONDS}s)"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp"
 # One process per test case: TSan knows a mutex by its address, and std::mutex never tells it
 # that one is gone, so two tests whose objects happen to reuse each other's stack addresses in
 # other roles make a lock-order cycle that no program has. A real inversion still shows within
