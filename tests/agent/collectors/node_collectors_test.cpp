@@ -59,6 +59,17 @@ std::string collectText(Collector& c, const HostPaths& paths) {
   return out;
 }
 
+// What a healthy mount's statfs gives in the filesystem tests (expected/filesystem.prom).
+void answerStatfs(struct statfs& st) {
+  st = {};
+  st.f_bsize = 4096;
+  st.f_blocks = 1000;
+  st.f_bfree = 400;
+  st.f_bavail = 300;
+  st.f_files = 100;
+  st.f_ffree = 60;
+}
+
 HostPaths fixturePaths() {
   HostPaths p;
   p.procfs = kFixtures + "/proc";
@@ -157,13 +168,7 @@ TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a
     if (path.find("/gone") != std::string::npos) {
       return ENOENT;
     }
-    st = {};
-    st.f_bsize = 4096;
-    st.f_blocks = 1000;
-    st.f_bfree = 400;
-    st.f_bavail = 300;
-    st.f_files = 100;
-    st.f_ffree = 60;
+    answerStatfs(st);
     return 0;
   };
   auto fs = collectors::node::makeFilesystemCollectorForTest(paths, fakeStatfs,
@@ -226,9 +231,7 @@ TEST_CASE("Node collectors: filesystem asks local mounts at once, and mounts und
     if (path.starts_with("/stuck/") || path == "/stuck") {
       cv.wait_for(lock, std::chrono::seconds(3), [&] { return release; });
     }
-    st = {};
-    st.f_bsize = 4096;
-    st.f_blocks = 10;
+    answerStatfs(st);
     return 0;
   };
   auto collector = collectors::node::makeFilesystemCollectorForTest(paths, fakeStatfs,
@@ -241,9 +244,9 @@ TEST_CASE("Node collectors: filesystem asks local mounts at once, and mounts und
              Catch::Contains("node_filesystem_device_error{device=\"/dev/vdd\",fstype=\"ext4\","
                              "mountpoint=\"/stuck/inner\"} 1"));
   CHECK_THAT(got, Catch::Contains("node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\","
-                                  "mountpoint=\"/\"} 40960"));
+                                  "mountpoint=\"/\"} 4096000"));
   CHECK_THAT(got, Catch::Contains("node_filesystem_size_bytes{device=\"tmpfs\",fstype=\"tmpfs\","
-                                  "mountpoint=\"/stuckless\"} 40960"));
+                                  "mountpoint=\"/stuckless\"} 4096000"));
   {
     std::lock_guard lock(mu);
     // Filesystems that answer from memory are asked on the collecting thread; the rest, and
