@@ -296,6 +296,7 @@ Status MemStore::loadCheckpoint(const std::string& path) {
       return corrupt("truncated head chunk");
     }
     h.bytes.assign(bytes, bytes + (h.bits + 7) / 8);
+    h.values_minimal = false;  // unknown: closing it tries the other encoding
     loaded.push_back(std::move(l));
   }
   if (!r.atEnd()) {

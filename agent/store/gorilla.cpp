@@ -69,7 +69,8 @@ uint8_t decimalScale(double v) {
 }
 
 bool GorillaEncoder::fits(double v) const {
-  if (count == 0 || scale == 0) {
+  // The value before fitted, so the same value does (most node series stay put for minutes).
+  if (count == 0 || scale == 0 || toBits(v) == prev_value) {
     return true;
   }
   int64_t m = 0;
@@ -146,9 +147,11 @@ void GorillaEncoder::append(int64_t t, double v) {
     prev_delta = delta;
 
     if (scale != 0) {
-      int64_t m = 0;
-      toScaled(v, scale, m);
-      m >>= shift;  // exact: fits() checked the low bits are zero
+      int64_t m = prev_int;
+      if (vbits != prev_value) {
+        toScaled(v, scale, m);
+        m >>= shift;  // exact: fits() checked the low bits are zero
+      }
       // Wrapping arithmetic: the bucket search works on the two's complement bits either way.
       const int64_t d =
           static_cast<int64_t>(static_cast<uint64_t>(m) - static_cast<uint64_t>(prev_int));
@@ -157,6 +160,7 @@ void GorillaEncoder::append(int64_t t, double v) {
       if (idod == 0) {
         writeBit(false);
       } else {
+        values_minimal = false;
         for (const Bucket& b : kIntBuckets) {
           if (fitsBits(idod, b.value_bits)) {
             writeBits(b.prefix, b.prefix_bits);
@@ -172,6 +176,7 @@ void GorillaEncoder::append(int64_t t, double v) {
       if (x == 0) {
         writeBit(false);
       } else {
+        values_minimal = false;
         writeBit(true);
         unsigned lead = static_cast<unsigned>(std::countl_zero(x));
         unsigned trail = static_cast<unsigned>(std::countr_zero(x));

@@ -43,6 +43,10 @@ struct GorillaEncoder {
   uint8_t shift = 0;
   int64_t prev_int = 0;  // scaled integer mode: the previous value and delta
   int64_t prev_int_delta = 0;
+  /// Every value after the first took a single bit (the same value, or in scaled mode the
+  /// same step, as before), so no other encoding of this chunk's values is smaller. Not kept
+  /// in checkpoints: a head read back from one starts with false.
+  bool values_minimal = true;
 
   /// Whether `v` can be appended to this chunk (always, while it is empty or in XOR mode).
   bool fits(double v) const;

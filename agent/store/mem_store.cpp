@@ -240,6 +240,9 @@ namespace {
 // chunk is therefore re-encoded the other way, and the smaller of the two is kept. That costs
 // one decode and encode per chunk, not per sample.
 GorillaEncoder smallerEncoding(GorillaEncoder head) {
+  if (head.values_minimal) {
+    return head;  // most chunks of a node: one value throughout
+  }
   std::vector<std::pair<int64_t, double>> samples;
   samples.reserve(head.count);
   {

@@ -190,6 +190,40 @@ TEST_CASE("Gorilla: decimals are stored as scaled integers, exactly", "[store][g
   roundTrip(mixed);
 }
 
+TEST_CASE("Gorilla: a value that stays put is one bit, and such a chunk is known to be minimal",
+          "[store][gorilla]") {
+  // Scaled mode with a shift (memory sizes in KiB), XOR mode, and a scaled decimal: runs of
+  // one value, then another, round-trip exactly.
+  for (const double base : {4096.0 * 1234, 1.0 / 3, 10870.69}) {
+    INFO("base " << base);
+    GorillaEncoder enc;
+    enc.shift = 10;
+    std::vector<Point> points;
+    for (int i = 0; i < 100; ++i) {
+      const double v = i < 60 ? base : base * 2;
+      points.push_back({1700000000000 + i * 1000, v});
+      REQUIRE(enc.fits(v));
+      enc.append(points.back().t, v);
+      if (i == 59) {
+        // Nothing can store the first 60 values in less: one bit each after the first (the
+        // header, the first sample, the second timestamp's first delta, then two bits a sample).
+        CHECK(enc.values_minimal);
+        CHECK(enc.bits <= 3 + 6 + 64 + 64 + 16 + 2 * 59);
+      }
+    }
+    CHECK_FALSE(enc.values_minimal);
+    GorillaDecoder dec(enc.bytes.data(), enc.bits, enc.count);
+    int64_t t = 0;
+    double v = 0;
+    for (const auto& p : points) {
+      REQUIRE(dec.next(t, v));
+      CHECK(t == p.t);
+      CHECK(std::bit_cast<uint64_t>(v) == std::bit_cast<uint64_t>(p.v));
+    }
+    CHECK_FALSE(dec.next(t, v));
+  }
+}
+
 TEST_CASE("Gorilla: a truncated stream ends the decode instead of reading past it",
           "[store][gorilla]") {
   GorillaEncoder enc;
