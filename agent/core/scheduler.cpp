@@ -50,6 +50,7 @@ struct Slot {
   std::atomic<uint64_t> running_round{0};
   bool last_ok = true;  // touched only by the slot's own (sequential) cycles
   bool first_done = false;
+  int64_t last_stamp_ms = 0;  // the timestamp its last cycle's samples got
   // For a collector that takes spare batches: see CollectContext::spare.
   std::shared_ptr<MetricBatch> spare;
   // For the others: a published batch no reader holds any more, already recycled(), the next
@@ -88,6 +89,8 @@ thread_local uint64_t t_runner = 0;
 // A larger batch (a big scrape target's, which reuses its spare batch instead) would hold its
 // label sets between cycles for nothing.
 constexpr std::size_t kRecycleMaxSeries = 2048;
+// Prometheus's default --scrape.timestamp-tolerance (see State::stampFor).
+constexpr int64_t kStampToleranceMs = 2;
 
 int64_t toNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -148,6 +151,24 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   std::condition_variable idle_cv;
   int in_flight = 0;  // guarded by mu
 
+  // A cycle that starts within kStampToleranceMs of one interval after the last one is stamped
+  // exactly one interval after it, as Prometheus aligns its scrapes' timestamps
+  // (--scrape.timestamp-tolerance): a timer's wake-ups jitter by a millisecond or so, and a
+  // regular timestamp costs the store one bit a sample instead of about ten. As there, not for
+  // intervals under 200 ms, where 2 ms is more than 1 % of one. A cycle that is later or
+  // earlier than that (a skipped round, a clock step) is stamped as it is.
+  static int64_t stampFor(Slot& slot, int64_t now_ms) {
+    const int64_t interval_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(slot.settings.interval).count();
+    const int64_t expected = slot.last_stamp_ms + interval_ms;
+    const int64_t stamp = slot.last_stamp_ms != 0 && interval_ms >= 100 * kStampToleranceMs &&
+                                  std::abs(now_ms - expected) <= kStampToleranceMs
+                              ? expected
+                              : now_ms;
+    slot.last_stamp_ms = stamp;
+    return stamp;
+  }
+
   void runCycle(Slot& slot) {
     {
       std::lock_guard lock(mu);
@@ -157,9 +178,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       ++in_flight;
     }
     const auto started = Clock::now();
-    const int64_t timestamp_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count();
+    const int64_t timestamp_ms =
+        stampFor(slot, std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
     slot.timeout_reported.store(false);
     slot.handed_off.store(false);
     slot.runner_replaced.store(false);
