@@ -91,13 +91,16 @@ class Deflater {
     zs.flush = NO_FLUSH;
     zs.next_in = reinterpret_cast<uint8_t*>(const_cast<char*>(data.data()));
     zs.avail_in = static_cast<uint32_t>(data.size());
-    // Exposition text shrinks to a fifth or less; the buffer grows if this body does not.
-    std::string out(data.size() / 2 + 1024, '\0');
+    // Exposition text shrinks to a fifth or less; the buffer grows if this body does not. It
+    // is kept between responses: sizing a new string zero-fills it, for half a body's length.
+    if (buffer_.size() < data.size() / 2 + 1024) {
+      buffer_.resize(data.size() / 2 + 1024);
+    }
     std::size_t produced = 0;
     while (true) {
-      zs.next_out = reinterpret_cast<uint8_t*>(out.data()) + produced;
+      zs.next_out = reinterpret_cast<uint8_t*>(buffer_.data()) + produced;
       zs.avail_out = static_cast<uint32_t>(
-          std::min<std::size_t>(out.size() - produced, std::numeric_limits<uint32_t>::max()));
+          std::min<std::size_t>(buffer_.size() - produced, std::numeric_limits<uint32_t>::max()));
       const std::size_t room = zs.avail_out;
       if (isal_deflate(&zs) != COMP_OK) {
         return {};
@@ -106,14 +109,19 @@ class Deflater {
       if (zs.internal_state.state == ZSTATE_END) {
         break;
       }
-      out.resize(out.size() * 2);
+      buffer_.resize(buffer_.size() * 2);
     }
-    out.resize(produced);
+    std::string out(buffer_.data(), produced);
+    if (buffer_.size() > kKeptBufferBytes) {
+      buffer_ = std::string();  // a federation-sized body's buffer is not kept
+    }
     return out;
   }
 
  private:
+  static constexpr std::size_t kKeptBufferBytes = 1 << 20;
   std::unique_ptr<isal_zstream> stream_;  // 80 KB: not on a thread's stack
+  std::string buffer_;
 };
 
 std::mutex kept_deflater_mu;
