@@ -60,7 +60,9 @@ MetricBatch::MetricBatch(MetricBatch&& other) noexcept
       layout_(other.layout_),
       last_layout_(other.last_layout_),
       last_series_(other.last_series_),
-      rewritten_(other.rewritten_) {
+      rewritten_(other.rewritten_),
+      header_changed_(other.header_changed_),
+      layout_checked_(other.layout_checked_) {
   other.clear();
 }
 
@@ -74,6 +76,8 @@ MetricBatch& MetricBatch::operator=(MetricBatch&& other) noexcept {
     last_layout_ = other.last_layout_;
     last_series_ = other.last_series_;
     rewritten_ = other.rewritten_;
+    header_changed_ = other.header_changed_;
+    layout_checked_ = other.layout_checked_;
     other.clear();
   }
   return *this;
@@ -115,8 +119,12 @@ std::size_t MetricBatch::take(std::string_view help, MetricType type) {
   MetricFamily& family = families_[active_];
   if (family.help != help) {
     family.help.assign(help);
+    header_changed_ = true;
   }
-  family.type = type;
+  if (family.type != type) {
+    family.type = type;
+    header_changed_ = true;
+  }
   return active_++;
 }
 
@@ -215,6 +223,8 @@ void MetricBatch::clear() {
   last_layout_ = 0;
   last_series_ = 0;
   rewritten_ = false;
+  header_changed_ = false;
+  layout_checked_ = false;
 }
 
 void MetricBatch::sealLayout() {
@@ -231,8 +241,9 @@ void MetricBatch::sealLayout() {
   }
   // Every sample has last cycle's labels at its position in a family at its position, and
   // there are as many as last cycle: nothing was added, dropped or moved.
-  same = same && same_series == series && series == last_series_;
+  same = same && same_series == series && series == last_series_ && !header_changed_;
   layout_ = same ? last_layout_ : newLayout();
+  layout_checked_ = true;
 }
 
 void MetricBatch::recycle() {
@@ -244,6 +255,8 @@ void MetricBatch::recycle() {
   last_layout_ = rewritten_ ? 0 : layout_;
   last_series_ = 0;
   rewritten_ = false;
+  header_changed_ = false;
+  layout_checked_ = false;
   for (MetricFamily& f : families_) {
     last_series_ += f.samples.size();
     f.same_as_previous = 0;

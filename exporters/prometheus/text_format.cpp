@@ -207,7 +207,8 @@ namespace {
 
 // What a batch renders to besides its values, kept for its layouts: batches with the same
 // layout have the same families and series, so the same HELP and TYPE lines (unless their
-// help changed, which is checked) and the same `name{labels} ` before each value. One text
+// help changed: sealLayout() gives such a batch a new layout, and under a layout a collector
+// set the help is compared) and the same `name{labels} ` before each value. One text
 // serves several layouts: a collector fills two batches in turn, which get a layout each.
 struct Rendered {
   struct Family {
@@ -305,7 +306,9 @@ struct TextRenderer::Cache {
       if (use == r->layouts.end()) {
         continue;
       }
-      if (r->fits(batch)) {
+      // A layout sealLayout() kept has the text's shape, help and type: only one a collector
+      // set itself is checked, name by name.
+      if (batch.layoutChecked() || r->fits(batch)) {
         use->render = render;
         return r.get();
       }
@@ -381,7 +384,7 @@ void TextRenderer::render(std::span<const MetricBatch* const> batches, std::stri
     }
     const Rendered::Family& rf = r->families[e.family];
     if (e.header) {
-      if (rf.help == f.help && rf.type == f.type) {
+      if (batches[e.batch]->layoutChecked() || (rf.help == f.help && rf.type == f.type)) {
         const std::size_t size = rf.header_end - rf.header_begin;
         w.commit(LineWriter::put(w.room(size), {r->text.data() + rf.header_begin, size}));
       } else {

@@ -221,9 +221,10 @@ TEST_CASE("MetricBatch: a sealed batch keeps its layout while its shape stays th
           "[agent][metric]") {
   // What the collector adds each cycle: families in order, each with its samples' labels.
   using Shape = std::vector<std::pair<std::string, std::vector<std::string>>>;
-  auto fill = [](MetricBatch& b, const Shape& shape, double value) {
+  auto fill = [](MetricBatch& b, const Shape& shape, double value, const std::string& help = "h",
+                 MetricType type = MetricType::kGauge) {
     for (const auto& [name, devices] : shape) {
-      auto& f = b.family(name, "h", MetricType::kGauge);
+      auto& f = b.family(name, help, type);
       for (const auto& d : devices) {
         if (d.empty()) {
           MetricBatch::add(f, value);
@@ -303,6 +304,22 @@ TEST_CASE("MetricBatch: a sealed batch keeps its layout while its shape stays th
     b.setLayout(42);
     b.sealLayout();
     CHECK(b.layout() == 42);
+    // Its readers check it: only sealLayout() compared the shape.
+    CHECK_FALSE(b.layoutChecked());
+  }
+  SECTION("a family's new help or type gets a new layout: a text kept for one is not stale") {
+    CHECK(b.layoutChecked());
+    b.recycle();
+    CHECK_FALSE(b.layoutChecked());
+    fill(b, steps.back().shape, 1, "other help");
+    b.sealLayout();
+    CHECK(b.layout() != last);
+    const uint64_t other_help = b.layout();
+    b.recycle();
+    fill(b, steps.back().shape, 2, "other help", MetricType::kCounter);
+    b.sealLayout();
+    CHECK(b.layout() != other_help);
+    CHECK(b.layoutChecked());
   }
 }
 

@@ -161,7 +161,14 @@ class MetricBatch {
   /// layout differ only in their values, so the store need not compare their labels again.
   /// 0, the default, promises nothing. Whoever changes a batch's shape must reset it.
   uint64_t layout() const { return layout_; }
-  void setLayout(uint64_t layout) { layout_ = layout; }
+  void setLayout(uint64_t layout) {
+    layout_ = layout;
+    layout_checked_ = false;
+  }
+  /// Whether layout() came from sealLayout(), which kept last cycle's layout only for the same
+  /// shape with the same help and type on every family: readers may then take a text made for
+  /// the layout as it is. A layout the collector set is its own promise, to be checked.
+  bool layoutChecked() const { return layout_checked_; }
   /// A layout never handed out before, process-wide.
   static uint64_t newLayout();
   /// Gives the batch a layout once its collector has filled it, unless one was set this cycle:
@@ -190,6 +197,8 @@ class MetricBatch {
   uint64_t last_layout_ = 0;
   std::size_t last_series_ = 0;
   bool rewritten_ = false;
+  bool header_changed_ = false;  // a family's help or type changed since recycle()
+  bool layout_checked_ = false;  // see layoutChecked()
 
   std::ptrdiff_t active() const { return static_cast<std::ptrdiff_t>(active_); }
   std::size_t take(std::string_view help, MetricType type);
