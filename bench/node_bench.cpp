@@ -10,11 +10,14 @@
 // scrape latency p50/p99, series per scrape, RSS at the end. Then vigil with node and
 // container collectors, not scraped, for its background collection cost at a 1 s interval.
 //
-//   build/bench/node_bench --against OTHER_VIGIL [--rate N] [SECONDS]
+//   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [SECONDS]
 //
 // compares this build with another vigil binary instead (say, one built from the last commit):
-// both run at once with node_exporter's collectors and are scraped in turn N times a second
-// (default 1), so that the machine's noise falls on both alike; prints CPU per scrape of each.
+// both run at once with node_exporter's collectors, collecting every DURATION (default 1s),
+// and are scraped in turn N times a second (default 1), so that the machine's noise falls on
+// both alike, with checkpoints off; prints CPU per scrape of each and the ratio in each quarter
+// of the run, whose spread shows how far to trust it (several per cent on a noisy VM).
+// `--interval 100ms --rate 10` does ten times the work in the same time.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -123,10 +126,10 @@ void print(const char* who, const Result& r) {
 
 // vigil collecting every second with node_exporter's collectors (its others off), and its
 // container collector too if `containers`; anomaly detection off: collectors only.
-std::string vigilConfig(bool containers) {
-  std::string yaml =
-      "global:\n  collection_interval: 1s\n  log_level: warn\n"
-      "anomaly:\n  enabled: false\ncollectors:\n";
+std::string vigilConfig(bool containers, const std::string& interval = "1s") {
+  std::string yaml = "global:\n  collection_interval: " + interval +
+                     "\n  log_level: warn\n"
+                     "anomaly:\n  enabled: false\ncollectors:\n";
   for (const char* other : {"textfile", "cgroup", "cost", "process", "push", "statsd", "postgres",
                             "probe", "redis", "scrape"}) {
     const bool on = containers && std::string_view(other) == "cgroup";
@@ -135,13 +138,18 @@ std::string vigilConfig(bool containers) {
   return yaml;
 }
 
-// `binaries` run at once, each with node_exporter's collectors only, scraped in turn `rate`
-// times a second for `seconds`: CPU per scrape of each.
-std::vector<double> compareVigils(const std::vector<std::string>& binaries, int rate, int seconds,
-                                  vigil::test::TempDir& dir) {
+// `binaries` run at once, each with node_exporter's collectors only, collecting every
+// `interval` and scraped in turn `rate` times a second for `seconds`: CPU per scrape of each,
+// over the whole run (first) and in each of kQuarters parts of it.
+constexpr int kQuarters = 4;
+std::vector<std::vector<double>> compareVigils(const std::vector<std::string>& binaries, int rate,
+                                               int seconds, const std::string& interval,
+                                               vigil::test::TempDir& dir) {
   std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes;
   std::vector<std::unique_ptr<httplib::Client>> clients;
-  dir.write("compare.yaml", vigilConfig(false));
+  // Without checkpoints: their cost grows with the store, at a different moment in each
+  // process, and only adds noise to a comparison of collecting and serving.
+  dir.write("compare.yaml", vigilConfig(false, interval) + "storage:\n  checkpoint_interval: 1d\n");
   for (std::size_t i = 0; i < binaries.size(); ++i) {
     const int port = vigil::test::freeLoopbackPort();
     const std::string name = "compare-" + std::to_string(i);
@@ -172,21 +180,32 @@ std::vector<double> compareVigils(const std::vector<std::string>& binaries, int 
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));
   scrapeAll();
-  std::vector<double> before;
-  for (auto& p : processes) {
-    before.push_back(vigil::test::processCpuSeconds(p->pid()));
-  }
-  const int scrapes = rate * seconds;
+  auto cpuNow = [&] {
+    std::vector<double> cpu;
+    for (auto& p : processes) {
+      cpu.push_back(vigil::test::processCpuSeconds(p->pid()));
+    }
+    return cpu;
+  };
+  // CPU of each process at the start and at the end of each quarter.
+  std::vector<std::vector<double>> marks = {cpuNow()};
+  const int scrapes = std::max(rate * seconds / kQuarters, 1) * kQuarters;
   auto next = Clock::now();
   for (int i = 0; i < scrapes; ++i) {
     next += std::chrono::microseconds(1'000'000 / rate);
     std::this_thread::sleep_until(next);
     scrapeAll();
+    if ((i + 1) % (scrapes / kQuarters) == 0) {
+      marks.push_back(cpuNow());
+    }
   }
-  std::vector<double> ms_per_scrape;
+  // [0]: the whole run; [1..kQuarters]: each quarter.
+  std::vector<std::vector<double>> ms_per_scrape(kQuarters + 1);
   for (std::size_t i = 0; i < processes.size(); ++i) {
-    ms_per_scrape.push_back((vigil::test::processCpuSeconds(processes[i]->pid()) - before[i]) /
-                            scrapes * 1000);
+    ms_per_scrape[0].push_back((marks.back()[i] - marks.front()[i]) / scrapes * 1000);
+    for (int q = 1; q <= kQuarters; ++q) {
+      ms_per_scrape[q].push_back((marks[q][i] - marks[q - 1][i]) / (scrapes / kQuarters) * 1000);
+    }
   }
   return ms_per_scrape;
 }
@@ -196,6 +215,7 @@ std::vector<double> compareVigils(const std::vector<std::string>& binaries, int 
 int main(int argc, char** argv) {
   int seconds = 60;
   int rate = 1;
+  std::string interval = "1s";
   std::string against;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -203,17 +223,25 @@ int main(int argc, char** argv) {
       against = argv[++i];
     } else if (arg == "--rate" && i + 1 < argc) {
       rate = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--interval" && i + 1 < argc) {
+      interval = argv[++i];
     } else {
       seconds = std::max(1, std::atoi(argv[i]));
     }
   }
   vigil::test::TempDir dir;
   if (!against.empty()) {
-    const auto ms = compareVigils({VIGIL_BINARY, against}, rate, seconds, dir);
-    std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n", ms[0],
-                std::filesystem::path(against).filename().c_str(), ms[1]);
-    std::printf("ratio          this/other = %.3f  (%d scrapes a second for %d s, both at once)\n",
-                ms[0] / ms[1], rate, seconds);
+    const auto ms = compareVigils({VIGIL_BINARY, against}, rate, seconds, interval, dir);
+    std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n", ms[0][0],
+                std::filesystem::path(against).filename().c_str(), ms[0][1]);
+    std::printf(
+        "ratio          this/other = %.3f  (%d scrapes a second for %d s, collecting every %s, "
+        "both at once)\nby quarter    ",
+        ms[0][0] / ms[0][1], rate, seconds, interval.c_str());
+    for (int q = 1; q <= kQuarters; ++q) {
+      std::printf(" %.3f", ms[q][0] / ms[q][1]);
+    }
+    std::printf("\n");
     return 0;
   }
 

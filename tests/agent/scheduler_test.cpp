@@ -427,8 +427,10 @@ TEST_CASE("Scheduler: cycles within 2 ms of their interval are stamped exactly o
   int aligned = 0;
   for (std::size_t i = 0; i < stamps.size(); ++i) {
     INFO("cycle " << i << " stamped " << stamps[i].first << " ran at " << stamps[i].second);
-    // Never more than the tolerance from when it ran (plus the millisecond the clock ticked on).
-    CHECK(std::abs(stamps[i].second - stamps[i].first) <= 3);
+    // Never later than the tolerance after the cycle began (plus the millisecond the clock
+    // ticked on); the collector runs a little after that, later still on a slow machine.
+    CHECK(stamps[i].first - stamps[i].second <= 3);
+    CHECK(stamps[i].second - stamps[i].first <= 50);
     if (i > 0) {
       const int64_t step = stamps[i].first - stamps[i - 1].first;
       CHECK(step > 0);
