@@ -26,13 +26,6 @@ unit_tests=(vigil_store_tests vigil_agent_tests vigil_rules_tests vigil_alerting
 echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
 cmake --build build-asan -j"$(nproc)" --target "${unit_tests[@]}" fuzzers
 
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-for t in "${unit_tests[@]}"; do
-  echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
-  build-asan/tests/"$t"
-done
-
 # ThreadSanitizer: the unit tests of the modules with threads (the store's concurrent appends
 # and queries, the scheduler, the HTTP server, the notification queues, the alerting
 # service's loop...) in a second clang build, any report fatal. The PromQL engine and the
@@ -41,11 +34,22 @@ done
 threaded_tests=(vigil_store_tests vigil_agent_tests vigil_alerting_tests vigil_exporters_tests)
 CXX=clang++ CC=clang cmake -S . -B build-tsan "${sanitizer_build_flags[@]}" \
   -DVIGIL_SANITIZE=thread -DVIGIL_BUILD_TESTS=ON >/dev/null
-# The TSan build runs while the fuzzers do (each fuzzer is one process on one core, for a set
-# time): the two together take little longer than the build alone.
+# The TSan build runs while the AddressSanitizer tests and the fuzzers do (one process on one
+# core each, the fuzzers for a set time): together they take little longer than the build
+# alone. At the lowest priority, so that the tests' timing stays what it is on an idle core.
 echo "== building with ThreadSanitizer, in the background (at ${SECONDS}s)"
-cmake --build build-tsan -j"$(nproc)" --target "${threaded_tests[@]}" >build-tsan/build.log 2>&1 &
+nice -n 19 cmake --build build-tsan -j"$(nproc)" --target "${threaded_tests[@]}" \
+  >build-tsan/build.log 2>&1 &
 tsan_build=$!
+# A failing test ends the script (set -e): the build goes with it.
+trap 'kill "$tsan_build" 2>/dev/null || true' EXIT
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+for t in "${unit_tests[@]}"; do
+  echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
+  build-asan/tests/"$t"
+done
 
 status=0
 for fuzzer in build-asan/fuzz/*_fuzz; do
