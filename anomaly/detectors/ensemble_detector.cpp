@@ -201,6 +201,85 @@ class ValueHistogram {
   uint8_t ready_ = 0;  // the range is set (a byte, not a bool: states are read back from files)
 };
 
+// How new the path to a value is (after CAD-OSE's contexts, in a fixed table): each value's
+// distance from what the series is expected to be, quantised to one of 16 levels, and the paths
+// of the last one to five levels into it, counted in a hashed table. A path the series has not
+// taken before is news even when every value on it is usual: a daily curve that turns early, a
+// saw-tooth that loses a tooth. What weighs is how rare news is for this series: a new path in
+// a series that seldom shows one counts fully, one more in a series that keeps showing new
+// paths (noise) hardly at all.
+class PathNovelty {
+ public:
+  static constexpr int kLevels = 16;
+  static constexpr int kOrders = 5;
+  static constexpr uint32_t kTableBits = 11;
+  // A path seen this many times is known (once may be the anomaly itself).
+  static constexpr uint8_t kKnownAfter = 2;
+  // Weight of each sample in the rate of new paths.
+  static constexpr float kRateAlpha = 0.01F;
+  // A rate of new paths this low (or lower) makes a new one count fully.
+  static constexpr double kRareRate = 0.03;
+  // The counts are halved this often, so that a table that has filled up (a noisy series over
+  // weeks) forgets old paths rather than knowing every path there is.
+  static constexpr uint32_t kHalveEvery = 1u << 15;
+
+  // How new the path into `level` is, in [0, 1], then learns it.
+  double observe(uint32_t level) {
+    double surprise = 0;
+    if (filled_ == kOrders) {
+      int unknown = 0;
+      for (int k = 1; k <= kOrders; ++k) {
+        uint8_t& c = counts_[index(k, level)];
+        unknown += c < kKnownAfter ? 1 : 0;
+        c = c < 255 ? c + 1 : c;
+      }
+      const double share = static_cast<double>(unknown) / kOrders;
+      const double rarity = std::log(std::max<double>(rate_, kRareRate)) / std::log(kRareRate);
+      // Steeply: a few new paths (jitter across a level's edge) count little, and so do new
+      // paths in a series that shows them now and then.
+      const double rarity2 = rarity * rarity;
+      surprise = share * share * rarity2 * rarity2;
+      rate_ += kRateAlpha * (static_cast<float>(share) - rate_);
+      if (++since_halving_ == kHalveEvery) {
+        since_halving_ = 0;
+        for (uint8_t& c : counts_) {
+          c /= 2;
+        }
+      }
+    } else {
+      ++filled_;
+    }
+    for (int i = kOrders - 1; i > 0; --i) {
+      recent_[i] = recent_[i - 1];
+    }
+    recent_[0] = static_cast<uint8_t>(level);
+    return surprise;
+  }
+
+  // Whether a state read back from a file could have been written by observe().
+  bool consistent() const {
+    return filled_ <= kOrders && since_halving_ < kHalveEvery && rate_ >= 0 && rate_ <= 1 &&
+           std::all_of(recent_.begin(), recent_.end(), [](uint8_t l) { return l < kLevels; });
+  }
+
+ private:
+  // The table slot of the path of the last `order` levels into `level` (4 bits a level).
+  uint32_t index(int order, uint32_t level) const {
+    uint32_t key = static_cast<uint32_t>(order);
+    for (int i = 0; i < order; ++i) {
+      key = (key << 4) | recent_[i];
+    }
+    key = (key << 4) | level;
+    return (key * 2654435761u) >> (32 - kTableBits);  // Knuth's multiplicative hash
+  }
+
+  std::array<uint8_t, 1u << kTableBits> counts_{};
+  std::array<uint8_t, kOrders> recent_{};  // the last levels, the latest first
+  uint8_t filled_ = 0;                     // levels seen, counted up to kOrders
+  uint32_t since_halving_ = 0;
+  float rate_ = 1;  // the share of new paths (EWMA): a new series expects them
+};
+
 constexpr ExpectedRange kUnknownRange{std::numeric_limits<double>::quiet_NaN(),
                                       std::numeric_limits<double>::quiet_NaN()};
 
@@ -274,7 +353,14 @@ class EnsembleDetector final : public Detector {
                             : x - s.last;
     const double z_step = std::fabs(step) / std::max(std::sqrt(s.step_var), floor);
     const double z_novelty = p_.novelty_weight * s.values.deviation(x);
-    double raw = std::min(std::max({z_level, z_step, z_novelty}), kMaxDeviation);
+    // The path view's level: where x lies against the centre in use, in 16 steps across
+    // path_spread spreads on either side.
+    const double position =
+        ((x - centre) / (2 * p_.path_spread * spread) + 0.5) * PathNovelty::kLevels;
+    const auto level = static_cast<uint32_t>(
+        std::clamp(position, 0.0, static_cast<double>(PathNovelty::kLevels - 1)));
+    const double z_path = p_.path_weight * s.paths.observe(level);
+    double raw = std::min(std::max({z_level, z_step, z_novelty, z_path}), kMaxDeviation);
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
     // the run of repeats gets long enough counts as a large deviation, once.
     // Only for series that rarely repeat a value (not counts of rare events, not integers
@@ -353,13 +439,14 @@ class EnsembleDetector final : public Detector {
   std::string serialize() const override { return packState(stateFormat(), s_); }
   bool restore(std::string_view in) override {
     State read;
-    if (!unpackState(stateFormat(), in, read) || !read.values.consistent()) {
+    if (!unpackState(stateFormat(), in, read) || !read.values.consistent() ||
+        !read.paths.consistent()) {
       return false;
     }
     s_ = read;
     return true;
   }
-  std::string_view stateFormat() const override { return "ensemble/3"; }
+  std::string_view stateFormat() const override { return "ensemble/4"; }
 
  private:
   void learnVariance(double& var, uint64_t& n, double start, double residual) const {
@@ -391,6 +478,7 @@ class EnsembleDetector final : public Detector {
     double last_expected = 0;  // what the pattern in use expected of the last sample
     Season last_season = Season::kNone;
     ValueHistogram values;
+    PathNovelty paths;
     uint32_t quiet = 0;      // samples left in the refractory period
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)

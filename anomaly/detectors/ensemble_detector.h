@@ -1,8 +1,9 @@
 #pragma once
 // The default detector: several cheap views of the series — its level against an
-// exponentially weighted mean and variance, its step against the usual step size — combined
-// into one raw deviation, which is then turned into an anomaly likelihood (after Numenta's):
-// how unusual the recent average deviation is compared with the deviations this series
+// exponentially weighted mean and variance (or a daily or weekly pattern), its step against the
+// usual step size, how rarely it has shown values like this one, how new the path to this value
+// is — combined into one raw deviation, which is then turned into an anomaly likelihood (after
+// Numenta's): how unusual the recent average deviation is compared with the deviations this series
 // normally shows. A noisy series therefore stays quiet, and a quiet one speaks up at a smaller
 // change. Fixed memory, O(1) per sample.
 
@@ -12,12 +13,12 @@ namespace vigil::anomaly {
 
 // Defaults tuned with bench/nab (nab_bench) on the tuning half of the NAB development subset.
 struct EnsembleParams {
-  double level_alpha = 0.01;     // EWMA weight for the level's mean and variance
-  double step_alpha = 0.01;      // EWMA weight for the step size's variance
-  uint32_t warmup = 30;          // samples scored 0 while the model learns
-  uint32_t average = 5;          // samples averaged before the likelihood (at most 16)
-  double history_alpha = 0.002;  // EWMA weight for the distribution of averaged deviations
-  double min_scale = 1e-6;       // relative floor of deviations, so constant series stay quiet
+  double level_alpha = 0.005;     // EWMA weight for the level's mean and variance
+  double step_alpha = 0.01;       // EWMA weight for the step size's variance
+  uint32_t warmup = 30;           // samples scored 0 while the model learns
+  uint32_t average = 5;           // samples averaged before the likelihood (at most 16)
+  double history_alpha = 0.0015;  // EWMA weight for the distribution of averaged deviations
+  double min_scale = 1e-6;        // relative floor of deviations, so constant series stay quiet
   /// After a score of at least refractory_level, the next `refractory` samples score 0: the
   /// score marks where an anomaly starts, not every sample while it lasts (an alert keeps
   /// itself going with keep_firing_for).
@@ -38,6 +39,12 @@ struct EnsembleParams {
   double novelty_weight = 0.5;
   /// Share of the value histogram forgotten per sample.
   double novelty_forget = 0.001;
+  /// Largest deviation the path view reports (for a path never taken, in a series that rarely
+  /// takes a new one).
+  double path_weight = 15;
+  /// Width of the path view's levels: its 16 levels span this many spreads (standard
+  /// deviations around the mean or the seasonal pattern in use) on each side of the centre.
+  double path_spread = 1.5;
 };
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params = {});
