@@ -357,8 +357,9 @@ class EnsembleDetector final : public Detector {
     // path_spread spreads on either side.
     const double position =
         ((x - centre) / (2 * p_.path_spread * spread) + 0.5) * PathNovelty::kLevels;
-    const auto level = static_cast<uint32_t>(
-        std::clamp(position, 0.0, static_cast<double>(PathNovelty::kLevels - 1)));
+    // Not positive includes NaN (values at the ends of the double range): the lowest level.
+    const uint32_t level =
+        position > 0 ? static_cast<uint32_t>(std::min(position, PathNovelty::kLevels - 1.0)) : 0;
     const double z_path = p_.path_weight * s.paths.observe(level);
     double raw = std::min(std::max({z_level, z_step, z_novelty, z_path}), kMaxDeviation);
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
