@@ -35,14 +35,17 @@ threaded_tests=(vigil_store_tests vigil_agent_tests vigil_alerting_tests vigil_e
 CXX=clang++ CC=clang cmake -S . -B build-tsan "${sanitizer_build_flags[@]}" \
   -DVIGIL_SANITIZE=thread -DVIGIL_BUILD_TESTS=ON >/dev/null
 # The TSan build runs while the AddressSanitizer tests and the fuzzers do (one process on one
-# core each, the fuzzers for a set time): together they take little longer than the build
-# alone. At the lowest priority, so that the tests' timing stays what it is on an idle core.
+# core each): together they take little longer than the build alone. During the tests it runs
+# at the lowest priority, so that their timing stays what it is on an idle core; during the
+# fuzzers, which run for a set time however much CPU they get, at the normal one (where that
+# is allowed: lowering a niceness needs root). Its own process group, so that both reach the
+# compilers it starts.
 echo "== building with ThreadSanitizer, in the background (at ${SECONDS}s)"
-nice -n 19 cmake --build build-tsan -j"$(nproc)" --target "${threaded_tests[@]}" \
+nice -n 19 setsid cmake --build build-tsan -j"$(nproc)" --target "${threaded_tests[@]}" \
   >build-tsan/build.log 2>&1 &
 tsan_build=$!
 # A failing test ends the script (set -e): the build goes with it.
-trap 'kill "$tsan_build" 2>/dev/null || true' EXIT
+trap 'kill -- -"$tsan_build" 2>/dev/null || true' EXIT
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
@@ -50,6 +53,7 @@ for t in "${unit_tests[@]}"; do
   echo "== $t under AddressSanitizer + UndefinedBehaviorSanitizer (at ${SECONDS}s)"
   build-asan/tests/"$t"
 done
+renice -n 0 -g "$tsan_build" >/dev/null 2>&1 || true
 
 status=0
 for fuzzer in build-asan/fuzz/*_fuzz; do

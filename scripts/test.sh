@@ -14,7 +14,9 @@ phase "build"
 scripts/build.sh -DVIGIL_BUILD_TESTS=ON -DVIGIL_WERROR=ON
 
 phase "ctest"
-ctest --test-dir build --output-on-failure -j2 "$@"
+# Four at once on two cores: most tests wait on servers and child processes (ctest at -j2 kept
+# the two cores a quarter busy), and -j4 takes 84 s where -j2 took 139.
+ctest --test-dir build --output-on-failure -j4 "$@"
 
 # The soak test's short version: 2 minutes of the full load, nothing lost, nothing logged
 # as an error (the 30-minute run is `build/bench/soak_bench`, see the README).
