@@ -228,8 +228,10 @@ class PathNovelty {
     double surprise = 0;
     if (filled_ == kOrders) {
       int unknown = 0;
+      uint32_t context = 0;  // the last k levels, 4 bits each, the latest highest
       for (int k = 1; k <= kOrders; ++k) {
-        uint8_t& c = counts_[index(k, level)];
+        context = (context << 4) | recent_[k - 1];
+        uint8_t& c = counts_[slot(k, context, level)];
         unknown += c < kKnownAfter ? 1 : 0;
         c = c < 255 ? c + 1 : c;
       }
@@ -263,13 +265,9 @@ class PathNovelty {
   }
 
  private:
-  // The table slot of the path of the last `order` levels into `level` (4 bits a level).
-  uint32_t index(int order, uint32_t level) const {
-    uint32_t key = static_cast<uint32_t>(order);
-    for (int i = 0; i < order; ++i) {
-      key = (key << 4) | recent_[i];
-    }
-    key = (key << 4) | level;
+  // The table slot of the path of the last `order` levels (`context`) into `level`.
+  static uint32_t slot(int order, uint32_t context, uint32_t level) {
+    const uint32_t key = (((static_cast<uint32_t>(order) << (4 * order)) | context) << 4) | level;
     return (key * 2654435761u) >> (32 - kTableBits);  // Knuth's multiplicative hash
   }
 
