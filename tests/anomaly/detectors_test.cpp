@@ -227,6 +227,18 @@ int detectionDelay(const std::vector<double>& series) {
   return -1;
 }
 
+// Samples from `from` on where a fresh ensemble, fed `values` five minutes apart, scores at or
+// above the threshold.
+int ensembleAlarmsFrom(const std::vector<double>& values, std::size_t from) {
+  auto d = makeDetector("ensemble");
+  int alarms = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const double s = d->update(static_cast<int64_t>(i) * 300000, values[i]);
+    alarms += i >= from && s >= kEnsembleThreshold ? 1 : 0;
+  }
+  return alarms;
+}
+
 }  // namespace
 
 TEST_CASE("Ensemble: each kind of anomaly is detected within a stated number of samples",
@@ -284,24 +296,11 @@ TEST_CASE("Ensemble: a rhythm that runs backwards within the usual range is flag
   CHECK(delay >= 0);
   CHECK(delay <= 20);
   // The same saw-tooth running on as before: not flagged after its first days.
-  auto d = makeDetector("ensemble");
-  const auto clean = sawtooth(false);
-  int alarms = 0;
-  for (std::size_t i = 0; i < clean.size(); ++i) {
-    const double s = d->update(static_cast<int64_t>(i) * 300000, clean[i]);
-    alarms += i >= 1000 && s >= kEnsembleThreshold ? 1 : 0;
-  }
-  CHECK(alarms == 0);
+  CHECK(ensembleAlarmsFrom(sawtooth(false), 1000) == 0);
 }
 
 TEST_CASE("Ensemble: a clean noisy daily pattern raises few false alarms", "[anomaly][ensemble]") {
-  const auto clean = series([](int, double v) { return v; }, 30000, 10);
-  auto d = makeDetector("ensemble");
-  int alarms = 0;
-  for (std::size_t i = 0; i < clean.size(); ++i) {
-    const double s = d->update(static_cast<int64_t>(i) * 300000, clean[i]);
-    alarms += i >= 1000 && s >= kEnsembleThreshold ? 1 : 0;
-  }
+  const int alarms = ensembleAlarmsFrom(series([](int, double v) { return v; }, 30000, 10), 1000);
   // About 100 days of 5-minute samples: at most one alarm in 2,900 samples (one every ~10 days).
   INFO("alarms: " << alarms);
   CHECK(alarms <= 10);
@@ -332,13 +331,7 @@ TEST_CASE("Ensemble: a weekly pattern is learned, and a weekend like a weekday i
           "[anomaly][ensemble]") {
   constexpr int kWeek = 7 * 288;
   // Weekends are normal from the third week on: few alarms over weeks 3 to 8.
-  const auto clean = weekly(8, std::numeric_limits<int>::max());
-  auto d = makeDetector("ensemble");
-  int alarms = 0;
-  for (std::size_t i = 0; i < clean.size(); ++i) {
-    const double s = d->update(static_cast<int64_t>(i) * 300000, clean[i]);
-    alarms += static_cast<int>(i) >= 2 * kWeek && s >= kEnsembleThreshold ? 1 : 0;
-  }
+  const int alarms = ensembleAlarmsFrom(weekly(8, std::numeric_limits<int>::max()), 2 * kWeek);
   INFO("alarms over six clean weeks: " << alarms);
   CHECK(alarms <= 3);
   // The Saturday of week 6 looks like a weekday: its values are all within what the series
