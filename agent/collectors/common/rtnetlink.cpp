@@ -128,6 +128,70 @@ LinkDumper::~LinkDumper() {
   if (fd_ >= 0) {
     ::close(fd_);
   }
+  if (watch_fd_ >= 0) {
+    ::close(watch_fd_);
+  }
+}
+
+bool LinkDumper::announcedChange() {
+  if (watch_fd_ < 0) {
+    watch_fd_ = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_ROUTE);
+    if (watch_fd_ < 0) {
+      return true;
+    }
+    // Only whether something came matters, not what: a small queue bounds the kernel memory
+    // held for us, and one that overflows says so (ENOBUFS), which counts as a change.
+    const int queue_bytes = 16 * 1024;
+    ::setsockopt(watch_fd_, SOL_SOCKET, SO_RCVBUF, &queue_bytes, sizeof queue_bytes);
+    sockaddr_nl groups{};
+    groups.nl_family = AF_NETLINK;
+    groups.nl_groups = RTMGRP_LINK;
+    if (::bind(watch_fd_, reinterpret_cast<sockaddr*>(&groups), sizeof groups) < 0) {
+      ::close(watch_fd_);
+      watch_fd_ = -1;
+    }
+    return true;  // what changed before subscribing is only known from a dump
+  }
+  bool announced = false;
+  for (;;) {
+    // A short buffer takes each message whole off the queue (the rest is cut, MSG_TRUNC).
+    char discard[256];
+    if (::recv(watch_fd_, discard, sizeof discard, MSG_DONTWAIT) >= 0) {
+      announced = true;
+      continue;
+    }
+    if (errno == EINTR) {
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      return announced;
+    }
+    if (errno != ENOBUFS) {
+      ::close(watch_fd_);  // subscribed afresh next time
+      watch_fd_ = -1;
+      return true;
+    }
+    announced = true;  // announcements were dropped: what they said is only known from a dump
+  }
+}
+
+Status LinkDumper::refresh(bool& changed) {
+  // Announcements are drained before the dump, not after: one that comes during the dump stays
+  // queued and brings a dump next time rather than being lost.
+  const bool announced = announcedChange();
+  const auto now = std::chrono::steady_clock::now();
+  if (links_current_ && !announced && now - last_dump_ < kResyncPeriod) {
+    changed = false;
+    return Status::ok();
+  }
+  changed = true;
+  links_current_ = false;
+  Status status = dump(links_);
+  if (status.isOk()) {
+    links_current_ = watch_fd_ >= 0;
+    last_dump_ = now;
+  }
+  return status;
 }
 
 Status LinkDumper::dump(std::vector<LinkAttributes>& out) {

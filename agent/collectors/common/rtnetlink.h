@@ -4,6 +4,7 @@
 // read per device and attribute. It sees the network namespace vigil runs in (as /proc/net
 // does), which need not be the one a configured sysfs root shows.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,10 +49,31 @@ class LinkDumper {
   /// used (no socket, an error answer, devices changed during the dump).
   Status dump(std::vector<LinkAttributes>& out);
 
+  /// For a caller that wants the devices every cycle: brings links() up to date, dumping only
+  /// when the kernel announced a change to a link since the last good dump (it multicasts
+  /// every new, changed and removed link to the RTNLGRP_LINK group) or kResyncPeriod has
+  /// passed, which bounds the harm of a change it did not announce. `changed` is false when
+  /// links() is the same as after the last call. Without the announcements (no socket for
+  /// them) every call dumps.
+  Status refresh(bool& changed);
+  const std::vector<LinkAttributes>& links() const { return links_; }
+
+  static constexpr std::chrono::seconds kResyncPeriod{60};
+
  private:
+  // Whether an announcement came since the last call (or none can be told apart from none
+  // coming: no socket yet, or a queue that overflowed); consumes them.
+  bool announcedChange();
+
   int fd_ = -1;
   uint32_t seq_ = 0;
   std::vector<char> buf_;
+  // refresh(): the socket subscribed to link announcements, the devices of the last good dump
+  // and when it was made; links_current_ is false until a dump succeeds after subscribing.
+  int watch_fd_ = -1;
+  std::vector<LinkAttributes> links_;
+  bool links_current_ = false;
+  std::chrono::steady_clock::time_point last_dump_{};
 };
 
 }  // namespace vigil::collectors

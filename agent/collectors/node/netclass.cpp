@@ -151,7 +151,7 @@ class NetclassCollector final : public Collector {
     const bool from_netlink = useNetlink();
     readings_.resize(devices_.size());
     for (std::size_t d = 0; d < devices_.size(); ++d) {
-      readDevice(d, from_netlink ? &links_[by_name_[d]] : nullptr, readings_[d]);
+      readDevice(d, from_netlink ? &dumper_.links()[by_name_[d]] : nullptr, readings_[d]);
     }
 
     auto& up = out.family("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.",
@@ -339,19 +339,28 @@ class NetclassCollector final : public Collector {
   }
 
   // Dumps the links and says whether they are the devices sysfs lists (by_name_[d] is then
-  // device d's entry in links_).
+  // device d's entry in dumper_.links()).
   bool netlinkAgrees() {
-    if (!dumper_.dump(links_).isOk() || links_.size() != devices_.size()) {
+    // Dumped again only when a link changed (or a minute passed): most cycles reuse the last.
+    bool changed = true;
+    if (!dumper_.refresh(changed).isOk()) {
+      by_name_.clear();
       return false;
     }
-    by_name_.resize(links_.size());
-    for (std::size_t i = 0; i < by_name_.size(); ++i) {
-      by_name_[i] = i;
+    const std::vector<LinkAttributes>& links = dumper_.links();
+    if (changed || by_name_.size() != links.size()) {
+      by_name_.resize(links.size());
+      for (std::size_t i = 0; i < by_name_.size(); ++i) {
+        by_name_[i] = i;
+      }
+      std::sort(by_name_.begin(), by_name_.end(),
+                [&links](std::size_t a, std::size_t b) { return links[a].name < links[b].name; });
     }
-    std::sort(by_name_.begin(), by_name_.end(),
-              [this](std::size_t a, std::size_t b) { return links_[a].name < links_[b].name; });
+    if (links.size() != devices_.size()) {
+      return false;
+    }
     for (std::size_t d = 0; d < devices_.size(); ++d) {
-      if (links_[by_name_[d]].name != devices_[d]) {
+      if (links[by_name_[d]].name != devices_[d]) {
         return false;
       }
     }
@@ -366,7 +375,7 @@ class NetclassCollector final : public Collector {
   // its lo, most an eth0): their indexes and hardware addresses tell them apart.
   bool sameDevicesInSysfs() {
     for (std::size_t d = 0; d < devices_.size(); ++d) {
-      const LinkAttributes& link = links_[by_name_[d]];
+      const LinkAttributes& link = dumper_.links()[by_name_[d]];
       DeviceFiles& files = files_[devices_[d]];
       bool ok = false;
       const auto index =
@@ -422,8 +431,7 @@ class NetclassCollector final : public Collector {
   std::string scratch_;
   std::vector<DeviceReading> readings_;  // per device, this cycle
   LinkDumper dumper_;
-  std::vector<LinkAttributes> links_;
-  std::vector<std::size_t> by_name_;  // links_ in devices_' (name) order
+  std::vector<std::size_t> by_name_;  // dumper_.links() in devices_' (name) order
   // Netlink against sysfs for the device list in checked_devices_: whether their indexes and
   // addresses agreed, how many cycles in a row they disagreed, and how many dumps were skipped
   // since the last.
