@@ -338,8 +338,8 @@ class NetclassCollector final : public Collector {
     return agrees;
   }
 
-  // Dumps the links and says whether they are the devices sysfs lists (by_name_[d] is then
-  // device d's entry in dumper_.links()).
+  // Brings the links up to date (LinkDumper::refresh) and says whether they are the devices
+  // sysfs lists (by_name_[d] is then device d's entry in dumper_.links()).
   bool netlinkAgrees() {
     // Dumped again only when a link changed (or a minute passed): most cycles reuse the last.
     bool changed = true;
