@@ -1,8 +1,9 @@
 #pragma once
 // Network devices' link attributes from the kernel's routing netlink (one RTM_GETLINK dump),
-// in the form /sys/class/net/<device>/<attribute> shows them: one request a cycle instead of a
-// read per device and attribute. It sees the network namespace vigil runs in (as /proc/net
-// does), which need not be the one a configured sysfs root shows.
+// in the form /sys/class/net/<device>/<attribute> shows them: one request instead of a read per
+// device and attribute, made again only when the kernel announces a change (refresh). It sees the
+// network namespace vigil runs in (as /proc/net does), which need not be the one a configured sysfs
+// root shows.
 
 #include <chrono>
 #include <cstdint>
