@@ -9,6 +9,11 @@
 
 namespace vigil {
 
+namespace {
+// How many samples ahead MetricBatch::addLabelRefs fetches last cycle's label sets.
+constexpr std::size_t kLabelsAhead = 4;
+}  // namespace
+
 std::string_view statusCodeName(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:
@@ -125,6 +130,14 @@ std::size_t MetricBatch::take(std::string_view help, MetricType type) {
     family.type = type;
     header_changed_ = true;
   }
+  // The family asked for next is most likely last cycle's next one: its name and help, on the
+  // heap and cold since last cycle, are fetched now so that comparing them then does not wait.
+  if (active_ + 1 < families_.size()) {
+    const MetricFamily& next = families_[active_ + 1];
+    __builtin_prefetch(next.name.data());
+    __builtin_prefetch(next.help.data());
+    __builtin_prefetch(next.previous.data());
+  }
   return active_++;
 }
 
@@ -162,6 +175,11 @@ void MetricBatch::addLabelRefs(MetricFamily& family, std::string_view suffix,
   const std::size_t position = family.samples.size();
   if (position < family.previous.size()) {
     MetricSample& last = family.previous[position];
+    // The label sets are on the heap, cold since last cycle: the one a few samples on is
+    // fetched now, for when its turn comes.
+    if (position + kLabelsAhead < family.previous.size()) {
+      __builtin_prefetch(family.previous[position + kLabelsAhead].labels.data());
+    }
     // Both lists' names are distinct (`last.labels` is a label set; the caller's must be), so
     // they are the same set when they are the same size and every label given is in
     // `last.labels` (a handful of labels: no sorting needed to tell).

@@ -337,6 +337,19 @@ namespace {
 // The most one appended sample adds to a chunk (the first: header, timestamp and value).
 constexpr std::size_t kMaxSampleBytes = 20;
 constexpr std::size_t kHeadGrowthBytes = 28;
+
+// How many series ahead appendBatch fetches: enough to cover a miss's latency with the work of
+// the appends in between (some tens of nanoseconds each when cached).
+constexpr std::size_t kPrefetchAhead = 6;
+
+// Asks for the cache lines an append writes (its lock, the head chunk's state, the last
+// sample); addresses only, nothing is read.
+void prefetchForAppend(const Series& s) {
+  __builtin_prefetch(&s.mu, 1);
+  __builtin_prefetch(&s.head, 1);
+  __builtin_prefetch(&s.head.prev_int, 1);
+  __builtin_prefetch(&s.last_t, 1);
+}
 }  // namespace
 
 MemStore::AppendResult MemStore::appendToSeries(Series& s, int64_t t, double v) {
@@ -427,11 +440,22 @@ void MemStore::appendBatch(SourceId source_id, int64_t t, const MetricBatch& bat
   if (src->hasLayout(batch.layout()) && batch.seriesCount() == src->last.size()) {
     // The same series as last time, in the same order: no labels to look at, and `last`
     // (with its pins) stays as it is.
+    // Each series is a heap object last touched a cycle ago, cold in the cache: its lines are
+    // fetched a few series ahead, so that the misses overlap instead of coming one by one (a
+    // third of the store's time on a node's batches).
+    const std::vector<Series*>& last = src->last;
+    const std::size_t n = last.size();
+    for (std::size_t k = 0; k < std::min(n, kPrefetchAhead); ++k) {
+      prefetchForAppend(*last[k]);
+    }
     std::size_t i = 0;
     std::size_t results[3] = {};
     for (const MetricFamily& family : batch.families()) {
       for (const MetricSample& sample : family.samples) {
-        ++results[static_cast<int>(appendToSeries(*src->last[i], t, sample.value))];
+        if (i + kPrefetchAhead < n) {
+          prefetchForAppend(*last[i + kPrefetchAhead]);
+        }
+        ++results[static_cast<int>(appendToSeries(*last[i], t, sample.value))];
         ++i;
       }
     }
