@@ -362,12 +362,9 @@ struct Agent::Impl {
   void renderMetrics(std::string& body) {
     auto snapshots_now = snapshots.all();
     std::vector<const MetricBatch*> batches;
-    std::size_t series = 0;
     for (const auto& s : snapshots_now) {
       batches.push_back(s.get());
-      series += s->seriesCount();
     }
-    self_metrics.setExportedSeries(static_cast<double>(series));
     // The self metrics' batch is kept between scrapes and recycled: its families' names, help
     // texts and index come back instead of being allocated and hashed anew each time. A scrape
     // that comes while another holds it makes its own.
@@ -405,6 +402,15 @@ struct Agent::Impl {
     body.reserve(expected + expected / 8);
     render(batches, body);
     last_body_bytes.store(body.size(), std::memory_order_relaxed);
+    // Counted once the batches are rendered, when their families are in the cache (before, it
+    // cost a cache miss per family), for the next scrape to report: the gauge says what the
+    // last scrape served.
+    batches.pop_back();  // the self metrics
+    std::size_t series = 0;
+    for (const MetricBatch* b : batches) {
+      series += b->seriesCount();
+    }
+    self_metrics.setExportedSeries(static_cast<double>(series));
   }
 
   // The endpoints of `c` for the remote writer, with its external labels.
