@@ -1,8 +1,12 @@
 // node_cpu_seconds_total and node_cpu_guest_seconds_total from /proc/stat.
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
-#include <map>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "../common/proc_file.h"
 #include "node_collectors.h"
@@ -17,6 +21,8 @@ constexpr std::array<const char*, 8> kModes{"user",   "nice", "system",  "idle",
 // restarted, so the cache is reset instead of holding the old values forever (node_exporter's
 // jumpBackSeconds).
 constexpr double kJumpBackSeconds = 3.0;
+// Linux's largest NR_CPUS.
+constexpr std::size_t kMaxKeptLabels = 8192;
 
 struct CpuTimes {
   std::array<double, 8> modes{};
@@ -36,17 +42,19 @@ class CpuCollector final : public Collector {
 
   Status collect(const CollectContext& ctx, MetricBatch& out) override {
     VIGIL_RETURN_IF_ERROR(stat_->read(ctx.round, buf_));
-    std::map<int, CpuTimes> seen;
+    // Kept between cycles, like the labels below: on a host with a hundred CPUs, a map node
+    // and a label string per CPU every cycle added up.
+    seen_.clear();
     forEachLine(buf_, [&](std::string_view line) {
       if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || line[3] == ' ') {
         return;  // the aggregate "cpu " line and non-cpu lines
       }
       splitFields(line, fields_);
       auto id = parseUnsigned(fields_[0].substr(3));
-      if (!id || fields_.size() < 9) {
+      if (!id || fields_.size() < 9 || *id > std::numeric_limits<int>::max()) {
         return;
       }
-      CpuTimes t;
+      CpuTimes& t = seen_.emplace_back(static_cast<int>(*id), CpuTimes{}).second;
       for (std::size_t i = 0; i < kModes.size(); ++i) {
         t.modes[i] =
             parseDouble(fields_[i + 1]).value_or(0) / static_cast<double>(ticks_per_second_);
@@ -56,12 +64,15 @@ class CpuCollector final : public Collector {
         t.guest_nice =
             parseDouble(fields_[10]).value_or(0) / static_cast<double>(ticks_per_second_);
       }
-      seen[static_cast<int>(*id)] = t;
     });
-    if (seen.empty()) {
+    if (seen_.empty()) {
       return invalidArgument(stat_->path() + ": no per-CPU lines");
     }
-    updateCache(seen);
+    // The kernel lists CPUs in order; sorted anyway, by id, the order they are reported in.
+    if (!std::is_sorted(seen_.begin(), seen_.end(), byCpu)) {
+      std::stable_sort(seen_.begin(), seen_.end(), byCpu);
+    }
+    updateCache();
 
     auto& seconds = out.family("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.",
                                MetricType::kCounter);
@@ -69,7 +80,7 @@ class CpuCollector final : public Collector {
         out.family("node_cpu_guest_seconds_total",
                    "Seconds the CPUs spent in guests (VMs) for each mode.", MetricType::kCounter);
     for (const auto& [cpu, t] : cache_) {
-      std::string cpu_label = std::to_string(cpu);
+      const std::string& cpu_label = labelOf(cpu);
       for (std::size_t i = 0; i < kModes.size(); ++i) {
         MetricBatch::add(seconds, {{"cpu", cpu_label}, {"mode", kModes[i]}}, t.modes[i]);
       }
@@ -80,18 +91,37 @@ class CpuCollector final : public Collector {
   }
 
  private:
-  // Counters exported to Prometheus must never go backwards, but the kernel's iowait can; keep
-  // the highest value seen per field, as node_exporter does.
-  void updateCache(const std::map<int, CpuTimes>& current) {
-    for (auto it = cache_.begin(); it != cache_.end();) {
-      it = current.count(it->first) != 0 ? std::next(it) : cache_.erase(it);
+  using Times = std::pair<int, CpuTimes>;
+  static bool byCpu(const Times& a, const Times& b) { return a.first < b.first; }
+
+  // Ids past the largest the kernel supports are not kept: a damaged file must not grow this.
+  const std::string& labelOf(int cpu) {
+    const auto index = static_cast<std::size_t>(cpu);
+    if (index >= kMaxKeptLabels) {
+      scratch_label_ = std::to_string(cpu);
+      return scratch_label_;
     }
-    for (const auto& [cpu, now] : current) {
-      auto [it, inserted] = cache_.try_emplace(cpu, now);
-      if (inserted) {
+    while (labels_.size() <= index) {
+      labels_.push_back(std::to_string(labels_.size()));
+    }
+    return labels_[index];
+  }
+
+  // Counters exported to Prometheus must never go backwards, but the kernel's iowait can; keep
+  // the highest value seen per field, as node_exporter does. Both lists are sorted by CPU; the
+  // cache keeps only the CPUs seen this cycle (an offline CPU's series go away).
+  void updateCache() {
+    std::size_t k = 0;
+    for (const auto& [cpu, now] : seen_) {
+      while (k < cache_.size() && cache_[k].first < cpu) {
+        cache_.erase(cache_.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+      if (k == cache_.size() || cache_[k].first != cpu) {
+        cache_.insert(cache_.begin() + static_cast<std::ptrdiff_t>(k), {cpu, now});
+        ++k;
         continue;
       }
-      CpuTimes& old = it->second;
+      CpuTimes& old = cache_[k++].second;
       if (old.modes[3] - now.modes[3] >= kJumpBackSeconds) {
         old = now;
         continue;
@@ -102,13 +132,17 @@ class CpuCollector final : public Collector {
       old.guest = std::max(old.guest, now.guest);
       old.guest_nice = std::max(old.guest_nice, now.guest_nice);
     }
+    cache_.resize(k);
   }
 
   std::shared_ptr<SharedProcFile> stat_;
   long ticks_per_second_;
   std::string buf_;
   std::vector<std::string_view> fields_;
-  std::map<int, CpuTimes> cache_;
+  std::vector<Times> seen_;          // this cycle's, by CPU
+  std::vector<Times> cache_;         // the highest of each field so far, by CPU
+  std::vector<std::string> labels_;  // "0", "1", ... by CPU id
+  std::string scratch_label_;
 };
 
 }  // namespace

@@ -154,6 +154,51 @@ TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collector
   fs::remove_all(dir);
 }
 
+TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order",
+          "[agent][collectors][node]") {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("vigil-cpu-online-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto writeStat = [&](const std::string& cpus) {
+    std::ofstream(dir / "stat") << "cpu  0 0 0 0 0 0 0 0 0 0\n" << cpus << "ctxt 1\n";
+  };
+  HostPaths paths;
+  paths.procfs = dir.string();
+  auto cpu = make("cpu", paths);
+  auto userLines = [&] {
+    std::string lines;
+    std::istringstream in(collectText(*cpu, paths));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("mode=\"user\"") != std::string::npos &&
+          line.rfind("node_cpu_seconds_total", 0) == 0) {
+        lines += line + "\n";
+      }
+    }
+    return lines;
+  };
+  writeStat(
+      "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu2 200 0 0 0 0 0 0 0 0 0\ncpu10 300 0 0 0 0 0 0 0 0 0\n");
+  CHECK(userLines() ==
+        "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
+        "node_cpu_seconds_total{cpu=\"2\",mode=\"user\"} 2\n"
+        "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 3\n");
+  // cpu2 goes offline: its series go; the others keep their highest values.
+  writeStat("cpu0 100 0 0 0 0 0 0 0 0 0\ncpu10 400 0 0 0 0 0 0 0 0 0\n");
+  CHECK(userLines() ==
+        "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
+        "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 4\n");
+  // It comes back, listed out of order, and a damaged line with an id no CPU has is ignored.
+  writeStat(
+      "cpu10 400 0 0 0 0 0 0 0 0 0\ncpu99999999999 1 0 0 0 0 0 0 0 0 0\n"
+      "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu2 500 0 0 0 0 0 0 0 0 0\n");
+  CHECK(userLines() ==
+        "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
+        "node_cpu_seconds_total{cpu=\"2\",mode=\"user\"} 5\n"
+        "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 4\n");
+  fs::remove_all(dir);
+}
+
 TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a hung mount",
           "[agent][collectors][node][filesystem]") {
   const HostPaths paths = fixturePaths();
