@@ -128,47 +128,54 @@ TEST_CASE("Node collectors: a missing source file means absent metrics, not a cr
   CHECK_THAT(st.message(), Catch::Contains("does-not-exist/stat"));
 }
 
-TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collectors][node]") {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("vigil-cpu-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  auto writeStat = [&](const std::string& cpu0) {
-    std::ofstream(dir / "stat") << "cpu  0 0 0 0 0 0 0 0 0 0\n" << cpu0 << "\nctxt 1\n";
-  };
-  HostPaths paths;
-  paths.procfs = dir.string();
-  auto cpu = make("cpu", paths);
+// A procfs of one file, /proc/stat, written by the test: its aggregate line, then `cpu_lines`.
+class FakeProcStat {
+ public:
+  explicit FakeProcStat(const std::string& name)
+      : dir_(std::filesystem::temp_directory_path() /
+             ("vigil-" + name + "-" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(dir_);
+    paths_.procfs = dir_.string();
+  }
+  ~FakeProcStat() { std::filesystem::remove_all(dir_); }
+  FakeProcStat(const FakeProcStat&) = delete;
+  FakeProcStat& operator=(const FakeProcStat&) = delete;
 
-  writeStat("cpu0 100 0 100 10000 500 0 0 0 0 0");
-  CHECK_THAT(collectText(*cpu, paths),
+  void write(const std::string& cpu_lines) const {
+    std::ofstream(dir_ / "stat") << "cpu  0 0 0 0 0 0 0 0 0 0\n" << cpu_lines << "ctxt 1\n";
+  }
+  const HostPaths& paths() const { return paths_; }
+
+ private:
+  std::filesystem::path dir_;
+  HostPaths paths_;
+};
+
+TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collectors][node]") {
+  const FakeProcStat proc("cpu");
+  auto cpu = make("cpu", proc.paths());
+
+  proc.write("cpu0 100 0 100 10000 500 0 0 0 0 0\n");
+  CHECK_THAT(collectText(*cpu, proc.paths()),
              Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 5\n"));
   // The kernel's iowait went backwards: the exported counter holds its highest value.
-  writeStat("cpu0 200 0 100 10100 400 0 0 0 0 0");
-  std::string second = collectText(*cpu, paths);
+  proc.write("cpu0 200 0 100 10100 400 0 0 0 0 0\n");
+  std::string second = collectText(*cpu, proc.paths());
   CHECK_THAT(second, Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 5\n"));
   CHECK_THAT(second, Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 2\n"));
   // Idle dropped by more than 3 s: the CPU was re-plugged, so its counters start over.
-  writeStat("cpu0 10 0 10 100 1 0 0 0 0 0");
-  CHECK_THAT(collectText(*cpu, paths),
+  proc.write("cpu0 10 0 10 100 1 0 0 0 0 0\n");
+  CHECK_THAT(collectText(*cpu, proc.paths()),
              Catch::Contains("node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 1\n"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order",
           "[agent][collectors][node]") {
-  namespace fs = std::filesystem;
-  const fs::path dir =
-      fs::temp_directory_path() / ("vigil-cpu-online-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  auto writeStat = [&](const std::string& cpus) {
-    std::ofstream(dir / "stat") << "cpu  0 0 0 0 0 0 0 0 0 0\n" << cpus << "ctxt 1\n";
-  };
-  HostPaths paths;
-  paths.procfs = dir.string();
-  auto cpu = make("cpu", paths);
+  const FakeProcStat proc("cpu-online");
+  auto cpu = make("cpu", proc.paths());
   auto userLines = [&] {
     std::string lines;
-    std::istringstream in(collectText(*cpu, paths));
+    std::istringstream in(collectText(*cpu, proc.paths()));
     for (std::string line; std::getline(in, line);) {
       if (line.find("mode=\"user\"") != std::string::npos &&
           line.rfind("node_cpu_seconds_total", 0) == 0) {
@@ -177,26 +184,25 @@ TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order
     }
     return lines;
   };
-  writeStat(
+  proc.write(
       "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu2 200 0 0 0 0 0 0 0 0 0\ncpu10 300 0 0 0 0 0 0 0 0 0\n");
   CHECK(userLines() ==
         "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
         "node_cpu_seconds_total{cpu=\"2\",mode=\"user\"} 2\n"
         "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 3\n");
   // cpu2 goes offline: its series go; the others keep their highest values.
-  writeStat("cpu0 100 0 0 0 0 0 0 0 0 0\ncpu10 400 0 0 0 0 0 0 0 0 0\n");
+  proc.write("cpu0 100 0 0 0 0 0 0 0 0 0\ncpu10 400 0 0 0 0 0 0 0 0 0\n");
   CHECK(userLines() ==
         "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
         "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 4\n");
   // It comes back, listed out of order, and a damaged line with an id no CPU has is ignored.
-  writeStat(
+  proc.write(
       "cpu10 400 0 0 0 0 0 0 0 0 0\ncpu99999999999 1 0 0 0 0 0 0 0 0 0\n"
       "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu2 500 0 0 0 0 0 0 0 0 0\n");
   CHECK(userLines() ==
         "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
         "node_cpu_seconds_total{cpu=\"2\",mode=\"user\"} 5\n"
         "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 4\n");
-  fs::remove_all(dir);
 }
 
 TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a hung mount",
