@@ -68,11 +68,15 @@ class CpuCollector final : public Collector {
     if (seen_.empty()) {
       return invalidArgument(stat_->path() + ": no per-CPU lines");
     }
-    // The kernel lists CPUs in order; sorted anyway, by id, the order they are reported in.
+    // The kernel lists CPUs in order; sorted anyway, by id, the order they are reported in,
+    // and a CPU listed twice (a damaged file) is reported once, as its first line has it.
     if (!std::is_sorted(seen_.begin(), seen_.end(), byCpu)) {
       std::stable_sort(seen_.begin(), seen_.end(), byCpu);
     }
-    updateCache();
+    seen_.erase(std::unique(seen_.begin(), seen_.end(),
+                            [](const Times& a, const Times& b) { return a.first == b.first; }),
+                seen_.end());
+    keepHighest();
 
     auto& seconds = out.family("node_cpu_seconds_total", "Seconds the CPUs spent in each mode.",
                                MetricType::kCounter);
@@ -108,31 +112,29 @@ class CpuCollector final : public Collector {
   }
 
   // Counters exported to Prometheus must never go backwards, but the kernel's iowait can; keep
-  // the highest value seen per field, as node_exporter does. Both lists are sorted by CPU; the
-  // cache keeps only the CPUs seen this cycle (an offline CPU's series go away).
-  void updateCache() {
+  // the highest value seen per field, as node_exporter does. This cycle's list takes last
+  // cycle's highest values of the same CPUs (both are sorted by CPU) and becomes the cache: a
+  // CPU gone offline drops out, one new or back starts from its values.
+  void keepHighest() {
     std::size_t k = 0;
-    for (const auto& [cpu, now] : seen_) {
+    for (auto& [cpu, now] : seen_) {
       while (k < cache_.size() && cache_[k].first < cpu) {
-        cache_.erase(cache_.begin() + static_cast<std::ptrdiff_t>(k));
+        ++k;
       }
       if (k == cache_.size() || cache_[k].first != cpu) {
-        cache_.insert(cache_.begin() + static_cast<std::ptrdiff_t>(k), {cpu, now});
-        ++k;
         continue;
       }
-      CpuTimes& old = cache_[k++].second;
+      const CpuTimes& old = cache_[k].second;
       if (old.modes[3] - now.modes[3] >= kJumpBackSeconds) {
-        old = now;
-        continue;
+        continue;  // re-plugged: its counters started over
       }
       for (std::size_t i = 0; i < now.modes.size(); ++i) {
-        old.modes[i] = std::max(old.modes[i], now.modes[i]);
+        now.modes[i] = std::max(old.modes[i], now.modes[i]);
       }
-      old.guest = std::max(old.guest, now.guest);
-      old.guest_nice = std::max(old.guest_nice, now.guest_nice);
+      now.guest = std::max(old.guest, now.guest);
+      now.guest_nice = std::max(old.guest_nice, now.guest_nice);
     }
-    cache_.resize(k);
+    std::swap(cache_, seen_);  // both keep their storage for the next cycle
   }
 
   std::shared_ptr<SharedProcFile> stat_;

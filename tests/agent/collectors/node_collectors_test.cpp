@@ -195,10 +195,11 @@ TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order
   CHECK(userLines() ==
         "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
         "node_cpu_seconds_total{cpu=\"10\",mode=\"user\"} 4\n");
-  // It comes back, listed out of order, and a damaged line with an id no CPU has is ignored.
+  // It comes back, listed out of order; a damaged line with an id no CPU has is ignored, and a
+  // CPU listed twice is reported once, as its first line has it.
   proc.write(
       "cpu10 400 0 0 0 0 0 0 0 0 0\ncpu99999999999 1 0 0 0 0 0 0 0 0 0\n"
-      "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu2 500 0 0 0 0 0 0 0 0 0\n");
+      "cpu0 100 0 0 0 0 0 0 0 0 0\ncpu2 500 0 0 0 0 0 0 0 0 0\ncpu0 900 0 0 0 0 0 0 0 0 0\n");
   CHECK(userLines() ==
         "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1\n"
         "node_cpu_seconds_total{cpu=\"2\",mode=\"user\"} 5\n"
