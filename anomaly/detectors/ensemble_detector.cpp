@@ -278,6 +278,34 @@ class PathNovelty {
   float rate_ = 1;  // the share of new paths (EWMA): a new series expects them
 };
 
+// The distribution of a series' averaged deviations (an exponentially weighted mean and
+// variance): how rare an average this large is for this series.
+struct AverageHistory {
+  double mean = 0;
+  double var = 0;
+  uint64_t n = 0;
+
+  // The chance of an average at least `avg` under a normal distribution with this mean and
+  // variance (1 for one at or below the mean: only larger deviations than usual are anomalous);
+  // then learns `avg`.
+  double tailAndLearn(double avg, double alpha) {
+    double tail = 1;
+    if (n > 0 && avg > mean) {
+      const double sd = std::max(std::sqrt(var), 1e-3);
+      tail = 0.5 * std::erfc((avg - mean) / sd / std::sqrt(2.0));
+    }
+    const double d = avg - mean;
+    if (n == 0) {
+      mean = avg;
+    } else {
+      mean += alpha * d;
+      var = (1 - alpha) * (var + alpha * d * d);
+    }
+    ++n;
+    return tail;
+  }
+};
+
 constexpr ExpectedRange kUnknownRange{std::numeric_limits<double>::quiet_NaN(),
                                       std::numeric_limits<double>::quiet_NaN()};
 
@@ -288,6 +316,7 @@ class EnsembleDetector final : public Detector {
  public:
   explicit EnsembleDetector(EnsembleParams p) : p_(p) {
     p_.average = std::clamp<uint32_t>(p_.average, 1, kMaxAverage);
+    p_.long_average = std::min<uint32_t>(p_.long_average, kMaxAverage);
   }
 
   std::string_view name() const override { return "ensemble"; }
@@ -397,32 +426,22 @@ class EnsembleDetector final : public Detector {
     if (s.n <= p_.warmup) {
       return 0;
     }
-    // The recent average deviation, against the distribution of such averages.
+    // The recent average deviation over two spans, each against the distribution of such
+    // averages: the short one finds a spike or a break soon, the long one a smaller change that
+    // lasts. The ring keeps the last kMaxAverage deviations, the latest at ring_pos - 1.
     s.ring[s.ring_pos] = raw;
-    s.ring_pos = (s.ring_pos + 1) % p_.average;
-    s.ring_count = std::min<uint32_t>(s.ring_count + 1, p_.average);
-    double avg = 0;
-    for (uint32_t i = 0; i < s.ring_count; ++i) {
-      avg += s.ring[i];
-    }
-    avg /= s.ring_count;
-    double score = 0;
-    // Only deviations larger than usual are anomalous; a series as calm as ever scores 0.
-    if (s.history_n > 0 && avg > s.history_mean) {
-      const double sd = std::max(std::sqrt(s.history_var), 1e-3);
-      const double z = (avg - s.history_mean) / sd;
-      const double tail = 0.5 * std::erfc(z / std::sqrt(2.0));
-      // Numenta's log likelihood: 1 - tail spread over [0, 1] on a log scale.
-      score = std::clamp(std::log(tail + 1e-10) / std::log(1e-10), 0.0, 1.0);
-    }
-    const double hd = avg - s.history_mean;
-    if (s.history_n == 0) {
-      s.history_mean = avg;
-    } else {
-      s.history_mean += p_.history_alpha * hd;
-      s.history_var = (1 - p_.history_alpha) * (s.history_var + p_.history_alpha * hd * hd);
-    }
-    ++s.history_n;
+    s.ring_pos = (s.ring_pos + 1) % kMaxAverage;
+    s.ring_count = std::min<uint32_t>(s.ring_count + 1, kMaxAverage);
+    const double tail =
+        std::min(s.short_history.tailAndLearn(recentMean(p_.average), p_.history_alpha),
+                 p_.long_average == 0
+                     ? 1.0
+                     : s.long_history.tailAndLearn(recentMean(p_.long_average), p_.history_alpha));
+    // The smaller of two chances is small more often than either one alone: tail_factor
+    // corrects for looking twice.
+    const double corrected = std::min(1.0, p_.long_average == 0 ? tail : tail * p_.tail_factor);
+    // Numenta's log likelihood: 1 - tail spread over [0, 1] on a log scale.
+    const double score = std::clamp(std::log(corrected + 1e-10) / std::log(1e-10), 0.0, 1.0);
     if (s.quiet > 0) {
       --s.quiet;
       return 0;
@@ -439,15 +458,25 @@ class EnsembleDetector final : public Detector {
   bool restore(std::string_view in) override {
     State read;
     if (!unpackState(stateFormat(), in, read) || !read.values.consistent() ||
-        !read.paths.consistent()) {
+        !read.paths.consistent() || read.ring_pos >= kMaxAverage || read.ring_count > kMaxAverage) {
       return false;
     }
     s_ = read;
     return true;
   }
-  std::string_view stateFormat() const override { return "ensemble/4"; }
+  std::string_view stateFormat() const override { return "ensemble/5"; }
 
  private:
+  // The mean of the last `span` deviations in the ring (fewer while it fills).
+  double recentMean(uint32_t span) const {
+    const uint32_t n = std::min(span, s_.ring_count);
+    double sum = 0;
+    for (uint32_t i = 1; i <= n; ++i) {
+      sum += s_.ring[(s_.ring_pos + kMaxAverage - i) % kMaxAverage];
+    }
+    return sum / n;
+  }
+
   void learnVariance(double& var, uint64_t& n, double start, double residual) const {
     if (n == 0) {
       var = start;
@@ -461,10 +490,9 @@ class EnsembleDetector final : public Detector {
     double var = 0;
     double last = 0;
     double step_var = 0;
-    double history_mean = 0;
-    double history_var = 0;
     uint64_t n = 0;
-    uint64_t history_n = 0;
+    AverageHistory short_history;  // of the averages over `average` samples
+    AverageHistory long_history;   // ... over `long_average` samples
     std::array<double, kMaxAverage> ring{};
     uint32_t ring_pos = 0;
     uint32_t ring_count = 0;

@@ -3,9 +3,10 @@
 // exponentially weighted mean and variance (or a daily or weekly pattern), its step against the
 // usual step size, how rarely it has shown values like this one, how new the path to this value
 // is — combined into one raw deviation, which is then turned into an anomaly likelihood (after
-// Numenta's): how unusual the recent average deviation is compared with the deviations this series
-// normally shows. A noisy series therefore stays quiet, and a quiet one speaks up at a smaller
-// change. Fixed memory, O(1) per sample.
+// Numenta's): how unusual the recent average deviation is compared with the averages this series
+// normally shows, over a short span and a longer one, the less likely of the two. A noisy
+// series therefore stays quiet, and a quiet one speaks up at a smaller change. Fixed memory,
+// O(1) per sample.
 
 #include "vigil/anomaly/detector.h"
 
@@ -13,10 +14,17 @@ namespace vigil::anomaly {
 
 // Defaults tuned with bench/nab (nab_bench) on the tuning half of the NAB development subset.
 struct EnsembleParams {
-  double level_alpha = 0.005;     // EWMA weight for the level's mean and variance
-  double step_alpha = 0.01;       // EWMA weight for the step size's variance
-  uint32_t warmup = 30;           // samples scored 0 while the model learns
-  uint32_t average = 5;           // samples averaged before the likelihood (at most 16)
+  double level_alpha = 0.005;  // EWMA weight for the level's mean and variance
+  double step_alpha = 0.01;    // EWMA weight for the step size's variance
+  uint32_t warmup = 30;        // samples scored 0 while the model learns
+  uint32_t average = 5;        // samples averaged before the likelihood (at most 16)
+  /// Samples in a second, longer average with a likelihood of its own (at most 16; 0: none).
+  /// The score takes the less likely of the two, so a smaller change that lasts counts too.
+  uint32_t long_average = 8;
+  /// The smaller of the two averages' tail chances is multiplied by this: taking the smaller
+  /// of two makes a low one more common than it is for either (a Bonferroni-like correction,
+  /// tuned with bench/nab rather than set to 2).
+  double tail_factor = 3;
   double history_alpha = 0.0015;  // EWMA weight for the distribution of averaged deviations
   double min_scale = 1e-6;        // relative floor of deviations, so constant series stay quiet
   /// After a score of at least refractory_level, the next `refractory` samples score 0: the
