@@ -4,19 +4,23 @@
 //
 // Both exporters run at once for SECONDS (default 60) and are scraped in turn once a second
 // over kept-alive connections, as Prometheus does, so that the machine's noise falls on both
-// alike; vigil collects once a second too, so both do one collection per scrape. vigil runs
-// node_exporter's collectors only (the same collectors); then, alone, with its container
-// collector too. Reported: CPU time per scrape and per series (the process's CPU clock),
-// scrape latency p50/p99, series per scrape, RSS at the end. Then vigil with node and
-// container collectors, not scraped, for its background collection cost at a 1 s interval.
+// alike; vigil collects once a second too, so both do one collection per scrape. The time is
+// cut into four parts, each with both started afresh (see compareVigils), and the ratio of
+// each part is printed beside the whole's. vigil runs node_exporter's collectors only (the
+// same collectors); then, alone, with its container collector too. Reported: CPU time per scrape
+// and per series (the process's CPU clock), scrape latency p50/p99, series per scrape, RSS at the
+// end. Then vigil with node and container collectors, not scraped, for its background collection
+// cost at a 1 s interval.
 //
 //   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [SECONDS]
 //
 // compares this build with another vigil binary instead (say, one built from the last commit):
 // both run at once with node_exporter's collectors, collecting every DURATION (default 1s),
 // and are scraped in turn N times a second (default 1), so that the machine's noise falls on
-// both alike, with checkpoints off; prints CPU per scrape of each and the ratio in each quarter
-// of the run, whose spread shows how far to trust it (several per cent on a noisy VM).
+// both alike, with checkpoints off. The run is cut into four parts, each with freshly started
+// processes (one process of a binary can run 15 % above another of the same binary for its
+// whole life); it prints CPU per scrape of each and the ratio over the run and in each part,
+// whose spread shows how far to trust it.
 // `--interval 100ms --rate 10` does ten times the work in the same time.
 #include <httplib.h>
 #include <unistd.h>
@@ -58,6 +62,13 @@ struct Target {
   int port;
 };
 
+// Which target the `turn`th scrape of round `round` goes to: the order turns round each round,
+// so that no target is always the one scraped straight after another (whose request may have
+// left the kernel's loopback path and the client warm for it).
+std::size_t scrapeOrder(int round, std::size_t turn, std::size_t targets) {
+  return (static_cast<std::size_t>(round) + turn) % targets;
+}
+
 // Scrapes every target once a second, in turn, for `seconds`: running at once, they share
 // whatever else the machine does in that time, which over minutes varies by more than the
 // differences measured here.
@@ -85,7 +96,8 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds) {
   for (int i = 0; i < seconds; ++i) {
     next += std::chrono::seconds(1);
     std::this_thread::sleep_until(next);
-    for (std::size_t k = 0; k < targets.size(); ++k) {
+    for (std::size_t turn = 0; turn < targets.size(); ++turn) {
+      const std::size_t k = scrapeOrder(i, turn, targets.size());
       const auto start = Clock::now();
       auto r = clients[k]->Get("/metrics", {{"Accept-Encoding", "gzip"}});
       latencies[k].push_back(
@@ -140,71 +152,78 @@ std::string vigilConfig(bool containers, const std::string& interval = "1s") {
 
 // `binaries` run at once, each with node_exporter's collectors only, collecting every
 // `interval` and scraped in turn `rate` times a second for `seconds`: CPU per scrape of each,
-// over the whole run (first) and in each of kQuarters parts of it.
-constexpr int kQuarters = 4;
+// over the whole run (first) and in each of kParts parts of it. Every part starts the
+// processes afresh: two runs of one binary side by side differ by up to 15 % for as long as
+// they run (on a 2-core VM, with address randomisation off and with each process moved
+// between the cores every part alike), so a ratio is only worth the spread of its parts.
+constexpr int kParts = 4;
 std::vector<std::vector<double>> compareVigils(const std::vector<std::string>& binaries, int rate,
                                                int seconds, const std::string& interval,
                                                vigil::test::TempDir& dir) {
-  std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes;
-  std::vector<std::unique_ptr<httplib::Client>> clients;
   // Without checkpoints: their cost grows with the store, at a different moment in each
   // process, and only adds noise to a comparison of collecting and serving.
   dir.write("compare.yaml", vigilConfig(false, interval) + "storage:\n  checkpoint_interval: 1d\n");
-  for (std::size_t i = 0; i < binaries.size(); ++i) {
-    const int port = vigil::test::freeLoopbackPort();
-    const std::string name = "compare-" + std::to_string(i);
-    processes.push_back(std::make_unique<vigil::test::ChildProcess>(
-        std::vector<std::string>{binaries[i], "run", "--config", dir.file("compare.yaml"),
-                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                 "--data-dir", dir.file(name + "-data")},
-        dir.file(name + ".log")));
-    clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", port));
-    clients.back()->set_keep_alive(true);
-    clients.back()->set_read_timeout(10, 0);
-  }
-  auto scrapeAll = [&] {
-    for (auto& c : clients) {
-      c->Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  const int scrapes_per_part = std::max(rate * seconds / kParts, 1);
+  // CPU per scrape of each binary: [0] over the whole run, [1..kParts] in each part.
+  std::vector<std::vector<double>> ms_per_scrape(kParts + 1,
+                                                 std::vector<double>(binaries.size(), 0));
+  int round = 0;
+  for (int part = 1; part <= kParts; ++part) {
+    std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes(binaries.size());
+    std::vector<std::unique_ptr<httplib::Client>> clients(binaries.size());
+    // Started in turn too, so that neither is always the first one up.
+    for (std::size_t turn = 0; turn < binaries.size(); ++turn) {
+      const std::size_t i = scrapeOrder(part, turn, binaries.size());
+      const int port = vigil::test::freeLoopbackPort();
+      const std::string name = "compare-" + std::to_string(i) + "-" + std::to_string(part);
+      processes[i] = std::make_unique<vigil::test::ChildProcess>(
+          std::vector<std::string>{binaries[i], "run", "--config", dir.file("compare.yaml"),
+                                   "--listen-address", "127.0.0.1:" + std::to_string(port),
+                                   "--data-dir", dir.file(name + "-data")},
+          dir.file(name + ".log"));
+      clients[i] = std::make_unique<httplib::Client>("127.0.0.1", port);
+      clients[i]->set_keep_alive(true);
+      clients[i]->set_read_timeout(10, 0);
     }
-  };
-  for (int i = 0; i < 50; ++i) {  // until every one answers
-    bool all = true;
-    for (auto& c : clients) {
-      auto r = c->Get("/metrics");
-      all = all && r && r->status == 200;
+    auto scrapeAll = [&] {
+      for (std::size_t turn = 0; turn < clients.size(); ++turn) {
+        clients[scrapeOrder(round, turn, clients.size())]->Get("/metrics",
+                                                               {{"Accept-Encoding", "gzip"}});
+      }
+      ++round;
+    };
+    for (int i = 0; i < 50; ++i) {  // until every one answers
+      bool all = true;
+      for (auto& c : clients) {
+        auto r = c->Get("/metrics");
+        all = all && r && r->status == 200;
+      }
+      if (all) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (all) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  std::this_thread::sleep_for(std::chrono::seconds(2));
-  scrapeAll();
-  auto cpuNow = [&] {
-    std::vector<double> cpu;
-    for (auto& p : processes) {
-      cpu.push_back(vigil::test::processCpuSeconds(p->pid()));
-    }
-    return cpu;
-  };
-  // CPU of each process at the start and at the end of each quarter.
-  std::vector<std::vector<double>> marks = {cpuNow()};
-  const int scrapes = std::max(rate * seconds / kQuarters, 1) * kQuarters;
-  auto next = Clock::now();
-  for (int i = 0; i < scrapes; ++i) {
-    next += std::chrono::microseconds(1'000'000 / rate);
-    std::this_thread::sleep_until(next);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     scrapeAll();
-    if ((i + 1) % (scrapes / kQuarters) == 0) {
-      marks.push_back(cpuNow());
+    auto cpuNow = [&] {
+      std::vector<double> cpu;
+      for (auto& p : processes) {
+        cpu.push_back(vigil::test::processCpuSeconds(p->pid()));
+      }
+      return cpu;
+    };
+    const std::vector<double> before = cpuNow();
+    auto next = Clock::now();
+    for (int i = 0; i < scrapes_per_part; ++i) {
+      next += std::chrono::microseconds(1'000'000 / rate);
+      std::this_thread::sleep_until(next);
+      scrapeAll();
     }
-  }
-  // [0]: the whole run; [1..kQuarters]: each quarter.
-  std::vector<std::vector<double>> ms_per_scrape(kQuarters + 1);
-  for (std::size_t i = 0; i < processes.size(); ++i) {
-    ms_per_scrape[0].push_back((marks.back()[i] - marks.front()[i]) / scrapes * 1000);
-    for (int q = 1; q <= kQuarters; ++q) {
-      ms_per_scrape[q].push_back((marks[q][i] - marks[q - 1][i]) / (scrapes / kQuarters) * 1000);
+    const std::vector<double> after = cpuNow();
+    for (std::size_t i = 0; i < binaries.size(); ++i) {
+      const double cpu_ms = (after[i] - before[i]) * 1000;
+      ms_per_scrape[part][i] = cpu_ms / scrapes_per_part;
+      ms_per_scrape[0][i] += cpu_ms / (scrapes_per_part * kParts);
     }
   }
   return ms_per_scrape;
@@ -236,22 +255,24 @@ int main(int argc, char** argv) {
                 std::filesystem::path(against).filename().c_str(), ms[0][1]);
     std::printf(
         "ratio          this/other = %.3f  (%d scrapes a second for %d s, collecting every %s, "
-        "both at once)\nby quarter    ",
+        "both at once)\nby part       ",
         ms[0][0] / ms[0][1], rate, seconds, interval.c_str());
-    for (int q = 1; q <= kQuarters; ++q) {
+    for (int q = 1; q <= kParts; ++q) {
       std::printf(" %.3f", ms[q][0] / ms[q][1]);
     }
     std::printf("\n");
     return 0;
   }
 
-  const int ne_port = vigil::test::freeLoopbackPort();
-  std::vector<std::string> ne_args = {"prometheus-node-exporter",
-                                      "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
-                                      "--collector.disable-defaults"};
-  for (const char* c : kCollectors) {
-    ne_args.push_back(std::string("--collector.") + c);
-  }
+  auto nodeExporter = [&](int port, const std::string& log) {
+    std::vector<std::string> args = {"prometheus-node-exporter",
+                                     "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                                     "--collector.disable-defaults"};
+    for (const char* c : kCollectors) {
+      args.push_back(std::string("--collector.") + c);
+    }
+    return std::make_unique<vigil::test::ChildProcess>(args, dir.file(log));
+  };
   // node_exporter and vigil with its collectors only (its other collectors off) at once, for
   // the CPU per scrape; then vigil with the container collector too, as the memory and
   // idle targets have it.
@@ -259,23 +280,45 @@ int main(int argc, char** argv) {
     dir.write(file, vigilConfig(containers));
     return dir.file(file);
   };
-  auto startVigil = [&](const char* name, bool containers, int port) {
+  auto startVigil = [&](const std::string& name, bool containers, int port) {
     return std::make_unique<vigil::test::ChildProcess>(
         std::vector<std::string>{VIGIL_BINARY, "run", "--config",
-                                 config((std::string(name) + ".yaml").c_str(), containers),
-                                 "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                 "--data-dir", dir.file(std::string(name) + "-data")},
-        dir.file(std::string(name) + ".log"));
+                                 config((name + ".yaml").c_str(), containers), "--listen-address",
+                                 "127.0.0.1:" + std::to_string(port), "--data-dir",
+                                 dir.file(name + "-data")},
+        dir.file(name + ".log"));
   };
+  // In kParts parts, each with both started afresh (in turn first), as one process of a
+  // program can cost 15 % more than another of the same program for its whole life: the
+  // figures are the parts' means (p99: the worst part's), and the ratio of each part shows
+  // the spread.
   Result ne_result;
   Result vg_result;
-  {
-    vigil::test::ChildProcess ne(ne_args, dir.file("node_exporter.log"));
-    const int port = vigil::test::freeLoopbackPort();
-    auto vg = startVigil("vigil-node", false, port);
-    const auto results = measure({{ne.pid(), ne_port}, {vg->pid(), port}}, seconds);
-    ne_result = results[0];
-    vg_result = results[1];
+  std::vector<double> part_ratios;
+  const int part_seconds = std::max(seconds / kParts, 1);
+  for (int part = 1; part <= kParts; ++part) {
+    const int ne_port = vigil::test::freeLoopbackPort();
+    const int vg_port = vigil::test::freeLoopbackPort();
+    const std::string suffix = "-" + std::to_string(part);
+    std::unique_ptr<vigil::test::ChildProcess> ne;
+    std::unique_ptr<vigil::test::ChildProcess> vg;
+    if (part % 2 == 1) {
+      ne = nodeExporter(ne_port, "node_exporter" + suffix + ".log");
+      vg = startVigil("vigil-node" + suffix, false, vg_port);
+    } else {
+      vg = startVigil("vigil-node" + suffix, false, vg_port);
+      ne = nodeExporter(ne_port, "node_exporter" + suffix + ".log");
+    }
+    const auto results = measure({{ne->pid(), ne_port}, {vg->pid(), vg_port}}, part_seconds);
+    part_ratios.push_back(results[1].cpu_per_scrape_ms / results[0].cpu_per_scrape_ms);
+    for (auto [sum, r] : {std::pair{&ne_result, results[0]}, std::pair{&vg_result, results[1]}}) {
+      sum->cpu_per_scrape_ms += r.cpu_per_scrape_ms / kParts;
+      sum->cpu_per_series_us += r.cpu_per_series_us / kParts;
+      sum->p50_ms += r.p50_ms / kParts;
+      sum->p99_ms = std::max(sum->p99_ms, r.p99_ms);
+      sum->series = r.series;
+      sum->rss_mib = std::max(sum->rss_mib, r.rss_mib);
+    }
   }
   const int vg_port = vigil::test::freeLoopbackPort();
   auto vg = startVigil("vigil-containers", true, vg_port);
@@ -289,8 +332,13 @@ int main(int argc, char** argv) {
   print("node_exporter", ne_result);
   print("vigil", vg_result);
   print("vigil+cgroup", with_containers);
-  std::printf("ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\n",
-              vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
+  std::printf(
+      "ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\nby part       ",
+      vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
+  for (double r : part_ratios) {
+    std::printf(" %.3f", r);
+  }
+  std::printf("\n");
   std::printf(
       "vigil+cgroup   rss %.1f MiB (target under 15 MB); collecting every 1 s, not scraped: "
       "%.3f %% of one core (target < 0.2 %%)\n",
