@@ -126,6 +126,28 @@ TEST_CASE("Ensemble: a damaged model read back from a file is refused", "[anomal
   CHECK_FALSE(makeDetector("ensemble")->restore(state));
 }
 
+TEST_CASE("Ensemble: a model read back with its ring position out of range is refused",
+          "[anomaly][ensemble]") {
+  // 100 values, 30 of them warm-up: 70 deviations went into the 16-slot ring, so the next
+  // goes to slot 70 % 16 = 6 and the ring is full (16).
+  auto d = makeDetector("ensemble");
+  for (int i = 0; i < 100; ++i) {
+    d->update(i * 1000, i % 30);
+  }
+  std::string state = d->serialize();
+  const uint32_t position_and_count[2] = {6, 16};
+  const std::string_view pattern(reinterpret_cast<const char*>(position_and_count),
+                                 sizeof position_and_count);
+  const auto at = state.find(pattern);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(state.rfind(pattern) == at);
+  CHECK(makeDetector("ensemble")->restore(state));
+  // A position past the ring would have the next sample written outside it.
+  const uint32_t past_the_ring = 1000;
+  std::memcpy(state.data() + at, &past_the_ring, sizeof past_the_ring);
+  CHECK_FALSE(makeDetector("ensemble")->restore(state));
+}
+
 TEST_CASE("Detectors: models round-trip through serialisation", "[anomaly]") {
   for (const auto& name : detectorNames()) {
     INFO("detector " << name);
