@@ -5,7 +5,7 @@
 // Both exporters run at once for SECONDS (default 60) and are scraped in turn once a second
 // over kept-alive connections, as Prometheus does, so that the machine's noise falls on both
 // alike; vigil collects once a second too, so both do one collection per scrape. The time is
-// cut into four parts, each with both started afresh (see compareVigils), and the ratio of
+// cut into four parts, each with both started afresh (see measureInParts), and the ratio of
 // each part is printed beside the whole's. vigil runs node_exporter's collectors only (the
 // same collectors); then, alone, with its container collector too. Reported: CPU time per scrape
 // and per series (the process's CPU clock), scrape latency p50/p99, series per scrape, RSS at the
@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -69,10 +70,10 @@ std::size_t scrapeOrder(int round, std::size_t turn, std::size_t targets) {
   return (static_cast<std::size_t>(round) + turn) % targets;
 }
 
-// Scrapes every target once a second, in turn, for `seconds`: running at once, they share
-// whatever else the machine does in that time, which over minutes varies by more than the
+// Scrapes every target `rate` times a second, in turn, for `seconds`: running at once, they
+// share whatever else the machine does in that time, which over minutes varies by more than the
 // differences measured here.
-std::vector<Result> measure(const std::vector<Target>& targets, int seconds) {
+std::vector<Result> measure(const std::vector<Target>& targets, int seconds, int rate) {
   std::vector<std::unique_ptr<httplib::Client>> clients;
   for (const Target& t : targets) {
     clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", t.port));
@@ -92,9 +93,10 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds) {
   for (const Target& t : targets) {
     cpu_before.push_back(vigil::test::processCpuSeconds(t.pid));
   }
+  const int scrapes = std::max(seconds * rate, 1);
   auto next = Clock::now();
-  for (int i = 0; i < seconds; ++i) {
-    next += std::chrono::seconds(1);
+  for (int i = 0; i < scrapes; ++i) {
+    next += std::chrono::microseconds(1'000'000 / rate);
     std::this_thread::sleep_until(next);
     for (std::size_t turn = 0; turn < targets.size(); ++turn) {
       const std::size_t k = scrapeOrder(i, turn, targets.size());
@@ -118,8 +120,8 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds) {
     auto& lat = latencies[k];
     std::sort(lat.begin(), lat.end());
     Result res;
-    res.cpu_per_scrape_ms = cpu / seconds * 1000;
-    res.cpu_per_series_us = cpu / seconds / series[k] * 1e6;
+    res.cpu_per_scrape_ms = cpu / scrapes * 1000;
+    res.cpu_per_series_us = cpu / scrapes / series[k] * 1e6;
     res.p50_ms = lat[lat.size() / 2];
     res.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
     res.series = series[k];
@@ -127,6 +129,59 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds) {
     results.push_back(res);
   }
   return results;
+}
+
+// Starts one process of a program to measure, listening on `port`, its files named after
+// `name`.
+using Starter =
+    std::function<std::unique_ptr<vigil::test::ChildProcess>(int port, const std::string& name)>;
+
+// `programs` measured at once in kParts parts of SECONDS / kParts each, every part with fresh
+// processes started in turn (a different one first each part): one process of a program can
+// cost 15 % more than another of the same program for its whole life (on a 2-core VM, with
+// address randomisation off and with the processes moved between the cores alike), so a
+// figure is only worth the spread of its parts. Returns each part's results, [part][program].
+constexpr int kParts = 4;
+std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& programs, int seconds,
+                                                int rate) {
+  std::vector<std::vector<Result>> parts;
+  for (int part = 1; part <= kParts; ++part) {
+    std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes(programs.size());
+    std::vector<Target> targets(programs.size());
+    for (std::size_t turn = 0; turn < programs.size(); ++turn) {
+      const std::size_t k = scrapeOrder(part, turn, programs.size());
+      const int port = vigil::test::freeLoopbackPort();
+      processes[k] = programs[k](port, std::to_string(k) + "-" + std::to_string(part));
+      targets[k] = {processes[k]->pid(), port};
+    }
+    parts.push_back(measure(targets, std::max(seconds / kParts, 1), rate));
+  }
+  return parts;
+}
+
+// Program `k`'s parts as one: the means, the worst part's p99 and the largest RSS.
+Result combine(const std::vector<std::vector<Result>>& parts, std::size_t k) {
+  Result sum;
+  for (const auto& part : parts) {
+    const Result& r = part[k];
+    const auto n = static_cast<double>(parts.size());
+    sum.cpu_per_scrape_ms += r.cpu_per_scrape_ms / n;
+    sum.cpu_per_series_us += r.cpu_per_series_us / n;
+    sum.p50_ms += r.p50_ms / n;
+    sum.p99_ms = std::max(sum.p99_ms, r.p99_ms);
+    sum.series = r.series;
+    sum.rss_mib = std::max(sum.rss_mib, r.rss_mib);
+  }
+  return sum;
+}
+
+// The CPU per scrape of program `a` over program `b`'s: in each part, then over the run.
+void printRatios(const std::vector<std::vector<Result>>& parts, std::size_t a, std::size_t b) {
+  std::printf("by part       ");
+  for (const auto& part : parts) {
+    std::printf(" %.3f", part[a].cpu_per_scrape_ms / part[b].cpu_per_scrape_ms);
+  }
+  std::printf("\n");
 }
 
 void print(const char* who, const Result& r) {
@@ -150,85 +205,6 @@ std::string vigilConfig(bool containers, const std::string& interval = "1s") {
   return yaml;
 }
 
-// `binaries` run at once, each with node_exporter's collectors only, collecting every
-// `interval` and scraped in turn `rate` times a second for `seconds`: CPU per scrape of each,
-// over the whole run (first) and in each of kParts parts of it. Every part starts the
-// processes afresh: two runs of one binary side by side differ by up to 15 % for as long as
-// they run (on a 2-core VM, with address randomisation off and with each process moved
-// between the cores every part alike), so a ratio is only worth the spread of its parts.
-constexpr int kParts = 4;
-std::vector<std::vector<double>> compareVigils(const std::vector<std::string>& binaries, int rate,
-                                               int seconds, const std::string& interval,
-                                               vigil::test::TempDir& dir) {
-  // Without checkpoints: their cost grows with the store, at a different moment in each
-  // process, and only adds noise to a comparison of collecting and serving.
-  dir.write("compare.yaml", vigilConfig(false, interval) + "storage:\n  checkpoint_interval: 1d\n");
-  const int scrapes_per_part = std::max(rate * seconds / kParts, 1);
-  // CPU per scrape of each binary: [0] over the whole run, [1..kParts] in each part.
-  std::vector<std::vector<double>> ms_per_scrape(kParts + 1,
-                                                 std::vector<double>(binaries.size(), 0));
-  int round = 0;
-  for (int part = 1; part <= kParts; ++part) {
-    std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes(binaries.size());
-    std::vector<std::unique_ptr<httplib::Client>> clients(binaries.size());
-    // Started in turn too, so that neither is always the first one up.
-    for (std::size_t turn = 0; turn < binaries.size(); ++turn) {
-      const std::size_t i = scrapeOrder(part, turn, binaries.size());
-      const int port = vigil::test::freeLoopbackPort();
-      const std::string name = "compare-" + std::to_string(i) + "-" + std::to_string(part);
-      processes[i] = std::make_unique<vigil::test::ChildProcess>(
-          std::vector<std::string>{binaries[i], "run", "--config", dir.file("compare.yaml"),
-                                   "--listen-address", "127.0.0.1:" + std::to_string(port),
-                                   "--data-dir", dir.file(name + "-data")},
-          dir.file(name + ".log"));
-      clients[i] = std::make_unique<httplib::Client>("127.0.0.1", port);
-      clients[i]->set_keep_alive(true);
-      clients[i]->set_read_timeout(10, 0);
-    }
-    auto scrapeAll = [&] {
-      for (std::size_t turn = 0; turn < clients.size(); ++turn) {
-        clients[scrapeOrder(round, turn, clients.size())]->Get("/metrics",
-                                                               {{"Accept-Encoding", "gzip"}});
-      }
-      ++round;
-    };
-    for (int i = 0; i < 50; ++i) {  // until every one answers
-      bool all = true;
-      for (auto& c : clients) {
-        auto r = c->Get("/metrics");
-        all = all && r && r->status == 200;
-      }
-      if (all) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    scrapeAll();
-    auto cpuNow = [&] {
-      std::vector<double> cpu;
-      for (auto& p : processes) {
-        cpu.push_back(vigil::test::processCpuSeconds(p->pid()));
-      }
-      return cpu;
-    };
-    const std::vector<double> before = cpuNow();
-    auto next = Clock::now();
-    for (int i = 0; i < scrapes_per_part; ++i) {
-      next += std::chrono::microseconds(1'000'000 / rate);
-      std::this_thread::sleep_until(next);
-      scrapeAll();
-    }
-    const std::vector<double> after = cpuNow();
-    for (std::size_t i = 0; i < binaries.size(); ++i) {
-      const double cpu_ms = (after[i] - before[i]) * 1000;
-      ms_per_scrape[part][i] = cpu_ms / scrapes_per_part;
-      ms_per_scrape[0][i] += cpu_ms / (scrapes_per_part * kParts);
-    }
-  }
-  return ms_per_scrape;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,29 +226,34 @@ int main(int argc, char** argv) {
   }
   vigil::test::TempDir dir;
   if (!against.empty()) {
-    const auto ms = compareVigils({VIGIL_BINARY, against}, rate, seconds, interval, dir);
-    std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n", ms[0][0],
-                std::filesystem::path(against).filename().c_str(), ms[0][1]);
+    // Without checkpoints: their cost grows with the store, at a different moment in each
+    // process, and only adds noise to a comparison of collecting and serving.
+    dir.write("compare.yaml",
+              vigilConfig(false, interval) + "storage:\n  checkpoint_interval: 1d\n");
+    std::vector<Starter> programs;
+    for (const std::string& binary : {std::string(VIGIL_BINARY), against}) {
+      programs.push_back([&dir, binary](int port, const std::string& name) {
+        return std::make_unique<vigil::test::ChildProcess>(
+            std::vector<std::string>{binary, "run", "--config", dir.file("compare.yaml"),
+                                     "--listen-address", "127.0.0.1:" + std::to_string(port),
+                                     "--data-dir", dir.file("compare-" + name + "-data")},
+            dir.file("compare-" + name + ".log"));
+      });
+    }
+    const auto parts = measureInParts(programs, seconds, rate);
+    const Result mine = combine(parts, 0);
+    const Result other = combine(parts, 1);
+    std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n",
+                mine.cpu_per_scrape_ms, std::filesystem::path(against).filename().c_str(),
+                other.cpu_per_scrape_ms);
     std::printf(
         "ratio          this/other = %.3f  (%d scrapes a second for %d s, collecting every %s, "
-        "both at once)\nby part       ",
-        ms[0][0] / ms[0][1], rate, seconds, interval.c_str());
-    for (int q = 1; q <= kParts; ++q) {
-      std::printf(" %.3f", ms[q][0] / ms[q][1]);
-    }
-    std::printf("\n");
+        "both at once)\n",
+        mine.cpu_per_scrape_ms / other.cpu_per_scrape_ms, rate, seconds, interval.c_str());
+    printRatios(parts, 0, 1);
     return 0;
   }
 
-  auto nodeExporter = [&](int port, const std::string& log) {
-    std::vector<std::string> args = {"prometheus-node-exporter",
-                                     "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                                     "--collector.disable-defaults"};
-    for (const char* c : kCollectors) {
-      args.push_back(std::string("--collector.") + c);
-    }
-    return std::make_unique<vigil::test::ChildProcess>(args, dir.file(log));
-  };
   // node_exporter and vigil with its collectors only (its other collectors off) at once, for
   // the CPU per scrape; then vigil with the container collector too, as the memory and
   // idle targets have it.
@@ -288,41 +269,25 @@ int main(int argc, char** argv) {
                                  dir.file(name + "-data")},
         dir.file(name + ".log"));
   };
-  // In kParts parts, each with both started afresh (in turn first), as one process of a
-  // program can cost 15 % more than another of the same program for its whole life: the
-  // figures are the parts' means (p99: the worst part's), and the ratio of each part shows
-  // the spread.
-  Result ne_result;
-  Result vg_result;
-  std::vector<double> part_ratios;
-  const int part_seconds = std::max(seconds / kParts, 1);
-  for (int part = 1; part <= kParts; ++part) {
-    const int ne_port = vigil::test::freeLoopbackPort();
-    const int vg_port = vigil::test::freeLoopbackPort();
-    const std::string suffix = "-" + std::to_string(part);
-    std::unique_ptr<vigil::test::ChildProcess> ne;
-    std::unique_ptr<vigil::test::ChildProcess> vg;
-    if (part % 2 == 1) {
-      ne = nodeExporter(ne_port, "node_exporter" + suffix + ".log");
-      vg = startVigil("vigil-node" + suffix, false, vg_port);
-    } else {
-      vg = startVigil("vigil-node" + suffix, false, vg_port);
-      ne = nodeExporter(ne_port, "node_exporter" + suffix + ".log");
+  const Starter node_exporter = [&](int port, const std::string& name) {
+    std::vector<std::string> args = {"prometheus-node-exporter",
+                                     "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                                     "--collector.disable-defaults"};
+    for (const char* c : kCollectors) {
+      args.push_back(std::string("--collector.") + c);
     }
-    const auto results = measure({{ne->pid(), ne_port}, {vg->pid(), vg_port}}, part_seconds);
-    part_ratios.push_back(results[1].cpu_per_scrape_ms / results[0].cpu_per_scrape_ms);
-    for (auto [sum, r] : {std::pair{&ne_result, results[0]}, std::pair{&vg_result, results[1]}}) {
-      sum->cpu_per_scrape_ms += r.cpu_per_scrape_ms / kParts;
-      sum->cpu_per_series_us += r.cpu_per_series_us / kParts;
-      sum->p50_ms += r.p50_ms / kParts;
-      sum->p99_ms = std::max(sum->p99_ms, r.p99_ms);
-      sum->series = r.series;
-      sum->rss_mib = std::max(sum->rss_mib, r.rss_mib);
-    }
-  }
+    return std::make_unique<vigil::test::ChildProcess>(args,
+                                                       dir.file("node_exporter-" + name + ".log"));
+  };
+  const Starter vigil_node = [&](int port, const std::string& name) {
+    return startVigil("vigil-node-" + name, false, port);
+  };
+  const auto parts = measureInParts({node_exporter, vigil_node}, seconds, 1);
+  const Result ne_result = combine(parts, 0);
+  const Result vg_result = combine(parts, 1);
   const int vg_port = vigil::test::freeLoopbackPort();
   auto vg = startVigil("vigil-containers", true, vg_port);
-  const Result with_containers = measure({{vg->pid(), vg_port}}, seconds)[0];
+  const Result with_containers = measure({{vg->pid(), vg_port}}, seconds, 1)[0];
   // The same vigil, not scraped: the cost of collecting at a 1 s interval.
   const double idle_before = vigil::test::processCpuSeconds(vg->pid());
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
@@ -332,13 +297,9 @@ int main(int argc, char** argv) {
   print("node_exporter", ne_result);
   print("vigil", vg_result);
   print("vigil+cgroup", with_containers);
-  std::printf(
-      "ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\nby part       ",
-      vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
-  for (double r : part_ratios) {
-    std::printf(" %.3f", r);
-  }
-  std::printf("\n");
+  std::printf("ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\n",
+              vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
+  printRatios(parts, 1, 0);
   std::printf(
       "vigil+cgroup   rss %.1f MiB (target under 15 MB); collecting every 1 s, not scraped: "
       "%.3f %% of one core (target < 0.2 %%)\n",
