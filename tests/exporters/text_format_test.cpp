@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "vigil/exporters/text_format.h"
@@ -80,6 +82,52 @@ TEST_CASE("Text format: special and extreme float values", "[exporters][text]") 
   // Round trip: the shortest representation still parses back to the same double.
   for (double v : {3.141592653589793, 1.0 / 3, 12345678901234567.0, 5e-324}) {
     CHECK(std::strtod(fmt(v).c_str(), nullptr) == v);
+  }
+}
+
+TEST_CASE("Text format: whole numbers are written as to_chars's shortest form writes them",
+          "[exporters][text]") {
+  // Whole numbers take a faster path than other floats; the text must not change: counters
+  // and byte counts, those ending in zeros (where an exponent can be shorter), negatives, the
+  // edges of that path and just beyond.
+  auto fmt = [](double v) {
+    std::string s;
+    exporters::appendFloat(s, v);
+    return s;
+  };
+  auto shortest = [](double v) {
+    char buf[64];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  };
+  std::vector<double> values = {1,
+                                -1,
+                                7,
+                                10,
+                                -10,
+                                100,
+                                1e6,
+                                1234567,
+                                1000001,
+                                2.5e10,
+                                25276502016.0,
+                                999999999999999.0,
+                                1e15,
+                                1e15 + 1,
+                                -1e15 + 3,
+                                9007199254740993.0,
+                                4.5e18};
+  uint64_t x = 88172645463325252ULL;  // xorshift: whole numbers of every size
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const int digits = 1 + static_cast<int>(x % 16);
+    double v = static_cast<double>((x >> 8) % static_cast<uint64_t>(std::pow(10, digits)));
+    values.push_back(i % 3 == 0 ? -v : v);
+  }
+  for (double v : values) {
+    INFO(v);
+    CHECK(fmt(v) == shortest(v));
   }
 }
 

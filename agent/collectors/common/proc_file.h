@@ -34,6 +34,7 @@ class ProcFile {
   std::string path_;
   int fd_ = -1;
   bool signals_changes_ = false;  // fd_ is in procfs: poll says when it changed
+  std::size_t last_size_ = 0;     // of the last content read
 };
 
 /// A pseudo-file that several collectors parse (cpu and stat both read /proc/stat): read once

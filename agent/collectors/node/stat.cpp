@@ -1,4 +1,6 @@
 // Context switches, interrupts, forks, boot time and process states from /proc/stat.
+#include <algorithm>
+
 #include "../common/proc_file.h"
 #include "node_collectors.h"
 
@@ -40,11 +42,12 @@ class StatCollector final : public Collector {
         if (f.key != key) {
           continue;
         }
-        splitFields(line, fields_);
-        if (fields_.size() >= 2) {
-          if (auto v = parseDouble(fields_[1])) {
-            out.addSingle(f.name, f.help, f.type, *v);
-          }
+        // Only the first number: intr's line goes on with one count per interrupt (hundreds,
+        // thousands on a large machine), which would otherwise all be split and thrown away.
+        std::string_view rest = line.substr(space);
+        rest.remove_prefix(std::min(rest.find_first_not_of(' '), rest.size()));
+        if (auto v = parseDouble(rest.substr(0, rest.find(' ')))) {
+          out.addSingle(f.name, f.help, f.type, *v);
         }
         return;
       }
@@ -55,7 +58,6 @@ class StatCollector final : public Collector {
  private:
   std::shared_ptr<SharedProcFile> file_;
   std::string buf_;
-  std::vector<std::string_view> fields_;
 };
 
 }  // namespace
