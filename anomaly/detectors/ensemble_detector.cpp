@@ -278,6 +278,58 @@ class PathNovelty {
   float rate_ = 1;  // the share of new paths (EWMA): a new series expects them
 };
 
+// Large deviations that come back at the same time of day, or of the week, are routine: a
+// nightly backup, a cron job, Monday morning's batch. A daily profile in ten-minute slots
+// misses them when they are one sample long and wander by half an hour from night to night.
+// The last few large deviations are kept (when, and how large); one that was seen, at least
+// half as large, both about a day and about two days earlier (or a week and two weeks) is a
+// routine. Two earlier occurrences, not one: an anomaly that lasts into the next day is not
+// its own precedent.
+class RoutineEvents {
+ public:
+  static constexpr std::size_t kKept = 4;
+  // How far from a whole number of periods an earlier occurrence may lie, per period.
+  static constexpr int64_t kToleranceSeconds = 3600;
+  static constexpr double kMinShare = 0.5;
+
+  // Whether a deviation of `raw` at `t_ms` repeats a routine; remembers it either way.
+  bool recurs(int64_t t_ms, double raw) {
+    const int64_t t = t_ms / 1000;
+    if (t <= 0 || t > std::numeric_limits<uint32_t>::max()) {
+      return false;  // kept in 32 bits of seconds (until 2106)
+    }
+    bool routine = false;
+    for (const int64_t period : {kDay, kWeek}) {
+      routine = routine || (seen(t - period, kToleranceSeconds, raw) &&
+                            seen(t - 2 * period, 2 * kToleranceSeconds, raw));
+    }
+    at_[next_] = static_cast<uint32_t>(t);
+    size_[next_] = static_cast<float>(raw);
+    next_ = (next_ + 1) % kKept;
+    return routine;
+  }
+
+  // Whether a state read back from a file could have been written by recurs().
+  bool consistent() const { return next_ < kKept; }
+
+ private:
+  // Whether a deviation at least kMinShare of `raw` was kept within `tolerance` of `when`.
+  bool seen(int64_t when, int64_t tolerance, double raw) const {
+    for (std::size_t i = 0; i < kKept; ++i) {
+      // A kept deviation is never 0 (only large ones are kept): 0 is an empty place.
+      if (size_[i] > 0 && size_[i] >= kMinShare * raw && at_[i] >= when - tolerance &&
+          at_[i] <= when + tolerance) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  std::array<uint32_t, kKept> at_{};  // seconds since the epoch
+  std::array<float, kKept> size_{};
+  uint32_t next_ = 0;  // the place the next one goes to
+};
+
 // The distribution of a series' averaged deviations (an exponentially weighted mean and
 // variance): how rare an average this large is for this series.
 struct AverageHistory {
@@ -389,6 +441,9 @@ class EnsembleDetector final : public Detector {
         position > 0 ? static_cast<uint32_t>(std::min(position, PathNovelty::kLevels - 1.0)) : 0;
     const double z_path = p_.path_weight * s.paths.observe(level);
     double raw = std::min(std::max({z_level, z_step, z_novelty, z_path}), kMaxDeviation);
+    if (p_.routine_deviation > 0 && raw >= p_.routine_deviation && s.routines.recurs(t, raw)) {
+      raw *= p_.routine_factor;
+    }
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
     // the run of repeats gets long enough counts as a large deviation, once.
     // Only for series that rarely repeat a value (not counts of rare events, not integers
@@ -458,13 +513,14 @@ class EnsembleDetector final : public Detector {
   bool restore(std::string_view in) override {
     State read;
     if (!unpackState(stateFormat(), in, read) || !read.values.consistent() ||
-        !read.paths.consistent() || read.ring_pos >= kMaxAverage || read.ring_count > kMaxAverage) {
+        !read.paths.consistent() || !read.routines.consistent() || read.ring_pos >= kMaxAverage ||
+        read.ring_count > kMaxAverage) {
       return false;
     }
     s_ = read;
     return true;
   }
-  std::string_view stateFormat() const override { return "ensemble/5"; }
+  std::string_view stateFormat() const override { return "ensemble/6"; }
 
  private:
   // The mean of the last `span` deviations in the ring (fewer while it fills).
@@ -506,6 +562,7 @@ class EnsembleDetector final : public Detector {
     Season last_season = Season::kNone;
     ValueHistogram values;
     PathNovelty paths;
+    RoutineEvents routines;
     uint32_t quiet = 0;      // samples left in the refractory period
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)

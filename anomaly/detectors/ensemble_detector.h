@@ -2,11 +2,12 @@
 // The default detector: several cheap views of the series — its level against an
 // exponentially weighted mean and variance (or a daily or weekly pattern), its step against the
 // usual step size, how rarely it has shown values like this one, how new the path to this value
-// is — combined into one raw deviation, which is then turned into an anomaly likelihood (after
-// Numenta's): how unusual the recent average deviation is compared with the averages this series
-// normally shows, over a short span and a longer one, the less likely of the two. A noisy
-// series therefore stays quiet, and a quiet one speaks up at a smaller change. Fixed memory,
-// O(1) per sample.
+// is — combined into one raw deviation (scaled down when one as large came at this time on
+// each of the last two days or weeks: a routine), which is then turned into an anomaly
+// likelihood (after Numenta's): how unusual the recent average deviation is compared with the
+// averages this series normally shows, over a short span and a longer one, the less likely of
+// the two. A noisy series therefore stays quiet, and a quiet one speaks up at a smaller change.
+// Fixed memory, O(1) per sample.
 
 #include "vigil/anomaly/detector.h"
 
@@ -37,6 +38,14 @@ struct EnsembleParams {
   /// itself going with keep_firing_for).
   uint32_t refractory = 100;
   double refractory_level = 0.75;
+  /// A deviation at least this large (in spreads) that came back at the same time of day on
+  /// each of the last two days, or of the week on each of the last two weeks (within an hour
+  /// per period), is a routine (a nightly job) and is scaled by routine_factor. 0: off. On
+  /// NAB: ec2_cpu_utilization_24ae8d's nightly spike stops alarming (9 false alarms to 2),
+  /// nothing found is lost. Two-fold cross-validation 68.6 against 67.9 without; 4 to 16 and
+  /// 0.15 to 0.5 gave 68.3-68.8.
+  double routine_deviation = 8;
+  double routine_factor = 0.3;
   /// A series that usually moves and repeats one value this many times in a row is stuck.
   uint32_t stuck_after = 30;
   /// Weight of a day's visit to a ten-minute slot in the daily profile.
