@@ -280,54 +280,85 @@ class PathNovelty {
 
 // Large deviations that come back at the same time of day, or of the week, are routine: a
 // nightly backup, a cron job, Monday morning's batch. A daily profile in ten-minute slots
-// misses them when they are one sample long and wander by half an hour from night to night.
-// The last few large deviations are kept (when, and how large); one that was seen, at least
-// half as large, both about a day and about two days earlier (or a week and two weeks) is a
-// routine. Two earlier occurrences, not one: an anomaly that lasts into the next day is not
-// its own precedent.
+// misses them when they are short and wander by half an hour from night to night. The last
+// few episodes of large deviations are kept (when each began, how long it lasted, how large
+// its largest deviation was); one that was seen, at least half as large, both about a day and
+// about two days earlier (or a week and two weeks) is a routine, and so is the rest of it for
+// as long as the last occurrence lasted. Two earlier occurrences, not one: an anomaly that
+// lasts into the next day is not its own precedent.
 class RoutineEvents {
  public:
   static constexpr std::size_t kKept = 4;
-  // How far from a whole number of periods an earlier occurrence may lie, per period.
+  // How far from a whole number of periods an earlier occurrence may lie, per period; large
+  // deviations closer together than this are one episode.
   static constexpr int64_t kToleranceSeconds = 3600;
   static constexpr double kMinShare = 0.5;
+  // Deviations are kept in thousandths, in 16 bits: up to 65.535 (kMaxDeviation is 50).
+  static constexpr double kSizeScale = 1000;
 
-  // Whether a deviation of `raw` at `t_ms` repeats a routine; remembers it either way.
+  // Whether a large deviation, `raw` at `t_ms`, repeats a routine; remembers it either way.
   bool recurs(int64_t t_ms, double raw) {
     const int64_t t = t_ms / 1000;
     if (t <= 0 || t > std::numeric_limits<uint32_t>::max()) {
       return false;  // kept in 32 bits of seconds (until 2106)
     }
-    bool routine = false;
+    int64_t length = -1;  // of the earlier occurrence, when this is a routine
     for (const int64_t period : {kDay, kWeek}) {
-      routine = routine || (seen(t - period, kToleranceSeconds, raw) &&
-                            seen(t - 2 * period, 2 * kToleranceSeconds, raw));
+      const int64_t last = seen(t - period, kToleranceSeconds, raw);
+      if (last >= 0 && seen(t - 2 * period, 2 * kToleranceSeconds, raw) >= 0) {
+        length = std::max(length, last);
+      }
+    }
+    if (length >= 0) {
+      until_ = static_cast<uint32_t>(std::max<int64_t>(until_, t + length + kSlackSeconds));
+    }
+    // One place per episode: the samples of one job (a minute of them at 10 s) would
+    // otherwise fill every place, leaving no room for the nights before.
+    const std::size_t last = (next_ + kKept - 1) % kKept;
+    const uint16_t size = static_cast<uint16_t>(std::min(raw, 65.0) * kSizeScale);
+    if (size_[last] > 0 && t >= at_[last] && t - at_[last] < kToleranceSeconds) {
+      size_[last] = std::max(size_[last], size);
+      length_[last] = static_cast<uint16_t>(t - at_[last]);
+      return length >= 0;
     }
     at_[next_] = static_cast<uint32_t>(t);
-    size_[next_] = static_cast<float>(raw);
-    next_ = (next_ + 1) % kKept;
-    return routine;
+    length_[next_] = 0;
+    size_[next_] = std::max<uint16_t>(size, 1);
+    next_ = static_cast<uint8_t>((next_ + 1) % kKept);
+    return length >= 0;
   }
+
+  // Whether `t_ms` falls within a routine recognised earlier, for as long as its last
+  // occurrence lasted.
+  bool within(int64_t t_ms) const { return until_ != 0 && t_ms / 1000 <= until_; }
 
   // Whether a state read back from a file could have been written by recurs().
   bool consistent() const { return next_ < kKept; }
 
  private:
-  // Whether a deviation at least kMinShare of `raw` was kept within `tolerance` of `when`.
-  bool seen(int64_t when, int64_t tolerance, double raw) const {
+  // Past the length of the last occurrence, for the return to the usual level (the step back
+  // down is part of the job) and a job that runs a little longer tonight.
+  static constexpr int64_t kSlackSeconds = 300;
+
+  // The length of an episode at least kMinShare of `raw` that began within `tolerance` of
+  // `when`, or -1 when there was none.
+  int64_t seen(int64_t when, int64_t tolerance, double raw) const {
+    int64_t found = -1;
     for (std::size_t i = 0; i < kKept; ++i) {
-      // A kept deviation is never 0 (only large ones are kept): 0 is an empty place.
-      if (size_[i] > 0 && size_[i] >= kMinShare * raw && at_[i] >= when - tolerance &&
+      // Every kept episode has a size of at least 1: 0 is an empty place.
+      if (size_[i] > 0 && size_[i] >= kMinShare * raw * kSizeScale && at_[i] >= when - tolerance &&
           at_[i] <= when + tolerance) {
-        return true;
+        found = std::max<int64_t>(found, length_[i]);
       }
     }
-    return false;
+    return found;
   }
 
-  std::array<uint32_t, kKept> at_{};  // seconds since the epoch
-  std::array<float, kKept> size_{};
-  uint32_t next_ = 0;  // the place the next one goes to
+  std::array<uint32_t, kKept> at_{};      // seconds since the epoch
+  std::array<uint16_t, kKept> length_{};  // seconds from the first large deviation to the last
+  std::array<uint16_t, kKept> size_{};    // the largest, in thousandths
+  uint32_t until_ = 0;                    // the routine recognised lasts until then (seconds)
+  uint8_t next_ = 0;                      // the place the next one goes to
 };
 
 // The distribution of a series' averaged deviations (an exponentially weighted mean and
@@ -441,8 +472,11 @@ class EnsembleDetector final : public Detector {
         position > 0 ? static_cast<uint32_t>(std::min(position, PathNovelty::kLevels - 1.0)) : 0;
     const double z_path = p_.path_weight * s.paths.observe(level);
     double raw = std::min(std::max({z_level, z_step, z_novelty, z_path}), kMaxDeviation);
-    if (p_.routine_deviation > 0 && raw >= p_.routine_deviation && s.routines.recurs(t, raw)) {
-      raw *= p_.routine_factor;
+    // A routine counts as an ordinary sample of this series: its usual deviation. A large
+    // deviation during one must still match it in size (a job far larger than usual is news).
+    if (p_.routine_deviation > 0 &&
+        (raw >= p_.routine_deviation ? s.routines.recurs(t, raw) : s.routines.within(t))) {
+      raw = std::min(raw, s.short_history.mean);
     }
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
     // the run of repeats gets long enough counts as a large deviation, once.
