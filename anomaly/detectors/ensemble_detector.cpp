@@ -309,14 +309,18 @@ class RoutineEvents {
         length = std::max(length, last);
       }
     }
-    if (length >= 0) {
-      until_ = static_cast<uint32_t>(std::max<int64_t>(until_, t + length + kSlackSeconds));
-    }
     // One place per episode: the samples of one job (a minute of them at 10 s) would
     // otherwise fill every place, leaving no room for the nights before.
     const std::size_t last = (next_ + kKept - 1) % kKept;
+    const bool same_episode =
+        size_[last] > 0 && t >= at_[last] && t - at_[last] < kToleranceSeconds;
+    if (length >= 0) {
+      // Counted from the episode's start, so that its later samples do not push the end on.
+      const int64_t start = same_episode ? at_[last] : t;
+      until_ = static_cast<uint32_t>(std::max<int64_t>(until_, start + length + kSlackSeconds));
+    }
     const uint16_t size = static_cast<uint16_t>(std::min(raw, 65.0) * kSizeScale);
-    if (size_[last] > 0 && t >= at_[last] && t - at_[last] < kToleranceSeconds) {
+    if (same_episode) {
       size_[last] = std::max(size_[last], size);
       length_[last] = static_cast<uint16_t>(t - at_[last]);
       return length >= 0;

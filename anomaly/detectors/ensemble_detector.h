@@ -2,8 +2,8 @@
 // The default detector: several cheap views of the series — its level against an
 // exponentially weighted mean and variance (or a daily or weekly pattern), its step against the
 // usual step size, how rarely it has shown values like this one, how new the path to this value
-// is — combined into one raw deviation (scaled down when one as large came at this time on
-// each of the last two days or weeks: a routine), which is then turned into an anomaly
+// is — combined into one raw deviation (counted as usual when one as large came at this time
+// on each of the last two days or weeks: a routine), which is then turned into an anomaly
 // likelihood (after Numenta's): how unusual the recent average deviation is compared with the
 // averages this series normally shows, over a short span and a longer one, the less likely of
 // the two. A noisy series therefore stays quiet, and a quiet one speaks up at a smaller change.
