@@ -96,6 +96,16 @@ class ValueHistogram {
     return std::sqrt(2 * std::log(std::max(densest_ / here, 1.0)));
   }
 
+  // Whether x lies beyond the smallest or largest value ever learned by more than `share` of
+  // the range between them (never for a series that has shown one value only).
+  bool beyondRange(double x, double share) const {
+    if (ready_ == 0 || !(max_ > min_)) {
+      return false;
+    }
+    const double margin = share * (max_ - min_);
+    return x > max_ + margin || x < min_ - margin;
+  }
+
   // Whether a state read back from a file could have been written by learn(): a damaged one
   // (a flipped bit) could otherwise make widenTo() loop for ever.
   bool consistent() const {
@@ -416,6 +426,7 @@ class EnsembleDetector final : public Detector {
     if (s.n == 0) {
       s.mean = x;
       s.last = x;
+      s.first_t = t;
       s.n = 1;
       return 0;
     }
@@ -467,6 +478,13 @@ class EnsembleDetector final : public Detector {
                             : x - s.last;
     const double z_step = std::fabs(step) / std::max(std::sqrt(s.step_var), floor);
     const double z_novelty = p_.novelty_weight * s.values.deviation(x);
+    // Beyond anything the series showed in a day or more of learning (checked before x widens
+    // the range). The age in doubles: timestamps read from a file can be anything, and an
+    // integer difference could overflow.
+    const bool out_of_range =
+        p_.range_tolerance > 0 && s.n > p_.warmup &&
+        static_cast<double>(t) - static_cast<double>(s.first_t) >= kDay * 1000.0 &&
+        s.values.beyondRange(x, p_.range_tolerance);
     // The path view's level: where x lies against the centre in use, in 16 steps across
     // path_spread spreads on either side.
     const double position =
@@ -478,8 +496,10 @@ class EnsembleDetector final : public Detector {
     double raw = std::min(std::max({z_level, z_step, z_novelty, z_path}), kMaxDeviation);
     // A routine counts as an ordinary sample of this series: its usual deviation. A large
     // deviation during one must still match it in size (a job far larger than usual is news).
-    if (p_.routine_deviation > 0 &&
-        (raw >= p_.routine_deviation ? s.routines.recurs(t, raw) : s.routines.within(t))) {
+    const bool routine =
+        p_.routine_deviation > 0 &&
+        (raw >= p_.routine_deviation ? s.routines.recurs(t, raw) : s.routines.within(t));
+    if (routine) {
       raw = std::min(raw, s.short_history.mean);
     }
     // Stuck: a series that moves stops moving (a frozen sensor, a hung exporter). The moment
@@ -534,7 +554,11 @@ class EnsembleDetector final : public Detector {
     // corrects for looking twice.
     const double corrected = std::min(1.0, p_.long_average == 0 ? tail : tail * p_.tail_factor);
     // Numenta's log likelihood: 1 - tail spread over [0, 1] on a log scale.
-    const double score = std::clamp(std::log(corrected + 1e-10) / std::log(1e-10), 0.0, 1.0);
+    // A value out of the range ever seen is an anomaly whatever the likelihood says, unless it
+    // is a recognised routine (a nightly job a little larger than before).
+    const double score = out_of_range && !routine
+                             ? 1.0
+                             : std::clamp(std::log(corrected + 1e-10) / std::log(1e-10), 0.0, 1.0);
     if (s.quiet > 0) {
       --s.quiet;
       return 0;
@@ -558,7 +582,7 @@ class EnsembleDetector final : public Detector {
     s_ = read;
     return true;
   }
-  std::string_view stateFormat() const override { return "ensemble/6"; }
+  std::string_view stateFormat() const override { return "ensemble/7"; }
 
  private:
   // The mean of the last `span` deviations in the ring (fewer while it fills).
@@ -604,6 +628,7 @@ class EnsembleDetector final : public Detector {
     uint32_t quiet = 0;      // samples left in the refractory period
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)
+    int64_t first_t = 0;     // the first sample's time (ms): how long the model has learned
   };
   EnsembleParams p_;
   State s_;

@@ -492,6 +492,44 @@ TEST_CASE("Ensemble: a value beyond anything the series has shown is flagged",
   CHECK(run(*level, 0.9999, level_false_alarms) < 0);
 }
 
+TEST_CASE("Ensemble: a value out of the range seen over a day of learning scores 1",
+          "[anomaly][ensemble]") {
+  // A utilisation wandering uniformly between 40 and 60 (five-minute samples), then one value
+  // of 61.5: above the highest it ever showed by 7.5 % of its range, yet within one and a half
+  // of its standard deviations (5.8) of its mean.
+  auto scoreAt = [](int at, double value, double range_tolerance) {
+    EnsembleParams p;
+    p.range_tolerance = range_tolerance;
+    auto d = makeEnsembleDetector(p);
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<double> usual(40, 60);
+    double score = 0;
+    for (int i = 0; i <= at; ++i) {
+      score = d->update(static_cast<int64_t>(i) * 300000, i == at ? value : usual(rng));
+    }
+    return score;
+  };
+  const double tolerance = EnsembleParams{}.range_tolerance;
+  REQUIRE(tolerance == 0.05);
+  // After a day: 1, where the likelihood alone stays below the alert threshold.
+  for (const int at : {300, 700}) {
+    INFO("sample " << at);
+    CHECK(scoreAt(at, 61.5, tolerance) == 1.0);
+    CHECK(scoreAt(at, 61.5, 0) < kEnsembleThreshold);
+    // Below the lowest by as much: the same.
+    CHECK(scoreAt(at, 38.5, tolerance) == 1.0);
+    // Within the range: the rule has nothing to say.
+    CHECK(scoreAt(at, 59.5, tolerance) == scoreAt(at, 59.5, 0));
+  }
+  // Within the first day the range has not yet seen the daily cycle: no rule, the likelihood's
+  // score.
+  for (const int at : {250, 280}) {
+    INFO("sample " << at);
+    CHECK(scoreAt(at, 61.5, tolerance) == scoreAt(at, 61.5, 0));
+    CHECK(scoreAt(at, 61.5, tolerance) < kEnsembleThreshold);
+  }
+}
+
 TEST_CASE("Shape: an oscillation within the usual range is caught, which a level view misses",
           "[anomaly][shape]") {
   // Noise of standard deviation 1 around 100, then from sample 1000 a steady oscillation of
