@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "state_io.h"
 
@@ -409,12 +410,15 @@ constexpr ExpectedRange kUnknownRange{std::numeric_limits<double>::quiet_NaN(),
 // Which seasonal pattern the level is measured against.
 enum class Season : uint8_t { kNone, kDaily, kWeekly };
 
+const std::shared_ptr<const EnsembleParams>& defaultParams() {
+  static const auto kDefaults = std::make_shared<const EnsembleParams>();
+  return kDefaults;
+}
+
 class EnsembleDetector final : public Detector {
  public:
-  explicit EnsembleDetector(EnsembleParams p) : p_(p) {
-    p_.average = std::clamp<uint32_t>(p_.average, 1, kMaxAverage);
-    p_.long_average = std::min<uint32_t>(p_.long_average, kMaxAverage);
-  }
+  // `params` may be shared with other models (see makeEnsembleDetector).
+  explicit EnsembleDetector(std::shared_ptr<const EnsembleParams> params) : p_(std::move(params)) {}
 
   std::string_view name() const override { return "ensemble"; }
 
@@ -430,7 +434,7 @@ class EnsembleDetector final : public Detector {
       s.n = 1;
       return 0;
     }
-    const double floor = p_.min_scale * std::max(1.0, std::fabs(s.mean));
+    const double floor = p_->min_scale * std::max(1.0, std::fabs(s.mean));
     // Level: distance from the weighted mean in weighted standard deviations.
     const double diff = x - s.mean;
     double z_level = std::fabs(diff) / std::max(std::sqrt(s.var), floor);
@@ -446,12 +450,12 @@ class EnsembleDetector final : public Detector {
     const double daily_residual = daily_known ? x - s.daily.value[slot] : 0;
     const double weekly_residual = weekly_known ? daily_residual - s.weekly.value[hour] : 0;
     const bool daily_reliable =
-        daily_known && s.daily_n >= kMinResiduals && s.daily_var < p_.season_share * s.var;
+        daily_known && s.daily_n >= kMinResiduals && s.daily_var < p_->season_share * s.var;
     // The weekly pattern stands on its own: a series whose weekends differ has no daily
     // pattern that explains it.
     const bool weekly_reliable = weekly_known && s.weekly_n >= kMinResiduals &&
-                                 s.weekly_var < p_.season_share * s.var &&
-                                 s.weekly_var < p_.week_share * s.daily_var;
+                                 s.weekly_var < p_->season_share * s.var &&
+                                 s.weekly_var < p_->week_share * s.daily_var;
     Season season = Season::kNone;
     double expected = 0;  // under a seasonal pattern, the value it expects here
     double spread = std::max(std::sqrt(s.var), floor);
@@ -467,9 +471,9 @@ class EnsembleDetector final : public Detector {
       z_level = std::fabs(daily_residual) / spread;
     }
     const double centre = season == Season::kNone ? s.mean : expected;
-    range_ = s.n >= p_.warmup ? ExpectedRange{centre - kExpectedDeviations * spread,
-                                              centre + kExpectedDeviations * spread}
-                              : kUnknownRange;
+    range_ = s.n >= p_->warmup ? ExpectedRange{centre - kExpectedDeviations * spread,
+                                               centre + kExpectedDeviations * spread}
+                               : kUnknownRange;
     // Step: this change against the usual size of a change (spikes and breaks in a noisy
     // trend, which the level view smooths over). Under a seasonal pattern, the change in the
     // distance from it: the pattern's own jumps (weekend to Monday) are no break.
@@ -477,28 +481,28 @@ class EnsembleDetector final : public Detector {
                             ? (x - expected) - (s.last - s.last_expected)
                             : x - s.last;
     const double z_step = std::fabs(step) / std::max(std::sqrt(s.step_var), floor);
-    const double z_novelty = p_.novelty_weight * s.values.deviation(x);
+    const double z_novelty = p_->novelty_weight * s.values.deviation(x);
     // Beyond anything the series showed in a day or more of learning (checked before x widens
     // the range). The age in doubles: timestamps read from a file can be anything, and an
     // integer difference could overflow.
     const bool out_of_range =
-        p_.range_tolerance > 0 && s.n > p_.warmup &&
+        p_->range_tolerance > 0 && s.n > p_->warmup &&
         static_cast<double>(t) - static_cast<double>(s.first_t) >= kDay * 1000.0 &&
-        s.values.beyondRange(x, p_.range_tolerance);
+        s.values.beyondRange(x, p_->range_tolerance);
     // The path view's level: where x lies against the centre in use, in 16 steps across
     // path_spread spreads on either side.
     const double position =
-        ((x - centre) / (2 * p_.path_spread * spread) + 0.5) * PathNovelty::kLevels;
+        ((x - centre) / (2 * p_->path_spread * spread) + 0.5) * PathNovelty::kLevels;
     // Not positive includes NaN (values at the ends of the double range): the lowest level.
     const uint32_t level =
         position > 0 ? static_cast<uint32_t>(std::min(position, PathNovelty::kLevels - 1.0)) : 0;
-    const double z_path = p_.path_weight * s.paths.observe(level);
+    const double z_path = p_->path_weight * s.paths.observe(level);
     double raw = std::min(std::max({z_level, z_step, z_novelty, z_path}), kMaxDeviation);
     // A routine counts as an ordinary sample of this series: its usual deviation. A large
     // deviation during one must still match it in size (a job far larger than usual is news).
     const bool routine =
-        p_.routine_deviation > 0 &&
-        (raw >= p_.routine_deviation ? s.routines.recurs(t, raw) : s.routines.within(t));
+        p_->routine_deviation > 0 &&
+        (raw >= p_->routine_deviation ? s.routines.recurs(t, raw) : s.routines.within(t));
     if (routine) {
       raw = std::min(raw, s.short_history.mean);
     }
@@ -507,17 +511,17 @@ class EnsembleDetector final : public Detector {
     // Only for series that rarely repeat a value (not counts of rare events, not integers
     // that often stay put).
     s.repeats = x == s.last ? s.repeats + 1 : 0;
-    if (s.repeats == p_.stuck_after && s.repeat_rate < 0.05) {
+    if (s.repeats == p_->stuck_after && s.repeat_rate < 0.05) {
       raw = kMaxDeviation;
     }
     if (s.repeats <= 1) {
       s.repeat_rate += 0.01 * ((s.repeats == 1 ? 1.0 : 0.0) - s.repeat_rate);
     }
     // Learn after scoring: the score compares this sample with the past only.
-    s.mean += p_.level_alpha * diff;
-    s.var = (1 - p_.level_alpha) * (s.var + p_.level_alpha * diff * diff);
-    s.step_var = (1 - p_.step_alpha) * (s.step_var + p_.step_alpha * step * step);
-    s.values.learn(x, p_.novelty_forget, p_.warmup);
+    s.mean += p_->level_alpha * diff;
+    s.var = (1 - p_->level_alpha) * (s.var + p_->level_alpha * diff * diff);
+    s.step_var = (1 - p_->step_alpha) * (s.step_var + p_->step_alpha * step * step);
+    s.values.learn(x, p_->novelty_forget, p_->warmup);
     // The spreads around each pattern start pessimistic (the level's spread, the daily
     // pattern's), so that a pattern is used only once it has shown that it explains more.
     if (daily_known) {
@@ -528,15 +532,15 @@ class EnsembleDetector final : public Detector {
     }
     // The daily profile learns the day without the weekly offset, the weekly profile what the
     // daily one leaves.
-    s.daily.observe(slot, s.weekly.has(hour) ? x - s.weekly.value[hour] : x, p_.season_alpha);
+    s.daily.observe(slot, s.weekly.has(hour) ? x - s.weekly.value[hour] : x, p_->season_alpha);
     if (daily_known) {
-      s.weekly.observe(hour, daily_residual, p_.week_alpha);
+      s.weekly.observe(hour, daily_residual, p_->week_alpha);
     }
     s.last = x;
     s.last_expected = expected;
     s.last_season = season;
     ++s.n;
-    if (s.n <= p_.warmup) {
+    if (s.n <= p_->warmup) {
       return 0;
     }
     // The recent average deviation over two spans, each against the distribution of such
@@ -545,14 +549,14 @@ class EnsembleDetector final : public Detector {
     s.ring[s.ring_pos] = raw;
     s.ring_pos = (s.ring_pos + 1) % kMaxAverage;
     s.ring_count = std::min<uint32_t>(s.ring_count + 1, kMaxAverage);
-    const double tail =
-        std::min(s.short_history.tailAndLearn(recentMean(p_.average), p_.history_alpha),
-                 p_.long_average == 0
-                     ? 1.0
-                     : s.long_history.tailAndLearn(recentMean(p_.long_average), p_.history_alpha));
+    const double tail = std::min(
+        s.short_history.tailAndLearn(recentMean(p_->average), p_->history_alpha),
+        p_->long_average == 0
+            ? 1.0
+            : s.long_history.tailAndLearn(recentMean(p_->long_average), p_->history_alpha));
     // The smaller of two chances is small more often than either one alone: tail_factor
     // corrects for looking twice.
-    const double corrected = std::min(1.0, p_.long_average == 0 ? tail : tail * p_.tail_factor);
+    const double corrected = std::min(1.0, p_->long_average == 0 ? tail : tail * p_->tail_factor);
     // Numenta's log likelihood: 1 - tail spread over [0, 1] on a log scale.
     // A value out of the range ever seen is an anomaly whatever the likelihood says, unless it
     // is a recognised routine (a nightly job a little larger than before).
@@ -563,14 +567,17 @@ class EnsembleDetector final : public Detector {
       --s.quiet;
       return 0;
     }
-    if (score >= p_.refractory_level) {
-      s.quiet = p_.refractory;
+    if (score >= p_->refractory_level) {
+      s.quiet = p_->refractory;
     }
     return score;
   }
 
   ExpectedRange expected() const noexcept override { return range_; }
-  std::size_t memoryBytes() const override { return sizeof(*this); }
+  // Parameters shared with other models are not this one's memory.
+  std::size_t memoryBytes() const override {
+    return sizeof(*this) + (p_ == defaultParams() ? 0 : sizeof(EnsembleParams));
+  }
   std::string serialize() const override { return packState(stateFormat(), s_); }
   bool restore(std::string_view in) override {
     State read;
@@ -599,7 +606,7 @@ class EnsembleDetector final : public Detector {
     if (n == 0) {
       var = start;
     }
-    var = (1 - p_.level_alpha) * (var + p_.level_alpha * residual * residual);
+    var = (1 - p_->level_alpha) * (var + p_->level_alpha * residual * residual);
     ++n;
   }
 
@@ -630,7 +637,7 @@ class EnsembleDetector final : public Detector {
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)
     int64_t first_t = 0;     // the first sample's time (ms): how long the model has learned
   };
-  EnsembleParams p_;
+  std::shared_ptr<const EnsembleParams> p_;
   State s_;
   ExpectedRange range_ = kUnknownRange;
 };
@@ -638,7 +645,13 @@ class EnsembleDetector final : public Detector {
 }  // namespace
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params) {
-  return std::make_unique<EnsembleDetector>(params);
+  params.average = std::clamp<uint32_t>(params.average, 1, kMaxAverage);
+  params.long_average = std::min<uint32_t>(params.long_average, kMaxAverage);
+  // The agent's models all use the defaults: one copy for all of them, not one a series.
+  if (params == *defaultParams()) {
+    return std::make_unique<EnsembleDetector>(defaultParams());
+  }
+  return std::make_unique<EnsembleDetector>(std::make_shared<const EnsembleParams>(params));
 }
 
 }  // namespace vigil::anomaly

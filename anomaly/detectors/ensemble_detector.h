@@ -75,6 +75,8 @@ struct EnsembleParams {
   /// Width of the path view's levels: its 16 levels span this many spreads (standard
   /// deviations around the mean or the seasonal pattern in use) on each side of the centre.
   double path_spread = 1.5;
+
+  bool operator==(const EnsembleParams&) const = default;
 };
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params = {});

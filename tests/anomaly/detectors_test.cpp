@@ -182,6 +182,12 @@ TEST_CASE("Detectors: memory per model is fixed and small", "[anomaly]") {
     CHECK(before <= 4096);
   }
   CHECK(makeDetector("no-such-detector") == nullptr);
+  // The ensemble's parameters are one copy for every model made with the defaults (as the
+  // agent makes them), and counted in a model made with its own.
+  EnsembleParams own;
+  own.range_tolerance = 0.1;
+  CHECK(makeEnsembleDetector(own)->memoryBytes() ==
+        makeEnsembleDetector()->memoryBytes() + sizeof(EnsembleParams));
 }
 
 TEST_CASE("Detectors: the expected range holds the usual values and not an outlier", "[anomaly]") {
