@@ -7,6 +7,7 @@
 // likelihood (after Numenta's): how unusual the recent average deviation is compared with the
 // averages this series normally shows, over a short span and a longer one, the less likely of
 // the two. A noisy series therefore stays quiet, and a quiet one speaks up at a smaller change.
+// A value well outside everything the series showed in a day or more scores 1 outright.
 // Fixed memory, O(1) per sample.
 
 #include "vigil/anomaly/detector.h"
