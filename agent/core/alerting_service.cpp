@@ -71,6 +71,11 @@ class AlertingService::LogSink : public alerting::NotificationSink {
     spdlog::warn("notification {}", describe(n));
     return !next_ || next_->deliver(n);
   }
+  void receiversChanged(const std::vector<alerting::Receiver>& receivers) override {
+    if (next_) {
+      next_->receiversChanged(receivers);
+    }
+  }
   void appendStats(MetricBatch& out) const override {
     if (next_) {
       next_->appendStats(out);
@@ -101,6 +106,7 @@ AlertingService::AlertingService(std::shared_ptr<const alerting::AlertingConfig>
       escalator_(config_),
       flap_(config_->flap) {
   dispatcher_ = std::make_unique<alerting::Dispatcher>(config_, store_, silences_);
+  sink_->receiversChanged(config_->receivers);
 }
 
 AlertingService::~AlertingService() { stop(); }
@@ -142,6 +148,7 @@ void AlertingService::reconfigure(std::shared_ptr<const alerting::AlertingConfig
     rebuildDispatcher();
     escalator_.reconfigure(config_);
     flap_.configure(config_->flap);
+    sink_->receiversChanged(config_->receivers);
   }
   wakeLoop();  // the rebuilt groups may be due at once
 }

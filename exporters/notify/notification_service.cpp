@@ -88,6 +88,13 @@ struct NotificationService::Impl {
   std::map<std::string, uint64_t> dropped;                          // by reason
   uint64_t write_failures = 0;
   std::set<std::string> warned_integrations;
+  std::set<std::string> configured_notifiers;  // by kind, from the receivers in force
+  std::set<std::string> used_notifiers;        // by kind, sent to since the start
+
+  // Under mu. Whether a notifier's health series are exported.
+  bool inUse(const std::string& kind) const {
+    return configured_notifiers.count(kind) > 0 || used_notifiers.count(kind) > 0;
+  }
 
   explicit Impl(NotificationServiceOptions o) : opts(std::move(o)), outbox(opts.outbox_dir) {
     ctx.external_url = opts.external_url;
@@ -98,6 +105,7 @@ struct NotificationService::Impl {
 
   // Under mu.
   void enqueue(OutgoingMessage m) {
+    used_notifiers.insert(m.notifier);
     while (pending >= opts.max_pending && dropOldest("full")) {
     }
     queues[queueKey(m)].push_back(Pending{std::move(m)});
@@ -350,6 +358,18 @@ bool NotificationService::waitIdle(std::chrono::milliseconds timeout) const {
   return impl_->idle_cv.wait_for(lock, timeout, [&] { return impl_->pending == 0; });
 }
 
+// An integration's key without "_configs" is its notifier's kind.
+void NotificationService::receiversChanged(const std::vector<alerting::Receiver>& receivers) {
+  std::set<std::string> kinds;
+  for (const auto& r : receivers) {
+    for (const auto& integration : r.integrations) {
+      kinds.insert(integration.substr(0, integration.find("_configs")));
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  impl_->configured_notifiers = std::move(kinds);
+}
+
 void NotificationService::appendStats(MetricBatch& out) const {
   const Impl& s = *impl_;
   std::lock_guard lock(s.mu);
@@ -359,6 +379,9 @@ void NotificationService::appendStats(MetricBatch& out) const {
                            "retried), dropped (outbox limits).",
                            MetricType::kCounter);
   for (const auto& nt : notifiers()) {
+    if (!s.inUse(nt->kind())) {
+      continue;
+    }
     for (const char* result : {"delivered", "retry", "rejected", "dropped"}) {
       auto it = s.results.find({nt->kind(), result});
       MetricBatch::add(total, {{"notifier", nt->kind()}, {"result", result}},
@@ -370,6 +393,9 @@ void NotificationService::appendStats(MetricBatch& out) const {
                          "it, retries included.",
                          MetricType::kHistogram);
   for (const auto& nt : notifiers()) {
+    if (!s.inUse(nt->kind())) {
+      continue;
+    }
     auto it = s.latency.find(nt->kind());
     const Histogram h = it == s.latency.end() ? Histogram{} : it->second;
     for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {

@@ -367,6 +367,46 @@ TEST_CASE("Notifier: a 4xx is not retried, the body is kept for the log", "[expo
   CHECK(filesIn(dir.file("outbox")) == 0);
 }
 
+TEST_CASE("Notifier: health series for the notifiers in use only, at 0 from the start",
+          "[exporters][outbox]") {
+  test::TempDir dir;
+  TestReceiver hook;
+  auto service = openService(fastOptions(dir));
+  const auto count = [&](const char* notifier) {
+    return metric(*service, "vigil_notification_latency_seconds_count", {{"notifier", notifier}});
+  };
+  // No receiver yet: an agent on every node exports no zeros for integrations nobody uses.
+  for (const char* kind : {"webhook", "slack", "pagerduty", "file"}) {
+    CHECK(count(kind) == -1);
+  }
+  CHECK(metric(*service, "vigil_outbox_pending", {}) == 0);
+  const auto parsed = alerting::parseAlertingConfig(R"(route: {receiver: ops}
+receivers:
+  - name: ops
+    slack_configs: [{api_url: 'http://127.0.0.1:9/slack', channel: '#ops'}]
+  - name: db
+    webhook_configs: [{url: 'http://127.0.0.1:9/hook'}]
+)",
+                                                    "am.yml");
+  REQUIRE(parsed.config);
+  service->receiversChanged(parsed.config->receivers);
+  // Configured: at 0 before anything is sent, so that rate() sees the first failure.
+  CHECK(count("slack") == 0);
+  CHECK(count("webhook") == 0);
+  CHECK(metric(*service, "vigil_notifications_total",
+               {{"notifier", "webhook"}, {"result", "retry"}}) == 0);
+  CHECK(count("pagerduty") == -1);
+  CHECK(count("file") == -1);
+  // A notifier sent to keeps its series after a reload that drops its receivers: its counts
+  // stay readable.
+  const auto receiver = webhookTo(hook.url());
+  REQUIRE(service->deliver(notificationFor(receiver)));
+  REQUIRE(service->waitIdle(5s));
+  service->receiversChanged({});
+  CHECK(count("webhook") == 1);
+  CHECK(count("slack") == -1);
+}
+
 TEST_CASE("Notifier: what is pending when vigil stops is delivered after the restart",
           "[exporters][outbox]") {
   test::TempDir dir;

@@ -103,6 +103,10 @@ TEST_CASE("Notifications: a receiver down for a while, and vigil killed while th
   CountingReceiver hook;
   hook.status = 503;
   AlertingVigil vigil(config(hook.port));
+  // The configured webhook's health series exist from the start, at 0 (so that rate() sees
+  // the first failure); no receiver uses Slack, so it has none.
+  CHECK(metricValue(vigil, R"(vigil_notifications_total{notifier="webhook",result="retry"})") == 0);
+  CHECK(metricValue(vigil, R"(vigil_notifications_total{notifier="slack",result="retry"})") == -1);
   constexpr int kAlerts = 30;
   postAlerts(vigil, "Down", kAlerts);
   // Every group notified into the outbox; the receiver refuses them all.

@@ -67,6 +67,10 @@ class NotificationSink {
  public:
   virtual ~NotificationSink() = default;
   virtual bool deliver(const Notification& n) = 0;
+  /// The receivers of the configuration in force, at start and after every reload: a sink
+  /// keeps health series for the integrations they use (and for any it has sent to), so that
+  /// an agent on every node does not export zeros for integrations nobody configured.
+  virtual void receiversChanged(const std::vector<Receiver>& /*receivers*/) {}
   /// The sink's own health metrics.
   virtual void appendStats(MetricBatch& /*out*/) const {}
 };

@@ -53,7 +53,10 @@ class NotificationService : public alerting::NotificationSink {
 
   /// Writes the notification's messages to the outbox; true once they are on disk.
   bool deliver(const alerting::Notification& n) override;
-  /// vigil_notifications_total, vigil_notification_latency_seconds, vigil_outbox_*.
+  void receiversChanged(const std::vector<alerting::Receiver>& receivers) override;
+  /// vigil_notifications_total and vigil_notification_latency_seconds for each notifier that
+  /// a configured receiver uses or that was sent to (at 0 from then on, so that rate() sees
+  /// the first failure), and vigil_outbox_*.
   void appendStats(MetricBatch& out) const override;
   /// Stops the workers; what is pending stays in the outbox for the next start.
   void shutdown();
