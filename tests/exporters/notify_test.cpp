@@ -421,9 +421,11 @@ TEST_CASE("Notifier: what is pending when vigil stops is delivered after the res
     }
     service->shutdown();
   }
-  hook.status = 200;
+  // Still down when vigil starts again: all five are back from the outbox and waiting (were
+  // the receiver up, some could be delivered before pending() is read).
   auto service = openService(fastOptions(dir));
   CHECK(service->pending() == 5);
+  hook.status = 200;
   REQUIRE(service->waitIdle(10s));
   const auto got = hook.got();
   REQUIRE(got.size() == 5);
