@@ -1,6 +1,7 @@
 #pragma once
-// vigil's own health metrics (vigil_*), instrumented with prometheus-cpp's thread-safe
-// counters and gauges and exported like any collected metric.
+// vigil's own health metrics (vigil_*), their values prometheus-cpp's thread-safe gauges (the
+// collectors' health plain atomics), read in place by a scrape and exported like any
+// collected metric.
 
 #include <cstddef>
 #include <cstdint>
