@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace vigil {
 
@@ -120,7 +121,7 @@ struct SelfMetrics::Impl {
                              "excluded.",
                              MetricType::kGauge};
   // In the order they are exported.
-  const SelfFamily* const families[13] = {
+  const std::vector<const SelfFamily*> families = {
       &build_info,  &http_refused,    &tls_reloads,         &http_requests,   &reload_ok,
       &reload_time, &reload_failures, &checkpoint_duration, &checkpoint_time, &checkpoint_failures,
       &clock_jumps, &clock_dropped,   &exported_series};
