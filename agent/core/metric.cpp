@@ -180,30 +180,24 @@ void MetricBatch::addLabelRefs(MetricFamily& family, std::string_view suffix,
     if (position + kLabelsAhead < family.previous.size()) {
       __builtin_prefetch(family.previous[position + kLabelsAhead].labels.data());
     }
-    // Both lists' names are distinct (`last.labels` is a label set; the caller's must be), so
-    // they are the same set when they are the same size and every label given is in
-    // `last.labels` (a handful of labels: no sorting needed to tell).
-    const bool same =
-        last.suffix == suffix && last.labels.size() == labels.size() &&
-        std::all_of(labels.begin(), labels.end(), [&](const LabelRef& l) {
-          return std::any_of(last.labels.begin(), last.labels.end(), [&](const Label& kept) {
-            return kept.name == l.name && kept.value == l.value;
-          });
-        });
-    if (same) {
+    if (last.suffix == suffix && sameLabels(last.labels, labels)) {
       family.samples.push_back(MetricSample{std::move(last.labels), value, std::move(last.suffix)});
       ++family.same_as_previous;
       return;
     }
   }
+  family.samples.push_back(MetricSample{labelSetOf(labels), value, std::string(suffix)});
+}
+
+LabelSet labelSetOf(std::span<const LabelRef> refs) {
   LabelSet made;
-  made.reserve(labels.size());
-  for (const LabelRef& l : labels) {
+  made.reserve(refs.size());
+  for (const LabelRef& l : refs) {
     made.push_back(Label{std::string(l.name), std::string(l.value)});
   }
   std::sort(made.begin(), made.end(),
             [](const Label& a, const Label& b) { return a.name < b.name; });
-  family.samples.push_back(MetricSample{std::move(made), value, std::string(suffix)});
+  return made;
 }
 
 void MetricBatch::addCopyOf(MetricFamily& family, const LabelSet& labels, double value) {

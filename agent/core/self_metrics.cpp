@@ -2,7 +2,6 @@
 
 #include <prometheus/gauge.h>
 
-#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -25,23 +24,13 @@ class SelfFamily {
 
   prometheus::Gauge& at(std::initializer_list<LabelRef> labels) {
     std::lock_guard lock(mu_);
+    const std::span<const LabelRef> refs(labels.begin(), labels.size());
     for (Series& s : series_) {
-      if (s.labels.size() == labels.size() &&
-          std::all_of(labels.begin(), labels.end(), [&](const LabelRef& l) {
-            return std::any_of(s.labels.begin(), s.labels.end(), [&](const Label& kept) {
-              return kept.name == l.name && kept.value == l.value;
-            });
-          })) {
+      if (sameLabels(s.labels, refs)) {
         return s.value;
       }
     }
-    LabelSet made;
-    for (const LabelRef& l : labels) {
-      made.push_back(Label{std::string(l.name), std::string(l.value)});
-    }
-    std::sort(made.begin(), made.end(),
-              [](const Label& a, const Label& b) { return a.name < b.name; });
-    return series_.emplace_back(std::move(made)).value;
+    return series_.emplace_back(labelSetOf(refs)).value;
   }
 
   // A family without series yet is left out, as the text format would show only its header.

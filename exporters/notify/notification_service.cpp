@@ -44,6 +44,11 @@ const std::array<std::string, kLatencyBuckets.size()>& bucketBounds() {
   return kBounds;
 }
 
+// The notifier kind an integration's configuration key names: "slack_configs" is "slack".
+std::string kindOf(const std::string& integration) {
+  return integration.substr(0, integration.find("_configs"));
+}
+
 struct Histogram {
   std::array<uint64_t, kLatencyBuckets.size()> buckets{};
   double sum = 0;
@@ -310,7 +315,7 @@ bool NotificationService::deliver(const alerting::Notification& n) {
     notifier->render(n, *n.receiver_config, s.ctx, messages);
   }
   for (const auto& integration : n.receiver_config->integrations) {
-    const std::string kind = integration.substr(0, integration.find("_configs"));
+    const std::string kind = kindOf(integration);
     const bool known = std::any_of(notifiers().begin(), notifiers().end(),
                                    [&](const auto& nt) { return kind == nt->kind(); });
     std::lock_guard lock(s.mu);
@@ -358,12 +363,11 @@ bool NotificationService::waitIdle(std::chrono::milliseconds timeout) const {
   return impl_->idle_cv.wait_for(lock, timeout, [&] { return impl_->pending == 0; });
 }
 
-// An integration's key without "_configs" is its notifier's kind.
 void NotificationService::receiversChanged(const std::vector<alerting::Receiver>& receivers) {
   std::set<std::string> kinds;
   for (const auto& r : receivers) {
     for (const auto& integration : r.integrations) {
-      kinds.insert(integration.substr(0, integration.find("_configs")));
+      kinds.insert(kindOf(integration));
     }
   }
   std::lock_guard lock(impl_->mu);
@@ -373,15 +377,18 @@ void NotificationService::receiversChanged(const std::vector<alerting::Receiver>
 void NotificationService::appendStats(MetricBatch& out) const {
   const Impl& s = *impl_;
   std::lock_guard lock(s.mu);
+  std::vector<const Notifier*> in_use;
+  for (const auto& nt : notifiers()) {
+    if (s.inUse(nt->kind())) {
+      in_use.push_back(nt.get());
+    }
+  }
   auto& total = out.family("vigil_notifications_total",
                            "Notification messages by notifier and outcome: delivered (2xx), "
                            "retry (a failed attempt that will be retried), rejected (4xx, not "
                            "retried), dropped (outbox limits).",
                            MetricType::kCounter);
-  for (const auto& nt : notifiers()) {
-    if (!s.inUse(nt->kind())) {
-      continue;
-    }
+  for (const Notifier* nt : in_use) {
     for (const char* result : {"delivered", "retry", "rejected", "dropped"}) {
       auto it = s.results.find({nt->kind(), result});
       MetricBatch::add(total, {{"notifier", nt->kind()}, {"result", result}},
@@ -392,10 +399,7 @@ void NotificationService::appendStats(MetricBatch& out) const {
                          "Time from a notification entering the outbox to its receiver taking "
                          "it, retries included.",
                          MetricType::kHistogram);
-  for (const auto& nt : notifiers()) {
-    if (!s.inUse(nt->kind())) {
-      continue;
-    }
+  for (const Notifier* nt : in_use) {
     auto it = s.latency.find(nt->kind());
     const Histogram h = it == s.latency.end() ? Histogram{} : it->second;
     for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {

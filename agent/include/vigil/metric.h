@@ -2,6 +2,7 @@
 // Value types for collected metrics: what a collector produces in one cycle and what the
 // exporters render. Names, label names and types follow the Prometheus data model.
 
+#include <algorithm>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -77,6 +78,18 @@ struct LabelRef {
   std::string_view name;
   std::string_view value;
 };
+
+/// Whether `refs` (distinct names, in any order) are the labels of `set`: the same size, and
+/// every one of them in `set` (a handful of labels: no sorting needed to tell).
+inline bool sameLabels(const LabelSet& set, std::span<const LabelRef> refs) {
+  return set.size() == refs.size() && std::all_of(refs.begin(), refs.end(), [&](const LabelRef& l) {
+           return std::any_of(set.begin(), set.end(), [&](const Label& kept) {
+             return kept.name == l.name && kept.value == l.value;
+           });
+         });
+}
+/// `refs` copied into a label set, sorted by name.
+LabelSet labelSetOf(std::span<const LabelRef> refs);
 
 /// Everything one collector produced in one cycle. Not thread-safe; a batch is filled by one
 /// collector and then published read-only.
