@@ -1,26 +1,29 @@
 // vigil versus node_exporter 1.5 on this machine, with the same collectors, in one run:
 //
-//   build/bench/node_bench [SECONDS]
+//   build/bench/node_bench [--parts N] [SECONDS]
 //
 // Both exporters run at once for SECONDS (default 60) and are scraped in turn once a second
 // over kept-alive connections, as Prometheus does, so that the machine's noise falls on both
 // alike; vigil collects once a second too, so both do one collection per scrape. The time is
-// cut into four parts, each with both started afresh (see measureInParts), and the ratio of
-// each part is printed beside the whole's. vigil runs node_exporter's collectors only (the
-// same collectors); then, alone, with its container collector too. Reported: CPU time per scrape
-// and per series (the process's CPU clock), scrape latency p50/p99, series per scrape, RSS at the
-// end. Then vigil with node and container collectors, not scraped, for its background collection
-// cost at a 1 s interval.
+// cut into N parts (default 4), each with both started afresh (see measureInParts), and the
+// ratio of each part and their median are printed beside the whole's. vigil runs node_exporter's
+// collectors only (the same collectors); then, alone, with its container collector too. Reported:
+// CPU time per scrape and per series (the process's CPU clock), scrape latency p50/p99, series per
+// scrape, RSS at the end. Then vigil with node and container collectors, not scraped, for its
+// background collection cost at a 1 s interval.
 //
-//   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [SECONDS]
+//   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [--parts N]
+//                          [SECONDS]
 //
 // compares this build with another vigil binary instead (say, one built from the last commit):
 // both run at once with node_exporter's collectors, collecting every DURATION (default 1s),
 // and are scraped in turn N times a second (default 1), so that the machine's noise falls on
-// both alike, with checkpoints off. The run is cut into four parts, each with freshly started
-// processes (one process of a binary can run 15 % above another of the same binary for its
-// whole life); it prints CPU per scrape of each and the ratio over the run and in each part,
-// whose spread shows how far to trust it.
+// both alike, with checkpoints off. The run is cut into parts (default 4), each with freshly
+// started processes (one process of a binary can run 15 % above another of the same binary for
+// its whole life); it prints CPU per scrape of each and the ratio over the run, in each part and
+// the parts' median, whose spread shows how far to trust it. Run it against a copy of the same
+// binary first: on a busy VM, four parts of that have ranged from 0.70 to 1.08, so a difference
+// of a few per cent needs many parts (`--parts 16`) and a longer run.
 // `--interval 100ms --rate 10` does ten times the work in the same time.
 #include <httplib.h>
 #include <unistd.h>
@@ -136,16 +139,15 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds, int
 using Starter =
     std::function<std::unique_ptr<vigil::test::ChildProcess>(int port, const std::string& name)>;
 
-// `programs` measured at once in kParts parts of SECONDS / kParts each, every part with fresh
+// `programs` measured at once in `parts` parts of SECONDS / parts each, every part with fresh
 // processes started in turn (a different one first each part): one process of a program can
 // cost 15 % more than another of the same program for its whole life (on a 2-core VM, with
 // address randomisation off and with the processes moved between the cores alike), so a
 // figure is only worth the spread of its parts. Returns each part's results, [part][program].
-constexpr int kParts = 4;
 std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& programs, int seconds,
-                                                int rate) {
+                                                int rate, int part_count) {
   std::vector<std::vector<Result>> parts;
-  for (int part = 1; part <= kParts; ++part) {
+  for (int part = 1; part <= part_count; ++part) {
     std::vector<std::unique_ptr<vigil::test::ChildProcess>> processes(programs.size());
     std::vector<Target> targets(programs.size());
     for (std::size_t turn = 0; turn < programs.size(); ++turn) {
@@ -154,7 +156,7 @@ std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& prog
       processes[k] = programs[k](port, std::to_string(k) + "-" + std::to_string(part));
       targets[k] = {processes[k]->pid(), port};
     }
-    parts.push_back(measure(targets, std::max(seconds / kParts, 1), rate));
+    parts.push_back(measure(targets, std::max(seconds / part_count, 1), rate));
   }
   return parts;
 }
@@ -176,12 +178,19 @@ Result combine(const std::vector<std::vector<Result>>& parts, std::size_t k) {
 }
 
 // The CPU per scrape of program `a` over program `b`'s: in each part, then over the run.
+// With many parts, their median: one pair of processes far off (see measureInParts) moves it
+// less than the mean.
 void printRatios(const std::vector<std::vector<Result>>& parts, std::size_t a, std::size_t b) {
+  std::vector<double> ratios;
   std::printf("by part       ");
   for (const auto& part : parts) {
-    std::printf(" %.3f", part[a].cpu_per_scrape_ms / part[b].cpu_per_scrape_ms);
+    ratios.push_back(part[a].cpu_per_scrape_ms / part[b].cpu_per_scrape_ms);
+    std::printf(" %.3f", ratios.back());
   }
-  std::printf("\n");
+  std::sort(ratios.begin(), ratios.end());
+  const std::size_t n = ratios.size();
+  const double median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+  std::printf("\nmedian part    %.3f  (%zu parts)\n", median, n);
 }
 
 void print(const char* who, const Result& r) {
@@ -210,6 +219,7 @@ std::string vigilConfig(bool containers, const std::string& interval = "1s") {
 int main(int argc, char** argv) {
   int seconds = 60;
   int rate = 1;
+  int part_count = 4;
   std::string interval = "1s";
   std::string against;
   for (int i = 1; i < argc; ++i) {
@@ -218,6 +228,8 @@ int main(int argc, char** argv) {
       against = argv[++i];
     } else if (arg == "--rate" && i + 1 < argc) {
       rate = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--parts" && i + 1 < argc) {
+      part_count = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--interval" && i + 1 < argc) {
       interval = argv[++i];
     } else {
@@ -240,7 +252,7 @@ int main(int argc, char** argv) {
             dir.file("compare-" + name + ".log"));
       });
     }
-    const auto parts = measureInParts(programs, seconds, rate);
+    const auto parts = measureInParts(programs, seconds, rate, part_count);
     const Result mine = combine(parts, 0);
     const Result other = combine(parts, 1);
     std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n",
@@ -282,7 +294,7 @@ int main(int argc, char** argv) {
   const Starter vigil_node = [&](int port, const std::string& name) {
     return startVigil("vigil-node-" + name, false, port);
   };
-  const auto parts = measureInParts({node_exporter, vigil_node}, seconds, 1);
+  const auto parts = measureInParts({node_exporter, vigil_node}, seconds, 1, part_count);
   const Result ne_result = combine(parts, 0);
   const Result vg_result = combine(parts, 1);
   const int vg_port = vigil::test::freeLoopbackPort();
