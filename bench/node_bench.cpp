@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sample_stats.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -177,9 +178,9 @@ Result combine(const std::vector<std::vector<Result>>& parts, std::size_t k) {
   return sum;
 }
 
-// The CPU per scrape of program `a` over program `b`'s: in each part, then over the run.
-// With many parts, their median: one pair of processes far off (see measureInParts) moves it
-// less than the mean.
+// The CPU per scrape of program `a` over program `b`'s in each part, and the parts' median
+// (the caller prints the run's). With many parts, the median: one pair of processes far off (see
+// measureInParts) moves it less than the mean.
 void printRatios(const std::vector<std::vector<Result>>& parts, std::size_t a, std::size_t b) {
   std::vector<double> ratios;
   std::printf("by part       ");
@@ -187,10 +188,7 @@ void printRatios(const std::vector<std::vector<Result>>& parts, std::size_t a, s
     ratios.push_back(part[a].cpu_per_scrape_ms / part[b].cpu_per_scrape_ms);
     std::printf(" %.3f", ratios.back());
   }
-  std::sort(ratios.begin(), ratios.end());
-  const std::size_t n = ratios.size();
-  const double median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
-  std::printf("\nmedian part    %.3f  (%zu parts)\n", median, n);
+  std::printf("\nmedian part    %.3f  (%zu parts)\n", vigil::bench::median(ratios), ratios.size());
 }
 
 void print(const char* who, const Result& r) {

@@ -22,6 +22,7 @@
 
 #include <unistd.h>
 
+#include "bench/sample_stats.h"
 #include "bench/workload.h"
 #include "vigil/rules/rule_eval.h"
 #include "vigil/rules/rule_file.h"
@@ -336,11 +337,6 @@ std::string nodeRulesYaml() {
   return out;
 }
 
-double medianOf(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 double timeCommand(const std::string& cmd) {
   std::vector<double> runs;
   for (int i = 0; i < 5; ++i) {
@@ -350,7 +346,7 @@ double timeCommand(const std::string& cmd) {
     }
     runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
   }
-  return medianOf(runs);
+  return vigil::bench::median(runs);
 }
 
 std::string formatNumber(double v) {
@@ -473,7 +469,7 @@ void runScenario(const std::string& scenario, bool shared) {
       "rules        %-6s %zu rules over %zu series, %zu alerts active, %zu subexpressions "
       "shared: one cycle on one core median %.1f ms wall, %.1f ms CPU (target < 100 ms)\n",
       scenario.c_str(), rules.ruleCount(), series, active_alerts, shared_subexpressions,
-      medianOf(wall), medianOf(cpu));
+      vigil::bench::median(wall), vigil::bench::median(cpu));
 }
 
 }  // namespace

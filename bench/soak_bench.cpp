@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/sample_stats.h"
 #include "bench/scrape_target.h"
 #include "bench/workload.h"
 #include "tests/support/process.h"
@@ -156,14 +157,6 @@ void sendStatsd(int port, int per_second, const std::atomic<bool>& stop,
     std::this_thread::sleep_until(next);
   }
   ::close(fd);
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) {
-    return NAN;
-  }
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
 // Least-squares slope of (t, y), in y per unit of t.
@@ -334,8 +327,8 @@ int main(int argc, char** argv) {
                   : std::max_element(rss.begin(), rss.end(),
                                      [](auto& a, auto& b) { return a.second < b.second; })
                         ->second,
-      slope(second_half), metrics_ms.size(), percentile(metrics_ms, 0.5),
-      percentile(metrics_ms, 0.99), targets_up, kTargets,
+      slope(second_half), metrics_ms.size(), vigil::bench::percentile(metrics_ms, 0.5),
+      vigil::bench::percentile(metrics_ms, 0.99), targets_up, kTargets,
       static_cast<unsigned long long>(statsd_sent.load()), statsd_received,
       statsd_sent.load() ? 100.0 * statsd_received / static_cast<double>(statsd_sent.load()) : 0.0,
       seen_firing.size(), hook.firing.size(), lost, lost ? " e.g. " : "", lost_example.c_str(),
