@@ -715,27 +715,40 @@ void Agent::registerRoutes(HttpServer& http) {
       AlertmanagerApiOptions{impl->options.version, impl->options.revision, unixMillis()});
   registerEscalationApi(http, *impl->alerting);
   // Pushgateway-style ingest: the push collector publishes what is here every cycle.
-  http.routePrefix("/metrics/job/", {"PUT", "POST", "DELETE"},
-                   [](const HttpRequest& req, HttpResponse& res) {
-                     auto& registry = collectors::PushRegistry::instance();
-                     auto key = collectors::PushRegistry::groupingKey(
-                         std::string_view(req.path).substr(std::string_view("/metrics/").size()));
-                     if (!key) {
-                       res.status = 400;
-                       res.body = key.status().message() + "\n";
-                       return;
-                     }
-                     if (req.method == "DELETE") {
-                       (void)registry.remove(*key);  // deleting what is not there is fine
-                       res.status = 202;
-                       return;
-                     }
-                     Status st = registry.push(*key, req.body, req.method == "PUT", unixMillis());
-                     if (!st.isOk()) {
-                       res.status = st.code() == StatusCode::kResourceExhausted ? 429 : 400;
-                       res.body = "push rejected: " + st.message() + "\n";
-                     }
-                   });
+  const HttpHandler push = [](const HttpRequest& req, HttpResponse& res) {
+    auto& registry = collectors::PushRegistry::instance();
+    auto key = collectors::PushRegistry::groupingKey(
+        std::string_view(req.path).substr(std::string_view("/metrics/").size()));
+    if (!key) {
+      res.status = 400;
+      res.body = key.status().message() + "\n";
+      return;
+    }
+    if (req.method == "DELETE") {
+      (void)registry.remove(*key);  // deleting what is not there is fine
+      res.status = 202;
+      return;
+    }
+    // Go's push client sends the protobuf format unless told otherwise.
+    if (auto type = req.headers.find("content-type");
+        type != req.headers.end() &&
+        type->second.find("application/vnd.google.protobuf") != std::string::npos) {
+      res.status = 415;
+      res.body =
+          "push rejected: the protobuf format is not supported; push the text format "
+          "(Content-Type: text/plain; version=0.0.4)\n";
+      return;
+    }
+    Status st = registry.push(*key, req.body, req.method == "PUT", unixMillis());
+    if (!st.isOk()) {
+      res.status = st.code() == StatusCode::kResourceExhausted ? 429 : 400;
+      res.body = "push rejected: " + st.message() + "\n";
+    }
+  };
+  // A job name with a slash comes base64url-encoded, after job@base64.
+  for (const char* prefix : {"/metrics/job/", "/metrics/job@base64/"}) {
+    http.routePrefix(prefix, {"PUT", "POST", "DELETE"}, push);
+  }
   http.route("/-/reload", {"POST", "PUT"}, [this](const HttpRequest&, HttpResponse& res) {
     Status status = reload();
     if (!status.isOk()) {

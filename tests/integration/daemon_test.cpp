@@ -405,16 +405,8 @@ tests:
 
 TEST_CASE("Pushed metrics: PUT, POST and DELETE by grouping key, bad bodies refused",
           "[integration][push]") {
-  TempDir dir;
-  dir.write("vigil.yaml", openOnLoopback("global:\n  collection_interval: 1s\n"));
-  const int port = freeLoopbackPort();
-  ChildProcess vigil(vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), port, dir.file("data")),
-                     dir.file("vigil.log"));
-  httplib::Client client("127.0.0.1", port);
-  REQUIRE(eventually(10s, [&] {
-    auto res = client.Get("/-/healthy");
-    return res && res->status == 200;
-  }));
+  RunningVigil vigil("global:\n  collection_interval: 1s\n");
+  httplib::Client client = vigil.client();
   auto put = client.Put("/metrics/job/backup/db/app",
                         "# TYPE backup_last_success_timestamp_seconds gauge\n"
                         "backup_last_success_timestamp_seconds 1.7e9\n"
@@ -452,4 +444,77 @@ TEST_CASE("Pushed metrics: PUT, POST and DELETE by grouping key, bad bodies refu
   CHECK(del->status == 202);
   CHECK(eventually(
       10s, [&] { return client.Get("/metrics")->body.find("backup_bytes") == std::string::npos; }));
+}
+
+// The client that pushes most batch jobs' metrics: Prometheus's Python client (Debian's
+// python3-prometheus-client) writes a job name or label value with a slash, and an empty one,
+// base64url-encoded after a name ending in @base64.
+TEST_CASE(
+    "Pushed metrics: Prometheus's Python client pushes, adds and deletes, slashes and "
+    "empty values in the grouping key included",
+    "[integration][push]") {
+  RunningVigil vigil("global:\n  collection_interval: 1s\n");
+  httplib::Client client = vigil.client();
+  const std::string gateway = "http://127.0.0.1:" + std::to_string(vigil.port);
+  TempDir dir;
+  dir.write("push.py", R"(import sys
+from prometheus_client import (CollectorRegistry, Gauge, delete_from_gateway, push_to_gateway,
+                               pushadd_to_gateway)
+gateway, action = sys.argv[1], sys.argv[2]
+key = dict(job='backup/nightly', grouping_key={'path': '/var/tmp', 'instance': ''})
+r = CollectorRegistry()
+if action == 'push':
+    Gauge('backup_last_success_timestamp_seconds', 'Last success.', registry=r).set(1.7e9)
+    push_to_gateway(gateway, registry=r, **key)
+elif action == 'add':
+    Gauge('backup_files', 'Files backed up.', registry=r).set(7)
+    pushadd_to_gateway(gateway, registry=r, **key)
+else:
+    delete_from_gateway(gateway, **key)
+)");
+  auto python = [&](const char* action) {
+    CommandResult r = runCommand({"/usr/bin/python3", dir.file("push.py"), gateway, action});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  };
+  // The series as the store has them: the empty instance label is no label at all.
+  auto series = [&](const std::string& name) {
+    auto res = client.Get("/api/v1/query?query=" + name);
+    return res && res->status == 200 ? nlohmann::json::parse(res->body)["data"]["result"]
+                                     : nlohmann::json::array();
+  };
+  python("push");
+  nlohmann::json found;
+  REQUIRE(eventually(10s, [&] {
+    found = series("backup_last_success_timestamp_seconds");
+    return found.size() == 1;
+  }));
+  CHECK(found[0]["metric"] == nlohmann::json{{"__name__", "backup_last_success_timestamp_seconds"},
+                                             {"job", "backup/nightly"},
+                                             {"path", "/var/tmp"}});
+  CHECK(found[0]["value"][1] == "1700000000");
+  // POST adds to the group; PUT would have replaced it.
+  python("add");
+  REQUIRE(eventually(10s, [&] { return series("backup_files").size() == 1; }));
+  CHECK(series("backup_last_success_timestamp_seconds").size() == 1);
+  // DELETE of that grouping key: both families leave /metrics.
+  python("delete");
+  CHECK(eventually(
+      10s, [&] { return client.Get("/metrics")->body.find("backup_files") == std::string::npos; }));
+  CHECK(client.Get("/metrics")->body.find("backup_last_success_timestamp_seconds") ==
+        std::string::npos);
+}
+
+TEST_CASE("Pushed metrics: the protobuf format is refused with what to send instead",
+          "[integration][push]") {
+  RunningVigil vigil("global:\n  collection_interval: 1s\n");
+  httplib::Client client = vigil.client();
+  // What Go's push client sends by default: length-delimited MetricFamily messages (here one,
+  // named "x").
+  auto res = client.Put("/metrics/job/batch", std::string("\x03\x0a\x01x", 4),
+                        "application/vnd.google.protobuf; "
+                        "proto=io.prometheus.client.MetricFamily; encoding=delimited");
+  REQUIRE(res);
+  CHECK(res->status == 415);
+  CHECK_THAT(res->body, Catch::Contains("push the text format"));
 }

@@ -1,5 +1,7 @@
 #include "push_registry.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include "../../http/http_server.h"
@@ -12,6 +14,48 @@ PushRegistry& PushRegistry::instance() {
   return registry;
 }
 
+namespace {
+
+constexpr std::string_view kBase64Suffix = "@base64";
+
+// A grouping key's value as the Pushgateway reads one whose name ends in @base64: base64url
+// (RFC 4648's URL and filename safe alphabet), padding optional, "=" alone for the empty value.
+// The only way a client can send a value with a slash or an empty one; Prometheus's client
+// libraries do so on their own.
+Result<std::string> decodeBase64Url(std::string_view encoded) {
+  while (!encoded.empty() && encoded.back() == '=') {
+    encoded.remove_suffix(1);
+  }
+  if (encoded.size() % 4 == 1) {
+    return invalidArgument("a base64 text of " + std::to_string(encoded.size()) +
+                           " characters (without padding) cannot be whole");
+  }
+  // OpenSSL decodes the standard alphabet in blocks of four: translated and padded first.
+  std::string standard;
+  standard.reserve(encoded.size() + 3);
+  for (char c : encoded) {
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!plain && c != '-' && c != '_') {
+      return invalidArgument(std::string("'") + c + "' is not in the base64url alphabet");
+    }
+    standard += c == '-' ? '+' : (c == '_' ? '/' : c);
+  }
+  const std::size_t padding = (4 - standard.size() % 4) % 4;
+  standard.append(padding, '=');
+  std::string decoded(standard.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
+                                reinterpret_cast<const unsigned char*>(standard.data()),
+                                static_cast<int>(standard.size()));
+  if (n < 0) {
+    return invalidArgument("not base64");
+  }
+  // EVP_DecodeBlock counts the padding's zero bytes too.
+  decoded.resize(static_cast<std::size_t>(n) - padding);
+  return decoded;
+}
+
+}  // namespace
+
 Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
   std::vector<std::string> parts;
   std::size_t pos = 0;
@@ -20,7 +64,7 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
     parts.push_back(percentDecode(path.substr(pos, slash - pos)));
     pos = slash + 1;
   }
-  if (parts.size() < 2 || parts[0] != "job" || parts[1].empty()) {
+  if (parts.size() < 2 || (parts[0] != "job" && parts[0] != "job@base64")) {
     return invalidArgument("expected /metrics/job/JOB[/LABEL/VALUE...]");
   }
   if (parts.size() % 2 != 0) {
@@ -28,13 +72,28 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
   }
   LabelSet key;
   for (std::size_t i = 0; i < parts.size(); i += 2) {
-    if (!isValidLabelName(parts[i]) || parts[i].starts_with("__")) {
-      return invalidArgument("invalid label name in the grouping key: " + parts[i]);
+    std::string name = parts[i];
+    std::string value = parts[i + 1];
+    if (name.ends_with(kBase64Suffix)) {
+      name.resize(name.size() - kBase64Suffix.size());
+      auto decoded = decodeBase64Url(value);
+      if (!decoded) {
+        return invalidArgument("the grouping key's value of " + name + " (\"" +
+                               value.substr(0, 64) +
+                               "\") is not base64url: " + decoded.status().message());
+      }
+      value = std::move(*decoded);
     }
-    if (std::any_of(key.begin(), key.end(), [&](const Label& l) { return l.name == parts[i]; })) {
-      return invalidArgument("label " + parts[i] + " appears twice in the grouping key");
+    if (!isValidLabelName(name) || name.starts_with("__")) {
+      return invalidArgument("invalid label name in the grouping key: " + name);
     }
-    key.push_back({parts[i], parts[i + 1]});
+    if (std::any_of(key.begin(), key.end(), [&](const Label& l) { return l.name == name; })) {
+      return invalidArgument("label " + name + " appears twice in the grouping key");
+    }
+    if (name == "job" && value.empty()) {
+      return invalidArgument("the job name is empty");
+    }
+    key.push_back({std::move(name), std::move(value)});
   }
   std::sort(key.begin(), key.end());
   return key;

@@ -22,7 +22,9 @@ class PushRegistry {
   static PushRegistry& instance();
 
   /// Parses the grouping key from a path below /metrics/ ("job/batch/instance/db-1"): job
-  /// first, then label/value pairs (values percent-decoded). Errors say what is wrong.
+  /// first, then label/value pairs, each part percent-decoded; a value whose name ends in
+  /// @base64 ("path@base64/L3Zhci90bXA") is base64url, as the Pushgateway and Prometheus's
+  /// client libraries have it for values with a slash or empty ones. Errors say what is wrong.
   static Result<LabelSet> groupingKey(std::string_view path);
 
   /// PUT (`replace_all`): the group's metrics become the body's. POST: metrics of the same
