@@ -729,17 +729,9 @@ void Agent::registerRoutes(HttpServer& http) {
       res.status = 202;
       return;
     }
-    // Go's push client sends the protobuf format unless told otherwise.
-    if (auto type = req.headers.find("content-type");
-        type != req.headers.end() &&
-        type->second.find("application/vnd.google.protobuf") != std::string::npos) {
-      res.status = 415;
-      res.body =
-          "push rejected: the protobuf format is not supported; push the text format "
-          "(Content-Type: text/plain; version=0.0.4)\n";
-      return;
-    }
-    Status st = registry.push(*key, req.body, req.method == "PUT", unixMillis());
+    auto type = req.headers.find("content-type");
+    Status st = registry.push(*key, req.body, type != req.headers.end() ? type->second : "",
+                              req.method == "PUT", unixMillis());
     if (!st.isOk()) {
       res.status = st.code() == StatusCode::kResourceExhausted ? 429 : 400;
       res.body = "push rejected: " + st.message() + "\n";

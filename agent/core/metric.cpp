@@ -4,6 +4,8 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "vigil/status.h"
 
@@ -323,6 +325,34 @@ std::string formatPlainFloat(double v) {
   std::string out;
   appendPlainFloat(out, v);
   return out;
+}
+
+std::string goFloat(double v) {
+  if (std::isnan(v)) {
+    return "NaN";
+  }
+  if (std::isinf(v)) {
+    return v > 0 ? "+Inf" : "-Inf";
+  }
+  if (v == 0) {
+    return std::signbit(v) ? "-0" : "0";
+  }
+  // Shortest digits and exponent, then strconv's %g rule for the shortest precision: the
+  // exponent form if exp < -4 or exp >= 6 (so 1e+06, but 123456).
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string sci(buf, end);
+  const auto e = sci.find('e');
+  std::string mantissa = sci.substr(0, e);
+  const int exp = std::stoi(sci.substr(e + 1));
+  if (exp < -4 || exp >= 6) {
+    char out[80];
+    std::snprintf(out, sizeof out, "%se%c%02d", mantissa.c_str(), exp < 0 ? '-' : '+',
+                  std::abs(exp));
+    return out;
+  }
+  auto [fend, fec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  return std::string(buf, fend);
 }
 
 std::string goQuote(std::string_view s) {

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -505,16 +506,103 @@ else:
         std::string::npos);
 }
 
-TEST_CASE("Pushed metrics: the protobuf format is refused with what to send instead",
+// Go's push client sends the protobuf format unless told otherwise. The oracle is a real Go
+// encoder: node_exporter serves the same textfile metrics (a counter, a gauge, an untyped
+// value, a summary and a histogram without its +Inf bucket written out) in both formats, and
+// the body of each, pushed into its own group, must give the same series and values.
+TEST_CASE("Pushed metrics: the protobuf format gives what the text format gives",
           "[integration][push]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("textfile"));
+  dir.write("textfile/pushed.prom", R"(# HELP pushed_jobs_total Jobs done.
+# TYPE pushed_jobs_total counter
+pushed_jobs_total{queue="a"} 3
+pushed_jobs_total{queue="b"} 1e+21
+# TYPE pushed_temperature gauge
+pushed_temperature{room="a b\"c"} -21.5
+pushed_untyped 7
+# TYPE pushed_latency_seconds summary
+pushed_latency_seconds{quantile="0.5"} 0.2
+pushed_latency_seconds{quantile="0.99"} 1.5
+pushed_latency_seconds_sum 10
+pushed_latency_seconds_count 20
+# TYPE pushed_size_bytes histogram
+pushed_size_bytes_bucket{le="0.0001"} 0
+pushed_size_bytes_bucket{le="100"} 1
+pushed_size_bytes_bucket{le="1e+06"} 5
+pushed_size_bytes_bucket{le="+Inf"} 7
+pushed_size_bytes_sum 1234.5
+pushed_size_bytes_count 7
+)");
+  const int ne_port = freeLoopbackPort();
+  ChildProcess node_exporter(
+      {"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
+       "--collector.disable-defaults", "--collector.textfile",
+       "--collector.textfile.directory=" + dir.file("textfile")},
+      dir.file("node_exporter.log"));
   RunningVigil vigil("global:\n  collection_interval: 1s\n");
   httplib::Client client = vigil.client();
-  // What Go's push client sends by default: length-delimited MetricFamily messages (here one,
-  // named "x").
-  auto res = client.Put("/metrics/job/batch", std::string("\x03\x0a\x01x", 4),
-                        "application/vnd.google.protobuf; "
-                        "proto=io.prometheus.client.MetricFamily; encoding=delimited");
-  REQUIRE(res);
-  CHECK(res->status == 415);
-  CHECK_THAT(res->body, Catch::Contains("push the text format"));
+  httplib::Client ne("127.0.0.1", ne_port);
+  const std::string protobuf =
+      "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; "
+      "encoding=delimited";
+  std::string text;
+  REQUIRE(eventually(10s, [&] {
+    auto res = ne.Get("/metrics");
+    text = res && res->status == 200 ? res->body : "";
+    return !text.empty();
+  }));
+  auto proto = ne.Get("/metrics", {{"Accept", protobuf}});
+  REQUIRE(proto);
+  REQUIRE_THAT(proto->get_header_value("Content-Type"),
+               Catch::StartsWith("application/vnd.google.protobuf"));
+  auto put_text = client.Put("/metrics/job/text", text, "text/plain; version=0.0.4");
+  auto put_proto =
+      client.Put("/metrics/job/proto", proto->body, proto->get_header_value("Content-Type"));
+  REQUIRE(put_text);
+  REQUIRE(put_proto);
+  INFO(put_proto->body);
+  CHECK(put_text->status == 200);
+  REQUIRE(put_proto->status == 200);
+  // Every pushed_ series of each group, without its job label, with its value.
+  auto seriesOf = [&](const std::string& job) {
+    std::map<std::string, std::string> found;
+    auto res =
+        client.Get("/api/v1/query",
+                   httplib::Params{{"query", "{__name__=~\"pushed_.*\",job=\"" + job + "\"}"}},
+                   httplib::Headers{});
+    if (!res || res->status != 200) {
+      return found;
+    }
+    nlohmann::json answer = nlohmann::json::parse(res->body);
+    for (auto& s : answer["data"]["result"]) {
+      s["metric"].erase("job");
+      found[s["metric"].dump()] = s["value"][1].get<std::string>();
+    }
+    return found;
+  };
+  std::map<std::string, std::string> from_text;
+  std::map<std::string, std::string> from_proto;
+  REQUIRE(eventually(10s, [&] {
+    from_text = seriesOf("text");
+    from_proto = seriesOf("proto");
+    return from_text.size() == 14 && from_proto.size() == 14;
+  }));
+  CHECK(from_proto == from_text);
+  CHECK(from_proto[R"({"__name__":"pushed_size_bytes_bucket","le":"1e+06"})"] == "5");
+  CHECK(from_proto[R"({"__name__":"pushed_size_bytes_bucket","le":"+Inf"})"] == "7");
+  CHECK(from_proto[R"({"__name__":"pushed_temperature","room":"a b\"c"})"] == "-21.5");
+  // Typed on /metrics as the client said.
+  const std::string metrics = client.Get("/metrics")->body;
+  CHECK_THAT(metrics, Catch::Contains("# TYPE pushed_size_bytes histogram"));
+  CHECK_THAT(metrics, Catch::Contains("# TYPE pushed_latency_seconds summary"));
+
+  // A damaged body is refused with the message it failed in, and the group keeps its metrics.
+  std::string damaged = proto->body;
+  damaged.resize(damaged.size() - 3);
+  auto bad = client.Put("/metrics/job/proto", damaged, protobuf);
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK_THAT(bad->body, Catch::Contains("push rejected: family "));
+  CHECK(seriesOf("proto") == from_text);
 }

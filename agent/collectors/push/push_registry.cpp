@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "../../http/http_server.h"
+#include "protobuf_format.h"
 #include "vigil/text_parser.h"
 
 namespace vigil::collectors {
@@ -99,11 +100,13 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
   return key;
 }
 
-Status PushRegistry::push(const LabelSet& group, std::string_view body, bool replace_all,
-                          int64_t now_ms) {
+Status PushRegistry::push(const LabelSet& group, std::string_view body,
+                          std::string_view content_type, bool replace_all, int64_t now_ms) {
   TextParseLimits limits;
   limits.max_samples = kMaxSamplesPerGroup;
-  auto parsed = parseTextFormat(body, limits);
+  auto parsed = content_type.find(kProtobufMediaType) != std::string_view::npos
+                    ? parseDelimitedMetricFamilies(body, kMaxSamplesPerGroup)
+                    : parseTextFormat(body, limits);
   if (!parsed) {
     return parsed.status();
   }

@@ -1,7 +1,7 @@
 #pragma once
 // Metrics pushed to vigil, Pushgateway-style: batch jobs and business code PUT or POST the
-// text format to /metrics/job/JOB[/LABEL/VALUE...]; each grouping key holds its metrics until
-// replaced or deleted. The `push` collector hands them to the store and /metrics every cycle.
+// text or protobuf format to /metrics/job/JOB[/LABEL/VALUE...]; each grouping key holds its metrics
+// until replaced or deleted. The `push` collector hands them to the store and /metrics every cycle.
 
 #include <map>
 #include <mutex>
@@ -28,8 +28,10 @@ class PushRegistry {
   static Result<LabelSet> groupingKey(std::string_view path);
 
   /// PUT (`replace_all`): the group's metrics become the body's. POST: metrics of the same
-  /// names are replaced, the others kept. A body that does not parse changes nothing.
-  Status push(const LabelSet& group, std::string_view body, bool replace_all, int64_t now_ms);
+  /// names are replaced, the others kept. The body is in the text format, or the protobuf one
+  /// when `content_type` says so. A body that does not parse changes nothing.
+  Status push(const LabelSet& group, std::string_view body, std::string_view content_type,
+              bool replace_all, int64_t now_ms);
   Status remove(const LabelSet& group);
   /// Every group's metrics with its grouping labels, and push_time_seconds per group.
   void snapshot(MetricBatch& out) const;

@@ -30,6 +30,10 @@ void appendPlainFloat(std::string& out, double v);
 inline constexpr std::size_t kMaxPlainFloatChars = 512;  // 1e308 takes 309 digits
 char* writePlainFloat(char* first, double v);
 
+/// Go's fmt %v (strconv's 'g', shortest) for a float64: shortest digits, the exponent form
+/// below 1e-4 and from 1e6 ("1e+06", "123456"). How Go's clients write le and quantile labels.
+std::string goFloat(double v);
+
 /// A string in double quotes as Go's strconv.Quote writes it for the text labels and PromQL
 /// strings hold: \" \\ \n \t \r escaped, other control bytes as \xNN.
 std::string goQuote(std::string_view s);

@@ -1,12 +1,17 @@
-// The Pushgateway's grouping keys as Prometheus's client libraries write them: plain and
-// percent-encoded parts, and base64url values (after a name ending in @base64) for values with
-// a slash and empty ones.
+// Pushed metrics: the Pushgateway's grouping keys as Prometheus's client libraries write them
+// (plain and percent-encoded parts, and base64url values after a name ending in @base64 for
+// values with a slash and empty ones), and bodies in the protobuf format, written by hand.
 #include <catch2/catch.hpp>
+#include <cstring>
+#include <limits>
+#include <map>
 
+#include "agent/collectors/push/protobuf_format.h"
 #include "agent/collectors/push/push_registry.h"
 
 using namespace vigil;
 using vigil::collectors::PushRegistry;
+namespace collectors = vigil::collectors;
 
 namespace {
 
@@ -69,4 +74,117 @@ TEST_CASE("Push grouping keys: what is wrong is named", "[push]") {
   CHECK_THAT(errorOf("job/x/path@base64/abcde"), Catch::Contains("cannot be whole"));
   // The suffix alone names no label.
   CHECK_THAT(errorOf("job/x/@base64/YQ"), Catch::Contains("invalid label name"));
+}
+
+namespace {
+
+// The protobuf wire format, enough to write MetricFamily messages by hand: what a client
+// would send, including what no well-behaved client sends.
+std::string varint(uint64_t v) {
+  std::string out;
+  do {
+    const auto byte = static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    out += byte;
+    v >>= 7;
+  } while (v != 0);
+  return out;
+}
+std::string field(int number, const std::string& bytes) {  // length-delimited
+  return varint(static_cast<uint64_t>(number) << 3 | 2) + varint(bytes.size()) + bytes;
+}
+std::string number(int field_number, double v) {  // fixed64
+  std::string out = varint(static_cast<uint64_t>(field_number) << 3 | 1);
+  char raw[8];
+  std::memcpy(raw, &v, 8);
+  return out + std::string(raw, 8);
+}
+std::string integer(int field_number, uint64_t v) {  // varint
+  return varint(static_cast<uint64_t>(field_number) << 3) + varint(v);
+}
+std::string label(const std::string& name, const std::string& value) {
+  return field(1, field(1, name) + field(2, value));
+}
+// MetricFamily{name, type, metrics}, length-delimited as in a body.
+std::string family(const std::string& name, int type, const std::vector<std::string>& metrics) {
+  std::string f = field(1, name) + integer(3, static_cast<uint64_t>(type));
+  for (const auto& m : metrics) {
+    f += field(4, m);
+  }
+  return varint(f.size()) + f;
+}
+constexpr int kGauge = 1;
+constexpr int kHistogram = 4;
+std::string gauge(double v, const std::string& labels = {}) {
+  return labels + field(2, number(1, v));
+}
+
+}  // namespace
+
+TEST_CASE("Pushed protobuf: histograms get their +Inf bucket once, timestamps are counted",
+          "[push]") {
+  // Buckets 1 and +Inf written out in one metric, only bucket 1 in the other.
+  const std::string bucket1 = field(3, integer(1, 2) + number(2, 1));
+  const std::string bucket_inf =
+      field(3, integer(1, 5) + number(2, std::numeric_limits<double>::infinity()));
+  const std::string with_inf =
+      label("path", "/a") + field(7, integer(1, 5) + number(2, 9.5) + bucket1 + bucket_inf);
+  const std::string without_inf = label("path", "/b") + field(7, integer(1, 4) + bucket1);
+  const std::string timestamped = gauge(1) + integer(6, 1'700'000'000'000);
+  auto parsed = collectors::parseDelimitedMetricFamilies(
+      family("h", kHistogram, {with_inf, without_inf}) + family("g", kGauge, {timestamped}), 100);
+  INFO((parsed ? "" : parsed.status().message()));
+  REQUIRE(parsed);
+  CHECK(parsed->timestamped == 1);
+  std::map<std::string, double> got;
+  for (const MetricFamily& f : parsed->batch.families()) {
+    for (const MetricSample& s : f.samples) {
+      std::string key = f.name + s.suffix;
+      for (const Label& l : s.labels) {
+        key += "," + l.name + "=" + l.value;
+      }
+      got[key] = s.value;
+    }
+  }
+  CHECK(got == std::map<std::string, double>{{"g", 1},
+                                             {"h_bucket,le=+Inf,path=/a", 5},
+                                             {"h_bucket,le=+Inf,path=/b", 4},
+                                             {"h_bucket,le=1,path=/a", 2},
+                                             {"h_bucket,le=1,path=/b", 2},
+                                             {"h_count,path=/a", 5},
+                                             {"h_count,path=/b", 4},
+                                             {"h_sum,path=/a", 9.5},
+                                             {"h_sum,path=/b", 0}});
+  // A timestamped push is refused as in the text format.
+  collectors::PushRegistry registry;
+  CHECK_THAT(registry
+                 .push({{"job", "x"}}, family("g", kGauge, {timestamped}),
+                       "application/vnd.google.protobuf; encoding=delimited", true, 0)
+                 .message(),
+             Catch::Contains("must not carry timestamps"));
+}
+
+TEST_CASE("Pushed protobuf: what is wrong is named with its message, and bounded", "[push]") {
+  auto errorOf = [](const std::string& body, std::size_t max_samples = 100) {
+    auto parsed = collectors::parseDelimitedMetricFamilies(body, max_samples);
+    REQUIRE_FALSE(parsed);
+    return parsed.status().message();
+  };
+  const std::string ok = family("a", kGauge, {gauge(1)});
+  CHECK_THAT(errorOf(ok + family("a", kGauge, {gauge(2)})),
+             Catch::Contains("family 2 (a): a second family of that name"));
+  CHECK_THAT(errorOf(family("1a", kGauge, {gauge(1)})),
+             Catch::Contains("family 1 (1a): invalid metric name"));
+  CHECK_THAT(errorOf(family("a", kGauge, {gauge(1, label("x-y", "1"))})),
+             Catch::Contains("invalid label name \"x-y\""));
+  CHECK_THAT(errorOf(family("a", kGauge, {gauge(1, label("x", "1") + label("x", "2"))})),
+             Catch::Contains("label x appears twice"));
+  CHECK_THAT(errorOf(family("h", kHistogram, {label("le", "1") + field(7, integer(1, 1))})),
+             Catch::Contains("label le is the histogram's own"));
+  CHECK_THAT(errorOf(family("a", kGauge, {gauge(1), gauge(2, label("x", "1")), gauge(3)}), 2),
+             Catch::Contains("more than 2 samples"));
+  // Cut short: in its length prefix, and in its message.
+  CHECK_THAT(errorOf(ok + "\xff"), Catch::Contains("family 2: damaged length prefix"));
+  CHECK_THAT(errorOf(ok.substr(0, ok.size() - 2)),
+             Catch::Contains("family 1: 18 bytes announced, 16 left"));
+  CHECK_THAT(errorOf(varint(3) + "\xff\xff\xff"), Catch::Contains("not a MetricFamily message"));
 }

@@ -50,7 +50,4 @@ class Template {
   std::shared_ptr<const Node> root_;
 };
 
-/// Go's fmt %v for a float64: shortest digits, exponent form below 1e-4 and from 1e6.
-std::string goFloat(double v);
-
 }  // namespace vigil::promql
