@@ -6,6 +6,7 @@
 
 #include "../../http/http_server.h"
 #include "protobuf_format.h"
+#include "vigil/store.h"
 #include "vigil/text_parser.h"
 
 namespace vigil::collectors {
@@ -114,6 +115,18 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
     return invalidArgument("pushed metrics must not carry timestamps");
   }
   std::lock_guard lock(mu_);
+  // Served together on /metrics, a family has one type: a push that would give it another
+  // than another group gave it is refused, as the Pushgateway refuses it.
+  for (const auto& f : parsed->batch.families()) {
+    for (const auto& [other_key, other] : groups_) {
+      auto same = other.families.find(f.name);
+      if (other_key != group && same != other.families.end() && same->second.type != f.type) {
+        return invalidArgument("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
+                               " here but a " + std::string(metricTypeName(same->second.type)) +
+                               " in the group " + labelsToString(other_key));
+      }
+    }
+  }
   if (groups_.find(group) == groups_.end() && groups_.size() >= kMaxGroups) {
     return Status(StatusCode::kResourceExhausted,
                   "too many groups (" + std::to_string(kMaxGroups) + "); delete some first");

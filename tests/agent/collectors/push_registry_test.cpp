@@ -188,3 +188,28 @@ TEST_CASE("Pushed protobuf: what is wrong is named with its message, and bounded
              Catch::Contains("family 1: 18 bytes announced, 16 left"));
   CHECK_THAT(errorOf(varint(3) + "\xff\xff\xff"), Catch::Contains("not a MetricFamily message"));
 }
+
+TEST_CASE("Pushed metrics: a family keeps one type across groups, as on the Pushgateway",
+          "[push]") {
+  collectors::PushRegistry registry;
+  const std::string text = "text/plain; version=0.0.4";
+  REQUIRE(registry.push({{"job", "a"}}, "# TYPE x gauge\nx 1\n", text, true, 0).isOk());
+  // Another group may push x only as a gauge.
+  CHECK(registry.push({{"job", "b"}}, "# TYPE x gauge\nx 2\n", text, true, 0).isOk());
+  const Status refused = registry.push(
+      {{"job", "c"}}, "# TYPE x histogram\nx_bucket{le=\"+Inf\"} 1\nx_sum 1\nx_count 1\n", text,
+      true, 0);
+  CHECK_THAT(refused.message(),
+             Catch::Contains("family x is a histogram here but a gauge in the group {job=\"a\"}"));
+  // Nor may a group that has it change its type while another group has it too.
+  CHECK_FALSE(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 0).isOk());
+  REQUIRE(registry.remove({{"job", "b"}}).isOk());
+  CHECK(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 0).isOk());
+  MetricBatch out;
+  registry.snapshot(out);
+  std::map<std::string, MetricType> types;
+  for (const MetricFamily& f : out.families()) {
+    types[f.name] = f.type;
+  }
+  CHECK(types["x"] == MetricType::kCounter);
+}
