@@ -115,19 +115,27 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
     return invalidArgument("pushed metrics must not carry timestamps");
   }
   std::lock_guard lock(mu_);
+  const bool room = groups_.find(group) != groups_.end() || groups_.size() < kMaxGroups;
   // Served together on /metrics, a family has one type: a push that would give it another
-  // than another group gave it is refused, as the Pushgateway refuses it.
+  // than another group gave it is refused, as the Pushgateway refuses it. Like the
+  // Pushgateway, the group records the failure (push_failure_time_seconds), and is made for it
+  // if new; a body that does not parse is refused before that, and leaves no trace.
   for (const auto& f : parsed->batch.families()) {
     for (const auto& [other_key, other] : groups_) {
       auto same = other.families.find(f.name);
       if (other_key != group && same != other.families.end() && same->second.type != f.type) {
-        return invalidArgument("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
-                               " here but a " + std::string(metricTypeName(same->second.type)) +
-                               " in the group " + labelsToString(other_key));
+        Status refused =
+            invalidArgument("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
+                            " here but a " + std::string(metricTypeName(same->second.type)) +
+                            " in the group " + labelsToString(other_key));
+        if (room) {
+          groups_[group].failed_at = now_ms;
+        }
+        return refused;
       }
     }
   }
-  if (groups_.find(group) == groups_.end() && groups_.size() >= kMaxGroups) {
+  if (!room) {
     return Status(StatusCode::kResourceExhausted,
                   "too many groups (" + std::to_string(kMaxGroups) + "); delete some first");
   }
@@ -164,13 +172,18 @@ void PushRegistry::snapshot(MetricBatch& out) const {
   if (groups_.empty()) {
     return;
   }
-  auto& pushed = out.family("push_time_seconds", "Last Unix time when changing this group.",
-                            MetricType::kGauge);
+  // The Pushgateway's two: 0 for a group that never succeeded, or never failed.
+  auto& failed = out.family("push_failure_time_seconds",
+                            "Last Unix time when changing this group failed.", MetricType::kGauge);
+  auto& pushed =
+      out.family("push_time_seconds", "Last Unix time when changing this group succeeded.",
+                 MetricType::kGauge);
   for (const auto& [key, g] : groups_) {
     for (const auto& [name, f] : g.families) {
       MetricFamily& dest = out.family(name, f.help, f.type);
       dest.samples.insert(dest.samples.end(), f.samples.begin(), f.samples.end());
     }
+    MetricBatch::add(failed, key, static_cast<double>(g.failed_at) / 1000.0);
     MetricBatch::add(pushed, key, static_cast<double>(g.pushed_at) / 1000.0);
   }
 }

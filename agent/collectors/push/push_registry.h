@@ -33,13 +33,15 @@ class PushRegistry {
   Status push(const LabelSet& group, std::string_view body, std::string_view content_type,
               bool replace_all, int64_t now_ms);
   Status remove(const LabelSet& group);
-  /// Every group's metrics with its grouping labels, and push_time_seconds per group.
+  /// Every group's metrics with its grouping labels, and push_time_seconds and
+  /// push_failure_time_seconds per group.
   void snapshot(MetricBatch& out) const;
 
  private:
   struct Group {
     std::map<std::string, MetricFamily> families;  // by name
-    int64_t pushed_at = 0;
+    int64_t pushed_at = 0;  // the last push that changed it (ms); 0: none yet
+    int64_t failed_at = 0;  // the last push refused as inconsistent (ms); 0: none
   };
   mutable std::mutex mu_;
   std::map<LabelSet, Group> groups_;

@@ -189,27 +189,52 @@ TEST_CASE("Pushed protobuf: what is wrong is named with its message, and bounded
   CHECK_THAT(errorOf(varint(3) + "\xff\xff\xff"), Catch::Contains("not a MetricFamily message"));
 }
 
-TEST_CASE("Pushed metrics: a family keeps one type across groups, as on the Pushgateway",
-          "[push]") {
+TEST_CASE(
+    "Pushed metrics: a family keeps one type across groups, and a refused push is "
+    "recorded, as on the Pushgateway",
+    "[push]") {
   collectors::PushRegistry registry;
   const std::string text = "text/plain; version=0.0.4";
-  REQUIRE(registry.push({{"job", "a"}}, "# TYPE x gauge\nx 1\n", text, true, 0).isOk());
+  REQUIRE(registry.push({{"job", "a"}}, "# TYPE x gauge\nx 1\n", text, true, 1'000).isOk());
   // Another group may push x only as a gauge.
-  CHECK(registry.push({{"job", "b"}}, "# TYPE x gauge\nx 2\n", text, true, 0).isOk());
+  CHECK(registry.push({{"job", "b"}}, "# TYPE x gauge\nx 2\n", text, true, 2'000).isOk());
   const Status refused = registry.push(
       {{"job", "c"}}, "# TYPE x histogram\nx_bucket{le=\"+Inf\"} 1\nx_sum 1\nx_count 1\n", text,
-      true, 0);
+      true, 3'000);
   CHECK_THAT(refused.message(),
              Catch::Contains("family x is a histogram here but a gauge in the group {job=\"a\"}"));
   // Nor may a group that has it change its type while another group has it too.
-  CHECK_FALSE(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 0).isOk());
+  CHECK_FALSE(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 4'000).isOk());
+  // A body that does not parse is refused before it reaches a group: no failure recorded.
+  CHECK_FALSE(registry.push({{"job", "b"}}, "x{ 1\n", text, true, 5'000).isOk());
+  auto times = [&] {
+    MetricBatch out;
+    registry.snapshot(out);
+    std::map<std::string, double> found;  // "family job", and x's type
+    for (const MetricFamily& f : out.families()) {
+      for (const MetricSample& sample : f.samples) {
+        found[f.name + " " + sample.labels.back().value] = sample.value;
+      }
+      if (f.name == "x") {
+        found["x type"] = static_cast<double>(f.type);
+      }
+    }
+    return found;
+  };
+  // What the Pushgateway 1.5 shows for the same pushes: the refused group c exists with a
+  // failure time and no success, the others keep their metrics.
+  CHECK(times() ==
+        std::map<std::string, double>{{"push_failure_time_seconds a", 4},
+                                      {"push_failure_time_seconds b", 0},
+                                      {"push_failure_time_seconds c", 3},
+                                      {"push_time_seconds a", 1},
+                                      {"push_time_seconds b", 2},
+                                      {"push_time_seconds c", 0},
+                                      {"x a", 1},
+                                      {"x b", 2},
+                                      {"x type", static_cast<double>(MetricType::kGauge)}});
+  // Once no other group has x, its group may change its type.
   REQUIRE(registry.remove({{"job", "b"}}).isOk());
-  CHECK(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 0).isOk());
-  MetricBatch out;
-  registry.snapshot(out);
-  std::map<std::string, MetricType> types;
-  for (const MetricFamily& f : out.families()) {
-    types[f.name] = f.type;
-  }
-  CHECK(types["x"] == MetricType::kCounter);
+  CHECK(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 6'000).isOk());
+  CHECK(times()["x type"] == static_cast<double>(MetricType::kCounter));
 }
