@@ -60,6 +60,13 @@ struct RunningVigil {
     return res->body;
   }
   std::string log() const { return readFile(dir.file("vigil.log")); }
+  // The result of an instant query (an empty array while vigil does not answer it).
+  nlohmann::json query(const std::string& promql) const {
+    auto res =
+        client().Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+    return res && res->status == 200 ? nlohmann::json::parse(res->body)["data"]["result"]
+                                     : nlohmann::json::array();
+  }
 };
 
 const char* kConfig = R"(global:
@@ -478,16 +485,11 @@ else:
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
   };
-  // The series as the store has them: the empty instance label is no label at all.
-  auto series = [&](const std::string& name) {
-    auto res = client.Get("/api/v1/query?query=" + name);
-    return res && res->status == 200 ? nlohmann::json::parse(res->body)["data"]["result"]
-                                     : nlohmann::json::array();
-  };
   python("push");
+  // The series as the store has them: the empty instance label is no label at all.
   nlohmann::json found;
   REQUIRE(eventually(10s, [&] {
-    found = series("backup_last_success_timestamp_seconds");
+    found = vigil.query("backup_last_success_timestamp_seconds");
     return found.size() == 1;
   }));
   CHECK(found[0]["metric"] == nlohmann::json{{"__name__", "backup_last_success_timestamp_seconds"},
@@ -496,8 +498,8 @@ else:
   CHECK(found[0]["value"][1] == "1700000000");
   // POST adds to the group; PUT would have replaced it.
   python("add");
-  REQUIRE(eventually(10s, [&] { return series("backup_files").size() == 1; }));
-  CHECK(series("backup_last_success_timestamp_seconds").size() == 1);
+  REQUIRE(eventually(10s, [&] { return vigil.query("backup_files").size() == 1; }));
+  CHECK(vigil.query("backup_last_success_timestamp_seconds").size() == 1);
   // DELETE of that grouping key: both families leave /metrics.
   python("delete");
   CHECK(eventually(
@@ -567,15 +569,7 @@ pushed_size_bytes_count 7
   // Every pushed_ series of each group, without its job label, with its value.
   auto seriesOf = [&](const std::string& job) {
     std::map<std::string, std::string> found;
-    auto res =
-        client.Get("/api/v1/query",
-                   httplib::Params{{"query", "{__name__=~\"pushed_.*\",job=\"" + job + "\"}"}},
-                   httplib::Headers{});
-    if (!res || res->status != 200) {
-      return found;
-    }
-    nlohmann::json answer = nlohmann::json::parse(res->body);
-    for (auto& s : answer["data"]["result"]) {
+    for (auto& s : vigil.query("{__name__=~\"pushed_.*\",job=\"" + job + "\"}")) {
       s["metric"].erase("job");
       found[s["metric"].dump()] = s["value"][1].get<std::string>();
     }

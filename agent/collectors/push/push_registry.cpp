@@ -66,8 +66,9 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
     parts.push_back(percentDecode(path.substr(pos, slash - pos)));
     pos = slash + 1;
   }
-  if (parts.size() < 2 || (parts[0] != "job" && parts[0] != "job@base64")) {
-    return invalidArgument("expected /metrics/job/JOB[/LABEL/VALUE...]");
+  const char* const kExpected = "expected /metrics/job/JOB[/LABEL/VALUE...]";
+  if (parts.size() < 2) {
+    return invalidArgument(kExpected);
   }
   if (parts.size() % 2 != 0) {
     return invalidArgument("the grouping key has a label without a value: " + parts.back());
@@ -85,6 +86,9 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
                                "\") is not base64url: " + decoded.status().message());
       }
       value = std::move(*decoded);
+    }
+    if (i == 0 && name != "job") {
+      return invalidArgument(kExpected);
     }
     if (!isValidLabelName(name) || name.starts_with("__")) {
       return invalidArgument("invalid label name in the grouping key: " + name);
