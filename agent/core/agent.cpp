@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -715,7 +718,27 @@ void Agent::registerRoutes(HttpServer& http) {
       AlertmanagerApiOptions{impl->options.version, impl->options.revision, unixMillis()});
   registerEscalationApi(http, *impl->alerting);
   // Pushgateway-style ingest: the push collector publishes what is here every cycle.
-  const HttpHandler push = [](const HttpRequest& req, HttpResponse& res) {
+  // The families vigil exports itself, for pushes to keep their types: the collectors' (but
+  // the push collector's, which holds what was pushed) and its own health metrics as the last
+  // scrape had them.
+  const auto exported =
+      [impl](const std::string& name) -> std::optional<collectors::PushRegistry::ExportedFamily> {
+    if (auto found = impl->snapshots.findFamily(name, "collector/push")) {
+      std::string exporter = found->first;
+      if (exporter.rfind("collector/", 0) == 0) {
+        exporter = "vigil's collector " + exporter.substr(std::string_view("collector/").size());
+      }
+      return collectors::PushRegistry::ExportedFamily{found->second, std::move(exporter)};
+    }
+    std::lock_guard lock(impl->kept_self_batch_mu);
+    for (const MetricFamily& f : impl->kept_self_batch.families()) {
+      if (f.name == name) {
+        return collectors::PushRegistry::ExportedFamily{f.type, "vigil's own health metrics"};
+      }
+    }
+    return std::nullopt;
+  };
+  const HttpHandler push = [exported](const HttpRequest& req, HttpResponse& res) {
     auto& registry = collectors::PushRegistry::instance();
     auto key = collectors::PushRegistry::groupingKey(
         std::string_view(req.path).substr(std::string_view("/metrics/").size()));
@@ -729,9 +752,30 @@ void Agent::registerRoutes(HttpServer& http) {
       res.status = 202;
       return;
     }
+    // Clients may gzip their bodies, as the Pushgateway accepts them.
+    std::string encoding = req.header("content-encoding");
+    std::transform(encoding.begin(), encoding.end(), encoding.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::erase_if(encoding, [](char c) { return c == ' ' || c == '\t'; });
+    std::string decompressed;
+    if (encoding == "gzip" || encoding == "x-gzip") {
+      auto body = gzipDecompress(req.body, collectors::PushRegistry::kMaxBodyBytes);
+      if (!body) {
+        res.status = 400;
+        res.body = "push rejected: " + body.status().message() + "\n";
+        return;
+      }
+      decompressed = std::move(body).value();
+    } else if (!encoding.empty() && encoding != "identity") {
+      res.status = 415;
+      res.body = "push rejected: Content-Encoding " + req.header("content-encoding") +
+                 " is not supported; send gzip or identity\n";
+      return;
+    }
+    const std::string& body = encoding.empty() || encoding == "identity" ? req.body : decompressed;
     auto type = req.headers.find("content-type");
-    Status st = registry.push(*key, req.body, type != req.headers.end() ? type->second : "",
-                              req.method == "PUT", unixMillis());
+    Status st = registry.push(*key, body, type != req.headers.end() ? type->second : "",
+                              req.method == "PUT", unixMillis(), exported);
     if (!st.isOk()) {
       res.status = st.code() == StatusCode::kResourceExhausted ? 429 : 400;
       res.body = "push rejected: " + st.message() + "\n";

@@ -5,7 +5,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vigil/metric.h"
@@ -33,6 +35,23 @@ class SnapshotRegistry {
       }
       it = kept ? std::next(it) : snapshots_.erase(it);
     }
+  }
+  /// The source whose batch has a family called `name`, other than `except`, and that
+  /// family's type; nullopt if there is none.
+  std::optional<std::pair<std::string, MetricType>> findFamily(const std::string& name,
+                                                               const std::string& except) const {
+    std::lock_guard lock(mu_);
+    for (const auto& [source, snapshot] : snapshots_) {
+      if (source == except || snapshot == nullptr) {
+        continue;
+      }
+      for (const MetricFamily& f : snapshot->families()) {
+        if (f.name == name) {
+          return std::make_pair(source, f.type);
+        }
+      }
+    }
+    return std::nullopt;
   }
   std::vector<Snapshot> all() const {
     std::lock_guard lock(mu_);

@@ -4,6 +4,7 @@
 
 #include <isa-l/igzip_lib.h>
 #include <spdlog/spdlog.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -135,6 +136,56 @@ std::string gzipCompress(const std::string& data) {
     return kept.compress(data);
   }
   return Deflater().compress(data);
+}
+
+Result<std::string> gzipDecompress(std::string_view data, std::size_t max_bytes) {
+  z_stream zs{};
+  // 16 + MAX_WBITS: a gzip header and trailer around the deflate stream, checked.
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+    return internalError("gzip: cannot set up a decompressor");
+  }
+  std::string out;
+  char chunk[16384];
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  std::size_t left = data.size();
+  int rc = Z_OK;
+  while (true) {
+    if (zs.avail_in == 0 && left > 0) {
+      zs.avail_in =
+          static_cast<uInt>(std::min<std::size_t>(left, std::numeric_limits<uInt>::max()));
+      left -= zs.avail_in;
+    }
+    zs.next_out = reinterpret_cast<Bytef*>(chunk);
+    zs.avail_out = sizeof chunk;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    const std::size_t produced = sizeof chunk - zs.avail_out;
+    if (out.size() + produced > max_bytes) {
+      inflateEnd(&zs);
+      return invalidArgument("gzip: the body decompresses to more than " +
+                             std::to_string(max_bytes) + " bytes");
+    }
+    out.append(chunk, produced);
+    if (rc == Z_STREAM_END) {
+      // Members may follow one another (RFC 1952); each is decompressed in turn.
+      if (zs.avail_in == 0 && left == 0) {
+        break;
+      }
+      inflateReset(&zs);
+      continue;
+    }
+    if (rc != Z_OK && rc != Z_BUF_ERROR) {
+      const std::string why = "gzip: " + std::string(zs.msg != nullptr ? zs.msg : "not gzip data") +
+                              " (at byte " + std::to_string(zs.total_in) + ")";
+      inflateEnd(&zs);
+      return invalidArgument(why);
+    }
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && left == 0) {
+      inflateEnd(&zs);
+      return invalidArgument("gzip: the body ends in the middle of the stream");
+    }
+  }
+  inflateEnd(&zs);
+  return out;
 }
 
 namespace {

@@ -10,11 +10,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/self_metrics.h"
 #include "access.h"
 #include "vigil/config.h"
+#include "vigil/status.h"
 
 namespace vigil {
 
@@ -94,5 +96,8 @@ std::string percentDecode(std::string_view segment);
 bool acceptsGzip(const std::string& accept_encoding);
 /// Gzip-compresses `data`; empty on failure.
 std::string gzipCompress(const std::string& data);
+/// Decompresses a gzip body (one member or several, one after another), refusing one that
+/// would decompress to more than `max_bytes`. Errors say what is wrong with it.
+Result<std::string> gzipDecompress(std::string_view data, std::size_t max_bytes);
 
 }  // namespace vigil

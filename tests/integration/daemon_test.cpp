@@ -454,6 +454,61 @@ TEST_CASE("Pushed metrics: PUT, POST and DELETE by grouping key, bad bodies refu
       10s, [&] { return client.Get("/metrics")->body.find("backup_bytes") == std::string::npos; }));
 }
 
+// Clients may gzip what they push (the Pushgateway accepts it); GNU gzip writes the body.
+// A family vigil exports itself keeps its type: /metrics serves it under one TYPE line.
+TEST_CASE("Pushed metrics: gzip bodies, and the types of vigil's own families kept",
+          "[integration][push]") {
+  RunningVigil vigil("global:\n  collection_interval: 1s\n");
+  httplib::Client client = vigil.client();
+  TempDir dir;
+  dir.write("body.txt", "# TYPE nightly_rows gauge\nnightly_rows{table=\"orders\"} 1234\n");
+  CommandResult gzip = runCommand({"gzip", "-k", "-f", dir.file("body.txt")});
+  INFO(gzip.output);
+  REQUIRE(gzip.exit_code == 0);
+  const std::string compressed = readFile(dir.file("body.txt.gz"));
+  const httplib::Headers gzipped{{"Content-Encoding", "gzip"}};
+  auto put = client.Put("/metrics/job/nightly", gzipped, compressed, "text/plain");
+  REQUIRE(put);
+  CHECK(put->status == 200);
+  nlohmann::json found;
+  REQUIRE(eventually(10s, [&] {
+    found = vigil.query("nightly_rows");
+    return found.size() == 1;
+  }));
+  CHECK(found[0]["metric"] ==
+        nlohmann::json{{"__name__", "nightly_rows"}, {"job", "nightly"}, {"table", "orders"}});
+  CHECK(found[0]["value"][1] == "1234");
+
+  // A cut-off gzip body and an encoding vigil does not speak are refused, saying which.
+  auto cut = client.Put("/metrics/job/nightly", gzipped,
+                        compressed.substr(0, compressed.size() - 6), "text/plain");
+  REQUIRE(cut);
+  CHECK(cut->status == 400);
+  CHECK_THAT(cut->body, Catch::Contains("gzip: the body ends in the middle of the stream"));
+  auto brotli =
+      client.Put("/metrics/job/nightly", {{"Content-Encoding", "br"}}, "x 1\n", "text/plain");
+  REQUIRE(brotli);
+  CHECK(brotli->status == 415);
+  CHECK_THAT(brotli->body, Catch::Contains("Content-Encoding br is not supported"));
+
+  // node_load1 is the loadavg collector's gauge: pushed as a counter, it is refused.
+  std::string refused;
+  CHECK(eventually(10s, [&] {
+    auto r = client.Put("/metrics/job/nightly", "# TYPE node_load1 counter\nnode_load1 3\n",
+                        "text/plain");
+    refused = r ? r->body : "";
+    return r && r->status == 400;
+  }));
+  CHECK_THAT(refused, Catch::Contains("family node_load1 is a counter here but a gauge exported "
+                                      "by vigil's collector loadavg"));
+  // The group keeps what it had; its failure is recorded as the Pushgateway records it.
+  const std::string metrics = client.Get("/metrics")->body;
+  CHECK(metrics.find("nightly_rows{job=\"nightly\",table=\"orders\"} 1234") != std::string::npos);
+  CHECK(eventually(10s, [&] {
+    return vigil.query("push_failure_time_seconds{job=\"nightly\"} > 0").size() == 1;
+  }));
+}
+
 // The client that pushes most batch jobs' metrics: Prometheus's Python client (Debian's
 // python3-prometheus-client) writes a job name or label value with a slash, and an empty one,
 // base64url-encoded after a name ending in @base64.

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "../../http/http_server.h"
 #include "protobuf_format.h"
@@ -19,6 +21,9 @@ PushRegistry& PushRegistry::instance() {
 namespace {
 
 constexpr std::string_view kBase64Suffix = "@base64";
+// The families kept for every group, as the Pushgateway keeps them.
+const std::string kPushTimeFamily = "push_time_seconds";
+const std::string kFailureTimeFamily = "push_failure_time_seconds";
 
 // A grouping key's value as the Pushgateway reads one whose name ends in @base64: base64url
 // (RFC 4648's URL and filename safe alphabet), padding optional, "=" alone for the empty value.
@@ -106,7 +111,8 @@ Result<LabelSet> PushRegistry::groupingKey(std::string_view path) {
 }
 
 Status PushRegistry::push(const LabelSet& group, std::string_view body,
-                          std::string_view content_type, bool replace_all, int64_t now_ms) {
+                          std::string_view content_type, bool replace_all, int64_t now_ms,
+                          const ExportedFamilies& exported) {
   TextParseLimits limits;
   limits.max_samples = kMaxSamplesPerGroup;
   auto parsed = content_type.find(kProtobufMediaType) != std::string_view::npos
@@ -118,24 +124,39 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
   if (parsed->timestamped > 0) {
     return invalidArgument("pushed metrics must not carry timestamps");
   }
+  // Asked before taking the lock: what answers may take locks of its own.
+  std::vector<std::optional<ExportedFamily>> own(parsed->batch.families().size());
+  if (exported) {
+    for (std::size_t i = 0; i < own.size(); ++i) {
+      own[i] = exported(parsed->batch.families()[i].name);
+    }
+  }
   std::lock_guard lock(mu_);
   const bool room = groups_.find(group) != groups_.end() || groups_.size() < kMaxGroups;
   // Served together on /metrics, a family has one type: a push that would give it another
-  // than another group gave it is refused, as the Pushgateway refuses it. Like the
-  // Pushgateway, the group records the failure (push_failure_time_seconds), and is made for it
-  // if new; a body that does not parse is refused before that, and leaves no trace.
-  for (const auto& f : parsed->batch.families()) {
+  // than another group, or vigil itself, gives it is refused, as the Pushgateway refuses one
+  // inconsistent with its groups or its own metrics. Like the Pushgateway, the group records
+  // the failure (push_failure_time_seconds), and is made for it if new; a body that does not
+  // parse is refused before that, and leaves no trace.
+  auto refuse = [&](const MetricFamily& f, MetricType other, const std::string& where) {
+    if (room) {
+      groups_[group].failed_at = now_ms;
+    }
+    return invalidArgument("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
+                           " here but a " + std::string(metricTypeName(other)) + " " + where);
+  };
+  for (std::size_t i = 0; i < own.size(); ++i) {
+    const MetricFamily& f = parsed->batch.families()[i];
+    if (f.name == kPushTimeFamily || f.name == kFailureTimeFamily) {
+      continue;  // dropped below
+    }
+    if (own[i] && own[i]->type != f.type) {
+      return refuse(f, own[i]->type, "exported by " + own[i]->exporter);
+    }
     for (const auto& [other_key, other] : groups_) {
       auto same = other.families.find(f.name);
       if (other_key != group && same != other.families.end() && same->second.type != f.type) {
-        Status refused =
-            invalidArgument("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
-                            " here but a " + std::string(metricTypeName(same->second.type)) +
-                            " in the group " + labelsToString(other_key));
-        if (room) {
-          groups_[group].failed_at = now_ms;
-        }
-        return refused;
+        return refuse(f, same->second.type, "in the group " + labelsToString(other_key));
       }
     }
   }
@@ -148,6 +169,11 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
     g.families.clear();
   }
   for (const auto& f : parsed->batch.families()) {
+    if (f.name == kPushTimeFamily || f.name == kFailureTimeFamily) {
+      // Its series would be the very ones kept for the group (the grouping key's labels win):
+      // like the Pushgateway, vigil keeps its own and drops the pushed ones.
+      continue;
+    }
     MetricFamily family = f;
     // The grouping key's labels win over the pushed ones, as in the Pushgateway.
     for (auto& sample : family.samples) {
@@ -177,11 +203,10 @@ void PushRegistry::snapshot(MetricBatch& out) const {
     return;
   }
   // The Pushgateway's two: 0 for a group that never succeeded, or never failed.
-  auto& failed = out.family("push_failure_time_seconds",
-                            "Last Unix time when changing this group failed.", MetricType::kGauge);
-  auto& pushed =
-      out.family("push_time_seconds", "Last Unix time when changing this group succeeded.",
-                 MetricType::kGauge);
+  auto& failed = out.family(kFailureTimeFamily, "Last Unix time when changing this group failed.",
+                            MetricType::kGauge);
+  auto& pushed = out.family(kPushTimeFamily, "Last Unix time when changing this group succeeded.",
+                            MetricType::kGauge);
   for (const auto& [key, g] : groups_) {
     for (const auto& [name, f] : g.families) {
       MetricFamily& dest = out.family(name, f.help, f.type);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "agent/collectors/push/protobuf_format.h"
 #include "agent/collectors/push/push_registry.h"
@@ -237,4 +238,52 @@ TEST_CASE(
   REQUIRE(registry.remove({{"job", "b"}}).isOk());
   CHECK(registry.push({{"job", "a"}}, "# TYPE x counter\nx 3\n", text, false, 6'000).isOk());
   CHECK(times()["x type"] == static_cast<double>(MetricType::kCounter));
+}
+
+TEST_CASE(
+    "Pushed metrics: a family keeps the type vigil exports it with, and the push-time "
+    "families are vigil's",
+    "[push]") {
+  collectors::PushRegistry registry;
+  const std::string text = "text/plain; version=0.0.4";
+  // What the agent answers: node_load1 is the loadavg collector's gauge.
+  const collectors::PushRegistry::ExportedFamilies exported =
+      [](const std::string& name) -> std::optional<collectors::PushRegistry::ExportedFamily> {
+    if (name == "node_load1") {
+      return collectors::PushRegistry::ExportedFamily{MetricType::kGauge,
+                                                      "vigil's collector loadavg"};
+    }
+    return std::nullopt;
+  };
+  const Status refused = registry.push({{"job", "a"}}, "# TYPE node_load1 counter\nnode_load1 1\n",
+                                       text, true, 1'000, exported);
+  CHECK_THAT(refused.message(),
+             Catch::Contains("family node_load1 is a counter here but a gauge exported by "
+                             "vigil's collector loadavg"));
+  // As a gauge it joins vigil's family, under the grouping key's labels.
+  CHECK(registry
+            .push({{"job", "b"}}, "# TYPE node_load1 gauge\nnode_load1 2\n", text, true, 2'000,
+                  exported)
+            .isOk());
+  // Its series would be the ones vigil keeps for the group: as on the Pushgateway 1.5, the
+  // push succeeds and they are dropped, the rest of the body kept.
+  CHECK(registry
+            .push({{"job", "b"}}, "push_time_seconds 5\npush_failure_time_seconds 6\nrows 7\n",
+                  text, false, 3'000)
+            .isOk());
+
+  MetricBatch out;
+  registry.snapshot(out);
+  std::map<std::string, double> found;
+  for (const MetricFamily& f : out.families()) {
+    for (const MetricSample& sample : f.samples) {
+      found[f.name + " " + sample.labels.back().value] = sample.value;
+    }
+  }
+  CHECK(found == std::map<std::string, double>{{"node_load1 b", 2},
+                                               {"push_failure_time_seconds a", 1},
+                                               {"push_failure_time_seconds b", 0},
+                                               {"push_time_seconds a", 0},
+                                               {"push_time_seconds b", 3},
+                                               {"rows b", 7}});
 }

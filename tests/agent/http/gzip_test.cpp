@@ -107,3 +107,53 @@ TEST_CASE("Gzip: responses compressed at the same time on several threads", "[ht
     CHECK(g == 50);
   }
 }
+
+namespace {
+
+// zlib's gzip, not the server's ISA-L: bodies as a client compresses them.
+std::string zlibGzip(const std::string& data) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::string out(deflateBound(&zs, static_cast<uLong>(data.size())), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Gzip request bodies: decompressed whole, members in turn, bounded", "[http]") {
+  const std::string body = exposition(3, 2000);  // ~60 KB: several output chunks
+  auto plain = gzipDecompress(zlibGzip(body), 1 << 20);
+  REQUIRE(plain);
+  CHECK(*plain == body);
+  // Two members one after another (RFC 1952) are one body, as gzip -d reads them.
+  auto joined = gzipDecompress(zlibGzip("a 1\n") + zlibGzip("b 2\n"), 1 << 20);
+  REQUIRE(joined);
+  CHECK(*joined == "a 1\nb 2\n");
+  auto empty = gzipDecompress(zlibGzip(""), 1 << 20);
+  REQUIRE(empty);
+  CHECK(empty->empty());
+
+  const std::string gz = zlibGzip(body);
+  auto cut = gzipDecompress(std::string_view(gz).substr(0, gz.size() / 2), 1 << 20);
+  REQUIRE_FALSE(cut);
+  CHECK_THAT(cut.status().message(), Catch::Contains("ends in the middle"));
+  auto not_gzip = gzipDecompress(body, 1 << 20);
+  REQUIRE_FALSE(not_gzip);
+  CHECK_THAT(not_gzip.status().message(), Catch::StartsWith("gzip: incorrect header check"));
+  std::string damaged = gz;
+  damaged[damaged.size() - 5] ^= 0x55;  // the CRC-32 of the trailer
+  auto bad_crc = gzipDecompress(damaged, 1 << 20);
+  REQUIRE_FALSE(bad_crc);
+  CHECK_THAT(bad_crc.status().message(), Catch::Contains("incorrect data check"));
+  // A small body that would inflate past the limit is refused, not inflated whole.
+  auto bomb = gzipDecompress(zlibGzip(std::string(10 << 20, 'x')), 1 << 20);
+  REQUIRE_FALSE(bomb);
+  CHECK_THAT(bomb.status().message(), Catch::Contains("more than 1048576 bytes"));
+}
