@@ -507,6 +507,12 @@ TEST_CASE("Pushed metrics: gzip bodies, and the types of vigil's own families ke
   CHECK(eventually(10s, [&] {
     return vigil.query("push_failure_time_seconds{job=\"nightly\"} > 0").size() == 1;
   }));
+  // What was pushed is not vigil's own: with no other group holding it, the group may give
+  // its family another type.
+  auto retyped = client.Put("/metrics/job/nightly", "# TYPE nightly_rows counter\nnightly_rows 5\n",
+                            "text/plain");
+  REQUIRE(retyped);
+  CHECK(retyped->status == 200);
 }
 
 // The client that pushes most batch jobs' metrics: Prometheus's Python client (Debian's
