@@ -757,22 +757,22 @@ void Agent::registerRoutes(HttpServer& http) {
     std::transform(encoding.begin(), encoding.end(), encoding.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     std::erase_if(encoding, [](char c) { return c == ' ' || c == '\t'; });
-    std::string decompressed;
+    std::optional<std::string> decompressed;
     if (encoding == "gzip" || encoding == "x-gzip") {
-      auto body = gzipDecompress(req.body, collectors::PushRegistry::kMaxBodyBytes);
-      if (!body) {
+      auto inflated = gzipDecompress(req.body, collectors::PushRegistry::kMaxBodyBytes);
+      if (!inflated) {
         res.status = 400;
-        res.body = "push rejected: " + body.status().message() + "\n";
+        res.body = "push rejected: " + inflated.status().message() + "\n";
         return;
       }
-      decompressed = std::move(body).value();
+      decompressed = std::move(inflated).value();
     } else if (!encoding.empty() && encoding != "identity") {
       res.status = 415;
       res.body = "push rejected: Content-Encoding " + req.header("content-encoding") +
                  " is not supported; send gzip or identity\n";
       return;
     }
-    const std::string& body = encoding.empty() || encoding == "identity" ? req.body : decompressed;
+    const std::string& body = decompressed ? *decompressed : req.body;
     auto type = req.headers.find("content-type");
     Status st = registry.push(*key, body, type != req.headers.end() ? type->second : "",
                               req.method == "PUT", unixMillis(), exported);

@@ -148,7 +148,6 @@ Result<std::string> gzipDecompress(std::string_view data, std::size_t max_bytes)
   char chunk[16384];
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   std::size_t left = data.size();
-  int rc = Z_OK;
   while (true) {
     if (zs.avail_in == 0 && left > 0) {
       zs.avail_in =
@@ -157,7 +156,7 @@ Result<std::string> gzipDecompress(std::string_view data, std::size_t max_bytes)
     }
     zs.next_out = reinterpret_cast<Bytef*>(chunk);
     zs.avail_out = sizeof chunk;
-    rc = inflate(&zs, Z_NO_FLUSH);
+    const int rc = inflate(&zs, Z_NO_FLUSH);
     const std::size_t produced = sizeof chunk - zs.avail_out;
     if (out.size() + produced > max_bytes) {
       inflateEnd(&zs);
