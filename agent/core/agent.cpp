@@ -33,6 +33,7 @@
 #include "vigil/collector.h"
 #include "vigil/remote_write.h"
 #include "vigil/store.h"
+#include "vigil/thread_name.h"
 
 namespace vigil {
 
@@ -532,7 +533,10 @@ Status Agent::start() {
     spdlog::error("{}; starting with fresh models", st.message());
   }
   s.anomaly->start();
-  s.maintenance = std::thread([impl = impl_.get()] { impl->maintenanceLoop(); });
+  s.maintenance = std::thread([impl = impl_.get()] {
+    nameThisThread("maint");
+    impl->maintenanceLoop();
+  });
   spdlog::info("vigil started version={} listen_address={} rules={} collectors={}",
                s.options.version,
                ListenAddress{s.config.global.listen_address.host, s.http->port()}.toString(),

@@ -12,6 +12,7 @@
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 #include "vigil/json_integer.h"
+#include "vigil/thread_name.h"
 
 namespace vigil {
 
@@ -116,7 +117,10 @@ void AlertingService::start() {
     std::lock_guard lock(loop_mu_);
     stopping_ = false;
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("alerting");
+    run();
+  });
 }
 
 void AlertingService::stop() {

@@ -13,6 +13,7 @@
 #include "vigil/clock.h"
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
+#include "vigil/thread_name.h"
 
 namespace vigil {
 
@@ -92,7 +93,10 @@ void AnomalyService::start() {
     std::lock_guard lock(loop_mu_);
     stopping_ = false;
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("anomaly");
+    run();
+  });
 }
 
 void AnomalyService::stop() {

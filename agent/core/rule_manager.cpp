@@ -13,6 +13,7 @@
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 #include "vigil/json_integer.h"
+#include "vigil/thread_name.h"
 
 namespace vigil {
 
@@ -211,7 +212,10 @@ RuleManager::~RuleManager() { stop(); }
 void RuleManager::start() {
   for (auto& g : groups_) {
     GroupRunner* runner = g.get();
-    g->thread = std::thread([runner] { runner->run(); });
+    g->thread = std::thread([runner] {
+      nameThisThread("rules");
+      runner->run();
+    });
   }
 }
 

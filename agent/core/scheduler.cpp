@@ -18,6 +18,8 @@
 #include <random>
 #include <thread>
 
+#include "vigil/thread_name.h"
+
 namespace vigil {
 
 namespace asio = boost::asio;
@@ -309,6 +311,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   void startRunner(uint64_t generation) {
     auto self = shared_from_this();
     runner = std::thread([self, generation] {
+      nameThisThread("collect");
       t_runner = generation;
       while (!self->stopping.load() && self->runner_generation.load() == generation) {
         if (self->local_io.run_one() == 0) {
@@ -415,7 +418,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       return;
     }
     auto self = shared_from_this();
-    watchdog_thread = std::thread([self] { self->watchdogLoop(); });
+    watchdog_thread = std::thread([self] {
+      nameThisThread("watchdog");
+      self->watchdogLoop();
+    });
   }
 
   // Wakes the watchdog's thread to see `stopping` and waits for it to end.
@@ -549,7 +555,10 @@ void CollectorScheduler::start() {
   const std::size_t threads = std::clamp<std::size_t>(network_groups + 1, 2, 4);
   for (std::size_t i = 0; i < threads; ++i) {
     auto self = state_;
-    s.threads.emplace_back([self] { self->io.run(); });
+    s.threads.emplace_back([self, i] {
+      nameThisThread("pool", static_cast<int>(i));
+      self->io.run();
+    });
   }
 }
 

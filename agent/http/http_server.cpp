@@ -23,6 +23,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "vigil/thread_name.h"
+
 namespace vigil {
 
 namespace asio = boost::asio;
@@ -699,6 +701,7 @@ Status HttpServer::start() {
   for (std::size_t i = 0; i < s.contexts.size(); ++i) {
     // A thread's io_context runs even with nothing to do until stop().
     s.threads.emplace_back([impl = impl_, i] {
+      nameThisThread("http", static_cast<int>(i));
       auto guard = asio::make_work_guard(*impl->contexts[i]);
       impl->contexts[i]->run();
     });

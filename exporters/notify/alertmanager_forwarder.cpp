@@ -12,6 +12,7 @@
 
 #include "notifier.h"
 #include "vigil/exporters/notify.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::exporters {
 
@@ -136,7 +137,10 @@ struct AlertmanagerForwarder::Impl {
 AlertmanagerForwarder::AlertmanagerForwarder(AlertmanagerForwarderOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->opts = options;
-  impl_->worker = std::thread([p = impl_.get()] { p->work(); });
+  impl_->worker = std::thread([p = impl_.get()] {
+    nameThisThread("am-fwd");
+    p->work();
+  });
 }
 
 AlertmanagerForwarder::~AlertmanagerForwarder() {

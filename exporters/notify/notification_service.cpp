@@ -14,6 +14,7 @@
 #include "outbox.h"
 #include "vigil/clock.h"
 #include "vigil/exporters/notify.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::exporters {
 
@@ -286,7 +287,10 @@ Result<std::shared_ptr<NotificationService>> NotificationService::open(
     spdlog::info("outbox replayed pending={} dir={}", loaded->size(), impl->outbox.dir());
   }
   for (int i = 0; i < std::max(1, impl->opts.workers); ++i) {
-    impl->workers.emplace_back([p = impl.get()] { p->work(); });
+    impl->workers.emplace_back([p = impl.get(), i] {
+      nameThisThread("notify", i);
+      p->work();
+    });
   }
   return std::shared_ptr<NotificationService>(new NotificationService(std::move(impl)));
 }

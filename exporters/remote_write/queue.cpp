@@ -10,6 +10,7 @@
 
 #include "vigil/clock.h"
 #include "vigil/exporters/http_client.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::exporters {
 
@@ -62,7 +63,10 @@ EndpointQueue::EndpointQueue(const Store& store, RemoteWriteConfig config, Label
 EndpointQueue::~EndpointQueue() { stop(); }
 
 void EndpointQueue::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("rw-queue");
+    run();
+  });
 }
 
 void EndpointQueue::stop() {
@@ -228,8 +232,10 @@ void EndpointQueue::cycle() {
   for (int k = 1; k < shards; ++k) {
     const auto i = static_cast<std::size_t>(k);
     if (!by_shard[i].empty()) {
-      threads.emplace_back(
-          [this, k, i, &by_shard, &stats] { sendShard(k, by_shard[i], stats[i]); });
+      threads.emplace_back([this, k, i, &by_shard, &stats] {
+        nameThisThread("rw-shard", k);
+        sendShard(k, by_shard[i], stats[i]);
+      });
     }
   }
   sendShard(0, by_shard[0], stats[0]);

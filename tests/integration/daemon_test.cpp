@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -129,6 +130,35 @@ TEST_CASE("Daemon: health and readiness endpoints", "[integration][daemon]") {
   auto missing = vigil.client().Get("/no/such/path");
   REQUIRE(missing);
   CHECK(missing->status == 404);
+}
+
+TEST_CASE("Daemon: its threads are named for the loops they run", "[integration][daemon]") {
+  // What top -H, ps -L and perf show: which loop uses the CPU.
+  TempDir rules;
+  rules.write("node.yml",
+              "groups:\n  - name: node\n    rules:\n      - record: node:load1\n"
+              "        expr: node_load1\n");
+  RunningVigil vigil(std::string(kConfig) + "rule_files:\n  - " + rules.file("node.yml") + "\n");
+  std::multiset<std::string> names;
+  const auto tasks = std::filesystem::path("/proc") / std::to_string(vigil.process->pid()) / "task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::string name = readFile((task.path() / "comm").string());
+    if (!name.empty() && name.back() == '\n') {
+      name.pop_back();
+    }
+    names.insert(name);
+  }
+  std::string all;
+  for (const auto& n : names) {
+    all += n + " ";
+  }
+  INFO("threads: " << all);
+  for (const char* expected : {"vigil-collect", "vigil-watchdog", "vigil-http0", "vigil-alerting",
+                               "vigil-anomaly", "vigil-maint", "vigil-rules"}) {
+    CHECK(names.count(expected) >= 1);
+  }
+  // Every thread but the main one has a name of its own.
+  CHECK(names.count("vigil") == 1);
 }
 
 TEST_CASE("Daemon: /api/v1/cost summarises the node's cost over the last hour and day",

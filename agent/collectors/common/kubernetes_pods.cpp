@@ -11,6 +11,7 @@
 
 #include "http_get.h"
 #include "proc_file.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::collectors {
 
@@ -323,7 +324,10 @@ std::vector<RelabelConfig> kubernetesAnnotationRelabeling() {
 }
 
 PodDiscovery::PodDiscovery(KubernetesSdConfig config) : config_(std::move(config)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("k8s-pods");
+    run();
+  });
 }
 
 PodDiscovery::~PodDiscovery() {

@@ -18,6 +18,7 @@
 
 #include "../common/proc_file.h"
 #include "node_collectors.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::collectors::node {
 namespace {
@@ -97,7 +98,10 @@ class StatfsWorker {
  public:
   explicit StatfsWorker(StatFn fn) : state_(std::make_shared<State>()) {
     state_->fn = std::move(fn);
-    std::thread([s = state_] { s->run(); }).detach();
+    std::thread([s = state_] {
+      nameThisThread("statfs");
+      s->run();
+    }).detach();
   }
   ~StatfsWorker() {
     std::lock_guard lock(state_->mu);
@@ -357,6 +361,7 @@ class FilesystemCollector final : public Collector {
     // start a fresh one. A watcher waits for the mount to answer, so that it is tried again.
     worker_ = std::make_unique<StatfsWorker>(stat_);
     std::thread([stuck = stuck_, stat = stat_, mountpoint = mount.mountpoint, path = mount.path] {
+      nameThisThread("mountwait");
       struct statfs st {};
       stat(path, st);  // returns when the mount recovers
       std::lock_guard lock(stuck->mu);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "statsd.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::collectors {
 
@@ -54,7 +55,10 @@ class StatsdCollector : public Collector {
                     "statsd cannot listen on " + address.toString() + ": " + ec.message());
     }
     receive();
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      nameThisThread("statsd");
+      io_.run();
+    });
     return Status::ok();
   }
 

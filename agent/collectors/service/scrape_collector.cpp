@@ -16,6 +16,7 @@
 #include "scrape_cache.h"
 #include "vigil/relabel.h"
 #include "vigil/store.h"
+#include "vigil/thread_name.h"
 
 namespace vigil::collectors {
 
@@ -153,6 +154,7 @@ class ScrapeCollector : public Collector {
     std::vector<std::thread> threads;
     for (auto& j : jobs) {
       threads.emplace_back([&j, deadline = ctx.deadline] {
+        nameThisThread("scrape");
         const auto start = std::chrono::steady_clock::now();
         j.status = scrapeOne(*j.config, j.url, j.labels, deadline, *j.cache, j.scraped);
         j.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
