@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace vigil {
 
@@ -178,6 +179,9 @@ uint64_t hashCommentLine(uint64_t h, std::string_view line) {
 struct FamilyInfo {
   MetricType type = MetricType::kUntyped;
   std::string help;
+  bool help_given = false;  // a HELP line came for it
+  bool type_given = false;  // a TYPE line came for it
+  bool sampled = false;     // a sample line came for it
 };
 
 std::optional<MetricType> typeFromName(std::string_view t) {
@@ -196,6 +200,7 @@ std::optional<MetricType> typeFromName(std::string_view t) {
 Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLimits& limits) {
   TextParseResult out;
   std::map<std::string, FamilyInfo, std::less<>> declared;
+  std::set<std::string, std::less<>> sampled_undeclared;  // families with samples, no HELP/TYPE
   // The family of the previous sample line: consecutive samples nearly always share it, and
   // resolving it (suffixes, declared types, the batch's index) is most of a line's cost.
   std::string cached_name;
@@ -237,6 +242,18 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       cached_family = nullptr;  // what a name resolves to may change with its declaration
       p.skipSpaces();
       FamilyInfo& info = declared[name];
+      // Prometheus reads on past these; Go's text parser (the Pushgateway's, promtool's) does
+      // not: said once, for callers that refuse what it refuses.
+      if (out.metadata_error.empty() &&
+          ((keyword == "HELP" && info.help_given) ||
+           (keyword == "TYPE" &&
+            (info.type_given || info.sampled || sampled_undeclared.contains(name))))) {
+        out.metadata_error = "line " + std::to_string(line_no) + ": a second " +
+                             std::string(keyword) + " line for " + name +
+                             (keyword == "TYPE" ? ", or one after its samples" : "");
+      }
+      info.help_given = info.help_given || keyword == "HELP";
+      info.type_given = info.type_given || keyword == "TYPE";
       if (keyword == "HELP") {
         // Carriage returns left at the end (a CRLF body drops one with the line ending) are
         // no text: kept, /metrics would write them back and the next reader would drop one.
@@ -355,6 +372,13 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       }
       cached_family_index = out.batch.familyIndex(family, info ? info->help : std::string(),
                                                   info ? info->type : MetricType::kUntyped);
+      // For the check of TYPE lines after samples (not put in `declared`, where a name
+      // resolves samples to their family).
+      if (auto it = declared.find(family); it != declared.end()) {
+        it->second.sampled = true;
+      } else {
+        sampled_undeclared.insert(family);
+      }
       if (!suffix.empty() && out.batch.families()[cached_family_index].type != info->type) {
         // The base name had samples before its TYPE line, so its family is untyped: a
         // histogram's or summary's suffixed samples cannot join it (rendered back, they would

@@ -99,6 +99,30 @@ rpc_seconds_sum 12.5
   CHECK(untypedSingleValue(r->batch, "rpc_seconds") == 4773);
   CHECK(untypedSingleValue(r->batch, "rpc_seconds_count") == 2693);
   CHECK(untypedSingleValue(r->batch, "rpc_seconds_sum") == 12.5);
+  // Read on, as Prometheus reads on; what Go's parser would refuse is said for those who ask.
+  CHECK(r->metadata_error ==
+        "line 2: a second TYPE line for rpc_seconds, or one after its samples");
+}
+
+TEST_CASE("Text format: repeated HELP and TYPE lines are reported, not refused", "[textformat]") {
+  auto reported = [](const std::string& body) {
+    auto r = parseTextFormat(body);
+    REQUIRE(r);
+    return r->metadata_error;
+  };
+  CHECK(reported("# HELP a One.\n# TYPE a gauge\na 1\n# HELP b Two.\nb 2\n").empty());
+  // HELP after the samples is fine (Go's parser takes it); a second one is not.
+  CHECK(reported("a 1\n# HELP a One.\n").empty());
+  CHECK(reported("# HELP a One.\n# HELP a Two.\na 1\n") == "line 2: a second HELP line for a");
+  CHECK(reported("# TYPE a gauge\n# TYPE a counter\n") ==
+        "line 2: a second TYPE line for a, or one after its samples");
+  // A histogram's suffixed samples are its family's: a TYPE for it after them is late.
+  CHECK(reported("h_bucket{le=\"+Inf\"} 1\n# TYPE h histogram\n").empty());
+  CHECK(reported("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n# TYPE h histogram\n") ==
+        "line 3: a second TYPE line for h, or one after its samples");
+  // The first one is reported.
+  CHECK(reported("# TYPE a gauge\n# TYPE a gauge\n# TYPE b gauge\n# TYPE b gauge\n") ==
+        "line 2: a second TYPE line for a, or one after its samples");
 }
 
 TEST_CASE("Text format: HELP text ends before any carriage returns", "[textformat]") {

@@ -94,6 +94,11 @@ class TextfileCollector : public Collector {
       // As node_exporter: a textfile's samples are as of the scrape.
       return invalidArgument("contains unsupported client-side timestamps");
     }
+    if (parsed && !parsed->metadata_error.empty()) {
+      // node_exporter's parser refuses a second HELP or TYPE line for a family, or a TYPE line
+      // after its samples: the file is skipped there, so here too.
+      return invalidArgument(parsed->metadata_error);
+    }
     return parsed;
   }
 

@@ -3,7 +3,10 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "../../http/http_server.h"
@@ -24,6 +27,7 @@ constexpr std::string_view kBase64Suffix = "@base64";
 // The families kept for every group, as the Pushgateway keeps them.
 const std::string kPushTimeFamily = "push_time_seconds";
 const std::string kFailureTimeFamily = "push_failure_time_seconds";
+constexpr std::string_view kInstanceLabel = "instance";
 
 // A grouping key's value as the Pushgateway reads one whose name ends in @base64: base64url
 // (RFC 4648's URL and filename safe alphabet), padding optional, "=" alone for the empty value.
@@ -59,6 +63,89 @@ Result<std::string> decodeBase64Url(std::string_view encoded) {
   // EVP_DecodeBlock counts the padding's zero bytes too.
   decoded.resize(static_cast<std::size_t>(n) - padding);
   return decoded;
+}
+
+// A pushed series' labels as kept: the grouping key's win over the pushed ones, and one
+// without an instance gets an empty one (see push()). Sorted by name.
+LabelSet seriesLabels(const LabelSet& group, LabelSet pushed) {
+  for (const auto& k : group) {
+    std::erase_if(pushed, [&](const Label& l) { return l.name == k.name; });
+    pushed.push_back(k);
+  }
+  if (std::none_of(pushed.begin(), pushed.end(),
+                   [](const Label& l) { return l.name == kInstanceLabel; })) {
+    pushed.push_back({std::string(kInstanceLabel), ""});
+  }
+  std::sort(pushed.begin(), pushed.end());
+  return pushed;
+}
+
+// A histogram's series without a +Inf bucket get one, their count: the Pushgateway (Go's
+// parser and encoder) serves one, and Prometheus needs it for histogram_quantile().
+void addInfBuckets(MetricFamily& family) {
+  auto withoutLe = [](const LabelSet& labels) {
+    LabelSet out;
+    for (const Label& l : labels) {
+      if (l.name != "le") {
+        out.push_back(l);
+      }
+    }
+    return out;
+  };
+  std::map<LabelSet, std::size_t> last_bucket;  // of each series, by position
+  std::set<LabelSet> with_inf;
+  std::map<LabelSet, double> counts;
+  for (std::size_t i = 0; i < family.samples.size(); ++i) {
+    const MetricSample& s = family.samples[i];
+    if (s.suffix == "_bucket") {
+      LabelSet series = withoutLe(s.labels);
+      auto le = std::find_if(s.labels.begin(), s.labels.end(),
+                             [](const Label& l) { return l.name == "le"; });
+      if (le != s.labels.end() && le->value == "+Inf") {
+        with_inf.insert(series);
+      }
+      last_bucket[std::move(series)] = i;
+    } else if (s.suffix == "_count") {
+      counts[s.labels] = s.value;
+    }
+  }
+  // From the last series backwards, so that the positions before it stay where they were.
+  std::vector<std::pair<std::size_t, MetricSample>> added;
+  for (const auto& [series, count] : counts) {
+    if (with_inf.count(series) != 0) {
+      continue;
+    }
+    LabelSet labels = series;
+    labels.push_back({"le", "+Inf"});
+    std::sort(labels.begin(), labels.end());
+    auto at = last_bucket.find(series);
+    const std::size_t after = at == last_bucket.end() ? family.samples.size() - 1 : at->second;
+    added.push_back({after + 1, MetricSample{std::move(labels), count, "_bucket"}});
+  }
+  std::sort(added.begin(), added.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (auto& [at, sample] : added) {
+    family.samples.insert(family.samples.begin() + static_cast<std::ptrdiff_t>(at),
+                          std::move(sample));
+  }
+}
+
+// A series of `family` that comes twice (its text), if one does.
+std::optional<std::string> repeatedSeries(const MetricFamily& family) {
+  std::vector<const MetricSample*> samples;
+  samples.reserve(family.samples.size());
+  for (const auto& sample : family.samples) {
+    samples.push_back(&sample);
+  }
+  auto key = [](const MetricSample* s) { return std::tie(s->suffix, s->labels); };
+  std::sort(samples.begin(), samples.end(),
+            [&](const MetricSample* a, const MetricSample* b) { return key(a) < key(b); });
+  for (std::size_t i = 1; i < samples.size(); ++i) {
+    if (key(samples[i - 1]) == key(samples[i])) {
+      return family.name + samples[i]->suffix + labelsToString(samples[i]->labels);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -121,8 +208,8 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
   if (!parsed) {
     return parsed.status();
   }
-  if (parsed->timestamped > 0) {
-    return invalidArgument("pushed metrics must not carry timestamps");
+  if (!parsed->metadata_error.empty()) {
+    return invalidArgument(parsed->metadata_error);
   }
   // Asked before taking the lock: what answers may take locks of its own.
   std::vector<std::optional<ExportedFamily>> own(parsed->batch.families().size());
@@ -131,32 +218,82 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
       own[i] = exported(parsed->batch.families()[i].name);
     }
   }
+  // The body's families as they will be kept: the grouping key's labels win over the pushed
+  // ones, and a series without an instance gets an empty one, as the Pushgateway gives it (a
+  // Prometheus scraping with honor_labels then leaves the series without the instance of the
+  // target it scraped). Pushed push_time_seconds and push_failure_time_seconds would be the
+  // very series kept for the group: like the Pushgateway, vigil keeps its own and drops those.
+  std::vector<MetricFamily> families;
+  families.reserve(parsed->batch.families().size());
+  for (const auto& f : parsed->batch.families()) {
+    if (f.name == kPushTimeFamily || f.name == kFailureTimeFamily) {
+      continue;
+    }
+    MetricFamily& family = families.emplace_back(f);
+    for (auto& sample : family.samples) {
+      sample.labels = seriesLabels(group, std::move(sample.labels));
+    }
+    if (family.type == MetricType::kHistogram) {
+      addInfBuckets(family);
+    }
+  }
+  // What makes a body that parses one the Pushgateway refuses as invalid.
+  std::string invalid;
+  if (parsed->timestamped > 0) {
+    invalid = "pushed metrics must not carry timestamps";
+  }
+  for (const MetricFamily& f : families) {
+    if (!invalid.empty()) {
+      break;
+    }
+    for (const auto& sample : f.samples) {
+      auto reserved = std::find_if(sample.labels.begin(), sample.labels.end(),
+                                   [](const Label& l) { return l.name.starts_with("__"); });
+      if (reserved != sample.labels.end()) {
+        invalid = "label " + reserved->name + " of " + f.name +
+                  " is reserved (names starting with __ are Prometheus's)";
+        break;
+      }
+    }
+    if (auto twice = repeatedSeries(f); twice && invalid.empty()) {
+      invalid = "the series " + *twice +
+                " is pushed twice (counting the grouping key's labels, which replace pushed ones)";
+    }
+  }
+
   std::lock_guard lock(mu_);
   const bool room = groups_.find(group) != groups_.end() || groups_.size() < kMaxGroups;
-  // Served together on /metrics, a family has one type: a push that would give it another
-  // than another group, or vigil itself, gives it is refused, as the Pushgateway refuses one
-  // inconsistent with its groups or its own metrics. Like the Pushgateway, the group records
-  // the failure (push_failure_time_seconds), and is made for it if new; a body that does not
-  // parse is refused before that, and leaves no trace.
-  auto refuse = [&](const MetricFamily& f, MetricType other, const std::string& where) {
+  // A body that parses but cannot be kept as it is (timestamps, a series twice, a reserved
+  // label name, a family of another type than another group or vigil itself gives it:
+  // /metrics serves a family under one) is refused as the Pushgateway refuses one invalid or
+  // inconsistent with what it has, and like it the group records the failure
+  // (push_failure_time_seconds), made for it if new; a body that does not parse is refused before
+  // that, and leaves no trace.
+  auto refuse = [&](const std::string& why) {
     if (room) {
       groups_[group].failed_at = now_ms;
     }
-    return invalidArgument("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
-                           " here but a " + std::string(metricTypeName(other)) + " " + where);
+    return invalidArgument(why);
   };
+  auto refuseType = [&](const MetricFamily& f, MetricType other, const std::string& where) {
+    return refuse("family " + f.name + " is a " + std::string(metricTypeName(f.type)) +
+                  " here but a " + std::string(metricTypeName(other)) + " " + where);
+  };
+  if (!invalid.empty()) {
+    return refuse(invalid);
+  }
   for (std::size_t i = 0; i < own.size(); ++i) {
     const MetricFamily& f = parsed->batch.families()[i];
     if (f.name == kPushTimeFamily || f.name == kFailureTimeFamily) {
       continue;  // dropped below
     }
     if (own[i] && own[i]->type != f.type) {
-      return refuse(f, own[i]->type, "exported by " + own[i]->exporter);
+      return refuseType(f, own[i]->type, "exported by " + own[i]->exporter);
     }
     for (const auto& [other_key, other] : groups_) {
       auto same = other.families.find(f.name);
       if (other_key != group && same != other.families.end() && same->second.type != f.type) {
-        return refuse(f, same->second.type, "in the group " + labelsToString(other_key));
+        return refuseType(f, same->second.type, "in the group " + labelsToString(other_key));
       }
     }
   }
@@ -168,22 +305,9 @@ Status PushRegistry::push(const LabelSet& group, std::string_view body,
   if (replace_all) {
     g.families.clear();
   }
-  for (const auto& f : parsed->batch.families()) {
-    if (f.name == kPushTimeFamily || f.name == kFailureTimeFamily) {
-      // Its series would be the very ones kept for the group (the grouping key's labels win):
-      // like the Pushgateway, vigil keeps its own and drops the pushed ones.
-      continue;
-    }
-    MetricFamily family = f;
-    // The grouping key's labels win over the pushed ones, as in the Pushgateway.
-    for (auto& sample : family.samples) {
-      for (const auto& k : group) {
-        std::erase_if(sample.labels, [&](const Label& l) { return l.name == k.name; });
-        sample.labels.push_back(k);
-      }
-      std::sort(sample.labels.begin(), sample.labels.end());
-    }
-    g.families[f.name] = std::move(family);
+  for (MetricFamily& family : families) {
+    std::string name = family.name;
+    g.families[name] = std::move(family);
   }
   g.pushed_at = now_ms;
   return Status::ok();
@@ -212,8 +336,9 @@ void PushRegistry::snapshot(MetricBatch& out) const {
       MetricFamily& dest = out.family(name, f.help, f.type);
       dest.samples.insert(dest.samples.end(), f.samples.begin(), f.samples.end());
     }
-    MetricBatch::add(failed, key, static_cast<double>(g.failed_at) / 1000.0);
-    MetricBatch::add(pushed, key, static_cast<double>(g.pushed_at) / 1000.0);
+    const LabelSet labels = seriesLabels(key, {});
+    MetricBatch::add(failed, labels, static_cast<double>(g.failed_at) / 1000.0);
+    MetricBatch::add(pushed, labels, static_cast<double>(g.pushed_at) / 1000.0);
   }
 }
 

@@ -62,6 +62,10 @@ struct TextParseResult {
   /// Samples that carried their own timestamp (kept out of the batch's one-timestamp model:
   /// counted, the value used as of now).
   std::size_t timestamped = 0;
+  /// The first HELP line for a family that had one, or TYPE line for a family that had one
+  /// or had samples before it ("line N: ..."), empty if none: what Prometheus reads past and
+  /// Go's text parser (the Pushgateway's, promtool's) refuses.
+  std::string metadata_error;
   /// With TextParseLimits::layout: the body's layout, and for each sample line in order where
   /// its sample is in `batch`.
   TextLayout layout;

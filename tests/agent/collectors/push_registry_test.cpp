@@ -9,6 +9,7 @@
 
 #include "agent/collectors/push/protobuf_format.h"
 #include "agent/collectors/push/push_registry.h"
+#include "vigil/store.h"
 
 using namespace vigil;
 using vigil::collectors::PushRegistry;
@@ -286,4 +287,80 @@ TEST_CASE(
                                                {"push_time_seconds a", 0},
                                                {"push_time_seconds b", 3},
                                                {"rows b", 7}});
+}
+
+TEST_CASE(
+    "Pushed metrics: series kept as the Pushgateway keeps them, and what it refuses as invalid "
+    "refused and recorded",
+    "[push]") {
+  collectors::PushRegistry registry;
+  const std::string text = "text/plain; version=0.0.4";
+  auto series = [&] {
+    MetricBatch out;
+    registry.snapshot(out);
+    std::map<std::string, double> found;  // "name+suffix{labels}"
+    for (const MetricFamily& f : out.families()) {
+      for (const MetricSample& sample : f.samples) {
+        found[f.name + sample.suffix + labelsToString(sample.labels)] = sample.value;
+      }
+    }
+    return found;
+  };
+  // A series without an instance gets an empty one; a pushed or grouping-key instance stays.
+  REQUIRE(registry.push({{"job", "a"}}, "m 1\nm{instance=\"x\"} 2\n", text, true, 1'000).isOk());
+  REQUIRE(registry.push({{"instance", "i"}, {"job", "b"}}, "m 3\n", text, true, 1'000).isOk());
+  // A histogram without its +Inf bucket gets one, its count, after its last bucket.
+  REQUIRE(registry
+              .push({{"job", "h"}},
+                    "# TYPE h histogram\nh_bucket{le=\"1\"} 3\nh_sum 1\nh_count 5\n"
+                    "h_bucket{le=\"1\",p=\"/x\"} 1\nh_bucket{le=\"+Inf\",p=\"/x\"} 2\n"
+                    "h_sum{p=\"/x\"} 1\nh_count{p=\"/x\"} 2\n",
+                    text, true, 1'000)
+              .isOk());
+  {
+    MetricBatch out;
+    registry.snapshot(out);
+    const MetricFamily* h = nullptr;
+    for (const MetricFamily& f : out.families()) {
+      h = f.name == "h" ? &f : h;
+    }
+    REQUIRE(h != nullptr);
+    REQUIRE(h->samples.size() == 8);
+    CHECK(h->samples[1].suffix == "_bucket");
+    CHECK(labelsToString(h->samples[1].labels) == "{instance=\"\", job=\"h\", le=\"+Inf\"}");
+    CHECK(h->samples[1].value == 5);
+  }
+
+  // Refused and recorded in the group (made for it): timestamps, a series twice (as written,
+  // or once the grouping key's labels replace the pushed ones), a reserved label name.
+  CHECK_THAT(registry.push({{"job", "t"}}, "m 1 1700000000000\n", text, true, 2'000).message(),
+             Catch::Contains("must not carry timestamps"));
+  CHECK_THAT(
+      registry.push({{"job", "d"}}, "m{a=\"1\"} 1\nm{a=\"1\"} 2\n", text, true, 3'000).message(),
+      Catch::Contains("the series m{a=\"1\", instance=\"\", job=\"d\"} is pushed twice"));
+  CHECK_THAT(
+      registry
+          .push({{"db", "x"}, {"job", "d"}}, "m{db=\"1\"} 1\nm{db=\"2\"} 2\n", text, true, 4'000)
+          .message(),
+      Catch::Contains("is pushed twice (counting the grouping key's labels"));
+  CHECK_THAT(registry.push({{"job", "r"}}, "m{__x=\"1\"} 1\n", text, true, 5'000).message(),
+             Catch::Contains("label __x of m is reserved"));
+  // A second TYPE line (or one after its samples) does not parse as Go parses it: refused
+  // before it reaches a group, nothing recorded.
+  CHECK_THAT(
+      registry.push({{"job", "s"}}, "# TYPE q gauge\nq 1\n# TYPE q gauge\n", text, true, 6'000)
+          .message(),
+      Catch::Contains("line 3: a second TYPE line for q, or one after its samples"));
+
+  const auto found = series();
+  CHECK(found.at("m{instance=\"\", job=\"a\"}") == 1);
+  CHECK(found.at("m{instance=\"x\", job=\"a\"}") == 2);
+  CHECK(found.at("m{instance=\"i\", job=\"b\"}") == 3);
+  CHECK(found.at("push_failure_time_seconds{instance=\"\", job=\"t\"}") == 2);
+  CHECK(found.at("push_failure_time_seconds{instance=\"\", job=\"d\"}") == 3);
+  CHECK(found.at("push_failure_time_seconds{db=\"x\", instance=\"\", job=\"d\"}") == 4);
+  CHECK(found.at("push_failure_time_seconds{instance=\"\", job=\"r\"}") == 5);
+  CHECK(found.count("push_failure_time_seconds{instance=\"\", job=\"s\"}") == 0);
+  CHECK(found.count("push_time_seconds{instance=\"\", job=\"t\"}") == 1);
+  CHECK(found.at("push_time_seconds{instance=\"\", job=\"t\"}") == 0);
 }

@@ -65,13 +65,18 @@ TEST_CASE("Textfile collector: files merged, bad ones skipped and flagged", "[te
   REQUIRE(mtime->samples.size() == 2);
   CHECK(mtime->samples[0].labels == LabelSet{{"file", (dir.path / "backup.prom").string()}});
 
-  // A broken file and one with timestamps: skipped, flagged; the good one stays.
+  // A broken file, one with timestamps and ones with a second TYPE or HELP line (which
+  // node_exporter's parser refuses): skipped, flagged; the good one stays.
   dir.write("broken.prom", "half_written{job=\"x\" 1\n");
   dir.write("stamped.prom", "with_time 1 1700000000000\n");
+  dir.write("retyped.prom", "# TYPE retyped gauge\nretyped 1\n# TYPE retyped gauge\n");
+  dir.write("rehelped.prom", "# HELP rehelped One.\n# HELP rehelped Two.\nrehelped 1\n");
   auto mixed = collect(dir.path.string());
   CHECK(family(mixed, "node_textfile_scrape_error")->samples[0].value == 1);
   CHECK(family(mixed, "backup_last_success_timestamp_seconds") != nullptr);
   CHECK(family(mixed, "with_time") == nullptr);
+  CHECK(family(mixed, "retyped") == nullptr);
+  CHECK(family(mixed, "rehelped") == nullptr);
   CHECK(family(mixed, "node_textfile_mtime_seconds")->samples.size() == 2);
 
   // A directory that is not there is an error too, not a crash.
