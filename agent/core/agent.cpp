@@ -363,18 +363,9 @@ struct Agent::Impl {
     }
   }
 
-  void renderMetrics(std::string& body) {
-    auto snapshots_now = snapshots.all();
-    std::vector<const MetricBatch*> batches;
-    for (const auto& s : snapshots_now) {
-      batches.push_back(s.get());
-    }
-    // The self metrics' batch is kept between scrapes and recycled: its families' names, help
-    // texts and index come back instead of being allocated and hashed anew each time. A scrape
-    // that comes while another holds it makes its own.
-    std::unique_lock kept_lock(kept_self_batch_mu, std::try_to_lock);
-    MetricBatch fresh;
-    MetricBatch& self = kept_lock.owns_lock() ? kept_self_batch : fresh;
+  // vigil's own health metrics, into `self` (recycled: kept from the last time, its families'
+  // names, help texts and index come back instead of being allocated and hashed anew).
+  void fillSelfBatch(MetricBatch& self) {
     self.recycle();
     self_metrics.snapshot(self);
     appendStoreStats(store->stats(), self);
@@ -399,6 +390,21 @@ struct Agent::Impl {
     // Its series are those of the last scrape until a rule, a receiver or a collector comes
     // or goes: the renderer then keeps their text.
     self.sealLayout();
+  }
+
+  void renderMetrics(std::string& body) {
+    auto snapshots_now = snapshots.all();
+    std::vector<const MetricBatch*> batches;
+    for (const auto& s : snapshots_now) {
+      batches.push_back(s.get());
+    }
+    // The self metrics' batch is kept between scrapes and recycled: its families' names, help
+    // texts and index come back instead of being allocated and hashed anew each time. A scrape
+    // that comes while another holds it makes its own.
+    std::unique_lock kept_lock(kept_self_batch_mu, std::try_to_lock);
+    MetricBatch fresh;
+    MetricBatch& self = kept_lock.owns_lock() ? kept_self_batch : fresh;
+    fillSelfBatch(self);
     batches.push_back(&self);
     // Room for a body like the last one (plus some), so rendering appends without regrowing
     // and copying the text a dozen times on every scrape.
@@ -724,7 +730,7 @@ void Agent::registerRoutes(HttpServer& http) {
   // Pushgateway-style ingest: the push collector publishes what is here every cycle.
   // The families vigil exports itself, for pushes to keep their types: the collectors' (but
   // the push collector's, which holds what was pushed) and its own health metrics as the last
-  // scrape had them.
+  // scrape had them, or as they are now when no scrape has come yet.
   const auto exported =
       [impl](const std::string& name) -> std::optional<collectors::PushRegistry::ExportedFamily> {
     if (auto found = impl->snapshots.findFamily(name, "collector/push")) {
@@ -735,6 +741,9 @@ void Agent::registerRoutes(HttpServer& http) {
       return collectors::PushRegistry::ExportedFamily{found->second, std::move(exporter)};
     }
     std::lock_guard lock(impl->kept_self_batch_mu);
+    if (impl->kept_self_batch.empty()) {
+      impl->fillSelfBatch(impl->kept_self_batch);
+    }
     for (const MetricFamily& f : impl->kept_self_batch.families()) {
       if (f.name == name) {
         return collectors::PushRegistry::ExportedFamily{f.type, "vigil's own health metrics"};

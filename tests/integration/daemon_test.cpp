@@ -495,6 +495,13 @@ TEST_CASE("Pushed metrics: gzip bodies, and the types of vigil's own families ke
           "[integration][push]") {
   RunningVigil vigil("global:\n  collection_interval: 1s\n");
   httplib::Client client = vigil.client();
+  // Before any scrape, vigil's own health families keep their types too.
+  auto own =
+      client.Put("/metrics/job/early",
+                 "# TYPE vigil_exporter_series counter\nvigil_exporter_series 1\n", "text/plain");
+  REQUIRE(own);
+  CHECK(own->status == 400);
+  CHECK_THAT(own->body, Catch::Contains("a gauge exported by vigil's own health metrics"));
   TempDir dir;
   dir.write("body.txt", "# TYPE nightly_rows gauge\nnightly_rows{table=\"orders\"} 1234\n");
   CommandResult gzip = runCommand({"gzip", "-k", "-f", dir.file("body.txt")});
