@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -160,4 +162,99 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
   }
   CHECK(compared > 50);
   CHECK(network_gauges > 10);
+}
+
+TEST_CASE("node_exporter differential: the textfile collector, good files and bad",
+          "[integration][node]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("textfile"));
+  auto write = [&](const std::string& name, const std::string& text) {
+    dir.write("textfile/" + name, text);
+  };
+  write("backup.prom",
+        "# HELP tf_backup_last_success_timestamp_seconds Last good backup.\n"
+        "# TYPE tf_backup_last_success_timestamp_seconds gauge\n"
+        "tf_backup_last_success_timestamp_seconds{db=\"app\"} 1.7e9\n"
+        "tf_backup_last_success_timestamp_seconds{db=\"a \\\"quoted\\\" \\\\ name\"} 1.6e9\n");
+  write("jobs.prom",
+        "# TYPE tf_jobs_total counter\ntf_jobs_total{job=\"x\"} 5\n"
+        "tf_untyped_no_help 3\n"
+        "# TYPE tf_latency_seconds histogram\ntf_latency_seconds_bucket{le=\"0.5\"} 2\n"
+        "tf_latency_seconds_bucket{le=\"+Inf\"} 3\ntf_latency_seconds_sum 1.25\n"
+        "tf_latency_seconds_count 3\n");
+  // Each of these is skipped by both, and flagged in node_textfile_scrape_error.
+  write("broken.prom", "tf_half_written{job=\"x\" 1\n");
+  write("stamped.prom", "tf_with_time 1 1700000000000\n");
+  write("retyped.prom", "# TYPE tf_retyped gauge\ntf_retyped 1\n# TYPE tf_retyped gauge\n");
+  write("rehelped.prom", "# HELP tf_rehelped One.\n# HELP tf_rehelped Two.\ntf_rehelped 1\n");
+  write("notes.txt", "tf_not_a_prom_file 1\n");
+
+  const int ne_port = freeLoopbackPort();
+  ChildProcess node_exporter(
+      {"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
+       "--collector.disable-defaults", "--collector.textfile",
+       "--collector.textfile.directory=" + dir.file("textfile")},
+      dir.file("node_exporter.log"));
+  const int vigil_port = freeLoopbackPort();
+  dir.write("vigil.yaml",
+            "global:\n  collection_interval: 1s\ncollectors:\n  textfile:\n"
+            "    enabled: true\n    directory: " +
+                dir.file("textfile") + "\n");
+  ChildProcess vigil(
+      vigilRunArgv(VIGIL_BINARY, dir.file("vigil.yaml"), vigil_port, dir.file("data")),
+      dir.file("vigil.log"));
+  httplib::Client ne("127.0.0.1", ne_port);
+  httplib::Client vg("127.0.0.1", vigil_port);
+
+  // The textfile's series, node_textfile_*'s, and the HELP lines of the textfile's families.
+  auto textfileSeries = [](const std::string& body) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(body);
+    for (std::string line; std::getline(in, line);) {
+      const bool help = line.rfind("# HELP ", 0) == 0;
+      const std::string text = help ? line.substr(7) : line;
+      if (text.rfind("tf_", 0) != 0 && text.rfind("node_textfile_", 0) != 0) {
+        continue;
+      }
+      if (help) {
+        out["# HELP " + text.substr(0, text.find(' '))] = text.substr(text.find(' ') + 1);
+      } else {
+        // Values compared as numbers: Go writes 1.796284128e+09 where vigil writes 1796284128.
+        const auto space = line.rfind(' ');
+        char value[32];
+        std::snprintf(value, sizeof value, "%.17g", std::strtod(line.c_str() + space + 1, nullptr));
+        out[line.substr(0, space)] = value;
+      }
+    }
+    return out;
+  };
+  std::map<std::string, std::string> from_ne;
+  std::map<std::string, std::string> from_vigil;
+  INFO(readFile(dir.file("vigil.log")) << readFile(dir.file("node_exporter.log")));
+  REQUIRE(eventually(15s, [&] {
+    auto a = ne.Get("/metrics");
+    auto b = vg.Get("/metrics");
+    if (!a || a->status != 200 || !b || b->status != 200) {
+      return false;
+    }
+    from_ne = textfileSeries(a->body);
+    from_vigil = textfileSeries(b->body);
+    return from_vigil.count("node_textfile_scrape_error") == 1;
+  }));
+  std::string differences;
+  for (const auto& [key, value] : from_ne) {
+    if (auto it = from_vigil.find(key); it == from_vigil.end() || it->second != value) {
+      differences += "node_exporter: " + key + " " + value + "\n";
+    }
+  }
+  for (const auto& [key, value] : from_vigil) {
+    if (auto it = from_ne.find(key); it == from_ne.end() || it->second != value) {
+      differences += "vigil:         " + key + " " + value + "\n";
+    }
+  }
+  INFO(differences);
+  CHECK(differences.empty());
+  CHECK(from_ne["node_textfile_scrape_error"] == "1");
+  CHECK(from_ne.count("tf_jobs_total{job=\"x\"}") == 1);
+  CHECK(from_ne.count("tf_retyped") == 0);
 }

@@ -53,7 +53,9 @@ class TextfileCollector : public Collector {
         continue;
       }
       for (const auto& f : parsed->batch.families()) {
-        MetricFamily& dest = out.family(f.name, f.help, f.type);
+        // node_exporter's help for a family the file gives none.
+        MetricFamily& dest = out.family(
+            f.name, f.help.empty() ? "Metric read from " + path.string() : f.help, f.type);
         for (const auto& sample : f.samples) {
           dest.samples.push_back(sample);
         }

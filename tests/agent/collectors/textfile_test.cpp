@@ -60,6 +60,9 @@ TEST_CASE("Textfile collector: files merged, bad ones skipped and flagged", "[te
   CHECK(family(good, "backup_last_success_timestamp_seconds")->help == "Last good backup.");
   CHECK(family(good, "backup_last_success_timestamp_seconds")->samples[0].value == 1.7e9);
   CHECK(family(good, "jobs_run_total")->type == MetricType::kCounter);
+  // A family the file gives no help gets node_exporter's.
+  CHECK(family(good, "jobs_run_total")->help ==
+        "Metric read from " + (dir.path / "jobs.prom").string());
   CHECK(family(good, "node_textfile_scrape_error")->samples[0].value == 0);
   const auto* mtime = family(good, "node_textfile_mtime_seconds");
   REQUIRE(mtime->samples.size() == 2);
