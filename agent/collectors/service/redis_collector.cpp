@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <map>
@@ -92,6 +93,34 @@ Result<std::string> readReply(TcpClient& c, TcpClient::Deadline deadline) {
   }
 }
 
+// The elements of an array reply of simple or bulk strings (CONFIG GET's), or what failed.
+Result<std::vector<std::string>> readArray(TcpClient& c, TcpClient::Deadline deadline) {
+  auto line = c.readLine(deadline, 64 * 1024);
+  if (!line) {
+    return line.status();
+  }
+  if (line->empty()) {
+    return invalidArgument("empty reply");
+  }
+  if ((*line)[0] == '-') {
+    return Status(StatusCode::kUnavailable, "server replied: " + line->substr(1));
+  }
+  long long n = -1;
+  auto [end, ec] = std::from_chars(line->data() + 1, line->data() + line->size(), n);
+  if ((*line)[0] != '*' || ec != std::errc() || n < -1 || n > 1024) {
+    return invalidArgument("expected an array, got \"" + line->substr(0, 32) + "\"");
+  }
+  std::vector<std::string> out;
+  for (long long i = 0; i < n; ++i) {
+    auto element = readReply(c, deadline);
+    if (!element) {
+      return element.status();
+    }
+    out.push_back(std::move(*element));
+  }
+  return out;
+}
+
 class RedisCollector : public Collector {
  public:
   explicit RedisCollector(std::vector<ServiceTarget> targets) : targets_(std::move(targets)) {}
@@ -156,11 +185,26 @@ class RedisCollector : public Collector {
     if (!info) {
       return info.status();
     }
-    addInfo(t.address, *info, out);
+    // How many databases there are, for the keys of the empty ones (0), as redis_exporter
+    // gives them. A server that refuses CONFIG (a managed Redis, an ACL without it) still
+    // gives the others: its empty databases are left out.
+    int databases = 0;
+    if (Status st = c.send(command({"CONFIG", "GET", "databases"}), deadline); !st.isOk()) {
+      return st;
+    }
+    if (auto config = readArray(c, deadline); config) {
+      if (config->size() == 2 && (*config)[0] == "databases") {
+        std::from_chars((*config)[1].data(), (*config)[1].data() + (*config)[1].size(), databases);
+      }
+    } else if (config.status().code() != StatusCode::kUnavailable) {
+      return config.status();  // not an error reply: the connection is out of step
+    }
+    addInfo(t.address, *info, std::clamp(databases, 0, 1024), out);
     return Status::ok();
   }
 
-  static void addInfo(const std::string& target, const std::string& info, MetricBatch& out) {
+  static void addInfo(const std::string& target, const std::string& info, int databases,
+                      MetricBatch& out) {
     std::map<std::string, std::string, std::less<>> fields;
     std::vector<std::pair<std::string, std::string>> keyspace;
     std::size_t pos = 0;
@@ -202,23 +246,37 @@ class RedisCollector : public Collector {
       auto it = fields.find(key);
       return it == fields.end() ? std::string() : it->second;
     };
+    // redis_exporter 1.45's labels.
     MetricBatch::add(out.family("redis_instance_info", "Information about the Redis instance",
                                 MetricType::kGauge),
                      {{"target", target},
-                      {"redis_version", label("redis_version")},
+                      {"maxmemory_policy", label("maxmemory_policy")},
+                      {"os", label("os")},
+                      {"process_id", label("process_id")},
+                      {"redis_build_id", label("redis_build_id")},
                       {"redis_mode", label("redis_mode")},
-                      {"role", label("role")}},
+                      {"redis_version", label("redis_version")},
+                      {"role", label("role")},
+                      {"run_id", label("run_id")},
+                      {"tcp_port", label("tcp_port")}},
                      1);
-    auto& keys = out.family("redis_db_keys", "Total number of keys by DB", MetricType::kGauge);
-    auto& expiring = out.family("redis_db_keys_expiring", "Total number of expiring keys by DB",
-                                MetricType::kGauge);
+    // keys=3,expires=1,avg_ttl=0 for each database with keys; 0 for the others.
+    std::map<std::string, std::pair<double, double>> by_db;
+    for (int db = 0; db < databases; ++db) {
+      by_db["db" + std::to_string(db)] = {0, 0};
+    }
     for (const auto& [db, value] : keyspace) {
-      // keys=3,expires=1,avg_ttl=0
       double k = 0;
       double e = 0;
       std::sscanf(value.c_str(), "keys=%lf,expires=%lf", &k, &e);
-      MetricBatch::add(keys, {{"db", db}, {"target", target}}, k);
-      MetricBatch::add(expiring, {{"db", db}, {"target", target}}, e);
+      by_db[db] = {k, e};
+    }
+    auto& keys = out.family("redis_db_keys", "Total number of keys by DB", MetricType::kGauge);
+    auto& expiring = out.family("redis_db_keys_expiring", "Total number of expiring keys by DB",
+                                MetricType::kGauge);
+    for (const auto& [db, counts] : by_db) {
+      MetricBatch::add(keys, {{"db", db}, {"target", target}}, counts.first);
+      MetricBatch::add(expiring, {{"db", db}, {"target", target}}, counts.second);
     }
   }
 

@@ -2,6 +2,9 @@
 // redis_exporter's names, cache hits and misses as the hit-rate rule reads them, keyspace per
 // DB, and a wrong password or a dead server as redis_up 0 with the password never in the error.
 #include <catch2/catch.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include "agent/collectors/common/tcp_client.h"
 #include "agent/collectors/service/redis_collector.h"
@@ -40,7 +43,9 @@ struct RedisServer {
 
 std::map<std::string, double> collect(const ServiceTarget& target, Status* status = nullptr) {
   return collectOnce(collectors::makeRedisCollector, target,
-                     {"db", "redis_mode", "redis_version", "role"}, status);
+                     {"db", "maxmemory_policy", "os", "process_id", "redis_build_id", "redis_mode",
+                      "redis_version", "role", "run_id", "tcp_port"},
+                     status);
 }
 
 }  // namespace
@@ -115,4 +120,96 @@ TEST_CASE("Redis collector: a server that is gone is down, within the deadline",
   CHECK(m["redis_up"] == 0);
   CHECK(st.message().find("cannot connect") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - started < 3s);
+}
+
+TEST_CASE("Redis collector: the series and labels of a real redis_exporter 1.45",
+          "[redis][integration]") {
+  // Debian's prometheus-redis-exporter and vigil, on the same server: every series of the
+  // families vigil exports has redis_exporter's labels (vigil adds `target`), and what does
+  // not move between the two reads has the same value. vigil's own: redis_ping_duration_seconds,
+  // and redis_max_clients (INFO's maxclients, as the reference names it; redis_exporter 1.45
+  // reads it from CONFIG as redis_config_maxclients).
+  RedisServer redis;
+  redis.cli({"SET", "user:1", "alice"});
+  redis.cli({"SET", "session:9", "x", "EX", "3600"});
+  redis.cli({"-n", "3", "SET", "other", "db"});
+  redis.cli({"GET", "user:1"});
+  redis.cli({"GET", "user:404"});
+  const int exporter_port = freeLoopbackPort();
+  ChildProcess exporter({"prometheus-redis-exporter", "--redis.addr=redis://" + redis.address(),
+                         "--redis.password=s3cret-pw",
+                         "--web.listen-address=127.0.0.1:" + std::to_string(exporter_port)},
+                        redis.dir.file("redis_exporter.log"));
+  const std::string url = "http://127.0.0.1:" + std::to_string(exporter_port) + "/metrics";
+  std::string body;
+  REQUIRE(eventually(10s, [&] {
+    CommandResult r = runCommand({"curl", "-sf", url});
+    body = r.output;
+    return r.exit_code == 0 && body.find("redis_up 1") != std::string::npos;
+  }));
+  ServiceTarget t;
+  t.address = redis.address();
+  t.password = "s3cret-pw";
+  Status st;
+  const auto ours = collect(t, &st);  // every label but target
+  REQUIRE(st.isOk());
+
+  // redis_exporter's series as "name|label=value|..." (Go writes labels sorted by name).
+  std::map<std::string, double> theirs;
+  std::istringstream lines(body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') {
+      continue;
+    }
+    const auto space = line.rfind(' ');
+    std::string series = line.substr(0, space);
+    std::string key = series.substr(0, series.find('{'));
+    if (const auto open = series.find('{'); open != std::string::npos) {
+      const std::regex label(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
+      const std::string labels = series.substr(open);
+      for (std::sregex_iterator it(labels.begin(), labels.end(), label), end; it != end; ++it) {
+        key += "|" + (*it)[1].str() + "=" + (*it)[2].str();
+      }
+    }
+    theirs[key] = std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  auto family = [](const std::string& key) { return key.substr(0, key.find('|')); };
+  std::set<std::string> our_families;
+  for (const auto& [key, value] : ours) {
+    our_families.insert(family(key));
+  }
+  const std::set<std::string> ours_only = {"redis_ping_duration_seconds", "redis_max_clients"};
+  const std::set<std::string> steady = {"redis_up",
+                                        "redis_db_keys",
+                                        "redis_db_keys_expiring",
+                                        "redis_instance_info",
+                                        "redis_memory_max_bytes",
+                                        "redis_keyspace_hits_total",
+                                        "redis_keyspace_misses_total",
+                                        "redis_evicted_keys_total",
+                                        "redis_connected_slaves"};
+  std::string differences;
+  for (const auto& [key, value] : ours) {
+    if (ours_only.count(family(key)) != 0) {
+      continue;
+    }
+    auto it = theirs.find(key);
+    if (it == theirs.end()) {
+      differences += "only vigil: " + key + "\n";
+    } else if (steady.count(family(key)) != 0 && it->second != value) {
+      differences += "values differ: " + key + " " + std::to_string(value) + " against " +
+                     std::to_string(it->second) + "\n";
+    }
+  }
+  for (const auto& [key, value] : theirs) {
+    if (our_families.count(family(key)) != 0 && ours.count(key) == 0) {
+      differences += "only redis_exporter: " + key + "\n";
+    }
+  }
+  INFO(differences);
+  CHECK(differences.empty());
+  // Not an empty comparison: the keys of every database, empty ones as 0, as redis_exporter.
+  CHECK(ours.at("redis_db_keys|db=db0") == 2);
+  CHECK(ours.at("redis_db_keys|db=db3") == 1);
+  CHECK(ours.at("redis_db_keys|db=db15") == 0);
 }
