@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -209,13 +210,18 @@ TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order
 TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a hung mount",
           "[agent][collectors][node][filesystem]") {
   const HostPaths paths = fixturePaths();
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  auto fakeStatfs = [&](const std::string& path, struct statfs& st) -> int {
+  // Shared with the collector's helper threads, which are left to finish on their own and may
+  // still be in the fake statfs after the test returns: the state lives as long as they do.
+  struct Hang {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+  };
+  auto hang = std::make_shared<Hang>();
+  auto fakeStatfs = [hang](const std::string& path, struct statfs& st) -> int {
     if (path.find("/stuck") != std::string::npos) {
-      std::unique_lock lock(mu);  // an NFS server that does not answer
-      cv.wait(lock, [&] { return release; });
+      std::unique_lock lock(hang->mu);  // an NFS server that does not answer
+      hang->cv.wait(lock, [&] { return hang->release; });
     }
     if (path.find("/gone") != std::string::npos) {
       return ENOENT;
@@ -239,10 +245,10 @@ TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a
              Catch::Contains("node_filesystem_device_error{device=\"server:/stuck\",fstype=\"nfs\","
                              "mountpoint=\"/stuck\"} 1"));
   {
-    std::lock_guard lock(mu);
-    release = true;
+    std::lock_guard lock(hang->mu);
+    hang->release = true;
   }
-  cv.notify_all();
+  hang->cv.notify_all();
   // Once the mount answers again it is measured again.
   bool recovered = false;
   for (int i = 0; i < 50 && !recovered; ++i) {
@@ -272,16 +278,20 @@ TEST_CASE("Node collectors: filesystem asks local mounts at once, and mounts und
   HostPaths paths;
   paths.procfs = dir + "/proc";
   paths.rootfs = "/";
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  std::map<std::string, std::thread::id> asked_on;
-  auto fakeStatfs = [&](const std::string& path, struct statfs& st) -> int {
-    std::unique_lock lock(mu);
-    asked_on[path] = std::this_thread::get_id();
+  // Shared with the collector's helper threads, which may outlive the test (see above).
+  struct Hang {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool release = false;
+    std::map<std::string, std::thread::id> asked_on;
+  };
+  auto hang = std::make_shared<Hang>();
+  auto fakeStatfs = [hang](const std::string& path, struct statfs& st) -> int {
+    std::unique_lock lock(hang->mu);
+    hang->asked_on[path] = std::this_thread::get_id();
     // Walking a path through a dead NFS server waits as long as statfs on it would.
     if (path.starts_with("/stuck/") || path == "/stuck") {
-      cv.wait_for(lock, std::chrono::seconds(3), [&] { return release; });
+      hang->cv.wait_for(lock, std::chrono::seconds(3), [&] { return hang->release; });
     }
     answerStatfs(st);
     return 0;
@@ -300,7 +310,8 @@ TEST_CASE("Node collectors: filesystem asks local mounts at once, and mounts und
   CHECK_THAT(got, Catch::Contains("node_filesystem_size_bytes{device=\"tmpfs\",fstype=\"tmpfs\","
                                   "mountpoint=\"/stuckless\"} 4096000"));
   {
-    std::lock_guard lock(mu);
+    std::lock_guard lock(hang->mu);
+    auto& asked_on = hang->asked_on;
     // Filesystems that answer from memory are asked on the collecting thread; the rest, and
     // those reached through a mount that may hang (NFS, an automounter), on the helper.
     CHECK(asked_on["/"] == std::this_thread::get_id());
@@ -308,9 +319,9 @@ TEST_CASE("Node collectors: filesystem asks local mounts at once, and mounts und
     CHECK(asked_on["/stuck"] != std::this_thread::get_id());
     CHECK(asked_on.count("/net/backup") == 1);
     CHECK(asked_on["/net/backup"] != std::this_thread::get_id());
-    release = true;
+    hang->release = true;
   }
-  cv.notify_all();
+  hang->cv.notify_all();
   collector.reset();
   fs::remove_all(dir);
 }
