@@ -13,7 +13,7 @@ build_packages=(
 # Real servers and oracles the tests run against.
 test_packages=(
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-pushgateway
-  prometheus-redis-exporter
+  prometheus-redis-exporter prometheus-blackbox-exporter
   redis-server postgresql curl
   openssl systemd binutils python3-prometheus-client
   clang libclang-rt-14-dev lld libfaketime

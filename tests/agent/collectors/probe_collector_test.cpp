@@ -4,6 +4,10 @@
 #include <httplib.h>
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "agent/collectors/service/probe_collector.h"
@@ -118,4 +122,80 @@ TEST_CASE("Probe collector: TCP", "[probe][integration]") {
       probe({ProbeTarget{"", open, {}, "", "", false}, ProbeTarget{"", closed, {}, "", "", false}});
   CHECK(m["probe_success|" + open] == 1);
   CHECK(m["probe_success|" + closed] == 0);
+}
+
+TEST_CASE("Probe collector: the series of a real blackbox_exporter 0.23", "[probe][integration]") {
+  // Debian's prometheus-blackbox-exporter and vigil probe the same servers: each family vigil
+  // exports has blackbox's labels (vigil adds `target`) and, where nothing varies from one
+  // probe to the next, its values.
+  TempDir dir;
+  const auto certs = makeTestCertificates(dir, 2);
+  Server http(std::make_unique<httplib::Server>());
+  Server https(std::make_unique<httplib::SSLServer>(certs.cert.c_str(), certs.key.c_str()));
+  dir.write("blackbox.yml",
+            "modules:\n  http:\n    prober: http\n  https:\n    prober: http\n"
+            "    http:\n      tls_config:\n        ca_file: " +
+                certs.ca + "\n  tcp:\n    prober: tcp\n");
+  const int port = freeLoopbackPort();
+  ChildProcess blackbox(
+      {"prometheus-blackbox-exporter", "--config.file=" + dir.file("blackbox.yml"),
+       "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+      dir.file("blackbox.log"));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  REQUIRE(eventually(10s, [&] {
+    return runCommand({"curl", "-sf", base + "/-/healthy"}).exit_code == 0;
+  }));
+  struct Case {
+    ProbeTarget target;
+    std::string module;
+  };
+  const std::string h = "http://127.0.0.1:" + std::to_string(http.port);
+  const std::string s = "https://127.0.0.1:" + std::to_string(https.port) + "/healthz";
+  const std::string t = "127.0.0.1:" + std::to_string(http.port);
+  const std::vector<Case> cases = {
+      {ProbeTarget{h + "/healthz", "", {}, "", "", false}, "http"},
+      {ProbeTarget{h + "/broken", "", {}, "", "", false}, "http"},
+      {ProbeTarget{s, "", {}, "", certs.ca, false}, "https"},
+      {ProbeTarget{"", t, {}, "", "", false}, "tcp"},
+  };
+  const std::set<std::string> steady = {"probe_success", "probe_http_status_code", "probe_http_ssl",
+                                        "probe_ssl_earliest_cert_expiry"};
+  for (const Case& c : cases) {
+    const std::string target = c.target.url.empty() ? c.target.tcp : c.target.url;
+    INFO(target);
+    const CommandResult bb =
+        runCommand({"curl", "-sfG", base + "/probe", "--data-urlencode", "target=" + target,
+                    "--data-urlencode", "module=" + c.module});
+    REQUIRE(bb.exit_code == 0);
+    // blackbox's series as "name|label values..." (Go writes labels sorted by name).
+    std::map<std::string, double> theirs;
+    std::istringstream lines(bb.output);
+    const std::regex label(R"re([a-zA-Z_][a-zA-Z0-9_]*="((?:[^"\\]|\\.)*)")re");
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty() || line[0] == '#') {
+        continue;
+      }
+      const std::string series = line.substr(0, line.rfind(' '));
+      std::string key = series.substr(0, series.find('{'));
+      for (std::sregex_iterator it(series.begin(), series.end(), label), end; it != end; ++it) {
+        key += "|" + (*it)[1].str();
+      }
+      theirs[key] = std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+    }
+    std::string differences;
+    for (const auto& [ours_key, value] : probe({c.target})) {
+      const std::string key = ours_key.substr(0, ours_key.size() - target.size() - 1);
+      auto it = theirs.find(key);
+      const std::string name = key.substr(0, key.find('|'));
+      if (it == theirs.end()) {
+        differences += "only vigil: " + key + "\n";
+      } else if (steady.count(name) != 0 && it->second != value) {
+        differences += key + ": vigil " + std::to_string(value) + ", blackbox " +
+                       std::to_string(it->second) + "\n";
+      }
+    }
+    INFO(differences);
+    CHECK(differences.empty());
+    CHECK(theirs.count("probe_success") == 1);
+  }
 }
