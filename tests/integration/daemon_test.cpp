@@ -641,11 +641,8 @@ pushed_size_bytes_sum 1234.5
 pushed_size_bytes_count 7
 )");
   const int ne_port = freeLoopbackPort();
-  ChildProcess node_exporter(
-      {"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
-       "--collector.disable-defaults", "--collector.textfile",
-       "--collector.textfile.directory=" + dir.file("textfile")},
-      dir.file("node_exporter.log"));
+  ChildProcess node_exporter(nodeExporterTextfileArgv(ne_port, dir.file("textfile")),
+                             dir.file("node_exporter.log"));
   RunningVigil vigil("global:\n  collection_interval: 1s\n");
   httplib::Client client = vigil.client();
   httplib::Client ne("127.0.0.1", ne_port);

@@ -190,11 +190,8 @@ TEST_CASE("node_exporter differential: the textfile collector, good files and ba
   write("notes.txt", "tf_not_a_prom_file 1\n");
 
   const int ne_port = freeLoopbackPort();
-  ChildProcess node_exporter(
-      {"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
-       "--collector.disable-defaults", "--collector.textfile",
-       "--collector.textfile.directory=" + dir.file("textfile")},
-      dir.file("node_exporter.log"));
+  ChildProcess node_exporter(nodeExporterTextfileArgv(ne_port, dir.file("textfile")),
+                             dir.file("node_exporter.log"));
   const int vigil_port = freeLoopbackPort();
   dir.write("vigil.yaml",
             "global:\n  collection_interval: 1s\ncollectors:\n  textfile:\n"

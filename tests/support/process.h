@@ -74,6 +74,14 @@ inline std::vector<std::string> vigilRunArgv(const std::string& binary, const st
           data_dir};
 }
 
+/// The command line of a real node_exporter (Debian's) on 127.0.0.1:port with only its
+/// textfile collector, reading `directory`: the oracle for textfiles and pushed bodies.
+inline std::vector<std::string> nodeExporterTextfileArgv(int port, const std::string& directory) {
+  return {"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(port),
+          "--collector.disable-defaults", "--collector.textfile",
+          "--collector.textfile.directory=" + directory};
+}
+
 /// `config` with authorization turned off: the tests' vigils listen on loopback, where that is
 /// allowed, so that they can post alerts, silences and reloads without tokens (the security
 /// tests set tokens up themselves).
