@@ -348,9 +348,11 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
       // OpenMetrics counter declared as `foo` has samples named `foo_total`.
       std::string family(name);
       std::string suffix;
-      const FamilyInfo* info = nullptr;
+      FamilyInfo* info = nullptr;
+      bool info_is_family = false;  // info is the declaration of `family` itself
       if (auto it = declared.find(name); it != declared.end()) {
         info = &it->second;
+        info_is_family = true;
       }
       for (std::string_view sfx : {"_bucket", "_sum", "_count", "_total"}) {
         if (info != nullptr || name.size() <= sfx.size() || !name.ends_with(sfx)) {
@@ -366,16 +368,17 @@ Result<TextParseResult> parseTextFormat(std::string_view text, const TextParseLi
         } else if (sfx != "_total" &&
                    (type == MetricType::kHistogram || type == MetricType::kSummary)) {
           info = &it->second;
+          info_is_family = true;
           family = it->first;
           suffix = sfx;
         }
       }
       cached_family_index = out.batch.familyIndex(family, info ? info->help : std::string(),
                                                   info ? info->type : MetricType::kUntyped);
-      // For the check of TYPE lines after samples (not put in `declared`, where a name
-      // resolves samples to their family).
-      if (auto it = declared.find(family); it != declared.end()) {
-        it->second.sampled = true;
+      // For the check of TYPE lines after samples (an undeclared family is not put in
+      // `declared`, where a name resolves samples to their family).
+      if (info_is_family) {
+        info->sampled = true;
       } else {
         sampled_undeclared.insert(family);
       }
