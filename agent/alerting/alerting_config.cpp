@@ -1,4 +1,6 @@
 // Alertmanager 0.25's configuration format and validation rules, with vigil's error positions.
+#include <glob.h>
+
 #include <cctype>
 #include <charconv>
 #include <filesystem>
@@ -7,6 +9,7 @@
 
 #include "alerting_yaml.h"
 #include "vigil/alerting/message.h"
+#include "vigil/rules/template.h"
 
 namespace vigil::alerting {
 
@@ -78,6 +81,7 @@ class AlertingReader {
     if (auto n = root["templates"]; n && !n.IsNull()) {
       if (auto list = r_.stringList(n, YamlReader::join(field, "templates"))) {
         out.templates = *list;
+        readTemplateFiles(n, YamlReader::join(field, "templates"), out);
       }
     }
     if (auto n = root["inhibit_rules"]; n && !n.IsNull()) {
@@ -95,6 +99,16 @@ class AlertingReader {
   }
 
  private:
+  void readTemplateFiles(const YAML::Node& node, const std::string& field, AlertingConfig& out) {
+    const std::string base =
+        r_.file().empty() ? std::string() : std::filesystem::path(r_.file()).parent_path().string();
+    std::vector<TemplateFileError> errors;
+    out.template_library = loadTemplateFiles(out.templates, base, errors);
+    for (const auto& e : errors) {
+      r_.error(node, YamlReader::index(field, e.glob), e.message);
+    }
+  }
+
   void readGlobal(const YAML::Node& n, const std::string& field, AlertingConfig& out) {
     if (!n.IsMap()) {
       r_.error(n, field, "expected a mapping, got " + YamlReader::kindOf(n));
@@ -1171,6 +1185,52 @@ void readInto(YamlReader& reader, const YAML::Node& node, const std::string& fie
 }
 
 }  // namespace
+
+std::shared_ptr<const promql::Template> loadTemplateFiles(const std::vector<std::string>& globs,
+                                                          const std::string& base_dir,
+                                                          std::vector<TemplateFileError>& errors) {
+  constexpr std::uintmax_t kMaxTemplateFileBytes = 1 << 20;
+  auto library = std::make_shared<promql::Template>();
+  bool any = false;
+  for (std::size_t i = 0; i < globs.size(); ++i) {
+    std::string pattern = globs[i];
+    if (!base_dir.empty() && std::filesystem::path(pattern).is_relative()) {
+      pattern = (std::filesystem::path(base_dir) / pattern).string();
+    }
+    glob_t matches{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &matches);
+    if (rc != 0 && rc != GLOB_NOMATCH) {
+      errors.push_back({i, "cannot expand the glob " + pattern});
+    }
+    std::vector<std::string> files;
+    if (rc == 0) {
+      files.assign(matches.gl_pathv, matches.gl_pathv + matches.gl_pathc);
+    }
+    globfree(&matches);
+    for (const auto& file : files) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(file, ec);
+      if (ec || size > kMaxTemplateFileBytes) {
+        errors.push_back(
+            {i, file + ": " + (ec ? "cannot read: " + ec.message() : "larger than 1 MiB")});
+        continue;
+      }
+      auto text = readConfigText(file);
+      if (!text) {
+        errors.push_back({i, text.status().message()});
+        continue;
+      }
+      auto parsed = promql::Template::parse(*text);
+      if (!parsed) {
+        errors.push_back({i, file + ": " + parsed.status().message()});
+        continue;
+      }
+      library->addDefinitions(*parsed);
+      any = true;
+    }
+  }
+  return any ? library : nullptr;
+}
 
 AlertingConfigResult parseAlertingConfig(std::string_view yaml_text, std::string_view file) {
   AlertingConfigResult result;

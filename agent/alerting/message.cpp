@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <ctime>
-#include <functional>
 #include <optional>
 
-#include "vigil/rules/template.h"
+#include "vigil/alerting/config.h"
 
 namespace vigil::alerting {
 
@@ -20,17 +19,18 @@ std::optional<std::string> labelValue(const LabelSet& labels, std::string_view n
   return std::nullopt;
 }
 
-// A map field of the template data: `.CommonLabels.severity` is the label's value, or ""
-// when the label is absent (as a Go map lookup gives the zero value).
-std::optional<std::string> mapField(std::string_view word, std::string_view prefix,
-                                    const LabelSet& labels) {
-  if (!word.starts_with(prefix)) {
-    return std::nullopt;
-  }
-  return labelValue(labels, word.substr(prefix.size())).value_or("");
-}
-
 }  // namespace
+
+std::string quoteMeta(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (std::string_view("\\.+*?()|[]{}^$").find(c) != std::string_view::npos) {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
 
 LabelSet commonLabels(const std::vector<Alert>& alerts, bool annotations) {
   if (alerts.empty()) {
@@ -69,44 +69,34 @@ std::size_t MessageContext::numFiring() const {
 
 bool MessageContext::firing() const { return numFiring() > 0; }
 
+promql::NotificationTemplateData templateData(const MessageContext& m) {
+  promql::NotificationTemplateData d;
+  d.receiver = quoteMeta(m.notification.receiver);
+  d.status = m.firing() ? "firing" : "resolved";
+  d.group_key = m.notification.group_key;
+  d.external_url = m.external_url;
+  d.group_labels = m.notification.group_labels;
+  d.common_labels = m.common_labels;
+  d.common_annotations = m.common_annotations;
+  d.alerts.reserve(m.alerts.size());
+  for (const Alert& a : m.alerts) {
+    d.alerts.push_back({a.ends_at == 0 ? "firing" : "resolved", a.labels, a.annotations,
+                        a.starts_at, a.ends_at, a.generator_url, fingerprintHex(a.fingerprint())});
+  }
+  return d;
+}
+
 Result<std::string> expandTemplate(std::string_view text, const MessageContext& m) {
   auto parsed = promql::Template::parse(text);
   if (!parsed) {
     return parsed.status();
   }
-  const std::function<std::optional<std::string>(std::string_view)> fields =
-      [&](std::string_view word) -> std::optional<std::string> {
-    if (word == ".Receiver") {
-      return m.notification.receiver;
-    }
-    if (word == ".Status") {
-      return std::string(m.firing() ? "firing" : "resolved");
-    }
-    if (word == ".GroupKey") {
-      return m.notification.group_key;
-    }
-    if (word == ".ExternalURL") {
-      return m.external_url;
-    }
-    if (word == ".NumFiring") {
-      return std::to_string(m.numFiring());
-    }
-    if (word == ".NumResolved") {
-      return std::to_string(m.alerts.size() - m.numFiring());
-    }
-    if (auto v = mapField(word, ".GroupLabels.", m.notification.group_labels)) {
-      return v;
-    }
-    if (auto v = mapField(word, ".CommonLabels.", m.common_labels)) {
-      return v;
-    }
-    if (auto v = mapField(word, ".CommonAnnotations.", m.common_annotations)) {
-      return v;
-    }
-    return std::nullopt;
-  };
+  const promql::NotificationTemplateData notification = templateData(m);
   promql::TemplateData data;
-  data.fields = &fields;
+  data.notification = &notification;
+  if (m.notification.config) {
+    data.library = m.notification.config->template_library.get();
+  }
   return parsed->execute(data);
 }
 

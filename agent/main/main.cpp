@@ -16,6 +16,7 @@
 #include "../core/logging.h"
 #include "anomaly_command.h"
 #include "routes_command.h"
+#include "template_command.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/http_client.h"
 #include "vigil/exporters/notify.h"
@@ -42,6 +43,7 @@ Usage:
   vigil test rules FILE...
   vigil query [--address HOST:PORT] [--time T] EXPR
   vigil routes [show|test] --config FILE [LABEL=VALUE...]
+  vigil template render --template.text=TEXT [--template.data=FILE]
   vigil anomaly score [--detector NAME] FILE.csv
   vigil --version
   vigil --help
@@ -54,6 +56,7 @@ Commands:
   test rules     run promtool-format unit-test files (promql_expr_test); exit 0 if all pass
   query          evaluate a PromQL expression on a running agent
   routes         print the alert routing tree, or where an alert is routed (as amtool does)
+  template       expand a notification template over a notification's data (as amtool does)
   anomaly score  score a timestamp,value CSV with an anomaly detector, online
 )";
 
@@ -391,6 +394,9 @@ int main(int argc, char** argv) {
   }
   if (command == "anomaly") {
     return vigil::anomalyCommand(args);
+  }
+  if (command == "template") {
+    return vigil::templateCommand(args);
   }
   return usageError("unknown command " + command, kUsage);
 }

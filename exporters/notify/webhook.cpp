@@ -19,18 +19,6 @@ json labelsJson(const LabelSet& labels) {
   return out;
 }
 
-// Go's regexp.QuoteMeta, which Alertmanager applies to the receiver name in payloads.
-std::string quoteMeta(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (std::string_view("\\.+*?()|[]{}^$").find(c) != std::string_view::npos) {
-      out += '\\';
-    }
-    out += c;
-  }
-  return out;
-}
-
 class WebhookNotifier : public Notifier {
  public:
   const char* kind() const override { return "webhook"; }
@@ -65,7 +53,7 @@ std::string webhookPayload(const alerting::Notification& n, const alerting::Webh
                     {"generatorURL", a.generator_url},
                     {"fingerprint", alerting::fingerprintHex(a.fingerprint())}});
   }
-  const json body = {{"receiver", quoteMeta(n.receiver)},
+  const json body = {{"receiver", alerting::quoteMeta(n.receiver)},
                      {"status", m.firing() ? "firing" : "resolved"},
                      {"alerts", list},
                      {"groupLabels", labelsJson(n.group_labels)},

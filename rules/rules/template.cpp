@@ -2,6 +2,8 @@
 
 #include "vigil/metric.h"
 
+#include "go_time.h"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -19,13 +21,39 @@ namespace vigil::promql {
 namespace {
 
 // Values in a template: Go's nil, strings, numbers, booleans, label maps, a query's samples,
-// one sample, and the data the template runs on (its top-level dot).
+// one sample, and the data the template runs on (its top-level dot); and for notification
+// templates Alertmanager's types: KV (a label map with methods), Pairs and Pair (its sorted
+// pairs), []string, Alerts (with Firing and Resolved) and []Alert, Alert, and time.Time.
 struct Root {};
 using LabelsRef = std::shared_ptr<const LabelSet>;
 using SampleRef = std::shared_ptr<const TemplateSample>;
 using SamplesRef = std::shared_ptr<const std::vector<TemplateSample>>;
+struct KVRef {
+  LabelsRef map;
+};
+struct PairsRef {
+  LabelsRef pairs;
+};
+struct PairValue {
+  std::string name;
+  std::string value;
+};
+using StringsRef = std::shared_ptr<const std::vector<std::string>>;
+struct AlertsRef {
+  std::shared_ptr<const std::vector<TemplateAlert>> list;
+  bool with_methods = true;  // .Alerts has Firing and Resolved; what they return does not
+};
+using AlertRef = std::shared_ptr<const TemplateAlert>;
+struct GoTime {
+  int64_t ms = 0;
+};
+// Go's int, where a method returns one (Unix()): printed whole, as a float64 is not.
+struct GoInt {
+  int64_t v = 0;
+};
 using TValue =
-    std::variant<std::monostate, std::string, double, bool, LabelsRef, SampleRef, SamplesRef, Root>;
+    std::variant<std::monostate, std::string, double, bool, LabelsRef, SampleRef, SamplesRef, Root,
+                 KVRef, PairsRef, PairValue, StringsRef, AlertsRef, AlertRef, GoTime, GoInt>;
 
 std::string labelsText(const LabelSet& labels) {
   std::string out = "map[";
@@ -33,6 +61,13 @@ std::string labelsText(const LabelSet& labels) {
     out += (i > 0 ? " " : "") + labels[i].name + ":" + labels[i].value;
   }
   return out + "]";
+}
+
+// As Go's fmt prints the struct: its fields in order, space-separated, in braces.
+std::string alertText(const TemplateAlert& a) {
+  return "{" + a.status + " " + labelsText(a.labels) + " " + labelsText(a.annotations) + " " +
+         goTimeString(a.starts_at_ms) + " " + goTimeString(a.ends_at_ms) + " " + a.generator_url +
+         " " + a.fingerprint + "}";
 }
 
 std::string toText(const TValue& v) {
@@ -59,7 +94,67 @@ std::string toText(const TValue& v) {
     }
     return out + "]";
   }
+  if (auto* kv = std::get_if<KVRef>(&v)) {
+    return labelsText(*kv->map);
+  }
+  if (auto* p = std::get_if<PairsRef>(&v)) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < p->pairs->size(); ++i) {
+      const auto& l = (*p->pairs)[i];
+      out += (i > 0 ? " {" : "{") + l.name + " " + l.value + "}";
+    }
+    return out + "]";
+  }
+  if (auto* p = std::get_if<PairValue>(&v)) {
+    return "{" + p->name + " " + p->value + "}";
+  }
+  if (auto* strings = std::get_if<StringsRef>(&v)) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < (*strings)->size(); ++i) {
+      out += (i > 0 ? " " : "") + (**strings)[i];
+    }
+    return out + "]";
+  }
+  if (auto* alerts = std::get_if<AlertsRef>(&v)) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < alerts->list->size(); ++i) {
+      out += (i > 0 ? " " : "") + alertText((*alerts->list)[i]);
+    }
+    return out + "]";
+  }
+  if (auto* a = std::get_if<AlertRef>(&v)) {
+    return alertText(**a);
+  }
+  if (auto* t = std::get_if<GoTime>(&v)) {
+    return goTimeString(t->ms);
+  }
+  if (auto* i = std::get_if<GoInt>(&v)) {
+    return std::to_string(i->v);
+  }
   return "<no value>";
+}
+
+// The number of elements of a collection value, or nullopt for a value that is not one.
+std::optional<std::size_t> collectionSize(const TValue& v) {
+  if (auto* l = std::get_if<LabelsRef>(&v)) {
+    return (*l)->size();
+  }
+  if (auto* ss = std::get_if<SamplesRef>(&v)) {
+    return (*ss)->size();
+  }
+  if (auto* kv = std::get_if<KVRef>(&v)) {
+    return kv->map->size();
+  }
+  if (auto* p = std::get_if<PairsRef>(&v)) {
+    return p->pairs->size();
+  }
+  if (auto* strings = std::get_if<StringsRef>(&v)) {
+    return (*strings)->size();
+  }
+  if (auto* alerts = std::get_if<AlertsRef>(&v)) {
+    return alerts->list->size();
+  }
+  return std::nullopt;
 }
 
 bool truthy(const TValue& v) {
@@ -72,18 +167,21 @@ bool truthy(const TValue& v) {
   if (auto* b = std::get_if<bool>(&v)) {
     return *b;
   }
-  if (auto* l = std::get_if<LabelsRef>(&v)) {
-    return !(*l)->empty();
+  if (auto n = collectionSize(v)) {
+    return *n > 0;
   }
-  if (auto* ss = std::get_if<SamplesRef>(&v)) {
-    return !(*ss)->empty();
+  if (auto* i = std::get_if<GoInt>(&v)) {
+    return i->v != 0;
   }
-  return !std::holds_alternative<std::monostate>(v);
+  return !std::holds_alternative<std::monostate>(v);  // a struct (an alert, a time) is true
 }
 
 Result<double> toNumber(const TValue& v) {
   if (auto* d = std::get_if<double>(&v)) {
     return *d;
+  }
+  if (auto* i = std::get_if<GoInt>(&v)) {
+    return static_cast<double>(i->v);
   }
   if (auto* s = std::get_if<std::string>(&v)) {
     char* end = nullptr;
@@ -510,12 +608,37 @@ Status checkVariables(const Pipe& pipe, const std::vector<std::string>& declared
 }  // namespace
 
 struct Template::Node {
-  enum class Kind { kText, kAction, kIf, kWith, kRange, kList };
+  enum class Kind { kText, kAction, kIf, kWith, kRange, kList, kTemplate };
   Kind kind = Kind::kList;
-  std::string text;                             // kText
-  Pipe pipe;                                    // kAction; kIf, kWith, kRange: their argument
+  std::string text;       // kText; kTemplate: the name of the template it runs
+  Pipe pipe;              // kAction; kIf, kWith, kRange: their argument; kTemplate: its dot, if any
+  bool has_pipe = false;  // kTemplate: given a pipeline
   std::vector<std::shared_ptr<Node>> children;  // kList; control nodes: [then, else]
 };
+
+namespace {
+
+// `"name"` or `` `name` ``, the name of a {{define}}, {{template}} or {{block}}.
+std::optional<std::string> templateName(const std::vector<Token>& tokens) {
+  if (tokens.size() < 2 || tokens[1].type != Tok::kWord || tokens[1].text.size() < 2 ||
+      (tokens[1].text.front() != '"' && tokens[1].text.front() != '`')) {
+    return std::nullopt;
+  }
+  const std::string& quoted = tokens[1].text;
+  if (quoted.front() == '`') {
+    return quoted.substr(1, quoted.size() - 2);
+  }
+  std::string out;
+  for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
+    if (quoted[i] == '\\' && i + 2 < quoted.size()) {
+      ++i;
+    }
+    out += quoted[i];
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<Template> Template::parse(std::string_view text) {
   using Node = Template::Node;
@@ -529,8 +652,16 @@ Result<Template> Template::parse(std::string_view text) {
     std::size_t scope = 0;  // variables declared before it opened
   };
   std::vector<Open> open;
+  // The {{define}} or {{block}} being read, if any: its body is open[define_at] onwards.
+  std::map<std::string, std::shared_ptr<const Node>> defines;
+  constexpr std::size_t kNoDefine = std::numeric_limits<std::size_t>::max();
+  std::size_t define_at = kNoDefine;
+  std::string define_name;
+  std::vector<std::string> declared_outside;  // the variables in scope where it began
   // Variables in scope; Prometheus declares these before every alert template.
-  std::vector<std::string> declared = {"$", "$labels", "$externalLabels", "$externalURL", "$value"};
+  const std::vector<std::string> prelude = {"$", "$labels", "$externalLabels", "$externalURL",
+                                            "$value"};
+  std::vector<std::string> declared = prelude;
   auto current = [&]() -> Node& { return open.empty() ? *root : *open.back().list; };
   auto addText = [&](std::string literal) {
     if (!literal.empty()) {
@@ -623,6 +754,23 @@ Result<Template> Template::parse(std::string_view text) {
       open.push_back({n, n->children[0], chained, scope});
       return Status::ok();
     };
+    // {{template "name" [pipeline]}} (or a block's call) at this point of the current list.
+    auto addTemplateCall = [&](const std::string& name) -> Status {
+      auto call = std::make_shared<Node>();
+      call->kind = Node::Kind::kTemplate;
+      call->text = name;
+      if (tokens->size() > 2) {
+        auto p = controlPipe(2, false);
+        if (!p) {
+          return p.status();
+        }
+        VIGIL_RETURN_IF_ERROR(checkVariables(*p, declared));
+        call->pipe = std::move(*p);
+        call->has_pipe = true;
+      }
+      current().children.push_back(call);
+      return Status::ok();
+    };
     if (keyword == "if" || keyword == "with" || keyword == "range") {
       VIGIL_RETURN_IF_ERROR(openControl(keyword == "if"     ? Node::Kind::kIf
                                         : keyword == "with" ? Node::Kind::kWith
@@ -650,9 +798,45 @@ Result<Template> Template::parse(std::string_view text) {
         open.pop_back();
       }
       declared.resize(open.back().scope);
+      if (define_at == open.size() - 1) {
+        // The end of a {{define}} (its body a template of its own) or of a {{block}}.
+        defines[define_name] = open.back().list;
+        define_at = kNoDefine;
+        declared = declared_outside;
+      }
       open.pop_back();
-    } else if (keyword == "define" || keyword == "template" || keyword == "block" ||
-               keyword == "break" || keyword == "continue") {
+    } else if (keyword == "define" || keyword == "block") {
+      const auto name = templateName(*tokens);
+      if (!name) {
+        return invalidArgument("template: {{" + keyword + "}} needs a quoted template name");
+      }
+      if (define_at != kNoDefine || (keyword == "define" && !open.empty())) {
+        return invalidArgument("template: {{" + keyword + " \"" + *name +
+                               "\"}} inside another template's body");
+      }
+      if (keyword == "define" && tokens->size() != 2) {
+        return invalidArgument("template: unexpected \"" + (*tokens)[2].text + "\" in define");
+      }
+      // A block runs where it stands, like {{template "name" pipeline}}.
+      if (keyword == "block") {
+        VIGIL_RETURN_IF_ERROR(addTemplateCall(*name));
+      }
+      // The body is read like a control structure's, into a list of its own; a template's
+      // body sees only $, as in Go.
+      auto holder = std::make_shared<Node>();
+      holder->children.push_back(std::make_shared<Node>());
+      define_at = open.size();
+      define_name = *name;
+      declared_outside = declared;
+      declared = prelude;
+      open.push_back({holder, holder->children[0], false, declared.size()});
+    } else if (keyword == "template") {
+      const auto name = templateName(*tokens);
+      if (!name) {
+        return invalidArgument("template: {{template}} needs a quoted template name");
+      }
+      VIGIL_RETURN_IF_ERROR(addTemplateCall(*name));
+    } else if (keyword == "break" || keyword == "continue") {
       return invalidArgument("template: {{" + keyword + "}} is not supported");
     } else {
       auto p = PipeParser(std::move(*tokens)).parseTop(true);
@@ -670,14 +854,18 @@ Result<Template> Template::parse(std::string_view text) {
     }
   }
   if (!open.empty()) {
+    const Node::Kind kind = open.back().node->kind;
     return invalidArgument("template: unexpected EOF (an {{" +
-                           std::string(open.back().node->kind == Node::Kind::kIf     ? "if"
-                                       : open.back().node->kind == Node::Kind::kWith ? "with"
-                                                                                     : "range") +
+                           std::string(define_at == open.size() - 1
+                                           ? "define \"" + define_name + "\""
+                                       : kind == Node::Kind::kIf   ? "if"
+                                       : kind == Node::Kind::kWith ? "with"
+                                                                   : "range") +
                            "}} has no {{end}})");
   }
   Template t;
   t.root_ = root;
+  t.defines_ = std::make_shared<const Definitions>(std::move(defines));
   return t;
 }
 
@@ -697,10 +885,13 @@ bool isFunctionName(const std::string& word) {
 
 class Executor {
  public:
-  explicit Executor(const TemplateData& data)
-      : data_(data), external_labels_(externalLabelSet(data)) {
-    // Prometheus defines these before every alert template.
+  Executor(const TemplateData& data, const Template::Definitions& own)
+      : data_(data), own_(own), external_labels_(externalLabelSet(data)) {
     vars_.emplace_back("$", Root{});
+    if (data.notification != nullptr) {
+      return;  // Alertmanager defines no others
+    }
+    // Prometheus defines these before every alert template.
     vars_.emplace_back("$labels", field(Root{}, "Labels").value());
     vars_.emplace_back("$externalLabels", field(Root{}, "ExternalLabels").value());
     vars_.emplace_back("$externalURL", std::string());
@@ -739,6 +930,8 @@ class Executor {
         return renderIfWith(node, dot, out);
       case Kind::kRange:
         return renderRange(node, dot, out);
+      case Kind::kTemplate:
+        return renderTemplateCall(node, dot, out);
     }
     return Status::ok();
   }
@@ -760,6 +953,46 @@ class Executor {
     return st;
   }
 
+  // {{template "name" pipeline}}: the named template with the pipeline's value as its dot and
+  // its $ (nil without a pipeline), and no other variables.
+  Status renderTemplateCall(const Template::Node& node, const TValue& dot, std::string& out) {
+    const Template::Node* body = definition(node.text);
+    if (body == nullptr) {
+      return invalidArgument("template: template \"" + node.text + "\" not defined");
+    }
+    TValue arg;
+    if (node.has_pipe) {
+      auto v = runPipe(node.pipe, dot);
+      if (!v) {
+        return v.status();
+      }
+      arg = std::move(*v);
+    }
+    if (calls_ >= static_cast<std::size_t>(kMaxDepth)) {
+      return invalidArgument("template: template calls nested too deeply (at \"" + node.text +
+                             "\": does it call itself?)");
+    }
+    ++calls_;
+    std::vector<std::pair<std::string, TValue>> caller_vars = std::move(vars_);
+    vars_.clear();
+    vars_.emplace_back("$", arg);
+    Status st = render(*body, arg, out);
+    vars_ = std::move(caller_vars);
+    --calls_;
+    return st;
+  }
+
+  // A named template: the executing template's own, or else the library's.
+  const Template::Node* definition(const std::string& name) const {
+    if (auto it = own_.find(name); it != own_.end()) {
+      return it->second.get();
+    }
+    if (data_.library != nullptr) {
+      return data_.library->definition(name);
+    }
+    return nullptr;
+  }
+
   Status renderRange(const Template::Node& node, const TValue& dot, std::string& out) {
     const std::size_t scope = vars_.size();
     Pipe pipe = node.pipe;  // the range's variables take each element, not the whole value
@@ -779,6 +1012,24 @@ class Executor {
     } else if (auto* l = std::get_if<LabelsRef>(&*v)) {
       for (const auto& label : **l) {  // sorted by name, as Go ranges over a map
         items.emplace_back(label.name, label.value);
+      }
+    } else if (auto* kv = std::get_if<KVRef>(&*v)) {
+      for (const auto& label : *kv->map) {
+        items.emplace_back(label.name, label.value);
+      }
+    } else if (auto* pairs = std::get_if<PairsRef>(&*v)) {
+      for (std::size_t i = 0; i < pairs->pairs->size(); ++i) {
+        const Label& l = (*pairs->pairs)[i];
+        items.emplace_back(static_cast<double>(i), PairValue{l.name, l.value});
+      }
+    } else if (auto* strings = std::get_if<StringsRef>(&*v)) {
+      for (std::size_t i = 0; i < (*strings)->size(); ++i) {
+        items.emplace_back(static_cast<double>(i), (**strings)[i]);
+      }
+    } else if (auto* alerts = std::get_if<AlertsRef>(&*v)) {
+      for (std::size_t i = 0; i < alerts->list->size(); ++i) {
+        // Shares the list's ownership rather than copying the alert.
+        items.emplace_back(static_cast<double>(i), AlertRef(alerts->list, &(*alerts->list)[i]));
       }
     } else if (!std::holds_alternative<std::monostate>(*v)) {
       return invalidArgument("template: range can't iterate over " + toText(*v));
@@ -850,10 +1101,68 @@ class Executor {
       return call(head.word, args);
     }
     if (command.operands.size() != 1 || previous) {
+      return runMethod(command, dot, previous);
+    }
+    return operand(head, dot);
+  }
+
+  // A method with arguments at the end of a field chain: .StartsAt.Format "15:04",
+  // .CommonLabels.Remove .GroupLabels.Names.
+  Result<TValue> runMethod(const Command& command, const TValue& dot,
+                           const std::optional<TValue>& previous) {
+    const Operand& head = command.operands[0];
+    const bool chain = head.pipe != nullptr
+                           ? !head.fields.empty()
+                           : head.word.find('.') != std::string::npos && head.word != "." &&
+                                 head.word.front() != '"' && head.word.front() != '`';
+    if (!chain) {
       return invalidArgument("template: can't give argument to non-function " +
                              (head.pipe ? std::string("(...)") : head.word));
     }
-    return operand(head, dot);
+    // The receiver: the chain without its last name.
+    Operand receiver_op = head;
+    std::string method;
+    if (head.pipe != nullptr) {
+      method = receiver_op.fields.back();
+      receiver_op.fields.pop_back();
+    } else {
+      const auto last_dot = head.word.rfind('.');
+      method = head.word.substr(last_dot + 1);
+      receiver_op.word = last_dot == 0 ? "." : head.word.substr(0, last_dot);
+    }
+    auto receiver = operand(receiver_op, dot);
+    if (!receiver) {
+      return receiver.status();
+    }
+    std::vector<TValue> args;
+    for (std::size_t i = 1; i < command.operands.size(); ++i) {
+      auto v = operand(command.operands[i], dot);
+      if (!v) {
+        return v.status();
+      }
+      args.push_back(std::move(*v));
+    }
+    if (previous) {
+      args.push_back(*previous);
+    }
+    if (auto* kv = std::get_if<KVRef>(&*receiver); kv != nullptr && method == "Remove") {
+      auto* keys = args.size() == 1 ? std::get_if<StringsRef>(&args[0]) : nullptr;
+      if (keys == nullptr) {
+        return invalidArgument("template: Remove takes one argument, a list of names");
+      }
+      auto kept = std::make_shared<LabelSet>(*kv->map);
+      std::erase_if(*kept, [&](const Label& l) {
+        return std::find((*keys)->begin(), (*keys)->end(), l.name) != (*keys)->end();
+      });
+      return TValue(KVRef{std::move(kept)});
+    }
+    if (auto* t = std::get_if<GoTime>(&*receiver); t != nullptr && method == "Format") {
+      if (args.size() != 1 || !std::holds_alternative<std::string>(args[0])) {
+        return invalidArgument("template: Format takes one argument, a layout string");
+      }
+      return TValue(goTimeFormat(t->ms, std::get<std::string>(args[0])));
+    }
+    return invalidArgument("template: can't give argument to non-function " + method);
   }
 
   Result<TValue> operand(const Operand& op, const TValue& dot) {
@@ -893,15 +1202,6 @@ class Executor {
       if (word == ".") {
         return dot;
       }
-      // Fields the caller serves itself (.Receiver, .CommonLabels.x of a notification).
-      if (std::holds_alternative<Root>(dot) && data_.fields != nullptr &&
-          !word.starts_with(".Labels") && !word.starts_with(".Value") &&
-          !word.starts_with(".ExternalLabels")) {
-        if (auto v = (*data_.fields)(word)) {
-          return TValue(std::move(*v));
-        }
-        return invalidArgument("can't evaluate field " + word.substr(1));
-      }
       return fields(dot, splitChain(word));
     }
     if (isFunctionName(word)) {
@@ -940,6 +1240,12 @@ class Executor {
   }
 
   Result<TValue> field(const TValue& v, const std::string& name) const {
+    if (std::holds_alternative<Root>(v) && data_.notification != nullptr) {
+      return notificationField(*data_.notification, name);
+    }
+    if (auto r = alertmanagerField(v, name)) {
+      return std::move(*r);
+    }
     if (std::holds_alternative<Root>(v)) {
       if (name == "Labels") {
         // Borrowed, not copied: the data outlives the execution and every value made in it.
@@ -975,6 +1281,133 @@ class Executor {
     return invalidArgument("template: can't evaluate field " + name + " in " + toText(v));
   }
 
+  // A field of the notification a template runs over (Alertmanager's template.Data).
+  Result<TValue> notificationField(const NotificationTemplateData& n,
+                                   const std::string& name) const {
+    if (name == "Receiver") {
+      return TValue(n.receiver);
+    }
+    if (name == "Status") {
+      return TValue(n.status);
+    }
+    if (name == "Alerts") {
+      // Borrowed, not copied: the data outlives the execution and every value made in it.
+      return TValue(AlertsRef{{std::shared_ptr<const void>(), &n.alerts}, true});
+    }
+    if (name == "GroupLabels" || name == "CommonLabels" || name == "CommonAnnotations") {
+      const LabelSet& map = name == "GroupLabels"    ? n.group_labels
+                            : name == "CommonLabels" ? n.common_labels
+                                                     : n.common_annotations;
+      return TValue(KVRef{LabelsRef(LabelsRef(), &map)});
+    }
+    if (name == "ExternalURL") {
+      return TValue(n.external_url);
+    }
+    // vigil's own, kept from before .Alerts could be ranged over.
+    if (name == "GroupKey") {
+      return TValue(n.group_key);
+    }
+    if (name == "NumFiring" || name == "NumResolved") {
+      const auto firing =
+          std::count_if(n.alerts.begin(), n.alerts.end(),
+                        [](const TemplateAlert& a) { return a.status == "firing"; });
+      return TValue(GoInt{
+          name == "NumFiring" ? firing : static_cast<std::ptrdiff_t>(n.alerts.size()) - firing});
+    }
+    return invalidArgument("template: can't evaluate field " + name + " in type template.Data");
+  }
+
+  // A field or argument-less method of one of Alertmanager's types, or nullopt when `v` is
+  // not one of them. A map's methods win over its keys, as in Go.
+  std::optional<Result<TValue>> alertmanagerField(const TValue& v, const std::string& name) const {
+    auto names = [](const LabelSet& labels, bool values) {
+      auto out = std::make_shared<std::vector<std::string>>();
+      for (const auto& l : labels) {
+        out->push_back(values ? l.value : l.name);
+      }
+      return TValue(StringsRef(std::move(out)));
+    };
+    if (auto* kv = std::get_if<KVRef>(&v)) {
+      if (name == "SortedPairs") {
+        return TValue(PairsRef{kv->map});  // a label set is sorted by name already
+      }
+      if (name == "Names" || name == "Values") {
+        return names(*kv->map, name == "Values");
+      }
+      if (name == "Remove") {
+        return Result<TValue>(
+            invalidArgument("template: wrong number of args for Remove: want 1 got 0"));
+      }
+      for (const auto& l : *kv->map) {
+        if (l.name == name) {
+          return TValue(l.value);
+        }
+      }
+      return TValue(std::string());  // Alertmanager too runs templates with missingkey=zero
+    }
+    if (auto* p = std::get_if<PairsRef>(&v)) {
+      if (name == "Names" || name == "Values") {
+        return names(*p->pairs, name == "Values");
+      }
+    } else if (auto* p = std::get_if<PairValue>(&v)) {
+      if (name == "Name" || name == "Value") {
+        return TValue(name == "Name" ? p->name : p->value);
+      }
+    } else if (auto* alerts = std::get_if<AlertsRef>(&v)) {
+      if (alerts->with_methods && (name == "Firing" || name == "Resolved")) {
+        // Copying the alerts counts against the steps: a loop over the alerts that asks for
+        // them each time must not take the square of a big notification's time.
+        steps_ += alerts->list->size();
+        if (steps_ > kMaxSteps) {
+          return Result<TValue>(
+              invalidArgument("template: stopped after " + std::to_string(kMaxSteps) + " steps"));
+        }
+        auto out = std::make_shared<std::vector<TemplateAlert>>();
+        for (const auto& a : *alerts->list) {
+          if ((a.status == "firing") == (name == "Firing")) {
+            out->push_back(a);
+          }
+        }
+        return TValue(AlertsRef{std::move(out), false});
+      }
+    } else if (auto* a = std::get_if<AlertRef>(&v)) {
+      const TemplateAlert& alert = **a;
+      if (name == "Status") {
+        return TValue(alert.status);
+      }
+      if (name == "Labels" || name == "Annotations") {
+        return TValue(KVRef{LabelsRef(*a, name == "Labels" ? &alert.labels : &alert.annotations)});
+      }
+      if (name == "StartsAt" || name == "EndsAt") {
+        return TValue(GoTime{name == "StartsAt" ? alert.starts_at_ms : alert.ends_at_ms});
+      }
+      if (name == "GeneratorURL") {
+        return TValue(alert.generator_url);
+      }
+      if (name == "Fingerprint") {
+        return TValue(alert.fingerprint);
+      }
+    } else if (auto* t = std::get_if<GoTime>(&v)) {
+      if (name == "Unix") {
+        return TValue(GoInt{goTimeUnix(t->ms)});
+      }
+      if (name == "UnixMilli") {
+        return TValue(GoInt{t->ms == 0 ? goTimeUnix(0) * 1000 : t->ms});
+      }
+      if (name == "UTC" || name == "Local") {
+        return TValue(*t);  // times are UTC
+      }
+      if (name == "Format") {
+        return Result<TValue>(
+            invalidArgument("template: wrong number of args for Format: want 1 got 0"));
+      }
+    } else {
+      return std::nullopt;
+    }
+    return Result<TValue>(
+        invalidArgument("template: can't evaluate field " + name + " in " + toText(v)));
+  }
+
   TValue* variable(const std::string& name) {
     for (auto it = vars_.rbegin(); it != vars_.rend(); ++it) {
       if (it->first == name) {
@@ -998,9 +1431,11 @@ class Executor {
   }
 
   const TemplateData& data_;
+  const Template::Definitions& own_;
   const LabelsRef external_labels_;
+  std::size_t calls_ = 0;  // {{template}} calls under way
   std::vector<std::pair<std::string, TValue>> vars_;
-  std::size_t steps_ = 0;
+  mutable std::size_t steps_ = 0;  // field() counts the alerts it copies
 };
 
 Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& args) {
@@ -1207,13 +1642,10 @@ Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& 
   if (fn == "len") {
     VIGIL_RETURN_IF_ERROR(need(1));
     if (auto* s = std::get_if<std::string>(&args[0])) {
-      return TValue(static_cast<double>(s->size()));
+      return TValue(GoInt{static_cast<int64_t>(s->size())});
     }
-    if (auto* ss = std::get_if<SamplesRef>(&args[0])) {
-      return TValue(static_cast<double>((*ss)->size()));
-    }
-    if (auto* l = std::get_if<LabelsRef>(&args[0])) {
-      return TValue(static_cast<double>((*l)->size()));
+    if (auto n = collectionSize(args[0])) {
+      return TValue(GoInt{static_cast<int64_t>(*n)});
     }
     return invalidArgument("template: len of " + toText(args[0]));
   }
@@ -1221,6 +1653,33 @@ Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& 
     VIGIL_RETURN_IF_ERROR(need(2));
     if (std::holds_alternative<LabelsRef>(args[0])) {
       return field(args[0], toText(args[1]));
+    }
+    if (auto* kv = std::get_if<KVRef>(&args[0])) {  // a key, never a method
+      const std::string key = toText(args[1]);
+      for (const auto& l : *kv->map) {
+        if (l.name == key) {
+          return TValue(l.value);
+        }
+      }
+      return TValue(std::string());
+    }
+    if (!std::holds_alternative<SamplesRef>(args[0])) {
+      if (auto n = collectionSize(args[0])) {
+        auto i = number(1);
+        if (!i || *i < 0 || *i >= static_cast<double>(*n)) {
+          return invalidArgument("template: index out of range");
+        }
+        const auto at = static_cast<std::size_t>(*i);
+        if (auto* strings = std::get_if<StringsRef>(&args[0])) {
+          return TValue((**strings)[at]);
+        }
+        if (auto* pairs = std::get_if<PairsRef>(&args[0])) {
+          return TValue(PairValue{(*pairs->pairs)[at].name, (*pairs->pairs)[at].value});
+        }
+        if (auto* alerts = std::get_if<AlertsRef>(&args[0])) {
+          return TValue(AlertRef(alerts->list, &(*alerts->list)[at]));
+        }
+      }
     }
     if (auto* ss = std::get_if<SamplesRef>(&args[0])) {
       auto i = number(1);
@@ -1255,6 +1714,26 @@ Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& 
                                 : cmp >= 0;
     return TValue(r);
   }
+  // Alertmanager's: join a list of strings, and make one.
+  if (fn == "join") {
+    VIGIL_RETURN_IF_ERROR(need(2));
+    auto* strings = std::get_if<StringsRef>(&args[1]);
+    if (strings == nullptr) {
+      return invalidArgument("template: join: expected a list of strings, got " + toText(args[1]));
+    }
+    std::string out;
+    for (std::size_t i = 0; i < (*strings)->size(); ++i) {
+      out += (i > 0 ? toText(args[0]) : "") + (**strings)[i];
+    }
+    return TValue(out);
+  }
+  if (fn == "stringSlice") {
+    auto out = std::make_shared<std::vector<std::string>>();
+    for (const auto& a : args) {
+      out->push_back(toText(a));
+    }
+    return TValue(StringsRef(std::move(out)));
+  }
   if (fn == "not") {
     VIGIL_RETURN_IF_ERROR(need(1));
     return TValue(!truthy(args[0]));
@@ -1278,8 +1757,40 @@ Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& 
 Result<std::string> Template::execute(const TemplateData& data) const {
   std::string out;
   if (root_) {
-    Executor exec(data);
+    static const Definitions kNone;
+    Executor exec(data, defines_ ? *defines_ : kNone);
     VIGIL_RETURN_IF_ERROR(exec.render(*root_, Root{}, out));
+  }
+  return out;
+}
+
+const Template::Node* Template::definition(const std::string& name) const {
+  if (defines_) {
+    if (auto it = defines_->find(name); it != defines_->end()) {
+      return it->second.get();
+    }
+  }
+  return nullptr;
+}
+
+void Template::addDefinitions(const Template& other) {
+  if (!other.defines_ || other.defines_->empty()) {
+    return;
+  }
+  auto merged =
+      defines_ ? std::make_shared<Definitions>(*defines_) : std::make_shared<Definitions>();
+  for (const auto& [name, body] : *other.defines_) {
+    (*merged)[name] = body;
+  }
+  defines_ = std::move(merged);
+}
+
+std::vector<std::string> Template::definedNames() const {
+  std::vector<std::string> out;
+  if (defines_) {
+    for (const auto& [name, body] : *defines_) {
+      out.push_back(name);
+    }
   }
   return out;
 }

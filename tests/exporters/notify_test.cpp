@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -231,7 +232,8 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   c.title = "{{ .CommonLabels.alertname }} on {{ .Receiver }}";
   c.text = "{{ .NumFiring }} firing: {{ .CommonAnnotations.summary | toUpper }}";
   const auto templated = json::parse(slackPayload(n, c, ""));
-  CHECK(templated["text"] == "DiskFull on team.db");
+  // The receiver's name as Alertmanager gives templates: through regexp.QuoteMeta.
+  CHECK(templated["text"] == "DiskFull on team\\.db");
   CHECK(templated["blocks"][2]["text"]["text"] == "1 firing: DISK ALMOST FULL");
 }
 
@@ -687,4 +689,46 @@ TEST_CASE("Notifier: a receiver that trickles its answer is cut off at the total
   service->shutdown();
   slow.stop();
   t.join();
+}
+
+TEST_CASE("Slack: receivers' templates run the named templates of the configuration's files",
+          "[exporters][slack][template]") {
+  vigil::test::TempDir dir;
+  std::filesystem::create_directories(dir.file("templates"));
+  dir.write("templates/slack.tmpl",
+            R"({{ define "myorg.title" }}[{{ .Status | toUpper }}:{{ len .Alerts.Firing }}] )"
+            R"({{ .CommonLabels.alertname }}{{ end }})"
+            "\n"
+            R"({{ define "myorg.text" }}{{ range .Alerts }}{{ .Labels.instance }} since )"
+            R"({{ .StartsAt.Format "15:04" }}{{ end }}{{ end }})");
+  // Relative globs are read from the configuration file's directory, as Alertmanager does.
+  dir.write("alertmanager.yml", R"(
+templates: ['templates/*.tmpl', 'nothing-matches/*.tmpl']
+route: {receiver: team.db}
+receivers:
+  - name: team.db
+    slack_configs:
+      - api_url: http://127.0.0.1:9/hook
+        title: '{{ template "myorg.title" . }}'
+        text: '{{ template "myorg.text" . }}'
+)");
+  auto loaded = alerting::loadAlertingConfigFile(dir.file("alertmanager.yml"));
+  REQUIRE(loaded.errors.empty());
+  REQUIRE(loaded.config->template_library != nullptr);
+  auto config = std::make_shared<const alerting::AlertingConfig>(std::move(*loaded.config));
+  alerting::Notification n = notification();
+  n.alerts.pop_back();  // one firing alert
+  n.config = config;
+  const auto body = json::parse(slackPayload(n, config->receivers[0].slack[0], ""));
+  CHECK(body["text"] == "[FIRING:1] DiskFull");
+  CHECK(body["blocks"][2]["text"]["text"] == "a since 10:00");
+
+  // A template file that does not parse makes the configuration invalid, naming the file.
+  dir.write("templates/broken.tmpl", R"({{ define "half" }}{{ .Status )");
+  auto broken = alerting::loadAlertingConfigFile(dir.file("alertmanager.yml"));
+  REQUIRE_FALSE(broken.config);
+  REQUIRE(broken.errors.size() == 1);
+  CHECK(broken.errors[0].message.find("broken.tmpl") != std::string::npos);
+  CHECK(broken.errors[0].file == dir.file("alertmanager.yml"));
+  CHECK(broken.errors[0].line == 2);  // the templates list
 }

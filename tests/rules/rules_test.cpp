@@ -168,7 +168,17 @@ TEST_CASE("Templates: query results, with, range, variables and parentheses, as 
   CHECK_FALSE(Template::parse("{{ $x = 1 }}").isOk());
   CHECK_FALSE(Template::parse("{{ (printf \"x\" }}").isOk());
   CHECK_FALSE(Template::parse("{{ with $value }}").isOk());
-  CHECK_FALSE(Template::parse("{{ define \"x\" }}{{ end }}").isOk());
+  // Named templates: defined at the top level only, run with their own dot and $.
+  CHECK_FALSE(Template::parse("{{ if true }}{{ define \"x\" }}{{ end }}{{ end }}").isOk());
+  CHECK_FALSE(Template::parse("{{ define \"x\" }}no end").isOk());
+  CHECK_FALSE(Template::parse("{{ define x }}{{ end }}").isOk());
+  CHECK(run(R"({{ define "where" }}{{ .instance }} ({{ $.job }}){{ end }})"
+            R"(on {{ template "where" $labels }})") == "on web-1:9100 (api)");
+  CHECK_THAT(fails(R"({{ template "missing" . }})", data),
+             Catch::Contains("template \"missing\" not defined"));
+  CHECK_THAT(
+      fails(R"({{ define "loop" }}{{ template "loop" . }}{{ end }}{{ template "loop" . }})", data),
+      Catch::Contains("nested too deeply"));
   // Loops in loops stop at a bound instead of running for ever.
   std::string nested;
   for (int i = 0; i < 20; ++i) {

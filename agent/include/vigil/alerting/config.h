@@ -3,6 +3,7 @@
 // time intervals of an alertmanager.yml (or of the `alerting` section of vigil's configuration),
 // parsed and validated as Alertmanager 0.25 does, with every error naming file, line and field.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@
 #include "vigil/metric.h"
 #include "vigil/status.h"
 #include "vigil/store.h"
+
+namespace vigil::promql {
+class Template;
+}
 
 namespace vigil::alerting {
 
@@ -226,7 +231,10 @@ struct AlertingConfig {
   std::vector<TimeInterval> time_intervals;
   std::vector<EscalationPolicy> escalation_policies;
   FlapSettings flap;
-  std::vector<std::string> templates;
+  std::vector<std::string> templates;  // globs of template files, as written
+  /// The named templates ({{define}}) of the files `templates` matched, which receivers'
+  /// templates run with {{template "name" .}}; null without any.
+  std::shared_ptr<const promql::Template> template_library;
   std::string original;  // the document as read, for /api/v2/status
 
   const Receiver* receiver(std::string_view name) const;
@@ -238,6 +246,21 @@ struct AlertingConfigResult {
   std::optional<AlertingConfig> config;
   std::vector<SourceError> errors;
 };
+
+/// A template file that could not be read or parsed: the index of the glob that matched it,
+/// and what is wrong, naming the file.
+struct TemplateFileError {
+  std::size_t glob = 0;
+  std::string message;
+};
+
+/// Alertmanager's `templates`: the files each glob matches (relative ones from `base_dir`),
+/// read in the order of the globs and of their sorted matches, their {{define}}s gathered into
+/// one library in which a later definition of a name wins. A glob that matches nothing is no
+/// error, as in Alertmanager. Null when no file was read.
+std::shared_ptr<const promql::Template> loadTemplateFiles(const std::vector<std::string>& globs,
+                                                          const std::string& base_dir,
+                                                          std::vector<TemplateFileError>& errors);
 
 /// Parses an Alertmanager configuration document. `file` names it in errors.
 AlertingConfigResult parseAlertingConfig(std::string_view yaml_text, std::string_view file);

@@ -3,16 +3,18 @@
 // summary and text) and message templates over a notification, in the Go template syntax of
 // Alertmanager's `title`/`text`/`description` fields.
 //
-// Template fields: .Receiver .Status ("firing"/"resolved") .GroupKey .ExternalURL
-// .GroupLabels.<name> .CommonLabels.<name> .CommonAnnotations.<name> .NumFiring .NumResolved,
-// with the functions of rule templates (printf, toUpper, title, humanize, ...). `range` over
-// .Alerts is not supported; the default text lists the alerts.
+// Templates see Alertmanager's data (.Receiver .Status .Alerts .GroupLabels .CommonLabels
+// .CommonAnnotations .ExternalURL, each alert's .Status .Labels .Annotations .StartsAt .EndsAt
+// .GeneratorURL .Fingerprint) plus vigil's .GroupKey .NumFiring .NumResolved, with the
+// functions of rule templates and Alertmanager's join and stringSlice: see
+// vigil/rules/template.h.
 
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "vigil/alerting/dispatcher.h"
+#include "vigil/rules/template.h"
 #include "vigil/status.h"
 
 namespace vigil::alerting {
@@ -37,8 +39,15 @@ struct MessageContext {
   LabelSet common_annotations;
 };
 
+/// The notification as templates see it: Alertmanager's template data.
+promql::NotificationTemplateData templateData(const MessageContext& m);
+
 /// Expands a template over the notification; on error the error is returned.
 Result<std::string> expandTemplate(std::string_view text, const MessageContext& m);
+
+/// Go's regexp.QuoteMeta, which Alertmanager applies to the receiver's name in templates and
+/// webhook payloads (a receiver `a.b` appears as `a\.b`).
+std::string quoteMeta(std::string_view s);
 
 /// The default one-line summary: what is wrong and where, e.g.
 /// "[FIRING:2] DiskFull (instance=db-1 severity=page)".
