@@ -32,7 +32,7 @@ Civil civilOf(int64_t ms) {
   Civil c;
   sys_days days = sys_days(year{1} / January / 1);  // Go's zero time
   int64_t in_day = 0;
-  if (ms != 0) {
+  if (ms != kGoZeroTime) {
     int64_t d = ms / kMsPerDay;
     in_day = ms % kMsPerDay;
     if (in_day < 0) {
@@ -196,7 +196,7 @@ std::string goTimeString(int64_t ms) {
 }
 
 int64_t goTimeUnix(int64_t ms) {
-  if (ms == 0) {
+  if (ms == kGoZeroTime) {
     return -62'135'596'800;  // 0001-01-01T00:00:00Z
   }
   return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);

@@ -1,12 +1,19 @@
 #pragma once
 // Go's time.Time as templates print it, for times held as milliseconds since the epoch in
-// UTC (0 is Go's zero time, 0001-01-01, as a firing alert's end is).
+// UTC, and Go's zero time (0001-01-01, a firing alert's end) as kGoZeroTime.
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
 namespace vigil::promql {
+
+/// Go's zero time, 0001-01-01T00:00:00Z.
+constexpr int64_t kGoZeroTime = std::numeric_limits<int64_t>::min();
+
+/// An alert's time as Go's: its 0 (no end) is the zero time.
+constexpr int64_t alertTime(int64_t ms) { return ms == 0 ? kGoZeroTime : ms; }
 
 /// What Go's Time.String() prints: "2026-08-22 10:00:00.25 +0000 UTC".
 std::string goTimeString(int64_t ms);

@@ -3,6 +3,7 @@
 #include "vigil/metric.h"
 
 #include "go_time.h"
+#include "vigil/duration.h"
 
 #include <re2/re2.h>
 
@@ -66,8 +67,8 @@ std::string labelsText(const LabelSet& labels) {
 // As Go's fmt prints the struct: its fields in order, space-separated, in braces.
 std::string alertText(const TemplateAlert& a) {
   return "{" + a.status + " " + labelsText(a.labels) + " " + labelsText(a.annotations) + " " +
-         goTimeString(a.starts_at_ms) + " " + goTimeString(a.ends_at_ms) + " " + a.generator_url +
-         " " + a.fingerprint + "}";
+         goTimeString(alertTime(a.starts_at_ms)) + " " + goTimeString(alertTime(a.ends_at_ms)) +
+         " " + a.generator_url + " " + a.fingerprint + "}";
 }
 
 std::string toText(const TValue& v) {
@@ -260,6 +261,95 @@ std::string humanizeDuration(double v) {
     return out;
   }
   return humanize(v, false) + "s";
+}
+
+// Go's template.HTMLEscapeString.
+std::string htmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '\0':
+        out += "\uFFFD";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Go's template.JSEscapeString (for ASCII; other characters are kept).
+std::string jsEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\\' || c == '\'' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '<' || c == '>' || c == '&' || c == '=' || u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04X", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Go's url.QueryEscape: letters, digits and -_.~ kept, space as +, the rest %XX.
+std::string queryEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", u);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Four dot-separated decimal numbers up to 255.
+bool isIPv4(std::string_view s) {
+  int parts = 0;
+  std::size_t i = 0;
+  while (i <= s.size()) {
+    std::size_t j = s.find('.', i);
+    if (j == std::string_view::npos) {
+      j = s.size();
+    }
+    const std::string_view part = s.substr(i, j - i);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || part.size() > 3 || ec != std::errc() || end != part.data() + part.size() ||
+        value > 255) {
+      return false;
+    }
+    ++parts;
+    i = j + 1;
+  }
+  return parts == 4;
 }
 
 // C's printf into `out` with a buffer of the size it asks for.
@@ -1379,7 +1469,8 @@ class Executor {
         return TValue(KVRef{LabelsRef(*a, name == "Labels" ? &alert.labels : &alert.annotations)});
       }
       if (name == "StartsAt" || name == "EndsAt") {
-        return TValue(GoTime{name == "StartsAt" ? alert.starts_at_ms : alert.ends_at_ms});
+        return TValue(
+            GoTime{alertTime(name == "StartsAt" ? alert.starts_at_ms : alert.ends_at_ms)});
       }
       if (name == "GeneratorURL") {
         return TValue(alert.generator_url);
@@ -1392,7 +1483,7 @@ class Executor {
         return TValue(GoInt{goTimeUnix(t->ms)});
       }
       if (name == "UnixMilli") {
-        return TValue(GoInt{t->ms == 0 ? goTimeUnix(0) * 1000 : t->ms});
+        return TValue(GoInt{t->ms == kGoZeroTime ? goTimeUnix(kGoZeroTime) * 1000 : t->ms});
       }
       if (name == "UTC" || name == "Local") {
         return TValue(*t);  // times are UTC
@@ -1627,8 +1718,9 @@ Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& 
     }
     return TValue(goPrintf(toText(args[0]), std::vector<TValue>(args.begin() + 1, args.end())));
   }
-  if (fn == "print") {
-    // Go's fmt.Sprint: a space between operands when neither is a string.
+  if (fn == "print" || fn == "html" || fn == "js" || fn == "urlquery") {
+    // Go's fmt.Sprint: a space between operands when neither is a string; the escaping
+    // builtins escape what Sprint makes of their arguments.
     std::string out;
     for (std::size_t i = 0; i < args.size(); ++i) {
       if (i > 0 && !std::holds_alternative<std::string>(args[i - 1]) &&
@@ -1637,7 +1729,78 @@ Result<TValue> Executor::call(const std::string& fn, const std::vector<TValue>& 
       }
       out += toText(args[i]);
     }
-    return TValue(out);
+    return TValue(fn == "html"       ? htmlEscape(out)
+                  : fn == "js"       ? jsEscape(out)
+                  : fn == "urlquery" ? queryEscape(out)
+                                     : out);
+  }
+  if (fn == "println") {  // fmt.Sprintln: spaces between all operands, and a newline
+    std::string out;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      out += (i > 0 ? " " : "") + toText(args[i]);
+    }
+    return TValue(out + "\n");
+  }
+  // Prometheus's: arguments as a map for a named template (.arg0, .arg1, ...), links to its
+  // expression browser (under the external URL's path, which vigil does not have: ""),
+  // durations in seconds, and times.
+  if (fn == "args") {
+    auto map = std::make_shared<LabelSet>();
+    for (std::size_t i = 0; i < args.size(); ++i) {
+      map->push_back({"arg" + std::to_string(i), toText(args[i])});
+    }
+    std::sort(map->begin(), map->end(),
+              [](const Label& a, const Label& b) { return a.name < b.name; });
+    return TValue(LabelsRef(std::move(map)));
+  }
+  if (fn == "pathPrefix" || fn == "externalURL") {
+    VIGIL_RETURN_IF_ERROR(need(0));
+    return TValue(std::string());
+  }
+  if (fn == "graphLink" || fn == "tableLink") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    return TValue("/graph?g0.expr=" + queryEscape(toText(args[0])) +
+                  "&g0.tab=" + (fn == "graphLink" ? "0" : "1"));
+  }
+  if (fn == "parseDuration") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    auto d = vigil::parseDuration(toText(args[0]));
+    if (!d) {
+      return invalidArgument("template: parseDuration: " + d.status().message());
+    }
+    return TValue(static_cast<double>(d->count()) / 1000);
+  }
+  if (fn == "toTime") {
+    VIGIL_RETURN_IF_ERROR(need(1));
+    // As Prometheus: to whole nanoseconds, then to whole milliseconds, each cut toward zero.
+    auto v = number(0);
+    const double ns = v ? *v * 1e9 : 0;
+    if (!v || !(std::fabs(ns) < 9.2e18)) {
+      return invalidArgument("template: toTime: not a time in seconds: " + toText(args[0]));
+    }
+    return TValue(GoTime{static_cast<int64_t>(ns) / 1'000'000});
+  }
+  if (fn == "stripDomain") {
+    // The host's first label, port kept; an IP address stays as it is.
+    VIGIL_RETURN_IF_ERROR(need(1));
+    const std::string s = toText(args[0]);
+    std::string host = s;
+    std::string port;
+    const auto colon = s.rfind(':');
+    if (s.starts_with("[")) {
+      return TValue(s);  // an IPv6 address
+    }
+    if (colon != std::string::npos && s.find(':') == colon) {
+      host = s.substr(0, colon);
+      port = s.substr(colon + 1);
+    } else if (colon != std::string::npos) {
+      return TValue(s);  // several colons: a bare IPv6 address
+    }
+    if (isIPv4(host)) {
+      return TValue(s);
+    }
+    host = host.substr(0, host.find('.'));
+    return TValue(colon == std::string::npos ? host : host + ":" + port);
   }
   if (fn == "len") {
     VIGIL_RETURN_IF_ERROR(need(1));

@@ -2,9 +2,12 @@
 // Go's text/template as Prometheus and Alertmanager use it. Alert label and annotation
 // templates: {{ $labels.name }}, {{ $value }}, {{ $externalLabels.name }}, pipelines and
 // parentheses, variables ($x := ..., $x = ...), if/else if/else, with and range (over query
-// results and label maps), comparison functions, and Prometheus's functions: query, first,
-// label, value, sortByLabel, the humanize family, printf, match, reReplaceAll, toUpper,
-// toLower, title, stripPort, safeHtml. Notification templates run over Alertmanager's data
+// results and label maps), named templates (define, template, block), Go's builtins (print,
+// println, html, js, urlquery, len, index, comparisons), and Prometheus's functions: query,
+// first, label, value, strvalue, sortByLabel, args, the humanize family, printf, match,
+// reReplaceAll, toUpper, toLower, title, stripPort, stripDomain, safeHtml, graphLink,
+// tableLink, parseDuration, toTime (pathPrefix and externalURL: empty). Notification
+// templates run over Alertmanager's data
 // instead (NotificationTemplateData): .Alerts and each alert's fields, the label maps with
 // their methods (SortedPairs, Names, Values, Remove), times with Format and Unix, and
 // Alertmanager's join and stringSlice.
