@@ -965,6 +965,9 @@ namespace {
 
 // Bounds on one expansion: a template's loops can multiply (a range in a range ...).
 constexpr std::size_t kMaxSteps = 100'000;
+// Templates calling templates, each with its own nesting: the product bounds the depth of the
+// recursion that renders them (and so the stack it takes), where Go's stacks would grow.
+constexpr std::size_t kMaxTemplateCalls = 16;
 constexpr std::size_t kMaxOutput = 1 << 20;
 
 bool isFunctionName(const std::string& word) {
@@ -1058,7 +1061,7 @@ class Executor {
       }
       arg = std::move(*v);
     }
-    if (calls_ >= static_cast<std::size_t>(kMaxDepth)) {
+    if (calls_ >= kMaxTemplateCalls) {
       return invalidArgument("template: template calls nested too deeply (at \"" + node.text +
                              "\": does it call itself?)");
     }
