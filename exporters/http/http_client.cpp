@@ -19,6 +19,8 @@
 #include <fstream>
 #include <optional>
 
+#include "vigil/percent_encoding.h"
+
 namespace vigil::exporters {
 
 namespace asio = boost::asio;
@@ -184,18 +186,7 @@ Result<std::string> authorizationHeader(const alerting::HttpClientConfig& http) 
 
 std::string formEncode(const HttpHeaders& fields) {
   std::string out;
-  auto encode = [&out](const std::string& text) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    for (const unsigned char c : text) {
-      if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += kHex[c >> 4];
-        out += kHex[c & 0xf];
-      }
-    }
-  };
+  auto encode = [&out](const std::string& text) { appendPercentEncoded(out, text); };
   for (const auto& [name, value] : fields) {
     if (!out.empty()) {
       out += '&';

@@ -4,6 +4,7 @@
 
 #include "go_time.h"
 #include "vigil/duration.h"
+#include "vigil/percent_encoding.h"
 
 #include <re2/re2.h>
 
@@ -312,23 +313,8 @@ std::string jsEscape(std::string_view s) {
   return out;
 }
 
-// Go's url.QueryEscape: letters, digits and -_.~ kept, space as +, the rest %XX.
-std::string queryEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", u);
-      out += buf;
-    }
-  }
-  return out;
-}
+// Go's url.QueryEscape.
+std::string queryEscape(std::string_view s) { return percentEncoded(s, true); }
 
 // Four dot-separated decimal numbers up to 255.
 bool isIPv4(std::string_view s) {

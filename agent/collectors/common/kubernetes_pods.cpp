@@ -11,6 +11,7 @@
 
 #include "http_get.h"
 #include "proc_file.h"
+#include "vigil/percent_encoding.h"
 #include "vigil/thread_name.h"
 
 namespace vigil::collectors {
@@ -117,21 +118,6 @@ bool exists(const std::string& path) { return std::ifstream(path).good(); }
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v == nullptr ? std::string() : std::string(v);
-}
-
-std::string urlEncode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 // The fixed rules below are valid; a bug in one shows in the tests as a missing rule.
@@ -517,8 +503,8 @@ Result<NodeClass> fetchNodeClass(const KubernetesSdConfig& config,
   if (!access) {
     return access.status();
   }
-  auto body =
-      getJson(access->base + "/api/v1/nodes/" + urlEncode(access->node), access->options, deadline);
+  auto body = getJson(access->base + "/api/v1/nodes/" + percentEncoded(access->node),
+                      access->options, deadline);
   if (!body) {
     return body.status();
   }
@@ -535,18 +521,18 @@ Result<PodDiscovery::Listing> PodDiscovery::refresh() {
   if (!config_.kubelet_url.empty()) {
     urls.push_back(access->base + "/pods");
   } else {
-    std::string query =
-        "?fieldSelector=" +
-        urlEncode("spec.nodeName=" + access->node +
-                  (config_.field_selector.empty() ? std::string() : "," + config_.field_selector));
+    std::string query = "?fieldSelector=" + percentEncoded("spec.nodeName=" + access->node +
+                                                           (config_.field_selector.empty()
+                                                                ? std::string()
+                                                                : "," + config_.field_selector));
     if (!config_.label_selector.empty()) {
-      query += "&labelSelector=" + urlEncode(config_.label_selector);
+      query += "&labelSelector=" + percentEncoded(config_.label_selector);
     }
     if (config_.namespaces.empty()) {
       urls.push_back(access->base + "/api/v1/pods" + query);
     }
     for (const auto& ns : config_.namespaces) {
-      urls.push_back(access->base + "/api/v1/namespaces/" + urlEncode(ns) + "/pods" + query);
+      urls.push_back(access->base + "/api/v1/namespaces/" + percentEncoded(ns) + "/pods" + query);
     }
   }
 
