@@ -69,17 +69,20 @@ std::size_t MessageContext::numFiring() const {
 
 bool MessageContext::firing() const { return numFiring() > 0; }
 
-promql::NotificationTemplateData templateData(const MessageContext& m) {
-  promql::NotificationTemplateData d;
-  d.receiver = quoteMeta(m.notification.receiver);
-  d.status = m.firing() ? "firing" : "resolved";
-  d.group_key = m.notification.group_key;
-  d.external_url = m.external_url;
-  d.group_labels = m.notification.group_labels;
-  d.common_labels = m.common_labels;
-  d.common_annotations = m.common_annotations;
-  d.alerts.reserve(m.alerts.size());
-  for (const Alert& a : m.alerts) {
+const promql::NotificationTemplateData& MessageContext::templateData() const {
+  if (template_data_) {
+    return *template_data_;
+  }
+  promql::NotificationTemplateData& d = template_data_.emplace();
+  d.receiver = quoteMeta(notification.receiver);
+  d.status = firing() ? "firing" : "resolved";
+  d.group_key = notification.group_key;
+  d.external_url = external_url;
+  d.group_labels = notification.group_labels;
+  d.common_labels = common_labels;
+  d.common_annotations = common_annotations;
+  d.alerts.reserve(alerts.size());
+  for (const Alert& a : alerts) {
     d.alerts.push_back({a.ends_at == 0 ? "firing" : "resolved", a.labels, a.annotations,
                         a.starts_at, a.ends_at, a.generator_url, fingerprintHex(a.fingerprint())});
   }
@@ -91,9 +94,8 @@ Result<std::string> expandTemplate(std::string_view text, const MessageContext& 
   if (!parsed) {
     return parsed.status();
   }
-  const promql::NotificationTemplateData notification = templateData(m);
   promql::TemplateData data;
-  data.notification = &notification;
+  data.notification = &m.templateData();
   if (m.notification.config) {
     data.library = m.notification.config->template_library.get();
   }

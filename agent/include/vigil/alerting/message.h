@@ -9,6 +9,7 @@
 // functions of rule templates and Alertmanager's join and stringSlice: see
 // vigil/rules/template.h.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,10 +38,15 @@ struct MessageContext {
   std::size_t numFiring() const;
   LabelSet common_labels;
   LabelSet common_annotations;
-};
 
-/// The notification as templates see it: Alertmanager's template data.
-promql::NotificationTemplateData templateData(const MessageContext& m);
+  /// The notification as templates see it (Alertmanager's template data), made at the first
+  /// template a notifier expands and shared by its other fields (one notifier renders a
+  /// message on one thread).
+  const promql::NotificationTemplateData& templateData() const;
+
+ private:
+  mutable std::optional<promql::NotificationTemplateData> template_data_;
+};
 
 /// Expands a template over the notification; on error the error is returned.
 Result<std::string> expandTemplate(std::string_view text, const MessageContext& m);
