@@ -43,8 +43,17 @@ std::string expandOr(const std::string& text, const alerting::MessageContext& m,
   }
   auto r = alerting::expandTemplate(text, m);
   if (!r) {
-    spdlog::warn("{} template failed, using the default receiver={} field={} error=\"{}\"",
-                 notifier, m.notification.receiver, field, r.status().message());
+    // Configurations written for Alertmanager call the names of its own default.tmpl, which
+    // vigil does not carry: say where they come from.
+    const std::string& why = r.status().message();
+    const bool alertmanager_name = why.find("not defined") != std::string::npos &&
+                                   (why.find("template \"__") != std::string::npos ||
+                                    why.find(".default.") != std::string::npos);
+    spdlog::warn("{} template failed, using the default receiver={} field={} error=\"{}\"{}",
+                 notifier, m.notification.receiver, field, why,
+                 alertmanager_name ? " hint=\"Alertmanager's default names are defined in its "
+                                     "default.tmpl: list that file under templates:\""
+                                   : "");
     return fallback;
   }
   return *r;

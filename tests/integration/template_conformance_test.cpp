@@ -6,6 +6,10 @@
 // maps' methods, time formats, conditionals and functions.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -185,4 +189,56 @@ TEST_CASE("Notification templates: vigil template render expands like amtool tem
   // The battery exercises both outcomes; a broken amtool would refuse everything.
   CHECK(compared >= 90);
   CHECK(refused >= 20);
+}
+
+// Alertmanager's own templates (default.tmpl, email.tmpl), which define the names its receivers
+// default to (slack.default.title, __subject, __text_alert_list, ...): vigil does not carry a
+// copy, but a configuration that lists them in `templates:` must get the same text from every
+// name as Alertmanager does. The files come from Debian's prometheus-alertmanager, as amtool.
+TEST_CASE("Alertmanager's default templates expand in vigil as in amtool",
+          "[integration][template][amtool]") {
+  const std::filesystem::path shipped = "/usr/share/prometheus/alertmanager";
+  const std::string glob = (shipped / "*.tmpl").string();
+  std::vector<std::string> names;
+  const std::regex define(R"re(\{\{-?\s*define\s+"([^"]+)")re");
+  for (const char* file : {"default.tmpl", "email.tmpl"}) {
+    std::ifstream in(shipped / file);
+    REQUIRE(in);  // installed with prometheus-alertmanager, amtool's package
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string body = text.str();
+    for (std::sregex_iterator it(body.begin(), body.end(), define), end; it != end; ++it) {
+      names.push_back((*it)[1]);
+    }
+  }
+  // Alertmanager 0.25's: the integrations' defaults and the shared pieces they are made of.
+  REQUIRE(names.size() >= 40);
+
+  TempDir dir;
+  dir.write("two.json", kTwoAlerts);
+  dir.write("resolved.json", kOneResolved);
+  int compared = 0;
+  for (const char* data : {"two.json", "resolved.json"}) {
+    for (const auto& name : names) {
+      // __text_alert_list and the names made of it range over a list of alerts; the others
+      // take the whole notification.
+      const std::string arg =
+          name == "__text_alert_list" || name == "pagerduty.default.instances" ? ".Alerts" : ".";
+      const std::string text = "{{ template \"" + name + "\" " + arg + " }}";
+      INFO("data " << data << ", template: " << text);
+      const auto amtool =
+          runCommand({"amtool", "template", "render", "--template.glob=" + glob,
+                      "--template.data=" + dir.file(data), "--template.text=" + text});
+      const auto vigil =
+          runCommand({VIGIL_BINARY, "template", "render", "--template.glob=" + glob,
+                      "--template.data=" + dir.file(data), "--template.text=" + text});
+      INFO("amtool: " << amtool.output);
+      INFO("vigil: " << vigil.output);
+      REQUIRE(amtool.exit_code == 0);
+      REQUIRE(vigil.exit_code == 0);
+      CHECK(vigil.output == amtool.output);
+      ++compared;
+    }
+  }
+  CHECK(compared == 2 * static_cast<int>(names.size()));
 }
