@@ -728,12 +728,15 @@ Result<Template> Template::parse(std::string_view text) {
     std::size_t scope = 0;  // variables declared before it opened
   };
   std::vector<Open> open;
-  // The {{define}} or {{block}} being read, if any: its body is open[define_at] onwards.
   std::map<std::string, std::shared_ptr<const Node>> defines;
-  constexpr std::size_t kNoDefine = std::numeric_limits<std::size_t>::max();
-  std::size_t define_at = kNoDefine;
-  std::string define_name;
-  std::vector<std::string> declared_outside;  // the variables in scope where it began
+  // The {{define}} and {{block}}s being read, innermost last (a block may stand inside a
+  // define's or another block's body): each body is open[at] onwards.
+  struct Defining {
+    std::size_t at;
+    std::string name;
+    std::vector<std::string> declared_outside;  // the variables in scope where it began
+  };
+  std::vector<Defining> defining;
   // Variables in scope; Prometheus declares these before every alert template.
   const std::vector<std::string> prelude = {"$", "$labels", "$externalLabels", "$externalURL",
                                             "$value"};
@@ -874,11 +877,11 @@ Result<Template> Template::parse(std::string_view text) {
         open.pop_back();
       }
       declared.resize(open.back().scope);
-      if (define_at == open.size() - 1) {
+      if (!defining.empty() && defining.back().at == open.size() - 1) {
         // The end of a {{define}} (its body a template of its own) or of a {{block}}.
-        defines[define_name] = open.back().list;
-        define_at = kNoDefine;
-        declared = declared_outside;
+        defines[defining.back().name] = open.back().list;
+        declared = std::move(defining.back().declared_outside);
+        defining.pop_back();
       }
       open.pop_back();
     } else if (keyword == "define" || keyword == "block") {
@@ -886,7 +889,8 @@ Result<Template> Template::parse(std::string_view text) {
       if (!name) {
         return invalidArgument("template: {{" + keyword + "}} needs a quoted template name");
       }
-      if (define_at != kNoDefine || (keyword == "define" && !open.empty())) {
+      // As in Go, a define stands only at the top level; a block anywhere.
+      if (keyword == "define" && !open.empty()) {
         return invalidArgument("template: {{" + keyword + " \"" + *name +
                                "\"}} inside another template's body");
       }
@@ -901,9 +905,7 @@ Result<Template> Template::parse(std::string_view text) {
       // body sees only $, as in Go.
       auto holder = std::make_shared<Node>();
       holder->children.push_back(std::make_shared<Node>());
-      define_at = open.size();
-      define_name = *name;
-      declared_outside = declared;
+      defining.push_back({open.size(), *name, declared});
       declared = prelude;
       open.push_back({holder, holder->children[0], false, declared.size()});
     } else if (keyword == "template") {
@@ -932,8 +934,8 @@ Result<Template> Template::parse(std::string_view text) {
   if (!open.empty()) {
     const Node::Kind kind = open.back().node->kind;
     return invalidArgument("template: unexpected EOF (an {{" +
-                           std::string(define_at == open.size() - 1
-                                           ? "define \"" + define_name + "\""
+                           std::string(!defining.empty() && defining.back().at == open.size() - 1
+                                           ? "define \"" + defining.back().name + "\""
                                        : kind == Node::Kind::kIf   ? "if"
                                        : kind == Node::Kind::kWith ? "with"
                                                                    : "range") +

@@ -78,6 +78,11 @@ const std::vector<std::string> kTemplates = {
     R"({{ define "local" }}<{{ .Receiver }}>{{ end }}{{ template "local" . }})",
     R"({{ define "myorg.alert" }}overridden {{ .Status }}{{ end }}{{ template "myorg.text" . }})",
     R"({{ block "list" .Alerts }}{{ range . }}{{ .Labels.instance }} {{ end }}{{ end }})",
+    R"({{ define "outer" }}<{{ block "inner" . }}{{ .Status }}{{ end }}>{{ end }})"
+    R"({{ template "outer" . }}|{{ template "inner" .Alerts.Resolved }})",
+    R"({{ block "a" . }}A{{ block "b" .Receiver }}B{{ . }}{{ end }}{{ end }}-{{ template "b" "x" }})",
+    R"({{ block "a" . }}{{ define "x" }}{{ end }}{{ end }})",
+    R"({{ define "o" }}{{ block "i" . }}{{ $x := 1 }}{{ $x }}{{ end }}{{ $x }}{{ end }})",
     R"({{ template "nosuch" . }})",
     R"({{ template "myorg.title" }})",
     R"({{ $x := 1 }}{{ define "inner" }}{{ $x }}{{ end }})",

@@ -174,6 +174,13 @@ TEST_CASE("Templates: query results, with, range, variables and parentheses, as 
   CHECK_FALSE(Template::parse("{{ define x }}{{ end }}").isOk());
   CHECK(run(R"({{ define "where" }}{{ .instance }} ({{ $.job }}){{ end }})"
             R"(on {{ template "where" $labels }})") == "on web-1:9100 (api)");
+  // A block may stand inside a define's body or another block's, and defines its name too.
+  CHECK(run(R"({{ define "outer" }}<{{ block "inner" .job }}{{ . }}{{ end }}>{{ end }})"
+            R"({{ template "outer" $labels }} {{ template "inner" "x" }})") == "<api> x");
+  CHECK(
+      run(R"({{ block "a" . }}A{{ block "b" 1 }}B{{ . }}{{ end }}{{ end }}-{{ template "b" 2 }})") ==
+      "AB1-B2");
+  CHECK_FALSE(Template::parse("{{ block \"a\" . }}{{ define \"x\" }}{{ end }}{{ end }}").isOk());
   CHECK_THAT(fails(R"({{ template "missing" . }})", data),
              Catch::Contains("template \"missing\" not defined"));
   CHECK_THAT(
