@@ -455,7 +455,33 @@ class AlertingReader {
                  {"icon_emoji", &c.icon_emoji},
                  {"icon_url", &c.icon_url}});
     readTemplates(n, field,
-                  {{"title", &c.title}, {"title_link", &c.title_link}, {"text", &c.text}});
+                  {{"title", &c.title},
+                   {"title_link", &c.title_link},
+                   {"text", &c.text},
+                   {"color", &c.color},
+                   {"pretext", &c.pretext},
+                   {"footer", &c.footer},
+                   {"fallback", &c.fallback}});
+    if (auto list = n["fields"]; list && !list.IsNull()) {
+      const std::string fields_field = YamlReader::join(field, "fields");
+      if (!list.IsSequence()) {
+        r_.error(list, fields_field, "expected a list of {title, value, short}");
+      } else {
+        for (std::size_t i = 0; i < list.size(); ++i) {
+          const std::string item = YamlReader::index(fields_field, i);
+          if (!r_.checkMap(list[i], item, {"title", "value", "short"})) {
+            continue;
+          }
+          SlackConfig::Field f;
+          readTemplates(list[i], item, {{"title", &f.title}, {"value", &f.value}});
+          if (f.title.empty() || f.value.empty()) {
+            r_.error(list[i], item, "a field needs a title and a value");
+            continue;
+          }
+          c.fields.push_back(std::move(f));
+        }
+      }
+    }
     readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), c.http);
     recv.slack.push_back(std::move(c));
   }

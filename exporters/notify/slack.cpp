@@ -1,5 +1,7 @@
 // The Slack notifier: an incoming-webhook message that reads well on a phone — the title as
-// the notification text, then blocks with the alert name, severity, what is wrong and a link.
+// the notification text and header, then, in an attachment whose bar is red while anything
+// fires and green once resolved (as Alertmanager's), blocks with the alert name, severity, what
+// is wrong and a link.
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
@@ -87,16 +89,36 @@ std::string slackPayload(const alerting::Notification& n, const alerting::SlackC
     link = m.alerts.front().generator_url;
   }
 
-  json blocks = json::array();
-  blocks.push_back(
+  // The title leads the message; what follows goes in the attachment with the coloured bar.
+  // With blocks of its own the message's text is only the notification's.
+  json head = json::array();
+  if (const std::string pretext = expandOr(config.pretext, m, "", "slack", "pretext");
+      !pretext.empty()) {
+    head.push_back({{"type", "section"},
+                    {"text", {{"type", "mrkdwn"}, {"text", truncateText(pretext, 3000)}}}});
+  }
+  head.push_back(
       {{"type", "header"}, {"text", {{"type", "plain_text"}, {"text", truncateText(title, 150)}}}});
-  json fields = json::array();
-  fields.push_back({{"type", "mrkdwn"}, {"text", "*Alert:*\n" + valuesOf(m, "alertname")}});
-  fields.push_back({{"type", "mrkdwn"}, {"text", "*Severity:*\n" + valuesOf(m, "severity")}});
-  fields.push_back({{"type", "mrkdwn"},
-                    {"text", std::string("*Status:*\n") + (m.firing() ? "firing" : "resolved")}});
-  fields.push_back({{"type", "mrkdwn"}, {"text", "*Receiver:*\n" + n.receiver}});
-  blocks.push_back({{"type", "section"}, {"fields", fields}});
+  json blocks = json::array();
+  std::vector<std::string> field_texts = {
+      "*Alert:*\n" + valuesOf(m, "alertname"), "*Severity:*\n" + valuesOf(m, "severity"),
+      std::string("*Status:*\n") + (m.firing() ? "firing" : "resolved"),
+      "*Receiver:*\n" + n.receiver};
+  for (const auto& f : config.fields) {
+    const std::string name = expandOr(f.title, m, f.title, "slack", "fields.title");
+    const std::string value = expandOr(f.value, m, f.value, "slack", "fields.value");
+    if (!value.empty()) {  // as Alertmanager, which leaves out a field whose value is empty
+      field_texts.push_back("*" + name + ":*\n" + value);
+    }
+  }
+  // A section holds at most ten fields, each at most 2000 characters.
+  for (std::size_t i = 0; i < field_texts.size(); i += 10) {
+    json fields = json::array();
+    for (std::size_t j = i; j < std::min(i + 10, field_texts.size()); ++j) {
+      fields.push_back({{"type", "mrkdwn"}, {"text", truncateText(field_texts[j], 2000)}});
+    }
+    blocks.push_back({{"type", "section"}, {"fields", fields}});
+  }
   if (!text.empty()) {
     blocks.push_back(
         {{"type", "section"}, {"text", {{"type", "mrkdwn"}, {"text", truncateText(text, 3000)}}}});
@@ -112,8 +134,19 @@ std::string slackPayload(const alerting::Notification& n, const alerting::SlackC
     blocks.push_back(
         {{"type", "context"}, {"elements", json::array({{{"type", "mrkdwn"}, {"text", links}}})}});
   }
+  if (const std::string footer = expandOr(config.footer, m, "", "slack", "footer");
+      !footer.empty()) {
+    blocks.push_back(
+        {{"type", "context"},
+         {"elements", json::array({{{"type", "mrkdwn"}, {"text", truncateText(footer, 3000)}}})}});
+  }
 
-  json body = {{"text", truncateText(title, 3000)}, {"blocks", blocks}};
+  const std::string fallback = expandOr(config.fallback, m, title, "slack", "fallback");
+  const std::string color =
+      expandOr(config.color, m, m.firing() ? "danger" : "good", "slack", "color");
+  json body = {{"text", truncateText(fallback.empty() ? title : fallback, 3000)},
+               {"blocks", head},
+               {"attachments", json::array({{{"color", color}, {"blocks", blocks}}})}};
   if (!config.channel.empty()) {
     body["channel"] = config.channel;
   }

@@ -205,19 +205,23 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   CHECK(body["username"] == "vigil");
   // The notification text: Alertmanager's default title.
   CHECK(body["text"] == "[FIRING:1] DiskFull (a page)");
-  const auto& blocks = body["blocks"];
-  REQUIRE(blocks.size() == 4);
-  CHECK(blocks[0]["type"] == "header");
-  CHECK(blocks[0]["text"]["text"] == "[FIRING:1] DiskFull (a page)");
-  const auto& fields = blocks[1]["fields"];
+  // The title leads; the rest is in an attachment whose bar is red while anything fires.
+  REQUIRE(body["blocks"].size() == 1);
+  CHECK(body["blocks"][0]["type"] == "header");
+  CHECK(body["blocks"][0]["text"]["text"] == "[FIRING:1] DiskFull (a page)");
+  REQUIRE(body["attachments"].size() == 1);
+  CHECK(body["attachments"][0]["color"] == "danger");
+  const auto& blocks = body["attachments"][0]["blocks"];
+  REQUIRE(blocks.size() == 3);
+  const auto& fields = blocks[0]["fields"];
   CHECK(fields[0]["text"] == "*Alert:*\nDiskFull");
   CHECK(fields[1]["text"] == "*Severity:*\npage");
   CHECK(fields[2]["text"] == "*Status:*\nfiring");
-  const std::string text = blocks[2]["text"]["text"];
+  const std::string text = blocks[1]["text"]["text"];
   CHECK(text.find("[firing] Disk almost full (instance=a, severity=page)") == 0);
   CHECK(text.find("since 2026-08-22T10:00:00.123Z") != std::string::npos);
   CHECK(text.find("runbook: https://runbooks/disk") != std::string::npos);
-  CHECK(blocks[3]["elements"][0]["text"] ==
+  CHECK(blocks[2]["elements"][0]["text"] ==
         "<http://node-1:9810/graph?g0.expr=up|Source> · <https://runbooks/disk|Runbook>");
 
   // Slack's limits hold whatever the alerts say.
@@ -226,7 +230,8 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   big.alerts[0].annotations = {{"summary", std::string(5000, 'y')}};
   const auto limited = json::parse(slackPayload(big, c, ""));
   CHECK(limited["blocks"][0]["text"]["text"].get<std::string>().size() <= 150 + 2);
-  CHECK(limited["blocks"][2]["text"]["text"].get<std::string>().size() <= 3000 + 2);
+  CHECK(limited["attachments"][0]["blocks"][1]["text"]["text"].get<std::string>().size() <=
+        3000 + 2);
 
   // Templates override the title and text.
   c.title = "{{ .CommonLabels.alertname }} on {{ .Receiver }}";
@@ -234,7 +239,45 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   const auto templated = json::parse(slackPayload(n, c, ""));
   // The receiver's name as Alertmanager gives templates: through regexp.QuoteMeta.
   CHECK(templated["text"] == "DiskFull on team\\.db");
-  CHECK(templated["blocks"][2]["text"]["text"] == "1 firing: DISK ALMOST FULL");
+  CHECK(templated["attachments"][0]["blocks"][1]["text"]["text"] == "1 firing: DISK ALMOST FULL");
+
+  // Alertmanager's attachment keys: the bar's colour, a line above and below, the notification
+  // text, and fields (one whose value expands to nothing is left out, as Alertmanager does).
+  c.color = R"({{ if eq .Status "firing" }}#FF0000{{ else }}#00FF00{{ end }})";
+  c.pretext = "{{ .CommonLabels.severity | toUpper }}";
+  c.footer = "sent to {{ .Receiver }}";
+  c.fallback = "{{ .CommonLabels.alertname }} is {{ .Status }}";
+  c.fields = {{"Instance", "{{ range .Alerts }}{{ .Labels.instance }}{{ end }}"},
+              {"Empty", "{{ .CommonLabels.nothere }}"},
+              {"Cluster of {{ .CommonLabels.alertname }}", "eu-1"}};
+  const auto shaped = json::parse(slackPayload(n, c, ""));
+  CHECK(shaped["text"] == "DiskFull is firing");
+  CHECK(shaped["attachments"][0]["color"] == "#FF0000");
+  REQUIRE(shaped["blocks"].size() == 2);
+  CHECK(shaped["blocks"][0]["text"]["text"] == "PAGE");
+  CHECK(shaped["blocks"][1]["type"] == "header");
+  const auto& shaped_blocks = shaped["attachments"][0]["blocks"];
+  const auto& shaped_fields = shaped_blocks[0]["fields"];
+  REQUIRE(shaped_fields.size() == 6);
+  CHECK(shaped_fields[4]["text"] == "*Instance:*\na");
+  CHECK(shaped_fields[5]["text"] == "*Cluster of DiskFull:*\neu-1");
+  CHECK(shaped_blocks.back()["elements"][0]["text"] == "sent to team\\.db");
+  // Resolved: the default bar turns green, the template's too.
+  auto resolved = notification();
+  for (auto& a : resolved.alerts) {
+    a.ends_at = a.starts_at + 60'000;
+  }
+  resolved.alerts.pop_back();
+  alerting::SlackConfig plain;
+  plain.send_resolved = true;
+  CHECK(json::parse(slackPayload(resolved, plain, ""))["attachments"][0]["color"] == "good");
+  c.send_resolved = true;
+  CHECK(json::parse(slackPayload(resolved, c, ""))["attachments"][0]["color"] == "#00FF00");
+  // A section holds at most ten fields: more go on in another.
+  c.fields.assign(12, {"F", "v"});
+  const auto many = json::parse(slackPayload(n, c, ""));
+  CHECK(many["attachments"][0]["blocks"][0]["fields"].size() == 10);
+  CHECK(many["attachments"][0]["blocks"][1]["fields"].size() == 6);
 }
 
 TEST_CASE("PagerDuty: Events API v2 trigger and resolve", "[exporters][pagerduty]") {
@@ -271,7 +314,7 @@ TEST_CASE("PagerDuty: Events API v2 trigger and resolve", "[exporters][pagerduty
   CHECK_FALSE(ack_event.contains("payload"));
   const auto ack_slack = json::parse(slackPayload(acked, {}, ""));
   CHECK(ack_slack["text"].get<std::string>().starts_with("[ACK] [FIRING:1] DiskFull"));
-  CHECK(ack_slack["blocks"][2]["text"]["text"].get<std::string>().starts_with(
+  CHECK(ack_slack["attachments"][0]["blocks"][1]["text"]["text"].get<std::string>().starts_with(
       "Acknowledged by alice: on it (until resolved)"));
 
   // Summary at most 1024 characters; severities mapped from the label.
@@ -721,7 +764,7 @@ receivers:
   n.config = config;
   const auto body = json::parse(slackPayload(n, config->receivers[0].slack[0], ""));
   CHECK(body["text"] == "[FIRING:1] DiskFull");
-  CHECK(body["blocks"][2]["text"]["text"] == "a since 10:00");
+  CHECK(body["attachments"][0]["blocks"][1]["text"]["text"] == "a since 10:00");
 
   // A template file that does not parse makes the configuration invalid, naming the file.
   dir.write("templates/broken.tmpl", R"({{ define "half" }}{{ .Status )");

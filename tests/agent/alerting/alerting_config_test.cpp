@@ -191,6 +191,12 @@ receivers:
     slack_configs:
       - channel: '#db'
         title: '{{ .CommonLabels.alertname }} fired'
+        color: '{{ if eq .Status "firing" }}danger{{ else }}good{{ end }}'
+        pretext: above
+        footer: below
+        fallback: '{{ .Status }}'
+        fields:
+          - {title: Cluster, value: '{{ .CommonLabels.cluster }}', short: true}
     pagerduty_configs:
       - routing_key: abc123
         severity: critical
@@ -216,6 +222,13 @@ receivers:
   CHECK(team->slack[0].api_url == "https://hooks.slack.example/T0/B0/x");  // from global
   CHECK_FALSE(team->slack[0].send_resolved);                               // Alertmanager's default
   CHECK(team->slack[0].channel == "#db");
+  CHECK(team->slack[0].color == R"({{ if eq .Status "firing" }}danger{{ else }}good{{ end }})");
+  CHECK(team->slack[0].pretext == "above");
+  CHECK(team->slack[0].footer == "below");
+  CHECK(team->slack[0].fallback == "{{ .Status }}");
+  REQUIRE(team->slack[0].fields.size() == 1);
+  CHECK(team->slack[0].fields[0].title == "Cluster");
+  CHECK(team->slack[0].fields[0].value == "{{ .CommonLabels.cluster }}");
   REQUIRE(team->pagerduty.size() == 1);
   CHECK(team->pagerduty[0].url == "https://events.pagerduty.com/v2/enqueue");
   CHECK(team->pagerduty[0].routing_key == "abc123");
@@ -236,6 +249,10 @@ TEST_CASE("Receivers: configuration errors name the field", "[alerting][config]"
   CHECK(err("    pagerduty_configs: [{url: 'http://127.0.0.1:9/'}]\n") ==
         "am.yml:5:25: receivers[0].pagerduty_configs[0]: one of routing_key or routing_key_file "
         "must be configured");
+  CHECK(err("    slack_configs: [{api_url: 'http://127.0.0.1:9/', fields: [{title: x}]}]\n") ==
+        "am.yml:5:63: receivers[0].slack_configs[0].fields[0]: a field needs a title and a value");
+  CHECK(err("    slack_configs: [{api_url: 'http://127.0.0.1:9/', color: '{{ if }}'}]\n") ==
+        "am.yml:5:61: receivers[0].slack_configs[0].color: template: missing value for if");
   CHECK(err("    slack_configs: [{api_url: 'http://127.0.0.1:9/', title: '{{ .X '}]\n") ==
         "am.yml:5:61: receivers[0].slack_configs[0].title: template: unclosed action (missing }})");
   CHECK(err("    webhook_configs:\n      - url: 'http://127.0.0.1:9/'\n        http_config:\n"

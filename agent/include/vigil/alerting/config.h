@@ -110,6 +110,17 @@ struct SlackConfig {
   std::string title;  // templates; empty: vigil's default message
   std::string title_link;
   std::string text;
+  /// The bar beside the message (a template): good, warning, danger or #RRGGBB; empty:
+  /// danger while anything fires, good once resolved, as Alertmanager's default.
+  std::string color;
+  std::string pretext;   // template: a line above the message
+  std::string footer;    // template: a line below it
+  std::string fallback;  // template: the notification's plain text; empty: the title
+  struct Field {
+    std::string title;  // templates
+    std::string value;
+  };
+  std::vector<Field> fields;  // extra fields beside alert name, severity, status and receiver
   HttpClientConfig http;
 };
 
