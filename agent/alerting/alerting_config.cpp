@@ -131,9 +131,15 @@ class AlertingReader {
     if (n["pagerduty_url"]) {
       readUrl(n, field, "pagerduty_url", "pagerduty_url_file", out.pagerduty_url, "");
     }
+    if (n["opsgenie_api_url"]) {
+      readUrl(n, field, "opsgenie_api_url", "opsgenie_api_url_file", out.opsgenie_api_url, "");
+    }
+    readInlineOrFile(n, field, "opsgenie_api_key", "opsgenie_api_key_file", out.opsgenie_api_key);
     readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), out.http);
     slack_api_url_ = out.slack_api_url;
     pagerduty_url_ = out.pagerduty_url;
+    opsgenie_api_url_ = out.opsgenie_api_url;
+    opsgenie_api_key_ = out.opsgenie_api_key;
     http_defaults_ = out.http;
   }
 
@@ -179,6 +185,8 @@ class AlertingReader {
               readSlack(kv.second[k], item, recv);
             } else if (key == "pagerduty_configs") {
               readPagerDuty(kv.second[k], item, recv);
+            } else if (key == "opsgenie_configs") {
+              readOpsGenie(kv.second[k], item, recv);
             } else if (key == "file_configs") {
               readFile(kv.second[k], item, recv);
             }
@@ -518,6 +526,98 @@ class AlertingReader {
                    {"description", &c.description}});
     readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), c.http);
     recv.pagerduty.push_back(std::move(c));
+  }
+
+  void readOpsGenie(const YAML::Node& n, const std::string& field, Receiver& recv) {
+    if (!r_.checkMap(n, field,
+                     {"api_key", "api_key_file", "api_url", "send_resolved", "message",
+                      "description", "source", "details", "entity", "responders", "actions", "tags",
+                      "note", "priority", "update_alerts", "http_config"})) {
+      return;
+    }
+    OpsGenieConfig c;
+    c.http = http_defaults_;
+    std::string key;
+    if (!readInlineOrFile(n, field, "api_key", "api_key_file", key)) {
+      key = opsgenie_api_key_;
+      if (key.empty()) {
+        r_.error(n, field, "one of api_key or api_key_file must be configured");
+      }
+    }
+    readUrl(n, field, "api_url", "api_url_file", c.api_url, opsgenie_api_url_);
+    if (!c.api_url.empty() && c.api_url.back() != '/') {
+      c.api_url += '/';  // paths are appended to it, as Alertmanager does
+    }
+    readBool(n, field, "send_resolved", c.send_resolved);
+    readTemplates(n, field,
+                  {{"message", &c.message},
+                   {"description", &c.description},
+                   {"source", &c.source},
+                   {"tags", &c.tags},
+                   {"actions", &c.actions},
+                   {"note", &c.note},
+                   {"priority", &c.priority},
+                   {"entity", &c.entity}});
+    if (auto d = n["details"]; d && !d.IsNull()) {
+      const std::string details_field = YamlReader::join(field, "details");
+      if (!d.IsMap()) {
+        r_.error(d, details_field, "expected a mapping, got " + YamlReader::kindOf(d));
+      } else {
+        for (const auto& kv : d) {
+          const std::string name = kv.first.Scalar();
+          const std::string detail_field = YamlReader::join(details_field, name);
+          if (auto value = r_.scalar(kv.second, detail_field)) {
+            if (auto st = checkNotificationTemplate(*value); !st.isOk()) {
+              r_.error(kv.second, detail_field, st.message());
+            }
+            c.details.emplace_back(name, *value);
+          }
+        }
+      }
+    }
+    if (auto list = n["responders"]; list && !list.IsNull()) {
+      const std::string responders_field = YamlReader::join(field, "responders");
+      if (!list.IsSequence()) {
+        r_.error(list, responders_field, "expected a list of {id, name, username, type}");
+      } else {
+        for (std::size_t i = 0; i < list.size(); ++i) {
+          const std::string item = YamlReader::index(responders_field, i);
+          if (!r_.checkMap(list[i], item, {"id", "name", "username", "type"})) {
+            continue;
+          }
+          OpsGenieConfig::Responder r;
+          readTemplates(
+              list[i], item,
+              {{"id", &r.id}, {"name", &r.name}, {"username", &r.username}, {"type", &r.type}});
+          // Alertmanager 0.25's checks, so that a configuration it refuses is refused here.
+          if (r.id.empty() && r.name.empty() && r.username.empty()) {
+            r_.error(list[i], item, "has to have at least one of id, username or name specified");
+            continue;
+          }
+          static const std::set<std::string> kTypes = {"team", "teams", "user", "escalation",
+                                                       "schedule"};
+          std::string type = r.type;
+          for (char& ch : type) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          }
+          if (r.type.find("{{") == std::string::npos) {
+            if (!kTypes.contains(type)) {
+              r_.error(list[i]["type"], YamlReader::join(item, "type"),
+                       "opsGenie responder type \"" + r.type +
+                           "\" is not one of team, teams, user, escalation, schedule");
+              continue;
+            }
+          }
+          c.responders.push_back(std::move(r));
+        }
+      }
+    }
+    readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), c.http);
+    // The key is sent as an Authorization header of OpsGenie's own scheme.
+    c.http.auth_type = "GenieKey";
+    c.http.credentials = key;
+    c.http.credentials_file.clear();
+    recv.opsgenie.push_back(std::move(c));
   }
 
   void readFile(const YAML::Node& n, const std::string& field, Receiver& recv) {
@@ -1143,6 +1243,8 @@ class AlertingReader {
   // The global section's defaults for the receivers read after it.
   std::string slack_api_url_;
   std::string pagerduty_url_ = "https://events.pagerduty.com/v2/enqueue";
+  std::string opsgenie_api_url_ = "https://api.opsgenie.com/";
+  std::string opsgenie_api_key_;
   HttpClientConfig http_defaults_;
   // Receivers naming an escalation policy, checked once the policies are read.
   std::vector<std::pair<std::size_t, YAML::Node>> receiver_policies_;

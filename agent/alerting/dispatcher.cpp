@@ -9,6 +9,57 @@ namespace vigil::alerting {
 
 namespace {
 
+// The order Alertmanager gives a notification's alerts (its AlertSlice): by the job label, then
+// the instance label (an alert without one after those with it), then the label sets (fewer
+// labels first, then the values of the names in order). Templates and payloads list them so.
+bool alertmanagerOrder(const Alert& x, const Alert& y) {
+  auto find = [](const LabelSet& labels, std::string_view name) -> const std::string* {
+    for (const auto& l : labels) {
+      if (l.name == name) {
+        return &l.value;
+      }
+    }
+    return nullptr;
+  };
+  for (const std::string_view key : {"job", "instance"}) {
+    const std::string* a = find(x.labels, key);
+    const std::string* b = find(y.labels, key);
+    if (a == nullptr && b == nullptr) {
+      continue;
+    }
+    if (a == nullptr || b == nullptr) {
+      return b == nullptr;
+    }
+    if (*a != *b) {
+      return *a < *b;
+    }
+  }
+  if (x.labels.size() != y.labels.size()) {
+    return x.labels.size() < y.labels.size();
+  }
+  std::vector<std::string_view> names;
+  for (const auto* labels : {&x.labels, &y.labels}) {
+    for (const auto& l : *labels) {
+      names.push_back(l.name);
+    }
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string_view name : names) {
+    const std::string* a = find(x.labels, name);
+    if (a == nullptr) {
+      return true;
+    }
+    const std::string* b = find(y.labels, name);
+    if (b == nullptr) {
+      return false;
+    }
+    if (*a != *b) {
+      return *a < *b;
+    }
+  }
+  return false;
+}
+
 // Whether the route groups alerts by this label.
 bool groupsBy(const RouteOptions& options, const Label& l) {
   return options.group_by_all ||
@@ -343,6 +394,7 @@ std::optional<PendingFlush> Dispatcher::flush(Group& g, int64_t now) {
   for (auto& a : resolved) {
     n.alerts.push_back(std::move(a));
   }
+  std::stable_sort(n.alerts.begin(), n.alerts.end(), alertmanagerOrder);
   return p;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// The notifier kinds (webhook, Slack, PagerDuty, file): each turns a notification into the
-// messages its receiver's configurations ask for. Messages are complete requests so that the
+// The notifier kinds (webhook, Slack, PagerDuty, OpsGenie, file): each turns a notification into
+// the messages its receiver's configurations ask for. Messages are complete requests so that the
 // outbox can hold them across a restart and the transport can send them without knowing the
 // kind.
 
@@ -22,7 +22,7 @@ namespace vigil::exporters {
 /// Idempotency-Key header, so a receiver can drop a duplicate sent again after a crash.
 struct OutgoingMessage {
   std::string id;
-  std::string notifier;  // "webhook", "slack", "pagerduty", "file"
+  std::string notifier;  // "webhook", "slack", "pagerduty", "opsgenie", "file"
   std::string receiver;
   std::string group_key;
   std::string target;  // the URL, or the path for "file"
@@ -89,6 +89,7 @@ const std::vector<std::unique_ptr<Notifier>>& notifiers();
 std::unique_ptr<Notifier> makeWebhookNotifier();
 std::unique_ptr<Notifier> makeSlackNotifier();
 std::unique_ptr<Notifier> makePagerDutyNotifier();
+std::unique_ptr<Notifier> makeOpsGenieNotifier();
 std::unique_ptr<Notifier> makeFileNotifier();
 
 enum class DeliveryResult {

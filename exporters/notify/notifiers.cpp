@@ -15,6 +15,7 @@ const std::vector<std::unique_ptr<Notifier>>& notifiers() {
     v->push_back(makeWebhookNotifier());
     v->push_back(makeSlackNotifier());
     v->push_back(makePagerDutyNotifier());
+    v->push_back(makeOpsGenieNotifier());
     v->push_back(makeFileNotifier());
     return v;
   }();

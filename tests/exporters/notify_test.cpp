@@ -280,6 +280,55 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   CHECK(many["attachments"][0]["blocks"][1]["fields"].size() == 6);
 }
 
+TEST_CASE("OpsGenie: an alert per group, created and closed by alias", "[exporters][opsgenie]") {
+  alerting::OpsGenieConfig c;
+  c.api_url = "https://api.opsgenie.example/";
+  auto n = notification();  // one alert firing, one resolved: the group fires
+  const auto create = opsGenieRequest(n, c, "http://vigil:9810");
+  CHECK(create.url == "https://api.opsgenie.example/v2/alerts");
+  const auto body = json::parse(create.body);
+  // The alias: the group key's SHA-256, as for PagerDuty's dedup_key.
+  CHECK(body["alias"] == pagerDutyDedupKey(n.group_key));
+  CHECK(body["alias"].get<std::string>().size() == 64);
+  // Unconfigured: vigil's title and text, the common labels as details, the external URL.
+  CHECK(body["message"] == "[FIRING:1] DiskFull (page)");
+  CHECK(body["description"].get<std::string>().find("Disk almost full") != std::string::npos);
+  CHECK(body["details"] == json({{"alertname", "DiskFull"}, {"severity", "page"}}));
+  CHECK(body["source"] == "http://vigil:9810");
+  CHECK_FALSE(body.contains("responders"));
+  CHECK_FALSE(body.contains("tags"));
+  CHECK_FALSE(body.contains("priority"));
+
+  // Configured: templates everywhere; details over the common labels; lists split at commas
+  // (empty entries left out); a "teams" responder becomes one team each.
+  c.message = "{{ .CommonLabels.alertname }}: " + std::string(200, 'm');
+  c.priority = R"({{ if eq .CommonLabels.severity "page" }}P1{{ else }}P3{{ end }})";
+  c.tags = "db,,{{ .CommonLabels.severity }}";
+  c.details = {{"severity", "overridden"}, {"count", "{{ len .Alerts }}"}};
+  c.responders = {{"", "ops,web", "", "teams"}, {"", "", "{{ .Receiver }}@example.com", "user"}};
+  const auto shaped = json::parse(opsGenieRequest(n, c, "").body);
+  // OpsGenie takes at most 130 characters.
+  CHECK(shaped["message"] == "DiskFull: " + std::string(117, 'm') + "...");
+  CHECK(shaped["priority"] == "P1");
+  CHECK(shaped["tags"] == json({"db", "page"}));
+  CHECK(shaped["details"] ==
+        json({{"alertname", "DiskFull"}, {"severity", "overridden"}, {"count", "2"}}));
+  CHECK(shaped["responders"] ==
+        json::array({{{"name", "ops"}, {"type", "team"}},
+                     {{"name", "web"}, {"type", "team"}},
+                     {{"type", "user"}, {"username", "team\\.db@example.com"}}}));
+
+  // Everything resolved: the alert is closed by its alias.
+  for (auto& a : n.alerts) {
+    a.ends_at = a.starts_at + 60'000;
+  }
+  c.source = "vigil on {{ .CommonLabels.alertname }}";
+  const auto close = opsGenieRequest(n, c, "");
+  CHECK(close.url == "https://api.opsgenie.example/v2/alerts/" + pagerDutyDedupKey(n.group_key) +
+                         "/close?identifierType=alias");
+  CHECK(json::parse(close.body) == json({{"source", "vigil on DiskFull"}}));
+}
+
 TEST_CASE("PagerDuty: Events API v2 trigger and resolve", "[exporters][pagerduty]") {
   alerting::PagerDutyConfig c;
   c.routing_key = "R0UT1NGKEY";

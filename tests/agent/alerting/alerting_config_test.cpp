@@ -171,9 +171,11 @@ TEST_CASE("Alertmanager configuration errors name file, line and field", "[alert
   CHECK(firstError("route: [\n").starts_with("am.yml:"));
 }
 
-TEST_CASE("Receivers: webhook, Slack, PagerDuty and file configurations", "[alerting][config]") {
+TEST_CASE("Receivers: webhook, Slack, PagerDuty, OpsGenie and file configurations",
+          "[alerting][config]") {
   auto r = parseAlertingConfig(R"(global:
   slack_api_url: 'https://hooks.slack.example/T0/B0/x'
+  opsgenie_api_key: globalkey
   http_config:
     authorization: {credentials: globaltoken}
 route:
@@ -200,6 +202,10 @@ receivers:
     pagerduty_configs:
       - routing_key: abc123
         severity: critical
+    opsgenie_configs:
+      - priority: P2
+        api_url: 'http://127.0.0.1:9/og'
+      - api_key: own
     file_configs:
       - path: /tmp/notifications.jsonl
         send_resolved: false
@@ -233,6 +239,15 @@ receivers:
   CHECK(team->pagerduty[0].url == "https://events.pagerduty.com/v2/enqueue");
   CHECK(team->pagerduty[0].routing_key == "abc123");
   CHECK(team->pagerduty[0].send_resolved);
+  // OpsGenie: the global key unless one of its own; the URL ends in "/" for the API's paths.
+  REQUIRE(team->opsgenie.size() == 2);
+  CHECK(team->opsgenie[0].api_url == "http://127.0.0.1:9/og/");
+  CHECK(team->opsgenie[0].http.auth_type == "GenieKey");
+  CHECK(team->opsgenie[0].http.credentials == "globalkey");
+  CHECK(team->opsgenie[0].priority == "P2");
+  CHECK(team->opsgenie[1].api_url == "https://api.opsgenie.com/");
+  CHECK(team->opsgenie[1].http.credentials == "own");
+  CHECK(team->opsgenie[1].send_resolved);
   REQUIRE(team->files.size() == 1);
   CHECK_FALSE(team->files[0].send_resolved);
 }
@@ -253,6 +268,18 @@ TEST_CASE("Receivers: configuration errors name the field", "[alerting][config]"
         "am.yml:5:63: receivers[0].slack_configs[0].fields[0]: a field needs a title and a value");
   CHECK(err("    slack_configs: [{api_url: 'http://127.0.0.1:9/', color: '{{ if }}'}]\n") ==
         "am.yml:5:61: receivers[0].slack_configs[0].color: template: missing value for if");
+  CHECK(err("    opsgenie_configs: [{api_url: 'http://127.0.0.1:9/'}]\n") ==
+        "am.yml:5:24: receivers[0].opsgenie_configs[0]: one of api_key or api_key_file must be "
+        "configured");
+  CHECK(err("    opsgenie_configs: [{api_key: k, responders: [{type: team}]}]\n") ==
+        "am.yml:5:50: receivers[0].opsgenie_configs[0].responders[0]: has to have at least one "
+        "of id, username or name specified");
+  CHECK(err("    opsgenie_configs: [{api_key: k, responders: [{name: x, type: crew}]}]\n") ==
+        "am.yml:5:66: receivers[0].opsgenie_configs[0].responders[0].type: opsGenie responder "
+        "type \"crew\" is not one of team, teams, user, escalation, schedule");
+  CHECK(err("    opsgenie_configs: [{api_key: k, details: {a: '{{ .X '}}]\n") ==
+        "am.yml:5:50: receivers[0].opsgenie_configs[0].details.a: template: unclosed action "
+        "(missing }})");
   CHECK(err("    slack_configs: [{api_url: 'http://127.0.0.1:9/', title: '{{ .X '}]\n") ==
         "am.yml:5:61: receivers[0].slack_configs[0].title: template: unclosed action (missing }})");
   CHECK(err("    webhook_configs:\n      - url: 'http://127.0.0.1:9/'\n        http_config:\n"

@@ -160,6 +160,41 @@ TEST_CASE("Dispatcher: group_wait, group_interval and repeat_interval", "[alerti
   CHECK(sink.sent[2].at <= last + 4 * 3600 * kSec + 5 * kMin);
 }
 
+TEST_CASE("Dispatcher: a notification lists its alerts in Alertmanager's order",
+          "[alerting][dispatch]") {
+  // By job, then instance (an alert with the label before one without), then the label sets:
+  // fewer labels first, then the values of the names in order (Alertmanager 0.25 sends these six
+  // in this order).
+  Pipeline pipeline(kSimple);
+  auto& [silences, sink, store, d] = pipeline;
+  const std::vector<LabelSet> arrivals = {
+      {{"alertname", "A"}, {"zone", "b"}},
+      {{"alertname", "A"}, {"instance", "b"}},
+      {{"alertname", "A"}, {"zone", "a"}},
+      {{"alertname", "A"}},
+      {{"alertname", "A"}, {"instance", "a"}, {"job", "z"}},
+      {{"alertname", "A"}, {"job", "y"}},
+  };
+  for (const auto& labels : arrivals) {
+    d.add(stored(store, firing(labels, 0, 0), 0), 0);
+  }
+  d.advance(30 * kSec);
+  REQUIRE(sink.sent.size() == 1);
+  std::vector<LabelSet> order;
+  for (const auto& a : sink.sent[0].alerts) {
+    order.push_back(a.labels);
+  }
+  const std::vector<LabelSet> expected = {
+      {{"alertname", "A"}, {"job", "y"}},
+      {{"alertname", "A"}, {"instance", "a"}, {"job", "z"}},
+      {{"alertname", "A"}, {"instance", "b"}},
+      {{"alertname", "A"}},
+      {{"alertname", "A"}, {"zone", "a"}},
+      {{"alertname", "A"}, {"zone", "b"}},
+  };
+  CHECK(order == expected);
+}
+
 TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[alerting][dispatch]") {
   Pipeline pipeline(kSimple);
   auto& [silences, sink, store, d] = pipeline;
@@ -172,7 +207,8 @@ TEST_CASE("Dispatcher: resolution, and alerts that end inside group_wait", "[ale
   d.advance(30 * kSec + 5 * kMin);
   REQUIRE(sink.sent.size() == 2);
   CHECK(sink.sent[1].reason == "some alerts resolved");
-  CHECK(alertnames(sink.sent[1]) == std::vector<std::string>{"A", "A(resolved)"});
+  // In Alertmanager's order, by labels whatever the status: i=1 before i=2.
+  CHECK(alertnames(sink.sent[1]) == std::vector<std::string>{"A(resolved)", "A"});
   // i=2 resolves: "all alerts resolved", and the group is gone after.
   d.add(stored(store, firing({{"alertname", "A"}, {"i", "2"}}, 0, 6 * kMin, 6 * kMin), 6 * kMin),
         6 * kMin);

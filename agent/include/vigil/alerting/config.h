@@ -124,6 +124,30 @@ struct SlackConfig {
   HttpClientConfig http;
 };
 
+/// One entry of opsgenie_configs (OpsGenie's Alert API, as Alertmanager 0.25 calls it): an
+/// alert per group, its alias the group key's SHA-256, created while anything fires and closed
+/// once resolved.
+struct OpsGenieConfig {
+  /// The API's base URL (ending in "/"): the global opsgenie_api_url unless set.
+  std::string api_url;
+  bool send_resolved = true;
+  /// Templates; empty message: vigil's default title, empty source: the external URL.
+  std::string message;
+  std::string description;
+  std::string source;
+  std::string tags;     // comma-separated
+  std::string actions;  // comma-separated
+  std::string note;
+  std::string priority;  // P1..P5 once expanded
+  std::string entity;
+  std::vector<std::pair<std::string, std::string>> details;  // over the common labels
+  struct Responder {
+    std::string id, name, username, type;  // templates
+  };
+  std::vector<Responder> responders;
+  HttpClientConfig http;  // the API key goes out as "Authorization: GenieKey KEY"
+};
+
 /// One entry of pagerduty_configs (Events API v2).
 struct PagerDutyConfig {
   std::string routing_key;
@@ -153,6 +177,7 @@ struct Receiver {
   std::vector<WebhookConfig> webhooks;
   std::vector<SlackConfig> slack;
   std::vector<PagerDutyConfig> pagerduty;
+  std::vector<OpsGenieConfig> opsgenie;
   std::vector<FileConfig> files;
   /// vigil: the escalation policy of groups sent to this receiver, unless their route names
   /// one.
@@ -235,6 +260,8 @@ struct AlertingConfig {
   Duration resolve_timeout{5 * 60 * 1000};
   std::string slack_api_url;  // global defaults for the receivers
   std::string pagerduty_url = "https://events.pagerduty.com/v2/enqueue";
+  std::string opsgenie_api_url = "https://api.opsgenie.com/";
+  std::string opsgenie_api_key;  // inline or read from opsgenie_api_key_file
   HttpClientConfig http;
   Route route;
   std::vector<Receiver> receivers;

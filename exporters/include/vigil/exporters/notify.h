@@ -23,8 +23,9 @@ namespace vigil::exporters {
 /// counted in truncatedAlerts.
 std::string webhookPayload(const alerting::Notification& n, const alerting::WebhookConfig& config,
                            const std::string& external_url);
-/// A Slack incoming-webhook message: `text` (the title, for notifications), and blocks with
-/// the title, alert name, severity, the alerts' summaries and a link.
+/// A Slack incoming-webhook message: `text` (the title, for notifications), the title as a
+/// header, and an attachment coloured by status with the alert name, severity, the alerts'
+/// summaries and links.
 std::string slackPayload(const alerting::Notification& n, const alerting::SlackConfig& config,
                          const std::string& external_url);
 /// A PagerDuty Events API v2 event: trigger while anything fires, resolve after, with a
@@ -33,6 +34,15 @@ std::string pagerDutyEvent(const alerting::Notification& n, const alerting::Page
                            const std::string& external_url, const std::string& source);
 /// The dedup_key of a group: the SHA-256 of its group key, hex (as Alertmanager computes it).
 std::string pagerDutyDedupKey(const std::string& group_key);
+/// An OpsGenie Alert API request: create (POST API_URL/v2/alerts) while anything fires, close
+/// by alias (the group key's SHA-256) once resolved.
+struct OpsGenieRequest {
+  std::string url;
+  std::string body;  // JSON
+};
+OpsGenieRequest opsGenieRequest(const alerting::Notification& n,
+                                const alerting::OpsGenieConfig& config,
+                                const std::string& external_url);
 
 struct NotificationServiceOptions {
   std::string outbox_dir;  // required: where pending messages are kept
