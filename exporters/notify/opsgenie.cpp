@@ -12,19 +12,19 @@ namespace {
 
 using json = nlohmann::json;
 
-// OpsGenie refuses longer messages; Alertmanager cuts there, ending in "...".
+// OpsGenie refuses longer messages; Alertmanager keeps the first 129 characters and adds "…".
 constexpr std::size_t kMaxMessageChars = 130;
 
 std::string truncateMessage(const std::string& s) {
   std::size_t chars = 0;
-  std::size_t cut = 0;  // where the first kMaxMessageChars - 3 characters end
+  std::size_t cut = 0;  // where the first kMaxMessageChars - 1 characters end
   for (std::size_t i = 0; i < s.size(); ++i) {
     if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
-      if (chars == kMaxMessageChars - 3) {
+      if (chars == kMaxMessageChars - 1) {
         cut = i;
       }
       if (++chars > kMaxMessageChars) {
-        return s.substr(0, cut) + "...";
+        return s.substr(0, cut) + "…";
       }
     }
   }

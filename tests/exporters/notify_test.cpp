@@ -308,7 +308,7 @@ TEST_CASE("OpsGenie: an alert per group, created and closed by alias", "[exporte
   c.responders = {{"", "ops,web", "", "teams"}, {"", "", "{{ .Receiver }}@example.com", "user"}};
   const auto shaped = json::parse(opsGenieRequest(n, c, "").body);
   // OpsGenie takes at most 130 characters.
-  CHECK(shaped["message"] == "DiskFull: " + std::string(117, 'm') + "...");
+  CHECK(shaped["message"] == "DiskFull: " + std::string(119, 'm') + "…");
   CHECK(shaped["priority"] == "P1");
   CHECK(shaped["tags"] == json({"db", "page"}));
   CHECK(shaped["details"] ==

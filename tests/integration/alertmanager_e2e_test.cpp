@@ -202,7 +202,7 @@ receivers:
         api_url: 'http://127.0.0.1:)" +
                               std::to_string(api_port) +
                               R"(/SENDER/'
-        message: '{{ .CommonLabels.alertname }} on {{ .CommonLabels.cluster }}'
+        message: '{{ .CommonLabels.alertname }} on {{ .CommonLabels.cluster }}: {{ .CommonLabels.long }}'
         description: '{{ range .Alerts }}{{ .Labels.instance }} {{ end }}'
         source: 'node {{ .CommonLabels.cluster }}'
         tags: 'db, {{ .CommonLabels.severity }} ,, x'
@@ -237,15 +237,16 @@ receivers:
     auto v = vigil_client.Get("/-/healthy");
     return a && a->status == 200 && v && v->status == 200;
   }));
+  // A message longer than OpsGenie takes, in characters of two bytes: cut at 130 characters.
+  std::string long_text;
+  for (int i = 0; i < 150; ++i) {
+    long_text += "é";
+  }
+  const std::string common =
+      R"({"alertname":"DiskFull","cluster":"eu","severity":"page","long":")" + long_text + "\"";
   auto send = [&](bool resolved) {
-    const std::string body =
-        "[" +
-        alertJson(R"({"alertname":"DiskFull","cluster":"eu","severity":"page","instance":"db-1"})",
-                  resolved) +
-        "," +
-        alertJson(R"({"alertname":"DiskFull","cluster":"eu","severity":"page","instance":"db-2"})",
-                  resolved) +
-        "]";
+    const std::string body = "[" + alertJson(common + R"(,"instance":"db-1"})", resolved) + "," +
+                             alertJson(common + R"(,"instance":"db-2"})", resolved) + "]";
     auto a = am_client.Post("/api/v2/alerts", body, "application/json");
     auto v = vigil_client.Post("/api/v2/alerts", body, "application/json");
     REQUIRE(a);
