@@ -107,9 +107,8 @@ std::string slackPayload(const alerting::Notification& n, const alerting::SlackC
   for (const auto& f : config.fields) {
     const std::string name = expandOr(f.title, m, f.title, "slack", "fields.title");
     const std::string value = expandOr(f.value, m, f.value, "slack", "fields.value");
-    if (!value.empty()) {  // as Alertmanager, which leaves out a field whose value is empty
-      field_texts.push_back("*" + name + ":*\n" + value);
-    }
+    // A field whose value expands to nothing keeps its title, as in Alertmanager's messages.
+    field_texts.push_back("*" + name + ":*" + (value.empty() ? "" : "\n" + value));
   }
   // A section holds at most ten fields, each at most 2000 characters.
   for (std::size_t i = 0; i < field_texts.size(); i += 10) {

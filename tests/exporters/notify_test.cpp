@@ -242,7 +242,7 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   CHECK(templated["attachments"][0]["blocks"][1]["text"]["text"] == "1 firing: DISK ALMOST FULL");
 
   // Alertmanager's attachment keys: the bar's colour, a line above and below, the notification
-  // text, and fields (one whose value expands to nothing is left out, as Alertmanager does).
+  // text, and fields (one whose value expands to nothing keeps its title, as in Alertmanager).
   c.color = R"({{ if eq .Status "firing" }}#FF0000{{ else }}#00FF00{{ end }})";
   c.pretext = "{{ .CommonLabels.severity | toUpper }}";
   c.footer = "sent to {{ .Receiver }}";
@@ -258,9 +258,10 @@ TEST_CASE("Slack: readable text and blocks", "[exporters][slack]") {
   CHECK(shaped["blocks"][1]["type"] == "header");
   const auto& shaped_blocks = shaped["attachments"][0]["blocks"];
   const auto& shaped_fields = shaped_blocks[0]["fields"];
-  REQUIRE(shaped_fields.size() == 6);
+  REQUIRE(shaped_fields.size() == 7);
   CHECK(shaped_fields[4]["text"] == "*Instance:*\na");
-  CHECK(shaped_fields[5]["text"] == "*Cluster of DiskFull:*\neu-1");
+  CHECK(shaped_fields[5]["text"] == "*Empty:*");
+  CHECK(shaped_fields[6]["text"] == "*Cluster of DiskFull:*\neu-1");
   CHECK(shaped_blocks.back()["elements"][0]["text"] == "sent to team\\.db");
   // Resolved: the default bar turns green, the template's too.
   auto resolved = notification();
