@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -65,6 +66,7 @@ struct Result {
 struct Target {
   pid_t pid;
   int port;
+  std::string log;  // the process's output, named when it never answers
 };
 
 // Which target the `turn`th scrape of round `round` goes to: the order turns round each round,
@@ -83,11 +85,24 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds, int
     clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", t.port));
     clients.back()->set_keep_alive(true);
     clients.back()->set_read_timeout(10, 0);
-    for (int i = 0; i < 50; ++i) {  // until it answers
-      if (auto r = clients.back()->Get("/metrics"); r && r->status == 200) {
-        break;
+    bool answered = false;
+    for (int i = 0; i < 50 && !answered; ++i) {  // until it answers
+      auto r = clients.back()->Get("/metrics");
+      answered = r && r->status == 200;
+      if (!answered) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    // A program that is not installed or did not start would otherwise be measured at no CPU
+    // and no series, and every ratio printed as inf or 0.
+    if (!answered) {
+      // Its output goes with the message: the log is in a directory removed on the way out.
+      std::ifstream log(t.log);
+      std::string output(2048, '\0');
+      log.read(output.data(), static_cast<std::streamsize>(output.size()));
+      output.resize(static_cast<std::size_t>(log.gcount()));
+      throw std::runtime_error("the process on 127.0.0.1:" + std::to_string(t.port) +
+                               " never answered /metrics in 5 s; it wrote:\n" + output);
     }
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -155,7 +170,7 @@ std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& prog
       const std::size_t k = scrapeOrder(part, turn, programs.size());
       const int port = vigil::test::freeLoopbackPort();
       processes[k] = programs[k](port, std::to_string(k) + "-" + std::to_string(part));
-      targets[k] = {processes[k]->pid(), port};
+      targets[k] = {processes[k]->pid(), port, processes[k]->logPath()};
     }
     parts.push_back(measure(targets, std::max(seconds / part_count, 1), rate));
   }
@@ -214,7 +229,22 @@ std::string vigilConfig(bool containers, const std::string& interval = "1s") {
 
 }  // namespace
 
+int run(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    // Thrown out of run() so that the processes it started are killed on the way.
+    std::fprintf(stderr,
+                 "node_bench: %s\n(node_exporter comes from scripts/setup.sh "
+                 "--with-test-servers)\n",
+                 e.what());
+    return 1;
+  }
+}
+
+int run(int argc, char** argv) {
   int seconds = 60;
   int rate = 1;
   int part_count = 4;
@@ -297,7 +327,7 @@ int main(int argc, char** argv) {
   const Result vg_result = combine(parts, 1);
   const int vg_port = vigil::test::freeLoopbackPort();
   auto vg = startVigil("vigil-containers", true, vg_port);
-  const Result with_containers = measure({{vg->pid(), vg_port}}, seconds, 1)[0];
+  const Result with_containers = measure({{vg->pid(), vg_port, vg->logPath()}}, seconds, 1)[0];
   // The same vigil, not scraped: the cost of collecting at a 1 s interval.
   const double idle_before = vigil::test::processCpuSeconds(vg->pid());
   std::this_thread::sleep_for(std::chrono::seconds(seconds));

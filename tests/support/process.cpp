@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -29,7 +30,8 @@ std::vector<char*> toArgv(const std::vector<std::string>& argv) {
 }
 }  // namespace
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path)
+    : log_path_(log_path) {
   auto args = toArgv(argv);
   pid_ = ::fork();
   if (pid_ < 0) {
@@ -48,6 +50,13 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execvp(args[0], args.data());
+    // Into the log, so that a test or benchmark can say why its server never came up (only
+    // write(2) here: the child of a threaded parent may not allocate).
+    const char prefix[] = "cannot run ";
+    const char suffix[] = " (not installed, or not on PATH?)\n";
+    (void)!::write(2, prefix, sizeof prefix - 1);
+    (void)!::write(2, args[0], std::strlen(args[0]));
+    (void)!::write(2, suffix, sizeof suffix - 1);
     ::_exit(127);
   }
 }
@@ -146,6 +155,13 @@ CommandResult runCommand(const std::vector<std::string>& argv, const std::string
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::execvp(args[0], args.data());
+    // Into the log, so that a test or benchmark can say why its server never came up (only
+    // write(2) here: the child of a threaded parent may not allocate).
+    const char prefix[] = "cannot run ";
+    const char suffix[] = " (not installed, or not on PATH?)\n";
+    (void)!::write(2, prefix, sizeof prefix - 1);
+    (void)!::write(2, args[0], std::strlen(args[0]));
+    (void)!::write(2, suffix, sizeof suffix - 1);
     ::_exit(127);
   }
   int status = 0;

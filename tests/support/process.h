@@ -20,6 +20,7 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   pid_t pid() const { return pid_; }
+  const std::string& logPath() const { return log_path_; }
   void signal(int sig) const;
   /// Waits up to `timeout` for the process to exit; returns its wait status, or nullopt.
   std::optional<int> waitExit(std::chrono::milliseconds timeout);
@@ -27,6 +28,7 @@ class ChildProcess {
 
  private:
   pid_t pid_ = -1;
+  std::string log_path_;
   std::optional<int> status_;
 };
 
