@@ -236,10 +236,7 @@ int main(int argc, char** argv) {
     return run(argc, argv);
   } catch (const std::exception& e) {
     // Thrown out of run() so that the processes it started are killed on the way.
-    std::fprintf(stderr,
-                 "node_bench: %s\n(node_exporter comes from scripts/setup.sh "
-                 "--with-test-servers)\n",
-                 e.what());
+    std::fprintf(stderr, "node_bench: %s\n", e.what());
     return 1;
   }
 }

@@ -28,6 +28,17 @@ std::vector<char*> toArgv(const std::vector<std::string>& argv) {
   out.push_back(nullptr);
   return out;
 }
+
+// Called in a forked child whose exec failed: says so on its stderr (a log or the captured
+// output), so that a test or benchmark can tell why its program never came up. Only write(2):
+// the child of a threaded parent may not allocate.
+void reportExecFailure(const char* program) {
+  const char prefix[] = "cannot run ";
+  const char suffix[] = " (not installed, or not on PATH?)\n";
+  (void)!::write(2, prefix, sizeof prefix - 1);
+  (void)!::write(2, program, std::strlen(program));
+  (void)!::write(2, suffix, sizeof suffix - 1);
+}
 }  // namespace
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& log_path)
@@ -50,13 +61,7 @@ ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::stri
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execvp(args[0], args.data());
-    // Into the log, so that a test or benchmark can say why its server never came up (only
-    // write(2) here: the child of a threaded parent may not allocate).
-    const char prefix[] = "cannot run ";
-    const char suffix[] = " (not installed, or not on PATH?)\n";
-    (void)!::write(2, prefix, sizeof prefix - 1);
-    (void)!::write(2, args[0], std::strlen(args[0]));
-    (void)!::write(2, suffix, sizeof suffix - 1);
+    reportExecFailure(args[0]);
     ::_exit(127);
   }
 }
@@ -155,13 +160,7 @@ CommandResult runCommand(const std::vector<std::string>& argv, const std::string
     ::dup2(out, 1);
     ::dup2(out, 2);
     ::execvp(args[0], args.data());
-    // Into the log, so that a test or benchmark can say why its server never came up (only
-    // write(2) here: the child of a threaded parent may not allocate).
-    const char prefix[] = "cannot run ";
-    const char suffix[] = " (not installed, or not on PATH?)\n";
-    (void)!::write(2, prefix, sizeof prefix - 1);
-    (void)!::write(2, args[0], std::strlen(args[0]));
-    (void)!::write(2, suffix, sizeof suffix - 1);
+    reportExecFailure(args[0]);
     ::_exit(127);
   }
   int status = 0;
