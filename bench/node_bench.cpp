@@ -9,8 +9,9 @@
 // ratio of each part and their median are printed beside the whole's. vigil runs node_exporter's
 // collectors only (the same collectors); then, alone, with its container collector too. Reported:
 // CPU time per scrape and per series (the process's CPU clock), scrape latency p50/p99, series per
-// scrape, RSS at the end. Then vigil with node and container collectors, not scraped, for its
-// background collection cost at a 1 s interval.
+// scrape, RSS at the end, and vigil's CPU per scrape split by thread: its collection loop, its
+// HTTP threads (rendering and serving /metrics) and the rest. Then vigil with node and
+// container collectors, not scraped, for its background collection cost at a 1 s interval.
 //
 //   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [--parts N]
 //                          [SECONDS]
@@ -31,9 +32,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -61,7 +64,33 @@ struct Result {
   double p99_ms = 0;
   double series = 0;
   double rss_mib = 0;
+  // CPU per scrape of the process's threads by name, numbers left off (vigil-http0 and
+  // vigil-http1 are vigil-http): which loop the CPU went to. Empty without schedstat.
+  std::map<std::string, double> thread_ms;
 };
+
+// The CPU time of each of `pid`'s threads now, summed by thread name without its trailing
+// number. From schedstat, which counts in nanoseconds (stat's ticks of 10 ms would round a
+// collection of a few hundred microseconds away); empty where the kernel has no schedstat.
+std::map<std::string, double> threadCpuSeconds(pid_t pid) {
+  std::map<std::string, double> by_name;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::ifstream schedstat(task.path() / "schedstat");
+    std::string name;
+    double run_ns = 0;
+    if (!std::getline(comm, name) || !(schedstat >> run_ns)) {
+      continue;  // the thread ended meanwhile
+    }
+    while (!name.empty() && name.back() >= '0' && name.back() <= '9') {
+      name.pop_back();
+    }
+    by_name[name] += run_ns / 1e9;
+  }
+  return by_name;
+}
 
 struct Target {
   pid_t pid;
@@ -109,8 +138,10 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds, int
   std::vector<std::vector<double>> latencies(targets.size());
   std::vector<double> series(targets.size(), 0);
   std::vector<double> cpu_before;
+  std::vector<std::map<std::string, double>> threads_before;
   for (const Target& t : targets) {
     cpu_before.push_back(vigil::test::processCpuSeconds(t.pid));
+    threads_before.push_back(threadCpuSeconds(t.pid));
   }
   const int scrapes = std::max(seconds * rate, 1);
   auto next = Clock::now();
@@ -145,6 +176,12 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds, int
     res.p99_ms = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
     res.series = series[k];
     res.rss_mib = vigil::test::processRssBytes(targets[k].pid) / (1024.0 * 1024.0);
+    // Threads that started during the run (a Go runtime's) count from 0.
+    for (const auto& [name, cpu_now] : threadCpuSeconds(targets[k].pid)) {
+      const auto before = threads_before[k].find(name);
+      const double spent = cpu_now - (before == threads_before[k].end() ? 0 : before->second);
+      res.thread_ms[name] = spent / scrapes * 1000;
+    }
     results.push_back(res);
   }
   return results;
@@ -189,6 +226,9 @@ Result combine(const std::vector<std::vector<Result>>& parts, std::size_t k) {
     sum.p99_ms = std::max(sum.p99_ms, r.p99_ms);
     sum.series = r.series;
     sum.rss_mib = std::max(sum.rss_mib, r.rss_mib);
+    for (const auto& [name, ms] : r.thread_ms) {
+      sum.thread_ms[name] += ms / n;
+    }
   }
   return sum;
 }
@@ -211,6 +251,25 @@ void print(const char* who, const Result& r) {
       "%-14s cpu/scrape %7.3f ms  cpu/series %6.2f us  latency p50 %6.2f ms p99 %6.2f ms"
       "  series %5.0f  rss %6.1f MiB\n",
       who, r.cpu_per_scrape_ms, r.cpu_per_series_us, r.p50_ms, r.p99_ms, r.series, r.rss_mib);
+}
+
+// Where a vigil's CPU per scrape went: its collection loop, its HTTP threads (which render and
+// serve /metrics) and the rest (threads that ended and those that wake only now and then).
+void printThreads(const char* who, const Result& r) {
+  if (r.thread_ms.empty()) {
+    return;
+  }
+  double rest = r.cpu_per_scrape_ms;
+  std::string parts;
+  for (const char* name : {"vigil-collect", "vigil-http"}) {
+    const auto found = r.thread_ms.find(name);
+    const double ms = found == r.thread_ms.end() ? 0 : found->second;
+    rest -= ms;
+    char text[64];
+    std::snprintf(text, sizeof text, "  %s %.3f ms", name + std::strlen("vigil-"), ms);
+    parts += text;
+  }
+  std::printf("%-14s by thread:%s  rest %.3f ms\n", who, parts.c_str(), std::max(rest, 0.0));
 }
 
 // vigil collecting every second with node_exporter's collectors (its others off), and its
@@ -287,6 +346,8 @@ int run(int argc, char** argv) {
         "ratio          this/other = %.3f  (%d scrapes a second for %d s, collecting every %s, "
         "both at once)\n",
         mine.cpu_per_scrape_ms / other.cpu_per_scrape_ms, rate, seconds, interval.c_str());
+    printThreads("this vigil", mine);
+    printThreads(std::filesystem::path(against).filename().c_str(), other);
     printRatios(parts, 0, 1);
     return 0;
   }
@@ -334,6 +395,8 @@ int run(int argc, char** argv) {
   print("node_exporter", ne_result);
   print("vigil", vg_result);
   print("vigil+cgroup", with_containers);
+  printThreads("vigil", vg_result);
+  printThreads("vigil+cgroup", with_containers);
   std::printf("ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\n",
               vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
   printRatios(parts, 1, 0);
