@@ -134,7 +134,10 @@ class AlertingReader {
     if (n["opsgenie_api_url"]) {
       readUrl(n, field, "opsgenie_api_url", "opsgenie_api_url_file", out.opsgenie_api_url, "");
     }
-    readInlineOrFile(n, field, "opsgenie_api_key", "opsgenie_api_key_file", out.opsgenie_api_key);
+    if (readInlineOrFile(n, field, "opsgenie_api_key", "opsgenie_api_key_file",
+                         out.opsgenie_api_key)) {
+      opsgenie_api_key_file_ = secretFile(n, "opsgenie_api_key", "opsgenie_api_key_file");
+    }
     readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), out.http);
     slack_api_url_ = out.slack_api_url;
     pagerduty_url_ = out.pagerduty_url;
@@ -236,6 +239,15 @@ class AlertingReader {
       return true;
     }
     return false;
+  }
+
+  // The file a secret is read from when it is not inline (`key` absent, `file_key` given), for
+  // the sender to read it again at each send, as Alertmanager does: a rotated key then needs no
+  // reload. Empty for an inline secret. readInlineOrFile has checked the file and reported a
+  // malformed entry already.
+  static std::string secretFile(const YAML::Node& n, const char* key, const char* file_key) {
+    const YAML::Node file = n[file_key];
+    return !n[key] && file && file.IsScalar() ? file.Scalar() : std::string();
   }
 
   void readUrl(const YAML::Node& n, const std::string& field, const char* key, const char* file_key,
@@ -538,8 +550,12 @@ class AlertingReader {
     OpsGenieConfig c;
     c.http = http_defaults_;
     std::string key;
-    if (!readInlineOrFile(n, field, "api_key", "api_key_file", key)) {
+    std::string key_file;
+    if (readInlineOrFile(n, field, "api_key", "api_key_file", key)) {
+      key_file = secretFile(n, "api_key", "api_key_file");
+    } else {
       key = opsgenie_api_key_;
+      key_file = opsgenie_api_key_file_;
       if (key.empty()) {
         r_.error(n, field, "one of api_key or api_key_file must be configured");
       }
@@ -613,10 +629,11 @@ class AlertingReader {
       }
     }
     readHttpConfig(n["http_config"], YamlReader::join(field, "http_config"), c.http);
-    // The key is sent as an Authorization header of OpsGenie's own scheme.
+    // The key is sent as an Authorization header of OpsGenie's own scheme; a key from a file is
+    // read from it at each send (and is not copied into the outbox on disk).
     c.http.auth_type = "GenieKey";
-    c.http.credentials = key;
-    c.http.credentials_file.clear();
+    c.http.credentials = key_file.empty() ? key : std::string();
+    c.http.credentials_file = key_file;
     recv.opsgenie.push_back(std::move(c));
   }
 
@@ -1245,6 +1262,7 @@ class AlertingReader {
   std::string pagerduty_url_ = "https://events.pagerduty.com/v2/enqueue";
   std::string opsgenie_api_url_ = "https://api.opsgenie.com/";
   std::string opsgenie_api_key_;
+  std::string opsgenie_api_key_file_;  // where it comes from, when from a file
   HttpClientConfig http_defaults_;
   // Receivers naming an escalation policy, checked once the policies are read.
   std::vector<std::pair<std::size_t, YAML::Node>> receiver_policies_;

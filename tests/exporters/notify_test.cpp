@@ -13,6 +13,7 @@
 
 #include "tests/support/process.h"
 #include "tests/support/test_ca.h"
+#include "vigil/alerting/config.h"
 #include "vigil/exporters/notify.h"
 
 using namespace vigil;
@@ -646,6 +647,58 @@ TEST_CASE("Notifier: credentials from files, custom headers, one message per int
   CHECK(json::parse(by_path["/pd"].body)["event_action"] == "trigger");
   const std::string lines = test::readFile(dir.file("notifications.jsonl"));
   CHECK(json::parse(lines.substr(0, lines.find('\n')))["version"] == "4");
+}
+
+TEST_CASE("OpsGenie: a key from a file is read at each send, so a rotated key needs no reload",
+          "[exporters][opsgenie]") {
+  test::TempDir dir;
+  dir.write("own.key", "own-1\n");
+  dir.write("global.key", "global-1\n");
+  TestReceiver genie;
+  // One integration with its own api_key_file, one with the global opsgenie_api_key_file.
+  const auto parsed = alerting::parseAlertingConfig(
+      "global:\n  opsgenie_api_key_file: " + dir.file("global.key") +
+          "\n  opsgenie_api_url: " + genie.url("/global/") +
+          "\nroute:\n  receiver: og\nreceivers:\n  - name: og\n    opsgenie_configs:\n"
+          "      - api_key_file: " +
+          dir.file("own.key") + "\n        api_url: " + genie.url("/own/") + "\n      - {}\n",
+      "am.yml");
+  INFO((parsed.errors.empty() ? "" : parsed.errors[0].toString()));
+  REQUIRE(parsed.config);
+  const alerting::Receiver* receiver = parsed.config->receiver("og");
+  REQUIRE(receiver != nullptr);
+  auto service = openService(fastOptions(dir));
+  const auto keysSent = [&](std::size_t from) {
+    std::map<std::string, std::string> by_path;
+    const auto got = genie.got();
+    for (std::size_t i = from; i < got.size(); ++i) {
+      by_path[got[i].path] = got[i].headers.find("Authorization")->second;
+    }
+    return by_path;
+  };
+  REQUIRE(service->deliver(notificationFor(*receiver, 0)));
+  REQUIRE(service->waitIdle(10s));
+  CHECK(keysSent(0) ==
+        std::map<std::string, std::string>{{"/own/v2/alerts", "GenieKey own-1"},
+                                           {"/global/v2/alerts", "GenieKey global-1"}});
+  // Rotated on disk: the next notifications carry the new keys, and a message waiting in the
+  // outbox (OpsGenie down) holds where the key is, not the key.
+  dir.write("own.key", "own-2\n");
+  dir.write("global.key", "global-2\n");
+  genie.status = 503;
+  REQUIRE(service->deliver(notificationFor(*receiver, 1)));
+  REQUIRE(test::eventually(5s, [&] { return genie.attempts().size() >= 4; }));
+  REQUIRE(filesIn(dir.file("outbox")) == 2);
+  for (const auto& e : std::filesystem::directory_iterator(dir.file("outbox"))) {
+    const std::string saved = test::readFile(e.path().string());
+    CHECK(saved.find("own-") == std::string::npos);
+    CHECK(saved.find("global-") == std::string::npos);
+  }
+  genie.status = 200;
+  REQUIRE(service->waitIdle(10s));
+  CHECK(keysSent(2) ==
+        std::map<std::string, std::string>{{"/own/v2/alerts", "GenieKey own-2"},
+                                           {"/global/v2/alerts", "GenieKey global-2"}});
 }
 
 TEST_CASE("Notifier: https with certificates verified against a configured CA",
