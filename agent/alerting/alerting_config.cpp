@@ -565,6 +565,7 @@ class AlertingReader {
       c.api_url += '/';  // paths are appended to it, as Alertmanager does
     }
     readBool(n, field, "send_resolved", c.send_resolved);
+    readBool(n, field, "update_alerts", c.update_alerts);
     readTemplates(n, field,
                   {{"message", &c.message},
                    {"description", &c.description},

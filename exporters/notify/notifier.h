@@ -27,6 +27,15 @@ struct OutgoingMessage {
   std::string group_key;
   std::string target;  // the URL, or the path for "file"
   std::string body;    // JSON
+  /// Requests that follow the first (a POST to target), in order, each once the one before
+  /// succeeded (OpsGenie's update_alerts). The message is delivered when all are; a failure
+  /// sends it again from the first, as Alertmanager retries a notification.
+  struct FollowUp {
+    std::string method;
+    std::string target;
+    std::string body;  // JSON
+  };
+  std::vector<FollowUp> then;
   alerting::HttpClientConfig http;
   int64_t created_at = 0;  // ms since the epoch
 };

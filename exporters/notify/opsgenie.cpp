@@ -1,6 +1,7 @@
 // The OpsGenie notifier: the Alert API as Alertmanager 0.25 calls it. One alert per group, its
 // alias the group key's SHA-256 (so OpsGenie deduplicates repeats of a group), created while
-// anything fires and closed by alias once everything is resolved.
+// anything fires and closed by alias once everything is resolved; with update_alerts, each create
+// is followed by updates of the alert's message and description.
 #include <nlohmann/json.hpp>
 
 #include "notifier.h"
@@ -62,7 +63,11 @@ class OpsGenieNotifier : public Notifier {
               const RenderContext& ctx, std::vector<OutgoingMessage>& out) const override {
     addMessages(kind(), receiver.opsgenie, n, out, [&](const alerting::OpsGenieConfig& c) {
       auto request = opsGenieRequest(n, c, ctx.external_url);
-      return messageTo(std::move(request.url), std::move(request.body), c.http);
+      OutgoingMessage m = messageTo(std::move(request.url), std::move(request.body), c.http);
+      for (auto& update : request.updates) {
+        m.then.push_back({"PUT", std::move(update.url), std::move(update.body)});
+      }
+      return m;
     });
   }
 };
@@ -80,7 +85,8 @@ OpsGenieRequest opsGenieRequest(const alerting::Notification& n,
   const std::string source = field(config.source, external_url, "source");
   if (!m.firing()) {
     return {config.api_url + "v2/alerts/" + alias + "/close?identifierType=alias",
-            json({{"source", source}}).dump(-1, ' ', false, json::error_handler_t::replace)};
+            json({{"source", source}}).dump(-1, ' ', false, json::error_handler_t::replace),
+            {}};
   }
   // The common labels, then the configured details over them.
   json details = json::object();
@@ -90,13 +96,13 @@ OpsGenieRequest opsGenieRequest(const alerting::Notification& n,
   for (const auto& [name, text] : config.details) {
     details[name] = field(text, text, "details");
   }
-  json body = {
-      {"alias", alias},
-      {"message", truncateMessage(field(config.message, alerting::defaultTitle(m), "message"))},
-      {"details", details},
-      {"source", source}};
-  if (auto d = field(config.description, alerting::defaultText(m), "description"); !d.empty()) {
-    body["description"] = d;
+  const std::string message =
+      truncateMessage(field(config.message, alerting::defaultTitle(m), "message"));
+  const std::string description =
+      field(config.description, alerting::defaultText(m), "description");
+  json body = {{"alias", alias}, {"message", message}, {"details", details}, {"source", source}};
+  if (!description.empty()) {
+    body["description"] = description;
   }
   json responders = json::array();
   for (const auto& r : config.responders) {
@@ -137,7 +143,26 @@ OpsGenieRequest opsGenieRequest(const alerting::Notification& n,
       body[key] = value;
     }
   }
-  return {config.api_url + "v2/alerts", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+  OpsGenieRequest request{
+      config.api_url + "v2/alerts", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
+  if (config.update_alerts) {
+    // A create for an alias OpsGenie has open only counts it again: the new text needs these.
+    const std::string by_alias = config.api_url + "v2/alerts/" + alias + "/";
+    json new_message = json::object();
+    if (!message.empty()) {
+      new_message["message"] = message;
+    }
+    json new_description = json::object();
+    if (!description.empty()) {
+      new_description["description"] = description;
+    }
+    for (const auto& [what, update] :
+         {std::pair{"message", &new_message}, std::pair{"description", &new_description}}) {
+      request.updates.push_back({by_alias + what + "?identifierType=alias",
+                                 update->dump(-1, ' ', false, json::error_handler_t::replace)});
+    }
+  }
+  return request;
 }
 
 std::unique_ptr<Notifier> makeOpsGenieNotifier() { return std::make_unique<OpsGenieNotifier>(); }

@@ -28,12 +28,17 @@ json toJson(const OutgoingMessage& m) {
   for (const auto& [name, value] : m.http.headers) {
     headers.push_back({name, value});
   }
+  json then = json::array();
+  for (const auto& f : m.then) {
+    then.push_back({f.method, f.target, f.body});
+  }
   return {{"id", m.id},
           {"notifier", m.notifier},
           {"receiver", m.receiver},
           {"group_key", m.group_key},
           {"target", m.target},
           {"body", m.body},
+          {"then", then},
           {"created_at", m.created_at},
           {"http",
            {{"auth_type", m.http.auth_type},
@@ -55,6 +60,13 @@ OutgoingMessage fromJson(const json& j) {
   m.group_key = j.at("group_key").get<std::string>();
   m.target = j.at("target").get<std::string>();
   m.body = j.at("body").get<std::string>();
+  // Absent from messages written before follow-ups existed.
+  if (auto then = j.find("then"); then != j.end()) {
+    for (const auto& f : *then) {
+      m.then.push_back(
+          {f.at(0).get<std::string>(), f.at(1).get<std::string>(), f.at(2).get<std::string>()});
+    }
+  }
   m.created_at = jsonInteger(j, "created_at");
   const json& h = j.at("http");
   m.http.auth_type = h.at("auth_type").get<std::string>();

@@ -1,4 +1,5 @@
-// Sending one message: HTTP(S) POST for the web notifiers, append+fsync for files.
+// Sending one message: HTTP(S) POST for the web notifiers (and the requests that follow it,
+// in order), append+fsync for files.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,25 +28,15 @@ Delivery appendToFile(const OutgoingMessage& m) {
   return {DeliveryResult::kDelivered, 0, ""};
 }
 
-}  // namespace
-
-Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout) {
-  if (m.notifier == "file") {
-    return appendToFile(m);
-  }
-  const UrlParts url = splitUrl(m.target);
-  HttpHeaders headers{{"User-Agent", "vigil"}};
-  if (!m.id.empty()) {
-    headers.emplace_back("Idempotency-Key", m.id);
-  }
-  if (Status st = addConfiguredHeaders(m.http, headers); !st.isOk()) {
-    // The credentials file may be back by the next attempt (a secret being rotated).
-    return {DeliveryResult::kRetry, 0, st.message()};
-  }
+// One request of a message; `headers` are the message's own (authorization and the like).
+Delivery sendRequest(const OutgoingMessage& m, const std::string& method, const std::string& target,
+                     const std::string& body, const HttpHeaders& headers,
+                     std::chrono::milliseconds timeout) {
+  const UrlParts url = splitUrl(target);
   // The timeout bounds the whole exchange: a receiver that trickles its answer does not hold
   // the worker.
   HttpClient client(url.origin, m.http, timeout);
-  auto res = client.post(url.path, headers, m.body, "application/json");
+  auto res = client.request(method, url.path, headers, body, "application/json");
   if (!res) {
     if (res.status().code() == StatusCode::kInvalidArgument) {
       return {DeliveryResult::kRejected, 0, res.status().message()};
@@ -62,6 +53,30 @@ Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout
     d.retry_after = parseRetryAfter(res->retry_after);
   } else {
     d.result = DeliveryResult::kRejected;
+  }
+  return d;
+}
+
+}  // namespace
+
+Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout) {
+  if (m.notifier == "file") {
+    return appendToFile(m);
+  }
+  HttpHeaders headers{{"User-Agent", "vigil"}};
+  if (!m.id.empty()) {
+    headers.emplace_back("Idempotency-Key", m.id);
+  }
+  if (Status st = addConfiguredHeaders(m.http, headers); !st.isOk()) {
+    // The credentials file may be back by the next attempt (a secret being rotated).
+    return {DeliveryResult::kRetry, 0, st.message()};
+  }
+  Delivery d = sendRequest(m, "POST", m.target, m.body, headers, timeout);
+  for (const auto& f : m.then) {
+    if (d.result != DeliveryResult::kDelivered) {
+      break;
+    }
+    d = sendRequest(m, f.method, f.target, f.body, headers, timeout);
   }
   return d;
 }

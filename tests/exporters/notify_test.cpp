@@ -94,6 +94,7 @@ class TestReceiver {
     std::string path;
     std::string body;
     httplib::Headers headers;
+    std::string method;
   };
 
   explicit TestReceiver(const std::string& cert = "", const std::string& key = "") {
@@ -102,7 +103,7 @@ class TestReceiver {
     } else {
       server_ = std::make_unique<httplib::SSLServer>(cert.c_str(), key.c_str());
     }
-    server_->Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+    const auto handle = [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
       attempts_.push_back(std::chrono::steady_clock::now());
       res.status = status.load();
@@ -110,10 +111,12 @@ class TestReceiver {
         res.set_header("Retry-After", retry_after);
       }
       if (res.status >= 200 && res.status < 300) {
-        got_.push_back({req.path, req.body, req.headers});
+        got_.push_back({req.path, req.body, req.headers, req.method});
       }
       res.set_content(res.status < 300 ? "ok" : "no thanks", "text/plain");
-    });
+    };
+    server_->Post(".*", handle);
+    server_->Put(".*", handle);  // OpsGenie's updates
     port_ = server_->bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     while (!server_->is_running()) {
@@ -288,6 +291,7 @@ TEST_CASE("OpsGenie: an alert per group, created and closed by alias", "[exporte
   auto n = notification();  // one alert firing, one resolved: the group fires
   const auto create = opsGenieRequest(n, c, "http://vigil:9810");
   CHECK(create.url == "https://api.opsgenie.example/v2/alerts");
+  CHECK(create.updates.empty());  // without update_alerts
   const auto body = json::parse(create.body);
   // The alias: the group key's SHA-256, as for PagerDuty's dedup_key.
   CHECK(body["alias"] == pagerDutyDedupKey(n.group_key));
@@ -320,6 +324,19 @@ TEST_CASE("OpsGenie: an alert per group, created and closed by alias", "[exporte
                      {{"name", "web"}, {"type", "team"}},
                      {{"type", "user"}, {"username", "team\\.db@example.com"}}}));
 
+  // update_alerts: the create is followed by setting the message, then the description, of the
+  // alert with this alias (a create of an open alias leaves them as they were).
+  c.update_alerts = true;
+  const auto updating = opsGenieRequest(n, c, "");
+  CHECK(json::parse(updating.body) == shaped);
+  const std::string by_alias =
+      "https://api.opsgenie.example/v2/alerts/" + pagerDutyDedupKey(n.group_key);
+  REQUIRE(updating.updates.size() == 2);
+  CHECK(updating.updates[0].url == by_alias + "/message?identifierType=alias");
+  CHECK(json::parse(updating.updates[0].body) == json({{"message", shaped["message"]}}));
+  CHECK(updating.updates[1].url == by_alias + "/description?identifierType=alias");
+  CHECK(json::parse(updating.updates[1].body) == json({{"description", shaped["description"]}}));
+
   // Everything resolved: the alert is closed by its alias.
   for (auto& a : n.alerts) {
     a.ends_at = a.starts_at + 60'000;
@@ -329,6 +346,53 @@ TEST_CASE("OpsGenie: an alert per group, created and closed by alias", "[exporte
   CHECK(close.url == "https://api.opsgenie.example/v2/alerts/" + pagerDutyDedupKey(n.group_key) +
                          "/close?identifierType=alias");
   CHECK(json::parse(close.body) == json({{"source", "vigil on DiskFull"}}));
+  CHECK(close.updates.empty());  // nothing to update on a close
+}
+
+TEST_CASE(
+    "OpsGenie with update_alerts: create, then message and description, in order, also "
+    "after a restart",
+    "[exporters][opsgenie][outbox]") {
+  test::TempDir dir;
+  TestReceiver genie;
+  const auto receiver = receiverWith([&](alerting::Receiver& r) {
+    alerting::OpsGenieConfig c;
+    c.api_url = genie.url("/og/");
+    c.update_alerts = true;
+    c.message = "{{ .CommonLabels.alertname }} {{ (index .Alerts 0).Labels.instance }}";
+    c.http.auth_type = "GenieKey";
+    c.http.credentials = "k";
+    r.opsgenie.push_back(c);
+  });
+  const std::string by_alias =
+      "/og/v2/alerts/" + pagerDutyDedupKey(notificationFor(receiver).group_key);
+  // The requests from the `from`th on are one notification's, for host-`instance`: the create,
+  // then its message and description set by alias.
+  const auto checkSent = [&](std::size_t from, int instance) {
+    const auto got = genie.got();
+    REQUIRE(got.size() == from + 3);
+    CHECK(got[from].method + " " + got[from].path == "POST /og/v2/alerts");
+    CHECK(got[from + 1].method + " " + got[from + 1].path == "PUT " + by_alias + "/message");
+    CHECK(got[from + 1].body ==
+          R"({"message":"DiskFull host-)" + std::to_string(instance) + R"("})");
+    CHECK(got[from + 2].method + " " + got[from + 2].path == "PUT " + by_alias + "/description");
+    CHECK(json::parse(got[from + 2].body).contains("description"));
+    CHECK(got[from + 2].headers.find("Authorization")->second == "GenieKey k");
+  };
+  {
+    auto service = openService(fastOptions(dir));
+    REQUIRE(service->deliver(notificationFor(receiver, 1)));
+    REQUIRE(service->waitIdle(10s));
+    checkSent(0, 1);
+    // Down when vigil stops: the message waits on disk with its follow-ups.
+    genie.status = 503;
+    REQUIRE(service->deliver(notificationFor(receiver, 2)));
+    service->shutdown();
+  }
+  genie.status = 200;
+  auto service = openService(fastOptions(dir));
+  REQUIRE(service->waitIdle(10s));
+  checkSent(3, 2);
 }
 
 TEST_CASE("PagerDuty: Events API v2 trigger and resolve", "[exporters][pagerduty]") {

@@ -164,19 +164,21 @@ receivers:
 // API, must make the same requests: the create with every field a configuration can set
 // (alias, message, description, details over the common labels, source, responders with a
 // "teams" list split, tags and actions lists, note, priority, entity) while the group fires, the
-// close by alias once it is resolved, each with the GenieKey authorization.
+// close by alias once it is resolved, each with the GenieKey authorization; and with
+// update_alerts, the message and description set by alias after each create.
 TEST_CASE("Alertmanager 0.25 and vigil make the same OpsGenie requests",
           "[integration][alerting][opsgenie]") {
   TempDir dir;
   std::mutex mu;
   std::map<std::string, std::multiset<std::string>> received;
   httplib::Server api;
-  api.Post(R"(/(am|vigil)/(.*))", [&](const httplib::Request& req, httplib::Response& res) {
+  const auto record = [&](const httplib::Request& req, httplib::Response& res) {
     std::string query;
     for (const auto& [k, v] : req.params) {
       query += (query.empty() ? "?" : "&") + k + "=" + v;
     }
-    const json request = {{"path", "/" + std::string(req.matches[2]) + query},
+    const json request = {{"method", req.method},
+                          {"path", "/" + std::string(req.matches[2]) + query},
                           {"authorization", req.get_header_value("Authorization")},
                           {"content_type", req.get_header_value("Content-Type")},
                           {"body", json::parse(req.body)}};
@@ -185,7 +187,9 @@ TEST_CASE("Alertmanager 0.25 and vigil make the same OpsGenie requests",
     res.status = 202;
     res.set_content(R"({"result":"Request will be processed","requestId":"x"})",
                     "application/json");
-  });
+  };
+  api.Post(R"(/(am|vigil)/(.*))", record);
+  api.Put(R"(/(am|vigil)/(.*))", record);  // update_alerts
   const int api_port = api.bind_to_any_port("127.0.0.1");
   std::thread api_thread([&] { api.listen_after_bind(); });
 
@@ -215,6 +219,13 @@ receivers:
           - {name: db-team, type: team}
           - {username: alice@example.com, type: User}
           - {name: 'ops,web', type: teams}
+      - api_key: k3y
+        api_url: 'http://127.0.0.1:)" +
+                              std::to_string(api_port) + R"(/SENDER/updating/'
+        update_alerts: true
+        source: vigil
+        message: 'now {{ .CommonLabels.alertname }}'
+        description: '{{ .Alerts.Firing | len }} firing'
 )";
   auto forSender = [&](const std::string& sender) {
     return std::regex_replace(routing, std::regex("SENDER"), sender);
@@ -254,15 +265,17 @@ receivers:
     CHECK(a->status == 200);
     CHECK(v->status == 200);
   };
+  // Firing: a create from the first integration; a create, then the message and the
+  // description set by alias, from the one with update_alerts. Resolved: a close from each.
   send(false);
   REQUIRE(eventually(15s, [&] {
     std::lock_guard lock(mu);
-    return received["am"].size() == 1 && received["vigil"].size() == 1;
+    return received["am"].size() == 4 && received["vigil"].size() == 4;
   }));
   send(true);
   REQUIRE(eventually(15s, [&] {
     std::lock_guard lock(mu);
-    return received["am"].size() == 2 && received["vigil"].size() == 2;
+    return received["am"].size() == 6 && received["vigil"].size() == 6;
   }));
   std::this_thread::sleep_for(3s);  // nothing more comes: no repeat, no second close
   std::lock_guard lock(mu);
@@ -275,7 +288,7 @@ receivers:
     vigil_text += r + "\n";
   }
   INFO("Alertmanager:\n" << am_text << "vigil:\n" << vigil_text);
-  CHECK(received["am"].size() == 2);
+  CHECK(received["am"].size() == 6);
   CHECK(received["vigil"] == received["am"]);
   api.stop();
   api_thread.join();

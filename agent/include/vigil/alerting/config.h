@@ -145,6 +145,9 @@ struct OpsGenieConfig {
     std::string id, name, username, type;  // templates
   };
   std::vector<Responder> responders;
+  /// After each create, also set the message and description of the alert OpsGenie already
+  /// has (which a create with the same alias leaves as they were), as Alertmanager does.
+  bool update_alerts = false;
   HttpClientConfig http;  // the API key goes out as "Authorization: GenieKey KEY"
 };
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vigil/alerting/dispatcher.h"
 #include "vigil/alerting/message.h"
@@ -39,6 +40,12 @@ std::string pagerDutyDedupKey(const std::string& group_key);
 struct OpsGenieRequest {
   std::string url;
   std::string body;  // JSON
+  /// With update_alerts, after a create: PUT the message, then the description, by alias.
+  struct Update {
+    std::string url;
+    std::string body;  // JSON
+  };
+  std::vector<Update> updates;
 };
 OpsGenieRequest opsGenieRequest(const alerting::Notification& n,
                                 const alerting::OpsGenieConfig& config,
