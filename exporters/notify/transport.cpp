@@ -28,15 +28,11 @@ Delivery appendToFile(const OutgoingMessage& m) {
   return {DeliveryResult::kDelivered, 0, ""};
 }
 
-// One request of a message; `headers` are the message's own (authorization and the like).
-Delivery sendRequest(const OutgoingMessage& m, const std::string& method, const std::string& target,
-                     const std::string& body, const HttpHeaders& headers,
-                     std::chrono::milliseconds timeout) {
-  const UrlParts url = splitUrl(target);
-  // The timeout bounds the whole exchange: a receiver that trickles its answer does not hold
-  // the worker.
-  HttpClient client(url.origin, m.http, timeout);
-  auto res = client.request(method, url.path, headers, body, "application/json");
+// One request of a message, on `client`; `headers` are the message's own (authorization and
+// the like).
+Delivery sendRequest(HttpClient& client, const std::string& method, const std::string& path,
+                     const std::string& body, const HttpHeaders& headers) {
+  auto res = client.request(method, path, headers, body, "application/json");
   if (!res) {
     if (res.status().code() == StatusCode::kInvalidArgument) {
       return {DeliveryResult::kRejected, 0, res.status().message()};
@@ -71,12 +67,22 @@ Delivery sendMessage(const OutgoingMessage& m, std::chrono::milliseconds timeout
     // The credentials file may be back by the next attempt (a secret being rotated).
     return {DeliveryResult::kRetry, 0, st.message()};
   }
-  Delivery d = sendRequest(m, "POST", m.target, m.body, headers, timeout);
+  // The timeout bounds each whole exchange: a receiver that trickles its answer does not hold
+  // the worker. The follow-ups to the same origin reuse the connection (one TLS handshake).
+  const UrlParts url = splitUrl(m.target);
+  HttpClient client(url.origin, m.http, timeout);
+  Delivery d = sendRequest(client, "POST", url.path, m.body, headers);
   for (const auto& f : m.then) {
     if (d.result != DeliveryResult::kDelivered) {
       break;
     }
-    d = sendRequest(m, f.method, f.target, f.body, headers, timeout);
+    const UrlParts next = splitUrl(f.target);
+    if (next.origin == url.origin) {
+      d = sendRequest(client, f.method, next.path, f.body, headers);
+    } else {
+      HttpClient elsewhere(next.origin, m.http, timeout);
+      d = sendRequest(elsewhere, f.method, next.path, f.body, headers);
+    }
   }
   return d;
 }

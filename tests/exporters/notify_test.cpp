@@ -95,6 +95,7 @@ class TestReceiver {
     std::string body;
     httplib::Headers headers;
     std::string method;
+    int remote_port = 0;  // the client's end of the connection it came on
   };
 
   explicit TestReceiver(const std::string& cert = "", const std::string& key = "") {
@@ -111,7 +112,7 @@ class TestReceiver {
         res.set_header("Retry-After", retry_after);
       }
       if (res.status >= 200 && res.status < 300) {
-        got_.push_back({req.path, req.body, req.headers, req.method});
+        got_.push_back({req.path, req.body, req.headers, req.method, req.remote_port});
       }
       res.set_content(res.status < 300 ? "ok" : "no thanks", "text/plain");
     };
@@ -378,6 +379,9 @@ TEST_CASE(
     CHECK(got[from + 2].method + " " + got[from + 2].path == "PUT " + by_alias + "/description");
     CHECK(json::parse(got[from + 2].body).contains("description"));
     CHECK(got[from + 2].headers.find("Authorization")->second == "GenieKey k");
+    // On one connection: the updates do not pay for a connection (a TLS handshake) each.
+    CHECK(got[from + 1].remote_port == got[from].remote_port);
+    CHECK(got[from + 2].remote_port == got[from].remote_port);
   };
   {
     auto service = openService(fastOptions(dir));
