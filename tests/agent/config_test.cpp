@@ -172,7 +172,8 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
       {"unknown collector", "collectors:\n  cpuu:\n    enabled: true\n",
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
-       "conntrack, diskstats, filesystem, uname, time, os, timex, textfile, cgroup, cost, process, "
+       "conntrack, diskstats, filesystem, uname, time, os, timex, entropy, softnet, udp_queues, "
+       "arp, schedstat, cpufreq, textfile, cgroup, cost, process, "
        "push, "
        "statsd, "
        "postgres, probe, scrape, "

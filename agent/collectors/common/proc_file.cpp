@@ -140,6 +140,15 @@ std::optional<unsigned long long> parseUnsigned(std::string_view s) {
   return v;
 }
 
+std::optional<unsigned long long> parseHex(std::string_view s) {
+  unsigned long long v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::string joinPath(std::string_view root, std::string_view rel) {
   std::string out(root);
   while (!out.empty() && out.back() == '/') {

@@ -79,6 +79,8 @@ void splitFields(std::string&& line, std::vector<std::string_view>& out) = delet
 
 std::optional<double> parseDouble(std::string_view s);
 std::optional<unsigned long long> parseUnsigned(std::string_view s);
+/// Digits in base 16 without a prefix, as the kernel writes them (softnet_stat, net/udp).
+std::optional<unsigned long long> parseHex(std::string_view s);
 
 /// Joins a root such as "/host/proc" and a relative path such as "stat".
 std::string joinPath(std::string_view root, std::string_view rel);

@@ -40,6 +40,17 @@ Result<CollectorPtr> makeConntrackCollector(const CollectorSettings& settings,
                                             const HostPaths& paths);
 Result<CollectorPtr> makeOsCollector(const CollectorSettings& settings, const HostPaths& paths);
 Result<CollectorPtr> makeTimexCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeEntropyCollector(const CollectorSettings& settings,
+                                          const HostPaths& paths);
+Result<CollectorPtr> makeSoftnetCollector(const CollectorSettings& settings,
+                                          const HostPaths& paths);
+Result<CollectorPtr> makeUdpQueuesCollector(const CollectorSettings& settings,
+                                            const HostPaths& paths);
+Result<CollectorPtr> makeArpCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeSchedstatCollector(const CollectorSettings& settings,
+                                            const HostPaths& paths);
+Result<CollectorPtr> makeCpufreqCollector(const CollectorSettings& settings,
+                                          const HostPaths& paths);
 
 /// The filesystem collector with statfs(2) replaced, to simulate hung mounts in tests.
 CollectorPtr makeFilesystemCollectorForTest(

@@ -56,8 +56,12 @@ class PressureCollector final : public Collector {
         if (!micros) {
           return;
         }
+        // Divided twice, as node_exporter does: 14036781 / 1e6 is 14.036781, but
+        // 14036781 / 1000 / 1000 is 14.036781000000001, and dashboards compare series, not
+        // rounding.
         out.addSingle(some ? r.waiting_name : r.stalled_name,
-                      some ? r.waiting_help : r.stalled_help, MetricType::kCounter, *micros / 1e6);
+                      some ? r.waiting_help : r.stalled_help, MetricType::kCounter,
+                      *micros / 1000.0 / 1000.0);
       });
     }
     return Status::ok();
