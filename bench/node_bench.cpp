@@ -56,7 +56,7 @@ const char* const kCollectors[] = {"cpu",        "meminfo",   "loadavg",   "stat
                                    "filefd",     "pressure",  "netdev",    "netclass",   "netstat",
                                    "sockstat",   "conntrack", "diskstats", "filesystem", "uname",
                                    "time",       "os",        "timex",     "entropy",    "softnet",
-                                   "udp_queues", "arp",       "schedstat", "cpufreq"};
+                                   "udp_queues", "arp",       "schedstat", "cpufreq",    "hwmon"};
 
 struct Result {
   double cpu_per_scrape_ms = 0;

@@ -173,7 +173,7 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:2:3: collectors.cpuu: unknown collector (expected paths or one of: cpu, "
        "meminfo, loadavg, stat, vmstat, filefd, pressure, netdev, netclass, netstat, sockstat, "
        "conntrack, diskstats, filesystem, uname, time, os, timex, entropy, softnet, udp_queues, "
-       "arp, schedstat, cpufreq, textfile, cgroup, cost, process, "
+       "arp, schedstat, cpufreq, hwmon, textfile, cgroup, cost, process, "
        "push, "
        "statsd, "
        "postgres, probe, scrape, "

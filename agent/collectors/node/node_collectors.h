@@ -51,6 +51,7 @@ Result<CollectorPtr> makeSchedstatCollector(const CollectorSettings& settings,
                                             const HostPaths& paths);
 Result<CollectorPtr> makeCpufreqCollector(const CollectorSettings& settings,
                                           const HostPaths& paths);
+Result<CollectorPtr> makeHwmonCollector(const CollectorSettings& settings, const HostPaths& paths);
 
 /// The filesystem collector with statfs(2) replaced, to simulate hung mounts in tests.
 CollectorPtr makeFilesystemCollectorForTest(

@@ -123,7 +123,8 @@ TEST_CASE("Node collectors: a missing source file means absent metrics, not a cr
   CHECK(collectText(*pressure, empty).empty());
   // The same for the kernel's optional files: no schedstat without CONFIG_SCHEDSTATS, no
   // cpufreq in most virtual machines, no udp6 without IPv6.
-  for (const char* name : {"entropy", "softnet", "udp_queues", "arp", "schedstat", "cpufreq"}) {
+  for (const char* name :
+       {"entropy", "softnet", "udp_queues", "arp", "schedstat", "cpufreq", "hwmon"}) {
     INFO("collector " << name);
     auto collector = make(name, empty);
     CHECK(collectText(*collector, empty).empty());
