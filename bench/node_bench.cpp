@@ -52,11 +52,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* const kCollectors[] = {"cpu",        "meminfo",   "loadavg",   "stat",       "vmstat",
-                                   "filefd",     "pressure",  "netdev",    "netclass",   "netstat",
-                                   "sockstat",   "conntrack", "diskstats", "filesystem", "uname",
-                                   "time",       "os",        "timex",     "entropy",    "softnet",
-                                   "udp_queues", "arp",       "schedstat", "cpufreq",    "hwmon"};
+const char* const kCollectors[] = {
+    "cpu",       "meminfo",    "loadavg",      "stat",    "vmstat",    "filefd",
+    "pressure",  "netdev",     "netclass",     "netstat", "sockstat",  "conntrack",
+    "diskstats", "filesystem", "uname",        "time",    "os",        "timex",
+    "entropy",   "softnet",    "udp_queues",   "arp",     "schedstat", "cpufreq",
+    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme"};
 
 struct Result {
   double cpu_per_scrape_ms = 0;

@@ -20,17 +20,19 @@ namespace {
 
 // The node_exporter collectors vigil implements, by node_exporter's names.
 const char* const kSharedCollectors[] = {
-    "cpu",    "meminfo",   "loadavg", "stat",     "vmstat",    "filefd",    "pressure",
-    "netdev", "netclass",  "netstat", "sockstat", "conntrack", "diskstats", "filesystem",
-    "uname",  "time",      "os",      "timex",    "entropy",   "softnet",   "udp_queues",
-    "arp",    "schedstat", "cpufreq", "hwmon"};
+    "cpu",       "meminfo",    "loadavg",      "stat",    "vmstat",    "filefd",
+    "pressure",  "netdev",     "netclass",     "netstat", "sockstat",  "conntrack",
+    "diskstats", "filesystem", "uname",        "time",    "os",        "timex",
+    "entropy",   "softnet",    "udp_queues",   "arp",     "schedstat", "cpufreq",
+    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme"};
 
 // The collectors that read only files under the procfs, sysfs and rootfs roots (not the
 // clock, uname(2), statfs(2) or adjtimex(2)): both exporters can be pointed at a recorded tree.
 const char* const kFileCollectors[] = {
-    "cpu",     "meminfo",  "loadavg",    "stat",     "vmstat",    "filefd",    "pressure",
-    "netdev",  "netclass", "netstat",    "sockstat", "conntrack", "diskstats", "os",
-    "entropy", "softnet",  "udp_queues", "arp",      "schedstat", "cpufreq",   "hwmon"};
+    "cpu",     "meminfo",      "loadavg",    "stat",     "vmstat",    "filefd",    "pressure",
+    "netdev",  "netclass",     "netstat",    "sockstat", "conntrack", "diskstats", "os",
+    "entropy", "softnet",      "udp_queues", "arp",      "schedstat", "cpufreq",   "hwmon",
+    "dmi",     "thermal_zone", "edac",       "nvme"};
 
 // Series node_exporter has and vigil does not, with the reason.
 const std::map<std::string, std::string> kExpectedOnlyInNodeExporter = {
@@ -223,9 +225,9 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
 // The recorded tree of the golden tests (tests/fixtures/node: offline CPUs, a softnet table
 // whose rows skip a CPU, cpufreq without cpuinfo_cur_freq on one CPU, device-mapper disks with
 // udev data, hardware monitors on the platform and PCI buses, one without a device, one
-// without a name, a fan that reports no number...) read by a real node_exporter and by vigil: every
-// series, value, HELP and TYPE the same, which also says that the golden files hold node_exporter's
-// exposition.
+// without a name, a fan that reports no number, thermal zones, ECC counters, DMI, NVMe...) read by
+// a real node_exporter and by vigil: every series, value, HELP and TYPE the same, which also says
+// that the golden files hold node_exporter's exposition.
 TEST_CASE("node_exporter differential: the recorded tree gives the same exposition",
           "[integration][node]") {
   const std::string tree = VIGIL_SOURCE_DIR "/tests/fixtures/node";
@@ -280,13 +282,28 @@ TEST_CASE("node_exporter differential: the recorded tree gives the same expositi
   INFO(differences);
   CHECK(differences.empty());
   // Each collector's families are there (the tree has something for every one of them).
-  for (const char* family :
-       {"node_cpu_seconds_total", "node_memory_MemTotal_bytes", "node_disk_info",
-        "node_network_info", "node_netstat_Tcp_CurrEstab", "node_nf_conntrack_entries",
-        "node_os_info", "node_entropy_available_bits", "node_softnet_processed_total",
-        "node_udp_queues", "node_arp_entries", "node_schedstat_running_seconds_total",
-        "node_cpu_scaling_frequency_hertz", "node_pressure_io_stalled_seconds_total",
-        "node_hwmon_temp_celsius", "node_hwmon_fan_rpm", "node_hwmon_sensor_label"}) {
+  for (const char* family : {"node_cpu_seconds_total",
+                             "node_memory_MemTotal_bytes",
+                             "node_disk_info",
+                             "node_network_info",
+                             "node_netstat_Tcp_CurrEstab",
+                             "node_nf_conntrack_entries",
+                             "node_os_info",
+                             "node_entropy_available_bits",
+                             "node_softnet_processed_total",
+                             "node_udp_queues",
+                             "node_arp_entries",
+                             "node_schedstat_running_seconds_total",
+                             "node_cpu_scaling_frequency_hertz",
+                             "node_pressure_io_stalled_seconds_total",
+                             "node_hwmon_temp_celsius",
+                             "node_hwmon_fan_rpm",
+                             "node_hwmon_sensor_label",
+                             "node_dmi_info",
+                             "node_thermal_zone_temp",
+                             "node_cooling_device_max_state",
+                             "node_edac_csrow_correctable_errors_total",
+                             "node_nvme_info"}) {
     INFO(family);
     CHECK(theirs.count(std::string("# TYPE ") + family) == 1);
   }

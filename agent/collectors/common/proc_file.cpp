@@ -1,11 +1,13 @@
 #include "proc_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <poll.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -147,6 +149,34 @@ std::optional<unsigned long long> parseHex(std::string_view s) {
     return std::nullopt;
   }
   return v;
+}
+
+std::vector<std::string> listDirectory(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* entry = ::readdir(d)) {
+      const std::string_view name = entry->d_name;
+      if (name != "." && name != "..") {
+        names.emplace_back(name);
+      }
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::optional<std::string> readAttribute(const std::string& path) {
+  ProcFile file(path);
+  std::string text;
+  if (!file.read(text).isOk()) {
+    return std::nullopt;
+  }
+  const auto first = text.find_first_not_of(" \t\n\r\v\f");
+  if (first == std::string::npos) {
+    return std::string();
+  }
+  return text.substr(first, text.find_last_not_of(" \t\n\r\v\f") - first + 1);
 }
 
 std::string joinPath(std::string_view root, std::string_view rel) {

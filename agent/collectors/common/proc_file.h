@@ -82,6 +82,31 @@ std::optional<unsigned long long> parseUnsigned(std::string_view s);
 /// Digits in base 16 without a prefix, as the kernel writes them (softnet_stat, net/udp).
 std::optional<unsigned long long> parseHex(std::string_view s);
 
+/// For collectors that list directories (CPUs, sensors, devices) and in between only re-read
+/// the files they found: due() is true on the first cycle and then once every `every` cycles.
+class PeriodicListing {
+ public:
+  explicit PeriodicListing(int every) : every_(every) {}
+  bool due() {
+    if (left_-- > 0) {
+      return false;
+    }
+    left_ = every_ - 1;
+    return true;
+  }
+
+ private:
+  int every_;
+  int left_ = 0;
+};
+
+/// The names in a directory, sorted, without "." and ".."; empty if it cannot be read.
+std::vector<std::string> listDirectory(const std::string& dir);
+
+/// A small sysfs attribute's text with the whitespace around it trimmed (as node_exporter's
+/// procfs library reads them); nullopt if it cannot be read.
+std::optional<std::string> readAttribute(const std::string& path);
+
 /// Joins a root such as "/host/proc" and a relative path such as "stat".
 std::string joinPath(std::string_view root, std::string_view rel);
 

@@ -39,9 +39,8 @@ class CpufreqCollector final : public Collector {
       : cpu_dir_(joinPath(paths.sysfs, "devices/system/cpu")) {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    if (cycles_until_relist_-- <= 0) {
+    if (listing_.due()) {
       relist();
-      cycles_until_relist_ = kRelistEvery - 1;
     }
     std::array<MetricFamily*, kFrequencies.size()> families{};
     for (Cpu& cpu : cpus_) {
@@ -117,7 +116,7 @@ class CpufreqCollector final : public Collector {
 
   std::string cpu_dir_;
   std::vector<Cpu> cpus_;
-  int cycles_until_relist_ = 0;
+  PeriodicListing listing_{kRelistEvery};
   std::string buf_;
 };
 

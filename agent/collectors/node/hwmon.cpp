@@ -111,21 +111,6 @@ std::string baseName(std::string_view path) {
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-std::vector<std::string> listDirectory(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* entry = ::readdir(d)) {
-      const std::string_view name = entry->d_name;
-      if (name != "." && name != "..") {
-        names.emplace_back(name);
-      }
-    }
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 // How one property file of a sensor is reported: the family, and the factor its raw value is
 // multiplied (or divided) by.
 struct Reading {
@@ -173,8 +158,11 @@ std::optional<Reading> readingOf(std::string_view type, std::string_view propert
                    MetricType::kGauge, 0.001};
   }
   if (type == "temp" && element != "type") {
-    return Reading{name + "_celsius", "Hardware monitor for temperature (" + element + ")",
-                   MetricType::kGauge, 0.001};
+    // A bare "temp" file is the input, and node_exporter says so in the help.
+    return Reading{
+        name + "_celsius",
+        "Hardware monitor for temperature (" + (element.empty() ? "input" : element) + ")",
+        MetricType::kGauge, 0.001};
   }
   if (type == "curr") {
     return Reading{name + "_amps", "Hardware monitor for current (" + element + ")",
@@ -220,9 +208,8 @@ class HwmonCollector final : public Collector {
       : class_dir_(joinPath(paths.sysfs, "class/hwmon")) {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    if (cycles_until_relist_-- <= 0) {
+    if (listing_.due()) {
       relist();
-      cycles_until_relist_ = kRelistEvery - 1;
     }
     for (const Chip& chip : chips_) {
       if (!chip.name.empty()) {
@@ -380,7 +367,7 @@ class HwmonCollector final : public Collector {
 
   std::string class_dir_;
   std::vector<Chip> chips_;
-  int cycles_until_relist_ = 0;
+  PeriodicListing listing_{kRelistEvery};
   std::string buf_;
 };
 

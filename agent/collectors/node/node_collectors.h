@@ -52,6 +52,11 @@ Result<CollectorPtr> makeSchedstatCollector(const CollectorSettings& settings,
 Result<CollectorPtr> makeCpufreqCollector(const CollectorSettings& settings,
                                           const HostPaths& paths);
 Result<CollectorPtr> makeHwmonCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeDmiCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeThermalZoneCollector(const CollectorSettings& settings,
+                                              const HostPaths& paths);
+Result<CollectorPtr> makeEdacCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeNvmeCollector(const CollectorSettings& settings, const HostPaths& paths);
 
 /// The filesystem collector with statfs(2) replaced, to simulate hung mounts in tests.
 CollectorPtr makeFilesystemCollectorForTest(

@@ -85,9 +85,10 @@ TEST_CASE("Node collectors: recorded procfs gives node_exporter's exposition",
           "[agent][collectors][node]") {
   const HostPaths paths = fixturePaths();
   for (const char* name :
-       {"cpu",      "meminfo", "loadavg",   "stat",       "vmstat",   "filefd",    "pressure",
-        "netdev",   "time",    "diskstats", "netstat",    "sockstat", "conntrack", "os",
-        "netclass", "entropy", "softnet",   "udp_queues", "arp",      "schedstat", "cpufreq"}) {
+       {"cpu",      "meminfo", "loadavg",      "stat",       "vmstat",   "filefd",    "pressure",
+        "netdev",   "time",    "diskstats",    "netstat",    "sockstat", "conntrack", "os",
+        "netclass", "entropy", "softnet",      "udp_queues", "arp",      "schedstat", "cpufreq",
+        "hwmon",    "dmi",     "thermal_zone", "edac",       "nvme"}) {
     INFO("collector " << name);
     auto collector = make(name, paths);
     std::string got = collectText(*collector, paths);
@@ -123,8 +124,8 @@ TEST_CASE("Node collectors: a missing source file means absent metrics, not a cr
   CHECK(collectText(*pressure, empty).empty());
   // The same for the kernel's optional files: no schedstat without CONFIG_SCHEDSTATS, no
   // cpufreq in most virtual machines, no udp6 without IPv6.
-  for (const char* name :
-       {"entropy", "softnet", "udp_queues", "arp", "schedstat", "cpufreq", "hwmon"}) {
+  for (const char* name : {"entropy", "softnet", "udp_queues", "arp", "schedstat", "cpufreq",
+                           "hwmon", "dmi", "thermal_zone", "edac", "nvme"}) {
     INFO("collector " << name);
     auto collector = make(name, empty);
     CHECK(collectText(*collector, empty).empty());
