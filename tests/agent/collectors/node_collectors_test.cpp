@@ -139,6 +139,40 @@ TEST_CASE("Node collectors: a missing source file means absent metrics, not a cr
   CHECK_THAT(st.message(), Catch::Contains("does-not-exist/stat"));
 }
 
+TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming file and line",
+          "[agent][collectors][node]") {
+  vigil::test::TempDir dir;
+  std::filesystem::create_directories(dir.file("net"));
+  HostPaths paths;
+  paths.procfs = dir.path();
+  auto failure = [&](const char* name) {
+    auto collector = make(name, paths);
+    MetricBatch batch;
+    CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &paths};
+    return collector->collect(ctx, batch);
+  };
+  dir.write("net/softnet_stat",
+            "0001e37c 00000002 00000011 00000000\n0001e37c zz 00000011 00000000\n");
+  Status softnet = failure("softnet");
+  CHECK(softnet.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(softnet.message(), Catch::Contains("net/softnet_stat: line 2"));
+  dir.write("net/udp",
+            "  sl  local_address rem_address   st tx_queue rx_queue\n"
+            "   0: 00000000:0044 00000000:0000 07 00000100:00000a00 00\n"
+            "   1: 00000000:0045 00000000:0000 07 00000100\n");
+  Status udp = failure("udp_queues");
+  CHECK(udp.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(udp.message(), Catch::Contains("net/udp: line 3"));
+  // Mended, both report again.
+  dir.write("net/softnet_stat", "0001e37c 00000002 00000011 00000000\n");
+  dir.write("net/udp",
+            "  sl  local_address\n   0: 00000000:0044 00000000:0000 07 00000100:00000a00\n");
+  CHECK(collectText(*make("softnet", paths), paths)
+            .find("node_softnet_processed_total{cpu=\"0\"} 123772") != std::string::npos);
+  CHECK(collectText(*make("udp_queues", paths), paths)
+            .find("node_udp_queues{ip=\"v4\",queue=\"rx\"} 2560") != std::string::npos);
+}
+
 // A procfs of one file, /proc/stat, written by the test: its aggregate line, then `cpu_lines`.
 class FakeProcStat {
  public:
