@@ -57,7 +57,7 @@ const char* const kCollectors[] = {
     "pressure",  "netdev",     "netclass",     "netstat", "sockstat",  "conntrack",
     "diskstats", "filesystem", "uname",        "time",    "os",        "timex",
     "entropy",   "softnet",    "udp_queues",   "arp",     "schedstat", "cpufreq",
-    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme"};
+    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme",      "rapl"};
 
 struct Result {
   double cpu_per_scrape_ms = 0;

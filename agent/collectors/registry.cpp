@@ -59,6 +59,8 @@ const std::vector<CollectorFactory>& builtinCollectors() {
       {"edac", true, "corrected and uncorrected memory errors (/sys/devices/system/edac)",
        node::makeEdacCollector},
       {"nvme", true, "NVMe controllers and their state (/sys/class/nvme)", node::makeNvmeCollector},
+      {"rapl", true, "energy used by CPU packages, cores and DRAM (/sys/class/powercap)",
+       node::makeRaplCollector},
       {"textfile",
        true,
        "metrics from *.prom files in `directory`, as node_exporter's textfile collector",

@@ -24,7 +24,7 @@ const char* const kSharedCollectors[] = {
     "pressure",  "netdev",     "netclass",     "netstat", "sockstat",  "conntrack",
     "diskstats", "filesystem", "uname",        "time",    "os",        "timex",
     "entropy",   "softnet",    "udp_queues",   "arp",     "schedstat", "cpufreq",
-    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme"};
+    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme",      "rapl"};
 
 // The collectors that read only files under the procfs, sysfs and rootfs roots (not the
 // clock, uname(2), statfs(2) or adjtimex(2)): both exporters can be pointed at a recorded tree.
@@ -32,7 +32,7 @@ const char* const kFileCollectors[] = {
     "cpu",     "meminfo",      "loadavg",    "stat",     "vmstat",    "filefd",    "pressure",
     "netdev",  "netclass",     "netstat",    "sockstat", "conntrack", "diskstats", "os",
     "entropy", "softnet",      "udp_queues", "arp",      "schedstat", "cpufreq",   "hwmon",
-    "dmi",     "thermal_zone", "edac",       "nvme"};
+    "dmi",     "thermal_zone", "edac",       "nvme",     "rapl"};
 
 // Series node_exporter has and vigil does not, with the reason.
 const std::map<std::string, std::string> kExpectedOnlyInNodeExporter = {
@@ -303,7 +303,8 @@ TEST_CASE("node_exporter differential: the recorded tree gives the same expositi
                              "node_thermal_zone_temp",
                              "node_cooling_device_max_state",
                              "node_edac_csrow_correctable_errors_total",
-                             "node_nvme_info"}) {
+                             "node_nvme_info",
+                             "node_rapl_dram_joules_total"}) {
     INFO(family);
     CHECK(theirs.count(std::string("# TYPE ") + family) == 1);
   }

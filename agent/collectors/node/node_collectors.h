@@ -57,6 +57,7 @@ Result<CollectorPtr> makeThermalZoneCollector(const CollectorSettings& settings,
                                               const HostPaths& paths);
 Result<CollectorPtr> makeEdacCollector(const CollectorSettings& settings, const HostPaths& paths);
 Result<CollectorPtr> makeNvmeCollector(const CollectorSettings& settings, const HostPaths& paths);
+Result<CollectorPtr> makeRaplCollector(const CollectorSettings& settings, const HostPaths& paths);
 
 /// The filesystem collector with statfs(2) replaced, to simulate hung mounts in tests.
 CollectorPtr makeFilesystemCollectorForTest(

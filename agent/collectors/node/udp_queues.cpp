@@ -17,7 +17,11 @@ class UdpQueuesCollector final : public Collector {
             ProcFileAndIp{std::make_unique<ProcFile>(joinPath(paths.procfs, "net/udp6")), "v6"}} {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    for (auto& [file, ip] : files_) {
+    for (auto& entry : files_) {
+      // Named here, not bound: a lambda below uses them, and clang (before 16) does not let
+      // lambdas capture structured bindings.
+      ProcFile* file = entry.file.get();
+      const char* ip = entry.ip;
       // No IPv6 (or no IPv4) in this kernel or namespace: that family's series are absent.
       if (!file->read(buf_).isOk()) {
         continue;
