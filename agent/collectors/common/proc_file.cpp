@@ -151,6 +151,13 @@ std::optional<unsigned long long> parseHex(std::string_view s) {
   return v;
 }
 
+std::optional<double> readNumber(ProcFile& file, std::string& buf) {
+  if (!file.read(buf).isOk()) {
+    return std::nullopt;
+  }
+  return parseDouble(std::string_view(buf).substr(0, buf.find('\n')));
+}
+
 std::vector<std::string> listDirectory(const std::string& dir) {
   std::vector<std::string> names;
   if (DIR* d = ::opendir(dir.c_str())) {

@@ -100,6 +100,10 @@ class PeriodicListing {
   int left_ = 0;
 };
 
+/// The number on the first line of a pseudo-file holding one (a sysfs attribute, entropy_avail),
+/// read with `buf` as scratch; nullopt if it cannot be read or is not a number.
+std::optional<double> readNumber(ProcFile& file, std::string& buf);
+
 /// The names in a directory, sorted, without "." and ".."; empty if it cannot be read.
 std::vector<std::string> listDirectory(const std::string& dir);
 

@@ -47,10 +47,7 @@ class CpufreqCollector final : public Collector {
       for (std::size_t i = 0; i < kFrequencies.size(); ++i) {
         // A file that is missing or unreadable (cpuinfo_cur_freq is root's only) or holds no
         // number: that series is absent, the others are still reported.
-        if (!cpu.files[i]->read(buf_).isOk()) {
-          continue;
-        }
-        const auto khz = parseDouble(std::string_view(buf_).substr(0, buf_.find('\n')));
+        const auto khz = readNumber(*cpu.files[i], buf_);
         if (!khz) {
           continue;
         }

@@ -20,10 +20,7 @@ class EdacCollector final : public Collector {
       relist();
     }
     for (Counter& c : counters_) {
-      if (!c.file->read(buf_).isOk()) {
-        continue;
-      }
-      const auto value = parseDouble(std::string_view(buf_).substr(0, buf_.find('\n')));
+      const auto value = readNumber(*c.file, buf_);
       if (!value) {
         continue;
       }

@@ -13,11 +13,11 @@ class EntropyCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     // Either file may be missing (a kernel without it, a masked /proc): that metric is absent.
-    if (auto bits = readNumber(available_)) {
+    if (auto bits = readNumber(available_, buf_)) {
       out.addSingle("node_entropy_available_bits", "Bits of available entropy.", MetricType::kGauge,
                     *bits);
     }
-    if (auto bits = readNumber(pool_size_)) {
+    if (auto bits = readNumber(pool_size_, buf_)) {
       out.addSingle("node_entropy_pool_size_bits", "Bits of entropy pool.", MetricType::kGauge,
                     *bits);
     }
@@ -25,13 +25,6 @@ class EntropyCollector final : public Collector {
   }
 
  private:
-  std::optional<double> readNumber(ProcFile& file) {
-    if (!file.read(buf_).isOk()) {
-      return std::nullopt;
-    }
-    return parseDouble(std::string_view(buf_).substr(0, buf_.find('\n')));
-  }
-
   ProcFile available_;
   ProcFile pool_size_;
   std::string buf_;

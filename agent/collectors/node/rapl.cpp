@@ -21,10 +21,7 @@ class RaplCollector final : public Collector {
       relist();
     }
     for (Zone& zone : zones_) {
-      if (!zone.energy->read(buf_).isOk()) {
-        continue;
-      }
-      const auto microjoules = parseDouble(std::string_view(buf_).substr(0, buf_.find('\n')));
+      const auto microjoules = readNumber(*zone.energy, buf_);
       if (!microjoules) {
         continue;
       }

@@ -21,15 +21,15 @@ class ThermalZoneCollector final : public Collector {
     }
     for (Entry& zone : zones_) {
       // A sensor that cannot answer now (some give EAGAIN or ENODATA): that zone is left out.
-      if (auto millidegrees = readNumber(*zone.value)) {
+      if (auto millidegrees = readNumber(*zone.value, buf_)) {
         MetricBatch::add(
             out.family("node_thermal_zone_temp", "Zone temperature in Celsius", MetricType::kGauge),
             {{"type", zone.type}, {"zone", zone.number}}, *millidegrees / 1000.0);
       }
     }
     for (Entry& device : cooling_) {
-      const auto current = readNumber(*device.value);
-      const auto maximum = readNumber(*device.max_state);
+      const auto current = readNumber(*device.value, buf_);
+      const auto maximum = readNumber(*device.max_state, buf_);
       if (current) {
         MetricBatch::add(
             out.family("node_cooling_device_cur_state",
@@ -53,13 +53,6 @@ class ThermalZoneCollector final : public Collector {
     std::unique_ptr<ProcFile> value;      // temp, or cur_state
     std::unique_ptr<ProcFile> max_state;  // cooling devices only
   };
-
-  std::optional<double> readNumber(ProcFile& file) {
-    if (!file.read(buf_).isOk()) {
-      return std::nullopt;
-    }
-    return parseDouble(std::string_view(buf_).substr(0, buf_.find('\n')));
-  }
 
   void relist() {
     zones_.clear();
