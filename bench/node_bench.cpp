@@ -52,13 +52,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* const kCollectors[] = {
-    "cpu",       "meminfo",    "loadavg",      "stat",    "vmstat",    "filefd",
-    "pressure",  "netdev",     "netclass",     "netstat", "sockstat",  "conntrack",
-    "diskstats", "filesystem", "uname",        "time",    "os",        "timex",
-    "entropy",   "softnet",    "udp_queues",   "arp",     "schedstat", "cpufreq",
-    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme",      "rapl"};
-
 struct Result {
   double cpu_per_scrape_ms = 0;
   double cpu_per_series_us = 0;
@@ -373,7 +366,7 @@ int run(int argc, char** argv) {
     std::vector<std::string> args = {"prometheus-node-exporter",
                                      "--web.listen-address=127.0.0.1:" + std::to_string(port),
                                      "--collector.disable-defaults"};
-    for (const char* c : kCollectors) {
+    for (const char* c : vigil::test::kNodeExporterCollectors) {
       args.push_back(std::string("--collector.") + c);
     }
     return std::make_unique<vigil::test::ChildProcess>(args,

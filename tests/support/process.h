@@ -84,6 +84,19 @@ inline std::vector<std::string> nodeExporterTextfileArgv(int port, const std::st
           "--collector.textfile.directory=" + directory};
 }
 
+/// The node_exporter collectors vigil implements, by node_exporter's names: what node_bench
+/// and the differential tests run on both sides.
+inline constexpr const char* kNodeExporterCollectors[] = {
+    "cpu",       "meminfo",    "loadavg",      "stat",    "vmstat",    "filefd",
+    "pressure",  "netdev",     "netclass",     "netstat", "sockstat",  "conntrack",
+    "diskstats", "filesystem", "uname",        "time",    "os",        "timex",
+    "entropy",   "softnet",    "udp_queues",   "arp",     "schedstat", "cpufreq",
+    "hwmon",     "dmi",        "thermal_zone", "edac",    "nvme",      "rapl"};
+
+/// Those of them that ask the running system (the clock, uname(2), statfs(2), adjtimex(2))
+/// rather than read files under the procfs, sysfs and rootfs roots.
+inline constexpr const char* kLiveSystemCollectors[] = {"filesystem", "uname", "time", "timex"};
+
 /// `config` with authorization turned off: the tests' vigils listen on loopback, where that is
 /// allowed, so that they can post alerts, silences and reloads without tokens (the security
 /// tests set tokens up themselves).
