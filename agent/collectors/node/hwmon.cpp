@@ -80,7 +80,8 @@ bool splitSensorFile(std::string_view name, std::string_view& type, unsigned& nu
   return true;
 }
 
-// The text of a small sysfs file without its trailing newlines; nullopt if it cannot be read.
+// The text of a small sysfs file without the newlines around it; nullopt if it cannot be read.
+// Not readAttribute: node_exporter trims only newlines here, so a label of spaces stays one.
 std::optional<std::string> readText(const std::string& path) {
   ProcFile file(path);
   std::string text;
