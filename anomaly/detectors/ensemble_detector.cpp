@@ -374,6 +374,11 @@ class RoutineEvents {
   uint8_t next_ = 0;                      // the place the next one goes to
 };
 
+// The most alarms counted (see EnsembleParams::alarm_memory_seconds): a series that alarmed
+// fifty times in a week is back to its full sensitivity about two weeks (7 days times ln 8)
+// after it went quiet, not a month. NAB scores the same with any limit from 3 up.
+constexpr double kMaxCountedAlarms = 8;
+
 // The distribution of a series' averaged deviations (an exponentially weighted mean and
 // variance): how rare an average this large is for this series.
 struct AverageHistory {
@@ -553,8 +558,12 @@ class EnsembleDetector final : public Detector {
             ? 1.0
             : s.long_history.tailAndLearn(recentMean(p_->long_average), p_->history_alpha));
     // The smaller of two chances is small more often than either one alone: tail_factor
-    // corrects for looking twice.
-    const double corrected = std::min(1.0, p_->long_average == 0 ? tail : tail * p_->tail_factor);
+    // corrects for looking twice. A series that has alarmed more than usual lately must show
+    // a rarer deviation to alarm again.
+    const double recent_alarms = recentAlarms(t);
+    const double crowding = std::max(1.0, recent_alarms / p_->usual_alarms);
+    const double corrected =
+        std::min(1.0, (p_->long_average == 0 ? tail : tail * p_->tail_factor) * crowding);
     // Numenta's log likelihood: 1 - tail spread over [0, 1] on a log scale.
     // A value out of the range ever seen is an anomaly whatever the likelihood says, unless it
     // is a recognised routine (a nightly job a little larger than before). It bypasses the
@@ -569,6 +578,8 @@ class EnsembleDetector final : public Detector {
     }
     if (score >= p_->refractory_level) {
       s.quiet = p_->refractory;
+      s.alarms = std::min(recent_alarms + 1, kMaxCountedAlarms);
+      s.alarm_t = t;
     }
     return score;
   }
@@ -583,13 +594,13 @@ class EnsembleDetector final : public Detector {
     State read;
     if (!unpackState(stateFormat(), in, read) || !read.values.consistent() ||
         !read.paths.consistent() || !read.routines.consistent() || read.ring_pos >= kMaxAverage ||
-        read.ring_count > kMaxAverage) {
+        read.ring_count > kMaxAverage || !std::isfinite(read.alarms) || read.alarms < 0) {
       return false;
     }
     s_ = read;
     return true;
   }
-  std::string_view stateFormat() const override { return "ensemble/7"; }
+  std::string_view stateFormat() const override { return "ensemble/8"; }
 
  private:
   // The mean of the last `span` deviations in the ring (fewer while it fills).
@@ -600,6 +611,18 @@ class EnsembleDetector final : public Detector {
       sum += s_.ring[(s_.ring_pos + kMaxAverage - i) % kMaxAverage];
     }
     return sum / n;
+  }
+
+  // The alarms counted so far, decayed to `t_ms` (0 when counting is off).
+  double recentAlarms(int64_t t_ms) const {
+    if (!(p_->alarm_memory_seconds > 0) || !(p_->usual_alarms > 0) || s_.alarms == 0) {
+      return 0;
+    }
+    // In doubles: timestamps read from a file can be anything. A clock that went back decays
+    // nothing.
+    const double elapsed_ms =
+        std::max(0.0, static_cast<double>(t_ms) - static_cast<double>(s_.alarm_t));
+    return s_.alarms * std::exp(-elapsed_ms / (p_->alarm_memory_seconds * 1000));
   }
 
   void learnVariance(double& var, uint64_t& n, double start, double residual) const {
@@ -633,6 +656,8 @@ class EnsembleDetector final : public Detector {
     PathNovelty paths;
     RoutineEvents routines;
     uint32_t quiet = 0;      // samples left in the refractory period
+    double alarms = 0;       // alarms counted, decayed to alarm_t (see alarm_memory_seconds)
+    int64_t alarm_t = 0;     // the last alarm's time (ms)
     uint32_t repeats = 0;    // the current value repeated this many times
     double repeat_rate = 1;  // how often a value repeats the one before (EWMA)
     int64_t first_t = 0;     // the first sample's time (ms): how long the model has learned

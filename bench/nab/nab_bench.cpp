@@ -1,17 +1,19 @@
 // NAB on vigil's detectors: every file of the corpus run online through a fresh model (the
 // detector code the agent runs), scored with NAB's rules, plus throughput and memory.
 //
-//   nab_bench [--data DIR] [--detector NAME]... [--per-file]
+//   nab_bench [--data DIR] [--detector NAME]... [--per-file] [--threshold T]
 //
 // DIR holds NAB's layout (data/<category>/<name>.csv, windows.json); by default the shared
 // development subset next to the project. The files are split by name into a tuning half (even
 // positions) and a check half (odd positions): the threshold is tuned on the first and the
 // score quoted on the second, so the number is not flattered by its own tuning; the two-fold
 // cross-validation column does that both ways (tuned on each half, checked on the other) and
-// averages the two checks, which depends less on which files fell in which half. Skips with a
-// message (exit 0) when the corpus is absent.
+// averages the two checks, which depends less on which files fell in which half. --threshold
+// adds each profile's scores at a fixed threshold (a shipped rule's, rounded), which can differ
+// from the tuned one. Skips with a message (exit 0) when the corpus is absent.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -95,6 +97,7 @@ int main(int argc, char** argv) {
   std::string dir = VIGIL_NAB_DEFAULT_DIR;
   std::vector<std::string> detectors;
   bool per_file = false;
+  double fixed_threshold = -1;  // --threshold: scored there too
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--data" && i + 1 < argc) {
@@ -103,8 +106,18 @@ int main(int argc, char** argv) {
       detectors.push_back(argv[++i]);
     } else if (arg == "--per-file") {
       per_file = true;
+    } else if (arg == "--threshold" && i + 1 < argc) {
+      char* end = nullptr;
+      fixed_threshold = std::strtod(argv[++i], &end);
+      if (*end != '\0' || !(fixed_threshold >= 0 && fixed_threshold <= 1)) {
+        std::fprintf(stderr, "nab_bench: --threshold takes a number from 0 to 1, not %s\n",
+                     argv[i]);
+        return 2;
+      }
     } else {
-      std::fprintf(stderr, "usage: nab_bench [--data DIR] [--detector NAME]... [--per-file]\n");
+      std::fprintf(stderr,
+                   "usage: nab_bench [--data DIR] [--detector NAME]... [--per-file] "
+                   "[--threshold T]\n");
       return 2;
     }
   }
@@ -149,6 +162,12 @@ int main(int argc, char** argv) {
       std::printf("%-12s %-20s %9.5f %9.2f %9.2f %9.2f %9.2f  %12.0f %8zu\n", name.c_str(), p.name,
                   tuned.threshold, tuned.normalized, checked.normalized, two_fold, all.normalized,
                   static_cast<double>(r.points) / r.seconds, r.model_bytes);
+      if (fixed_threshold >= 0) {
+        std::printf("%-12s %-20s %9.5f %9.2f %9.2f %9s %9.2f\n", "", "  at --threshold",
+                    fixed_threshold, nab::scoreAt(r.tune, p, fixed_threshold).normalized,
+                    nab::scoreAt(r.check, p, fixed_threshold).normalized, "",
+                    nab::scoreAt(r.all, p, fixed_threshold).normalized);
+      }
     }
     if (per_file) {
       printPerFile(r.all, nab::profiles()[0], standard_threshold);

@@ -224,7 +224,7 @@ TEST_CASE("Detectors: z to score mapping", "[anomaly]") {
 namespace {
 
 // The default detector's alert threshold, from the NAB harness (bench/nab, standard profile).
-constexpr double kEnsembleThreshold = 0.776;
+constexpr double kEnsembleThreshold = 0.80;
 
 // A noisy series (a daily pattern of `amplitude`, 288 samples a day) with `anomaly` applied
 // from sample 3000 on.
@@ -458,6 +458,63 @@ TEST_CASE("Ensemble: a job at the same time every night becomes routine, one at 
   // Sampled every 15 s, one night's job is eight large deviations in a row: they must count as
   // one occurrence, or they would crowd out the nights before.
   SECTION("two minutes of 15 s samples a night") { checkNightlyJobBecomesRoutine(15, 8); }
+}
+
+namespace {
+
+// Alarms from sample `from` on of an ensemble with `params`, fed heavy-tailed noise (Student's t
+// with two degrees of freedom, as bursty as request counts) every 15 s for `days`, and its
+// scores from then on, fed Gaussian noise for `quiet_days` and then one spike.
+struct NoisyThenQuiet {
+  int alarms = 0;
+  std::vector<double> last_day_scores;
+};
+
+NoisyThenQuiet noisyThenQuiet(const EnsembleParams& params, int days, int quiet_days) {
+  constexpr int64_t kStepMs = 15000;
+  constexpr int64_t kPerDay = 86400000 / kStepMs;
+  std::mt19937 rng(1);
+  std::student_t_distribution<double> bursty(2);
+  std::normal_distribution<double> calm(0, 1);
+  auto d = makeEnsembleDetector(params);
+  NoisyThenQuiet out;
+  int64_t i = 0;
+  for (; i < days * kPerDay; ++i) {
+    const double score = d->update(i * kStepMs, 100 + bursty(rng));
+    out.alarms += i >= 2 * kPerDay && score >= kEnsembleThreshold ? 1 : 0;
+  }
+  for (const int64_t end = i + quiet_days * kPerDay; i < end; ++i) {
+    const double score = d->update(i * kStepMs, 100 + calm(rng));
+    if (end - i <= kPerDay) {
+      out.last_day_scores.push_back(score);
+    }
+  }
+  // A spike, and the sample after it (the score averages a few samples).
+  out.last_day_scores.push_back(d->update(i * kStepMs, 100 + 20));
+  out.last_day_scores.push_back(d->update((i + 1) * kStepMs, 100 + calm(rng)));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Ensemble: a series that keeps alarming must deviate more to alarm again",
+          "[anomaly][ensemble]") {
+  EnsembleParams uncounted;
+  uncounted.alarm_memory_seconds = 0;
+  const NoisyThenQuiet on = noisyThenQuiet({}, 14, 21);
+  const NoisyThenQuiet off = noisyThenQuiet(uncounted, 14, 21);
+  // Bursty noise alarms several times a day (the likelihood takes the averages for normal);
+  // counting the alarms of the last week takes a tenth of them away (the largest, scored 1,
+  // stay), and leaves the series far from silenced.
+  INFO("alarms over 12 days: " << on.alarms << " counted, " << off.alarms << " uncounted");
+  CHECK(off.alarms >= 50);
+  CHECK(on.alarms * 10 <= off.alarms * 9);
+  CHECK(on.alarms * 2 >= off.alarms);
+  // Three weeks of quiet later the count has decayed (from at most 8): the model scores every
+  // sample, the last one a spike, as one that never counted.
+  REQUIRE(on.last_day_scores.size() == off.last_day_scores.size());
+  CHECK(on.last_day_scores == off.last_day_scores);
+  CHECK(std::max(on.last_day_scores.end()[-2], on.last_day_scores.back()) >= kEnsembleThreshold);
 }
 
 TEST_CASE("Ensemble: a value beyond anything the series has shown is flagged",
