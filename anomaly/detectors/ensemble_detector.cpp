@@ -582,9 +582,14 @@ class EnsembleDetector final : public Detector {
       return 0;
     }
     if (score >= p_->refractory_level) {
-      s.quiet = p_->refractory;
       s.alarms = std::min(recent_alarms + 1, kMaxCountedAlarms);
       s.alarm_t = t;
+      // A series that keeps alarming also stays quiet longer after each alarm: one refractory
+      // period per twice the usual alarms counted (NAB's two-fold score 72.98 against 72.73;
+      // 0.3 to 0.75 periods per usual alarm gave 72.81-73.09).
+      const double periods =
+          countingAlarms() ? std::max(1.0, s.alarms / (2 * p_->usual_alarms)) : 1.0;
+      s.quiet = static_cast<uint32_t>(p_->refractory * periods);
     }
     return score;
   }
@@ -618,9 +623,11 @@ class EnsembleDetector final : public Detector {
     return sum / n;
   }
 
+  bool countingAlarms() const { return p_->alarm_memory_seconds > 0 && p_->usual_alarms > 0; }
+
   // The alarms counted so far, decayed to `t_ms` (0 when counting is off).
   double recentAlarms(int64_t t_ms) const {
-    if (!(p_->alarm_memory_seconds > 0) || !(p_->usual_alarms > 0) || s_.alarms == 0) {
+    if (!countingAlarms() || s_.alarms == 0) {
       return 0;
     }
     // In doubles: timestamps read from a file can be anything. A clock that went back decays
