@@ -517,6 +517,52 @@ TEST_CASE("Ensemble: a series that keeps alarming must deviate more to alarm aga
   CHECK(std::max(on.last_day_scores.end()[-2], on.last_day_scores.back()) >= kEnsembleThreshold);
 }
 
+TEST_CASE("Ensemble: a series that keeps alarming stays quiet longer after each alarm",
+          "[anomaly][ensemble]") {
+  // Every 150 five-minute samples a spike, each twice the one before, over noise of 1: each
+  // alarms on its own, and without the count each one does. The count lengthens the quiet after
+  // an alarm (one refractory period of 100 samples per two alarms counted), so from the third
+  // alarm on some spikes fall into it; the series still alarms on the others.
+  auto scores = [](const EnsembleParams& params) {
+    auto d = makeEnsembleDetector(params);
+    std::mt19937 rng(5);
+    std::normal_distribution<double> noise(0, 1);
+    int64_t i = 0;
+    auto feed = [&](double v) { return d->update(300000 * i++, v); };
+    while (i < 2 * 288) {
+      feed(100 + noise(rng));
+    }
+    std::vector<double> out;  // per spike, the higher score of the spike and the sample after
+    double spike = 20;
+    for (int k = 0; k < 10; ++k, spike *= 2) {
+      for (int j = 0; j < 150; ++j) {
+        feed(100 + noise(rng));
+      }
+      const double at = feed(100 + spike);
+      out.push_back(std::max(at, feed(100 + noise(rng))));
+    }
+    return out;
+  };
+  EnsembleParams uncounted;
+  uncounted.alarm_memory_seconds = 0;
+  const std::vector<double> off = scores(uncounted);
+  const std::vector<double> on = scores({});
+  const auto alarms = [](const std::vector<double>& s) {
+    return std::count_if(s.begin(), s.end(), [](double v) { return v >= kEnsembleThreshold; });
+  };
+  const auto quiet = [](const std::vector<double>& s) {
+    return std::count(s.begin(), s.end(), 0.0);
+  };
+  INFO("alarms: " << alarms(on) << " counted, " << alarms(off) << " uncounted");
+  CHECK(alarms(off) == 10);
+  CHECK(quiet(off) == 0);
+  CHECK(quiet(on) >= 3);
+  CHECK(alarms(on) >= 4);
+  // The first two alarms come before any count is above usual: as without it.
+  CHECK(on[0] >= kEnsembleThreshold);
+  CHECK(on[1] >= kEnsembleThreshold);
+}
+
 TEST_CASE("Ensemble: a value beyond anything the series has shown is flagged",
           "[anomaly][ensemble]") {
   // A utilisation that has always wandered between 40 and 60 (uniformly, five-minute
