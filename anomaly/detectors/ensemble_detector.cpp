@@ -563,8 +563,11 @@ class EnsembleDetector final : public Detector {
     // The smaller of two chances is small more often than either one alone: tail_factor
     // corrects for looking twice. A series that has alarmed more than usual lately must show
     // a rarer deviation to alarm again.
-    const double recent_alarms = recentAlarms(t);
-    const double crowding = std::max(1.0, recent_alarms / p_->usual_alarms);
+    // The decayed count only matters above usual_alarms; the count as last stored is an upper
+    // bound (decay only lowers it), so most samples of most series skip the exp().
+    const double crowding = countingAlarms() && s.alarms > p_->usual_alarms
+                                ? std::max(1.0, recentAlarms(t) / p_->usual_alarms)
+                                : 1.0;
     const double corrected =
         std::min(1.0, (p_->long_average == 0 ? tail : tail * p_->tail_factor) * crowding);
     // Numenta's log likelihood: 1 - tail spread over [0, 1] on a log scale.
@@ -582,7 +585,7 @@ class EnsembleDetector final : public Detector {
       return 0;
     }
     if (score >= p_->refractory_level) {
-      s.alarms = std::min(recent_alarms + 1, kMaxCountedAlarms);
+      s.alarms = std::min(recentAlarms(t) + 1, kMaxCountedAlarms);
       s.alarm_t = t;
       // A series that keeps alarming also stays quiet longer after each alarm: one refractory
       // period per twice the usual alarms counted (NAB's two-fold score 72.98 against 72.73;

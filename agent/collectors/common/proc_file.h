@@ -83,10 +83,12 @@ std::optional<unsigned long long> parseUnsigned(std::string_view s);
 std::optional<unsigned long long> parseHex(std::string_view s);
 
 /// For collectors that list directories (CPUs, sensors, devices) and in between only re-read
-/// the files they found: due() is true on the first cycle and then once every `every` cycles.
+/// the files they found: due() is true on the first cycle and then once every `every` cycles
+/// (by default 60, a minute at the default interval: soon enough for a driver that loads late).
 class PeriodicListing {
  public:
-  explicit PeriodicListing(int every) : every_(every) {}
+  static constexpr int kDefaultEvery = 60;
+  explicit PeriodicListing(int every = kDefaultEvery) : every_(every) {}
   bool due() {
     if (left_-- > 0) {
       return false;

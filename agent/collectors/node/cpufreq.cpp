@@ -29,10 +29,6 @@ constexpr std::array<Frequency, 6> kFrequencies{{
      "Minimum scaled CPU thread frequency in hertz."},
 }};
 
-// CPUs (and their cpufreq policies) come and go only with hotplug: the directory is listed
-// again after this many cycles, not every cycle.
-constexpr int kRelistEvery = 60;
-
 class CpufreqCollector final : public Collector {
  public:
   explicit CpufreqCollector(const HostPaths& paths)
@@ -113,7 +109,9 @@ class CpufreqCollector final : public Collector {
 
   std::string cpu_dir_;
   std::vector<Cpu> cpus_;
-  PeriodicListing listing_{kRelistEvery};
+  // CPUs (and their cpufreq policies) come and go only with hotplug: listed again now and then,
+  // not every cycle.
+  PeriodicListing listing_;
   std::string buf_;
 };
 

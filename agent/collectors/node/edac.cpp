@@ -7,9 +7,6 @@
 namespace vigil::collectors::node {
 namespace {
 
-// Memory controllers do not come and go, but their driver may load after vigil starts.
-constexpr int kRelistEvery = 60;
-
 class EdacCollector final : public Collector {
  public:
   explicit EdacCollector(const HostPaths& paths)
@@ -88,7 +85,8 @@ class EdacCollector final : public Collector {
 
   std::string dir_;
   std::vector<Counter> counters_;
-  PeriodicListing listing_{kRelistEvery};
+  // Memory controllers do not come and go, but their driver may load after vigil starts.
+  PeriodicListing listing_;
   std::string buf_;
 };
 

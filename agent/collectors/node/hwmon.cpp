@@ -23,10 +23,6 @@ constexpr std::array<std::string_view, 13> kSensorTypes{
     "vrm",  "beep_enable", "update_interval", "in",     "cpu",      "fan",      "pwm",
     "temp", "curr",        "power",           "energy", "humidity", "intrusion"};
 
-// Chips come and go with modules and hotplug: the directories are listed again after this many
-// cycles. Between listings, a cycle reads only the value files, which stay open.
-constexpr int kRelistEvery = 60;
-
 // node_exporter's cleanMetricName: lower case, every character outside [a-z0-9:_] an
 // underscore, underscores trimmed from both ends.
 std::string cleanName(std::string_view raw) {
@@ -368,7 +364,9 @@ class HwmonCollector final : public Collector {
 
   std::string class_dir_;
   std::vector<Chip> chips_;
-  PeriodicListing listing_{kRelistEvery};
+  // Chips come and go with modules and hotplug: listed again now and then. Between listings, a
+  // cycle reads only the value files, which stay open.
+  PeriodicListing listing_;
   std::string buf_;
 };
 

@@ -7,10 +7,6 @@
 namespace vigil::collectors::node {
 namespace {
 
-// Controllers appear with hotplug: listed again after this many cycles; their state is read
-// every cycle.
-constexpr int kRelistEvery = 60;
-
 class NvmeCollector final : public Collector {
  public:
   explicit NvmeCollector(const HostPaths& paths) : dir_(joinPath(paths.sysfs, "class/nvme")) {}
@@ -70,7 +66,8 @@ class NvmeCollector final : public Collector {
 
   std::string dir_;
   std::vector<Controller> controllers_;
-  PeriodicListing listing_{kRelistEvery};
+  // Controllers appear with hotplug: listed again now and then; their state is read every cycle.
+  PeriodicListing listing_;
   std::string buf_;
 };
 

@@ -9,9 +9,6 @@
 namespace vigil::collectors::node {
 namespace {
 
-// Zones come with the powercap driver: listed again after this many cycles.
-constexpr int kRelistEvery = 60;
-
 class RaplCollector final : public Collector {
  public:
   explicit RaplCollector(const HostPaths& paths) : dir_(joinPath(paths.sysfs, "class/powercap")) {}
@@ -79,7 +76,8 @@ class RaplCollector final : public Collector {
 
   std::string dir_;
   std::vector<Zone> zones_;
-  PeriodicListing listing_{kRelistEvery};
+  // Zones come with the powercap driver: listed again now and then.
+  PeriodicListing listing_;
   std::string buf_;
 };
 

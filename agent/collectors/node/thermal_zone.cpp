@@ -7,9 +7,6 @@
 namespace vigil::collectors::node {
 namespace {
 
-// Zones and cooling devices appear with their drivers: listed again after this many cycles.
-constexpr int kRelistEvery = 60;
-
 class ThermalZoneCollector final : public Collector {
  public:
   explicit ThermalZoneCollector(const HostPaths& paths)
@@ -82,7 +79,8 @@ class ThermalZoneCollector final : public Collector {
   std::string dir_;
   std::vector<Entry> zones_;
   std::vector<Entry> cooling_;
-  PeriodicListing listing_{kRelistEvery};
+  // Zones and cooling devices appear with their drivers: listed again now and then.
+  PeriodicListing listing_;
   std::string buf_;
 };
 
