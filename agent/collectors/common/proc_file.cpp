@@ -23,10 +23,21 @@ ProcFile::~ProcFile() {
 
 Status ProcFile::read(std::string& buf) {
   if (fd_ < 0) {
+    if (missing_reads_ > 0) {
+      --missing_reads_;
+      buf.clear();
+      return notFound(missing_why_);
+    }
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
+      const int err = errno;
       buf.clear();
-      return notFound(path_ + ": " + std::strerror(errno));
+      std::string why = path_ + ": " + std::strerror(err);
+      if (err == ENOENT) {
+        missing_reads_ = kMissingRetryReads - 1;
+        missing_why_ = why;
+      }
+      return notFound(std::move(why));
     }
   }
   // Room for the last content and some: resizing zero-fills what it adds, and filling a 4 KB
