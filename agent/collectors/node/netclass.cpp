@@ -138,17 +138,20 @@ class NetclassCollector final : public Collector {
   NetclassCollector& operator=(const NetclassCollector&) = delete;
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    VIGIL_RETURN_IF_ERROR(listDevices());
-    // Devices that went away: forget their open files and fixed properties.
-    for (auto it = files_.begin(); it != files_.end();) {
-      it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
-                                                                           : files_.erase(it);
-    }
-    for (auto it = fixed_.begin(); it != fixed_.end();) {
-      it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
-                                                                           : fixed_.erase(it);
+    if (!deviceListHolds()) {
+      VIGIL_RETURN_IF_ERROR(listDevices());
+      // Devices that went away: forget their open files and fixed properties.
+      for (auto it = files_.begin(); it != files_.end();) {
+        it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
+                                                                             : files_.erase(it);
+      }
+      for (auto it = fixed_.begin(); it != fixed_.end();) {
+        it = std::binary_search(devices_.begin(), devices_.end(), it->first) ? std::next(it)
+                                                                             : fixed_.erase(it);
+      }
     }
     const bool from_netlink = useNetlink();
+    netlink_used_ = from_netlink;
     readings_.resize(devices_.size());
     for (std::size_t d = 0; d < devices_.size(); ++d) {
       readDevice(d, from_netlink ? &dumper_.links()[by_name_[d]] : nullptr, readings_[d]);
@@ -317,6 +320,27 @@ class NetclassCollector final : public Collector {
     return text;
   }
 
+  // Whether the last cycle's device list still holds, so that sysfs need not be listed: the
+  // last cycle took netlink's word (its devices were sysfs's, one for one), and netlink has
+  // announced no change of a link since (a device made, removed or renamed is one). sysfs is
+  // listed anyway every kRelistCycles cycles, which bounds how long a device that only sysfs
+  // shows (two namespaces that agreed by chance, each with only lo) goes unseen.
+  bool deviceListHolds() {
+    refreshed_ = false;
+    if (!netlink_used_ || ++cycles_unlisted_ >= kRelistCycles) {
+      cycles_unlisted_ = 0;
+      return false;
+    }
+    refreshed_ = true;
+    refreshed_changed_ = true;
+    refreshed_ok_ = dumper_.refresh(refreshed_changed_).isOk();
+    if (refreshed_ok_ && !refreshed_changed_) {
+      return true;
+    }
+    cycles_unlisted_ = 0;
+    return false;
+  }
+
   // Whether this cycle's attributes may come from netlink, which sees vigil's network
   // namespace, while sysfs shows the one it was mounted in. A sysfs of another namespace (a pod
   // with the host's /sys and its own network) disagrees every cycle: once that is confirmed for
@@ -342,8 +366,13 @@ class NetclassCollector final : public Collector {
   // sysfs lists (by_name_[d] is then device d's entry in dumper_.links()).
   bool netlinkAgrees() {
     // Dumped again only when a link changed (or a minute passed): most cycles reuse the last.
+    // deviceListHolds() may have refreshed them this cycle already.
     bool changed = true;
-    if (!dumper_.refresh(changed).isOk()) {
+    const bool refreshed = refreshed_ ? refreshed_ok_ : dumper_.refresh(changed).isOk();
+    if (refreshed_) {
+      changed = refreshed_changed_;
+    }
+    if (!refreshed) {
       by_name_.clear();
       return false;
     }
@@ -441,6 +470,14 @@ class NetclassCollector final : public Collector {
   bool identities_agree_ = false;
   int disagreements_ = 0;
   int cycles_skipped_ = 0;
+  // deviceListHolds(): whether the last cycle used netlink, cycles since sysfs was last listed,
+  // and this cycle's refresh of the links when it made one (for netlinkAgrees).
+  static constexpr int kRelistCycles = 60;
+  bool netlink_used_ = false;
+  int cycles_unlisted_ = 0;
+  bool refreshed_ = false;
+  bool refreshed_ok_ = false;
+  bool refreshed_changed_ = true;
 };
 
 }  // namespace

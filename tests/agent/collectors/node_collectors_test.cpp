@@ -583,6 +583,37 @@ TEST_CASE("Node collectors: netclass goes back to netlink when sysfs agrees with
   }
 }
 
+TEST_CASE(
+    "Node collectors: netclass lists sysfs again only when netlink announces a change, or "
+    "within a minute of cycles",
+    "[agent][collectors][node]") {
+  // A sysfs tree with this machine's devices, so that netlink is used; then a device that only
+  // the tree shows (as if its namespace had one more), which no netlink announcement covers.
+  test::TempDir tree;
+  const std::vector<LinkAttributes> links = mirrorLinks(tree, {{"mtu", "1234"}});
+  HostPaths paths;
+  paths.sysfs = tree.path();
+  auto netclass = make("netclass", paths);
+  const std::string from_netlink = "node_network_mtu_bytes{device=\"" + links.front().name +
+                                   "\"} " + std::to_string(*links.front().mtu) + "\n";
+  REQUIRE_THAT(collectText(*netclass, paths), Catch::Contains(from_netlink));
+  std::filesystem::create_directories(tree.file("class/net/vigiltest0"));
+  tree.write("class/net/vigiltest0/mtu", "1500\n");
+  const std::string extra = "device=\"vigiltest0\"";
+  int cycles = 0;
+  std::string text;
+  while ((text = collectText(*netclass, paths)).find(extra) == std::string::npos && cycles < 200) {
+    // Until sysfs is listed again, netlink's word is taken for the devices it agreed on.
+    CHECK_THAT(text, Catch::Contains(from_netlink));
+    ++cycles;
+  }
+  // Not listed every cycle (a listing would have shown it at once), but within 60 of them.
+  CHECK(cycles >= 10);
+  CHECK(cycles < 60);
+  // Listed, sysfs and netlink disagree: the attributes come from sysfs, the extra device too.
+  CHECK_THAT(text, Catch::Contains("node_network_mtu_bytes{device=\"vigiltest0\"} 1500\n"));
+}
+
 TEST_CASE("Node collectors: netclass's fixed properties follow sysfs within a minute of cycles",
           "[agent][collectors][node]") {
   // A sysfs tree with this machine's devices (names, indexes, addresses), so that netlink is
