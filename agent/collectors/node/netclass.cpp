@@ -138,6 +138,7 @@ class NetclassCollector final : public Collector {
   NetclassCollector& operator=(const NetclassCollector&) = delete;
 
   Status collect(const CollectContext&, MetricBatch& out) override {
+    refresh_.reset();
     if (!deviceListHolds()) {
       VIGIL_RETURN_IF_ERROR(listDevices());
       // Devices that went away: forget their open files and fixed properties.
@@ -323,22 +324,23 @@ class NetclassCollector final : public Collector {
   // Whether the last cycle's device list still holds, so that sysfs need not be listed: the
   // last cycle took netlink's word (its devices were sysfs's, one for one), and netlink has
   // announced no change of a link since (a device made, removed or renamed is one). sysfs is
-  // listed anyway every kRelistCycles cycles, which bounds how long a device that only sysfs
+  // listed anyway now and then (relisting_), which bounds how long a device that only sysfs
   // shows (two namespaces that agreed by chance, each with only lo) goes unseen.
   bool deviceListHolds() {
-    refreshed_ = false;
-    if (!netlink_used_ || ++cycles_unlisted_ >= kRelistCycles) {
-      cycles_unlisted_ = 0;
-      return false;
+    const bool due = relisting_.due();
+    bool changed = true;
+    return !due && netlink_used_ && refreshLinks(changed) && !changed;
+  }
+
+  // The links brought up to date (LinkDumper::refresh) once a cycle, however many ask: whether
+  // that succeeded, and in `changed` whether they changed.
+  bool refreshLinks(bool& changed) {
+    if (!refresh_.has_value()) {
+      refresh_.emplace();
+      refresh_->ok = dumper_.refresh(refresh_->changed).isOk();
     }
-    refreshed_ = true;
-    refreshed_changed_ = true;
-    refreshed_ok_ = dumper_.refresh(refreshed_changed_).isOk();
-    if (refreshed_ok_ && !refreshed_changed_) {
-      return true;
-    }
-    cycles_unlisted_ = 0;
-    return false;
+    changed = refresh_->changed;
+    return refresh_->ok;
   }
 
   // Whether this cycle's attributes may come from netlink, which sees vigil's network
@@ -366,13 +368,8 @@ class NetclassCollector final : public Collector {
   // sysfs lists (by_name_[d] is then device d's entry in dumper_.links()).
   bool netlinkAgrees() {
     // Dumped again only when a link changed (or a minute passed): most cycles reuse the last.
-    // deviceListHolds() may have refreshed them this cycle already.
     bool changed = true;
-    const bool refreshed = refreshed_ ? refreshed_ok_ : dumper_.refresh(changed).isOk();
-    if (refreshed_) {
-      changed = refreshed_changed_;
-    }
-    if (!refreshed) {
+    if (!refreshLinks(changed)) {
       by_name_.clear();
       return false;
     }
@@ -470,14 +467,15 @@ class NetclassCollector final : public Collector {
   bool identities_agree_ = false;
   int disagreements_ = 0;
   int cycles_skipped_ = 0;
-  // deviceListHolds(): whether the last cycle used netlink, cycles since sysfs was last listed,
-  // and this cycle's refresh of the links when it made one (for netlinkAgrees).
-  static constexpr int kRelistCycles = 60;
+  // deviceListHolds(): whether the last cycle used netlink, and when sysfs is listed anyway.
   bool netlink_used_ = false;
-  int cycles_unlisted_ = 0;
-  bool refreshed_ = false;
-  bool refreshed_ok_ = false;
-  bool refreshed_changed_ = true;
+  PeriodicListing relisting_;
+  // This cycle's refresh of the links, once made (refreshLinks).
+  struct Refresh {
+    bool ok = false;
+    bool changed = true;
+  };
+  std::optional<Refresh> refresh_;
 };
 
 }  // namespace
