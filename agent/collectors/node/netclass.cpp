@@ -119,6 +119,12 @@ struct DeviceReading {
   std::array<std::optional<double>, std::size(kProperties)> values;
 };
 
+// A refresh of the links (LinkDumper::refresh): whether it succeeded, whether they changed.
+struct LinkRefresh {
+  bool ok = false;
+  bool changed = true;
+};
+
 class NetclassCollector final : public Collector {
   using DeviceFiles = std::array<std::unique_ptr<ProcFile>, kAttributes>;
 
@@ -470,12 +476,7 @@ class NetclassCollector final : public Collector {
   // deviceListHolds(): whether the last cycle used netlink, and when sysfs is listed anyway.
   bool netlink_used_ = false;
   PeriodicListing relisting_;
-  // This cycle's refresh of the links, once made (refreshLinks).
-  struct Refresh {
-    bool ok = false;
-    bool changed = true;
-  };
-  std::optional<Refresh> refresh_;
+  std::optional<LinkRefresh> refresh_;  // this cycle's, once made (refreshLinks)
 };
 
 }  // namespace
