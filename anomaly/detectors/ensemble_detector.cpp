@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <variant>
 
 #include "state_io.h"
 
@@ -682,7 +683,77 @@ class EnsembleDetector final : public Detector {
   ExpectedRange range_ = kUnknownRange;
 };
 
+// EnsembleParams' fields by name, for setEnsembleParam.
+struct NamedParam {
+  std::string_view name;
+  std::variant<double EnsembleParams::*, uint32_t EnsembleParams::*> field;
+};
+
+// Every field of EnsembleParams (a new field goes here too).
+constexpr std::array<NamedParam, 23> kNamedParams{{
+    {"level_alpha", &EnsembleParams::level_alpha},
+    {"step_alpha", &EnsembleParams::step_alpha},
+    {"warmup", &EnsembleParams::warmup},
+    {"average", &EnsembleParams::average},
+    {"long_average", &EnsembleParams::long_average},
+    {"tail_factor", &EnsembleParams::tail_factor},
+    {"history_alpha", &EnsembleParams::history_alpha},
+    {"min_scale", &EnsembleParams::min_scale},
+    {"refractory", &EnsembleParams::refractory},
+    {"refractory_level", &EnsembleParams::refractory_level},
+    {"routine_deviation", &EnsembleParams::routine_deviation},
+    {"range_tolerance", &EnsembleParams::range_tolerance},
+    {"alarm_memory_seconds", &EnsembleParams::alarm_memory_seconds},
+    {"usual_alarms", &EnsembleParams::usual_alarms},
+    {"stuck_after", &EnsembleParams::stuck_after},
+    {"season_alpha", &EnsembleParams::season_alpha},
+    {"season_share", &EnsembleParams::season_share},
+    {"week_alpha", &EnsembleParams::week_alpha},
+    {"week_share", &EnsembleParams::week_share},
+    {"novelty_weight", &EnsembleParams::novelty_weight},
+    {"novelty_forget", &EnsembleParams::novelty_forget},
+    {"path_weight", &EnsembleParams::path_weight},
+    {"path_spread", &EnsembleParams::path_spread},
+}};
+
 }  // namespace
+
+std::vector<NamedEnsembleParam> ensembleParamValues(const EnsembleParams& params) {
+  std::vector<NamedEnsembleParam> out;
+  for (const auto& p : kNamedParams) {
+    if (const auto* whole = std::get_if<uint32_t EnsembleParams::*>(&p.field)) {
+      out.push_back({std::string(p.name), static_cast<double>(params.*(*whole)), true});
+    } else {
+      out.push_back(
+          {std::string(p.name), params.*std::get<double EnsembleParams::*>(p.field), false});
+    }
+  }
+  return out;
+}
+
+bool setEnsembleParam(EnsembleParams& params, std::string_view name, double value,
+                      std::string& error) {
+  const auto found = std::find_if(kNamedParams.begin(), kNamedParams.end(),
+                                  [&](const NamedParam& p) { return p.name == name; });
+  if (found == kNamedParams.end()) {
+    error = "unknown ensemble parameter " + std::string(name);
+    return false;
+  }
+  if (!std::isfinite(value) || value < 0) {
+    error = std::string(name) + " must be a finite number, not negative";
+    return false;
+  }
+  if (const auto* whole = std::get_if<uint32_t EnsembleParams::*>(&found->field)) {
+    if (value != std::floor(value) || value > std::numeric_limits<uint32_t>::max()) {
+      error = std::string(name) + " must be a whole number";
+      return false;
+    }
+    params.*(*whole) = static_cast<uint32_t>(value);
+  } else {
+    params.*std::get<double EnsembleParams::*>(found->field) = value;
+  }
+  return true;
+}
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params) {
   params.average = std::clamp<uint32_t>(params.average, 1, kMaxAverage);

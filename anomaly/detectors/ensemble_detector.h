@@ -11,6 +11,10 @@
 // A value well outside everything the series showed in a day or more scores 1 outright.
 // Fixed memory, O(1) per sample.
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "vigil/anomaly/detector.h"
 
 namespace vigil::anomaly {
@@ -19,6 +23,7 @@ namespace vigil::anomaly {
 // long_average and tail_factor by two-fold cross-validation (each half tuned, the other
 // checked): standard 67.9 against 66.0 with the short average alone; long_average 7 to 10 gave
 // 66.2-67.9 and tail_factor 2.5 to 5 gave 67.1-67.9, a plateau rather than a single peak.
+// A new field is also listed, by name, in ensemble_detector.cpp (kNamedParams).
 struct EnsembleParams {
   double level_alpha = 0.005;  // EWMA weight for the level's mean and variance
   double step_alpha = 0.01;    // EWMA weight for the step size's variance
@@ -95,5 +100,22 @@ struct EnsembleParams {
 };
 
 DetectorPtr makeEnsembleDetector(EnsembleParams params = {});
+
+/// One field of EnsembleParams: its name as written in the struct, its value, and whether it
+/// takes whole numbers only.
+struct NamedEnsembleParam {
+  std::string name;
+  double value = 0;
+  bool whole = false;
+};
+
+/// Every field of `params`, in the struct's order.
+std::vector<NamedEnsembleParam> ensembleParamValues(const EnsembleParams& params);
+
+/// Sets the field called `name` to `value`, for tuning runs (nab_bench --set). A value must be
+/// finite and not negative, and a whole number for the integer fields; otherwise, or for an
+/// unknown name, returns false with `error` saying which.
+bool setEnsembleParam(EnsembleParams& params, std::string_view name, double value,
+                      std::string& error);
 
 }  // namespace vigil::anomaly

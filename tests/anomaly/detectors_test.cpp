@@ -190,6 +190,79 @@ TEST_CASE("Detectors: memory per model is fixed and small", "[anomaly]") {
         makeEnsembleDetector()->memoryBytes() + sizeof(EnsembleParams));
 }
 
+TEST_CASE("Ensemble parameters are set by name for tuning runs, and bad ones refused",
+          "[anomaly]") {
+  const EnsembleParams defaults;
+  const auto fields = ensembleParamValues(defaults);
+  CHECK(fields.size() == 23);
+  // Each name reaches its own field: setting each one to a value of its own changes the
+  // params, and reading them back gives that value under that name alone.
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    INFO("parameter " << fields[i].name);
+    EnsembleParams params;
+    std::string error;
+    const double value = fields[i].whole ? fields[i].value + 3 : fields[i].value * 1.5 + 0.25;
+    REQUIRE(setEnsembleParam(params, fields[i].name, value, error));
+    CHECK(error.empty());
+    CHECK_FALSE(params == defaults);
+    const auto after = ensembleParamValues(params);
+    for (std::size_t j = 0; j < after.size(); ++j) {
+      CHECK(after[j].name == fields[j].name);
+      CHECK(after[j].value == (i == j ? value : fields[j].value));
+    }
+  }
+  // And the right field, seen through the struct itself.
+  {
+    EnsembleParams params;
+    std::string error;
+    REQUIRE(setEnsembleParam(params, "level_alpha", 0.02, error));
+    REQUIRE(setEnsembleParam(params, "warmup", 45, error));
+    REQUIRE(setEnsembleParam(params, "path_weight", 9, error));
+    REQUIRE(setEnsembleParam(params, "path_spread", 2.5, error));
+    REQUIRE(setEnsembleParam(params, "refractory_level", 0.6, error));
+    REQUIRE(setEnsembleParam(params, "long_average", 12, error));
+    CHECK(params.level_alpha == 0.02);
+    CHECK(params.warmup == 45);
+    CHECK(params.path_weight == 9);
+    CHECK(params.path_spread == 2.5);
+    CHECK(params.refractory_level == 0.6);
+    CHECK(params.long_average == 12);
+    CHECK(params.average == defaults.average);
+    CHECK(params.step_alpha == defaults.step_alpha);
+  }
+
+  EnsembleParams params;
+  std::string error;
+  CHECK_FALSE(setEnsembleParam(params, "levelalpha", 0.1, error));
+  CHECK(error == "unknown ensemble parameter levelalpha");
+  CHECK_FALSE(setEnsembleParam(params, "warmup", 2.5, error));
+  CHECK(error == "warmup must be a whole number");
+  CHECK_FALSE(setEnsembleParam(params, "level_alpha", -0.1, error));
+  CHECK(error == "level_alpha must be a finite number, not negative");
+  CHECK_FALSE(setEnsembleParam(params, "tail_factor", std::nan(""), error));
+  CHECK_FALSE(setEnsembleParam(params, "refractory", 1e12, error));
+  CHECK(params == defaults);  // nothing refused was applied
+
+  // A model made with the changed params behaves differently from the default one.
+  REQUIRE(setEnsembleParam(params, "warmup", 500, error));
+  auto changed = makeEnsembleDetector(params);
+  auto standard = makeEnsembleDetector();
+  const auto values = noisy(460, 7);
+  double changed_max = 0, standard_max = 0;  // around the spike
+  for (std::size_t i = 0; i < 460; ++i) {
+    const auto t = static_cast<int64_t>(i) * 60000;
+    const double spike = i == 450 ? 1000 : 0;
+    const double changed_score = changed->update(t, values[i] + spike);
+    const double standard_score = standard->update(t, values[i] + spike);
+    if (i >= 450) {
+      changed_max = std::max(changed_max, changed_score);
+      standard_max = std::max(standard_max, standard_score);
+    }
+  }
+  CHECK(changed_max == 0);  // still warming up at the spike
+  CHECK(standard_max > 0.9);
+}
+
 TEST_CASE("Detectors: the expected range holds the usual values and not an outlier", "[anomaly]") {
   for (const auto& name : detectorNames()) {
     INFO("detector " << name);
