@@ -159,8 +159,12 @@ void search(const anomaly::EnsembleParams& start, const std::vector<nab::CorpusF
           value = std::max(1.0, std::round(value));
         }
       }
+      // Always accepted: the value stays finite, not negative, and whole where it must be.
       std::string error;
-      anomaly::setEnsembleParam(candidate, field.name, value, error);
+      if (!anomaly::setEnsembleParam(candidate, field.name, value, error)) {
+        std::fprintf(stderr, "nab_bench: search: %s\n", error.c_str());
+        std::exit(1);
+      }
     }
     const Scores s = score(candidate);
     if (s.tune > best_scores.tune) {

@@ -334,19 +334,20 @@ class NetclassCollector final : public Collector {
   // shows (two namespaces that agreed by chance, each with only lo) goes unseen.
   bool deviceListHolds() {
     const bool due = relisting_.due();
-    bool changed = true;
-    return !due && netlink_used_ && refreshLinks(changed) && !changed;
+    if (due || !netlink_used_) {
+      return false;
+    }
+    const LinkRefresh& refresh = refreshLinks();
+    return refresh.ok && !refresh.changed;
   }
 
-  // The links brought up to date (LinkDumper::refresh) once a cycle, however many ask: whether
-  // that succeeded, and in `changed` whether they changed.
-  bool refreshLinks(bool& changed) {
+  // The links brought up to date (LinkDumper::refresh) once a cycle, however many ask.
+  const LinkRefresh& refreshLinks() {
     if (!refresh_.has_value()) {
       refresh_.emplace();
       refresh_->ok = dumper_.refresh(refresh_->changed).isOk();
     }
-    changed = refresh_->changed;
-    return refresh_->ok;
+    return *refresh_;
   }
 
   // Whether this cycle's attributes may come from netlink, which sees vigil's network
@@ -374,13 +375,13 @@ class NetclassCollector final : public Collector {
   // sysfs lists (by_name_[d] is then device d's entry in dumper_.links()).
   bool netlinkAgrees() {
     // Dumped again only when a link changed (or a minute passed): most cycles reuse the last.
-    bool changed = true;
-    if (!refreshLinks(changed)) {
+    const LinkRefresh& refresh = refreshLinks();
+    if (!refresh.ok) {
       by_name_.clear();
       return false;
     }
     const std::vector<LinkAttributes>& links = dumper_.links();
-    if (changed || by_name_.size() != links.size()) {
+    if (refresh.changed || by_name_.size() != links.size()) {
       by_name_.resize(links.size());
       for (std::size_t i = 0; i < by_name_.size(); ++i) {
         by_name_[i] = i;
