@@ -5,10 +5,12 @@
 #include <chrono>
 #include <optional>
 
+#include "api_envelope.h"
 #include "api_time.h"
 #include "json_reader.h"
 #include "query_api.h"
 #include "vigil/clock.h"
+#include "vigil/labels_json.h"
 
 namespace vigil {
 
@@ -26,14 +28,6 @@ void fail(HttpResponse& res, int status, const std::string& message) {
 void respond(HttpResponse& res, const json& body) {
   res.content_type = "application/json";
   res.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-json labelsJson(const LabelSet& labels) {
-  json out = json::object();
-  for (const auto& l : labels) {
-    out[l.name] = l.value;
-  }
-  return out;
 }
 
 Result<int64_t> timeField(const json& j, const char* name) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "api_envelope.h"
 #include "api_time.h"
 #include "query_api.h"
 #include "vigil/clock.h"
@@ -151,13 +152,6 @@ json windowJson(const Store& store, int64_t now_ms, int64_t window_ms) {
               {"namespaces", std::move(namespaces)}};
 }
 
-void respondError(HttpResponse& res, const std::string& message) {
-  res.status = 400;
-  res.content_type = "application/json";
-  res.body = json{{"status", "error"}, {"errorType", "bad_data"}, {"error", message}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
-}
-
 }  // namespace
 
 std::string costSummaryJson(const Store& store, int64_t now_ms,
@@ -178,23 +172,25 @@ void registerCostApi(HttpServer& http, const Store& store) {
       if (name == "time") {
         auto t = parseApiTime(value);
         if (!t) {
-          return respondError(res, "invalid parameter \"time\": " + t.status().message());
+          return respondError(res, 400, "bad_data",
+                              "invalid parameter \"time\": " + t.status().message());
         }
         now = *t;
       } else if (name == "window") {
         auto d = parseDuration(value);
         if (!d || d->count() <= 0 || d->count() > kMaxWindowMs) {
-          return respondError(res,
+          return respondError(res, 400, "bad_data",
                               "invalid parameter \"window\": expected a duration from 1ms "
                               "to 31d such as 1h or 1d, got \"" +
                                   value + "\"");
         }
         if (windows.size() == kMaxWindows) {
-          return respondError(res, "at most 8 window parameters");
+          return respondError(res, 400, "bad_data", "at most 8 window parameters");
         }
         windows.push_back(d->count());
       } else {
-        return respondError(res, "unknown parameter \"" + name + "\" (expected window or time)");
+        return respondError(res, 400, "bad_data",
+                            "unknown parameter \"" + name + "\" (expected window or time)");
       }
     }
     if (windows.empty()) {

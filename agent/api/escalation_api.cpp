@@ -3,6 +3,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api_envelope.h"
 #include "api_time.h"
 #include "vigil/clock.h"
 #include "vigil/duration.h"
@@ -12,19 +13,6 @@ namespace vigil {
 namespace {
 
 using json = nlohmann::json;
-
-void fail(HttpResponse& res, int status, const std::string& message) {
-  res.status = status;
-  res.content_type = "application/json";
-  res.body = json{{"status", "error"}, {"error", message}}.dump(-1, ' ', false,
-                                                                json::error_handler_t::replace);
-}
-
-void respond(HttpResponse& res, const json& data) {
-  res.content_type = "application/json";
-  res.body = json{{"status", "success"}, {"data", data}}.dump(-1, ' ', false,
-                                                              json::error_handler_t::replace);
-}
 
 json ackJson(const alerting::Acknowledgement& a) {
   return {{"by", a.by},
@@ -86,9 +74,9 @@ Result<alerting::Acknowledgement> parseAck(const std::string& body, int64_t now)
 
 void reply(HttpResponse& res, const Status& st) {
   if (st.isOk()) {
-    respond(res, json::object());
+    respondData(res, json::object());
   } else {
-    fail(res, st.code() == StatusCode::kNotFound ? 404 : 500, st.message());
+    respondError(res, st.code() == StatusCode::kNotFound ? 404 : 500, "", st.message());
   }
 }
 
@@ -138,22 +126,22 @@ void registerEscalationApi(HttpServer& http, AlertingService& service) {
            {"acknowledgement", e.ack ? ackJson(*e.ack) : json()},
            {"acknowledged", e.ack && (e.ack->expires_at == 0 || e.ack->expires_at > now)}});
     }
-    respond(res, out);
+    respondData(res, out);
   });
   http.routePrefix("/api/v1/groups/", {"POST", "DELETE"},
                    [&service](const HttpRequest& req, HttpResponse& res) {
                      const std::string id = groupId(service, idIn(req.path, "/api/v1/groups/"));
                      if (id.empty()) {
-                       return fail(res, 404,
-                                   "expected /api/v1/groups/ID/ack (ID: the id or the "
-                                   "percent-encoded group key)");
+                       return respondError(res, 404, "",
+                                           "expected /api/v1/groups/ID/ack (ID: the id or the "
+                                           "percent-encoded group key)");
                      }
                      if (req.method == "DELETE") {
                        return reply(res, service.unacknowledge(id));
                      }
                      auto ack = parseAck(req.body, unixNowMs());
                      if (!ack) {
-                       return fail(res, 400, ack.status().message());
+                       return respondError(res, 400, "", ack.status().message());
                      }
                      reply(res, service.acknowledge(id, std::move(ack).value()));
                    });
@@ -161,14 +149,14 @@ void registerEscalationApi(HttpServer& http, AlertingService& service) {
                    [&service](const HttpRequest& req, HttpResponse& res) {
                      const std::string fp = idIn(req.path, "/api/v1/alerts/");
                      if (fp.empty()) {
-                       return fail(res, 404, "expected /api/v1/alerts/FINGERPRINT/ack");
+                       return respondError(res, 404, "", "expected /api/v1/alerts/FINGERPRINT/ack");
                      }
                      if (req.method == "DELETE") {
                        return reply(res, service.unacknowledgeAlert(fp));
                      }
                      auto ack = parseAck(req.body, unixNowMs());
                      if (!ack) {
-                       return fail(res, 400, ack.status().message());
+                       return respondError(res, 400, "", ack.status().message());
                      }
                      if (ack->expires_at < 0) {
                        ack->expires_at = 0;  // an alert acknowledgement lasts until withdrawn

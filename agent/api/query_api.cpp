@@ -1,5 +1,6 @@
 #include "query_api.h"
 
+#include "api_envelope.h"
 #include "api_time.h"
 #include "json_writer.h"
 
@@ -52,17 +53,8 @@ struct ApiError {
   std::string message;
 };
 
-void respond(HttpResponse& res, const json& data) {
-  res.content_type = "application/json";
-  res.body = json{{"status", "success"}, {"data", data}}.dump(-1, ' ', false,
-                                                              json::error_handler_t::replace);
-}
-
-void respondError(HttpResponse& res, const ApiError& e) {
-  res.status = e.status;
-  res.content_type = "application/json";
-  res.body = json{{"status", "error"}, {"errorType", e.type}, {"error", e.message}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
+void respondApiError(HttpResponse& res, const ApiError& e) {
+  respondError(res, e.status, e.type, e.message);
 }
 
 class Params {
@@ -171,7 +163,7 @@ void respondValue(HttpResponse& res, const promql::Value& value) {
   const auto* vec = std::get_if<promql::Vector>(&value);
   const auto* mat = std::get_if<promql::Matrix>(&value);
   if (vec == nullptr && mat == nullptr) {
-    return respond(res, valueJson(value));
+    return respondData(res, valueJson(value));
   }
   std::string& out = res.body;
   out.clear();
@@ -294,13 +286,13 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         Params params(req);
         auto query = params.get("query");
         if (!query) {
-          return respondError(res, {400, "bad_data", "invalid parameter \"query\": missing"});
+          return respondApiError(res, {400, "bad_data", "invalid parameter \"query\": missing"});
         }
         int64_t t = unixNowMs();
         if (auto time = params.get("time")) {
           auto parsed = parseApiTime(*time);
           if (!parsed) {
-            return respondError(
+            return respondApiError(
                 res, {400, "bad_data", "invalid parameter \"time\": " + parsed.status().message()});
           }
           t = *parsed;
@@ -308,12 +300,12 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         promql::ParseResult expr;
         promql::EngineOptions request_options;
         if (auto error = prepareQuery(*query, params, engine_options, expr, request_options)) {
-          return respondError(res, *error);
+          return respondApiError(res, *error);
         }
         promql::Engine engine(store, request_options);
         auto value = engine.instant(*expr.expr, t);
         if (!value) {
-          return respondError(res, executionError(value.status()));
+          return respondApiError(res, executionError(value.status()));
         }
         respondValue(res, *value);
       },
@@ -330,7 +322,7 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         for (const auto& [name, v] : {std::pair{"query", query}, std::pair{"start", start},
                                       std::pair{"end", end}, std::pair{"step", step}}) {
           if (!v) {
-            return respondError(
+            return respondApiError(
                 res, {400, "bad_data", std::string("invalid parameter \"") + name + "\": missing"});
           }
         }
@@ -339,34 +331,34 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         auto st = parseApiDuration(*step);
         if (!s || !e || !st) {
           const Status& bad = !s ? s.status() : !e ? e.status() : st.status();
-          return respondError(res, {400, "bad_data", bad.message()});
+          return respondApiError(res, {400, "bad_data", bad.message()});
         }
         if (*e < *s) {
-          return respondError(res,
-                              {400, "bad_data", "end timestamp must not be before start time"});
+          return respondApiError(res,
+                                 {400, "bad_data", "end timestamp must not be before start time"});
         }
         if (*st <= 0) {
-          return respondError(res, {400, "bad_data",
-                                    "zero or negative query resolution step widths are "
-                                    "not accepted. Try a positive integer"});
+          return respondApiError(res, {400, "bad_data",
+                                       "zero or negative query resolution step widths are "
+                                       "not accepted. Try a positive integer"});
         }
         int64_t span = 0;
         if (__builtin_sub_overflow(*e, *s, &span) ||
             span / *st + 1 > static_cast<int64_t>(options.max_points_per_series)) {
-          return respondError(res, {400, "bad_data",
-                                    "exceeded maximum resolution of 11,000 points per "
-                                    "timeseries. Try decreasing the query resolution "
-                                    "(?step=XX)"});
+          return respondApiError(res, {400, "bad_data",
+                                       "exceeded maximum resolution of 11,000 points per "
+                                       "timeseries. Try decreasing the query resolution "
+                                       "(?step=XX)"});
         }
         promql::ParseResult expr;
         promql::EngineOptions request_options;
         if (auto error = prepareQuery(*query, params, engine_options, expr, request_options)) {
-          return respondError(res, *error);
+          return respondApiError(res, *error);
         }
         promql::Engine engine(store, request_options);
         auto matrix = engine.range(*expr.expr, *s, *e, *st);
         if (!matrix) {
-          return respondError(res, executionError(matrix.status()));
+          return respondApiError(res, executionError(matrix.status()));
         }
         respondValue(res, promql::Value(std::move(*matrix)));
       },
@@ -378,12 +370,12 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         Params params(req);
         auto selectors = params.all("match[]");
         if (selectors.empty()) {
-          return respondError(res, {400, "bad_data", "no match[] parameter provided"});
+          return respondApiError(res, {400, "bad_data", "no match[] parameter provided"});
         }
         std::optional<ApiError> error;
         auto sets = parseMatchers(selectors, error);
         if (error) {
-          return respondError(res, *error);
+          return respondApiError(res, *error);
         }
         json data = json::array();
         std::set<LabelSet> seen;
@@ -394,13 +386,13 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
             }
           }
         }
-        respond(res, data);
+        respondData(res, data);
       },
       Access::kRead);
 
   http.route(
       "/api/v1/labels", {"GET", "POST"},
-      [&store](const HttpRequest&, HttpResponse& res) { respond(res, store.labelNames()); },
+      [&store](const HttpRequest&, HttpResponse& res) { respondData(res, store.labelNames()); },
       Access::kRead);
 
   http.routePrefix("/api/v1/label/", {"GET"}, [&store](const HttpRequest& req, HttpResponse& res) {
@@ -415,17 +407,17 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
     }
     const std::string name = decode(rest.substr(0, rest.size() - suffix.size()));
     if (!isValidLabelName(name)) {
-      return respondError(res, {400, "bad_data", "invalid label name: \"" + name + "\""});
+      return respondApiError(res, {400, "bad_data", "invalid label name: \"" + name + "\""});
     }
     Params params(req);
     auto selectors = params.all("match[]");
     if (selectors.empty()) {
-      return respond(res, store.labelValues(name));
+      return respondData(res, store.labelValues(name));
     }
     std::optional<ApiError> error;
     auto sets = parseMatchers(selectors, error);
     if (error) {
-      return respondError(res, *error);
+      return respondApiError(res, *error);
     }
     std::set<std::string> values;
     for (const auto& matchers : sets) {
@@ -437,16 +429,16 @@ void registerQueryApi(HttpServer& http, const Store& store, QueryApiOptions opti
         }
       }
     }
-    respond(res, std::vector<std::string>(values.begin(), values.end()));
+    respondData(res, std::vector<std::string>(values.begin(), values.end()));
   });
 
   http.route("/api/v1/status/buildinfo", {"GET"}, [options](const HttpRequest&, HttpResponse& res) {
-    respond(res, json{{"version", options.version},
-                      {"revision", options.revision},
-                      {"branch", ""},
-                      {"buildUser", ""},
-                      {"buildDate", ""},
-                      {"goVersion", ""}});
+    respondData(res, json{{"version", options.version},
+                          {"revision", options.revision},
+                          {"branch", ""},
+                          {"buildUser", ""},
+                          {"buildDate", ""},
+                          {"goVersion", ""}});
   });
 }
 

@@ -1,6 +1,8 @@
 #include "rules_api.h"
 
+#include "api_envelope.h"
 #include "api_time.h"
+#include "vigil/labels_json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -24,14 +26,6 @@ std::string alertValue(double v) {
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
   return std::string(buf, end);
-}
-
-json labelsJson(const LabelSet& labels) {
-  json m = json::object();
-  for (const auto& l : labels) {
-    m[l.name] = l.value;
-  }
-  return m;
 }
 
 json pairsJson(const std::vector<std::pair<std::string, std::string>>& pairs) {

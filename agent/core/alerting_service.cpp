@@ -12,6 +12,7 @@
 #include "vigil/atomic_file.h"
 #include "vigil/clock.h"
 #include "vigil/json_integer.h"
+#include "vigil/labels_json.h"
 #include "vigil/thread_name.h"
 
 namespace vigil {
@@ -23,14 +24,6 @@ using json = nlohmann::json;
 constexpr int64_t kResolvedRetentionMs = 30 * 60 * 1000;      // Alertmanager's alerts.gc-interval
 constexpr int64_t kSilenceRetentionMs = 120LL * 3600 * 1000;  // Alertmanager's data.retention
 
-json labelsJson(const LabelSet& labels) {
-  json out = json::object();
-  for (const auto& l : labels) {
-    out[l.name] = l.value;
-  }
-  return out;
-}
-
 LabelSet labelsFrom(const json& j) {
   LabelSet out;
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -40,7 +33,7 @@ LabelSet labelsFrom(const json& j) {
   return out;
 }
 
-json ackJson(const alerting::Acknowledgement& a) {
+json ackStateJson(const alerting::Acknowledgement& a) {
   return {{"by", a.by}, {"comment", a.comment}, {"at", a.at}, {"expires_at", a.expires_at}};
 }
 
@@ -479,11 +472,11 @@ Status AlertingService::saveState() const {
                              {"next_at", e.next_at},
                              {"notified", e.notified},
                              {"firing", e.firing},
-                             {"ack", e.ack ? ackJson(*e.ack) : json()}});
+                             {"ack", e.ack ? ackStateJson(*e.ack) : json()}});
     }
     json alert_acks = json::object();
     for (const auto& [fp, ack] : escalator_.alertAcks()) {
-      alert_acks[alerting::fingerprintHex(fp)] = ackJson(ack);
+      alert_acks[alerting::fingerprintHex(fp)] = ackStateJson(ack);
     }
     state = {{"alerts", alerts},
              {"silences", silences},

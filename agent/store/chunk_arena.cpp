@@ -15,21 +15,22 @@ struct ChunkArena::Segment {
 
 namespace {
 
-std::atomic<std::size_t> g_mapped_bytes{0};
+std::atomic<std::size_t> g_segment_mapped_bytes{0};
 
-constexpr std::size_t kHeaderBytes = 16;
+constexpr std::size_t kSegmentHeaderBytes = 16;
 constexpr std::size_t kLargeChunkBytes = ChunkArena::kSegmentBytes / 4;
 
 }  // namespace
 
 ChunkArena::Segment* ChunkArena::newSegment(std::size_t bytes) {
-  static_assert(sizeof(Segment) <= kHeaderBytes);
+  static_assert(sizeof(Segment) <= kSegmentHeaderBytes);
   const std::size_t mapped = roundUpTo(bytes, kPageBytes);
   auto* segment = new (mapAligned(mapped, kSegmentBytes)) Segment;
   segment->mapped = mapped;
   // Under AddressSanitizer what is not a live chunk stays poisoned, and chunks are kept apart.
-  poisonRegion(reinterpret_cast<uint8_t*>(segment) + kHeaderBytes, mapped - kHeaderBytes);
-  g_mapped_bytes.fetch_add(mapped, std::memory_order_relaxed);
+  poisonRegion(reinterpret_cast<uint8_t*>(segment) + kSegmentHeaderBytes,
+               mapped - kSegmentHeaderBytes);
+  g_segment_mapped_bytes.fetch_add(mapped, std::memory_order_relaxed);
   return segment;
 }
 
@@ -43,7 +44,7 @@ void ChunkArena::release(Segment* segment) {
     const std::size_t mapped = segment->mapped;
     segment->~Segment();
     unmapRegion(segment, mapped);
-    g_mapped_bytes.fetch_sub(mapped, std::memory_order_relaxed);
+    g_segment_mapped_bytes.fetch_sub(mapped, std::memory_order_relaxed);
   }
 }
 
@@ -64,8 +65,8 @@ ChunkBytes ChunkArena::copy(const uint8_t* bytes, std::size_t n) {
   const std::size_t size = std::max<std::size_t>(n, 1);  // a distinct place even when empty
   uint8_t* place = nullptr;
   if (size > kLargeChunkBytes) {
-    Segment* own = newSegment(kHeaderBytes + size);  // its one reference is the chunk's
-    place = reinterpret_cast<uint8_t*>(own) + kHeaderBytes;
+    Segment* own = newSegment(kSegmentHeaderBytes + size);  // its one reference is the chunk's
+    place = reinterpret_cast<uint8_t*>(own) + kSegmentHeaderBytes;
   } else {
     std::lock_guard lock(mu_);
     const std::size_t step = redZoneBytes() > 0 ? roundUpTo(size, 8) + redZoneBytes() : size;
@@ -75,7 +76,7 @@ ChunkBytes ChunkArena::copy(const uint8_t* bytes, std::size_t n) {
         release(current_);
       }
       current_ = fresh;
-      used_ = kHeaderBytes;
+      used_ = kSegmentHeaderBytes;
     }
     current_->refs.fetch_add(1, std::memory_order_relaxed);
     place = reinterpret_cast<uint8_t*>(current_) + used_;
@@ -88,6 +89,8 @@ ChunkBytes ChunkArena::copy(const uint8_t* bytes, std::size_t n) {
   return ChunkBytes(place);
 }
 
-std::size_t ChunkArena::mappedBytes() { return g_mapped_bytes.load(std::memory_order_relaxed); }
+std::size_t ChunkArena::mappedBytes() {
+  return g_segment_mapped_bytes.load(std::memory_order_relaxed);
+}
 
 }  // namespace vigil::store

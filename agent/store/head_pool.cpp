@@ -21,8 +21,8 @@ struct Slab {
   uint32_t carved = 0;
   bool listed = false;
 };
-constexpr std::size_t kHeaderBytes = 64;
-static_assert(sizeof(Slab) <= kHeaderBytes);
+constexpr std::size_t kSlabHeaderBytes = 64;
+static_assert(sizeof(Slab) <= kSlabHeaderBytes);
 constexpr std::size_t kClasses = HeadPool::kLargestSlot / HeadPool::kClassBytes;
 
 struct SizeClass {
@@ -37,9 +37,9 @@ SizeClass* classes() {
   return all;
 }
 
-std::atomic<std::size_t> g_mapped_bytes{0};
+std::atomic<std::size_t> g_slab_mapped_bytes{0};
 
-uint8_t* slotsOf(Slab* s) { return reinterpret_cast<uint8_t*>(s) + kHeaderBytes; }
+uint8_t* slotsOf(Slab* s) { return reinterpret_cast<uint8_t*>(s) + kSlabHeaderBytes; }
 
 void link(SizeClass& c, Slab* s) {
   s->prev = nullptr;
@@ -68,9 +68,9 @@ Slab* newSlab(std::size_t slot) {
   void* mem = mapAligned(HeadPool::kSlabBytes, HeadPool::kSlabBytes);
   auto* s = new (mem) Slab;
   s->slot = static_cast<uint32_t>(slot);
-  s->capacity = static_cast<uint32_t>((HeadPool::kSlabBytes - kHeaderBytes) / slot);
-  poisonRegion(slotsOf(s), HeadPool::kSlabBytes - kHeaderBytes);
-  g_mapped_bytes.fetch_add(HeadPool::kSlabBytes, std::memory_order_relaxed);
+  s->capacity = static_cast<uint32_t>((HeadPool::kSlabBytes - kSlabHeaderBytes) / slot);
+  poisonRegion(slotsOf(s), HeadPool::kSlabBytes - kSlabHeaderBytes);
+  g_slab_mapped_bytes.fetch_add(HeadPool::kSlabBytes, std::memory_order_relaxed);
   return s;
 }
 
@@ -129,7 +129,7 @@ void HeadPool::deallocate(void* p, std::size_t n) noexcept {
       unlink(c, s);
       --c.slabs;
       unmapRegion(s, kSlabBytes);
-      g_mapped_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
+      g_slab_mapped_bytes.fetch_sub(kSlabBytes, std::memory_order_relaxed);
     } else {
       // The class's last slab stays mapped, so that a class used by one buffer at a time does
       // not map and unmap on every use, but its pages go back.
@@ -138,11 +138,11 @@ void HeadPool::deallocate(void* p, std::size_t n) noexcept {
       auto* after_first_page = reinterpret_cast<uint8_t*>(s) + kPageBytes;
       unpoisonRegion(after_first_page, kSlabBytes - kPageBytes);
       dropPages(after_first_page, kSlabBytes - kPageBytes);
-      poisonRegion(slotsOf(s), kSlabBytes - kHeaderBytes);
+      poisonRegion(slotsOf(s), kSlabBytes - kSlabHeaderBytes);
     }
   }
 }
 
-std::size_t HeadPool::mappedBytes() { return g_mapped_bytes.load(std::memory_order_relaxed); }
+std::size_t HeadPool::mappedBytes() { return g_slab_mapped_bytes.load(std::memory_order_relaxed); }
 
 }  // namespace vigil::store

@@ -12,6 +12,7 @@
 
 #include "notifier.h"
 #include "vigil/exporters/notify.h"
+#include "vigil/labels_json.h"
 #include "vigil/thread_name.h"
 
 namespace vigil::exporters {
@@ -23,14 +24,6 @@ using json = nlohmann::json;
 // How long an alert that stopped arriving is remembered for the resend decision: longer than
 // Prometheus keeps sending a resolved alert (15 minutes).
 constexpr int64_t kForgetAfterMs = 20 * 60 * 1000;
-
-json labelsJson(const LabelSet& labels) {
-  json out = json::object();
-  for (const auto& l : labels) {
-    out[l.name] = l.value;
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -4,20 +4,13 @@
 
 #include "notifier.h"
 #include "vigil/exporters/notify.h"
+#include "vigil/labels_json.h"
 
 namespace vigil::exporters {
 
 namespace {
 
 using json = nlohmann::json;
-
-json labelsJson(const LabelSet& labels) {
-  json out = json::object();
-  for (const auto& l : labels) {
-    out[l.name] = l.value;
-  }
-  return out;
-}
 
 class WebhookNotifier : public Notifier {
  public:

@@ -11,13 +11,17 @@
 
 namespace vigil::collectors {
 
-namespace {
-
 int msLeft(TcpClient::Deadline deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   return static_cast<int>(std::max<int64_t>(left.count(), 0));
 }
+
+double secondsSince(TcpClient::Deadline start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+namespace {
 
 Status timeout(const char* what) {
   return Status(StatusCode::kDeadlineExceeded, std::string("timed out ") + what);

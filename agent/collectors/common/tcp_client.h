@@ -37,4 +37,9 @@ class TcpClient {
   std::string buffer_;
 };
 
+/// Milliseconds from now to `deadline`, 0 once it passed: a poll() timeout.
+int msLeft(TcpClient::Deadline deadline);
+/// Seconds since `start` on the steady clock.
+double secondsSince(TcpClient::Deadline start);
+
 }  // namespace vigil::collectors

@@ -8,11 +8,11 @@
 namespace vigil::collectors::node {
 namespace {
 
-struct StatField {
+struct ConntrackStatField {
   const char* column;
   const char* help;
 };
-constexpr std::array<StatField, 8> kStatFields{{
+constexpr std::array<ConntrackStatField, 8> kStatFields{{
     {"found", "Number of searched entries which were successful."},
     {"invalid", "Number of packets seen which can not be tracked."},
     {"ignore", "Number of packets seen which are already connected to a conntrack entry."},

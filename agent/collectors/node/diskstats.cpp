@@ -16,7 +16,7 @@ namespace {
 constexpr const char* kDefaultExclude = R"(^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$)";
 constexpr double kSectorBytes = 512;  // /proc/diskstats counts 512-byte sectors whatever the disk
 
-struct Field {
+struct DiskstatsField {
   const char* name;
   const char* help;
   MetricType type;
@@ -24,7 +24,7 @@ struct Field {
 };
 // In /proc/diskstats column order after major, minor and name. Discard fields came with kernel
 // 4.18 and flush fields with 5.5; only the columns a kernel has are exported.
-constexpr std::array<Field, 17> kFields{{
+constexpr std::array<DiskstatsField, 17> kDiskstatsFields{{
     {"node_disk_reads_completed_total", "The total number of reads completed successfully.",
      MetricType::kCounter, 1},
     {"node_disk_reads_merged_total", "The total number of reads merged.", MetricType::kCounter, 1},
@@ -68,7 +68,7 @@ class DiskstatsCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     VIGIL_RETURN_IF_ERROR(file_.read(buf_));
-    std::array<MetricFamily*, kFields.size()> families{};
+    std::array<MetricFamily*, kDiskstatsFields.size()> families{};
     forEachLine(buf_, [&](std::string_view line) {
       splitFields(line, fields_);
       if (fields_.size() < 3 + 11) {
@@ -82,16 +82,17 @@ class DiskstatsCollector final : public Collector {
       if (ex->second) {
         return;
       }
-      const std::size_t present = std::min(fields_.size() - 3, kFields.size());
+      const std::size_t present = std::min(fields_.size() - 3, kDiskstatsFields.size());
       for (std::size_t i = 0; i < present; ++i) {
         auto v = parseDouble(fields_[i + 3]);
         if (!v) {
           continue;
         }
         if (families[i] == nullptr) {
-          families[i] = &out.family(kFields[i].name, kFields[i].help, kFields[i].type);
+          families[i] = &out.family(kDiskstatsFields[i].name, kDiskstatsFields[i].help,
+                                    kDiskstatsFields[i].type);
         }
-        MetricBatch::add(*families[i], {{"device", device}}, *v * kFields[i].scale);
+        MetricBatch::add(*families[i], {{"device", device}}, *v * kDiskstatsFields[i].scale);
       }
       addInfo(out, device, std::string(fields_[0]), std::string(fields_[1]));
     });

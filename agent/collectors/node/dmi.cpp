@@ -10,12 +10,12 @@
 namespace vigil::collectors::node {
 namespace {
 
-struct Field {
+struct DmiField {
   const char* file;
   const char* label;
 };
 // node_exporter 1.5's labels, in its (alphabetical) order.
-constexpr std::array<Field, 20> kFields{{
+constexpr std::array<DmiField, 20> kDmiFields{{
     {"bios_date", "bios_date"},
     {"bios_release", "bios_release"},
     {"bios_vendor", "bios_vendor"},
@@ -45,7 +45,7 @@ class DmiCollector final : public Collector {
   Status collect(const CollectContext&, MetricBatch& out) override {
     // The firmware's tables do not change while the machine runs: read once.
     if (!read_) {
-      for (const Field& f : kFields) {
+      for (const DmiField& f : kDmiFields) {
         if (auto value = readAttribute(dir_ + "/" + f.file)) {
           labels_.push_back(Label{f.label, std::move(*value)});
         }
@@ -70,7 +70,7 @@ class DmiCollector final : public Collector {
  private:
   std::string dir_;
   bool read_ = false;
-  LabelSet labels_;  // sorted by name, as kFields is
+  LabelSet labels_;  // sorted by name, as kDmiFields is
 };
 
 }  // namespace

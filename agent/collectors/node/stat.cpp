@@ -7,13 +7,13 @@
 namespace vigil::collectors::node {
 namespace {
 
-struct StatField {
+struct ProcStatField {
   std::string_view key;
   const char* name;
   const char* help;
   MetricType type;
 };
-constexpr StatField kFields[] = {
+constexpr ProcStatField kProcStatFields[] = {
     {"ctxt", "node_context_switches_total", "Total number of context switches.",
      MetricType::kCounter},
     {"btime", "node_boot_time_seconds", "Node boot time, in unixtime.", MetricType::kGauge},
@@ -38,7 +38,7 @@ class StatCollector final : public Collector {
         return;
       }
       std::string_view key = line.substr(0, space);
-      for (const auto& f : kFields) {
+      for (const auto& f : kProcStatFields) {
         if (f.key != key) {
           continue;
         }

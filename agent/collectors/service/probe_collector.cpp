@@ -17,10 +17,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxBody = 1 << 20;  // what a health endpoint answers, with room
 
-double secondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 struct ProbeResult {
   bool success = false;
   double duration = 0;
