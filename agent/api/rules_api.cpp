@@ -58,9 +58,7 @@ void registerRulesApi(HttpServer& http, std::function<std::vector<RuleGroupView>
         }
       }
     }
-    res.content_type = "application/json";
-    res.body = json{{"status", "success"}, {"data", {{"alerts", alerts}}}}.dump(
-        -1, ' ', false, json::error_handler_t::replace);
+    respondData(res, json{{"alerts", std::move(alerts)}});
   });
   http.route("/api/v1/rules", {"GET"}, [snapshot](const HttpRequest&, HttpResponse& res) {
     json groups = json::array();
@@ -109,9 +107,7 @@ void registerRulesApi(HttpServer& http, std::function<std::vector<RuleGroupView>
                         {"evaluationTime", g.evaluation_seconds},
                         {"lastEvaluation", formatRfc3339(g.last_evaluation_ms)}});
     }
-    res.content_type = "application/json";
-    res.body = json{{"status", "success"}, {"data", {{"groups", groups}}}}.dump(
-        -1, ' ', false, json::error_handler_t::replace);
+    respondData(res, json{{"groups", std::move(groups)}});
   });
 }
 

@@ -17,7 +17,7 @@ int msLeft(TcpClient::Deadline deadline) {
   return static_cast<int>(std::max<int64_t>(left.count(), 0));
 }
 
-double secondsSince(TcpClient::Deadline start) {
+double secondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 

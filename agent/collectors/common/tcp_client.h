@@ -40,6 +40,6 @@ class TcpClient {
 /// Milliseconds from now to `deadline`, 0 once it passed: a poll() timeout.
 int msLeft(TcpClient::Deadline deadline);
 /// Seconds since `start` on the steady clock.
-double secondsSince(TcpClient::Deadline start);
+double secondsSince(std::chrono::steady_clock::time_point start);
 
 }  // namespace vigil::collectors
