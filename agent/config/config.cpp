@@ -317,8 +317,18 @@ class ConfigReader : public YamlReader {
 
   void readWeb(const YAML::Node& node, const ListenAddress& listen, WebConfig& web) {
     const std::string f = "web";
-    if (!checkMap(node, f, {"tls_server_config", "authorization", "limits"})) {
+    if (!checkMap(node, f, {"tls_server_config", "authorization", "limits", "compression"})) {
       return;
+    }
+    if (auto n = node["compression"]) {
+      if (auto s = scalar(n, join(f, "compression"))) {
+        if (*s == "gzip" || *s == "none") {
+          web.gzip = *s == "gzip";
+        } else {
+          error(n, join(f, "compression"),
+                "unknown compression \"" + *s + "\" (expected gzip or none)");
+        }
+      }
     }
     if (auto n = node["limits"]; n && !n.IsNull()) {
       const std::string lf = join(f, "limits");

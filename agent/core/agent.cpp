@@ -522,6 +522,7 @@ Status Agent::start() {
   http_options.requests_per_second_per_client = s.config.web.requests_per_second_per_client;
   http_options.burst = s.config.web.burst;
   http_options.max_connections = s.config.web.max_connections;
+  http_options.gzip = s.config.web.gzip;
   auto http = std::make_unique<HttpServer>(http_options, s.self_metrics);
   http->setAccessPolicy(accessPolicy(s.config.web));
   registerRoutes(*http);
@@ -599,10 +600,11 @@ Status Agent::reload() {
     spdlog::warn("listen_address changed to {}; it takes effect at the next restart",
                  config->global.listen_address.toString());
   }
-  // New tokens apply at once; TLS files that changed content are picked up on their own, other
-  // files or settings at the next restart.
+  // New tokens and web.compression apply at once; TLS files that changed content are picked up
+  // on their own, other files or settings at the next restart.
   if (s.http) {
     s.http->setAccessPolicy(accessPolicy(config->web));
+    s.http->setGzip(config->web.gzip);
   }
   if (config->web.tls.has_value() != s.config.web.tls.has_value() ||
       (config->web.tls && (config->web.tls->cert_file != s.config.web.tls->cert_file ||

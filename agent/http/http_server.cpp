@@ -300,6 +300,7 @@ struct HttpServer::Impl {
   std::map<std::string, Route> routes;
   std::vector<std::pair<std::string, Route>> prefix_routes;
   std::atomic<std::size_t> connections{0};
+  std::atomic<bool> gzip{true};  // options.gzip, then as a reload sets it
   uint16_t port = 0;
   std::vector<std::thread> threads;
   // One io_context per thread, each run by its thread alone, and a connection lives on one of
@@ -314,6 +315,7 @@ struct HttpServer::Impl {
   Impl(HttpServerOptions o, SelfMetrics& m)
       : options(std::move(o)),
         metrics(m),
+        gzip(options.gzip),
         contexts(makeContexts(options.threads)),
         acceptor(*contexts.front()) {}
 
@@ -543,7 +545,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     server_->dispatch(req, res);
     server_->metrics.httpRequest(server_->handlerLabel(req.path), res.status);
-    write(std::move(res), msg.keep_alive(), acceptsGzip(req.header("accept-encoding")));
+    write(std::move(res), msg.keep_alive(),
+          server_->gzip.load(std::memory_order_relaxed) &&
+              acceptsGzip(req.header("accept-encoding")));
   }
 
   void write(HttpResponse res, bool keep_alive, bool gzip) {
@@ -657,6 +661,8 @@ void HttpServer::setAccessPolicy(AccessPolicy policy) {
   std::lock_guard lock(impl_->mu);
   impl_->policy = std::move(p);
 }
+
+void HttpServer::setGzip(bool gzip) { impl_->gzip.store(gzip, std::memory_order_relaxed); }
 
 Status HttpServer::start() {
   Impl& s = *impl_;

@@ -53,6 +53,8 @@ struct HttpServerOptions {
   double requests_per_second_per_client = 0;
   double burst = 200;
   std::size_t threads = 2;
+  /// Compress responses of 1 KiB or more with gzip for clients that accept it (see setGzip).
+  bool gzip = true;
 };
 
 class HttpServer {
@@ -72,6 +74,8 @@ class HttpServer {
   /// The tokens accepted from now on (at start, and on a reload). Until set: reading is open,
   /// changing is refused.
   void setAccessPolicy(AccessPolicy policy);
+  /// Whether responses are compressed for clients that accept gzip, from now on (a reload).
+  void setGzip(bool gzip);
 
   /// Answers `req` as a connection would after reading it (routes, methods, access), without
   /// a socket: for callers in the same process, such as the fuzzers of the JSON APIs.

@@ -780,6 +780,14 @@ TEST_CASE("Config: the web section: TLS files and token files", "[config][securi
   CHECK(web.requests_per_second_per_client == 20);
   CHECK(web.burst == 40);
   CHECK(web.max_connections == 64);
+  CHECK(web.gzip);  // the default
+  auto plain = parseConfig("web:\n  compression: none\n", "vigil.yaml", {});
+  REQUIRE(plain.config);
+  CHECK_FALSE(plain.config->web.gzip);
+  CHECK(
+      errorList(parseConfig("web:\n  compression: br\n", "vigil.yaml", {})) ==
+      std::vector<std::string>{
+          "vigil.yaml:2:16: web.compression: unknown compression \"br\" (expected gzip or none)"});
   CHECK(errorList(parseConfig("web:\n  limits: {burst: 0}\n", "vigil.yaml", {})) ==
         std::vector<std::string>{"vigil.yaml:2:19: web.limits.burst: expected a number from 1 to "
                                  "1000000, got \"0\""});

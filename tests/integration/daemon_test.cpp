@@ -119,6 +119,26 @@ TEST_CASE("Daemon: /metrics is gzipped when the client asks, like Prometheus doe
   REQUIRE(res->body.size() > 2);
   CHECK(static_cast<unsigned char>(res->body[0]) == 0x1f);  // gzip magic
   CHECK(static_cast<unsigned char>(res->body[1]) == 0x8b);
+
+  // web.compression: none serves the text as it is, from the reload on; gzip brings it back.
+  auto reloadWith = [&](const char* compression) {
+    vigil.dir.write("vigil.yaml", std::string(kConfig) + "web:\n  compression: " + compression +
+                                      "\n  authorization:\n    disabled_on_loopback: true\n");
+    auto reloaded = vigil.client().Post("/-/reload");
+    REQUIRE(reloaded);
+    INFO(reloaded->body);
+    REQUIRE(reloaded->status == 200);
+  };
+  reloadWith("none");
+  auto plain = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  REQUIRE(plain);
+  CHECK(plain->status == 200);
+  CHECK_FALSE(plain->has_header("Content-Encoding"));
+  CHECK_THAT(plain->body, Catch::StartsWith("# HELP "));
+  reloadWith("gzip");
+  auto again = client.Get("/metrics", {{"Accept-Encoding", "gzip"}});
+  REQUIRE(again);
+  CHECK(again->get_header_value("Content-Encoding") == "gzip");
 }
 
 TEST_CASE("Daemon: health and readiness endpoints", "[integration][daemon]") {

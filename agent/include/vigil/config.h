@@ -230,6 +230,11 @@ struct WebConfig {
   double requests_per_second_per_client = 100;
   double burst = 200;
   std::size_t max_connections = 256;
+  /// `compression`: `gzip` (the default) compresses a response of 1 KiB or more for a client
+  /// that accepts it, as node_exporter and Prometheus do; `none` never does (promhttp's
+  /// DisableCompression): about five times the bytes of a node's /metrics on the wire, and no
+  /// compressing on the node (see the README's node_bench figures).
+  bool gzip = true;
 };
 
 struct Config {
