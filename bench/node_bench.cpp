@@ -15,17 +15,22 @@
 //
 //   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [--parts N]
 //                          [SECONDS]
+//   build/bench/node_bench [--against OTHER_VIGIL] --with YAML [...]
 //
 // compares this build with another vigil binary instead (say, one built from the last commit):
 // both run at once with node_exporter's collectors, collecting every DURATION (default 1s),
 // and are scraped in turn N times a second (default 1), so that the machine's noise falls on
 // both alike, with checkpoints off. The run is cut into parts (default 4), each with freshly
-// started processes (one process of a binary can run 15 % above another of the same binary for
-// its whole life); it prints CPU per scrape of each and the ratio over the run, in each part and
-// the parts' median, whose spread shows how far to trust it. Run it against a copy of the same
-// binary first: on a busy VM, four parts of that have ranged from 0.70 to 1.08, so a difference
-// of a few per cent needs many parts (`--parts 16`) and a longer run.
-// `--interval 100ms --rate 10` does ten times the work in the same time.
+// started processes run from fresh copies of the binaries (see freshCopy); it prints CPU per scrape
+// of each and the ratio over the run, in each part and the parts' median, whose spread shows how
+// far to trust it. Run it against a copy of the same binary first: on a busy VM, four parts of that
+// have ranged from 0.70 to 1.08, so a difference of a few per cent needs many parts (`--parts 16`)
+// and a longer run.
+// `--interval 100ms --rate 10` does ten times the work in the same time. `--with YAML` adds YAML
+// (top-level keys other than global, anomaly, collectors and storage, say
+// 'web: {compression: none}') to this build's configuration only, and compares it with the
+// other binary (this one when --against is not given) without it: what a setting costs, with
+// both processes running the same code.
 #include <httplib.h>
 #include <unistd.h>
 
@@ -331,10 +336,13 @@ int run(int argc, char** argv) {
   int part_count = 4;
   std::string interval = "1s";
   std::string against;
+  std::string with;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--against" && i + 1 < argc) {
       against = argv[++i];
+    } else if (arg == "--with" && i + 1 < argc) {
+      with = std::string(argv[++i]) + "\n";
     } else if (arg == "--rate" && i + 1 < argc) {
       rate = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--parts" && i + 1 < argc) {
@@ -346,17 +354,23 @@ int run(int argc, char** argv) {
     }
   }
   vigil::test::TempDir dir;
+  if (!with.empty() && against.empty()) {
+    against = VIGIL_BINARY;
+  }
   if (!against.empty()) {
     // Without checkpoints: their cost grows with the store, at a different moment in each
     // process, and only adds noise to a comparison of collecting and serving.
-    dir.write("compare.yaml",
-              vigilConfig(false, interval) + "storage:\n  checkpoint_interval: 1d\n");
+    const std::string config =
+        vigilConfig(false, interval) + "storage:\n  checkpoint_interval: 1d\n";
+    dir.write("compare-this.yaml", config + with);
+    dir.write("compare-other.yaml", config);
     std::vector<Starter> programs;
-    for (const std::string& binary : {std::string(VIGIL_BINARY), against}) {
-      programs.push_back([&dir, binary](int port, const std::string& name) {
+    for (const auto& [binary, file] : {std::pair{std::string(VIGIL_BINARY), "compare-this.yaml"},
+                                       std::pair{against, "compare-other.yaml"}}) {
+      programs.push_back([&dir, binary, file](int port, const std::string& name) {
         return std::make_unique<vigil::test::ChildProcess>(
             std::vector<std::string>{freshCopy(binary, dir.file("program-" + name)), "run",
-                                     "--config", dir.file("compare.yaml"), "--listen-address",
+                                     "--config", dir.file(file), "--listen-address",
                                      "127.0.0.1:" + std::to_string(port), "--data-dir",
                                      dir.file("compare-" + name + "-data")},
             dir.file("compare-" + name + ".log"));
@@ -365,15 +379,18 @@ int run(int argc, char** argv) {
     const auto parts = measureInParts(programs, seconds, rate, part_count);
     const Result mine = combine(parts, 0);
     const Result other = combine(parts, 1);
-    std::printf("this vigil     cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n",
-                mine.cpu_per_scrape_ms, std::filesystem::path(against).filename().c_str(),
-                other.cpu_per_scrape_ms);
+    // With --with, "this" is the configuration with it and "other" the one without.
+    const std::string this_name = with.empty() ? "this vigil" : "with";
+    const std::string other_name =
+        with.empty() ? std::filesystem::path(against).filename().string() : "without";
+    std::printf("%-14s cpu/scrape %7.3f ms\n%-14s cpu/scrape %7.3f ms\n", this_name.c_str(),
+                mine.cpu_per_scrape_ms, other_name.c_str(), other.cpu_per_scrape_ms);
     std::printf(
         "ratio          this/other = %.3f  (%d scrapes a second for %d s, collecting every %s, "
         "both at once)\n",
         mine.cpu_per_scrape_ms / other.cpu_per_scrape_ms, rate, seconds, interval.c_str());
-    printThreads("this vigil", mine);
-    printThreads(std::filesystem::path(against).filename().c_str(), other);
+    printThreads(this_name.c_str(), mine);
+    printThreads(other_name.c_str(), other);
     printRatios(parts, 0, 1);
     return 0;
   }
