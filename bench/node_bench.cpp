@@ -194,10 +194,10 @@ using Starter =
     std::function<std::unique_ptr<vigil::test::ChildProcess>(int port, const std::string& name)>;
 
 // A new copy of `program` (a path, or a name looked up in PATH) at `copy`, to run instead of
-// it. On this kind of VM where a binary file's pages happen to lie costs every process run from
-// it alike, and for as long as the file stays in the page cache: two copies of one vigil binary,
-// both at once on the same CPU, took 1.32 to 1.46 times each other's CPU in four runs of four
-// parts with fresh processes in each (2026-12-04), and a file against itself 0.96. A
+// it. On this kind of VM, wherever a binary file's pages happen to lie in memory slows or speeds
+// every process run from it alike, for as long as the file stays in the page cache: two copies of
+// one vigil binary, both at once on the same CPU, took 1.32 to 1.46 times each other's CPU in four
+// runs of four parts with fresh processes in each (2026-12-04), and a file against itself 0.96. A
 // fresh copy of each program in each part turns that into spread between the parts instead of
 // a bias of the whole run.
 std::string freshCopy(const std::string& program, const std::string& copy) {
@@ -212,6 +212,11 @@ std::string freshCopy(const std::string& program, const std::string& copy) {
       }
     }
   }
+  if (source.string().find('/') == std::string::npos) {
+    throw std::runtime_error(program +
+                             " is not installed (scripts/setup.sh --with-test-servers "
+                             "installs it)");
+  }
   std::error_code ec;
   std::filesystem::copy_file(source, copy, std::filesystem::copy_options::overwrite_existing, ec);
   if (ec) {
@@ -223,10 +228,9 @@ std::string freshCopy(const std::string& program, const std::string& copy) {
 }
 
 // `programs` measured at once in `parts` parts of SECONDS / parts each, every part with fresh
-// processes started in turn (a different one first each part): one process of a program can
-// cost 15 % more than another of the same program for its whole life (on a 2-core VM, with
-// address randomisation off and with the processes moved between the cores alike), so a
-// figure is only worth the spread of its parts. Returns each part's results, [part][program].
+// processes started in turn (a different one first each part), each from a fresh copy of its
+// binary (see freshCopy): a figure is only worth the spread of its parts. Returns each part's
+// results, [part][program].
 std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& programs, int seconds,
                                                 int rate, int part_count) {
   std::vector<std::vector<Result>> parts;
