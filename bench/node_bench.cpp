@@ -447,9 +447,10 @@ int run(int argc, char** argv) {
   std::printf("ratio          cpu/scrape vigil/node_exporter = %.3f  (target <= 0.1)\n",
               vg_result.cpu_per_scrape_ms / ne_result.cpu_per_scrape_ms);
   printRatios(parts, 1, 0);
+  // The target is in MB, 10^6 bytes: 14.3 MiB is 15.0 MB, so both are printed.
   std::printf(
-      "vigil+cgroup   rss %.1f MiB (target under 15 MB); collecting every 1 s, not scraped: "
-      "%.3f %% of one core (target < 0.2 %%)\n",
-      with_containers.rss_mib, idle_core_percent);
+      "vigil+cgroup   rss %.1f MiB = %.2f MB (target under 15 MB); collecting every 1 s, not "
+      "scraped: %.3f %% of one core (target < 0.2 %%)\n",
+      with_containers.rss_mib, with_containers.rss_mib * 1.048576, idle_core_percent);
   return 0;
 }
