@@ -2,6 +2,7 @@
 // loopback with password authentication): postgres_exporter's names, per-database counters,
 // connections by state against max_connections, and a wrong password or a dead server as
 // pg_up 0 with the password never in the error.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include "agent/collectors/service/postgres_collector.h"
 #include "tests/support/collect.h"
 #include "tests/support/process.h"
+#include "tests/support/test_ca.h"
 
 using namespace vigil;
 using namespace vigil::test;
@@ -43,7 +45,8 @@ struct PostgresServer {
     return argv;
   }
 
-  PostgresServer() {
+  // With `tls_only`, the server has a certificate and refuses connections without TLS.
+  explicit PostgresServer(bool tls_only = false) {
     dir.write("pw", "db-s3cret\n");
     if (::geteuid() == 0) {
       REQUIRE(runCommand({"chown", "-R", "postgres:postgres", dir.path()}).exit_code == 0);
@@ -53,10 +56,23 @@ struct PostgresServer {
          "--pwfile=" + dir.file("pw"), "-E", "UTF8", "--no-sync"}));
     INFO(init.output);
     REQUIRE(init.exit_code == 0);
-    process = std::make_unique<ChildProcess>(
-        asServerUser({pgBinary("postgres"), "-D", dir.file("data"), "-p", std::to_string(port),
-                      "-k", dir.path(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"}),
-        dir.file("postgres.log"));
+    std::vector<std::string> argv = {pgBinary("postgres"),         "-D", dir.file("data"), "-p",
+                                     std::to_string(port),         "-k", dir.path(),       "-c",
+                                     "listen_addresses=127.0.0.1", "-c", "fsync=off"};
+    if (tls_only) {
+      const TestCertificates certs = makeTestCertificates(dir);
+      dir.write("data/pg_hba.conf",
+                "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+                "hostnossl all all 127.0.0.1/32 reject\n");
+      // The server reads its key only if no one else can.
+      REQUIRE(::chmod(certs.key.c_str(), 0600) == 0);
+      if (::geteuid() == 0) {
+        REQUIRE(runCommand({"chown", "-R", "postgres:postgres", dir.path()}).exit_code == 0);
+      }
+      argv.insert(argv.end(), {"-c", "ssl=on", "-c", "ssl_cert_file=" + certs.cert, "-c",
+                               "ssl_key_file=" + certs.key});
+    }
+    process = std::make_unique<ChildProcess>(asServerUser(argv), dir.file("postgres.log"));
     REQUIRE(eventually(20s, [&] { return psql("SELECT 1").exit_code == 0; }));
   }
 
@@ -110,6 +126,27 @@ TEST_CASE("Postgres collector: a real PostgreSQL with password authentication",
   CHECK(bad["pg_up"] == 0);
   CHECK(st.message().find("password authentication failed") != std::string::npos);
   CHECK(st.message().find("not-the-password") == std::string::npos);
+}
+
+// libpq brings the system's shared OpenSSL into a process whose own copy is linked in statically
+// (VIGIL_STATIC_DEPS): each must keep to its own, through a TLS handshake and SCRAM.
+TEST_CASE("Postgres collector: a server that accepts TLS connections only",
+          "[postgres][integration]") {
+  PostgresServer pg(/*tls_only=*/true);
+  const auto plain = runCommand({"env", "PGPASSWORD=db-s3cret", "PGSSLMODE=disable", "psql", "-h",
+                                 "127.0.0.1", "-p", std::to_string(pg.port), "-U", "vigil", "-d",
+                                 "postgres", "-c", "SELECT 1"});
+  REQUIRE(plain.exit_code != 0);  // the server does refuse a connection without TLS
+  ServiceTarget t;
+  t.address = pg.address();
+  t.username = "vigil";
+  t.password = "db-s3cret";
+  Status st;
+  auto m = collect(t, &st);
+  INFO(st.message());
+  REQUIRE(st.isOk());
+  CHECK(m["pg_up"] == 1);
+  CHECK(m["pg_settings_max_connections"] == 100);
 }
 
 TEST_CASE("Postgres collector: a server that is gone is down", "[postgres][integration]") {
