@@ -82,6 +82,15 @@ struct PostgresServer {
                        sql});
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  // The collector's target for `database` (the default one when empty), as the test user.
+  ServiceTarget target(const std::string& database = "") const {
+    ServiceTarget t;
+    t.address = address();
+    t.username = "vigil";
+    t.password = "db-s3cret";
+    t.database = database;
+    return t;
+  }
 };
 
 std::map<std::string, double> collect(const ServiceTarget& target, Status* status = nullptr) {
@@ -98,11 +107,7 @@ TEST_CASE("Postgres collector: a real PostgreSQL with password authentication",
                   "DELETE FROM t WHERE id <= 10;",
                   "app")
               .exit_code == 0);
-  ServiceTarget t;
-  t.address = pg.address();
-  t.username = "vigil";
-  t.password = "db-s3cret";
-  t.database = "app";
+  ServiceTarget t = pg.target("app");
   Status st;
   auto m = collect(t, &st);
   INFO(st.message());
@@ -137,12 +142,8 @@ TEST_CASE("Postgres collector: a server that accepts TLS connections only",
                                  "127.0.0.1", "-p", std::to_string(pg.port), "-U", "vigil", "-d",
                                  "postgres", "-c", "SELECT 1"});
   REQUIRE(plain.exit_code != 0);  // the server does refuse a connection without TLS
-  ServiceTarget t;
-  t.address = pg.address();
-  t.username = "vigil";
-  t.password = "db-s3cret";
   Status st;
-  auto m = collect(t, &st);
+  auto m = collect(pg.target(), &st);
   INFO(st.message());
   REQUIRE(st.isOk());
   CHECK(m["pg_up"] == 1);
