@@ -5,6 +5,7 @@
 // floored at 0).
 #include "cgroup_collector.h"
 
+#include <array>
 #include <cctype>
 #include <filesystem>
 #include <map>
@@ -131,7 +132,142 @@ KubepodsPath parseKubepodsPath(std::string_view path) {
 
 namespace {
 
-using KeyValues = std::map<std::string, double, std::less<>>;
+// How often the cgroup tree is listed again when nothing said it changed, and how often a
+// cgroup's limits are read (cAdvisor reads a container's spec when it starts; a limit changed
+// in place shows within this many cycles).
+constexpr int kRelistEvery = 60;
+constexpr int kLimitsEvery = 60;
+
+// The keys of a "key value" file (cpu.stat, memory.stat) that the collector uses, found
+// without building a map of the file's every line: memory.stat has some 50.
+template <std::size_t N>
+void readKeys(std::string_view text, const std::array<std::string_view, N>& keys,
+              std::array<std::optional<double>, N>& out) {
+  out = {};
+  forEachLine(text, [&](std::string_view line) {
+    const auto space = line.find(' ');
+    if (space == std::string_view::npos) {
+      return;
+    }
+    const std::string_view key = line.substr(0, space);
+    for (std::size_t i = 0; i < N; ++i) {
+      if (key == keys[i]) {
+        out[i] = parseDouble(line.substr(space + 1));
+        return;
+      }
+    }
+  });
+}
+
+constexpr std::array<std::string_view, 6> kCpuKeys = {
+    "usage_usec", "user_usec", "system_usec", "nr_periods", "nr_throttled", "throttled_usec"};
+constexpr std::array<std::string_view, 3> kMemoryKeys = {"anon", "file", "inactive_file"};
+
+// A number file's value: nullopt if unreadable or not a number; `unlimited` for "max".
+std::optional<double> parseNumber(std::string_view v, bool& unlimited) {
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) {
+    v.remove_suffix(1);
+  }
+  unlimited = v == "max";
+  return unlimited ? std::nullopt : parseDouble(v);
+}
+
+LabelSet sorted(LabelSet labels) {
+  std::sort(labels.begin(), labels.end());
+  return labels;
+}
+
+// One cgroup as the collector keeps it between cycles: its statistics files open (re-read
+// with pread, one system call each instead of a path lookup, open, read and close), its label
+// sets made once, and its limits as last read.
+struct TrackedCgroup {
+  TrackedCgroup(const std::string& dir, std::string rel_path)
+      : rel(std::move(rel_path)),
+        limits_dir(dir),
+        cpu_stat(dir + "/cpu.stat"),
+        memory_current(dir + "/memory.current"),
+        memory_stat(dir + "/memory.stat"),
+        memory_swap(dir + "/memory.swap.current"),
+        io_stat(dir + "/io.stat") {}
+
+  std::string rel;  // below the cgroup root, as the id label has it
+  std::string limits_dir;
+  ProcFile cpu_stat, memory_current, memory_stat, memory_swap, io_stat;
+
+  const void* labelled_for = nullptr;  // the pod listing the labels were made with
+  bool labelled = false;
+  bool reported = true;  // false: a pod's sandbox (pause) container, left out
+  LabelSet labels;       // sorted, as MetricBatch::addCopyOf wants them
+  LabelSet cpu_total;    // labels and cpu="total"
+  struct Device {
+    std::string majmin;
+    LabelSet labels;  // labels and device
+  };
+  std::vector<Device> devices;  // as io.stat has named them
+
+  int limits_age = kLimitsEvery;  // cycles since the limits were read
+  std::optional<double> memory_limit;
+  bool memory_unlimited = false;
+  std::optional<double> cpu_period, cpu_quota;
+};
+
+// The families the collector fills, in the order it first fills them.
+enum Family : std::size_t {
+  kCpuUsage,
+  kCpuUser,
+  kCpuSystem,
+  kCfsPeriods,
+  kCfsThrottledPeriods,
+  kCfsThrottledSeconds,
+  kMemoryUsage,
+  kWorkingSet,
+  kMemoryRss,
+  kMemoryCache,
+  kMemorySwap,
+  kMemoryLimit,
+  kCpuPeriod,
+  kCpuQuota,
+  kFsReadBytes,
+  kFsWriteBytes,
+  kFsReads,
+  kFsWrites,
+  kFamilies
+};
+
+struct FamilyInfo {
+  const char* name;
+  const char* help;
+  MetricType type;
+};
+
+constexpr FamilyInfo kFamilyInfo[kFamilies] = {
+    {"container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
+     MetricType::kCounter},
+    {"container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.",
+     MetricType::kCounter},
+    {"container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.",
+     MetricType::kCounter},
+    {"container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.",
+     MetricType::kCounter},
+    {"container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.",
+     MetricType::kCounter},
+    {"container_cpu_cfs_throttled_seconds_total",
+     "Total time duration the container has been throttled.", MetricType::kCounter},
+    {"container_memory_usage_bytes",
+     "Current memory usage in bytes, including all memory regardless of when it was accessed",
+     MetricType::kGauge},
+    {"container_memory_working_set_bytes", "Current working set in bytes.", MetricType::kGauge},
+    {"container_memory_rss", "Size of RSS in bytes.", MetricType::kGauge},
+    {"container_memory_cache", "Number of bytes of page cache memory.", MetricType::kGauge},
+    {"container_memory_swap", "Container swap usage in bytes.", MetricType::kGauge},
+    {"container_spec_memory_limit_bytes", "Memory limit for the container.", MetricType::kGauge},
+    {"container_spec_cpu_period", "CPU period of the container.", MetricType::kGauge},
+    {"container_spec_cpu_quota", "CPU quota of the container.", MetricType::kGauge},
+    {"container_fs_reads_bytes_total", "Cumulative count of bytes read", MetricType::kCounter},
+    {"container_fs_writes_bytes_total", "Cumulative count of bytes written", MetricType::kCounter},
+    {"container_fs_reads_total", "Cumulative count of reads completed", MetricType::kCounter},
+    {"container_fs_writes_total", "Cumulative count of writes completed", MetricType::kCounter},
+};
 
 class CgroupCollector final : public Collector {
  public:
@@ -143,25 +279,79 @@ class CgroupCollector final : public Collector {
   }
 
   Status collect(const CollectContext& ctx, MetricBatch& out) override {
-    const std::string root = findRoot();
-    if (root.empty()) {
+    loadPodNames(ctx.deadline);
+    if (relistDue()) {
+      relist();
+    }
+    if (root_.empty()) {
       return Status::ok();  // no cgroup v2 here: nothing to report
     }
-    loadDeviceNames();
-    loadPodNames(ctx.deadline);
-    std::vector<std::string> cgroups;
-    walk(root, "", 0, cgroups);
-    for (const std::string& rel : cgroups) {
-      if (std::chrono::steady_clock::now() > ctx.deadline) {
-        return Status(StatusCode::kDeadlineExceeded,
-                      "stopped after " + std::to_string(cgroups.size()) + " cgroups");
+    families_ = {};
+    devices_looked_up_ = false;
+    for (std::size_t i = 0; i < tracked_.size(); ++i) {
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() > ctx.deadline) {
+        return Status(StatusCode::kDeadlineExceeded, "stopped after " + std::to_string(i) + " of " +
+                                                         std::to_string(tracked_.size()) +
+                                                         " cgroups");
       }
-      collectOne(root + rel, rel, out);
+      collectOne(*tracked_[i], out);
     }
     return Status::ok();
   }
 
  private:
+  // Whether to list the tree again: on the first cycle, when the root's cgroup.stat (its
+  // count of descendants, which every cgroup made or removed changes) is not what it was, when
+  // a cgroup went away, and every kRelistEvery cycles whatever they say.
+  bool relistDue() {
+    bool due = relist_ || --relist_left_ <= 0;
+    relist_ = false;
+    if (!root_.empty()) {
+      if (!root_stat_ || !root_stat_->read(scratch_).isOk()) {
+        due = true;  // no cgroup.stat (a recorded tree): nothing tells a change, list always
+      } else if (scratch_ != root_stat_text_) {
+        root_stat_text_.swap(scratch_);
+        due = true;
+      }
+    }
+    return due;
+  }
+
+  void relist() {
+    relist_left_ = kRelistEvery;
+    const std::string root = findRoot();
+    if (root != root_) {
+      root_ = root;
+      tracked_.clear();
+      root_stat_ = root.empty() ? nullptr : std::make_unique<ProcFile>(root + "/cgroup.stat");
+      root_stat_text_.clear();
+      if (root_stat_) {
+        (void)root_stat_->read(root_stat_text_);
+      }
+    }
+    if (root_.empty()) {
+      return;
+    }
+    loadDeviceNames();
+    std::vector<std::string> found;
+    walk(root_, "", 0, found);
+    std::unordered_map<std::string_view, std::unique_ptr<TrackedCgroup>> kept;
+    for (auto& t : tracked_) {
+      kept.emplace(t->rel, std::move(t));
+    }
+    std::vector<std::unique_ptr<TrackedCgroup>> now;
+    now.reserve(found.size());
+    for (std::string& rel : found) {
+      if (auto it = kept.find(rel); it != kept.end()) {
+        now.push_back(std::move(it->second));
+      } else {
+        now.push_back(std::make_unique<TrackedCgroup>(root_ + rel, std::move(rel)));
+      }
+    }
+    // `kept`'s keys view the cgroups it holds: those left go with it.
+    tracked_ = std::move(now);
+  }
+
   std::string findRoot() const {
     for (const char* candidate : {"fs/cgroup", "fs/cgroup/unified"}) {
       const std::string dir = joinPath(sysfs_, candidate);
@@ -204,56 +394,16 @@ class CgroupCollector final : public Collector {
 
   void loadDeviceNames() {
     devices_.clear();
-    std::string text;
-    if (!diskstats_.read(text).isOk()) {
+    if (!diskstats_.read(scratch_).isOk()) {
       return;
     }
     std::vector<std::string_view> f;
-    forEachLine(text, [&](std::string_view line) {
+    forEachLine(scratch_, [&](std::string_view line) {
       splitFields(line, f);
       if (f.size() >= 3) {
         devices_[std::string(f[0]) + ":" + std::string(f[1])] = std::string(f[2]);
       }
     });
-  }
-
-  static bool readText(const std::string& path, std::string& text) {
-    return ProcFile(path).read(text).isOk();
-  }
-
-  static KeyValues readKeyValues(const std::string& path) {
-    KeyValues kv;
-    std::string text;
-    if (!readText(path, text)) {
-      return kv;
-    }
-    std::vector<std::string_view> f;
-    forEachLine(text, [&](std::string_view line) {
-      splitFields(line, f);
-      if (f.size() == 2) {
-        if (auto v = parseDouble(f[1])) {
-          kv.emplace(std::string(f[0]), *v);
-        }
-      }
-    });
-    return kv;
-  }
-
-  static std::optional<double> readNumber(const std::string& path, bool& unlimited) {
-    std::string text;
-    unlimited = false;
-    if (!readText(path, text)) {
-      return std::nullopt;
-    }
-    std::string_view v(text);
-    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) {
-      v.remove_suffix(1);
-    }
-    if (v == "max") {
-      unlimited = true;
-      return std::nullopt;
-    }
-    return parseDouble(v);
   }
 
   // Names of this node's pods and containers, from the pod list (when `kubernetes` is set).
@@ -279,9 +429,14 @@ class CgroupCollector final : public Collector {
     }
   }
 
-  void collectOne(const std::string& dir, const std::string& rel, MetricBatch& out) {
-    LabelSet labels{{"id", rel}};
-    const KubepodsPath k = parseKubepodsPath(rel);
+  // The cgroup's labels, made when it is first seen and again when the pod listing changes.
+  void label(TrackedCgroup& t) {
+    t.labelled = true;
+    t.labelled_for = listing_.get();
+    t.reported = true;
+    t.devices.clear();
+    LabelSet labels{{"id", t.rel}};
+    const KubepodsPath k = parseKubepodsPath(t.rel);
     if (k.is_pod || k.is_container) {
       labels.push_back({"pod_uid", k.pod_uid});
       labels.push_back({"container_id", k.container_id});
@@ -295,6 +450,7 @@ class CgroupCollector final : public Collector {
         if (k.is_container) {
           auto c = container_by_id_.find(k.container_id);
           if (c == container_by_id_.end()) {
+            t.reported = false;
             return;
           }
           labels.push_back({"container", c->second->name});
@@ -302,113 +458,162 @@ class CgroupCollector final : public Collector {
         }
       }
     }
-    auto add = [&](const char* name, const char* help, MetricType type, double v,
-                   LabelSet extra = {}) {
-      LabelSet l = labels;
-      l.insert(l.end(), extra.begin(), extra.end());
-      MetricBatch::add(out.family(name, help, type), std::move(l), v);
-    };
+    t.labels = sorted(labels);
+    labels.push_back({"cpu", "total"});
+    t.cpu_total = sorted(std::move(labels));
+  }
 
-    const KeyValues cpu = readKeyValues(dir + "/cpu.stat");
-    auto cpuStat = [&](const char* key, const char* name, const char* help, double scale) {
-      if (auto it = cpu.find(key); it != cpu.end()) {
-        add(name, help, MetricType::kCounter, it->second * scale);
-      }
-    };
-    if (auto it = cpu.find("usage_usec"); it != cpu.end()) {
-      add("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
-          MetricType::kCounter, it->second / 1e6, {{"cpu", "total"}});
+  MetricFamily& family(MetricBatch& out, Family f) {
+    if (families_[f] == nullptr) {
+      const FamilyInfo& info = kFamilyInfo[f];
+      families_[f] = &out.family(info.name, info.help, info.type);
     }
-    cpuStat("user_usec", "container_cpu_user_seconds_total",
-            "Cumulative user cpu time consumed in seconds.", 1e-6);
-    cpuStat("system_usec", "container_cpu_system_seconds_total",
-            "Cumulative system cpu time consumed in seconds.", 1e-6);
-    cpuStat("nr_periods", "container_cpu_cfs_periods_total",
-            "Number of elapsed enforcement period intervals.", 1);
-    cpuStat("nr_throttled", "container_cpu_cfs_throttled_periods_total",
-            "Number of throttled period intervals.", 1);
-    cpuStat("throttled_usec", "container_cpu_cfs_throttled_seconds_total",
-            "Total time duration the container has been throttled.", 1e-6);
+    return *families_[f];
+  }
 
-    bool unlimited = false;
-    const auto current = readNumber(dir + "/memory.current", unlimited);
-    const KeyValues mem = readKeyValues(dir + "/memory.stat");
-    if (current) {
-      add("container_memory_usage_bytes",
-          "Current memory usage in bytes, including all memory regardless of when it was "
-          "accessed",
-          MetricType::kGauge, *current);
-      double inactive_file = 0;
-      if (auto it = mem.find("inactive_file"); it != mem.end()) {
-        inactive_file = it->second;
+  void add(MetricBatch& out, Family f, const LabelSet& labels, double v) {
+    MetricBatch::addCopyOf(family(out, f), labels, v);
+  }
+
+  // The label set of `t`'s samples for the device `majmin` in io.stat.
+  const LabelSet& deviceLabels(TrackedCgroup& t, std::string_view majmin) {
+    for (const auto& d : t.devices) {
+      if (d.majmin == majmin) {
+        return d.labels;
       }
-      add("container_memory_working_set_bytes", "Current working set in bytes.", MetricType::kGauge,
-          std::max(0.0, *current - inactive_file));
     }
-    if (auto it = mem.find("anon"); it != mem.end()) {
-      add("container_memory_rss", "Size of RSS in bytes.", MetricType::kGauge, it->second);
+    auto dev = devices_.find(std::string(majmin));
+    if (dev == devices_.end() && !devices_looked_up_) {
+      // A device added since the tree was listed: diskstats again, once a cycle at most.
+      devices_looked_up_ = true;
+      loadDeviceNames();
+      dev = devices_.find(std::string(majmin));
     }
-    if (auto it = mem.find("file"); it != mem.end()) {
-      add("container_memory_cache", "Number of bytes of page cache memory.", MetricType::kGauge,
-          it->second);
-    }
-    if (auto swap = readNumber(dir + "/memory.swap.current", unlimited)) {
-      add("container_memory_swap", "Container swap usage in bytes.", MetricType::kGauge, *swap);
-    }
-    // Limits: "max" means none; cAdvisor exports an unlimited memory limit as 0 and no quota.
-    const auto limit = readNumber(dir + "/memory.max", unlimited);
-    if (limit || unlimited) {
-      add("container_spec_memory_limit_bytes", "Memory limit for the container.",
-          MetricType::kGauge, limit.value_or(0));
-    }
+    LabelSet labels = t.labels;
+    labels.push_back(
+        {"device", dev != devices_.end() ? "/dev/" + dev->second : std::string(majmin)});
+    t.devices.push_back({std::string(majmin), sorted(std::move(labels))});
+    return t.devices.back().labels;
+  }
+
+  void readLimits(TrackedCgroup& t) {
+    t.limits_age = 0;
     std::string text;
-    if (readText(dir + "/cpu.max", text)) {
+    bool unlimited = false;
+    t.memory_limit.reset();
+    t.memory_unlimited = false;
+    if (ProcFile(t.limits_dir + "/memory.max").read(text).isOk()) {
+      t.memory_limit = parseNumber(text, unlimited);
+      t.memory_unlimited = unlimited;
+    }
+    t.cpu_period.reset();
+    t.cpu_quota.reset();
+    if (ProcFile(t.limits_dir + "/cpu.max").read(text).isOk()) {
       std::vector<std::string_view> f;
       splitFields(std::string_view(text).substr(0, text.find('\n')), f);
       if (f.size() == 2) {
-        if (auto period = parseDouble(f[1])) {
-          add("container_spec_cpu_period", "CPU period of the container.", MetricType::kGauge,
-              *period);
-        }
-        if (auto quota = parseDouble(f[0])) {
-          add("container_spec_cpu_quota", "CPU quota of the container.", MetricType::kGauge,
-              *quota);
-        }
+        t.cpu_period = parseDouble(f[1]);
+        t.cpu_quota = parseDouble(f[0]);
       }
     }
-    if (readText(dir + "/io.stat", text)) {
-      std::vector<std::string_view> f;
-      forEachLine(text, [&](std::string_view line) {
-        splitFields(line, f);
-        if (f.empty()) {
+  }
+
+  void collectOne(TrackedCgroup& t, MetricBatch& out) {
+    if (!t.labelled || t.labelled_for != listing_.get()) {
+      label(t);
+    }
+    if (!t.reported) {
+      return;
+    }
+    if (++t.limits_age >= kLimitsEvery) {
+      readLimits(t);
+    }
+    std::array<std::optional<double>, kCpuKeys.size()> cpu;
+    if (t.cpu_stat.read(scratch_).isOk()) {
+      readKeys(scratch_, kCpuKeys, cpu);
+    } else {
+      // Every cgroup v2 directory has cpu.stat: this one has gone (or the tree is a recording
+      // without it). The tree is listed again next cycle.
+      relist_ = true;
+      cpu = {};
+    }
+    if (cpu[0]) {
+      add(out, kCpuUsage, t.cpu_total, *cpu[0] / 1e6);
+    }
+    constexpr std::pair<Family, double> kCpuFamilies[] = {{kCpuUser, 1e-6},
+                                                          {kCpuSystem, 1e-6},
+                                                          {kCfsPeriods, 1},
+                                                          {kCfsThrottledPeriods, 1},
+                                                          {kCfsThrottledSeconds, 1e-6}};
+    for (std::size_t i = 1; i < kCpuKeys.size(); ++i) {
+      if (cpu[i]) {
+        add(out, kCpuFamilies[i - 1].first, t.labels, *cpu[i] * kCpuFamilies[i - 1].second);
+      }
+    }
+
+    bool unlimited = false;
+    std::optional<double> current;
+    if (t.memory_current.read(scratch_).isOk()) {
+      current = parseNumber(scratch_, unlimited);
+    }
+    std::array<std::optional<double>, kMemoryKeys.size()> mem{};
+    if (t.memory_stat.read(scratch_).isOk()) {
+      readKeys(scratch_, kMemoryKeys, mem);
+    }
+    if (current) {
+      add(out, kMemoryUsage, t.labels, *current);
+      add(out, kWorkingSet, t.labels, std::max(0.0, *current - mem[2].value_or(0)));
+    }
+    if (mem[0]) {
+      add(out, kMemoryRss, t.labels, *mem[0]);
+    }
+    if (mem[1]) {
+      add(out, kMemoryCache, t.labels, *mem[1]);
+    }
+    if (t.memory_swap.read(scratch_).isOk()) {
+      if (auto swap = parseNumber(scratch_, unlimited)) {
+        add(out, kMemorySwap, t.labels, *swap);
+      }
+    }
+    // Limits: "max" means none; cAdvisor exports an unlimited memory limit as 0 and no quota.
+    if (t.memory_limit || t.memory_unlimited) {
+      add(out, kMemoryLimit, t.labels, t.memory_limit.value_or(0));
+    }
+    if (t.cpu_period) {
+      add(out, kCpuPeriod, t.labels, *t.cpu_period);
+    }
+    if (t.cpu_quota) {
+      add(out, kCpuQuota, t.labels, *t.cpu_quota);
+    }
+    if (t.io_stat.read(scratch_).isOk()) {
+      forEachLine(scratch_, [&](std::string_view line) {
+        splitFields(line, fields_);
+        if (fields_.empty()) {
           return;
         }
-        const std::string majmin(f[0]);
-        auto dev = devices_.find(majmin);
-        const std::string device = dev != devices_.end() ? "/dev/" + dev->second : majmin;
-        for (std::size_t i = 1; i < f.size(); ++i) {
-          auto eq = f[i].find('=');
+        const LabelSet* labels = nullptr;
+        for (std::size_t i = 1; i < fields_.size(); ++i) {
+          auto eq = fields_[i].find('=');
           if (eq == std::string_view::npos) {
             continue;
           }
-          const std::string_view key = f[i].substr(0, eq);
-          auto v = parseDouble(f[i].substr(eq + 1));
+          const std::string_view key = fields_[i].substr(0, eq);
+          const Family f = key == "rbytes"   ? kFsReadBytes
+                           : key == "wbytes" ? kFsWriteBytes
+                           : key == "rios"   ? kFsReads
+                           : key == "wios"   ? kFsWrites
+                                             : kFamilies;
+          if (f == kFamilies) {
+            continue;
+          }
+          auto v = parseDouble(fields_[i].substr(eq + 1));
           if (!v) {
             continue;
           }
-          if (key == "rbytes") {
-            add("container_fs_reads_bytes_total", "Cumulative count of bytes read",
-                MetricType::kCounter, *v, {{"device", device}});
-          } else if (key == "wbytes") {
-            add("container_fs_writes_bytes_total", "Cumulative count of bytes written",
-                MetricType::kCounter, *v, {{"device", device}});
-          } else if (key == "rios") {
-            add("container_fs_reads_total", "Cumulative count of reads completed",
-                MetricType::kCounter, *v, {{"device", device}});
-          } else if (key == "wios") {
-            add("container_fs_writes_total", "Cumulative count of writes completed",
-                MetricType::kCounter, *v, {{"device", device}});
+          if (labels == nullptr) {
+            labels = &deviceLabels(t, fields_[0]);
           }
+          add(out, f, *labels, *v);
         }
       });
     }
@@ -416,11 +621,22 @@ class CgroupCollector final : public Collector {
 
   std::string sysfs_;
   ProcFile diskstats_;
-  std::map<std::string, std::string> devices_;
+  std::map<std::string, std::string> devices_;            // "major:minor" to name, from diskstats
+  bool devices_looked_up_ = false;                        // diskstats read again this cycle
   std::unique_ptr<PodDiscovery> pods_;                    // null without `kubernetes`
   std::shared_ptr<const PodDiscovery::Listing> listing_;  // what the maps point into
   std::unordered_map<std::string, const PodInfo*> pod_by_uid_;
   std::unordered_map<std::string, const PodInfo::Container*> container_by_id_;
+
+  std::string root_;                                     // the cgroup v2 root; empty: none
+  std::unique_ptr<ProcFile> root_stat_;                  // its cgroup.stat
+  std::string root_stat_text_;                           // as last read
+  std::vector<std::unique_ptr<TrackedCgroup>> tracked_;  // in the walk's order
+  bool relist_ = true;                                   // list the tree next cycle
+  int relist_left_ = 0;                                  // cycles until it is listed anyway
+  std::array<MetricFamily*, kFamilies> families_{};      // this cycle's, once asked for
+  std::string scratch_;
+  std::vector<std::string_view> fields_;
 };
 
 }  // namespace

@@ -419,6 +419,91 @@ TEST_CASE("Cgroup collector: recorded cgroup v2 tree gives cAdvisor's metrics",
   CHECK(collectText(*cgroup, paths) == readText(VIGIL_FIXTURES "/cgroup/expected.prom"));
 }
 
+// The collector keeps each cgroup's files open between cycles and lists the tree again only
+// when the root's cgroup.stat (its count of descendants) changes, a cgroup's cpu.stat cannot be
+// read, or a minute of cycles has passed; limits are read once a minute, as cAdvisor reads a
+// container's spec when it starts.
+TEST_CASE("Cgroup collector: cgroups that come and go between cycles",
+          "[agent][collectors][cgroup]") {
+  test::TempDir tree;
+  const std::string root = "fs/cgroup";
+  std::filesystem::create_directories(tree.file(root));
+  tree.write(root + "/cgroup.controllers", "cpu io memory pids\n");
+  // Every cgroup has cpu.stat; the collector takes a missing one for a cgroup that went away.
+  std::filesystem::create_directories(tree.file(root + "/system.slice"));
+  tree.write(root + "/system.slice/cpu.stat", "usage_usec 0\n");
+  auto service = [&](const std::string& name, int usage_usec, const std::string& memory_max) {
+    const std::string dir = root + "/system.slice/" + name + ".service";
+    std::filesystem::create_directories(tree.file(dir));
+    tree.write(dir + "/cpu.stat", "usage_usec " + std::to_string(usage_usec) + "\n");
+    tree.write(dir + "/memory.max", memory_max + "\n");
+  };
+  auto usage = [](const std::string& name, const std::string& value) {
+    return "container_cpu_usage_seconds_total{cpu=\"total\",id=\"/system.slice/" + name +
+           ".service\"} " + value + "\n";
+  };
+  auto limit = [](const std::string& name, const std::string& value) {
+    return "container_spec_memory_limit_bytes{id=\"/system.slice/" + name + ".service\"} " + value +
+           "\n";
+  };
+  HostPaths paths;
+  paths.sysfs = tree.path();
+  paths.procfs = tree.path();
+
+  SECTION("with the kernel's cgroup.stat") {
+    tree.write(root + "/cgroup.stat", "nr_descendants 2\nnr_dying_descendants 0\n");
+    service("a", 1'000'000, "max");
+    auto cgroup = make("cgroup", paths);
+    std::string got = collectText(*cgroup, paths);
+    CHECK_THAT(got, Catch::Contains(usage("a", "1")));
+    CHECK_THAT(got, Catch::Contains(limit("a", "0")));
+
+    // Counters are read every cycle from the files kept open.
+    service("a", 2'500'000, "max");
+    CHECK_THAT(collectText(*cgroup, paths), Catch::Contains(usage("a", "2.5")));
+
+    // A new cgroup changes the root's count of descendants: it shows in the next cycle.
+    service("b", 3'000'000, "1048576");
+    tree.write(root + "/cgroup.stat", "nr_descendants 3\nnr_dying_descendants 0\n");
+    got = collectText(*cgroup, paths);
+    CHECK_THAT(got, Catch::Contains(usage("b", "3")));
+    CHECK_THAT(got, Catch::Contains(limit("b", "1048576")));
+
+    // One removed: gone in the next cycle.
+    std::filesystem::remove_all(tree.file(root + "/system.slice/a.service"));
+    tree.write(root + "/cgroup.stat", "nr_descendants 2\nnr_dying_descendants 1\n");
+    got = collectText(*cgroup, paths);
+    CHECK_THAT(got, !Catch::Contains("/system.slice/a.service"));
+    CHECK_THAT(got, Catch::Contains(usage("b", "3")));
+
+    // A cgroup made while the count says the same (one made, one removed, within a cycle)
+    // shows within a minute of cycles; a changed limit too.
+    service("c", 4'000'000, "max");
+    service("b", 3'000'000, "2097152");
+    int cycles = 1;
+    while (cycles <= 60 &&
+           !Catch::Contains(usage("c", "4")).match(got = collectText(*cgroup, paths))) {
+      ++cycles;
+    }
+    INFO("cycles until c.service showed: " << cycles);
+    CHECK(cycles <= 60);
+    for (int i = 0; i < 60 && !Catch::Contains(limit("b", "2097152")).match(got); ++i) {
+      got = collectText(*cgroup, paths);
+    }
+    CHECK_THAT(got, Catch::Contains(limit("b", "2097152")));
+  }
+
+  SECTION("without cgroup.stat (a recorded tree): listed every cycle") {
+    service("a", 1'000'000, "max");
+    auto cgroup = make("cgroup", paths);
+    CHECK_THAT(collectText(*cgroup, paths), Catch::Contains(usage("a", "1")));
+    service("b", 3'000'000, "max");
+    CHECK_THAT(collectText(*cgroup, paths), Catch::Contains(usage("b", "3")));
+    std::filesystem::remove_all(tree.file(root + "/system.slice/a.service"));
+    CHECK_THAT(collectText(*cgroup, paths), !Catch::Contains("/system.slice/a.service"));
+  }
+}
+
 TEST_CASE("Node collectors: os-release replaced by an upgrade is read again",
           "[agent][collectors][node]") {
   namespace fs = std::filesystem;
