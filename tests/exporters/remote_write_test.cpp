@@ -365,8 +365,11 @@ TEST_CASE("429 waits for Retry-After, other 4xx drop the samples, counted, and s
   REQUIRE(requests.size() >= 2);
   CHECK(requests[1].at - requests[0].at >= 950ms);
   // The next batch, two series: rejected as a whole (400), then each series alone: taken.
-  REQUIRE(store->append(series("b"), start + 1000, 2).isOk());
-  REQUIRE(store->append(series("c"), start + 1000, 3).isOk());
+  // Stamped a little ahead of the clock so that both become visible to the writer at once: a
+  // cycle between the two appends would send b alone (seen on a slow sanitizer build).
+  const int64_t soon = vigil::unixNowMs() + 500;
+  REQUIRE(store->append(series("b"), soon, 2).isOk());
+  REQUIRE(store->append(series("c"), soon, 3).isOk());
   const bool both = eventually(5s, [&] { return receiver.acceptedSamples() == 2; });
   writer->stop();
   for (const auto& r : receiver.requests()) {
