@@ -192,17 +192,7 @@ double metric(const vigil::RemoteWriter& w, const std::string& name, const std::
   return -1;
 }
 
-template <typename P>
-bool eventually(std::chrono::milliseconds timeout, P&& p) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (p()) {
-      return true;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return p();
-}
+using vigil::test::eventually;
 
 }  // namespace
 
