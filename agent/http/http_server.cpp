@@ -7,11 +7,14 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -438,30 +441,40 @@ namespace {
 
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = asio::ssl::stream<tcp::socket>;
 
-// One connection, plain (beast::tcp_stream) or TLS (TlsStream).
+// One connection, plain (tcp::socket) or TLS (TlsStream).
+//
+// Beast's parser is fed by hand from async_read_some, and a response goes out as one gathered
+// write of a head written here and the body, rather than through Beast's composed async_read
+// and async_write on a beast::tcp_stream: those re-arm the stream's timer around every
+// operation (a timerfd_settime each time it is the earliest) and go through more layers, which
+// on a scrape a second was a measurable part of serving /metrics. The deadline is a time kept
+// here, checked by one timer that is moved only when the deadline comes earlier than it.
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  using Clock = std::chrono::steady_clock;
 
   Session(HttpServer::Impl* server, tcp::socket socket,
           std::shared_ptr<asio::ssl::context> tls = nullptr)
-      : server_(server), tls_(std::move(tls)), stream_(makeStream(std::move(socket))) {
+      : server_(server),
+        tls_(std::move(tls)),
+        stream_(makeStream(std::move(socket))),
+        timer_(stream_.get_executor()),
+        // Room for the largest header the parser accepts and one read past it, so that the
+        // parser, not the buffer, is what refuses a larger one (with its 431).
+        buffer_(server->options.max_header_bytes + kReadBufferBytes) {
     beast::error_code ec;
-    auto remote = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    auto remote = socket_().remote_endpoint(ec);
     client_ = ec ? std::string() : remote.address().to_string();
-    // Beast reads at most the buffer's free capacity at a time, starting at 512 bytes: a
-    // 20 KB alert batch took ~40 reads, each with its epoll and timer calls. 16 KiB per
-    // connection makes it two.
-    buffer_.reserve(kReadBufferBytes);
   }
   ~Session() { server_->connections.fetch_sub(1); }
 
   void start() {
     if constexpr (kTls) {
-      beast::get_lowest_layer(stream_).expires_after(server_->options.request_timeout);
+      setDeadline(server_->options.request_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 if (ec) {
@@ -477,52 +490,85 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
+ private:
   void readRequest() {
+    head_only_ = false;
+    http10_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     parser_->body_limit(server_->options.max_body_bytes);
-    beast::get_lowest_layer(stream_).expires_after(first_ ? server_->options.request_timeout
-                                                          : server_->options.idle_timeout);
+    setDeadline(first_ ? server_->options.request_timeout : server_->options.idle_timeout);
     first_ = false;
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onRead(ec); });
+    parseBuffered();  // a pipelined request may be here already
   }
 
- private:
-  void onRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
-      close();
-      return;
-    }
-    if (ec) {
-      HttpResponse res;
-      if (ec == http::error::header_limit) {
-        res.status = 431;
-        res.body = "request headers larger than " +
-                   std::to_string(server_->options.max_header_bytes) + " bytes\n";
-      } else if (ec == http::error::body_limit) {
-        res.status = 413;
-        res.body = "request body larger than " + std::to_string(server_->options.max_body_bytes) +
-                   " bytes\n";
-      } else {
-        res.status = 400;
-        res.body = "bad request: " + ec.message() + "\n";
+  // Feeds what has been read to the parser; reads more while the request is not whole.
+  void parseBuffered() {
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      beast::error_code ec;
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        break;
       }
-      server_->metrics.httpRequest("other", res.status);
-      write(std::move(res), false, false);
+      if (ec) {
+        refuse(ec);
+        return;
+      }
+      if (used == 0) {
+        break;
+      }
+    }
+    if (parser_->is_done()) {
+      onRequest();
       return;
     }
+    const std::size_t room = std::min(kReadBufferBytes, buffer_.max_size() - buffer_.size());
+    if (room == 0) {
+      refuse(http::error::header_limit);  // the parser would have said so first
+      return;
+    }
+    stream_.async_read_some(buffer_.prepare(room),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) {
+                                // The peer closed or reset, or the deadline closed the socket:
+                                // nothing to answer, as with a request cut off half way.
+                                self->close();
+                                return;
+                              }
+                              self->parseBuffered();
+                            });
+  }
+
+  // A request the parser refused: answered with why, then the connection closed.
+  void refuse(beast::error_code ec) {
+    HttpResponse res;
+    if (ec == http::error::header_limit) {
+      res.status = 431;
+      res.body = "request headers larger than " +
+                 std::to_string(server_->options.max_header_bytes) + " bytes\n";
+    } else if (ec == http::error::body_limit) {
+      res.status = 413;
+      res.body = "request body larger than " + std::to_string(server_->options.max_body_bytes) +
+                 " bytes\n";
+    } else {
+      res.status = 400;
+      res.body = "bad request: " + ec.message() + "\n";
+    }
+    server_->metrics.httpRequest("other", res.status);
+    write(std::move(res), false, false);
+  }
+
+  void onRequest() {
     auto& msg = parser_->get();
     HttpRequest req;
     req.method = std::string(msg.method_string());
-    std::string target(msg.target());
-    auto q = target.find('?');
-    req.path = target.substr(0, q);
-    if (q != std::string::npos) {
-      req.query = target.substr(q + 1);
+    std::string_view target(msg.target().data(), msg.target().size());
+    const auto q = target.find('?');
+    req.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) {
+      req.query = std::string(target.substr(q + 1));
     }
     for (const auto& field : msg) {
       std::string name(field.name_string());
@@ -531,6 +577,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       req.headers[name] = std::string(field.value());
     }
     req.body = std::move(msg.body());
+    const bool keep_alive = msg.keep_alive();
+    head_only_ = msg.method() == http::verb::head;
+    http10_ = msg.version() == 10;
     HttpResponse res;
     if (!server_->takeRequestToken(client_)) {
       res.status = 429;
@@ -540,39 +589,67 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                  " per second (web.limits.requests_per_second_per_client)\n";
       server_->metrics.httpRefused("rate_limited");
       server_->metrics.httpRequest("other", res.status);
-      write(std::move(res), msg.keep_alive(), false);
+      write(std::move(res), keep_alive, false);
       return;
     }
     server_->dispatch(req, res);
     server_->metrics.httpRequest(server_->handlerLabel(req.path), res.status);
-    write(std::move(res), msg.keep_alive(),
-          server_->gzip.load(std::memory_order_relaxed) &&
+    write(std::move(res), keep_alive,
+          !head_only_ && server_->gzip.load(std::memory_order_relaxed) &&
               acceptsGzip(req.header("accept-encoding")));
   }
 
   void write(HttpResponse res, bool keep_alive, bool gzip) {
-    response_ = {};
-    response_.version(11);
-    response_.result(static_cast<unsigned>(res.status));
-    response_.set(http::field::server, "vigil");
-    response_.set(http::field::content_type, res.content_type);
-    for (auto& [name, value] : res.headers) {
-      response_.set(name, value);
-    }
-    if (gzip && res.body.size() >= kMinGzipBytes) {
-      std::string compressed = gzipCompress(res.body);
-      if (!compressed.empty()) {
-        res.body = std::move(compressed);
-        response_.set(http::field::content_encoding, "gzip");
+    body_ = std::move(res.body);
+    const bool compressible = gzip && body_.size() >= kMinGzipBytes;
+    bool compressed = false;
+    if (compressible) {
+      std::string smaller = gzipCompress(body_);
+      if (!smaller.empty()) {
+        body_ = std::move(smaller);
+        compressed = true;
       }
-      response_.set(http::field::vary, "Accept-Encoding");
     }
-    response_.body() = std::move(res.body);
-    response_.keep_alive(keep_alive);
-    response_.prepare_payload();
-    beast::get_lowest_layer(stream_).expires_after(server_->options.request_timeout);
-    http::async_write(
-        stream_, response_,
+    // 1xx, 204 and 304 responses have no body and no length (RFC 9110, 6.4.1).
+    const bool bodiless = res.status < 200 || res.status == 204 || res.status == 304;
+    if (bodiless) {
+      body_.clear();
+    }
+    head_.clear();
+    head_ += "HTTP/1.1 ";
+    head_ += std::to_string(res.status);
+    head_ += ' ';
+    const auto reason = http::obsolete_reason(static_cast<http::status>(res.status));
+    head_.append(reason.data(), reason.size());
+    head_ += "\r\nServer: vigil\r\n";
+    appendHeader("Content-Type", res.content_type);
+    for (const auto& [name, value] : res.headers) {
+      appendHeader(name, value);
+    }
+    if (compressed) {
+      head_ += "Content-Encoding: gzip\r\n";
+    }
+    if (compressible) {
+      head_ += "Vary: Accept-Encoding\r\n";  // the encoding depended on the request's
+    }
+    if (!bodiless) {
+      head_ += "Content-Length: ";
+      head_ += std::to_string(body_.size());
+      head_ += "\r\n";
+    }
+    if (!keep_alive) {
+      head_ += "Connection: close\r\n";
+    } else if (http10_) {
+      head_ += "Connection: keep-alive\r\n";  // HTTP/1.0 closes unless told otherwise
+    }
+    head_ += "\r\n";
+    if (head_only_) {
+      body_.clear();  // HEAD: the length a GET would have, and no body
+    }
+    setDeadline(server_->options.request_timeout);
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
+    asio::async_write(
+        stream_, buffers,
         [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
           if (ec || !keep_alive) {
             self->close();
@@ -582,19 +659,75 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         });
   }
 
+  // A header from a handler; one that could split the response (a CR or LF in it) is left out.
+  void appendHeader(std::string_view name, std::string_view value) {
+    if (name.find_first_of("\r\n:") != std::string_view::npos ||
+        value.find_first_of("\r\n") != std::string_view::npos) {
+      spdlog::error("http: a response header with a line break left out name={}", name);
+      return;
+    }
+    head_.append(name);
+    head_ += ": ";
+    head_.append(value);
+    head_ += "\r\n";
+  }
+
+  // The connection is closed once `after` from now passes without the next step. The timer is
+  // moved only when this deadline is earlier than the one it waits for; when it fires for a
+  // deadline since pushed back, it waits again for the new one.
+  void setDeadline(std::chrono::milliseconds after) {
+    deadline_ = Clock::now() + after;
+    if (!timer_waiting_ || deadline_ < timer_.expiry()) {
+      waitForDeadline();
+    }
+  }
+
+  void waitForDeadline() {
+    timer_.expires_at(deadline_);  // a wait already pending ends with operation_aborted
+    timer_waiting_ = true;
+    timer_.async_wait(
+        [self = this->shared_from_this(), wait = ++timer_waits_](beast::error_code ec) {
+          if (wait != self->timer_waits_) {
+            return;  // a later wait replaced this one
+          }
+          self->timer_waiting_ = false;
+          if (ec || self->closed_) {
+            return;
+          }
+          if (Clock::now() >= self->deadline_) {
+            self->close();  // the pending read or write ends with an error and lets go
+          } else {
+            self->waitForDeadline();
+          }
+        });
+  }
+
   // Without TLS's close_notify: every response is delimited by its length, so a client loses
   // nothing, and waiting for a peer's close_notify could hold the connection.
   void close() {
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    timer_.cancel();  // its pending wait holds this session alive
     beast::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(stream_).close();
+    socket_().shutdown(tcp::socket::shutdown_both, ignored);
+    socket_().close(ignored);
+  }
+
+  tcp::socket& socket_() {
+    if constexpr (kTls) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
   }
 
   Stream makeStream(tcp::socket socket) {
     if constexpr (kTls) {
-      return Stream(beast::tcp_stream(std::move(socket)), *tls_);
+      return Stream(std::move(socket), *tls_);
     } else {
-      return Stream(std::move(socket));
+      return socket;
     }
   }
 
@@ -608,9 +741,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::string client_;                       // the peer's address, for its request budget
   std::shared_ptr<asio::ssl::context> tls_;  // outlives stream_, which refers to it
   Stream stream_;
+  asio::steady_timer timer_;
+  Clock::time_point deadline_;
+  bool timer_waiting_ = false;
+  uint64_t timer_waits_ = 0;
+  bool closed_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  std::string head_;
+  std::string body_;        // the response's, kept until written
+  bool head_only_ = false;  // the request being answered is a HEAD
+  bool http10_ = false;     // and came as HTTP/1.0
   bool first_ = true;
 };
 
@@ -637,7 +778,7 @@ void HttpServer::Impl::accept() {
               std::make_shared<Session<TlsStream>>(this, std::move(socket), currentTlsContext());
           asio::post(executor, [session] { session->start(); });
         } else {
-          auto session = std::make_shared<Session<beast::tcp_stream>>(this, std::move(socket));
+          auto session = std::make_shared<Session<tcp::socket>>(this, std::move(socket));
           asio::post(executor, [session] { session->start(); });
         }
       }
