@@ -178,6 +178,42 @@ TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming fi
             .find("node_udp_queues{ip=\"v4\",queue=\"rx\"} 2560") != std::string::npos);
 }
 
+TEST_CASE("Node collectors: netstat takes a values line only when it matches its header",
+          "[agent][collectors][node]") {
+  vigil::test::TempDir dir;
+  std::filesystem::create_directories(dir.file("net"));
+  HostPaths paths;
+  paths.procfs = dir.path();
+  auto collector = make("netstat", paths);
+  const std::string tcp_header =
+      "Tcp: RtoAlgorithm ActiveOpens PassiveOpens InSegs OutSegs RetransSegs CurrEstab\n";
+  dir.write("net/netstat",
+            "TcpExt: SyncookiesSent SyncookiesRecv TCPTimeouts DelayedACKs ListenDrops\n"
+            "TcpExt: 1 2 3 4 5\n");
+  dir.write("net/snmp", tcp_header + "Tcp: 1 10 20 30 40 50 6\n");
+  std::string text = collectText(*collector, paths);
+  CHECK_THAT(text, Catch::Contains("node_netstat_TcpExt_SyncookiesRecv 2\n"));
+  CHECK_THAT(text, Catch::Contains("node_netstat_TcpExt_TCPTimeouts 3\n"));
+  CHECK_THAT(text, Catch::Contains("node_netstat_TcpExt_ListenDrops 5\n"));
+  CHECK_THAT(text, !Catch::Contains("DelayedACKs"));  // not in node_exporter's default set
+  CHECK_THAT(text, Catch::Contains("node_netstat_Tcp_ActiveOpens 10\n"));
+  CHECK_THAT(text, Catch::Contains("node_netstat_Tcp_CurrEstab 6\n"));
+  CHECK_THAT(text, !Catch::Contains("RtoAlgorithm"));
+  // A values line one value short, or of another protocol: none of its values is taken (they
+  // would land under the wrong names), the other pair still is.
+  dir.write("net/snmp", tcp_header + "Tcp: 1 10 20 30 40 50\n");
+  text = collectText(*collector, paths);
+  CHECK_THAT(text, !Catch::Contains("node_netstat_Tcp_"));
+  CHECK_THAT(text, Catch::Contains("node_netstat_TcpExt_TCPTimeouts 3\n"));
+  dir.write("net/snmp", tcp_header + "Udp: 1 10 20 30 40 50 6\n");
+  CHECK_THAT(collectText(*collector, paths), !Catch::Contains("node_netstat_Tcp_"));
+  // Tabs and runs of spaces between values, as some kernels' tables have.
+  dir.write("net/snmp", tcp_header + "Tcp:\t1  10\t20 30   40 50 6\n");
+  text = collectText(*collector, paths);
+  CHECK_THAT(text, Catch::Contains("node_netstat_Tcp_ActiveOpens 10\n"));
+  CHECK_THAT(text, Catch::Contains("node_netstat_Tcp_CurrEstab 6\n"));
+}
+
 // A procfs of one file, /proc/stat, written by the test: its aggregate line, then `cpu_lines`.
 class FakeProcStat {
  public:
