@@ -144,12 +144,21 @@ TEST_CASE("Node collectors: a missing source file means absent metrics, not a cr
   CHECK_THAT(st.message(), Catch::Contains("does-not-exist/stat"));
 }
 
+// A procfs written by the test, with its net/ directory: files are added as a case needs them.
+struct WrittenProcfs {
+  WrittenProcfs() {
+    std::filesystem::create_directories(dir.file("net"));
+    paths.procfs = dir.path();
+  }
+  vigil::test::TempDir dir;
+  HostPaths paths;
+};
+
 TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming file and line",
           "[agent][collectors][node]") {
-  vigil::test::TempDir dir;
-  std::filesystem::create_directories(dir.file("net"));
-  HostPaths paths;
-  paths.procfs = dir.path();
+  WrittenProcfs procfs;
+  vigil::test::TempDir& dir = procfs.dir;
+  const HostPaths& paths = procfs.paths;
   auto failure = [&](const char* name) {
     auto collector = make(name, paths);
     MetricBatch batch;
@@ -180,10 +189,9 @@ TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming fi
 
 TEST_CASE("Node collectors: netstat takes a values line only when it matches its header",
           "[agent][collectors][node]") {
-  vigil::test::TempDir dir;
-  std::filesystem::create_directories(dir.file("net"));
-  HostPaths paths;
-  paths.procfs = dir.path();
+  WrittenProcfs procfs;
+  vigil::test::TempDir& dir = procfs.dir;
+  const HostPaths& paths = procfs.paths;
   auto collector = make("netstat", paths);
   const std::string tcp_header =
       "Tcp: RtoAlgorithm ActiveOpens PassiveOpens InSegs OutSegs RetransSegs CurrEstab\n";
