@@ -491,9 +491,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
  private:
+  // What the request asked of its response.
+  struct Reply {
+    bool keep_alive = false;
+    bool gzip = false;       // the client accepts it and the server sends it
+    bool head_only = false;  // a HEAD: the headers and length of a GET, and no body
+    bool http10 = false;     // an HTTP/1.0 client closes unless told otherwise
+  };
+
   void readRequest() {
-    head_only_ = false;
-    http10_ = false;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     parser_->body_limit(server_->options.max_body_bytes);
@@ -557,7 +563,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       res.body = "bad request: " + ec.message() + "\n";
     }
     server_->metrics.httpRequest("other", res.status);
-    write(std::move(res), false, false);
+    write(std::move(res), Reply{});  // and close
   }
 
   void onRequest() {
@@ -577,9 +583,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       req.headers[name] = std::string(field.value());
     }
     req.body = std::move(msg.body());
-    const bool keep_alive = msg.keep_alive();
-    head_only_ = msg.method() == http::verb::head;
-    http10_ = msg.version() == 10;
+    Reply reply;
+    reply.keep_alive = msg.keep_alive();
+    reply.head_only = msg.method() == http::verb::head;
+    reply.http10 = msg.version() == 10;
     HttpResponse res;
     if (!server_->takeRequestToken(client_)) {
       res.status = 429;
@@ -589,19 +596,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                  " per second (web.limits.requests_per_second_per_client)\n";
       server_->metrics.httpRefused("rate_limited");
       server_->metrics.httpRequest("other", res.status);
-      write(std::move(res), keep_alive, false);
+      write(std::move(res), reply);
       return;
     }
     server_->dispatch(req, res);
     server_->metrics.httpRequest(server_->handlerLabel(req.path), res.status);
-    write(std::move(res), keep_alive,
-          !head_only_ && server_->gzip.load(std::memory_order_relaxed) &&
-              acceptsGzip(req.header("accept-encoding")));
+    reply.gzip = !reply.head_only && server_->gzip.load(std::memory_order_relaxed) &&
+                 acceptsGzip(req.header("accept-encoding"));
+    write(std::move(res), reply);
   }
 
-  void write(HttpResponse res, bool keep_alive, bool gzip) {
+  void write(HttpResponse res, Reply reply) {
     body_ = std::move(res.body);
-    const bool compressible = gzip && body_.size() >= kMinGzipBytes;
+    const bool compressible = reply.gzip && body_.size() >= kMinGzipBytes;
     bool compressed = false;
     if (compressible) {
       std::string smaller = gzipCompress(body_);
@@ -637,26 +644,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       head_ += std::to_string(body_.size());
       head_ += "\r\n";
     }
-    if (!keep_alive) {
+    if (!reply.keep_alive) {
       head_ += "Connection: close\r\n";
-    } else if (http10_) {
-      head_ += "Connection: keep-alive\r\n";  // HTTP/1.0 closes unless told otherwise
+    } else if (reply.http10) {
+      head_ += "Connection: keep-alive\r\n";
     }
     head_ += "\r\n";
-    if (head_only_) {
-      body_.clear();  // HEAD: the length a GET would have, and no body
+    if (reply.head_only) {
+      body_.clear();
     }
     setDeadline(server_->options.request_timeout);
     const std::array<asio::const_buffer, 2> buffers{asio::buffer(head_), asio::buffer(body_)};
-    asio::async_write(
-        stream_, buffers,
-        [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-          if (ec || !keep_alive) {
-            self->close();
-          } else {
-            self->readRequest();
-          }
-        });
+    asio::async_write(stream_, buffers,
+                      [self = this->shared_from_this(), keep_alive = reply.keep_alive](
+                          beast::error_code ec, std::size_t) {
+                        if (ec || !keep_alive) {
+                          self->close();
+                        } else {
+                          self->readRequest();
+                        }
+                      });
   }
 
   // A header from a handler; one that could split the response (a CR or LF in it) is left out.
@@ -749,9 +756,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string head_;
-  std::string body_;        // the response's, kept until written
-  bool head_only_ = false;  // the request being answered is a HEAD
-  bool http10_ = false;     // and came as HTTP/1.0
+  std::string body_;  // the response's, kept until written
   bool first_ = true;
 };
 

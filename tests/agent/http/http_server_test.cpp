@@ -189,9 +189,11 @@ TEST_CASE("HTTP server: HEAD has the headers and length of a GET, and no body", 
   CHECK_THAT(head, Catch::EndsWith("\r\n\r\n"));
   // The connection is still in step: the next response is the next request's.
   c.send("GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  // Nothing of the 5000-byte body came between the HEAD's head and the next response.
   const std::string both = c.responses(2, true);
+  REQUIRE(both.size() > head.size());
+  CHECK_THAT(both.substr(head.size()), Catch::StartsWith("HTTP/1.1 200 OK\r\n"));
   CHECK_THAT(both, Catch::EndsWith("GET /echo? body=\n"));
-  CHECK_THAT(both, !Catch::Contains("xxxx"));
 }
 
 TEST_CASE("HTTP server: gzip when asked, 204 without a length, HTTP/1.0 keep-alive",
