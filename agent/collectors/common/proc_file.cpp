@@ -94,6 +94,16 @@ Status ProcFile::readIfChanged(std::string& buf, bool& changed) {
   return status;
 }
 
+Status SettingFile::read(std::string& buf) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!read_at_ || now - *read_at_ >= refresh_) {
+    status_ = file_.read(content_);
+    read_at_ = now;
+  }
+  buf.assign(content_);
+  return status_;
+}
+
 std::shared_ptr<SharedProcFile> SharedProcFile::forPath(const std::string& path) {
   static std::mutex mu;
   static std::map<std::string, std::weak_ptr<SharedProcFile>, std::less<>> files;
@@ -162,11 +172,20 @@ std::optional<unsigned long long> parseHex(std::string_view s) {
   return v;
 }
 
-std::optional<double> readNumber(ProcFile& file, std::string& buf) {
+template <typename File>
+std::optional<double> readNumberFrom(File& file, std::string& buf) {
   if (!file.read(buf).isOk()) {
     return std::nullopt;
   }
   return parseDouble(std::string_view(buf).substr(0, buf.find('\n')));
+}
+
+std::optional<double> readNumber(ProcFile& file, std::string& buf) {
+  return readNumberFrom(file, buf);
+}
+
+std::optional<double> readNumber(SettingFile& file, std::string& buf) {
+  return readNumberFrom(file, buf);
 }
 
 std::vector<std::string> listDirectory(const std::string& dir) {

@@ -41,7 +41,7 @@ class ConntrackCollector final : public Collector {
                       MetricType::kGauge, *v);
       }
     }
-    if (max_.read(buf_).isOk()) {
+    if (max_.read(buf_).isOk()) {  // a sysctl setting
       if (auto v = parseDouble(trim(buf_))) {
         out.addSingle("node_nf_conntrack_entries_limit",
                       "Maximum size of connection tracking table.", MetricType::kGauge, *v);
@@ -97,7 +97,7 @@ class ConntrackCollector final : public Collector {
   }
 
   ProcFile count_;
-  ProcFile max_;
+  SettingFile max_;
   ProcFile stat_;
   std::string buf_;
   std::vector<std::string_view> fields_;

@@ -26,7 +26,7 @@ class EntropyCollector final : public Collector {
 
  private:
   ProcFile available_;
-  ProcFile pool_size_;
+  SettingFile pool_size_;  // fixed at 256 bits since Linux 5.18
   std::string buf_;
 };
 

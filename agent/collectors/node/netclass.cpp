@@ -88,6 +88,8 @@ constexpr Property kProperties[] = {
 };
 constexpr std::size_t kIfindexProperty = 8;
 static_assert(std::string_view(kProperties[kIfindexProperty].file) == "ifindex");
+constexpr std::size_t kFlagsProperty = 7;
+static_assert(std::string_view(kProperties[kFlagsProperty].file) == "flags");
 constexpr std::size_t kSpeedProperty = 15;
 static_assert(std::string_view(kProperties[kSpeedProperty].file) == "speed");
 
@@ -214,8 +216,11 @@ class NetclassCollector final : public Collector {
     // duplex and speed come from the driver, through sysfs only: see askLinkSettings.
     const bool ask_driver = fixed == nullptr || fixed->askLinkSettings(*link);
     bool driver_answered = false;
+    const bool reuse = fixed != nullptr && fixed->settled.holds(linksUnchanged());
     for (std::size_t i = 0; i < std::size(kInfoAttributes); ++i) {
-      if (link == nullptr || (i == kDuplex && ask_driver)) {
+      if (i == kDuplex && reuse) {
+        reading.info[i] = fixed->settled.duplex;
+      } else if (link == nullptr || (i == kDuplex && ask_driver)) {
         bool ok = false;
         reading.info[i] = readAttribute(files, d, i, kInfoAttributes[i], ok);
         driver_answered = driver_answered || (i == kDuplex && ok && !reading.info[i].empty());
@@ -227,6 +232,8 @@ class NetclassCollector final : public Collector {
       const Property& p = kProperties[i];
       if (link != nullptr && p.from_link != nullptr) {
         reading.values[i] = p.from_link(*link);
+      } else if (reuse && (i == kFlagsProperty || i == kSpeedProperty)) {
+        reading.values[i] = i == kFlagsProperty ? fixed->settled.flags : fixed->settled.speed;
       } else if (fixed != nullptr && p.fixed) {
         reading.values[i] = fixed->values[i];
       } else if (i == kSpeedProperty && !ask_driver) {
@@ -236,10 +243,17 @@ class NetclassCollector final : public Collector {
         driver_answered = driver_answered || (i == kSpeedProperty && reading.values[i]);
       }
     }
-    if (fixed != nullptr && ask_driver) {
-      fixed->answeredLinkSettings(*link, driver_answered);
+    if (fixed != nullptr && !reuse) {
+      if (ask_driver) {
+        fixed->answeredLinkSettings(*link, driver_answered);
+      }
+      fixed->settled.keep(reading.values[kFlagsProperty], reading.values[kSpeedProperty],
+                          reading.info[kDuplex]);
     }
   }
+
+  // Whether netlink announced no change of any link for this cycle (nor was a resync due).
+  bool linksUnchanged() const { return refresh_ && refresh_->ok && !refresh_->changed; }
 
   // Device `d`'s fixed properties, read again when `link` (the same device, by name) shows
   // another index (a device made again under the name) or address, and every
@@ -252,6 +266,31 @@ class NetclassCollector final : public Collector {
     // The device's state when its driver last refused its link settings (duplex and speed),
     // while it stayed so; forgotten with the fixed properties.
     std::optional<std::tuple<unsigned, std::optional<uint8_t>, std::optional<uint8_t>>> refused_in;
+    // What sysfs alone shows and changes with the device's state: its flags (netlink's are
+    // dev_get_flags(), another mix) and the driver's duplex and speed. As last read, reused
+    // while netlink announces no change of any link (setting a flag, promiscuity, carrier and
+    // operstate changes are announced), for at most kFixedRefreshCycles cycles, since a driver
+    // may change its speed unannounced. Three system calls fewer a cycle for a device that is
+    // up, one for one that is down.
+    struct Settled {
+      bool valid = false;
+      int cycles = 0;
+      std::optional<double> flags;
+      std::optional<double> speed;
+      std::string duplex;
+
+      bool holds(bool links_unchanged) {
+        return valid && links_unchanged && ++cycles < kFixedRefreshCycles;
+      }
+      void keep(const std::optional<double>& new_flags, const std::optional<double>& new_speed,
+                const std::string& new_duplex) {
+        valid = true;
+        cycles = 0;
+        flags = new_flags;
+        speed = new_speed;
+        duplex = new_duplex;
+      }
+    } settled;
 
     static auto stateOf(const LinkAttributes& link) {
       return std::make_tuple(link.flags, link.operstate, link.carrier);
@@ -279,6 +318,7 @@ class NetclassCollector final : public Collector {
       fixed.address = link.address;
       fixed.cycles = 0;
       fixed.refused_in.reset();
+      fixed.settled.valid = false;
       for (std::size_t i = 0; i < std::size(kProperties); ++i) {
         if (kProperties[i].fixed) {
           fixed.values[i] = readProperty(files_[devices_[d]], d, i);

@@ -33,8 +33,10 @@ class TimeCollector final : public Collector {
  private:
   struct Clocksource {
     std::string device;
-    std::unique_ptr<ProcFile> available;
-    std::unique_ptr<ProcFile> current;
+    // Both change only when a clocksource is registered or the kernel gives one up (an
+    // unstable TSC).
+    std::unique_ptr<SettingFile> available;
+    std::unique_ptr<SettingFile> current;
   };
 
   // The clocksource devices are fixed at boot: list them once, keep their files open.
@@ -51,8 +53,8 @@ class TimeCollector final : public Collector {
       }
       const std::string dir = clocksource_dir_ + "/" + name;
       sources_.push_back({name.substr(11),
-                          std::make_unique<ProcFile>(dir + "/available_clocksource"),
-                          std::make_unique<ProcFile>(dir + "/current_clocksource")});
+                          std::make_unique<SettingFile>(dir + "/available_clocksource"),
+                          std::make_unique<SettingFile>(dir + "/current_clocksource")});
     }
     discovered_ = true;
   }

@@ -1,8 +1,11 @@
-#include <linux/if.h>
+// glibc's <net/if.h> before any <linux/if*.h>, which then leave its definitions alone.
+#include <net/if.h>
+
 #include <sys/statfs.h>
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -14,6 +17,7 @@
 #include "agent/collectors/common/rtnetlink.h"
 #include "agent/collectors/container/cgroup_collector.h"
 #include "agent/collectors/node/node_collectors.h"
+#include "tests/support/network_namespace.h"
 #include "tests/support/process.h"
 #include "vigil/collector.h"
 #include "vigil/exporters/text_format.h"
@@ -771,6 +775,71 @@ TEST_CASE("Node collectors: netclass's fixed properties follow sysfs within a mi
   CHECK_THAT(collectText(*netclass, paths), Catch::Contains(after));
 }
 
+// A device's flags come from sysfs only (netlink's are another mix), so netclass keeps them
+// while netlink announces no link change and reads them again after one. In a network namespace
+// of its own, where the test can bring its loopback device up; sysfs is a tree mirroring that
+// namespace's devices.
+TEST_CASE("Node collectors: netclass reads a device's flags again when netlink announces a change",
+          "[agent][collectors][node]") {
+  test::TempDir tree;
+  HostPaths paths;
+  paths.sysfs = tree.path();
+  auto netclass = make("netclass", paths);  // its netlink sockets are opened on first use
+  struct Seen {
+    std::string error;
+    std::vector<std::string> texts;  // per cycle
+  } seen;
+  const bool isolated = test::inNewNetworkNamespace([&] {
+    LinkDumper dumper;
+    std::vector<LinkAttributes> links;
+    if (Status st = dumper.dump(links); !st.isOk()) {
+      seen.error = st.toString();
+      return;
+    }
+    for (const LinkAttributes& link : links) {
+      const std::string device = "class/net/" + link.name;
+      std::filesystem::create_directories(tree.file(device));
+      tree.write(device + "/ifindex", std::to_string(link.index) + "\n");
+      tree.write(device + "/address", link.address + "\n");
+      tree.write(device + "/flags", "0x8\n");  // IFF_LOOPBACK, down
+    }
+    auto collect = [&] {
+      MetricBatch batch;
+      CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(5), &paths};
+      if (Status st = netclass->collect(ctx, batch); !st.isOk()) {
+        seen.error = st.toString();
+      }
+      std::string text;
+      const MetricBatch* batches[] = {&batch};
+      exporters::renderTextFormat(batches, text);
+      seen.texts.push_back(text);
+    };
+    collect();
+    collect();
+    tree.write("class/net/lo/flags", "0x9\n");  // not announced: sysfs alone changed
+    collect();
+    if (std::string error = test::bringLoopbackUp(); !error.empty()) {
+      seen.error = error;
+    }
+    collect();  // lo came up: announced
+  });
+  if (!isolated) {
+    return;
+  }
+  INFO(seen.error);
+  REQUIRE(seen.error.empty());
+  REQUIRE(seen.texts.size() == 4);
+  const std::string down = "node_network_flags{device=\"lo\"} 8\n";
+  const std::string up = "node_network_flags{device=\"lo\"} 9\n";
+  // From netlink, not the tree's: lo is down, then up.
+  CHECK_THAT(seen.texts[0], Catch::Contains("node_network_up{device=\"lo\"} 0\n"));
+  CHECK_THAT(seen.texts[3], Catch::Contains("node_network_carrier{device=\"lo\"} 1\n"));
+  CHECK_THAT(seen.texts[0], Catch::Contains(down));
+  CHECK_THAT(seen.texts[1], Catch::Contains(down));
+  CHECK_THAT(seen.texts[2], Catch::Contains(down));  // kept: nothing announced
+  CHECK_THAT(seen.texts[3], Catch::Contains(up));
+}
+
 TEST_CASE(
     "Node collectors: netclass asks a driver that refused its link settings again within "
     "a minute of cycles, and never a device that is down",
@@ -794,16 +863,23 @@ TEST_CASE(
       CHECK_THAT(text, Catch::Contains("device=\"" + link.name + "\",duplex=\"\""));
     }
   }
-  // lo's driver stops answering (sysfs gives nothing): no speed, an empty duplex.
+  // lo's driver stops answering (sysfs gives nothing), unannounced by netlink: within 60
+  // cycles, no speed and an empty duplex; until then, what it last said.
   tree.write("class/net/lo/speed", "");
   tree.write("class/net/lo/duplex", "");
-  text = collectText(*netclass, paths);
+  int cycles = 0;
+  while ((text = collectText(*netclass, paths)).find(lo_speed) != std::string::npos &&
+         cycles < 200) {
+    CHECK_THAT(text, Catch::Contains("device=\"lo\",duplex=\"full\""));
+    ++cycles;
+  }
+  CHECK(cycles < 60);
   CHECK_THAT(text, !Catch::Contains("node_network_speed_bytes{device=\"lo\"}"));
   CHECK_THAT(text, Catch::Contains("device=\"lo\",duplex=\"\""));
   // It answers again: seen within 60 cycles, though lo's state did not change.
   tree.write("class/net/lo/speed", "1000\n");
   tree.write("class/net/lo/duplex", "full\n");
-  int cycles = 0;
+  cycles = 0;
   while (collectText(*netclass, paths).find(lo_speed) == std::string::npos && cycles < 200) {
     ++cycles;
   }

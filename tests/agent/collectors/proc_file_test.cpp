@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "tests/support/process.h"
 
@@ -141,4 +142,35 @@ TEST_CASE("ProcFile: a missing file is looked for again only every so many reads
   dir.write("schedstat", "version 16\n");
   REQUIRE(file.read(buf).isOk());
   CHECK(buf == "version 16\n");
+}
+
+TEST_CASE("SettingFile: a setting is read again only once its refresh period has passed",
+          "[agent][collectors]") {
+  using std::chrono::milliseconds;
+  test::TempDir dir;
+  dir.write("nf_conntrack_max", "262144\n");
+  SettingFile hourly(dir.file("nf_conntrack_max"), std::chrono::hours(1));
+  SettingFile quick(dir.file("nf_conntrack_max"), milliseconds(20));
+  std::string buf;
+  REQUIRE(hourly.read(buf).isOk());
+  CHECK(buf == "262144\n");
+  REQUIRE(quick.read(buf).isOk());
+  CHECK(buf == "262144\n");
+  // An administrator raises the limit: the kept content until the period has passed.
+  dir.write("nf_conntrack_max", "524288\n");
+  REQUIRE(hourly.read(buf).isOk());
+  CHECK(buf == "262144\n");
+  std::this_thread::sleep_for(milliseconds(30));
+  REQUIRE(quick.read(buf).isOk());
+  CHECK(buf == "524288\n");
+  CHECK(readNumber(quick, buf) == 524288);
+
+  SECTION("a missing setting is absent, with the file named, until it appears") {
+    SettingFile absent(dir.file("poolsize"), milliseconds(20));
+    const Status missing = absent.read(buf);
+    CHECK(missing.code() == StatusCode::kNotFound);
+    CHECK(missing.message().find("poolsize") != std::string::npos);
+    CHECK(buf.empty());
+    CHECK_FALSE(readNumber(absent, buf).has_value());
+  }
 }

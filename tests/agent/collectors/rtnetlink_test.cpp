@@ -4,17 +4,13 @@
 #include <net/if.h>
 
 #include <linux/if_arp.h>
-#include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <thread>
+
+#include "tests/support/network_namespace.h"
 
 using namespace vigil;
 using namespace vigil::collectors;
@@ -87,18 +83,12 @@ TEST_CASE("rtnetlink: every device's link attributes as /sys/class/net shows the
 TEST_CASE("rtnetlink: refresh dumps again only when the kernel announces a link change",
           "[agent][collectors][node]") {
   struct Seen {
-    bool isolated = false;
     std::string error;
     std::vector<bool> changed;  // per refresh
     std::vector<std::size_t> devices;
     std::vector<bool> loopback_up;
   } seen;
-  std::thread([&seen] {
-    if (::unshare(CLONE_NEWNET) != 0) {
-      seen.error = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-      return;
-    }
-    seen.isolated = true;
+  const bool isolated = test::inNewNetworkNamespace([&seen] {
     LinkDumper dumper;
     auto refresh = [&] {
       bool changed = false;
@@ -116,25 +106,13 @@ TEST_CASE("rtnetlink: refresh dumps again only when the kernel announces a link 
     };
     refresh();  // the first dump
     refresh();  // nothing changed
-    const int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ifreq req{};
-    std::strncpy(req.ifr_name, "lo", IFNAMSIZ - 1);
-    bool up = sock >= 0 && ::ioctl(sock, SIOCGIFFLAGS, &req) == 0;
-    if (up) {
-      req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
-      up = ::ioctl(sock, SIOCSIFFLAGS, &req) == 0;
-    }
-    if (!up) {
-      seen.error = std::string("bringing lo up: ") + std::strerror(errno);
-    }
-    if (sock >= 0) {
-      ::close(sock);
+    if (std::string error = test::bringLoopbackUp(); !error.empty()) {
+      seen.error = error;
     }
     refresh();  // lo came up: announced
     refresh();  // nothing since
-  }).join();
-  if (!seen.isolated) {
-    WARN("no network namespace of its own (" << seen.error << "): not tested here");
+  });
+  if (!isolated) {
     return;
   }
   INFO(seen.error);
