@@ -269,23 +269,19 @@ class NetclassCollector final : public Collector {
     // What sysfs alone shows and changes with the device's state: its flags (netlink's are
     // dev_get_flags(), another mix) and the driver's duplex and speed. As last read, reused
     // while netlink announces no change of any link (setting a flag, promiscuity, carrier and
-    // operstate changes are announced), for at most kFixedRefreshCycles cycles, since a driver
-    // may change its speed unannounced. Three system calls fewer a cycle for a device that is
-    // up, one for one that is down.
+    // operstate changes are announced), and read again with the fixed properties, since a
+    // driver may change its speed unannounced. Three system calls fewer a cycle for a device
+    // that is up, one for one that is down.
     struct Settled {
       bool valid = false;
-      int cycles = 0;
       std::optional<double> flags;
       std::optional<double> speed;
       std::string duplex;
 
-      bool holds(bool links_unchanged) {
-        return valid && links_unchanged && ++cycles < kFixedRefreshCycles;
-      }
+      bool holds(bool links_unchanged) const { return valid && links_unchanged; }
       void keep(const std::optional<double>& new_flags, const std::optional<double>& new_speed,
                 const std::string& new_duplex) {
         valid = true;
-        cycles = 0;
         flags = new_flags;
         speed = new_speed;
         duplex = new_duplex;
