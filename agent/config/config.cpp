@@ -232,7 +232,7 @@ class ConfigReader : public YamlReader {
     const std::string f = "global";
     if (!checkMap(node, f,
                   {"listen_address", "data_dir", "collection_interval", "evaluation_interval",
-                   "external_labels", "log_level", "log_format"})) {
+                   "collect_before_scrapes", "external_labels", "log_level", "log_format"})) {
       return;
     }
     if (auto n = node["listen_address"]) {
@@ -262,6 +262,11 @@ class ConfigReader : public YamlReader {
     if (auto n = node["evaluation_interval"]) {
       if (auto d = duration(n, f + ".evaluation_interval", kMinInterval, kMaxInterval)) {
         g.evaluation_interval = *d;
+      }
+    }
+    if (auto n = node["collect_before_scrapes"]) {
+      if (auto b = boolean(n, f + ".collect_before_scrapes")) {
+        g.collect_before_scrapes = *b;
       }
     }
     if (auto n = node["external_labels"]) {

@@ -28,6 +28,7 @@
 #include "logging.h"
 #include "rule_manager.h"
 #include "scheduler.h"
+#include "scrape_phase.h"
 #include "self_metrics.h"
 #include "snapshot_registry.h"
 #include "vigil/clock.h"
@@ -211,6 +212,9 @@ struct Agent::Impl {
   ExpositionRenderer render;
   SelfMetrics self_metrics;
   SnapshotRegistry snapshots;
+  // When /metrics is scraped, for the collectors to run just before
+  // (global.collect_before_scrapes).
+  std::shared_ptr<ScrapePhase> scrape_phase = std::make_shared<ScrapePhase>();
   std::atomic<std::size_t> last_body_bytes{0};  // of /metrics, uncompressed
   std::mutex kept_self_batch_mu;
   MetricBatch kept_self_batch;
@@ -407,6 +411,13 @@ struct Agent::Impl {
     if (anomaly) {
       anomaly->appendStats(self);
     }
+    const auto scrapes = scrape_phase->estimate(ScrapePhase::Clock::now());
+    self.addSingle("vigil_scrape_interval_seconds",
+                   "The interval at which /metrics is scraped, learned from the scrapes' arrivals "
+                   "(0 while they do not come at a steady interval): what the collectors run "
+                   "just before (global.collect_before_scrapes).",
+                   MetricType::kGauge,
+                   scrapes ? std::chrono::duration<double>(scrapes->period).count() : 0.0);
     // Its series are those of the last scrape until a rule, a receiver or a collector comes
     // or goes: the renderer then keeps their text.
     self.sealLayout();
@@ -534,6 +545,9 @@ Status Agent::start() {
   s.scheduler =
       std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths, *s.store,
                                            s.snapshots, s.self_metrics, s.roundHook());
+  if (s.config.global.collect_before_scrapes) {
+    s.scheduler->followScrapes(s.scrape_phase);
+  }
   s.scheduler->start();
 
   HttpServerOptions http_options;
@@ -654,6 +668,9 @@ Status Agent::reload() {
   s.scheduler =
       std::make_unique<CollectorScheduler>(std::move(entries).value(), config->paths, *s.store,
                                            s.snapshots, s.self_metrics, s.roundHook());
+  if (config->global.collect_before_scrapes) {
+    s.scheduler->followScrapes(s.scrape_phase);
+  }
   s.scheduler->start();
   setLogLevel(config->global.log_level);
   s.config = std::move(config).value();
@@ -716,7 +733,8 @@ void Agent::stop(std::chrono::milliseconds grace) {
 
 void Agent::registerRoutes(HttpServer& http) {
   Impl* impl = impl_.get();
-  http.route("/metrics", {"GET"}, [impl](const HttpRequest&, HttpResponse& res) {
+  http.route("/metrics", {"GET"}, [impl](const HttpRequest& req, HttpResponse& res) {
+    impl->scrape_phase->observe(req.client, ScrapePhase::Clock::now());
     res.body.reserve(64 * 1024);
     impl->renderMetrics(res.body);
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";

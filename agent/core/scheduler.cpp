@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "scrape_phase.h"
 #include "vigil/thread_name.h"
 
 namespace vigil {
@@ -78,6 +79,8 @@ struct Group {
   std::vector<Slot*> slots;
   std::unique_ptr<asio::steady_timer> timer;
   std::atomic<uint64_t> round{0};  // the latest round started
+  // How long its rounds take, wall time (local groups): how far ahead of a scrape they start.
+  std::chrono::nanoseconds round_duration{};
 };
 
 constexpr std::chrono::milliseconds kHandOffAfter{250};
@@ -93,6 +96,11 @@ thread_local uint64_t t_runner = 0;
 constexpr std::size_t kRecycleMaxSeries = 2048;
 // Prometheus's default --scrape.timestamp-tolerance (see State::stampFor).
 constexpr int64_t kStampToleranceMs = 2;
+// Rounds that follow a scraper (see State::nextRoundAt) start at least this long before it
+// comes, plus twice their usual duration; and may start up to kAheadSlack earlier than that
+// before they are moved (a scraper's arrivals and the rounds' durations jitter).
+constexpr std::chrono::nanoseconds kMinLead = std::chrono::milliseconds(2);
+constexpr std::chrono::nanoseconds kAheadSlack = std::chrono::milliseconds(10);
 
 int64_t toNs(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -136,7 +144,8 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   Store& store;
   SnapshotRegistry& snapshots;
   SelfMetrics& self_metrics;
-  RoundHook on_round;  // may be empty
+  RoundHook on_round;                               // may be empty
+  std::shared_ptr<const ScrapePhase> scrape_phase;  // null: rounds keep their random phase
   std::vector<std::unique_ptr<Group>> groups;
   // The watchdog: a thread asleep on a timer that is armed for the earliest moment a running
   // cycle could pass one of its limits, and disarmed when nothing runs, so that it never wakes
@@ -263,8 +272,7 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     }
     const uint64_t round = group.round.fetch_add(1) + 1;
     const auto now = Clock::now();
-    const int64_t now_tick = now < group.anchor ? -1 : (now - group.anchor) / group.interval;
-    group.timer->expires_at(group.anchor + (now_tick + 1) * group.interval);
+    group.timer->expires_at(nextRoundAt(group, now));
     auto self = shared_from_this();
     Group* g = &group;
     group.timer->async_wait([self, g](const boost::system::error_code& ec) {
@@ -276,6 +284,57 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       on_round();
     }
     runRound(group, round);
+    if (group.local) {
+      group.round_duration += (Clock::now() - now - group.round_duration) / 8;
+    }
+  }
+
+  // When `group`'s next round is due, its last having started at `now`: one interval on from
+  // its anchor's phase, or, for a local group whose interval and the followed scraper's fit
+  // (one a whole multiple of the other), from a phase that ends its rounds just before the
+  // scrapes arrive (see ScrapePhase). The anchor moves to that phase when the rounds start
+  // later than the lead before a scrape or more than kAheadSlack earlier, and the next round
+  // is then at least half an interval away, so that rounds never run back to back.
+  Clock::time_point nextRoundAt(Group& group, Clock::time_point now) {
+    // The first anchor + k * interval, for any whole k, at or after `earliest`.
+    const auto first_at_or_after = [&](Clock::time_point anchor, Clock::time_point earliest) {
+      Clock::time_point t = anchor + ((earliest - anchor) / group.interval) * group.interval;
+      return t < earliest ? t + group.interval : t;
+    };
+    const Clock::time_point regular =
+        first_at_or_after(group.anchor, now + std::chrono::nanoseconds(1));
+    if (!group.local || scrape_phase == nullptr) {
+      return regular;
+    }
+    const auto scrape = scrape_phase->estimate(now);
+    if (!scrape || !commensurate(scrape->period, group.interval)) {
+      return regular;
+    }
+    const auto lead = std::clamp<std::chrono::nanoseconds>(2 * group.round_duration + kMinLead,
+                                                           kMinLead, group.interval / 4);
+    const Clock::time_point start = scrape->next - lead;  // of a round that ends in time
+    // How long before `start` (modulo the interval) the regular rounds start.
+    auto early = (start - regular) % group.interval;
+    if (early < std::chrono::nanoseconds(0)) {
+      early += group.interval;
+    }
+    if (early <= kAheadSlack) {
+      return regular;
+    }
+    group.anchor = start;
+    return first_at_or_after(start, now + group.interval / 2);
+  }
+
+  // Whether a scrape interval and a collection interval are, within a scraper's jitter, whole
+  // multiples of one another.
+  static bool commensurate(std::chrono::nanoseconds a, std::chrono::nanoseconds b) {
+    const auto [small, big] = std::minmax(a, b);
+    if (small.count() <= 0) {
+      return false;
+    }
+    const int64_t n = (big + small / 2) / small;
+    const auto off = big - n * small;
+    return std::chrono::abs(off) <= std::max<std::chrono::nanoseconds>(small / 50, kMinLead);
   }
 
   // Runs the slots of `round` that no other thread has claimed, in order. Called by the round's
@@ -520,6 +579,10 @@ CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths pat
 }
 
 CollectorScheduler::~CollectorScheduler() { stop(std::chrono::milliseconds(1000)); }
+
+void CollectorScheduler::followScrapes(std::shared_ptr<const ScrapePhase> phase) {
+  state_->scrape_phase = std::move(phase);
+}
 
 void CollectorScheduler::start() {
   State& s = *state_;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "scrape_phase.h"
 #include "self_metrics.h"
 #include "snapshot_registry.h"
 #include "vigil/collector.h"
@@ -41,6 +42,10 @@ class CollectorScheduler {
   CollectorScheduler(const CollectorScheduler&) = delete;
   CollectorScheduler& operator=(const CollectorScheduler&) = delete;
 
+  /// Lets the rounds of the collectors that read this machine start just before the scrapes
+  /// `phase` expects (when its scrape interval and theirs fit, one a whole multiple of the
+  /// other) instead of at a random phase. Before start().
+  void followScrapes(std::shared_ptr<const ScrapePhase> phase);
   void start();
   /// Stops scheduling and waits until in-flight cycles finish or `grace` passes. Returns false
   /// when a cycle was still running; its thread is then left to finish on its own.

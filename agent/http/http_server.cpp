@@ -583,6 +583,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       req.headers[name] = std::string(field.value());
     }
     req.body = std::move(msg.body());
+    req.client = client_;
     Reply reply;
     reply.keep_alive = msg.keep_alive();
     reply.head_only = msg.method() == http::verb::head;

@@ -26,6 +26,7 @@ struct HttpRequest {
   std::string query;                           // raw, without '?'
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
+  std::string client;  // the peer's address, without its port
   std::string header(const std::string& lower_name) const;
 };
 

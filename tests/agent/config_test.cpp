@@ -63,6 +63,7 @@ TEST_CASE("Config: an empty file means every default", "[agent][config]") {
   auto r = parse("");
   REQUIRE(r.config);
   CHECK(r.config->global.listen_address.toString() == "127.0.0.1:9810");
+  CHECK(r.config->global.collect_before_scrapes);
   CHECK(r.config->collectors.size() == builtinCollectorInfo().size());
 }
 
@@ -73,6 +74,7 @@ global:
   data_dir: /tmp/vigil
   collection_interval: 1m30s
   evaluation_interval: 30s
+  collect_before_scrapes: false
   log_level: debug
   log_format: json
   external_labels:
@@ -99,6 +101,7 @@ rule_files:
   CHECK(c.global.listen_address.toString() == "[::1]:9999");
   CHECK(c.global.collection_interval == Duration{90000});
   CHECK(c.global.evaluation_interval == Duration{30000});
+  CHECK_FALSE(c.global.collect_before_scrapes);
   CHECK(c.global.log_level == LogLevel::kDebug);
   CHECK(c.global.log_format == LogFormat::kJson);
   CHECK(c.paths.procfs == "/host/proc");
@@ -138,8 +141,8 @@ TEST_CASE("Config: every error names file, line, column and field", "[agent][con
        "vigil.yaml:2:14: storage.retention: duration 10s is out of range (1m to 1y)"},
       {"unknown global key", "global:\n  scrape_interval: 15s\n",
        "vigil.yaml:2:3: global.scrape_interval: unknown key (expected one of: listen_address, "
-       "data_dir, collection_interval, evaluation_interval, external_labels, log_level, "
-       "log_format)"},
+       "data_dir, collection_interval, evaluation_interval, collect_before_scrapes, "
+       "external_labels, log_level, log_format)"},
       {"bad duration", "global:\n  collection_interval: 5 minutes\n",
        "vigil.yaml:2:24: global.collection_interval: invalid duration \"5 minutes\": unknown unit "
        "\" minutes\" (use Prometheus syntax such as 15s, 5m or 1h30m)"},

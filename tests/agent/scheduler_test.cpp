@@ -4,6 +4,7 @@
 // cycle's label sets).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <mutex>
@@ -440,4 +441,103 @@ TEST_CASE("Scheduler: cycles within 2 ms of their interval are stamped exactly o
     }
   }
   CHECK(aligned >= 1);
+}
+
+namespace {
+
+// Records when each of its cycles ran.
+class StartRecorder : public Collector {
+ public:
+  StartRecorder(std::vector<std::chrono::steady_clock::time_point>& starts, std::mutex& mu)
+      : starts_(starts), mu_(mu) {}
+  Status collect(const CollectContext&, MetricBatch& out) override {
+    {
+      std::lock_guard lock(mu_);
+      starts_.push_back(std::chrono::steady_clock::now());
+    }
+    out.addSingle("starts", "Starts.", MetricType::kGauge, 1);
+    return Status::ok();
+  }
+
+ private:
+  std::vector<std::chrono::steady_clock::time_point>& starts_;
+  std::mutex& mu_;
+};
+
+// Runs a collector every 200 ms, following a scraper that scrapes `scrapes` times every
+// `scrape_interval`, and returns when its cycles started and when the scrapes came.
+struct FollowedRun {
+  std::vector<std::chrono::steady_clock::time_point> starts;
+  std::vector<std::chrono::steady_clock::time_point> scrapes;
+};
+FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int scrapes) {
+  auto store = makeMemStore();
+  SnapshotRegistry snapshots;
+  SelfMetrics self_metrics("test", "test");
+  std::mutex mu;
+  FollowedRun run;
+  std::vector<CollectorScheduler::Entry> entries;
+  entries.push_back(entry("starts", std::make_unique<StartRecorder>(run.starts, mu)));
+  entries[0].settings.interval = 200ms;
+  entries[0].settings.timeout = 200ms;
+  auto phase = std::make_shared<ScrapePhase>();
+  CollectorScheduler scheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
+  scheduler.followScrapes(phase);
+  scheduler.start();
+  // The scrapes as /metrics reports them, at a phase of their own.
+  const auto first = std::chrono::steady_clock::now() + 50ms;
+  for (int i = 0; i < scrapes; ++i) {
+    const auto at = first + i * scrape_interval;
+    std::this_thread::sleep_until(at);
+    phase->observe("127.0.0.1", at);
+    run.scrapes.push_back(at);
+  }
+  scheduler.stop(1000ms);
+  std::lock_guard lock(mu);
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("Scheduler: rounds move to just before a steady scraper's scrapes",
+          "[agent][scheduler]") {
+  const FollowedRun run = runFollowingScrapes(200ms, 20);
+  // Once the scraper's interval is learned (seven scrapes) and the rounds moved, each starts
+  // a little before a scrape. At a random phase, one in five would start within 40 ms of one.
+  const auto learned = run.scrapes[9];
+  int checked = 0;
+  int just_before = 0;
+  for (const auto& start : run.starts) {
+    if (start < learned || start > run.scrapes.back()) {
+      continue;
+    }
+    ++checked;
+    const auto next_scrape = std::find_if(run.scrapes.begin(), run.scrapes.end(),
+                                          [&](const auto& s) { return s >= start; });
+    const auto ahead = *next_scrape - start;
+    const double ahead_ms = std::chrono::duration<double, std::milli>(ahead).count();
+    INFO("a round started " << ahead_ms << " ms before a scrape");
+    just_before += ahead <= 40ms ? 1 : 0;
+  }
+  REQUIRE(checked >= 6);
+  // One round may come late on a busy machine.
+  CHECK(just_before >= checked - 1);
+}
+
+TEST_CASE("Scheduler: rounds keep their interval when a scraper's does not fit it",
+          "[agent][scheduler]") {
+  // Scrapes every 300 ms against rounds every 200 ms: no phase puts a round before each, and
+  // the rounds are not moved back and forth chasing them.
+  const FollowedRun run = runFollowingScrapes(300ms, 14);
+  REQUIRE(run.starts.size() >= 15);
+  int moved = 0;
+  // From the second round: the first runs at once, the second at the random phase.
+  for (std::size_t i = 2; i < run.starts.size(); ++i) {
+    const auto gap = run.starts[i] - run.starts[i - 1];
+    const double gap_ms = std::chrono::duration<double, std::milli>(gap).count();
+    INFO("rounds " << gap_ms << " ms apart");
+    moved += (gap < 170ms || gap > 230ms) ? 1 : 0;
+  }
+  // A late round makes two gaps odd (a long one, then a short one).
+  CHECK(moved <= 2);
 }

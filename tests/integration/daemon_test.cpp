@@ -106,6 +106,43 @@ TEST_CASE("Daemon: /metrics serves node metrics and vigil's health, and promtool
   }
 }
 
+TEST_CASE("Daemon: once scraped at a steady interval, it collects just before each scrape",
+          "[integration][daemon]") {
+  RunningVigil vigil(R"(global:
+  collection_interval: 500ms
+)");
+  // A scraper every 500 ms over one kept-alive connection, as Prometheus scrapes; how old the
+  // time collector's reading is when each scrape is sent.
+  httplib::Client scraper = vigil.client();
+  scraper.set_keep_alive(true);
+  std::vector<double> ages;
+  std::string body;
+  const auto first = std::chrono::steady_clock::now() + 100ms;
+  for (int i = 0; i < 14; ++i) {
+    std::this_thread::sleep_until(first + i * 500ms);
+    const double sent =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto res = scraper.Get("/metrics");
+    REQUIRE(res);
+    body = res->body;
+    std::smatch m;
+    REQUIRE(std::regex_search(body, m, std::regex("\\nnode_time_seconds ([0-9.e+]+)\\n")));
+    ages.push_back(sent - std::stod(m[1]));
+  }
+  // The interval learned, as the agent reports it.
+  std::smatch interval;
+  REQUIRE(std::regex_search(body, interval,
+                            std::regex("\\nvigil_scrape_interval_seconds ([0-9.e+-]+)\\n")));
+  CHECK(std::stod(interval[1]) == Approx(0.5).margin(0.03));
+  // At a random phase a reading is up to 500 ms old, under 100 ms one time in five; once the
+  // interval is learned (seven scrapes) and the rounds moved, every one is.
+  for (std::size_t i = ages.size() - 4; i < ages.size(); ++i) {
+    INFO("scrape " << i << ": the reading was " << ages[i] * 1000 << " ms old");
+    CHECK(ages[i] >= -0.005);
+    CHECK(ages[i] < 0.1);
+  }
+}
+
 TEST_CASE("Daemon: /metrics is gzipped when the client asks, like Prometheus does",
           "[integration][daemon]") {
   RunningVigil vigil(kConfig);
