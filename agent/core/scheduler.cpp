@@ -17,6 +17,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "scrape_phase.h"
 #include "vigil/thread_name.h"
@@ -35,6 +36,10 @@ struct Slot {
   CollectorPtr collector;
   std::string source_name;  // "collector/NAME": its source in the store and its snapshot
   Store::SourceId source = 0;
+  SnapshotRegistry::SourceHandle snapshot_source;
+  // In the batch it published last; unknown (a batch published before a reload) as too many
+  // to recycle.
+  std::size_t published_series = SIZE_MAX;
   CollectorHealth health;
   Group* group = nullptr;
   // The last round of its group that this slot was claimed for: a round runs each slot once,
@@ -160,7 +165,8 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
   std::atomic<std::size_t> first_round{0};
   std::mutex mu;
   std::condition_variable idle_cv;
-  int in_flight = 0;  // guarded by mu
+  int in_flight = 0;           // guarded by mu
+  bool awaiting_idle = false;  // guarded by mu: stop() waits on idle_cv
 
   // A cycle that starts within kStampToleranceMs of one interval after the last one is stamped
   // exactly one interval after it, as Prometheus aligns its scrapes' timestamps
@@ -232,14 +238,17 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (!stopping.load()) {
       batch->sealLayout();
       store.appendBatch(slot.source, timestamp_ms, *batch);
-      auto replaced = snapshots.publish(slot.source_name, std::move(batch));
+      // Counted now, while its families are in the cache, for when it comes back.
+      const std::size_t series = batch->seriesCount();
+      auto replaced = snapshots.publish(slot.snapshot_source, std::move(batch));
+      const std::size_t replaced_series = std::exchange(slot.published_series, series);
       // Once no reader holds the batch it replaced, that batch is the collector's to reuse.
       slot.spare = nullptr;
       if (replaced.use_count() == 1) {
         auto batch_back = std::const_pointer_cast<MetricBatch>(replaced);
         if (slot.collector->takesSpareBatches()) {
           slot.spare = std::move(batch_back);
-        } else if (batch_back->seriesCount() <= kRecycleMaxSeries) {
+        } else if (replaced_series <= kRecycleMaxSeries) {
           batch_back->recycle();  // its samples freed now, not when the next cycle starts
           slot.recycled = std::move(batch_back);
         }
@@ -261,7 +270,9 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
 
     std::lock_guard lock(mu);
     --in_flight;
-    idle_cv.notify_all();
+    if (awaiting_idle) {
+      idle_cv.notify_all();
+    }
   }
 
   // Starts a round of `group`: arms the timer for the next one first, so that rounds stay on
@@ -553,6 +564,7 @@ CollectorScheduler::CollectorScheduler(std::vector<Entry> entries, HostPaths pat
     slot->collector = std::move(e.collector);
     slot->source_name = "collector/" + slot->settings.name;
     slot->source = store.registerSource(slot->source_name);
+    slot->snapshot_source = snapshots.source(slot->source_name);
     slot->health = self_metrics.collectorHealth(slot->settings.name);
     const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::max<std::chrono::nanoseconds>(slot->settings.interval, std::chrono::milliseconds(1)));
@@ -634,6 +646,7 @@ bool CollectorScheduler::stop(std::chrono::milliseconds grace) {
   {
     std::unique_lock lock(s.mu);
     s.stopping.store(true);
+    s.awaiting_idle = true;
     idle = s.idle_cv.wait_for(lock, grace, [&] { return s.in_flight == 0; });
   }
   s.stopWatchdog();
