@@ -84,8 +84,9 @@ struct Group {
   std::vector<Slot*> slots;
   std::unique_ptr<asio::steady_timer> timer;
   std::atomic<uint64_t> round{0};  // the latest round started
-  // How long its rounds take, wall time (local groups): how far ahead of a scrape they start.
-  std::chrono::nanoseconds round_duration{};
+  // How long its rounds take, wall time, in ns (local groups): how far ahead of a scrape they
+  // start. Atomic: a local runner the watchdog replaced may still be finishing a round.
+  std::atomic<int64_t> round_ns{0};
 };
 
 constexpr std::chrono::milliseconds kHandOffAfter{250};
@@ -295,8 +296,11 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
       on_round();
     }
     runRound(group, round);
-    if (group.local) {
-      group.round_duration += (Clock::now() - now - group.round_duration) / 8;
+    // A round that hung its runner (replaced meanwhile) says nothing about the usual ones.
+    if (group.local && t_runner == runner_generation.load()) {
+      const int64_t took = std::chrono::nanoseconds(Clock::now() - now).count();
+      const int64_t usual = group.round_ns.load(std::memory_order_relaxed);
+      group.round_ns.store(usual + (took - usual) / 8, std::memory_order_relaxed);
     }
   }
 
@@ -321,8 +325,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (!scrape || !commensurate(scrape->period, group.interval)) {
       return regular;
     }
-    const auto lead = std::clamp<std::chrono::nanoseconds>(2 * group.round_duration + kMinLead,
-                                                           kMinLead, group.interval / 4);
+    const auto usual_round =
+        std::chrono::nanoseconds(group.round_ns.load(std::memory_order_relaxed));
+    const auto lead = std::clamp<std::chrono::nanoseconds>(2 * usual_round + kMinLead, kMinLead,
+                                                           group.interval / 4);
     const Clock::time_point start = scrape->next - lead;  // of a round that ends in time
     // How long before `start` (modulo the interval) the regular rounds start.
     auto early = (start - regular) % group.interval;
