@@ -344,8 +344,14 @@ struct Agent::Impl {
     }
   }
 
-  CollectorScheduler::RoundHook roundHook() {
-    return [this] { checkClock(); };
+  // The collectors of `c` scheduled and started, in place of any before.
+  void startCollectors(std::vector<CollectorScheduler::Entry> entries, const Config& c) {
+    scheduler = std::make_unique<CollectorScheduler>(std::move(entries), c.paths, *store, snapshots,
+                                                     self_metrics, [this] { checkClock(); });
+    if (c.global.collect_before_scrapes) {
+      scheduler->followScrapes(scrape_phase);
+    }
+    scheduler->start();
   }
 
   void maintenanceLoop() {
@@ -542,13 +548,7 @@ Status Agent::start() {
                                     [impl = impl_.get()] { return impl->metricMetadata(); });
     s.configureRemoteWrite(s.config);
   }
-  s.scheduler =
-      std::make_unique<CollectorScheduler>(std::move(entries).value(), s.config.paths, *s.store,
-                                           s.snapshots, s.self_metrics, s.roundHook());
-  if (s.config.global.collect_before_scrapes) {
-    s.scheduler->followScrapes(s.scrape_phase);
-  }
-  s.scheduler->start();
+  s.startCollectors(std::move(entries).value(), s.config);
 
   HttpServerOptions http_options;
   http_options.address = s.config.global.listen_address;
@@ -665,13 +665,7 @@ Status Agent::reload() {
     }
   }
   s.store->setLimits(config->storage.retention, config->storage.memory_budget_bytes);
-  s.scheduler =
-      std::make_unique<CollectorScheduler>(std::move(entries).value(), config->paths, *s.store,
-                                           s.snapshots, s.self_metrics, s.roundHook());
-  if (config->global.collect_before_scrapes) {
-    s.scheduler->followScrapes(s.scrape_phase);
-  }
-  s.scheduler->start();
+  s.startCollectors(std::move(entries).value(), *config);
   setLogLevel(config->global.log_level);
   s.config = std::move(config).value();
   s.self_metrics.configReload(true, unixNow());
