@@ -21,6 +21,15 @@ void scrapes(ScrapePhase& phase, const char* client, Clock::time_point first,
   }
 }
 
+// Seven scrapes a second apart from `first`, each `even` late when its index is even and `odd`
+// late when odd: a scraper whose arrivals alternate between two phases.
+void alternating(ScrapePhase& phase, Clock::time_point first, std::chrono::nanoseconds even,
+                 std::chrono::nanoseconds odd) {
+  for (int i = 0; i < 7; ++i) {
+    phase.observe("a", first + i * 1s + (i % 2 == 1 ? odd : even));
+  }
+}
+
 }  // namespace
 
 TEST_CASE("ScrapePhase: a steady scraper's next scrape", "[agent][scrape_phase]") {
@@ -69,18 +78,14 @@ TEST_CASE("ScrapePhase: irregular scrapes give no estimate", "[agent][scrape_pha
 TEST_CASE("ScrapePhase: jittered arrivals give the earliest phase", "[agent][scrape_phase]") {
   // A scraper that scrapes another target first every other time comes 13 ms later then.
   ScrapePhase phase;
-  for (int i = 0; i < 7; ++i) {
-    phase.observe("a", kStart + i * 1s + (i % 2 == 1 ? 13ms : 0ms));
-  }
+  alternating(phase, kStart, 0ms, 13ms);
   const auto e = phase.estimate(kStart + 6s + 100ms);
   REQUIRE(e);
   CHECK(e->period == 1s);
   CHECK(e->next == kStart + 7s);
   // Across the interval's wrap: arrivals just before and just after a whole second.
   ScrapePhase wrapped;
-  for (int i = 0; i < 7; ++i) {
-    wrapped.observe("a", kStart + i * 1s + (i % 2 == 1 ? 995ms : 1005ms));
-  }
+  alternating(wrapped, kStart, 1005ms, 995ms);
   const auto w = wrapped.estimate(kStart + 7s + 500ms);
   REQUIRE(w);
   CHECK(w->period == 1s);
