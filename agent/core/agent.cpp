@@ -212,7 +212,7 @@ struct Agent::Impl {
   ExpositionRenderer render;
   SelfMetrics self_metrics;
   SnapshotRegistry snapshots;
-  // When /metrics is scraped, for the collectors to run just before
+  // When /metrics is scraped, for the collectors' rounds to fall on
   // (global.collect_before_scrapes).
   std::shared_ptr<ScrapePhase> scrape_phase = std::make_shared<ScrapePhase>();
   std::atomic<std::size_t> last_body_bytes{0};  // of /metrics, uncompressed
@@ -223,7 +223,10 @@ struct Agent::Impl {
 
   std::mutex mu;  // serialises reloads against each other and against stop
   Config config;
-  std::unique_ptr<CollectorScheduler> scheduler;
+  std::shared_ptr<CollectorScheduler> scheduler;
+  // The scheduler whose rounds the followed scraper's scrapes run (global.collect_before_scrapes),
+  // read by the /metrics route without the agent's lock, which a reload holds for long.
+  std::atomic<std::shared_ptr<CollectorScheduler>> scrape_scheduler;
   std::unique_ptr<RuleManager> rules;
   std::unique_ptr<AlertingService> alerting;
   std::unique_ptr<AnomalyService> anomaly;
@@ -346,12 +349,22 @@ struct Agent::Impl {
 
   // The collectors of `c` scheduled and started, in place of any before.
   void startCollectors(std::vector<CollectorScheduler::Entry> entries, const Config& c) {
-    scheduler = std::make_unique<CollectorScheduler>(std::move(entries), c.paths, *store, snapshots,
+    scheduler = std::make_shared<CollectorScheduler>(std::move(entries), c.paths, *store, snapshots,
                                                      self_metrics, [this] { checkClock(); });
     if (c.global.collect_before_scrapes) {
       scheduler->followScrapes(scrape_phase);
     }
     scheduler->start();
+    scrape_scheduler.store(c.global.collect_before_scrapes ? scheduler : nullptr);
+  }
+
+  // A scrape of /metrics from `client` arrived: the collectors' rounds due on it run first.
+  void scrapeArrived(std::string_view client) {
+    if (scrape_phase->observe(client, ScrapePhase::Clock::now())) {
+      if (const auto followed = scrape_scheduler.load()) {
+        followed->scrapeArrived();
+      }
+    }
   }
 
   void maintenanceLoop() {
@@ -420,8 +433,8 @@ struct Agent::Impl {
     const auto scrapes = scrape_phase->estimate(ScrapePhase::Clock::now());
     self.addSingle("vigil_scrape_interval_seconds",
                    "The interval at which /metrics is scraped, learned from the scrapes' arrivals "
-                   "(0 while they do not come at a steady interval): what the collectors run "
-                   "just before (global.collect_before_scrapes).",
+                   "(0 while they do not come at a steady interval): what the collectors' rounds "
+                   "fall on (global.collect_before_scrapes).",
                    MetricType::kGauge,
                    scrapes ? std::chrono::duration<double>(scrapes->period).count() : 0.0);
     // Its series are those of the last scrape until a rule, a receiver or a collector comes
@@ -561,6 +574,7 @@ Status Agent::start() {
   http->setAccessPolicy(accessPolicy(s.config.web));
   registerRoutes(*http);
   if (Status st = http->start(); !st.isOk()) {
+    s.scrape_scheduler.store(nullptr);
     s.scheduler->stop(std::chrono::milliseconds(500));
     s.scheduler.reset();
     return st;
@@ -676,11 +690,12 @@ Status Agent::reload() {
 void Agent::stop(std::chrono::milliseconds grace) {
   Impl& s = *impl_;
   std::unique_ptr<HttpServer> http;
-  std::unique_ptr<CollectorScheduler> scheduler;
+  std::shared_ptr<CollectorScheduler> scheduler;
   std::unique_ptr<RuleManager> rules;
   {
     std::lock_guard lock(s.mu);
     http = std::move(s.http);
+    s.scrape_scheduler.store(nullptr);
     scheduler = std::move(s.scheduler);
     rules = std::move(s.rules);
   }
@@ -728,7 +743,7 @@ void Agent::stop(std::chrono::milliseconds grace) {
 void Agent::registerRoutes(HttpServer& http) {
   Impl* impl = impl_.get();
   http.route("/metrics", {"GET"}, [impl](const HttpRequest& req, HttpResponse& res) {
-    impl->scrape_phase->observe(req.client, ScrapePhase::Clock::now());
+    impl->scrapeArrived(req.client);
     res.body.reserve(64 * 1024);
     impl->renderMetrics(res.body);
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";

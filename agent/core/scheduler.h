@@ -42,10 +42,15 @@ class CollectorScheduler {
   CollectorScheduler(const CollectorScheduler&) = delete;
   CollectorScheduler& operator=(const CollectorScheduler&) = delete;
 
-  /// Lets the rounds of the collectors that read this machine start just before the scrapes
-  /// `phase` expects (when its scrape interval and theirs fit, one a whole multiple of the
-  /// other) instead of at a random phase. Before start().
+  /// Lets the rounds of the collectors that read this machine fall on the scrapes `phase`
+  /// expects (when its scrape interval and theirs fit, one a whole multiple of the other)
+  /// instead of at a random phase, to be run by scrapeArrived(). Before start().
   void followScrapes(std::shared_ptr<const ScrapePhase> phase);
+  /// A scrape of the scraper `phase` follows arrived: runs, on this thread, the rounds due on
+  /// it, so that the scrape gets samples taken as it came. A round of local collectors takes
+  /// about a millisecond; should one of them hang, the rest of the round is handed on after
+  /// 250 ms as on the collecting thread, but this thread waits for the hung one.
+  void scrapeArrived();
   void start();
   /// Stops scheduling and waits until in-flight cycles finish or `grace` passes. Returns false
   /// when a cycle was still running; its thread is then left to finish on its own.

@@ -37,19 +37,19 @@ std::optional<nanoseconds> steadyPeriod(const std::vector<ScrapePhase::Clock::ti
 
 }  // namespace
 
-void ScrapePhase::observe(std::string_view client, Clock::time_point at) {
+bool ScrapePhase::observe(std::string_view client, Clock::time_point at) {
   std::lock_guard lock(mu_);
   if (client != client_) {
     const auto period = steadyPeriod(arrivals_);
     const nanoseconds gone = period ? 3 * *period : kUnknownPeriodGone;
     if (!arrivals_.empty() && at - arrivals_.back() < gone) {
-      return;  // another scraper's, while the followed one still comes
+      return false;  // another scraper's, while the followed one still comes
     }
     client_.assign(client);
     arrivals_.clear();
   }
   if (!arrivals_.empty() && at - arrivals_.back() < kSameScrape) {
-    return;
+    return false;
   }
   if (!arrivals_.empty() && at < arrivals_.back()) {
     arrivals_.clear();  // out of order: start again rather than learn a negative gap
@@ -58,6 +58,7 @@ void ScrapePhase::observe(std::string_view client, Clock::time_point at) {
     arrivals_.erase(arrivals_.begin());
   }
   arrivals_.push_back(at);
+  return true;
 }
 
 std::optional<ScrapePhase::Estimate> ScrapePhase::estimate(Clock::time_point now) const {

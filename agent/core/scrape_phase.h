@@ -1,9 +1,9 @@
 #pragma once
 // When the next scrape of /metrics is due, learned from when the last ones came, so that the
-// collectors can run just before it (see CollectorScheduler::followScrapes). A scraper such as
-// Prometheus comes at a steady interval and phase; collecting a moment before it arrives gives
-// it samples a few milliseconds old instead of up to an interval old (15 s with the default
-// collection interval), as fresh as node_exporter's, which collects on the scrape.
+// collectors' rounds can fall on it (see CollectorScheduler::followScrapes). A scraper such as
+// Prometheus comes at a steady interval and phase; collecting as it arrives gives it samples
+// taken then instead of up to an interval old (15 s with the default collection interval), as
+// node_exporter does.
 //
 // Pure bookkeeping on the times it is given, safe to call from several threads.
 #include <chrono>
@@ -29,7 +29,8 @@ class ScrapePhase {
   /// A scrape of /metrics from `client` (its address) arrived at `at`. One scraper is followed:
   /// the first seen, until it has not come for three of its intervals (a minute before it has
   /// one), so that a second Prometheus of an HA pair or a person with curl does not blur it.
-  void observe(std::string_view client, Clock::time_point at);
+  /// True when it is the followed scraper's next scrape (not a repeat within 50 ms of its last).
+  bool observe(std::string_view client, Clock::time_point at);
 
   /// When the followed scraper comes next after `now`, once its last kArrivals scrapes came at
   /// a steady interval (each gap within 5 % of their mean, or 20 ms) of at least 100 ms;

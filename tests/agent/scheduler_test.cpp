@@ -449,34 +449,41 @@ namespace {
 // Records when each of its cycles ran.
 class StartRecorder : public Collector {
  public:
-  StartRecorder(std::vector<std::chrono::steady_clock::time_point>& starts, std::mutex& mu)
-      : starts_(starts), mu_(mu) {}
+  struct Start {
+    std::chrono::steady_clock::time_point at;
+    std::thread::id thread;
+  };
+  StartRecorder(std::vector<Start>& starts, std::mutex& mu) : starts_(starts), mu_(mu) {}
   Status collect(const CollectContext&, MetricBatch& out) override {
     {
       std::lock_guard lock(mu_);
-      starts_.push_back(std::chrono::steady_clock::now());
+      starts_.push_back({std::chrono::steady_clock::now(), std::this_thread::get_id()});
     }
     out.addSingle("starts", "Starts.", MetricType::kGauge, 1);
     return Status::ok();
   }
 
  private:
-  std::vector<std::chrono::steady_clock::time_point>& starts_;
+  std::vector<Start>& starts_;
   std::mutex& mu_;
 };
 
-// Runs a collector every 200 ms, following a scraper that scrapes `scrapes` times every
-// `scrape_interval`, and returns when its cycles started and when the scrapes came.
+// A collector every 200 ms that follows a scraper, which scrapes `scrapes` times every
+// `scrape_interval` and then stops, and, when `serve`, runs the rounds due on its scrapes as
+// /metrics does; then `after` more of the collector's rounds.
 struct FollowedRun {
-  std::vector<std::chrono::steady_clock::time_point> starts;
+  std::vector<StartRecorder::Start> starts;
   std::vector<std::chrono::steady_clock::time_point> scrapes;
+  std::thread::id scraper;
 };
-FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int scrapes) {
+FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int scrapes, bool serve,
+                                std::chrono::milliseconds after = 0ms) {
   auto store = makeMemStore();
   SnapshotRegistry snapshots;
   SelfMetrics self_metrics("test", "test");
   std::mutex mu;
   FollowedRun run;
+  run.scraper = std::this_thread::get_id();
   std::vector<CollectorScheduler::Entry> entries;
   entries.push_back(entry("starts", std::make_unique<StartRecorder>(run.starts, mu)));
   entries[0].settings.interval = 200ms;
@@ -490,9 +497,12 @@ FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int s
   for (int i = 0; i < scrapes; ++i) {
     const auto at = first + i * scrape_interval;
     std::this_thread::sleep_until(at);
-    phase->observe("127.0.0.1", at);
+    if (phase->observe("127.0.0.1", at) && serve) {
+      scheduler.scrapeArrived();
+    }
     run.scrapes.push_back(at);
   }
+  std::this_thread::sleep_for(after);
   scheduler.stop(1000ms);
   std::lock_guard lock(mu);
   return run;
@@ -500,46 +510,68 @@ FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int s
 
 }  // namespace
 
-TEST_CASE("Scheduler: rounds move to just before a steady scraper's scrapes",
+TEST_CASE("Scheduler: a steady scraper's scrapes run the rounds that fall on them",
           "[agent][scheduler]") {
-  const FollowedRun run = runFollowingScrapes(200ms, 20);
-  // Once the scraper's interval is learned (seven scrapes) and the rounds moved, each starts
-  // a little before a scrape: by twice a round's usual duration and 2 ms, at most a quarter of
-  // the interval (a slow build's rounds are slow), and up to 10 ms earlier, so at most 60 ms
-  // here; on a loaded machine (a sanitizer build beside others) a timer may fire a few
-  // milliseconds late, so a round up to 10 ms after a scrape counts too. At a random phase,
-  // about a third would.
+  const FollowedRun run = runFollowingScrapes(200ms, 20, true);
+  // Once the scraper's interval is learned (seven scrapes) and the rounds moved onto its phase,
+  // each round runs as a scrape arrives, on the thread that serves it: one wake-up a round, and
+  // samples taken as the scrape came.
   const auto learned = run.scrapes[9];
   int checked = 0;
-  int just_before = 0;
-  std::string aheads;
+  int on_scrape = 0;
+  std::string afters;
   for (const auto& start : run.starts) {
-    if (start < learned || start > run.scrapes.back()) {
+    if (start.at < learned || start.at > run.scrapes.back()) {
       continue;
     }
     ++checked;
-    const auto next_scrape = std::find_if(run.scrapes.begin(), run.scrapes.end(),
-                                          [&](const auto& s) { return s + 10ms >= start; });
-    const auto ahead = *next_scrape - start;  // negative: after the scrape
-    aheads += std::to_string(std::chrono::duration<double, std::milli>(ahead).count()) + " ";
-    just_before += ahead <= 60ms && ahead >= -10ms ? 1 : 0;
+    const auto scrape = std::find_if(run.scrapes.rbegin(), run.scrapes.rend(),
+                                     [&](const auto& s) { return s <= start.at; });
+    const auto after = start.at - *scrape;
+    afters += std::to_string(std::chrono::duration<double, std::milli>(after).count()) +
+              (start.thread == run.scraper ? " " : " (timer) ");
+    on_scrape += start.thread == run.scraper && after <= 10ms ? 1 : 0;
   }
-  INFO("rounds started these many ms before the next scrape: " << aheads);
-  REQUIRE(checked >= 6);
-  // One round may come late on a busy machine.
-  CHECK(just_before >= checked - 1);
+  INFO("rounds started these many ms after the last scrape: " << afters);
+  REQUIRE(checked >= 8);
+  // A scrape that comes late on a busy machine leaves its round to the timer.
+  CHECK(on_scrape >= checked - 1);
+}
+
+TEST_CASE("Scheduler: a round left for a scrape runs on its timer when the scrape does not come",
+          "[agent][scheduler]") {
+  // The scrapes come at a steady interval but /metrics is never served (or the scraper stops
+  // after the last one): the rounds still run, each at most a little after its time.
+  const FollowedRun run = runFollowingScrapes(200ms, 14, false, 1000ms);
+  std::string gaps;
+  int off = 0;
+  int counted = 0;
+  for (std::size_t i = 2; i < run.starts.size(); ++i) {
+    REQUIRE(run.starts[i].thread != run.scraper);
+    const auto gap = run.starts[i].at - run.starts[i - 1].at;
+    gaps += std::to_string(std::chrono::duration<double, std::milli>(gap).count()) + " ";
+    ++counted;
+    // Moved once onto the scrapes' phase (at least half an interval on), and a late timer
+    // makes a long gap, then a short one.
+    off += (gap < 170ms || gap > 260ms) ? 1 : 0;
+  }
+  INFO("rounds these many ms apart: " << gaps);
+  // 50 ms + 13 scrapes * 200 ms + 1 s of rounds every 200 ms.
+  CHECK(counted >= 14);
+  CHECK(off <= 3);
 }
 
 TEST_CASE("Scheduler: rounds keep their interval when a scraper's does not fit it",
           "[agent][scheduler]") {
   // Scrapes every 300 ms against rounds every 200 ms: no phase puts a round before each, and
   // the rounds are not moved back and forth chasing them.
-  const FollowedRun run = runFollowingScrapes(300ms, 14);
+  const FollowedRun run = runFollowingScrapes(300ms, 14, true);
   REQUIRE(run.starts.size() >= 15);
   int moved = 0;
   // From the second round: the first runs at once, the second at the random phase.
   for (std::size_t i = 2; i < run.starts.size(); ++i) {
-    const auto gap = run.starts[i] - run.starts[i - 1];
+    REQUIRE(run.starts[i].thread != run.scraper);
+    const auto gap = run.starts[i].at - run.starts[i - 1].at;
     const double gap_ms = std::chrono::duration<double, std::milli>(gap).count();
     INFO("rounds " << gap_ms << " ms apart");
     moved += (gap < 170ms || gap > 230ms) ? 1 : 0;

@@ -1,5 +1,5 @@
 // When the next scrape comes, learned from the last ones: what the collectors' rounds are
-// moved to run just before.
+// moved onto.
 #include <catch2/catch.hpp>
 
 #include "agent/core/scrape_phase.h"
@@ -95,12 +95,14 @@ TEST_CASE("ScrapePhase: jittered arrivals give the earliest phase", "[agent][scr
 TEST_CASE("ScrapePhase: one scraper is followed, another only once it is gone",
           "[agent][scrape_phase]") {
   ScrapePhase phase;
+  // Only the followed scraper's scrapes run the collectors' rounds (see
+  // CollectorScheduler::scrapeArrived).
   for (int i = 0; i < 8; ++i) {
-    phase.observe("10.0.0.1", kStart + i * 10s);
+    CHECK(phase.observe("10.0.0.1", kStart + i * 10s));
     // A second Prometheus of an HA pair, at another phase, and a person with curl.
-    phase.observe("10.0.0.2", kStart + i * 10s + 4s);
+    CHECK_FALSE(phase.observe("10.0.0.2", kStart + i * 10s + 4s));
     if (i == 3) {
-      phase.observe("127.0.0.1", kStart + i * 10s + 7s);
+      CHECK_FALSE(phase.observe("127.0.0.1", kStart + i * 10s + 7s));
     }
   }
   auto e = phase.estimate(kStart + 75s);
@@ -109,7 +111,7 @@ TEST_CASE("ScrapePhase: one scraper is followed, another only once it is gone",
   // The first stops; after three of its intervals (at 104 s) the second is followed from
   // scratch, with seven arrivals of its own to learn from.
   for (int i = 8; i < 16; ++i) {
-    phase.observe("10.0.0.2", kStart + i * 10s + 4s);
+    CHECK(phase.observe("10.0.0.2", kStart + i * 10s + 4s) == (i >= 10));
   }
   CHECK_FALSE(phase.estimate(kStart + 155s));
   phase.observe("10.0.0.2", kStart + 164s);
@@ -121,8 +123,9 @@ TEST_CASE("ScrapePhase: one scraper is followed, another only once it is gone",
 TEST_CASE("ScrapePhase: requests a moment apart are one scrape", "[agent][scrape_phase]") {
   ScrapePhase phase;
   for (int i = 0; i < 7; ++i) {
-    phase.observe("a", kStart + i * 1s);
-    phase.observe("a", kStart + i * 1s + 20ms);  // the same scraper asking again at once
+    CHECK(phase.observe("a", kStart + i * 1s));
+    // The same scraper asking again at once.
+    CHECK_FALSE(phase.observe("a", kStart + i * 1s + 20ms));
   }
   const auto e = phase.estimate(kStart + 6s + 100ms);
   REQUIRE(e);

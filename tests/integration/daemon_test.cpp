@@ -106,41 +106,55 @@ TEST_CASE("Daemon: /metrics serves node metrics and vigil's health, and promtool
   }
 }
 
-TEST_CASE("Daemon: once scraped at a steady interval, it collects just before each scrape",
+TEST_CASE("Daemon: once scraped at a steady interval, it collects as each scrape arrives",
           "[integration][daemon]") {
   RunningVigil vigil(R"(global:
   collection_interval: 500ms
 )");
-  // A scraper every 500 ms over one kept-alive connection, as Prometheus scrapes; how old the
-  // time collector's reading is when each scrape is sent.
+  // A scraper every 500 ms over one kept-alive connection, as Prometheus scrapes; when the
+  // time collector read the clock, against when each scrape was sent and answered.
   httplib::Client scraper = vigil.client();
   scraper.set_keep_alive(true);
-  std::vector<double> ages;
+  struct Reading {
+    double sent, read, answered;
+  };
+  std::vector<Reading> readings;
   std::string body;
+  const auto unix_now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   const auto first = std::chrono::steady_clock::now() + 100ms;
   for (int i = 0; i < 14; ++i) {
     std::this_thread::sleep_until(first + i * 500ms);
-    const double sent =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double sent = unix_now();
     auto res = scraper.Get("/metrics");
     REQUIRE(res);
+    const double answered = unix_now();
     body = res->body;
     std::smatch m;
     REQUIRE(std::regex_search(body, m, std::regex("\\nnode_time_seconds ([0-9.e+]+)\\n")));
-    ages.push_back(sent - std::stod(m[1]));
+    readings.push_back({sent, std::stod(m[1]), answered});
   }
   // The interval learned, as the agent reports it.
   std::smatch interval;
   REQUIRE(std::regex_search(body, interval,
                             std::regex("\\nvigil_scrape_interval_seconds ([0-9.e+-]+)\\n")));
   CHECK(std::stod(interval[1]) == Approx(0.5).margin(0.03));
-  // At a random phase a reading is up to 500 ms old, under 100 ms one time in five; once the
-  // interval is learned (seven scrapes) and the rounds moved, every one is.
-  for (std::size_t i = ages.size() - 4; i < ages.size(); ++i) {
-    INFO("scrape " << i << ": the reading was " << ages[i] * 1000 << " ms old");
-    CHECK(ages[i] >= -0.005);
-    CHECK(ages[i] < 0.1);
+  // At a random phase a reading is up to 500 ms old, under 100 ms one time in five. Once the
+  // interval is learned (seven scrapes) and the rounds moved onto the scrapes, each is taken
+  // while its scrape is served; a scrape that comes late on a busy machine finds its round
+  // run by the timer a moment before.
+  int during = 0;
+  for (std::size_t i = readings.size() - 4; i < readings.size(); ++i) {
+    const Reading& r = readings[i];
+    INFO("scrape " << i << ": read " << (r.read - r.sent) * 1000 << " ms after it was sent, "
+                   << (r.answered - r.sent) * 1000 << " ms to answer");
+    CHECK(r.read <= r.answered + 0.002);
+    CHECK(r.sent - r.read < 0.1);
+    during += r.read >= r.sent - 0.002 ? 1 : 0;
   }
+  CHECK(during >= 3);
 }
 
 TEST_CASE("Daemon: /metrics is gzipped when the client asks, like Prometheus does",

@@ -38,8 +38,8 @@ struct GlobalConfig {
   std::string data_dir = "data";
   Duration collection_interval{15000};
   Duration evaluation_interval{15000};
-  /// The collectors that read this machine run just before /metrics is scraped, once the
-  /// scrapes come at a steady interval that fits theirs (see ScrapePhase).
+  /// The collectors that read this machine run as /metrics is scraped, once the scrapes come
+  /// at a steady interval that fits theirs (see ScrapePhase).
   bool collect_before_scrapes = true;
   std::map<std::string, std::string> external_labels;
   LogLevel log_level = LogLevel::kInfo;
