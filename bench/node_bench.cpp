@@ -4,10 +4,13 @@
 //
 // Both exporters run at once for SECONDS (default 60) and are scraped in turn once a second
 // over kept-alive connections, as Prometheus does, so that the machine's noise falls on both
-// alike; vigil collects once a second too, so both do one collection per scrape. The time is
-// cut into N parts (default 4), each with both started afresh (see measureInParts), and the
-// ratio of each part and their median are printed beside the whole's. vigil runs node_exporter's
-// collectors only (the same collectors); then, alone, with its container collector too. Reported:
+// alike; vigil collects once a second too, so both do one collection per scrape. Each run
+// scrapes both for 10 s first, unmeasured, long enough for vigil to have moved its collection
+// onto the scrapes (global.collect_before_scrapes), as it has at any time but a restart's first
+// seconds under a real Prometheus. The time is cut into N parts (default 4), each with both
+// started afresh (see measureInParts), and the ratio of each part and their median are printed
+// beside the whole's. vigil runs node_exporter's collectors only (the same collectors); then,
+// alone, with its container collector too. Reported:
 // CPU time per scrape and per series (the process's CPU clock), scrape latency p50/p99, series per
 // scrape, RSS at the end, and vigil's CPU per scrape split by thread: its collection loop, its
 // HTTP threads (rendering and serving /metrics) and the rest. Then vigil with node and
@@ -106,6 +109,9 @@ std::size_t scrapeOrder(int round, std::size_t turn, std::size_t targets) {
   return (static_cast<std::size_t>(round) + turn) % targets;
 }
 
+// How long every target is scraped, unmeasured, before the measured scrapes (see measure).
+constexpr int kWarmUpSeconds = 10;
+
 // Scrapes every target `rate` times a second, in turn, for `seconds`: running at once, they
 // share whatever else the machine does in that time, which over minutes varies by more than the
 // differences measured here.
@@ -135,26 +141,35 @@ std::vector<Result> measure(const std::vector<Target>& targets, int seconds, int
                                " never answered /metrics in 5 s; it wrote:\n" + output);
     }
   }
-  std::this_thread::sleep_for(std::chrono::seconds(2));
   std::vector<std::vector<double>> latencies(targets.size());
   std::vector<double> series(targets.size(), 0);
   std::vector<double> cpu_before;
   std::vector<std::map<std::string, double>> threads_before;
-  for (const Target& t : targets) {
-    cpu_before.push_back(vigil::test::processCpuSeconds(t.pid));
-    threads_before.push_back(threadCpuSeconds(t.pid));
-  }
+  // Scraped alike, unmeasured, for kWarmUpSeconds first: long enough for a vigil to learn the
+  // scrape interval and move its rounds onto the scrapes (seven arrivals;
+  // global.collect_before_scrapes), as it has a minute into a Prometheus's scrapes, which go on
+  // for days.
+  const int warm_up = kWarmUpSeconds * rate;
   const int scrapes = std::max(seconds * rate, 1);
   auto next = Clock::now();
-  for (int i = 0; i < scrapes; ++i) {
+  for (int i = -warm_up; i < scrapes; ++i) {
+    if (i == 0) {
+      for (const Target& t : targets) {
+        cpu_before.push_back(vigil::test::processCpuSeconds(t.pid));
+        threads_before.push_back(threadCpuSeconds(t.pid));
+      }
+    }
     next += std::chrono::microseconds(1'000'000 / rate);
     std::this_thread::sleep_until(next);
     for (std::size_t turn = 0; turn < targets.size(); ++turn) {
-      const std::size_t k = scrapeOrder(i, turn, targets.size());
+      const std::size_t k = scrapeOrder(i + warm_up, turn, targets.size());
       const auto start = Clock::now();
       auto r = clients[k]->Get("/metrics", {{"Accept-Encoding", "gzip"}});
-      latencies[k].push_back(
-          std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      const double took = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      if (i < 0) {
+        continue;
+      }
+      latencies[k].push_back(took);
       if (r) {
         std::size_t samples = 0;
         std::istringstream lines(r->body);
