@@ -388,8 +388,10 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (std::chrono::abs(centred(group.due - scrape->next, scrape->period)) <= kOnScrapeSlack) {
       group.on_scrape = true;
       // A scraper's arrivals jitter by up to a twentieth of its interval (see ScrapePhase).
-      group.armed = group.due + std::clamp<std::chrono::nanoseconds>(
-                                    scrape->period / 10, kOnScrapeSlack, group.interval / 4);
+      group.armed =
+          group.due + std::clamp<std::chrono::nanoseconds>(
+                          scrape->period / 10, kOnScrapeSlack,
+                          std::max<std::chrono::nanoseconds>(kOnScrapeSlack, group.interval / 4));
     }
   }
 

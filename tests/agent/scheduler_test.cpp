@@ -468,16 +468,17 @@ class StartRecorder : public Collector {
   std::mutex& mu_;
 };
 
-// A collector every 200 ms that follows a scraper, which scrapes `scrapes` times every
-// `scrape_interval` and then stops, and, when `serve`, runs the rounds due on its scrapes as
-// /metrics does; then `after` more of the collector's rounds.
+// A collector every `interval` (200 ms) that follows a scraper, which scrapes `scrapes` times
+// every `scrape_interval` and then stops, and, when `serve`, runs the rounds due on its scrapes
+// as /metrics does; then `after` more of the collector's rounds.
 struct FollowedRun {
   std::vector<StartRecorder::Start> starts;
   std::vector<std::chrono::steady_clock::time_point> scrapes;
   std::thread::id scraper;
 };
 FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int scrapes, bool serve,
-                                std::chrono::milliseconds after = 0ms) {
+                                std::chrono::milliseconds after = 0ms,
+                                std::chrono::milliseconds interval = 200ms) {
   auto store = makeMemStore();
   SnapshotRegistry snapshots;
   SelfMetrics self_metrics("test", "test");
@@ -486,8 +487,8 @@ FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int s
   run.scraper = std::this_thread::get_id();
   std::vector<CollectorScheduler::Entry> entries;
   entries.push_back(entry("starts", std::make_unique<StartRecorder>(run.starts, mu)));
-  entries[0].settings.interval = 200ms;
-  entries[0].settings.timeout = 200ms;
+  entries[0].settings.interval = interval;
+  entries[0].settings.timeout = interval;
   auto phase = std::make_shared<ScrapePhase>();
   CollectorScheduler scheduler(std::move(entries), HostPaths{}, *store, snapshots, self_metrics);
   scheduler.followScrapes(phase);
@@ -536,6 +537,33 @@ TEST_CASE("Scheduler: a steady scraper's scrapes run the rounds that fall on the
   REQUIRE(checked >= 8);
   // A scrape that comes late on a busy machine leaves its round to the timer.
   CHECK(on_scrape >= checked - 1);
+}
+
+TEST_CASE("Scheduler: rounds between a scraper's scrapes stay on the timer", "[agent][scheduler]") {
+  // Rounds every 100 ms against scrapes every 200 ms: every other round falls on a scrape and
+  // runs on it; the ones between run on the collecting thread's timer.
+  const FollowedRun run = runFollowingScrapes(200ms, 20, true, 0ms, 100ms);
+  const auto from = run.scrapes[9];
+  const auto to = run.scrapes.back();
+  int on_scrapes = 0;
+  int between = 0;
+  std::string starts;
+  for (const auto& start : run.starts) {
+    if (start.at < from || start.at > to) {
+      continue;
+    }
+    const auto scrape = std::find_if(run.scrapes.rbegin(), run.scrapes.rend(),
+                                     [&](const auto& s) { return s <= start.at; });
+    const auto after = start.at - *scrape;
+    starts += std::to_string(std::chrono::duration<double, std::milli>(after).count()) +
+              (start.thread == run.scraper ? " " : " (timer) ");
+    on_scrapes += start.thread == run.scraper && after <= 10ms ? 1 : 0;
+    between += start.thread != run.scraper && after >= 80ms && after <= 120ms ? 1 : 0;
+  }
+  INFO("rounds started these many ms after the last scrape: " << starts);
+  // Scrapes 9 to 19, and the ten gaps between them.
+  CHECK(on_scrapes >= 10);
+  CHECK(between >= 9);
 }
 
 TEST_CASE("Scheduler: a round left for a scrape runs on its timer when the scrape does not come",
