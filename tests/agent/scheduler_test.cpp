@@ -509,6 +509,34 @@ FollowedRun runFollowingScrapes(std::chrono::milliseconds scrape_interval, int s
   return run;
 }
 
+// The rounds of `run` from its tenth scrape (the interval learned and the rounds moved) to its
+// last: how long after the last scrape each started, whether on the scraping thread, and the
+// lot as text for a failure's message.
+struct PlacedRounds {
+  struct Round {
+    std::chrono::steady_clock::duration after;
+    bool on_scraper;
+  };
+  std::vector<Round> rounds;
+  std::string text;
+};
+PlacedRounds placeRounds(const FollowedRun& run) {
+  PlacedRounds placed;
+  for (const auto& start : run.starts) {
+    if (start.at < run.scrapes[9] || start.at > run.scrapes.back()) {
+      continue;
+    }
+    const auto scrape = std::find_if(run.scrapes.rbegin(), run.scrapes.rend(),
+                                     [&](const auto& s) { return s <= start.at; });
+    const bool on_scraper = start.thread == run.scraper;
+    placed.rounds.push_back({start.at - *scrape, on_scraper});
+    placed.text +=
+        std::to_string(std::chrono::duration<double, std::milli>(start.at - *scrape).count()) +
+        (on_scraper ? " " : " (timer) ");
+  }
+  return placed;
+}
+
 }  // namespace
 
 TEST_CASE("Scheduler: a steady scraper's scrapes run the rounds that fall on them",
@@ -517,23 +545,12 @@ TEST_CASE("Scheduler: a steady scraper's scrapes run the rounds that fall on the
   // Once the scraper's interval is learned (seven scrapes) and the rounds moved onto its phase,
   // each round runs as a scrape arrives, on the thread that serves it: one wake-up a round, and
   // samples taken as the scrape came.
-  const auto learned = run.scrapes[9];
-  int checked = 0;
-  int on_scrape = 0;
-  std::string afters;
-  for (const auto& start : run.starts) {
-    if (start.at < learned || start.at > run.scrapes.back()) {
-      continue;
-    }
-    ++checked;
-    const auto scrape = std::find_if(run.scrapes.rbegin(), run.scrapes.rend(),
-                                     [&](const auto& s) { return s <= start.at; });
-    const auto after = start.at - *scrape;
-    afters += std::to_string(std::chrono::duration<double, std::milli>(after).count()) +
-              (start.thread == run.scraper ? " " : " (timer) ");
-    on_scrape += start.thread == run.scraper ? 1 : 0;
-  }
-  INFO("rounds started these many ms after the last scrape: " << afters);
+  const PlacedRounds placed = placeRounds(run);
+  const int checked = static_cast<int>(placed.rounds.size());
+  const int on_scrape =
+      static_cast<int>(std::count_if(placed.rounds.begin(), placed.rounds.end(),
+                                     [](const PlacedRounds::Round& r) { return r.on_scraper; }));
+  INFO("rounds started these many ms after the last scrape: " << placed.text);
   REQUIRE(checked >= 8);
   // A scrape that comes late on a busy machine (a sanitizer build beside others) leaves its
   // round to the timer. At a random phase, none would run on the scrapes.
@@ -544,24 +561,14 @@ TEST_CASE("Scheduler: rounds between a scraper's scrapes stay on the timer", "[a
   // Rounds every 100 ms against scrapes every 200 ms: every other round falls on a scrape and
   // runs on it; the ones between run on the collecting thread's timer.
   const FollowedRun run = runFollowingScrapes(200ms, 20, true, 0ms, 100ms);
-  const auto from = run.scrapes[9];
-  const auto to = run.scrapes.back();
+  const PlacedRounds placed = placeRounds(run);
   int on_scrapes = 0;
   int between = 0;
-  std::string starts;
-  for (const auto& start : run.starts) {
-    if (start.at < from || start.at > to) {
-      continue;
-    }
-    const auto scrape = std::find_if(run.scrapes.rbegin(), run.scrapes.rend(),
-                                     [&](const auto& s) { return s <= start.at; });
-    const auto after = start.at - *scrape;
-    starts += std::to_string(std::chrono::duration<double, std::milli>(after).count()) +
-              (start.thread == run.scraper ? " " : " (timer) ");
-    on_scrapes += start.thread == run.scraper ? 1 : 0;
-    between += start.thread != run.scraper && after >= 80ms && after <= 120ms ? 1 : 0;
+  for (const auto& round : placed.rounds) {
+    on_scrapes += round.on_scraper ? 1 : 0;
+    between += !round.on_scraper && round.after >= 80ms && round.after <= 120ms ? 1 : 0;
   }
-  INFO("rounds started these many ms after the last scrape: " << starts);
+  INFO("rounds started these many ms after the last scrape: " << placed.text);
   // Scrapes 9 to 19, and the ten gaps between them; on a busy machine a late scrape leaves its
   // round to the timer.
   CHECK(on_scrapes >= 9);
