@@ -22,20 +22,24 @@ int createTimerFd() {
 
 }  // namespace
 
+void setTimerFdAt(int fd, std::chrono::steady_clock::time_point at) {
+  // At least a nanosecond: an all-zero setting would disarm the timer.
+  const int64_t ns = std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::nanoseconds>(at - std::chrono::steady_clock::now())
+             .count());
+  itimerspec spec{};
+  spec.it_value.tv_sec = ns / 1'000'000'000;
+  spec.it_value.tv_nsec = ns % 1'000'000'000;
+  ::timerfd_settime(fd, 0, &spec, nullptr);
+}
+
 RoundTimer::RoundTimer(boost::asio::io_context& io) : fd_(createTimerFd()), descriptor_(io) {
   descriptor_.assign(fd_);  // closes it when destroyed
 }
 
 RoundTimer::~RoundTimer() = default;
 
-void RoundTimer::armAt(Clock::time_point at) {
-  const int64_t ns = std::max<int64_t>(
-      1, std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count());
-  itimerspec spec{};
-  spec.it_value.tv_sec = ns / 1'000'000'000;
-  spec.it_value.tv_nsec = ns % 1'000'000'000;
-  ::timerfd_settime(fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
-}
+void RoundTimer::armAt(Clock::time_point at) { setTimerFdAt(fd_, at); }
 
 void RoundTimer::wait(std::function<void(bool)> fired) {
   descriptor_.async_wait(

@@ -10,6 +10,13 @@
 
 namespace vigil {
 
+/// Sets `fd`, a CLOCK_MONOTONIC timerfd, to expire at `at` (at once if past). The setting is
+/// made relative to now, not absolute: libfaketime, under which the clock-step tests run vigil,
+/// moves absolute settings of monotonic timers by its wall-clock offset (even with
+/// FAKETIME_DONT_FAKE_MONOTONIC), which would put every timed round an hour away after a
+/// simulated step back. The cost is one vDSO clock read.
+void setTimerFdAt(int fd, std::chrono::steady_clock::time_point at);
+
 class RoundTimer {
  public:
   using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC, the timerfd's clock

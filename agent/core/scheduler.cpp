@@ -518,10 +518,12 @@ struct CollectorScheduler::State : std::enable_shared_from_this<State> {
     if (watchdog_fd < 0 || at_ns == watchdog_armed_ns) {
       return;
     }
-    itimerspec spec{};
-    spec.it_value.tv_sec = at_ns / 1'000'000'000;
-    spec.it_value.tv_nsec = at_ns % 1'000'000'000;
-    ::timerfd_settime(watchdog_fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+    if (at_ns == 0) {
+      const itimerspec disarmed{};
+      ::timerfd_settime(watchdog_fd, 0, &disarmed, nullptr);
+    } else {
+      setTimerFdAt(watchdog_fd, Clock::time_point(std::chrono::nanoseconds(at_ns)));
+    }
     watchdog_armed_ns = at_ns;
   }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/alerting_vigil.h"
@@ -326,7 +327,26 @@ remote_write:
   }));
   // Remote write goes on sending what is collected at the new time.
   const double written = remote_written();
-  CHECK(eventually(10s, [&] { return remote_written() > written + 100; }));
+  double latest = written;
+  if (!eventually(10s, [&] {
+        latest = remote_written();
+        return latest > written + 100;
+      })) {
+    auto r = client.Get("/metrics");
+    std::string queue_lines;
+    if (r) {
+      std::istringstream lines(r->body);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("vigil_remote_write_", 0) == 0 || line.rfind("vigil_clock", 0) == 0 ||
+            line.rfind("vigil_store_samples", 0) == 0) {
+          queue_lines += line + "\n";
+        }
+      }
+    }
+    FAIL_CHECK("remote write sent " << latest - written << " samples in 10 s after the step back ("
+                                    << written << " before)\n"
+                                    << queue_lines);
+  }
   REQUIRE(post("after-back"));
   CHECK(eventually(15s, [&] { return notified(R"(instance=\"after-back\")") == 1; }));
   // A `for` keeps its progress: the alert fires about 20 s after vigil started, not an hour on.
