@@ -133,6 +133,8 @@ void appendStoreStats(const StoreStats& st, MetricBatch& out) {
   MetricBatch::add(rejected, {{"reason", "duplicate"}}, static_cast<double>(st.rejected_duplicate));
   MetricBatch::add(rejected, {{"reason", "out_of_order"}},
                    static_cast<double>(st.rejected_out_of_order));
+  MetricBatch::add(rejected, {{"reason", "clock_step"}},
+                   static_cast<double>(st.rejected_clock_step));
 }
 
 double unixNow() {
@@ -328,7 +330,7 @@ struct Agent::Impl {
   // A step back of the wall clock: what the store holds from after the new time would make
   // every new sample out of order until the clock caught up, so it goes.
   void clockStepped(int64_t by_ms, int64_t now_ms) {
-    const std::size_t dropped = by_ms < 0 ? store->dropAfter(now_ms) : 0;
+    const std::size_t dropped = by_ms < 0 ? store->clockSteppedBack(now_ms - by_ms, now_ms) : 0;
     spdlog::warn(
         "the wall clock stepped {} by {}; {} samples stamped after the new time were dropped",
         by_ms < 0 ? "back" : "forward", formatDuration(Duration(by_ms < 0 ? -by_ms : by_ms)),

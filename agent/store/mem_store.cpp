@@ -7,10 +7,12 @@
 #include <optional>
 #include <unordered_set>
 
+#include "vigil/clock.h"
+
 namespace vigil {
 
 std::unique_ptr<Store> makeMemStore(StoreOptions options) {
-  return std::make_unique<store::MemStore>(options);
+  return std::make_unique<store::MemStore>(std::move(options));
 }
 
 namespace store {
@@ -147,9 +149,12 @@ const std::shared_ptr<const LabelSet>& Series::sharedLabelSet(
   return shared_labels;
 }
 
-MemStore::MemStore(StoreOptions options) : options_(options) {
+MemStore::MemStore(StoreOptions options) : options_(std::move(options)) {
   if (options_.max_samples_per_chunk < 2) {
     options_.max_samples_per_chunk = 2;
+  }
+  if (!options_.wall_clock_ms) {
+    options_.wall_clock_ms = unixNowMs;
   }
 }
 
@@ -408,6 +413,19 @@ void MemStore::countResults(const std::size_t (&results)[3]) {
   }
 }
 
+bool MemStore::stampedBeforeStep(int64_t t) {
+  int64_t until = step_guard_until_ms_.load(std::memory_order_relaxed);
+  if (until == 0) {
+    return false;
+  }
+  const int64_t now = options_.wall_clock_ms();
+  if (now >= until) {
+    step_guard_until_ms_.compare_exchange_strong(until, 0, std::memory_order_relaxed);
+    return false;
+  }
+  return t > now + kClockStepSlack.count();
+}
+
 void MemStore::countResult(AppendResult r) {
   std::size_t results[3] = {};
   ++results[static_cast<int>(r)];
@@ -434,6 +452,11 @@ void MemStore::Source::rememberLayout(uint64_t layout) {
 void MemStore::appendBatch(SourceId source_id, int64_t t, const MetricBatch& batch) {
   Source* src = source(source_id);
   if (src == nullptr) {
+    return;
+  }
+  if (stampedBeforeStep(t)) {
+    // The source's last series stay as they were: the next batch is compared with them.
+    rejected_clock_step_.fetch_add(batch.seriesCount(), std::memory_order_relaxed);
     return;
   }
   std::lock_guard source_lock(src->mu);
@@ -495,6 +518,9 @@ void MemStore::retireSource(SourceId source_id, int64_t t) {
   if (src == nullptr) {
     return;
   }
+  if (stampedBeforeStep(t)) {
+    t = options_.wall_clock_ms();  // its series still end, at the time it is now
+  }
   std::lock_guard source_lock(src->mu);
   replaceLast(*src, {}, t);
   src->last_layouts = {};
@@ -528,6 +554,11 @@ Status MemStore::append(const LabelSet& labels, int64_t t, double v) {
   if (!isSorted(labels)) {
     return invalidArgument("labels of " + labelsToString(labels) +
                            " are not sorted by name or have a duplicate name");
+  }
+  if (stampedBeforeStep(t)) {
+    rejected_clock_step_.fetch_add(1, std::memory_order_relaxed);
+    return invalidArgument("sample for " + labelsToString(labels) + " at " + std::to_string(t) +
+                           " is stamped ahead of the wall clock, which stepped back lately");
   }
   Series* s = nullptr;
   if (std::any_of(labels.begin(), labels.end(), [](const Label& l) { return l.value.empty(); })) {
@@ -1000,6 +1031,25 @@ std::size_t MemStore::dropAfter(int64_t t) {
   return dropped;
 }
 
+std::size_t MemStore::clockSteppedBack(int64_t from_ms, int64_t to_ms) {
+  step_guard_until_ms_.store(std::min(from_ms, to_ms + kClockStepGuard.count()),
+                             std::memory_order_relaxed);
+  // A batch holds its source's lock from its look at the guard to its last sample: once each
+  // source's lock has been taken in turn, the batches under way have ended, and every later one
+  // sees the guard. Nothing stamped before the step then comes in behind the drop.
+  std::vector<Source*> all;
+  {
+    std::lock_guard lock(sources_mu_);
+    for (const auto& src : sources_) {
+      all.push_back(src.get());
+    }
+  }
+  for (Source* src : all) {
+    std::lock_guard wait_for_batch(src->mu);
+  }
+  return dropAfter(to_ms);
+}
+
 StoreStats MemStore::stats() const {
   StoreStats st;
   st.series = series_count_.load();
@@ -1011,6 +1061,7 @@ StoreStats MemStore::stats() const {
   st.evictions = evictions_.load();
   st.rejected_out_of_order = rejected_out_of_order_.load();
   st.rejected_duplicate = rejected_duplicate_.load();
+  st.rejected_clock_step = rejected_clock_step_.load();
   st.appended = appended_.load();
   return st;
 }

@@ -93,6 +93,7 @@ class MemStore final : public Store {
   void enforceRetention(int64_t now_ms) override;
   StoreStats stats() const override;
   std::size_t dropAfter(int64_t t) override;
+  std::size_t clockSteppedBack(int64_t from_ms, int64_t to_ms) override;
   Status saveCheckpoint(const std::string& path) const override;
   Status loadCheckpoint(const std::string& path) override;
 
@@ -124,6 +125,9 @@ class MemStore final : public Store {
   AppendResult appendToSeries(Series& s, int64_t t, double v);
   AppendResult appendLocked(Series& s, int64_t t, double v);  // s.mu held
   void countResult(AppendResult r);
+  /// Whether a sample stamped `t` was stamped before a recent step back of the wall clock (one
+  /// atomic load unless a step back is that recent).
+  bool stampedBeforeStep(int64_t t);
   /// Counts of each AppendResult, by its value, at once.
   void countResults(const std::size_t (&results)[3]);
   Source* source(SourceId id);
@@ -171,7 +175,11 @@ class MemStore final : public Store {
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> rejected_out_of_order_{0};
   std::atomic<uint64_t> rejected_duplicate_{0};
+  std::atomic<uint64_t> rejected_clock_step_{0};
   std::atomic<uint64_t> appended_{0};
+  // After a step back of the wall clock: until when (wall-clock ms) samples stamped ahead of it
+  // are refused; 0 when no step back is that recent (see clockSteppedBack).
+  std::atomic<int64_t> step_guard_until_ms_{0};
 
   friend class CheckpointIo;
 };

@@ -79,6 +79,9 @@ struct StoreOptions {
   // Prometheus's choice too: larger chunks compress a little better, but a range query decodes
   // whole chunks, so they cost more per query.
   uint16_t max_samples_per_chunk = 120;
+  /// The wall clock in Unix milliseconds, read only for a while after it stepped back (see
+  /// Store::clockSteppedBack); tests put a fake one here.
+  std::function<int64_t()> wall_clock_ms;
 };
 
 struct StoreStats {
@@ -94,8 +97,16 @@ struct StoreStats {
   uint64_t evictions = 0;  // chunks dropped to stay within the memory budget
   uint64_t rejected_out_of_order = 0;
   uint64_t rejected_duplicate = 0;
+  // Stamped before a step back of the wall clock and appended after it (see clockSteppedBack).
+  uint64_t rejected_clock_step = 0;
   uint64_t appended = 0;
 };
+
+/// How long after a step back of the wall clock, and with how much slack, samples stamped before
+/// the step are refused (see Store::clockSteppedBack). The slack is ClockWatch's tolerance:
+/// samples that much ahead of the clock are drift, not a step.
+inline constexpr std::chrono::milliseconds kClockStepGuard{10 * 60'000};
+inline constexpr std::chrono::milliseconds kClockStepSlack{2'000};
 
 class Store {
  public:
@@ -152,6 +163,14 @@ class Store {
   /// back: until it caught up again, every series would refuse its new samples as out of order
   /// and rules would evaluate on the old ones. Staleness tracking of sources is unaffected.
   virtual std::size_t dropAfter(int64_t t) = 0;
+  /// The wall clock stepped back from `from_ms` to `to_ms`: drops every sample stamped after
+  /// `to_ms` (dropAfter) and returns how many. Then, until the wall clock is back at `from_ms`
+  /// (at most kClockStepGuard), refuses samples stamped more than kClockStepSlack ahead of it:
+  /// a collection round or a rule evaluation that read the clock before the step and appends
+  /// after the drop would otherwise leave each of its series refusing every new sample as out
+  /// of order until the clock caught up. (A pushed sample from a client whose clock is ahead
+  /// by more than the slack is refused too in that time.)
+  virtual std::size_t clockSteppedBack(int64_t from_ms, int64_t to_ms) = 0;
 
   /// Writes the whole store to `path` atomically (temporary file, fsync, rename).
   virtual Status saveCheckpoint(const std::string& path) const = 0;

@@ -280,6 +280,58 @@ TEST_CASE("Store: after the clock went back, samples stamped later are dropped a
   CHECK(store->dropAfter(1000000) == 0);
 }
 
+TEST_CASE(
+    "Store: after a step back of the wall clock, a batch stamped before it and appended late is "
+    "refused, and its series take the new time's samples",
+    "[store][clock]") {
+  // The wall clock as the store sees it: an hour ahead, then stepped back.
+  constexpr int64_t kHour = 3'600'000;
+  constexpr int64_t kNewTime = 1'700'000'000'000;
+  int64_t wall = kNewTime + kHour;
+  StoreOptions options;
+  options.wall_clock_ms = [&wall] { return wall; };
+  auto store = makeMemStore(options);
+  auto source = store->registerSource("collector/test");
+  auto batch = [](double v) {
+    MetricBatch b;
+    auto& f = b.family("node_load1", "h", MetricType::kGauge);
+    MetricBatch::add(f, {}, v);
+    auto& g = b.family("node_load5", "h", MetricType::kGauge);
+    MetricBatch::add(g, {}, v);
+    return b;
+  };
+  auto samples = [&] {
+    auto got = store->select({M(MatchType::kEqual, "__name__", "node_load1")}, 0, 2 * kNewTime);
+    return got.empty() ? std::vector<Sample>{} : got[0].samples;
+  };
+  store->appendBatch(source, wall - 1000, batch(1));
+  store->appendBatch(source, wall, batch(2));
+
+  wall = kNewTime;
+  CHECK(store->clockSteppedBack(kNewTime + kHour, kNewTime) == 2 * 2);
+  CHECK(samples().empty());
+  // A round that read the clock before the step (an hour ahead) appends after the drop: had it
+  // been taken, every later sample would be out of order for an hour.
+  store->appendBatch(source, kNewTime + kHour - 5, batch(3));
+  CHECK(samples().empty());
+  CHECK(store->stats().rejected_clock_step == 2);
+  CHECK(store->append(L({{"__name__", "pushed"}}), kNewTime + kHour - 5, 1).code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(store->stats().rejected_clock_step == 3);
+  // The new time's rounds go in, as does a sample within the slack of drift.
+  store->appendBatch(source, kNewTime + 10, batch(4));
+  wall += 1000;
+  store->appendBatch(source, wall + kClockStepSlack.count(), batch(5));
+  REQUIRE(samples().size() == 2);
+  CHECK(samples()[1].v == 5);
+  CHECK(store->stats().rejected_out_of_order == 0);
+  CHECK(store->stats().rejected_clock_step == 3);
+  // The guard lasts until the clock is back where it stepped from, kClockStepGuard at most.
+  wall = kNewTime + kClockStepGuard.count();
+  REQUIRE(store->append(L({{"__name__", "pushed"}}), wall + kHour, 1).isOk());
+  CHECK(store->stats().rejected_clock_step == 3);
+}
+
 TEST_CASE("Store: over the memory budget the oldest chunks go first", "[store][retention]") {
   StoreOptions options;
   options.max_samples_per_chunk = 20;
