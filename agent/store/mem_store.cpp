@@ -454,12 +454,13 @@ void MemStore::appendBatch(SourceId source_id, int64_t t, const MetricBatch& bat
   if (src == nullptr) {
     return;
   }
+  // The guard is looked at under the source's lock: see clockSteppedBack.
+  std::lock_guard source_lock(src->mu);
   if (stampedBeforeStep(t)) {
     // The source's last series stay as they were: the next batch is compared with them.
     rejected_clock_step_.fetch_add(batch.seriesCount(), std::memory_order_relaxed);
     return;
   }
-  std::lock_guard source_lock(src->mu);
   if (src->hasLayout(batch.layout()) && batch.seriesCount() == src->last.size()) {
     // The same series as last time, in the same order: no labels to look at, and `last`
     // (with its pins) stays as it is.
@@ -518,10 +519,10 @@ void MemStore::retireSource(SourceId source_id, int64_t t) {
   if (src == nullptr) {
     return;
   }
+  std::lock_guard source_lock(src->mu);
   if (stampedBeforeStep(t)) {
     t = options_.wall_clock_ms();  // its series still end, at the time it is now
   }
-  std::lock_guard source_lock(src->mu);
   replaceLast(*src, {}, t);
   src->last_layouts = {};
 }
