@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "vigil/clock.h"
+
 namespace vigil {
 
 class ClockWatch {
@@ -15,7 +17,7 @@ class ClockWatch {
   using Mono = std::chrono::steady_clock::time_point;
 
   /// Steps smaller than `tolerance` are drift and slewing, not jumps.
-  explicit ClockWatch(std::chrono::milliseconds tolerance = std::chrono::seconds(2))
+  explicit ClockWatch(std::chrono::milliseconds tolerance = kClockStepTolerance)
       : tolerance_ms_(tolerance.count()) {}
 
   /// Compares this reading with the previous one; the step in milliseconds (negative: back)

@@ -423,7 +423,7 @@ bool MemStore::stampedBeforeStep(int64_t t) {
     step_guard_until_ms_.compare_exchange_strong(until, 0, std::memory_order_relaxed);
     return false;
   }
-  return t > now + kClockStepSlack.count();
+  return t > now + kClockStepTolerance.count();
 }
 
 void MemStore::countResult(AppendResult r) {

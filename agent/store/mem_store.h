@@ -92,7 +92,6 @@ class MemStore final : public Store {
   void setLimits(std::chrono::milliseconds retention, std::size_t memory_budget_bytes) override;
   void enforceRetention(int64_t now_ms) override;
   StoreStats stats() const override;
-  std::size_t dropAfter(int64_t t) override;
   std::size_t clockSteppedBack(int64_t from_ms, int64_t to_ms) override;
   Status saveCheckpoint(const std::string& path) const override;
   Status loadCheckpoint(const std::string& path) override;
@@ -125,6 +124,8 @@ class MemStore final : public Store {
   AppendResult appendToSeries(Series& s, int64_t t, double v);
   AppendResult appendLocked(Series& s, int64_t t, double v);  // s.mu held
   void countResult(AppendResult r);
+  /// Drops every sample stamped after `t` and returns how many (see clockSteppedBack).
+  std::size_t dropAfter(int64_t t);
   /// Whether a sample stamped `t` was stamped before a recent step back of the wall clock (one
   /// atomic load unless a step back is that recent).
   bool stampedBeforeStep(int64_t t);

@@ -19,8 +19,6 @@ namespace {
 // Samples are read again this far back on every cycle, so that one stamped before the previous
 // read but appended after it (a slow scrape, a long rule evaluation) is still sent.
 constexpr int64_t kLateAppendSlackMs = 60'000;
-// Smaller steps back of the wall clock (slewing) need nothing: the next cycles catch up.
-constexpr int64_t kClockStepMs = 2'000;
 // After an outage the backlog is read in steps of this much time, so that memory stays bounded
 // by what one step holds rather than by the length of the outage.
 constexpr int64_t kMaxReadWindowMs = 5 * 60'000;
@@ -139,7 +137,8 @@ int EndpointQueue::desiredShards(std::size_t batches) const {
 
 void EndpointQueue::cycle() {
   const int64_t now = unixNowMs();
-  if (read_from_ - now > kClockStepMs) {
+  // Smaller steps back (slewing) need nothing: the next cycles catch up.
+  if (read_from_ - now > kClockStepTolerance.count()) {
     // The wall clock went back (and vigil drops the store's samples from after the new time):
     // everything read so far counts as read up to now only, or no sample would go out until
     // the clock caught up with the old one.

@@ -7,6 +7,10 @@
 
 namespace vigil {
 
+/// How far the wall clock may move apart from the monotonic clock before vigil treats it as a
+/// step (NTP stepping it, an operator, a VM resumed) rather than drift and slewing.
+inline constexpr std::chrono::milliseconds kClockStepTolerance{2'000};
+
 /// Milliseconds since the Unix epoch.
 inline int64_t unixNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(

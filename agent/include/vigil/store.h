@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vigil/clock.h"
 #include "vigil/metric.h"
 #include "vigil/status.h"
 
@@ -102,11 +103,9 @@ struct StoreStats {
   uint64_t appended = 0;
 };
 
-/// How long after a step back of the wall clock, and with how much slack, samples stamped before
-/// the step are refused (see Store::clockSteppedBack). The slack is ClockWatch's tolerance:
-/// samples that much ahead of the clock are drift, not a step.
+/// How long after a step back of the wall clock samples stamped before the step are refused
+/// (see Store::clockSteppedBack).
 inline constexpr std::chrono::milliseconds kClockStepGuard{10 * 60'000};
-inline constexpr std::chrono::milliseconds kClockStepSlack{2'000};
 
 class Store {
  public:
@@ -159,13 +158,11 @@ class Store {
   /// Drops what is older than the retention and, over the memory budget, the oldest chunks.
   virtual void enforceRetention(int64_t now_ms) = 0;
   virtual StoreStats stats() const = 0;
-  /// Drops every sample stamped after `t` and returns how many. For a wall clock that went
-  /// back: until it caught up again, every series would refuse its new samples as out of order
-  /// and rules would evaluate on the old ones. Staleness tracking of sources is unaffected.
-  virtual std::size_t dropAfter(int64_t t) = 0;
   /// The wall clock stepped back from `from_ms` to `to_ms`: drops every sample stamped after
-  /// `to_ms` (dropAfter) and returns how many. Then, until the wall clock is back at `from_ms`
-  /// (at most kClockStepGuard), refuses samples stamped more than kClockStepSlack ahead of it:
+  /// `to_ms` and returns how many (until the clock caught up again, every series would refuse
+  /// its new samples as out of order and rules would evaluate on the old ones; staleness
+  /// tracking of sources is unaffected). Then, until the wall clock is back at `from_ms` (at
+  /// most kClockStepGuard), refuses samples stamped more than kClockStepTolerance ahead of it:
   /// a collection round or a rule evaluation that read the clock before the step and appends
   /// after the drop would otherwise leave each of its series refusing every new sample as out
   /// of order until the clock caught up. (A pushed sample from a client whose clock is ahead

@@ -260,7 +260,7 @@ TEST_CASE("Store: after the clock went back, samples stamped later are dropped a
   REQUIRE(store->append(L({{"__name__", "earlier"}}), 1000, 7).isOk());
   const std::size_t chunk_bytes_before = store->stats().chunk_bytes;
 
-  CHECK(store->dropAfter(44500) == 55 + 40);
+  CHECK(store->clockSteppedBack(100000, 44500) == 55 + 40);
   CHECK(store->stats().samples == 45 + 1);
   CHECK(store->stats().series == 2);  // all_later is empty now, and forgotten
   CHECK(store->stats().chunk_bytes < chunk_bytes_before);
@@ -277,7 +277,7 @@ TEST_CASE("Store: after the clock went back, samples stamped later are dropped a
   REQUIRE(cut[0].samples.size() == 3);
   CHECK(cut[0].samples[2].v == -1);
   CHECK(store->select({}, 0, 1000000).size() == 3);
-  CHECK(store->dropAfter(1000000) == 0);
+  CHECK(store->clockSteppedBack(2000000, 1000000) == 0);
 }
 
 TEST_CASE(
@@ -321,7 +321,7 @@ TEST_CASE(
   // The new time's rounds go in, as does a sample within the slack of drift.
   store->appendBatch(source, kNewTime + 10, batch(4));
   wall += 1000;
-  store->appendBatch(source, wall + kClockStepSlack.count(), batch(5));
+  store->appendBatch(source, wall + kClockStepTolerance.count(), batch(5));
   REQUIRE(samples().size() == 2);
   CHECK(samples()[1].v == 5);
   CHECK(store->stats().rejected_out_of_order == 0);
@@ -675,7 +675,7 @@ TEST_CASE("Store: windows read again and again, as rules do, return every sample
       check(now - 600000, now - 300000);  // and one in the past
     }
   }
-  REQUIRE(store->dropAfter((i - 40) * 15000) > 0);  // the clock stepped back
+  REQUIRE(store->clockSteppedBack(i * 15000, (i - 40) * 15000) > 0);  // the clock stepped back
   for (auto& [name, samples] : appended) {
     samples.resize(samples.size() - 39);
   }
