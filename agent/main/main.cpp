@@ -16,6 +16,7 @@
 #include "../core/agent.h"
 #include "../core/logging.h"
 #include "anomaly_command.h"
+#include "build_revision.h"
 #include "routes_command.h"
 #include "template_command.h"
 #include "vigil/collector.h"
@@ -28,9 +29,6 @@
 
 #ifndef VIGIL_VERSION
 #define VIGIL_VERSION "0.0.0"
-#endif
-#ifndef VIGIL_REVISION
-#define VIGIL_REVISION "unknown"
 #endif
 
 namespace {
@@ -276,7 +274,7 @@ int run(const std::vector<std::string>& args) {
   raiseOpenFileLimit();
   vigil::AgentOptions options;
   options.version = VIGIL_VERSION;
-  options.revision = VIGIL_REVISION;
+  options.revision = vigil::buildRevision();
   options.alert_forwarder = std::make_shared<vigil::exporters::AlertmanagerForwarder>();
   options.remote_writer = vigil::exporters::makeRemoteWriter();
   options.notifier_factory = [](const std::string& data_dir, const std::string& external_url)
@@ -388,7 +386,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "--version" || command == "version") {
-    std::cout << "vigil " << VIGIL_VERSION << " (revision " << VIGIL_REVISION << ")\n";
+    std::cout << "vigil " << VIGIL_VERSION << " (revision " << vigil::buildRevision() << ")\n";
     return 0;
   }
   if (command == "run") {

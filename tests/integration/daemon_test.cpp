@@ -92,6 +92,14 @@ TEST_CASE("Daemon: /metrics serves node metrics and vigil's health, and promtool
         "process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds "}) {
     CHECK_THAT(body, Catch::Contains(expected));
   }
+  // The build names the commit it was built from, looked up when it was built: a revision
+  // looked up when CMake was first run went on naming that commit after later ones.
+  CommandResult head =
+      runCommand({"git", "-C", VIGIL_SOURCE_DIR, "rev-parse", "--short=12", "HEAD"});
+  std::string revision = head.exit_code == 0 ? head.output.substr(0, 12) : "unknown";
+  CHECK_THAT(body, Catch::Contains("vigil_build_info{revision=\"" + revision + "\""));
+  CHECK_THAT(runCommand({VIGIL_BINARY, "--version"}).output,
+             Catch::Contains("(revision " + revision + ")"));
 
   CommandResult lint = runCommand({"promtool", "check", "metrics"}, body);
   INFO(lint.output);
