@@ -33,9 +33,7 @@ class Writer {
     bytes(&v, sizeof v);
   }
   void bytes(const void* p, std::size_t n) {
-    const auto* c = static_cast<const char*>(p);
-    crc_ = crc32(crc_, reinterpret_cast<const Bytef*>(c), static_cast<uInt>(n));
-    buf_.append(c, n);
+    buf_.append(static_cast<const char*>(p), n);
     if (buf_.size() >= kBufferBytes) {
       flush();
     }
@@ -45,15 +43,23 @@ class Writer {
     bytes(s.data(), s.size());
   }
   bool finish() {
+    flush();
     uint32_t crc = static_cast<uint32_t>(crc_);
     buf_.append(reinterpret_cast<const char*>(&crc), sizeof crc);
-    flush();
+    write();
     return ok_;
   }
 
  private:
   static constexpr std::size_t kBufferBytes = 1 << 16;
+  // The CRC is taken over each buffer as it is written rather than over each field as it is
+  // put: one call per 64 KiB instead of one per field of a few bytes, which was most of a
+  // checkpoint's CPU time.
   void flush() {
+    crc_ = crc32(crc_, reinterpret_cast<const Bytef*>(buf_.data()), static_cast<uInt>(buf_.size()));
+    write();
+  }
+  void write() {
     std::size_t off = 0;
     while (ok_ && off < buf_.size()) {
       ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
