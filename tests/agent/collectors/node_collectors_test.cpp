@@ -191,6 +191,37 @@ TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming fi
             .find("node_udp_queues{ip=\"v4\",queue=\"rx\"} 2560") != std::string::npos);
 }
 
+TEST_CASE("Node collectors: conntrack's entries come from either of the kernel's files",
+          "[agent][collectors][node]") {
+  // The statistics' "entries" column and nf_conntrack_count are one counter; a host whose
+  // statistics cannot be read (a /proc that hides net/stat) still has the sysctl.
+  WrittenProcfs procfs;
+  vigil::test::TempDir& dir = procfs.dir;
+  const HostPaths& paths = procfs.paths;
+  std::filesystem::create_directories(dir.file("sys/net/netfilter"));
+  dir.write("sys/net/netfilter/nf_conntrack_count", "5\n");
+  dir.write("sys/net/netfilter/nf_conntrack_max", "262144\n");
+  std::string text = collectText(*make("conntrack", paths), paths);
+  CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries 5\n"));
+  CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries_limit 262144\n"));
+  CHECK_THAT(text, !Catch::Contains("node_nf_conntrack_stat_"));
+
+  std::filesystem::create_directories(dir.file("net/stat"));
+  std::filesystem::remove(dir.file("sys/net/netfilter/nf_conntrack_count"));
+  dir.write("net/stat/nf_conntrack",
+            "entries  clashres found new invalid ignore delete chainlength insert insert_failed "
+            "drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n"
+            "0000002a  00000000 00000001 00000000 0000000a 00000002 00000000 00000000 00000003 "
+            "00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000001\n"
+            "0000002a  00000000 00000002 00000000 00000005 00000000 00000000 00000000 00000001 "
+            "00000000 00000000 00000001 00000000  00000000 00000000 00000000 00000000\n");
+  text = collectText(*make("conntrack", paths), paths);
+  CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries 42\n"));  // once, not per CPU
+  CHECK_THAT(text, Catch::Contains("node_nf_conntrack_stat_found 3\n"));
+  CHECK_THAT(text, Catch::Contains("node_nf_conntrack_stat_invalid 15\n"));
+  CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries_limit 262144\n"));
+}
+
 TEST_CASE("Node collectors: netstat takes a values line only when it matches its header",
           "[agent][collectors][node]") {
   WrittenProcfs procfs;
