@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
@@ -246,7 +247,13 @@ void realDecode(const Recording& rec) {
       timing.median_ms, timing.best_ms);
 }
 
-}  // namespace
+// Whether a recorded series is a counter by its name (the _total suffix): what the checkpoint
+// benchmark carries on from one pass of the recording to the next.
+bool isCounter(const LabelSet& labels) {
+  return std::any_of(labels.begin(), labels.end(), [](const Label& l) {
+    return l.name == "__name__" && l.value.ends_with("_total");
+  });
+}
 
 // A node's store at steady state, full to the default retention (2 h at 1 s: the recording
 // replayed over and over, each pass's counters carried on from the last's end), written as a
@@ -273,11 +280,12 @@ void checkpointCost(const Recording& rec) {
     const auto pass = static_cast<double>(static_cast<std::size_t>(c) / recorded);
     const int64_t t = rec.cycle_ts[0] + c * 1000;
     for (const auto& [id, v] : rec.cycles[static_cast<std::size_t>(c) % recorded]) {
-      const bool counter = rec.series[id][0].value.ends_with("_total");
+      const bool counter = isCounter(rec.series[id]);
       (void)store->append(rec.series[id], t, counter ? v + pass * (last[id] - first[id]) : v);
     }
   }
-  const std::string path = "/tmp/vigil_store_bench.checkpoint";
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "vigil_store_bench.checkpoint").string();
   std::vector<double> cpu_ms;
   for (int i = 0; i < 5; ++i) {
     timespec a{};
@@ -306,6 +314,8 @@ void checkpointCost(const Recording& rec) {
       "(median of 5); every 1m that is %.3f ms a second\n",
       st.series, st.samples, static_cast<double>(bytes) / 1048576.0, cpu_ms[2], cpu_ms[2] / 60);
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : VIGIL_BENCH_DATA "/node_recording_1s.txt.gz";
