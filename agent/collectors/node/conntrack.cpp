@@ -39,8 +39,11 @@ class ConntrackCollector final : public Collector {
     // kernel prints it on every CPU's line): taken from there, a cycle reads one file fewer
     // (a sysctl read costs about as much as the rest of the collector), and the sysctl only
     // where the statistics cannot be read.
-    const bool have_stats = stat_.read(buf_).isOk() && parseStats();
-    std::optional<double> entries = have_stats ? entries_ : std::nullopt;
+    std::optional<Stats> stats;
+    if (stat_.read(buf_).isOk()) {
+      stats = parseStats(buf_);
+    }
+    std::optional<double> entries = stats ? stats->entries : std::nullopt;
     if (!entries && count_.read(buf_).isOk()) {
       entries = parseDouble(trim(buf_));
     }
@@ -55,11 +58,11 @@ class ConntrackCollector final : public Collector {
                       "Maximum size of connection tracking table.", MetricType::kGauge, *v);
       }
     }
-    if (have_stats) {
+    if (stats) {
       for (std::size_t f = 0; f < kStatFields.size(); ++f) {
-        if (columns_[f] >= 0) {
+        if (stats->columns[f] >= 0) {
           out.addSingle(std::string("node_nf_conntrack_stat_") + kStatFields[f].column,
-                        kStatFields[f].help, MetricType::kGauge, sums_[f]);
+                        kStatFields[f].help, MetricType::kGauge, stats->sums[f]);
         }
       }
     }
@@ -74,20 +77,26 @@ class ConntrackCollector final : public Collector {
     return s;
   }
 
-  static double hex(std::string_view field) {
-    return static_cast<double>(std::strtoull(std::string(field).c_str(), nullptr, 16));
-  }
+  struct Stats {
+    std::array<double, kStatFields.size()> sums{};
+    std::array<int, kStatFields.size()> columns{};  // -1: not in this kernel's header
+    std::optional<double> entries;                  // from the first CPU's line
+  };
 
-  // buf_ holds a header of column names, then one line of hex counters per CPU: the counters
-  // are summed into sums_, and the entries of the first line kept in entries_. False when
-  // there is no header.
-  bool parseStats() {
-    sums_.fill(0);
-    columns_.fill(-1);
-    entries_.reset();
+  // A header of column names, then one line of hex counters per CPU, summed. Nothing without
+  // a header.
+  std::optional<Stats> parseStats(std::string_view text) {
+    Stats stats;
+    stats.columns.fill(-1);
     int entries_column = -1;
     bool first = true;
-    forEachLine(buf_, [&](std::string_view line) {
+    const auto at = [this](int column) -> std::optional<unsigned long long> {
+      if (column < 0 || static_cast<std::size_t>(column) >= fields_.size()) {
+        return std::nullopt;
+      }
+      return parseHex(fields_[static_cast<std::size_t>(column)]);
+    };
+    forEachLine(text, [&](std::string_view line) {
       splitFields(line, fields_);
       if (first) {
         first = false;
@@ -97,23 +106,25 @@ class ConntrackCollector final : public Collector {
           }
           for (std::size_t f = 0; f < kStatFields.size(); ++f) {
             if (fields_[c] == kStatFields[f].column) {
-              columns_[f] = static_cast<int>(c);
+              stats.columns[f] = static_cast<int>(c);
             }
           }
         }
         return;
       }
-      if (!entries_ && entries_column >= 0 &&
-          static_cast<std::size_t>(entries_column) < fields_.size()) {
-        entries_ = hex(fields_[static_cast<std::size_t>(entries_column)]);
-      }
-      for (std::size_t f = 0; f < kStatFields.size(); ++f) {
-        if (columns_[f] >= 0 && static_cast<std::size_t>(columns_[f]) < fields_.size()) {
-          sums_[f] += hex(fields_[static_cast<std::size_t>(columns_[f])]);
+      if (!stats.entries) {
+        if (auto v = at(entries_column)) {
+          stats.entries = static_cast<double>(*v);
         }
       }
+      for (std::size_t f = 0; f < kStatFields.size(); ++f) {
+        stats.sums[f] += static_cast<double>(at(stats.columns[f]).value_or(0));
+      }
     });
-    return !first;
+    if (first) {
+      return std::nullopt;
+    }
+    return stats;
   }
 
   ProcFile count_;  // read only where stat_ cannot be
@@ -121,9 +132,6 @@ class ConntrackCollector final : public Collector {
   ProcFile stat_;
   std::string buf_;
   std::vector<std::string_view> fields_;
-  std::array<double, kStatFields.size()> sums_{};
-  std::array<int, kStatFields.size()> columns_{};
-  std::optional<double> entries_;
 };
 
 }  // namespace
