@@ -9,21 +9,27 @@
 namespace vigil::collectors::node {
 namespace {
 
+// A column of /proc/net/stat/nf_conntrack and the metric it is summed into (named in full
+// here, so that no name is put together on every cycle).
 struct ConntrackStatField {
   const char* column;
+  const char* metric;
   const char* help;
 };
 constexpr std::array<ConntrackStatField, 8> kStatFields{{
-    {"found", "Number of searched entries which were successful."},
-    {"invalid", "Number of packets seen which can not be tracked."},
-    {"ignore", "Number of packets seen which are already connected to a conntrack entry."},
-    {"insert", "Number of entries inserted into the list."},
-    {"insert_failed", "Number of entries for which list insertion was attempted but failed."},
-    {"drop", "Number of packets dropped due to conntrack failure."},
-    {"early_drop",
+    {"found", "node_nf_conntrack_stat_found", "Number of searched entries which were successful."},
+    {"invalid", "node_nf_conntrack_stat_invalid",
+     "Number of packets seen which can not be tracked."},
+    {"ignore", "node_nf_conntrack_stat_ignore",
+     "Number of packets seen which are already connected to a conntrack entry."},
+    {"insert", "node_nf_conntrack_stat_insert", "Number of entries inserted into the list."},
+    {"insert_failed", "node_nf_conntrack_stat_insert_failed",
+     "Number of entries for which list insertion was attempted but failed."},
+    {"drop", "node_nf_conntrack_stat_drop", "Number of packets dropped due to conntrack failure."},
+    {"early_drop", "node_nf_conntrack_stat_early_drop",
      "Number of dropped conntrack entries to make room for new ones, if maximum table size was "
      "reached."},
-    {"search_restart",
+    {"search_restart", "node_nf_conntrack_stat_search_restart",
      "Number of conntrack table lookups which had to be restarted due to hashtable resizes."},
 }};
 
@@ -61,8 +67,8 @@ class ConntrackCollector final : public Collector {
     if (stats) {
       for (std::size_t f = 0; f < kStatFields.size(); ++f) {
         if (stats->columns[f] >= 0) {
-          out.addSingle(std::string("node_nf_conntrack_stat_") + kStatFields[f].column,
-                        kStatFields[f].help, MetricType::kGauge, stats->sums[f]);
+          out.addSingle(kStatFields[f].metric, kStatFields[f].help, MetricType::kGauge,
+                        stats->sums[f]);
         }
       }
     }
