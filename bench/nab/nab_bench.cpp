@@ -1,12 +1,15 @@
 // NAB on vigil's detectors: every file of the corpus run online through a fresh model (the
 // detector code the agent runs), scored with NAB's rules, plus throughput and memory.
 //
-//   nab_bench [--data DIR] [--detector NAME]... [--per-file] [--threshold T]
+//   nab_bench [--data DIR] [--tune-on DIR] [--detector NAME]... [--per-file] [--threshold T]
 //             [--set NAME=VALUE]... [--search ROUNDS [--seed N]]
 //
-// DIR holds NAB's layout (data/<category>/<name>.csv, windows.json); by default the shared
-// development subset next to the project. The files are split by name into a tuning half (even
-// positions) and a check half (odd positions): the threshold is tuned on the first and the
+// DIR holds NAB's layout (data/<category>/<name>.csv, and windows.json or, in a clone of the
+// NAB repository, labels/combined_windows.json); by default the shared development subset next
+// to the project. The files are split by name into a tuning half (even positions) and a check
+// half (odd positions), or with --tune-on into the files the other corpus lists (the
+// development subset, say, with --data the whole of NAB) and the rest, which the detectors were
+// never tuned on: the threshold is tuned on the first and the
 // score quoted on the second, so the number is not flattered by its own tuning; the two-fold
 // cross-validation column does that both ways (tuned on each half, checked on the other) and
 // averages the two checks, which depends less on which files fell in which half. --threshold
@@ -53,7 +56,9 @@ struct Run {
 
 using DetectorFactory = std::function<anomaly::DetectorPtr()>;
 
-Run run(const DetectorFactory& make, const std::vector<nab::CorpusFile>& corpus) {
+// `in_tune[k]`: whether corpus[k] is in the tuning set.
+Run run(const DetectorFactory& make, const std::vector<nab::CorpusFile>& corpus,
+        const std::vector<bool>& in_tune) {
   Run r;
   for (std::size_t k = 0; k < corpus.size(); ++k) {
     const auto& f = corpus[k];
@@ -67,7 +72,7 @@ Run run(const DetectorFactory& make, const std::vector<nab::CorpusFile>& corpus)
     }
     r.seconds += cpuSeconds() - start;
     r.points += f.series.values.size();
-    (k % 2 == 0 ? r.tune : r.check).push_back(scored);
+    (in_tune[k] ? r.tune : r.check).push_back(scored);
     r.all.push_back(std::move(scored));
   }
   return r;
@@ -119,22 +124,22 @@ std::string changedParams(const anomaly::EnsembleParams& from, const anomaly::En
   return out.empty() ? " (unchanged)" : out;
 }
 
-// A random local search over the ensemble's parameters, chosen on the tuning half alone.
+// A random local search over the ensemble's parameters, chosen on the tuning set alone.
 void search(const anomaly::EnsembleParams& start, const std::vector<nab::CorpusFile>& corpus,
-            int rounds, unsigned seed) {
+            const std::vector<bool>& in_tune, int rounds, unsigned seed) {
   const nab::Profile& standard = nab::profiles()[0];
   struct Scores {
     double tune = 0, check = 0;
   };
   auto score = [&](const anomaly::EnsembleParams& params) {
-    const Run r = run([&] { return anomaly::makeEnsembleDetector(params); }, corpus);
+    const Run r = run([&] { return anomaly::makeEnsembleDetector(params); }, corpus, in_tune);
     const nab::Outcome tuned = nab::optimize(r.tune, standard);
     return Scores{tuned.normalized, nab::scoreAt(r.check, standard, tuned.threshold).normalized};
   };
   std::mt19937 rng(seed);
   anomaly::EnsembleParams best = start;
   Scores best_scores = score(best);
-  std::printf("search: %d rounds, seed %u; standard profile, chosen on the tuning half\n", rounds,
+  std::printf("search: %d rounds, seed %u; standard profile, chosen on the tuning set\n", rounds,
               seed);
   std::printf("%6s %9s %9s  %s\n", "round", "tune", "check", "parameters changed from the start");
   std::printf("%6d %9.2f %9.2f %s\n", 0, best_scores.tune, best_scores.check,
@@ -175,13 +180,14 @@ void search(const anomaly::EnsembleParams& start, const std::vector<nab::CorpusF
       std::fflush(stdout);
     }
   }
-  std::printf("\nbest on the tuning half:%s\n", changedParams(start, best).c_str());
+  std::printf("\nbest on the tuning set:%s\n", changedParams(start, best).c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string dir = VIGIL_NAB_DEFAULT_DIR;
+  std::string tune_dir;  // --tune-on: its files are the tuning set
   std::vector<std::string> detectors;
   bool per_file = false;
   double fixed_threshold = -1;  // --threshold: scored there too
@@ -193,6 +199,8 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--data" && i + 1 < argc) {
       dir = argv[++i];
+    } else if (arg == "--tune-on" && i + 1 < argc) {
+      tune_dir = argv[++i];
     } else if (arg == "--detector" && i + 1 < argc) {
       detectors.push_back(argv[++i]);
     } else if (arg == "--per-file") {
@@ -235,9 +243,10 @@ int main(int argc, char** argv) {
         seed = static_cast<unsigned>(n);
       }
     } else {
-      std::fprintf(stderr,
-                   "usage: nab_bench [--data DIR] [--detector NAME]... [--per-file] "
-                   "[--threshold T] [--set NAME=VALUE]... [--search ROUNDS [--seed N]]\n");
+      std::fprintf(
+          stderr,
+          "usage: nab_bench [--data DIR] [--tune-on DIR] [--detector NAME]... [--per-file] "
+          "[--threshold T] [--set NAME=VALUE]... [--search ROUNDS [--seed N]]\n");
       return 2;
     }
   }
@@ -250,7 +259,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nab_bench: --set and --search change the ensemble, not run here\n");
     return 2;
   }
-  if (!std::filesystem::exists(dir + "/windows.json")) {
+  if (nab::windowsFile(dir).empty()) {
     std::printf("NAB corpus not found in %s: skipped\n", dir.c_str());
     return 0;
   }
@@ -260,12 +269,28 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nab_bench: %s\n", error.c_str());
     return 1;
   }
-  std::size_t windows = 0;
-  for (const auto& f : corpus) {
-    windows += f.windows.size();
+  std::vector<bool> in_tune(corpus.size());
+  std::size_t windows = 0, tuning = 0;
+  std::vector<std::string> tune_names;
+  if (!tune_dir.empty() && !nab::listCorpus(tune_dir, tune_names, error)) {
+    std::fprintf(stderr, "nab_bench: --tune-on: %s\n", error.c_str());
+    return 2;
   }
-  std::printf("corpus: %zu files, %zu windows (tuning half: even positions by name)\n\n",
-              corpus.size(), windows);
+  for (std::size_t k = 0; k < corpus.size(); ++k) {
+    windows += corpus[k].windows.size();
+    in_tune[k] = tune_dir.empty() ? k % 2 == 0
+                                  : std::find(tune_names.begin(), tune_names.end(),
+                                              corpus[k].name) != tune_names.end();
+    tuning += in_tune[k] ? 1 : 0;
+  }
+  if (tuning == 0 || tuning == corpus.size()) {
+    std::fprintf(stderr, "nab_bench: the tuning set has %zu of the corpus' %zu files: nothing %s\n",
+                 tuning, corpus.size(), tuning == 0 ? "to tune on" : "left to check on");
+    return 2;
+  }
+  std::printf("corpus: %zu files, %zu windows (tuning set: %s, %zu files)\n\n", corpus.size(),
+              windows, tune_dir.empty() ? "even positions by name" : "those --tune-on lists",
+              tuning);
   std::printf("%-12s %-20s %9s %9s %9s %9s %9s  %12s %8s\n", "detector", "profile", "threshold",
               "tune", "check", "2-fold", "all*", "points/s", "bytes");
   for (const auto& name : detectors) {
@@ -278,7 +303,7 @@ int main(int argc, char** argv) {
           return name == "ensemble" ? anomaly::makeEnsembleDetector(ensemble_params)
                                     : anomaly::makeDetector(name);
         },
-        corpus);
+        corpus, in_tune);
     double standard_threshold = 0;  // the standard profile's, for --per-file
     for (const auto& p : nab::profiles()) {
       const nab::Outcome tuned = nab::optimize(r.tune, p);
@@ -286,7 +311,7 @@ int main(int argc, char** argv) {
         standard_threshold = tuned.threshold;
       }
       const nab::Outcome checked = nab::scoreAt(r.check, p, tuned.threshold);
-      // The other way round: tuned on the check half, checked on the tuning half.
+      // The other way round: tuned on the check set, checked on the tuning set.
       const nab::Outcome reverse = nab::scoreAt(r.tune, p, nab::optimize(r.check, p).threshold);
       const double two_fold = (checked.normalized + reverse.normalized) / 2;
       const nab::Outcome all = nab::optimize(r.all, p);
@@ -305,13 +330,13 @@ int main(int argc, char** argv) {
     }
   }
   std::printf(
-      "\ntune: score on the tuning half at its own best threshold; check: the other half "
-      "at that threshold;\n2-fold: the mean of check and of the tuning half scored at the check "
-      "half's best threshold;\nall*: the whole set at its own best threshold (flattering). "
+      "\ntune: score on the tuning set at its own best threshold; check: the other files "
+      "at that threshold;\n2-fold: the mean of check and of the tuning set scored at the check "
+      "set's best threshold;\nall*: the whole set at its own best threshold (flattering). "
       "points/s: one core, updates only.\n");
   if (search_rounds > 0) {
     std::printf("\n");
-    search(ensemble_params, corpus, search_rounds, seed);
+    search(ensemble_params, corpus, in_tune, search_rounds, seed);
   }
   return 0;
 }

@@ -1,0 +1,103 @@
+// Loading a NAB corpus from either layout: the development subset's (windows.json beside data/)
+// and the NAB repository's own (labels/combined_windows.json), so that a clone of the whole
+// corpus can be benchmarked as it is.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "nab_corpus.h"
+
+using namespace vigil::nab;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A corpus directory under the system temp dir with one category of two small files, removed
+// on destruction.
+class CorpusDir {
+ public:
+  CorpusDir() {
+    path_ = fs::temp_directory_path() / ("vigil-nab-" + std::to_string(std::random_device{}()));
+    fs::create_directories(path_ / "data" / "realTest");
+    for (const char* name : {"a.csv", "b.csv"}) {
+      std::ofstream out(path_ / "data" / "realTest" / name);
+      out << "timestamp,value\n";
+      for (int minute = 0; minute < 10; ++minute) {
+        out << "2015-01-01 00:0" << minute << ":00," << minute << "\n";
+      }
+    }
+  }
+  ~CorpusDir() { fs::remove_all(path_); }
+  std::string path() const { return path_.string(); }
+  void write(const std::string& name, const std::string& text) const {
+    fs::create_directories((path_ / name).parent_path());
+    std::ofstream(path_ / name) << text;
+  }
+
+ private:
+  fs::path path_;
+};
+
+constexpr const char* kWindows =
+    R"({"realTest/b.csv": [["2015-01-01 00:02:00.000000", "2015-01-01 00:04:00.000000"]],
+        "realTest/a.csv": []})";
+
+}  // namespace
+
+TEST_CASE("NAB corpus: the development subset's layout, files in name order", "[nab]") {
+  CorpusDir dir;
+  dir.write("windows.json", kWindows);
+  CHECK(windowsFile(dir.path()) == dir.path() + "/windows.json");
+  std::vector<CorpusFile> corpus;
+  std::string error;
+  REQUIRE(loadCorpus(dir.path(), corpus, error));
+  REQUIRE(corpus.size() == 2);
+  CHECK(corpus[0].name == "realTest/a.csv");
+  CHECK(corpus[0].windows.empty());
+  CHECK(corpus[1].name == "realTest/b.csv");
+  CHECK(corpus[1].series.values.size() == 10);
+  REQUIRE(corpus[1].windows.size() == 1);
+  CHECK(corpus[1].windows[0] == std::pair<std::size_t, std::size_t>{2, 4});
+}
+
+TEST_CASE("NAB corpus: a clone of the NAB repository, labels/combined_windows.json", "[nab]") {
+  CorpusDir dir;
+  dir.write("labels/combined_windows.json", kWindows);
+  CHECK(windowsFile(dir.path()) == dir.path() + "/labels/combined_windows.json");
+  std::vector<CorpusFile> corpus;
+  std::string error;
+  REQUIRE(loadCorpus(dir.path(), corpus, error));
+  CHECK(corpus.size() == 2);
+  std::vector<std::string> names;
+  REQUIRE(listCorpus(dir.path(), names, error));
+  CHECK(names == std::vector<std::string>{"realTest/a.csv", "realTest/b.csv"});
+}
+
+TEST_CASE("NAB corpus: what is missing or malformed is named", "[nab]") {
+  CorpusDir dir;
+  std::vector<CorpusFile> corpus;
+  std::string error;
+  CHECK(windowsFile(dir.path()).empty());
+  CHECK_FALSE(loadCorpus(dir.path(), corpus, error));
+  CHECK(error.find("no windows.json or labels/combined_windows.json") != std::string::npos);
+
+  dir.write("windows.json", R"({"realTest/c.csv": []})");
+  CHECK_FALSE(loadCorpus(dir.path(), corpus, error));
+  CHECK(error.find("realTest/c.csv") != std::string::npos);
+
+  dir.write("windows.json", R"({"realTest/a.csv": [["2015-01-01 00:02:00"]]})");
+  CHECK_FALSE(loadCorpus(dir.path(), corpus, error));
+  CHECK(error.find("realTest/a.csv: window") != std::string::npos);
+  CHECK(error.find("not a pair of timestamps") != std::string::npos);
+
+  // A window whose bounds are not rows of the file.
+  dir.write("windows.json",
+            R"({"realTest/a.csv": [["2015-01-01 00:02:00", "2015-01-01 01:00:00"]]})");
+  CHECK_FALSE(loadCorpus(dir.path(), corpus, error));
+  CHECK(error.find("does not match the data's timestamps") != std::string::npos);
+
+  dir.write("windows.json", "[1, 2]");
+  CHECK_FALSE(loadCorpus(dir.path(), corpus, error));
+  CHECK(error.find("not a JSON object") != std::string::npos);
+}
