@@ -2,41 +2,28 @@
 // and the NAB repository's own (labels/combined_windows.json), so that a clone of the whole
 // corpus can be benchmarked as it is.
 #include <catch2/catch.hpp>
-#include <filesystem>
-#include <fstream>
-#include <random>
+#include <string>
 
 #include "nab_corpus.h"
+#include "tests/support/process.h"
 
 using namespace vigil::nab;
-namespace fs = std::filesystem;
+using vigil::test::TempDir;
 
 namespace {
 
-// A corpus directory under the system temp dir with one category of two small files, removed
-// on destruction.
-class CorpusDir {
+// A corpus directory with one category of two small files.
+class CorpusDir : public TempDir {
  public:
   CorpusDir() {
-    path_ = fs::temp_directory_path() / ("vigil-nab-" + std::to_string(std::random_device{}()));
-    fs::create_directories(path_ / "data" / "realTest");
     for (const char* name : {"a.csv", "b.csv"}) {
-      std::ofstream out(path_ / "data" / "realTest" / name);
-      out << "timestamp,value\n";
+      std::string text = "timestamp,value\n";
       for (int minute = 0; minute < 10; ++minute) {
-        out << "2015-01-01 00:0" << minute << ":00," << minute << "\n";
+        text += "2015-01-01 00:0" + std::to_string(minute) + ":00," + std::to_string(minute) + "\n";
       }
+      write(std::string("data/realTest/") + name, text);
     }
   }
-  ~CorpusDir() { fs::remove_all(path_); }
-  std::string path() const { return path_.string(); }
-  void write(const std::string& name, const std::string& text) const {
-    fs::create_directories((path_ / name).parent_path());
-    std::ofstream(path_ / name) << text;
-  }
-
- private:
-  fs::path path_;
 };
 
 constexpr const char* kWindows =

@@ -143,6 +143,7 @@ TempDir::~TempDir() {
 }
 
 void TempDir::write(const std::string& name, const std::string& content) const {
+  std::filesystem::create_directories(std::filesystem::path(file(name)).parent_path());
   std::ofstream out(file(name), std::ios::binary | std::ios::trunc);
   out << content;
 }

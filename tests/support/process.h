@@ -46,6 +46,7 @@ class TempDir {
   ~TempDir();
   const std::string& path() const { return path_; }
   std::string file(const std::string& name) const { return path_ + "/" + name; }
+  /// Writes `content` to `name` (which may be a path within: its directories are made).
   void write(const std::string& name, const std::string& content) const;
 
  private:
