@@ -2,7 +2,7 @@
 // detector code the agent runs), scored with NAB's rules, plus throughput and memory.
 //
 //   nab_bench [--data DIR] [--tune-on DIR] [--detector NAME]... [--per-file] [--threshold T]
-//             [--set NAME=VALUE]... [--search ROUNDS [--seed N]]
+//             [--set NAME=VALUE]... [--search ROUNDS [--seed N]] [--published PATH]
 //
 // DIR holds NAB's layout (data/<category>/<name>.csv, and windows.json or, in a clone of the
 // NAB repository, labels/combined_windows.json); by default the shared development subset next
@@ -19,6 +19,10 @@
 // parameters at a time, from the defaults (or the --set ones), each kept when it raises the
 // standard score on the tuning half; the check half's score is printed beside it and never
 // used to choose, so it shows whether a gain carries over to files it was not tuned on.
+// --published puts other detectors' scores on the same files beside vigil's: PATH is the
+// results directory of a clone of the NAB repository (or one of its *_scores.csv files), whose
+// per-file raw scores, at the threshold NAB tuned for each detector on the whole corpus, are
+// summed over the tuning set, the check set and all of it, and normalised against those files.
 // Skips with a message (exit 0) when the corpus is absent.
 #include <algorithm>
 #include <chrono>
@@ -34,6 +38,7 @@
 
 #include "anomaly/detectors/ensemble_detector.h"
 #include "nab_corpus.h"
+#include "nab_published.h"
 #include "nab_scorer.h"
 #include "vigil/anomaly/detector.h"
 
@@ -183,6 +188,45 @@ void search(const anomaly::EnsembleParams& start, const std::vector<nab::CorpusF
   std::printf("\nbest on the tuning set:%s\n", changedParams(start, best).c_str());
 }
 
+// Other detectors' published per-file scores on the same tuning, check and whole sets.
+bool printPublished(const std::string& path, const Run& r) {
+  const std::vector<std::string> found = nab::findPublishedScores(path);
+  if (found.empty()) {
+    std::fprintf(stderr, "nab_bench: --published: no *_scores.csv in %s\n", path.c_str());
+    return false;
+  }
+  std::printf(
+      "\npublished: each detector's per-file scores in NAB's results, at the threshold NAB tuned "
+      "for it on the\nwhole corpus, summed over the same files and normalised against them\n");
+  std::printf("%-20s %-20s %9s %9s %9s %9s\n", "detector", "profile", "threshold", "tune", "check",
+              "all");
+  for (const auto& file : found) {
+    nab::PublishedScores published;
+    std::string error;
+    if (!nab::loadPublishedScores(file, published, error)) {
+      std::fprintf(stderr, "nab_bench: --published: %s\n", error.c_str());
+      return false;
+    }
+    const auto profile = std::find_if(nab::profiles().begin(), nab::profiles().end(),
+                                      [&](const auto& p) { return published.profile == p.name; });
+    if (profile == nab::profiles().end()) {
+      std::fprintf(stderr, "nab_bench: --published: %s: unknown profile %s\n", file.c_str(),
+                   published.profile.c_str());
+      return false;
+    }
+    double tune = 0, check = 0, all = 0;
+    if (!nab::publishedScore(published, r.tune, *profile, tune, error) ||
+        !nab::publishedScore(published, r.check, *profile, check, error) ||
+        !nab::publishedScore(published, r.all, *profile, all, error)) {
+      std::fprintf(stderr, "nab_bench: --published: %s\n", error.c_str());
+      return false;
+    }
+    std::printf("%-20s %-20s %9.5f %9.2f %9.2f %9.2f\n", published.detector.c_str(),
+                published.profile.c_str(), published.threshold, tune, check, all);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,12 +239,15 @@ int main(int argc, char** argv) {
   bool ensemble_set = false;
   int search_rounds = 0;
   unsigned seed = 1;
+  std::string published_path;  // --published: other detectors' results beside vigil's
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--data" && i + 1 < argc) {
       dir = argv[++i];
     } else if (arg == "--tune-on" && i + 1 < argc) {
       tune_dir = argv[++i];
+    } else if (arg == "--published" && i + 1 < argc) {
+      published_path = argv[++i];
     } else if (arg == "--detector" && i + 1 < argc) {
       detectors.push_back(argv[++i]);
     } else if (arg == "--per-file") {
@@ -246,7 +293,8 @@ int main(int argc, char** argv) {
       std::fprintf(
           stderr,
           "usage: nab_bench [--data DIR] [--tune-on DIR] [--detector NAME]... [--per-file] "
-          "[--threshold T] [--set NAME=VALUE]... [--search ROUNDS [--seed N]]\n");
+          "[--threshold T] [--set NAME=VALUE]... [--search ROUNDS [--seed N]] "
+          "[--published PATH]\n");
       return 2;
     }
   }
@@ -327,6 +375,10 @@ int main(int argc, char** argv) {
     }
     if (per_file) {
       printPerFile(r.all, nab::profiles()[0], standard_threshold);
+    }
+    if (!published_path.empty() && &name == &detectors.back() &&
+        !printPublished(published_path, r)) {
+      return 2;
     }
   }
   std::printf(
