@@ -195,34 +195,53 @@ bool printPublished(const std::string& path, const Run& r) {
     std::fprintf(stderr, "nab_bench: --published: no *_scores.csv in %s\n", path.c_str());
     return false;
   }
+  struct Row {
+    nab::PublishedScores published;
+    std::size_t profile = 0;  // index in nab::profiles()
+  };
+  std::vector<Row> rows;
+  for (const auto& file : found) {
+    Row row;
+    std::string error;
+    if (!nab::loadPublishedScores(file, row.published, error)) {
+      std::fprintf(stderr, "nab_bench: --published: %s\n", error.c_str());
+      return false;
+    }
+    const auto& all = nab::profiles();
+    const auto profile = std::find_if(all.begin(), all.end(), [&](const nab::Profile& p) {
+      return row.published.profile == p.name;
+    });
+    if (profile == all.end()) {
+      std::fprintf(stderr, "nab_bench: --published: %s: unknown profile %s\n", file.c_str(),
+                   row.published.profile.c_str());
+      return false;
+    }
+    row.profile = static_cast<std::size_t>(profile - all.begin());
+    rows.push_back(std::move(row));
+  }
+  // Each detector's profiles in the order of the table above.
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return a.published.detector != b.published.detector
+               ? a.published.detector < b.published.detector
+               : a.profile < b.profile;
+  });
   std::printf(
       "\npublished: each detector's per-file scores in NAB's results, at the threshold NAB tuned "
       "for it on the\nwhole corpus, summed over the same files and normalised against them\n");
   std::printf("%-20s %-20s %9s %9s %9s %9s\n", "detector", "profile", "threshold", "tune", "check",
               "all");
-  for (const auto& file : found) {
-    nab::PublishedScores published;
-    std::string error;
-    if (!nab::loadPublishedScores(file, published, error)) {
-      std::fprintf(stderr, "nab_bench: --published: %s\n", error.c_str());
-      return false;
-    }
-    const auto profile = std::find_if(nab::profiles().begin(), nab::profiles().end(),
-                                      [&](const auto& p) { return published.profile == p.name; });
-    if (profile == nab::profiles().end()) {
-      std::fprintf(stderr, "nab_bench: --published: %s: unknown profile %s\n", file.c_str(),
-                   published.profile.c_str());
-      return false;
-    }
+  for (const auto& row : rows) {
+    const nab::Profile& profile = nab::profiles()[row.profile];
     double tune = 0, check = 0, all = 0;
-    if (!nab::publishedScore(published, r.tune, *profile, tune, error) ||
-        !nab::publishedScore(published, r.check, *profile, check, error) ||
-        !nab::publishedScore(published, r.all, *profile, all, error)) {
+    std::string error;
+    if (!nab::publishedScore(row.published, r.tune, profile, tune, error) ||
+        !nab::publishedScore(row.published, r.check, profile, check, error) ||
+        !nab::publishedScore(row.published, r.all, profile, all, error)) {
       std::fprintf(stderr, "nab_bench: --published: %s\n", error.c_str());
       return false;
     }
-    std::printf("%-20s %-20s %9.5f %9.2f %9.2f %9.2f\n", published.detector.c_str(),
-                published.profile.c_str(), published.threshold, tune, check, all);
+    std::printf("%-20s %-20s %9.5f %9.2f %9.2f %9.2f\n", row.published.detector.c_str(),
+                profile.name, row.published.threshold, tune, check, all);
   }
   return true;
 }
