@@ -30,9 +30,9 @@ bool loadPublishedScores(const std::string& path, PublishedScores& out, std::str
 /// in name order; `path` itself when it is a file.
 std::vector<std::string> findPublishedScores(const std::string& path);
 
-/// The published detector's normalised score on `files` (only their names and windows are
-/// used), as nab::Outcome::normalized is for a detector run here; false with `error` naming
-/// a file that the published results do not cover.
+/// The published detector's normalised score on `files` (only their names, lengths and
+/// windows are used, not their scores), as nab::Outcome::normalized is for a detector run
+/// here; false with `error` naming a file that the published results do not cover.
 bool publishedScore(const PublishedScores& published, const std::vector<ScoredFile>& files,
                     const Profile& profile, double& normalized, std::string& error);
 
