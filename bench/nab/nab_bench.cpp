@@ -22,7 +22,8 @@
 // --published puts other detectors' scores on the same files beside vigil's: PATH is the
 // results directory of a clone of the NAB repository (or one of its *_scores.csv files), whose
 // per-file raw scores, at the threshold NAB tuned for each detector on the whole corpus, are
-// summed over the tuning set, the check set and all of it, and normalised against those files.
+// summed over the tuning set, the check set and all of it, and normalised against those files;
+// with --per-file, each file's published raw score is printed beside vigil's.
 // Skips with a message (exit 0) when the corpus is absent.
 #include <algorithm>
 #include <chrono>
@@ -51,6 +52,12 @@ double cpuSeconds() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
+
+// One published results file, with its profile's place in nab::profiles().
+struct PublishedRow {
+  nab::PublishedScores published;
+  std::size_t profile = 0;
+};
 
 struct Run {
   std::vector<nab::ScoredFile> all, tune, check;
@@ -86,7 +93,7 @@ Run run(const DetectorFactory& make, const std::vector<nab::CorpusFile>& corpus,
 // Where a detector wins and loses: each file's raw score under one profile at one threshold,
 // against what a perfect detector and the null detector would get on it.
 void printPerFile(const std::vector<nab::ScoredFile>& files, const nab::Profile& p,
-                  double threshold) {
+                  double threshold, const std::vector<PublishedRow>& published) {
   std::printf(
       "\n%s at %.5f, per file: raw score (perfect, null), windows, rows detected in and "
       "outside windows\n",
@@ -96,6 +103,13 @@ void printPerFile(const std::vector<nab::ScoredFile>& files, const nab::Profile&
     std::printf("  %-48s %7.2f (%5.2f, %6.2f)  %zu windows  %4zu in  %4zu out\n", f.name.c_str(),
                 o.raw, o.perfect, -p.a_fn * static_cast<double>(f.windows.size()), f.windows.size(),
                 o.tp, o.fp);
+    // --published: the other detectors' raw scores on this file under the same profile.
+    for (const auto& row : published) {
+      const auto raw = row.published.raw_by_file.find(f.name);
+      if (&nab::profiles()[row.profile] == &p && raw != row.published.raw_by_file.end()) {
+        std::printf("      %s (published): %.2f\n", row.published.detector.c_str(), raw->second);
+      }
+    }
     // A window missed by a little or by a lot: the highest score in it, and where (NAB's
     // relative position: -1 at the window's start, 0 at its end; the label sits at -0.5).
     for (const auto& [first, last] : f.windows) {
@@ -188,20 +202,16 @@ void search(const anomaly::EnsembleParams& start, const std::vector<nab::CorpusF
   std::printf("\nbest on the tuning set:%s\n", changedParams(start, best).c_str());
 }
 
-// Other detectors' published per-file scores on the same tuning, check and whole sets.
-bool printPublished(const std::string& path, const Run& r) {
+// The published results under `path`, each detector's profiles in the table's order; false
+// (with a message) when there are none or one is not a NAB scores file.
+bool loadPublished(const std::string& path, std::vector<PublishedRow>& rows) {
   const std::vector<std::string> found = nab::findPublishedScores(path);
   if (found.empty()) {
     std::fprintf(stderr, "nab_bench: --published: no *_scores.csv in %s\n", path.c_str());
     return false;
   }
-  struct Row {
-    nab::PublishedScores published;
-    std::size_t profile = 0;  // index in nab::profiles()
-  };
-  std::vector<Row> rows;
   for (const auto& file : found) {
-    Row row;
+    PublishedRow row;
     std::string error;
     if (!nab::loadPublishedScores(file, row.published, error)) {
       std::fprintf(stderr, "nab_bench: --published: %s\n", error.c_str());
@@ -219,12 +229,16 @@ bool printPublished(const std::string& path, const Run& r) {
     row.profile = static_cast<std::size_t>(profile - all.begin());
     rows.push_back(std::move(row));
   }
-  // Each detector's profiles in the order of the table above.
-  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+  std::stable_sort(rows.begin(), rows.end(), [](const PublishedRow& a, const PublishedRow& b) {
     return a.published.detector != b.published.detector
                ? a.published.detector < b.published.detector
                : a.profile < b.profile;
   });
+  return true;
+}
+
+// Other detectors' published per-file scores on the same tuning, check and whole sets.
+bool printPublished(const std::vector<PublishedRow>& rows, const Run& r) {
   std::printf(
       "\npublished: each detector's per-file scores in NAB's results, at the threshold NAB tuned "
       "for it on the\nwhole corpus, summed over the same files and normalised against them\n");
@@ -326,6 +340,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nab_bench: --set and --search change the ensemble, not run here\n");
     return 2;
   }
+  std::vector<PublishedRow> published;
+  if (!published_path.empty() && !loadPublished(published_path, published)) {
+    return 2;
+  }
   if (nab::windowsFile(dir).empty()) {
     std::printf("NAB corpus not found in %s: skipped\n", dir.c_str());
     return 0;
@@ -393,10 +411,9 @@ int main(int argc, char** argv) {
       }
     }
     if (per_file) {
-      printPerFile(r.all, nab::profiles()[0], standard_threshold);
+      printPerFile(r.all, nab::profiles()[0], standard_threshold, published);
     }
-    if (!published_path.empty() && &name == &detectors.back() &&
-        !printPublished(published_path, r)) {
+    if (!published.empty() && &name == &detectors.back() && !printPublished(published, r)) {
       return 2;
     }
   }
