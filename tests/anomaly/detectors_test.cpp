@@ -194,7 +194,7 @@ TEST_CASE("Ensemble parameters are set by name for tuning runs, and bad ones ref
           "[anomaly]") {
   const EnsembleParams defaults;
   const auto fields = ensembleParamValues(defaults);
-  CHECK(fields.size() == 23);
+  CHECK(fields.size() == 25);
   // Each name reaches its own field: setting each one to a value of its own changes the
   // params, and reading them back gives that value under that name alone.
   for (std::size_t i = 0; i < fields.size(); ++i) {
@@ -710,6 +710,90 @@ TEST_CASE("Ensemble: a value out of the range seen over a day of learning scores
     CHECK(scoreAt(at, 61.5, tolerance) == scoreAt(at, 61.5, 0));
     CHECK(scoreAt(at, 61.5, tolerance) < kEnsembleThreshold);
   }
+}
+
+namespace {
+
+// A utilisation wandering uniformly between 40 and 60 in five-minute samples, with a nightly
+// job from 04:00 to 04:30 at 90-100; at sample `at`, `value` instead.
+double hourOfDayScore(int64_t at, double value, const EnsembleParams& params,
+                      int* alarms_before = nullptr) {
+  auto d = makeEnsembleDetector(params);
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> usual(40, 60);
+  std::uniform_real_distribution<double> job(90, 100);
+  double score = 0;
+  for (int64_t i = 0; i <= at; ++i) {
+    const int64_t t = i * 300000;
+    const int64_t minute = t / 60000 % 1440;
+    const double x = i == at ? value : (minute >= 240 && minute < 270 ? job(rng) : usual(rng));
+    score = d->update(t, x);
+    if (alarms_before != nullptr && i < at && i >= 288 && score >= kEnsembleThreshold) {
+      ++*alarms_before;
+    }
+  }
+  return score;
+}
+
+}  // namespace
+
+TEST_CASE("Ensemble: a value beyond what its hour of the day has shown scores 1",
+          "[anomaly][ensemble]") {
+  // 85 at 15:00 lies within the range the nightly job set (40-100), and the job's daily
+  // jumps have widened the level's and the step's spreads: only the hours around 15:00, which
+  // never went above 60, say that it is news.
+  const EnsembleParams defaults;
+  REQUIRE(defaults.hour_tolerance == 1);
+  REQUIRE(defaults.hour_days == 5);
+  EnsembleParams off = defaults;
+  off.hour_tolerance = 0;
+  constexpr int64_t kPerDay = 288;
+  const int64_t day8_15h = 7 * kPerDay + 15 * 12;
+  int alarms = 0;
+  int alarms_off = 0;
+  CHECK(hourOfDayScore(day8_15h, 85, defaults, &alarms) == 1.0);
+  CHECK(hourOfDayScore(day8_15h, 85, off, &alarms_off) < kEnsembleThreshold);
+  // Seven days of the same pattern raised no alarm from it.
+  CHECK(alarms == alarms_off);
+  // The same at 01:00, whose hours around include 02:00 and 03:00: they were first learned
+  // (after the 30 samples of warm-up) before the first night's job widened the histogram they
+  // are kept on.
+  const int64_t day8_01h = 7 * kPerDay + 1 * 12;
+  CHECK(hourOfDayScore(day8_01h, 85, defaults) == 1.0);
+  CHECK(hourOfDayScore(day8_01h, 85, off) < kEnsembleThreshold);
+  // Beyond the hours' values by less than their width (20): not news to this view.
+  CHECK(hourOfDayScore(day8_15h, 75, defaults) == hourOfDayScore(day8_15h, 75, off));
+  // At 04:15, during the job, 85 is within what those hours showed.
+  const int64_t day8_0415 = 7 * kPerDay + 4 * 12 + 3;
+  CHECK(hourOfDayScore(day8_0415, 85, defaults) == hourOfDayScore(day8_0415, 85, off));
+  // Before each hour had five earlier days, the view is silent.
+  const int64_t day4_15h = 3 * kPerDay + 15 * 12;
+  CHECK(hourOfDayScore(day4_15h, 85, defaults) == hourOfDayScore(day4_15h, 85, off));
+}
+
+TEST_CASE("Ensemble: hours that always showed one value are not judged by the hour of day",
+          "[anomaly][ensemble]") {
+  // Pods running: 5 to 8 by day, 5 all night; after ten days, 6 at 03:00. Nothing this hour
+  // had shown, but the night's values spread over nothing, which is no pattern to judge by:
+  // the hour-of-day view leaves it to the likelihood, which has seen 6 often enough.
+  auto scores = [](double hour_tolerance) {
+    EnsembleParams params;
+    params.hour_tolerance = hour_tolerance;
+    auto d = makeEnsembleDetector(params);
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<int> busy(5, 8);
+    std::vector<double> out;
+    const int64_t end = 10 * 288 + 3 * 12;
+    for (int64_t i = 0; i <= end; ++i) {
+      const int64_t minute = i * 5 % 1440;
+      const bool day = minute >= 6 * 60 && minute < 22 * 60;
+      out.push_back(d->update(i * 300000, i == end ? 6 : (day ? busy(rng) : 5)));
+    }
+    return out;
+  };
+  const auto with = scores(EnsembleParams{}.hour_tolerance);
+  CHECK(with.back() < kEnsembleThreshold);
+  CHECK(with == scores(0));
 }
 
 TEST_CASE("Shape: an oscillation within the usual range is caught, which a level view misses",
