@@ -144,8 +144,8 @@ class ValueHistogram {
   // Levels per bin for the hours' bounds: 256 levels over the histogram's span.
   static constexpr int kLevelsPerBin = 8;
   // The hours around a sample are judged only when their values spread over at least this
-  // share of the whole range: a quiet or sparse series whose hours show one value (no errors at
-  // night) does not alarm at the first one.
+  // share of the whole range: a gauge that sits at one value all night (pods running) does not
+  // alarm at its first other value there.
   static constexpr double kHourMinWidth = 0.05;
   // Beyond the range ever seen: this deviation, plus this much per range's width beyond it
   // (tuned with nab_bench).
