@@ -180,8 +180,9 @@ class ValueHistogram {
 
   // Whether x lies beyond the values shown around this hour of the day (see HourEnvelope) on
   // each of at least `min_visits` earlier days, by more than `tolerance` times the width of
-  // those values.
-  bool beyondHour(std::size_t hour, double x, uint32_t min_visits, double tolerance) const {
+  // those values; if so, `shown` is what they showed (the evidence an alert carries).
+  bool beyondHour(std::size_t hour, double x, uint32_t min_visits, double tolerance,
+                  ExpectedRange& shown) const {
     int lo = 0;
     int hi = 0;
     if (ready_ == 0 || !(max_ > min_) || !hours_.bounds(hour, min_visits, lo, hi)) {
@@ -195,7 +196,11 @@ class ValueHistogram {
       return false;
     }
     const double out = x < low ? low - x : (x > high ? x - high : 0);
-    return out > tolerance * width;
+    if (out <= tolerance * width) {
+      return false;
+    }
+    shown = {low, high};
+    return true;
   }
 
   // Whether a state read back from a file could have been written by learn(): a damaged one
@@ -599,8 +604,15 @@ class EnsembleDetector final : public Detector {
         s.values.beyondRange(x, p_->range_tolerance);
     static_assert(kDailySlots % HourEnvelope::kHours == 0);
     const std::size_t hour_of_day = slot * HourEnvelope::kHours / kDailySlots;
-    const bool out_of_hour = p_->hour_tolerance > 0 && s.n > p_->warmup &&
-                             s.values.beyondHour(hour_of_day, x, p_->hour_days, p_->hour_tolerance);
+    ExpectedRange hour_shown = kUnknownRange;
+    const bool out_of_hour =
+        p_->hour_tolerance > 0 && s.n > p_->warmup &&
+        s.values.beyondHour(hour_of_day, x, p_->hour_days, p_->hour_tolerance, hour_shown);
+    if (out_of_hour) {
+      // What this hour of the day has shown is what the model expected here: the evidence
+      // for an alert, narrower than the spread around the centre, which a nightly job widens.
+      range_ = hour_shown;
+    }
     // The path view's level: where x lies against the centre in use, in 16 steps across
     // path_spread spreads on either side.
     const double position =

@@ -717,7 +717,7 @@ namespace {
 // A utilisation wandering uniformly between 40 and 60 in five-minute samples, with a nightly
 // job from 04:00 to 04:30 at 90-100; at sample `at`, `value` instead.
 double hourOfDayScore(int64_t at, double value, const EnsembleParams& params,
-                      int* alarms_before = nullptr) {
+                      int* alarms_before = nullptr, ExpectedRange* expected = nullptr) {
   auto d = makeEnsembleDetector(params);
   std::mt19937 rng(11);
   std::uniform_real_distribution<double> usual(40, 60);
@@ -731,6 +731,9 @@ double hourOfDayScore(int64_t at, double value, const EnsembleParams& params,
     if (alarms_before != nullptr && i < at && i >= 288 && score >= kEnsembleThreshold) {
       ++*alarms_before;
     }
+  }
+  if (expected != nullptr) {
+    *expected = d->expected();
   }
   return score;
 }
@@ -751,8 +754,17 @@ TEST_CASE("Ensemble: a value beyond what its hour of the day has shown scores 1"
   const int64_t day8_15h = 7 * kPerDay + 15 * 12;
   int alarms = 0;
   int alarms_off = 0;
-  CHECK(hourOfDayScore(day8_15h, 85, defaults, &alarms) == 1.0);
-  CHECK(hourOfDayScore(day8_15h, 85, off, &alarms_off) < kEnsembleThreshold);
+  ExpectedRange expected{};
+  ExpectedRange expected_off{};
+  CHECK(hourOfDayScore(day8_15h, 85, defaults, &alarms, &expected) == 1.0);
+  CHECK(hourOfDayScore(day8_15h, 85, off, &alarms_off, &expected_off) < kEnsembleThreshold);
+  // The evidence: what those hours showed, 40 to 60 (to a 256th of the histogram's span),
+  // not the spread around the mean, which the job widened.
+  CHECK(expected.lower > 39);
+  CHECK(expected.lower <= 40);
+  CHECK(expected.upper >= 60);
+  CHECK(expected.upper < 61);
+  CHECK(expected_off.upper > 70);
   // Seven days of the same pattern raised no alarm from it.
   CHECK(alarms == alarms_off);
   // The same at 01:00, whose hours around include 02:00 and 03:00: they were first learned
