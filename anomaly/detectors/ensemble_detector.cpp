@@ -63,6 +63,11 @@ struct Profile {
 // The largest deviation a view reports: a value that far off is an anomaly whatever its size.
 constexpr double kMaxDeviation = 50;
 
+// How far x lies outside [low, high] (0 within it).
+double outside(double x, double low, double high) {
+  return x < low ? low - x : (x > high ? x - high : 0);
+}
+
 // Where each hour of the day has been: the lowest and highest level (a 256th of a value
 // histogram's span, see ValueHistogram) each hour of the day showed, over every day learned.
 // A byte per bound keeps it to 73 bytes: within the 4 KiB a model may take.
@@ -196,8 +201,7 @@ class ValueHistogram {
     if (width < kHourMinWidth * (max_ - min_)) {
       return false;
     }
-    const double out = x < low ? low - x : (x > high ? x - high : 0);
-    if (out <= tolerance * width) {
+    if (outside(x, low, high) <= tolerance * width) {
       return false;
     }
     shown = {low, high};
@@ -267,7 +271,7 @@ class ValueHistogram {
   }
 
   // How far x lies outside the smallest and largest values ever learned (0 within them).
-  double beyond(double x) const { return x < min_ ? min_ - x : (x > max_ ? x - max_ : 0); }
+  double beyond(double x) const { return outside(x, min_, max_); }
 
   // A bin with half of each neighbour: smooths the edges between bins.
   double around(int b) const {
