@@ -21,6 +21,26 @@ ProcFile::~ProcFile() {
   }
 }
 
+namespace {
+
+// Whether a read of a record file that returned `n` bytes may have been cut short by the
+// kernel's buffer (see ProcFile::kLongestRecordBytes): that buffer is a page doubled as often as
+// a single record needed, so at least the smallest such size that holds `n`, and a read stops
+// early only when the next record would not have fit in what was left of it.
+bool mayHaveStoppedAtKernelBuffer(std::size_t n) {
+  static const std::size_t page = [] {
+    const long size = ::sysconf(_SC_PAGESIZE);
+    return size > 0 ? static_cast<std::size_t>(size) : std::size_t{4096};
+  }();
+  std::size_t buffer = page;
+  while (buffer < n) {
+    buffer *= 2;
+  }
+  return n + ProcFile::kLongestRecordBytes > buffer;
+}
+
+}  // namespace
+
 Status ProcFile::read(std::string& buf) {
   if (fd_ < 0) {
     if (missing_reads_ > 0) {
@@ -45,6 +65,9 @@ Status ProcFile::read(std::string& buf) {
   buf.resize(last_size_ == 0 ? 4096 : last_size_ + last_size_ / 4 + 256);
   std::size_t used = 0;
   for (;;) {
+    if (used == buf.size()) {
+      buf.resize(buf.size() * 2);
+    }
     ssize_t n = ::pread(fd_, buf.data() + used, buf.size() - used, static_cast<off_t>(used));
     if (n < 0) {
       if (errno == EINTR) {
@@ -62,13 +85,16 @@ Status ProcFile::read(std::string& buf) {
       buf.clear();
       return notFound(path_ + ": " + std::strerror(err));
     }
+    if (n == 0) {
+      break;  // the end of the file
+    }
     used += static_cast<std::size_t>(n);
-    // Pseudo-files hand over their content in one read when the buffer is big enough, so a
-    // short read means we have it all; a full buffer means there may be more.
-    if (used < buf.size()) {
+    // A full buffer may have more behind it; a short read has it all unless the kernel stopped
+    // at the edge of its own buffer (see kLongestRecordBytes).
+    if (used < buf.size() &&
+        (!long_records_ && !mayHaveStoppedAtKernelBuffer(static_cast<std::size_t>(n)))) {
       break;
     }
-    buf.resize(buf.size() * 2);
   }
   buf.resize(used);
   last_size_ = used;

@@ -193,6 +193,9 @@ class FilesystemCollector final : public Collector {
     while (rootfs_.size() > 1 && rootfs_.back() == '/') {
       rootfs_.pop_back();
     }
+    // An overlay mount's line lists every layer: read whole, it is read only when it changed.
+    mountinfo_.expectLongRecords();
+    self_mountinfo_.expectLongRecords();
   }
 
   Status collect(const CollectContext& ctx, MetricBatch& out) override {

@@ -1,14 +1,20 @@
 #include "agent/collectors/common/proc_file.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include "tests/support/process.h"
 
@@ -31,57 +37,161 @@ TEST_CASE("ProcFile: a file outside procfs is read every time", "[agent][collect
   CHECK(buf == "second, longer\n");
 }
 
-// In a child with a mount namespace of its own, so that mounting there changes nothing else.
-// Exit codes say which step failed.
-TEST_CASE("ProcFile: a mount table is read again only after a mount changes it",
-          "[agent][collectors]") {
-  const std::string mountpoint = test::TempDir().path();  // removed at once; remade below
+namespace {
+
+// The exit code a step in a child returns when mounting cannot be tried here.
+constexpr int kCannotMount = 77;
+
+// Runs `steps` in a child with a mount namespace of its own, so that mounting there changes
+// nothing else, and checks that it returned 0 (other codes say which step failed). Skipped,
+// with a warning, where no such namespace can be made (no root, no user namespaces).
+void checkInMountNamespace(const std::function<int()>& steps) {
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     if (::unshare(CLONE_NEWNS) != 0 && ::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
-      ::_exit(77);
+      ::_exit(kCannotMount);
     }
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-      ::_exit(77);
+      ::_exit(kCannotMount);
     }
-    ProcFile table("/proc/self/mountinfo");
-    std::string buf;
-    bool changed = false;
-    if (!table.readIfChanged(buf, changed).isOk() || !changed) {
-      ::_exit(1);
-    }
-    const std::string before = buf;
-    if (!table.readIfChanged(buf, changed).isOk() || changed || buf != before) {
-      ::_exit(2);
-    }
-    std::filesystem::create_directories(mountpoint);
-    if (::mount("vigil-test", mountpoint.c_str(), "tmpfs", 0, nullptr) != 0) {
-      ::_exit(77);
-    }
-    if (!table.readIfChanged(buf, changed).isOk() || !changed ||
-        buf.find(mountpoint) == std::string::npos) {
-      ::_exit(3);
-    }
-    if (!table.readIfChanged(buf, changed).isOk() || changed) {
-      ::_exit(4);
-    }
-    ::umount(mountpoint.c_str());
-    if (!table.readIfChanged(buf, changed).isOk() || !changed ||
-        buf.find(mountpoint) != std::string::npos) {
-      ::_exit(5);
-    }
-    ::_exit(0);
+    ::_exit(steps());
   }
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
-  std::filesystem::remove(mountpoint);
-  if (WEXITSTATUS(status) == 77) {
+  if (WEXITSTATUS(status) == kCannotMount) {
     WARN("no mount namespace could be made here (needs root or user namespaces): not checked");
     return;
   }
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("ProcFile: a mount table is read again only after a mount changes it",
+          "[agent][collectors]") {
+  const std::string mountpoint = test::TempDir().path();  // removed at once; remade below
+  checkInMountNamespace([&] {
+    ProcFile table("/proc/self/mountinfo");
+    std::string buf;
+    bool changed = false;
+    if (!table.readIfChanged(buf, changed).isOk() || !changed) {
+      return 1;
+    }
+    const std::string before = buf;
+    if (!table.readIfChanged(buf, changed).isOk() || changed || buf != before) {
+      return 2;
+    }
+    std::filesystem::create_directories(mountpoint);
+    if (::mount("vigil-test", mountpoint.c_str(), "tmpfs", 0, nullptr) != 0) {
+      return kCannotMount;
+    }
+    if (!table.readIfChanged(buf, changed).isOk() || !changed ||
+        buf.find(mountpoint) == std::string::npos) {
+      return 3;
+    }
+    if (!table.readIfChanged(buf, changed).isOk() || changed) {
+      return 4;
+    }
+    ::umount(mountpoint.c_str());
+    if (!table.readIfChanged(buf, changed).isOk() || !changed ||
+        buf.find(mountpoint) != std::string::npos) {
+      return 5;
+    }
+    return 0;
+  });
+  std::filesystem::remove(mountpoint);
+}
+
+namespace {
+
+// UDP sockets bound to loopback ports, closed when it goes.
+struct UdpSockets {
+  explicit UdpSockets(int count) {
+    for (int i = 0; i < count; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      REQUIRE(fd >= 0);
+      fds.push_back(fd);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+      socklen_t len = sizeof addr;
+      REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+      ports.push_back(ntohs(addr.sin_port));
+    }
+  }
+  ~UdpSockets() {
+    for (int fd : fds) {
+      ::close(fd);
+    }
+  }
+  // How /proc/net/udp writes the socket on `port`: its local address, 127.0.0.1 in hex.
+  static std::string localAddress(uint16_t port) {
+    char text[32];
+    std::snprintf(text, sizeof text, "0100007F:%04X", port);
+    return text;
+  }
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+};
+
+}  // namespace
+
+// procfs hands such a file out a page at a time at most, cut at a line: a read that stops short
+// of the buffer is not the end of it. 80 sockets make /proc/net/udp 10 KB, 31 of them a page.
+TEST_CASE("ProcFile: a file of records longer than the kernel's page is read whole",
+          "[agent][collectors]") {
+  UdpSockets sockets(80);
+  ProcFile udp("/proc/net/udp");
+  std::string buf;
+  for (int read = 0; read < 2; ++read) {  // the first read and one sized by it
+    REQUIRE(udp.read(buf).isOk());
+    CHECK(buf.size() > 80 * 128);
+    std::size_t found = 0;
+    for (uint16_t port : sockets.ports) {
+      found += buf.find(UdpSockets::localAddress(port)) != std::string::npos ? 1 : 0;
+    }
+    CHECK(found == sockets.ports.size());
+    CHECK(buf.back() == '\n');
+  }
+}
+
+// 100 mounts make the table some 20 KB, each line of it a record, and every tenth line is longer
+// than the kernel's cut could be guessed from (a mount point of 1,600 characters, as an
+// overlay's options can be).
+TEST_CASE("ProcFile: a mount table longer than the kernel's page is read whole",
+          "[agent][collectors]") {
+  const std::string base = test::TempDir().path();  // removed at once; remade below
+  checkInMountNamespace([&] {
+    std::vector<std::string> mountpoints;
+    for (int i = 0; i < 100; ++i) {
+      std::string dir = base;
+      for (int level = 0; level < (i % 10 == 0 ? 8 : 1); ++level) {
+        dir += "/" + std::string(200, 'a' + static_cast<char>(level));
+      }
+      mountpoints.push_back(dir + "/mount-" + std::to_string(i));
+      std::filesystem::create_directories(mountpoints.back());
+      if (::mount("vigil-test", mountpoints.back().c_str(), "tmpfs", 0, nullptr) != 0) {
+        return kCannotMount;
+      }
+    }
+    ProcFile table("/proc/self/mountinfo");
+    table.expectLongRecords();
+    std::string buf;
+    bool changed = false;
+    if (!table.readIfChanged(buf, changed).isOk() || !changed || buf.size() < 100 * 100) {
+      return 1;
+    }
+    for (const auto& m : mountpoints) {
+      if (buf.find(m + " ") == std::string::npos) {
+        return 2;
+      }
+    }
+    return 0;
+  });
+  std::filesystem::remove_all(base);
 }
 
 TEST_CASE("SharedProcFile: collectors of one round share one read, the next round reads again",
