@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/support/process.h"
+#include "tests/support/udp_sockets.h"
 
 using namespace vigil::test;
 using namespace std::chrono_literals;
@@ -128,6 +129,10 @@ std::string differencesBetween(const std::map<std::string, std::string>& theirs,
 
 TEST_CASE("node_exporter differential: same series, counters agree", "[integration][node]") {
   TempDir dir;
+  // 80 sockets with a datagram waiting in each: /proc/net/udp is then longer than the page
+  // procfs hands out per read, and both must read it all for their queue sizes to agree.
+  UdpSockets sockets(80);
+  sockets.queueDatagrams(100);
   const int ne_port = freeLoopbackPort();
   std::vector<std::string> ne_args = {"prometheus-node-exporter",
                                       "--web.listen-address=127.0.0.1:" + std::to_string(ne_port),
@@ -221,6 +226,12 @@ TEST_CASE("node_exporter differential: same series, counters agree", "[integrati
   }
   CHECK(compared > 50);
   CHECK(network_gauges > 10);
+  // What waits in the sockets above holds still while nothing reads it.
+  const std::string udp_rx = "node_udp_queues{ip=\"v4\",queue=\"rx\"}";
+  REQUIRE(theirs.count(udp_rx) == 1);
+  REQUIRE(ours.count(udp_rx) == 1);
+  CHECK(theirs.at(udp_rx).value >= 80 * 100);
+  CHECK(ours.at(udp_rx).value == theirs.at(udp_rx).value);
 }
 
 // The recorded tree of the golden tests (tests/fixtures/node: offline CPUs, a softnet table

@@ -1,15 +1,11 @@
 #include "agent/collectors/common/proc_file.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -17,6 +13,7 @@
 #include <vector>
 
 #include "tests/support/process.h"
+#include "tests/support/udp_sockets.h"
 
 using namespace vigil;
 using namespace vigil::collectors;
@@ -104,46 +101,11 @@ TEST_CASE("ProcFile: a mount table is read again only after a mount changes it",
   std::filesystem::remove(mountpoint);
 }
 
-namespace {
-
-// UDP sockets bound to loopback ports, closed when it goes.
-struct UdpSockets {
-  explicit UdpSockets(int count) {
-    for (int i = 0; i < count; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      REQUIRE(fd >= 0);
-      fds.push_back(fd);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
-      socklen_t len = sizeof addr;
-      REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-      ports.push_back(ntohs(addr.sin_port));
-    }
-  }
-  ~UdpSockets() {
-    for (int fd : fds) {
-      ::close(fd);
-    }
-  }
-  // How /proc/net/udp writes the socket on `port`: its local address, 127.0.0.1 in hex.
-  static std::string localAddress(uint16_t port) {
-    char text[32];
-    std::snprintf(text, sizeof text, "0100007F:%04X", port);
-    return text;
-  }
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
-};
-
-}  // namespace
-
 // procfs hands such a file out a page at a time at most, cut at a line: a read that stops short
 // of the buffer is not the end of it. 80 sockets make /proc/net/udp 10 KB, 31 of them a page.
 TEST_CASE("ProcFile: a file of records longer than the kernel's page is read whole",
           "[agent][collectors]") {
-  UdpSockets sockets(80);
+  test::UdpSockets sockets(80);
   ProcFile udp("/proc/net/udp");
   std::string buf;
   for (int read = 0; read < 2; ++read) {  // the first read and one sized by it
@@ -151,7 +113,7 @@ TEST_CASE("ProcFile: a file of records longer than the kernel's page is read who
     CHECK(buf.size() > 80 * 128);
     std::size_t found = 0;
     for (uint16_t port : sockets.ports) {
-      found += buf.find(UdpSockets::localAddress(port)) != std::string::npos ? 1 : 0;
+      found += buf.find(test::UdpSockets::localAddress(port)) != std::string::npos ? 1 : 0;
     }
     CHECK(found == sockets.ports.size());
     CHECK(buf.back() == '\n');
