@@ -31,18 +31,19 @@ class ProcFile {
   /// as it is otherwise. Any other file (a recorded fixture) is read every time.
   Status readIfChanged(std::string& buf, bool& changed);
   const std::string& path() const { return path_; }
-  /// For a file whose lines may be longer than kLongestRecordBytes (a mount table's carry every
-  /// mount option): each read is then followed by another until the end of the file is seen.
+  /// For a file whose records may be longer than kLongestRecordBytes (a mount table's lines
+  /// carry every mount option; a CPU's record in /proc/schedstat has a line per scheduling
+  /// domain): each read is then followed by another until the end of the file is seen.
   void expectLongRecords() { long_records_ = true; }
 
-  // procfs hands out a file made of records (one line per device, socket, CPU or mount: a
-  // seq_file) at most one kernel buffer per read, a page unless a single record needed more,
-  // and stops before the first record that does not fit: a read can end short of the end of
-  // the file. It can only have stopped there when what it returned is within a record's
-  // length of that buffer's size, and only then is another read needed to see the end (with a
-  // network device per pod, /proc/net/dev alone passes a page). Records of the files read
-  // every cycle are under 256 bytes.
-  static constexpr std::size_t kLongestRecordBytes = 1024;
+  // procfs hands out a file made of records (one line per device, socket, CPU, counter or
+  // mount: a seq_file) at most one kernel buffer per read, a page unless a single record
+  // needed more, and stops before the first record that does not fit: a read can end short of
+  // the end of the file. It can only have stopped there when what it returned is within a
+  // record's length of that buffer's size, and only then is another read needed to see the end
+  // (with a network device per pod, /proc/net/dev alone passes a page). A record of the files
+  // read every cycle is one line, the longest /proc/diskstats' 20 counters of up to 20 digits.
+  static constexpr std::size_t kLongestRecordBytes = 512;
 
   // A missing file is mostly one the kernel was built without (/proc/schedstat without
   // CONFIG_SCHEDSTATS, pressure files without PSI), looked up in vain every cycle: a failed

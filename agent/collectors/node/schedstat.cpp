@@ -9,8 +9,11 @@ namespace {
 
 class SchedstatCollector final : public Collector {
  public:
-  explicit SchedstatCollector(const HostPaths& paths)
-      : file_(joinPath(paths.procfs, "schedstat")) {}
+  explicit SchedstatCollector(const HostPaths& paths) : file_(joinPath(paths.procfs, "schedstat")) {
+    // A CPU's record is its line and a line per scheduling domain, a kilobyte or more on a
+    // machine with several NUMA levels.
+    file_.expectLongRecords();
+  }
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     if (!file_.read(buf_).isOk()) {
