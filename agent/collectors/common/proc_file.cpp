@@ -66,7 +66,7 @@ Status ProcFile::read(std::string& buf) {
   std::size_t used = 0;
   for (;;) {
     if (used == buf.size()) {
-      buf.resize(buf.size() * 2);
+      buf.resize(std::min(buf.size() * 2, kMaxBytes + 1));
     }
     ssize_t n = ::pread(fd_, buf.data() + used, buf.size() - used, static_cast<off_t>(used));
     if (n < 0) {
@@ -89,6 +89,12 @@ Status ProcFile::read(std::string& buf) {
       break;  // the end of the file
     }
     used += static_cast<std::size_t>(n);
+    if (used > kMaxBytes) {
+      // Bounded memory whatever a file does (one that ignored the offset would never end).
+      std::string().swap(buf);
+      return Status(StatusCode::kResourceExhausted,
+                    path_ + ": longer than " + std::to_string(kMaxBytes >> 20) + " MiB, not read");
+    }
     // A full buffer may have more behind it; a short read has it all unless the kernel stopped
     // at the edge of its own buffer (see kLongestRecordBytes).
     if (used < buf.size() &&

@@ -24,7 +24,7 @@ class ProcFile {
   /// Replaces `buf` with the file's current content. kNotFound, with `buf` empty, when the file
   /// does not exist or cannot be read (permission, unsupported): callers treat that as "metric
   /// absent". A file that does not exist is looked for again only every kMissingRetryReads
-  /// reads (see there).
+  /// reads (see there). kResourceExhausted, with `buf` empty, for a file longer than kMaxBytes.
   Status read(std::string& buf);
   /// As read, for a file whose changes the kernel signals through poll(2) (a mount table in
   /// procfs): reads it only if it changed since the last read, setting `changed`; `buf` is left
@@ -44,6 +44,8 @@ class ProcFile {
   // (with a network device per pod, /proc/net/dev alone passes a page). A record of the files
   // read every cycle is one line, the longest /proc/diskstats' 20 counters of up to 20 digits.
   static constexpr std::size_t kLongestRecordBytes = 512;
+  // The most a read takes in: /proc/net/udp of a resolver with 100,000 sockets is 13 MiB.
+  static constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
 
   // A missing file is mostly one the kernel was built without (/proc/schedstat without
   // CONFIG_SCHEDSTATS, pressure files without PSI), looked up in vain every cycle: a failed

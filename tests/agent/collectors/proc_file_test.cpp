@@ -156,6 +156,22 @@ TEST_CASE("ProcFile: a mount table longer than the kernel's page is read whole",
   std::filesystem::remove_all(base);
 }
 
+TEST_CASE("ProcFile: a file longer than the bound is refused, naming it", "[agent][collectors]") {
+  test::TempDir dir;
+  const std::string path = dir.file("huge");
+  dir.write("huge", "");
+  std::filesystem::resize_file(path, ProcFile::kMaxBytes + 1);  // sparse: nothing written
+  ProcFile file(path);
+  std::string buf;
+  const Status st = file.read(buf);
+  CHECK(st.code() == StatusCode::kResourceExhausted);
+  CHECK_THAT(st.message(), Catch::Contains(path) && Catch::Contains("longer than 64 MiB"));
+  CHECK(buf.empty());
+  std::filesystem::resize_file(path, 100);  // back within it: read again
+  REQUIRE(file.read(buf).isOk());
+  CHECK(buf == std::string(100, '\0'));
+}
+
 TEST_CASE("SharedProcFile: collectors of one round share one read, the next round reads again",
           "[agent][collectors]") {
   test::TempDir dir;
