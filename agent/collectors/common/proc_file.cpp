@@ -97,8 +97,8 @@ Status ProcFile::read(std::string& buf) {
     }
     // A full buffer may have more behind it; a short read has it all unless the kernel stopped
     // at the edge of its own buffer (see kLongestRecordBytes).
-    if (used < buf.size() &&
-        (!long_records_ && !mayHaveStoppedAtKernelBuffer(static_cast<std::size_t>(n)))) {
+    if (used < buf.size() && !long_records_ &&
+        !mayHaveStoppedAtKernelBuffer(static_cast<std::size_t>(n))) {
       break;
     }
   }

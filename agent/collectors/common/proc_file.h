@@ -44,7 +44,7 @@ class ProcFile {
   // (with a network device per pod, /proc/net/dev alone passes a page). A record of the files
   // read every cycle is one line, the longest /proc/diskstats' 20 counters of up to 20 digits.
   static constexpr std::size_t kLongestRecordBytes = 512;
-  // The most a read takes in: /proc/net/udp of a resolver with 100,000 sockets is 13 MiB.
+  // The most a read takes in: /proc/net/udp of a resolver with 100,000 sockets is 12 MiB.
   static constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
 
   // A missing file is mostly one the kernel was built without (/proc/schedstat without
