@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -882,6 +883,9 @@ TEST_CASE("Node collectors: netclass reads a device's flags again when netlink a
 TEST_CASE("Node collectors: netdev reports every device of a node with many",
           "[agent][collectors][node]") {
   constexpr int kDevices = 60;
+  HostPaths paths;
+  paths.procfs = "/proc/thread-self";  // opened at the first read, on the namespace's thread
+  auto netdev = make("netdev", paths);
   std::string error;
   std::string text;
   const bool isolated = test::inNewNetworkNamespace([&] {
@@ -899,9 +903,6 @@ TEST_CASE("Node collectors: netdev reports every device of a node with many",
       }
     }
     if (error.empty()) {
-      HostPaths paths;
-      paths.procfs = "/proc/thread-self";
-      auto netdev = make("netdev", paths);
       MetricBatch batch;
       CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(5), &paths};
       if (Status st = netdev->collect(ctx, batch); !st.isOk()) {
