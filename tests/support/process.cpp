@@ -94,23 +94,31 @@ std::optional<int> ChildProcess::waitExit(std::chrono::milliseconds timeout) {
 
 bool ChildProcess::running() { return !waitExit(std::chrono::milliseconds(0)).has_value(); }
 
+int boundLoopbackSocket(int type, int& port) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    throw std::runtime_error("binding a socket on 127.0.0.1 failed");
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 namespace {
 
 // A port the kernel hands out for `type` (SOCK_STREAM, SOCK_DGRAM) on 127.0.0.1, free when
 // asked (the caller binds it soon after).
 int freeLoopbackPortOf(int type) {
-  int fd = ::socket(AF_INET, type, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    throw std::runtime_error("bind failed");
-  }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  int port = 0;
+  ::close(boundLoopbackSocket(type, port));
+  return port;
 }
 
 }  // namespace

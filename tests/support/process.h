@@ -38,6 +38,9 @@ int freeLoopbackPort();
 int freeLoopbackUdpPort();
 /// A UDP socket connected to 127.0.0.1:`port` (for StatsD senders); the caller closes it.
 int connectedLoopbackUdpSocket(int port);
+/// A socket of `type` (SOCK_STREAM, SOCK_DGRAM) bound to a port the kernel picks on 127.0.0.1,
+/// which goes to `port`; the caller closes it. Throws if it cannot be made.
+int boundLoopbackSocket(int type, int& port);
 
 /// A fresh directory under the system temp dir, removed on destruction.
 class TempDir {

@@ -1,8 +1,6 @@
 #pragma once
 // UDP sockets bound to loopback ports for the length of a test: with more than 31 of them,
 // /proc/net/udp is longer than the page procfs hands out per read.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,21 +10,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/process.h"
+
 namespace vigil::test {
 
 struct UdpSockets {
   explicit UdpSockets(int count) {
     for (int i = 0; i < count; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      REQUIRE(fd >= 0);
-      fds.push_back(fd);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
-      socklen_t len = sizeof addr;
-      REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-      ports.push_back(ntohs(addr.sin_port));
+      int port = 0;
+      fds.push_back(boundLoopbackSocket(SOCK_DGRAM, port));
+      ports.push_back(static_cast<uint16_t>(port));
     }
   }
   ~UdpSockets() {
@@ -41,14 +34,11 @@ struct UdpSockets {
   /// it): node_udp_queues{queue="rx"} counts it.
   void queueDatagrams(std::size_t bytes) const {
     const std::string payload(bytes, 'x');
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      sockaddr_in to{};
-      to.sin_family = AF_INET;
-      to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      to.sin_port = htons(ports[i]);
-      REQUIRE(::sendto(fds[(i + 1) % fds.size()], payload.data(), payload.size(), 0,
-                       reinterpret_cast<const sockaddr*>(&to),
-                       sizeof to) == static_cast<ssize_t>(bytes));
+    for (uint16_t port : ports) {
+      const int sender = connectedLoopbackUdpSocket(port);
+      const ssize_t sent = ::send(sender, payload.data(), payload.size(), 0);
+      ::close(sender);
+      REQUIRE(sent == static_cast<ssize_t>(bytes));
     }
   }
 
