@@ -1,33 +1,17 @@
 // Range queries allocate per series, never per sample: the inner loops (windows, window
 // functions, aggregation, vector matching, collecting the steps) reuse their memory from step to
 // step. Allocations are counted by replacing the global operator new in this test executable
-// only.
+// only (tests/support/count_allocations.cpp).
 #include <catch2/catch.hpp>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "tests/support/count_allocations.h"
 #include "vigil/rules/promql_engine.h"
 #include "vigil/rules/promql_parser.h"
 #include "vigil/store.h"
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace vigil;
 
@@ -69,9 +53,9 @@ TEST_CASE("PromQL range queries: allocations per series, not per sample", "[prom
   for (const auto& [query, series_read] : queries) {
     auto parsed = promql::parse(query);
     REQUIRE(parsed.expr);
-    const std::size_t before = g_allocations.load();
+    const std::size_t before = test::allocationsSoFar();
     auto result = engine.range(*parsed.expr, start, end, kStepMs);
-    const std::size_t allocations = g_allocations.load() - before;
+    const std::size_t allocations = test::allocationsSoFar() - before;
     REQUIRE(result.isOk());
     REQUIRE_FALSE(result->empty());
     // Every selector reads its series (labels and samples: a few allocations each) and every

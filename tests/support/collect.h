@@ -14,6 +14,42 @@ namespace vigil::test {
 
 using CollectorMaker = Result<CollectorPtr> (*)(const CollectorSettings&, const HostPaths&);
 
+/// The node collectors the recorded tree under tests/fixtures/node feeds: those that read files
+/// under the procfs, sysfs and rootfs roots, and time, whose clock is live but whose clocksource
+/// series come from the tree.
+inline constexpr const char* kFixtureNodeCollectors[] = {
+    "cpu",      "meminfo", "loadavg",      "stat",       "vmstat",   "filefd",    "pressure",
+    "netdev",   "time",    "diskstats",    "netstat",    "sockstat", "conntrack", "os",
+    "netclass", "entropy", "softnet",      "udp_queues", "arp",      "schedstat", "cpufreq",
+    "hwmon",    "dmi",     "thermal_zone", "edac",       "nvme",     "rapl"};
+
+#ifdef VIGIL_FIXTURES
+/// The roots of the recorded tree (see kFixtureNodeCollectors).
+inline HostPaths nodeFixturePaths() {
+  HostPaths p;
+  p.procfs = VIGIL_FIXTURES "/node/proc";
+  p.sysfs = VIGIL_FIXTURES "/node/sys";
+  p.rootfs = VIGIL_FIXTURES "/node/root";
+  return p;
+}
+#endif
+
+/// The built-in collector `name` (as the configuration names it), enabled, reading `paths`.
+inline CollectorPtr makeBuiltinCollector(const std::string& name, const HostPaths& paths) {
+  for (const auto& f : builtinCollectors()) {
+    if (f.name == name) {
+      CollectorSettings s;
+      s.name = name;
+      s.enabled = true;
+      auto c = f.create(s, paths);
+      REQUIRE(c.isOk());
+      return std::move(c).value();
+    }
+  }
+  FAIL("no collector " << name);
+  return nullptr;
+}
+
 inline std::map<std::string, double> collectOnce(CollectorMaker make, const ServiceTarget& target,
                                                  const std::set<std::string>& key_labels,
                                                  Status* status = nullptr) {

@@ -42,22 +42,34 @@ bool mayHaveStoppedAtKernelBuffer(std::size_t n) {
 }  // namespace
 
 Status ProcFile::read(std::string& buf) {
+  const int err = readContent(buf);
+  if (err == 0) {
+    return Status::ok();
+  }
+  if (err == EFBIG) {
+    return Status(StatusCode::kResourceExhausted,
+                  path_ + ": longer than " + std::to_string(kMaxBytes >> 20) + " MiB, not read");
+  }
+  return notFound(path_ + ": " + std::strerror(err));
+}
+
+bool ProcFile::tryRead(std::string& buf) { return readContent(buf) == 0; }
+
+int ProcFile::readContent(std::string& buf) {
   if (fd_ < 0) {
     if (missing_reads_ > 0) {
       --missing_reads_;
       buf.clear();
-      return notFound(missing_why_);
+      return ENOENT;
     }
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) {
       const int err = errno;
       buf.clear();
-      std::string why = path_ + ": " + std::strerror(err);
       if (err == ENOENT) {
         missing_reads_ = kMissingRetryReads - 1;
-        missing_why_ = why;
       }
-      return notFound(std::move(why));
+      return err;
     }
   }
   // Room for the last content and some: resizing zero-fills what it adds, and filling a 4 KB
@@ -83,7 +95,7 @@ Status ProcFile::read(std::string& buf) {
         fd_ = -1;
       }
       buf.clear();
-      return notFound(path_ + ": " + std::strerror(err));
+      return err;
     }
     if (n == 0) {
       break;  // the end of the file
@@ -92,8 +104,7 @@ Status ProcFile::read(std::string& buf) {
     if (used > kMaxBytes) {
       // Bounded memory whatever a file does (one that ignored the offset would never end).
       std::string().swap(buf);
-      return Status(StatusCode::kResourceExhausted,
-                    path_ + ": longer than " + std::to_string(kMaxBytes >> 20) + " MiB, not read");
+      return EFBIG;
     }
     // A full buffer may have more behind it; a short read has it all unless the kernel stopped
     // at the edge of its own buffer (see kLongestRecordBytes).
@@ -104,7 +115,7 @@ Status ProcFile::read(std::string& buf) {
   }
   buf.resize(used);
   last_size_ = used;
-  return Status::ok();
+  return 0;
 }
 
 Status ProcFile::readIfChanged(std::string& buf, bool& changed) {
@@ -126,14 +137,24 @@ Status ProcFile::readIfChanged(std::string& buf, bool& changed) {
   return status;
 }
 
-Status SettingFile::read(std::string& buf) {
+void SettingFile::refresh() {
   const auto now = std::chrono::steady_clock::now();
   if (!read_at_ || now - *read_at_ >= refresh_) {
     status_ = file_.read(content_);
     read_at_ = now;
   }
+}
+
+Status SettingFile::read(std::string& buf) {
+  refresh();
   buf.assign(content_);
   return status_;
+}
+
+bool SettingFile::tryRead(std::string& buf) {
+  refresh();
+  buf.assign(content_);
+  return status_.isOk();
 }
 
 std::shared_ptr<SharedProcFile> SharedProcFile::forPath(const std::string& path) {
@@ -206,7 +227,7 @@ std::optional<unsigned long long> parseHex(std::string_view s) {
 
 template <typename File>
 std::optional<double> readNumberFrom(File& file, std::string& buf) {
-  if (!file.read(buf).isOk()) {
+  if (!file.tryRead(buf)) {
     return std::nullopt;
   }
   return parseDouble(std::string_view(buf).substr(0, buf.find('\n')));

@@ -26,6 +26,10 @@ class ProcFile {
   /// absent". A file that does not exist is looked for again only every kMissingRetryReads
   /// reads (see there). kResourceExhausted, with `buf` empty, for a file longer than kMaxBytes.
   Status read(std::string& buf);
+  /// As read, without the error: false where read fails. For a file whose absence or error
+  /// only means an absent metric (most of them), read every cycle: a failed read makes no
+  /// message, so it allocates nothing.
+  bool tryRead(std::string& buf);
   /// As read, for a file whose changes the kernel signals through poll(2) (a mount table in
   /// procfs): reads it only if it changed since the last read, setting `changed`; `buf` is left
   /// as it is otherwise. Any other file (a recorded fixture) is read every time.
@@ -56,10 +60,12 @@ class ProcFile {
   static constexpr int kMissingRetryReads = 60;
 
  private:
+  // read's work: 0, or the errno that stopped it (EFBIG for a file past kMaxBytes).
+  int readContent(std::string& buf);
+
   std::string path_;
   int fd_ = -1;
   int missing_reads_ = 0;         // reads left before a missing file is looked for again
-  std::string missing_why_;       // the error of the lookup that found it missing
   bool signals_changes_ = false;  // fd_ is in procfs: poll says when it changed
   std::size_t last_size_ = 0;     // of the last content read
   bool long_records_ = false;     // see expectLongRecords
@@ -79,9 +85,14 @@ class SettingFile {
 
   /// As ProcFile::read, or what the last read gave when it is younger than the refresh period.
   Status read(std::string& buf);
+  /// As read, without the error (see ProcFile::tryRead); the error of a read is made once, when
+  /// the file is read, not each time its outcome is handed out.
+  bool tryRead(std::string& buf);
   const std::string& path() const { return file_.path(); }
 
  private:
+  void refresh();  // reads the file again if its last read is older than refresh_
+
   ProcFile file_;
   std::chrono::steady_clock::duration refresh_;
   std::optional<std::chrono::steady_clock::time_point> read_at_;

@@ -14,7 +14,7 @@ class ArpCollector final : public Collector {
   explicit ArpCollector(const HostPaths& paths) : file_(joinPath(paths.procfs, "net/arp")) {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    if (!file_.read(buf_).isOk()) {
+    if (!file_.tryRead(buf_)) {
       return Status::ok();  // no such file here (a masked /proc): the series are absent
     }
     for (auto& d : devices_) {

@@ -46,11 +46,11 @@ class ConntrackCollector final : public Collector {
     // (a sysctl read costs about as much as the rest of the collector), and the sysctl only
     // where the statistics cannot be read.
     std::optional<Stats> stats;
-    if (stat_.read(buf_).isOk()) {
+    if (stat_.tryRead(buf_)) {
       stats = parseStats(buf_);
     }
     std::optional<double> entries = stats ? stats->entries : std::nullopt;
-    if (!entries && count_.read(buf_).isOk()) {
+    if (!entries && count_.tryRead(buf_)) {
       entries = parseDouble(trim(buf_));
     }
     if (entries) {
@@ -58,7 +58,7 @@ class ConntrackCollector final : public Collector {
                     "Number of currently allocated flow entries for connection tracking.",
                     MetricType::kGauge, *entries);
     }
-    if (max_.read(buf_).isOk()) {  // a sysctl setting
+    if (max_.tryRead(buf_)) {  // a sysctl setting
       if (auto v = parseDouble(trim(buf_))) {
         out.addSingle("node_nf_conntrack_entries_limit",
                       "Maximum size of connection tracking table.", MetricType::kGauge, *v);

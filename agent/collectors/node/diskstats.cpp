@@ -74,10 +74,10 @@ class DiskstatsCollector final : public Collector {
       if (fields_.size() < 3 + 11) {
         return;
       }
-      const std::string device(fields_[2]);
-      auto [ex, inserted] = excluded_.try_emplace(device, false);
-      if (inserted) {
-        ex->second = RE2::FullMatch(device, exclude_);
+      const std::string_view device = fields_[2];
+      auto ex = excluded_.find(device);
+      if (ex == excluded_.end()) {
+        ex = excluded_.emplace(std::string(device), RE2::FullMatch(device, exclude_)).first;
       }
       if (ex->second) {
         return;
@@ -94,18 +94,17 @@ class DiskstatsCollector final : public Collector {
         }
         MetricBatch::add(*families[i], {{"device", device}}, *v * kDiskstatsFields[i].scale);
       }
-      addInfo(out, device, std::string(fields_[0]), std::string(fields_[1]));
+      addInfo(out, device, fields_[0], fields_[1]);
     });
     return Status::ok();
   }
 
  private:
   // Properties udev recorded for the device ("E:KEY=VALUE" lines); empty without udev.
-  std::vector<std::pair<std::string, std::string>> udevProperties(const std::string& major,
-                                                                  const std::string& minor) {
+  std::vector<std::pair<std::string, std::string>> udevProperties(std::string_view device_number) {
     std::vector<std::pair<std::string, std::string>> props;
     std::string text;
-    if (!ProcFile(udev_dir_ + "/b" + major + ":" + minor).read(text).isOk()) {
+    if (!ProcFile(udev_dir_ + "/b" + std::string(device_number)).tryRead(text)) {
       return props;
     }
     forEachLine(text, [&](std::string_view line) {
@@ -120,26 +119,32 @@ class DiskstatsCollector final : public Collector {
     return props;
   }
 
-  void addInfo(MetricBatch& out, const std::string& device, const std::string& major,
-               const std::string& minor) {
+  // Views into the cached udev properties and the line: nothing is copied, every cycle.
+  void addInfo(MetricBatch& out, std::string_view device, std::string_view major,
+               std::string_view minor) {
     // udev's record of a device rarely changes: read it once a minute, not every cycle.
-    auto& cached = udev_cache_[major + ":" + minor];
+    device_number_.assign(major).append(":").append(minor);
+    auto found = udev_cache_.find(device_number_);
+    if (found == udev_cache_.end()) {
+      found = udev_cache_.emplace(device_number_, UdevInfo{}).first;
+    }
+    UdevInfo& cached = found->second;
     const auto now = std::chrono::steady_clock::now();
     if (cached.read_at == std::chrono::steady_clock::time_point{} ||
         now - cached.read_at > std::chrono::minutes(1)) {
-      cached.props = udevProperties(major, minor);
+      cached.props = udevProperties(device_number_);
       cached.read_at = now;
     }
     const auto& props = cached.props;
-    auto get = [&](const char* key) {
+    auto get = [&](std::string_view key) -> std::string_view {
       for (const auto& [k, v] : props) {
         if (k == key) {
           return v;
         }
       }
-      return std::string();
+      return {};
     };
-    std::string serial = get("SCSI_IDENT_SERIAL");
+    std::string_view serial = get("SCSI_IDENT_SERIAL");
     if (serial.empty()) {
       serial = get("ID_SERIAL_SHORT");
     }
@@ -154,7 +159,7 @@ class DiskstatsCollector final : public Collector {
          {"serial", serial},
          {"revision", get("ID_REVISION")}},
         1);
-    if (std::string type = get("ID_FS_TYPE"); !type.empty()) {
+    if (const std::string_view type = get("ID_FS_TYPE"); !type.empty()) {
       MetricBatch::add(out.family("node_disk_filesystem_info", "Info about disk filesystem.",
                                   MetricType::kGauge),
                        {{"device", device},
@@ -164,7 +169,7 @@ class DiskstatsCollector final : public Collector {
                         {"version", get("ID_FS_VERSION")}},
                        1);
     }
-    if (std::string name = get("DM_NAME"); !name.empty()) {
+    if (const std::string_view name = get("DM_NAME"); !name.empty()) {
       MetricBatch::add(out.family("node_disk_device_mapper_info", "Info about disk device mapper.",
                                   MetricType::kGauge),
                        {{"device", device},
@@ -185,8 +190,9 @@ class DiskstatsCollector final : public Collector {
   ProcFile file_;
   std::string udev_dir_;
   RE2 exclude_;
-  std::map<std::string, bool> excluded_;
-  std::map<std::string, UdevInfo> udev_cache_;
+  std::map<std::string, bool, std::less<>> excluded_;
+  std::map<std::string, UdevInfo, std::less<>> udev_cache_;
+  std::string device_number_;  // "MAJOR:MINOR", the key of udev_cache_
   std::string buf_;
   std::vector<std::string_view> fields_;
 };

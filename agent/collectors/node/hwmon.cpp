@@ -81,7 +81,7 @@ bool splitSensorFile(std::string_view name, std::string_view& type, unsigned& nu
 std::optional<std::string> readText(const std::string& path) {
   ProcFile file(path);
   std::string text;
-  if (!file.read(text).isOk()) {
+  if (!file.tryRead(text)) {
     return std::nullopt;
   }
   while (!text.empty() && text.back() == '\n') {
@@ -231,7 +231,7 @@ class HwmonCollector final : public Collector {
         for (Value& v : sensor.values) {
           // A file that cannot be read this cycle, or holds no number (a fan that is not
           // connected can say so in words): that series is left out.
-          if (!v.file->read(buf_).isOk()) {
+          if (!v.file->tryRead(buf_)) {
             continue;
           }
           std::string_view text(buf_);

@@ -355,7 +355,7 @@ class NetclassCollector final : public Collector {
     if (f == nullptr) {
       f = std::make_unique<ProcFile>(dir_ + "/" + devices_[d] + "/" + file);
     }
-    ok = f->read(scratch_).isOk();
+    ok = f->tryRead(scratch_);
     std::string_view text = scratch_;
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
       text.remove_suffix(1);

@@ -35,7 +35,7 @@ class NetstatCollector final : public Collector {
     parsePairs(buf_, netstat_headers_, out);
     VIGIL_RETURN_IF_ERROR(snmp_.read(buf_));
     parsePairs(buf_, snmp_headers_, out);
-    if (snmp6_.read(buf_).isOk()) {  // absent without IPv6
+    if (snmp6_.tryRead(buf_)) {  // absent without IPv6
       parseSnmp6(buf_, out);
     }
     return Status::ok();

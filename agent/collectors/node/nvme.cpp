@@ -16,7 +16,7 @@ class NvmeCollector final : public Collector {
       relist();
     }
     for (Controller& c : controllers_) {
-      if (!c.state->read(buf_).isOk()) {
+      if (!c.state->tryRead(buf_)) {
         continue;  // gone since the last listing
       }
       const auto first = buf_.find_first_not_of(" \t\n");

@@ -38,7 +38,7 @@ class PressureCollector final : public Collector {
 
   Status collect(const CollectContext&, MetricBatch& out) override {
     for (std::size_t i = 0; i < kResources.size(); ++i) {
-      if (!files_[i]->read(buf_).isOk()) {
+      if (!files_[i]->tryRead(buf_)) {
         continue;  // no PSI on this kernel, or not for this resource
       }
       const Resource& r = kResources[i];

@@ -16,7 +16,7 @@ class SchedstatCollector final : public Collector {
   }
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    if (!file_.read(buf_).isOk()) {
+    if (!file_.tryRead(buf_)) {
       return Status::ok();
     }
     auto& running =

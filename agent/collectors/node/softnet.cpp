@@ -13,7 +13,7 @@ class SoftnetCollector final : public Collector {
       : file_(joinPath(paths.procfs, "net/softnet_stat")) {}
 
   Status collect(const CollectContext&, MetricBatch& out) override {
-    if (!file_.read(buf_).isOk()) {
+    if (!file_.tryRead(buf_)) {
       return Status::ok();  // no such file here (a masked /proc): the series are absent
     }
     auto& processed = out.family("node_softnet_processed_total", "Number of processed packets",

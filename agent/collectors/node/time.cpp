@@ -66,19 +66,17 @@ class TimeCollector final : public Collector {
     for (const Clocksource& cs : sources_) {
       const std::string& device = cs.device;
       std::string& text = text_;
-      if (cs.available->read(text).isOk()) {
+      if (cs.available->tryRead(text)) {
         auto& f = out.family("node_time_clocksource_available_info",
                              "Available clocksources read from '/sys/devices/system/clocksource'.",
                              MetricType::kGauge);
-        std::vector<std::string_view> fields;
-        const std::string first_line = text.substr(0, text.find('\n'));
-        splitFields(first_line, fields);
-        for (auto source : fields) {
-          MetricBatch::add(f, {{"clocksource", std::string(source)}, {"device", device}}, 1);
+        splitFields(std::string_view(text).substr(0, text.find('\n')), fields_);
+        for (const std::string_view source : fields_) {
+          MetricBatch::add(f, {{"clocksource", source}, {"device", device}}, 1);
         }
       }
-      if (cs.current->read(text).isOk()) {
-        std::string source = text.substr(0, text.find('\n'));
+      if (cs.current->tryRead(text)) {
+        const std::string_view source = std::string_view(text).substr(0, text.find('\n'));
         if (!source.empty()) {
           auto& f = out.family("node_time_clocksource_current_info",
                                "Current clocksource read from '/sys/devices/system/clocksource'.",
@@ -93,6 +91,7 @@ class TimeCollector final : public Collector {
   bool discovered_ = false;
   std::vector<Clocksource> sources_;
   std::string text_;
+  std::vector<std::string_view> fields_;  // kept: its room is made once
 };
 
 }  // namespace

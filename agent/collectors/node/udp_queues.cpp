@@ -23,7 +23,7 @@ class UdpQueuesCollector final : public Collector {
       ProcFile* file = entry.file.get();
       const char* ip = entry.ip;
       // No IPv6 (or no IPv4) in this kernel or namespace: that family's series are absent.
-      if (!file->read(buf_).isOk()) {
+      if (!file->tryRead(buf_)) {
         continue;
       }
       unsigned long long tx = 0;

@@ -23,6 +23,7 @@
 #include "agent/collectors/common/rtnetlink.h"
 #include "agent/collectors/container/cgroup_collector.h"
 #include "agent/collectors/node/node_collectors.h"
+#include "tests/support/collect.h"
 #include "tests/support/network_namespace.h"
 #include "tests/support/process.h"
 #include "vigil/collector.h"
@@ -44,18 +45,7 @@ std::string readText(const std::string& path) {
 }
 
 CollectorPtr make(const std::string& name, const HostPaths& paths) {
-  for (const auto& f : builtinCollectors()) {
-    if (f.name == name) {
-      CollectorSettings s;
-      s.name = name;
-      s.enabled = true;
-      auto c = f.create(s, paths);
-      REQUIRE(c.isOk());
-      return std::move(c).value();
-    }
-  }
-  FAIL("no collector " << name);
-  return nullptr;
+  return test::makeBuiltinCollector(name, paths);
 }
 
 std::string collectText(Collector& c, const HostPaths& paths) {
@@ -81,24 +71,14 @@ void answerStatfs(struct statfs& st) {
   st.f_ffree = 60;
 }
 
-HostPaths fixturePaths() {
-  HostPaths p;
-  p.procfs = kFixtures + "/proc";
-  p.sysfs = kFixtures + "/sys";
-  p.rootfs = kFixtures + "/root";
-  return p;
-}
+HostPaths fixturePaths() { return test::nodeFixturePaths(); }
 
 }  // namespace
 
 TEST_CASE("Node collectors: recorded procfs gives node_exporter's exposition",
           "[agent][collectors][node]") {
   const HostPaths paths = fixturePaths();
-  for (const char* name :
-       {"cpu",      "meminfo", "loadavg",      "stat",       "vmstat",   "filefd",    "pressure",
-        "netdev",   "time",    "diskstats",    "netstat",    "sockstat", "conntrack", "os",
-        "netclass", "entropy", "softnet",      "udp_queues", "arp",      "schedstat", "cpufreq",
-        "hwmon",    "dmi",     "thermal_zone", "edac",       "nvme",     "rapl"}) {
+  for (const char* name : test::kFixtureNodeCollectors) {
     INFO("collector " << name);
     auto collector = make(name, paths);
     std::string got = collectText(*collector, paths);
