@@ -16,6 +16,12 @@
 // HTTP threads (rendering and serving /metrics) and the rest. Then vigil with node and
 // container collectors, not scraped, for its background collection cost at a 1 s interval.
 //
+//   build/bench/node_bench --alone [--parts N] [SECONDS]
+//
+// measures the same two one at a time instead: in each part node_exporter alone, then vigil
+// alone (the order turning round each part), each for SECONDS / N, both from fresh copies (see
+// measureAloneInParts for why this is the comparison a node sees).
+//
 //   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [--parts N]
 //                          [SECONDS]
 //   build/bench/node_bench [--against OTHER_VIGIL] --with YAML [...]
@@ -263,6 +269,31 @@ std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& prog
   return parts;
 }
 
+// `programs` measured one at a time: each part runs every program alone for SECONDS / parts,
+// one after the other (in the order measureInParts starts them, which turns round each part),
+// each a fresh process from a fresh copy of its binary. Measured at once, two exporters share
+// the caches: node_exporter's ten-odd milliseconds of work a second evict vigil's data and code
+// between its scrapes, while vigil's one millisecond hardly touches node_exporter's, so the
+// ratio at once is taken with vigil beside a load that node_exporter does not have beside it.
+// On a node, vigil runs instead of node_exporter, not beside it; measured alone in turn, each
+// has the machine as the other had it, a few seconds apart. Returns [part][program].
+std::vector<std::vector<Result>> measureAloneInParts(const std::vector<Starter>& programs,
+                                                     int seconds, int part_count) {
+  std::vector<std::vector<Result>> parts;
+  for (int part = 1; part <= part_count; ++part) {
+    std::vector<Result> results(programs.size());
+    for (std::size_t turn = 0; turn < programs.size(); ++turn) {
+      const std::size_t k = scrapeOrder(part, turn, programs.size());
+      const int port = vigil::test::freeLoopbackPort();
+      auto process = programs[k](port, std::to_string(k) + "-alone-" + std::to_string(part));
+      results[k] = measure({{process->pid(), port, process->logPath()}},
+                           std::max(seconds / part_count, 1), 1)[0];
+    }
+    parts.push_back(std::move(results));
+  }
+  return parts;
+}
+
 // Program `k`'s parts as one: the means, the worst part's p99 and the largest RSS.
 Result combine(const std::vector<std::vector<Result>>& parts, std::size_t k) {
   Result sum;
@@ -353,6 +384,7 @@ int run(int argc, char** argv) {
   int seconds = 60;
   int rate = 1;
   int part_count = 4;
+  bool alone = false;
   std::string interval = "1s";
   std::string against;
   std::string with;
@@ -366,6 +398,8 @@ int run(int argc, char** argv) {
       rate = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--parts" && i + 1 < argc) {
       part_count = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--alone") {
+      alone = true;
     } else if (arg == "--interval" && i + 1 < argc) {
       interval = argv[++i];
     } else {
@@ -442,6 +476,20 @@ int run(int argc, char** argv) {
   const Starter vigil_node = [&](int port, const std::string& name) {
     return startVigil("vigil-node-" + name, false, port);
   };
+  if (alone) {
+    const auto parts = measureAloneInParts({node_exporter, vigil_node}, seconds, part_count);
+    const Result ne_alone = combine(parts, 0);
+    const Result vg_alone = combine(parts, 1);
+    print("node_exporter", ne_alone);
+    print("vigil", vg_alone);
+    printThreads("vigil", vg_alone);
+    std::printf(
+        "ratio          cpu/scrape vigil/node_exporter = %.3f  (each alone, in turn; target <= "
+        "0.1)\n",
+        vg_alone.cpu_per_scrape_ms / ne_alone.cpu_per_scrape_ms);
+    printRatios(parts, 1, 0);
+    return 0;
+  }
   const auto parts = measureInParts({node_exporter, vigil_node}, seconds, 1, part_count);
   const Result ne_result = combine(parts, 0);
   const Result vg_result = combine(parts, 1);
