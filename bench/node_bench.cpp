@@ -19,8 +19,8 @@
 //   build/bench/node_bench --alone [--parts N] [SECONDS]
 //
 // measures the same two one at a time instead: in each part node_exporter alone, then vigil
-// alone (the order turning round each part), each for SECONDS / N, both from fresh copies (see
-// measureAloneInParts for why this is the comparison a node sees).
+// alone (the order turning round each part), each for SECONDS / N, both from fresh copies: what
+// running beside the other costs each (see measureAloneInParts).
 //
 //   build/bench/node_bench --against OTHER_VIGIL [--rate N] [--interval DURATION] [--parts N]
 //                          [SECONDS]
@@ -271,12 +271,13 @@ std::vector<std::vector<Result>> measureInParts(const std::vector<Starter>& prog
 
 // `programs` measured one at a time: each part runs every program alone for SECONDS / parts,
 // one after the other (in the order measureInParts starts them, which turns round each part),
-// each a fresh process from a fresh copy of its binary. Measured at once, two exporters share
-// the caches: node_exporter's ten-odd milliseconds of work a second evict vigil's data and code
-// between its scrapes, while vigil's one millisecond hardly touches node_exporter's, so the
-// ratio at once is taken with vigil beside a load that node_exporter does not have beside it.
-// On a node, vigil runs instead of node_exporter, not beside it; measured alone in turn, each
-// has the machine as the other had it, a few seconds apart. Returns [part][program].
+// each a fresh process from a fresh copy of its binary. On a node, vigil runs instead of
+// node_exporter, not beside it: measured alone in turn, each has the machine as the other had
+// it, a few seconds apart, without the other's work between its scrapes. That work costs both:
+// on 2026-12-07 node_exporter took about a third more CPU a scrape beside vigil than alone and
+// vigil about a fifth more beside node_exporter, so the ratio measured at once (the default
+// run's, which the target is judged on) is the lower, by about a tenth. Returns
+// [part][program].
 std::vector<std::vector<Result>> measureAloneInParts(const std::vector<Starter>& programs,
                                                      int seconds, int part_count) {
   std::vector<std::vector<Result>> parts;
