@@ -259,7 +259,7 @@ std::vector<std::string> listDirectory(const std::string& dir) {
 std::optional<std::string> readAttribute(const std::string& path) {
   ProcFile file(path);
   std::string text;
-  if (!file.read(text).isOk()) {
+  if (!file.tryRead(text)) {
     return std::nullopt;
   }
   const auto first = text.find_first_not_of(" \t\n\r\v\f");

@@ -307,7 +307,7 @@ class CgroupCollector final : public Collector {
     bool due = relist_ || --relist_left_ <= 0;
     relist_ = false;
     if (!root_.empty()) {
-      if (!root_stat_ || !root_stat_->read(scratch_).isOk()) {
+      if (!root_stat_ || !root_stat_->tryRead(scratch_)) {
         due = true;  // no cgroup.stat (a recorded tree): nothing tells a change, list always
       } else if (scratch_ != root_stat_text_) {
         root_stat_text_.swap(scratch_);
@@ -394,7 +394,7 @@ class CgroupCollector final : public Collector {
 
   void loadDeviceNames() {
     devices_.clear();
-    if (!diskstats_.read(scratch_).isOk()) {
+    if (!diskstats_.tryRead(scratch_)) {
       return;
     }
     std::vector<std::string_view> f;
@@ -502,13 +502,13 @@ class CgroupCollector final : public Collector {
     bool unlimited = false;
     t.memory_limit.reset();
     t.memory_unlimited = false;
-    if (ProcFile(t.limits_dir + "/memory.max").read(text).isOk()) {
+    if (ProcFile(t.limits_dir + "/memory.max").tryRead(text)) {
       t.memory_limit = parseNumber(text, unlimited);
       t.memory_unlimited = unlimited;
     }
     t.cpu_period.reset();
     t.cpu_quota.reset();
-    if (ProcFile(t.limits_dir + "/cpu.max").read(text).isOk()) {
+    if (ProcFile(t.limits_dir + "/cpu.max").tryRead(text)) {
       std::vector<std::string_view> f;
       splitFields(std::string_view(text).substr(0, text.find('\n')), f);
       if (f.size() == 2) {
@@ -529,7 +529,7 @@ class CgroupCollector final : public Collector {
       readLimits(t);
     }
     std::array<std::optional<double>, kCpuKeys.size()> cpu;
-    if (t.cpu_stat.read(scratch_).isOk()) {
+    if (t.cpu_stat.tryRead(scratch_)) {
       readKeys(scratch_, kCpuKeys, cpu);
     } else {
       // Every cgroup v2 directory has cpu.stat: this one has gone (or the tree is a recording
@@ -553,11 +553,11 @@ class CgroupCollector final : public Collector {
 
     bool unlimited = false;
     std::optional<double> current;
-    if (t.memory_current.read(scratch_).isOk()) {
+    if (t.memory_current.tryRead(scratch_)) {
       current = parseNumber(scratch_, unlimited);
     }
     std::array<std::optional<double>, kMemoryKeys.size()> mem{};
-    if (t.memory_stat.read(scratch_).isOk()) {
+    if (t.memory_stat.tryRead(scratch_)) {
       readKeys(scratch_, kMemoryKeys, mem);
     }
     if (current) {
@@ -570,7 +570,7 @@ class CgroupCollector final : public Collector {
     if (mem[1]) {
       add(out, kMemoryCache, t.labels, *mem[1]);
     }
-    if (t.memory_swap.read(scratch_).isOk()) {
+    if (t.memory_swap.tryRead(scratch_)) {
       if (auto swap = parseNumber(scratch_, unlimited)) {
         add(out, kMemorySwap, t.labels, *swap);
       }
@@ -585,7 +585,7 @@ class CgroupCollector final : public Collector {
     if (t.cpu_quota) {
       add(out, kCpuQuota, t.labels, *t.cpu_quota);
     }
-    if (t.io_stat.read(scratch_).isOk()) {
+    if (t.io_stat.tryRead(scratch_)) {
       forEachLine(scratch_, [&](std::string_view line) {
         splitFields(line, fields_);
         if (fields_.empty()) {

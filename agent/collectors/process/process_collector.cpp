@@ -60,7 +60,7 @@ class ProcessCollector final : public Collector {
  private:
   void readBootTime() {
     std::string text;
-    if (!system_stat_.read(text).isOk()) {
+    if (!system_stat_.tryRead(text)) {
       return;
     }
     auto pos = text.find("\nbtime ");
