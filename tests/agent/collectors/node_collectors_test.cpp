@@ -44,10 +44,6 @@ std::string readText(const std::string& path) {
   return ss.str();
 }
 
-CollectorPtr make(const std::string& name, const HostPaths& paths) {
-  return test::makeBuiltinCollector(name, paths);
-}
-
 std::string collectText(Collector& c, const HostPaths& paths) {
   MetricBatch batch;
   CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(5), &paths};
@@ -71,16 +67,14 @@ void answerStatfs(struct statfs& st) {
   st.f_ffree = 60;
 }
 
-HostPaths fixturePaths() { return test::nodeFixturePaths(); }
-
 }  // namespace
 
 TEST_CASE("Node collectors: recorded procfs gives node_exporter's exposition",
           "[agent][collectors][node]") {
-  const HostPaths paths = fixturePaths();
+  const HostPaths paths = test::nodeFixturePaths();
   for (const char* name : test::kFixtureNodeCollectors) {
     INFO("collector " << name);
-    auto collector = make(name, paths);
+    auto collector = test::makeBuiltinCollector(name, paths);
     std::string got = collectText(*collector, paths);
     if (std::string(name) == "time") {
       // The clock itself is live; only the clocksource series come from the fixture.
@@ -115,18 +109,18 @@ TEST_CASE("Node collectors: a missing source file means absent metrics, not a cr
   empty.procfs = kFixtures + "/does-not-exist";
   empty.sysfs = kFixtures + "/does-not-exist";
   // Pressure: kernels without PSI. The collector succeeds with nothing to report.
-  auto pressure = make("pressure", empty);
+  auto pressure = test::makeBuiltinCollector("pressure", empty);
   CHECK(collectText(*pressure, empty).empty());
   // The same for the kernel's optional files: no schedstat without CONFIG_SCHEDSTATS, no
   // cpufreq in most virtual machines, no udp6 without IPv6.
   for (const char* name : {"entropy", "softnet", "udp_queues", "arp", "schedstat", "cpufreq",
                            "hwmon", "dmi", "thermal_zone", "edac", "nvme", "rapl"}) {
     INFO("collector " << name);
-    auto collector = make(name, empty);
+    auto collector = test::makeBuiltinCollector(name, empty);
     CHECK(collectText(*collector, empty).empty());
   }
   // Collectors whose whole source is gone report an error naming the file.
-  auto cpu = make("cpu", empty);
+  auto cpu = test::makeBuiltinCollector("cpu", empty);
   MetricBatch batch;
   CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &empty};
   Status st = cpu->collect(ctx, batch);
@@ -150,7 +144,7 @@ TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming fi
   vigil::test::TempDir& dir = procfs.dir;
   const HostPaths& paths = procfs.paths;
   auto failure = [&](const char* name) {
-    auto collector = make(name, paths);
+    auto collector = test::makeBuiltinCollector(name, paths);
     MetricBatch batch;
     CollectContext ctx{std::chrono::steady_clock::now() + std::chrono::seconds(1), &paths};
     return collector->collect(ctx, batch);
@@ -171,9 +165,9 @@ TEST_CASE("Node collectors: a damaged softnet or UDP table is an error naming fi
   dir.write("net/softnet_stat", "0001e37c 00000002 00000011 00000000\n");
   dir.write("net/udp",
             "  sl  local_address\n   0: 00000000:0044 00000000:0000 07 00000100:00000a00\n");
-  CHECK(collectText(*make("softnet", paths), paths)
+  CHECK(collectText(*test::makeBuiltinCollector("softnet", paths), paths)
             .find("node_softnet_processed_total{cpu=\"0\"} 123772") != std::string::npos);
-  CHECK(collectText(*make("udp_queues", paths), paths)
+  CHECK(collectText(*test::makeBuiltinCollector("udp_queues", paths), paths)
             .find("node_udp_queues{ip=\"v4\",queue=\"rx\"} 2560") != std::string::npos);
 }
 
@@ -187,7 +181,7 @@ TEST_CASE("Node collectors: conntrack's entries come from either of the kernel's
   std::filesystem::create_directories(dir.file("sys/net/netfilter"));
   dir.write("sys/net/netfilter/nf_conntrack_count", "5\n");
   dir.write("sys/net/netfilter/nf_conntrack_max", "262144\n");
-  std::string text = collectText(*make("conntrack", paths), paths);
+  std::string text = collectText(*test::makeBuiltinCollector("conntrack", paths), paths);
   CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries 5\n"));
   CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries_limit 262144\n"));
   CHECK_THAT(text, !Catch::Contains("node_nf_conntrack_stat_"));
@@ -201,7 +195,7 @@ TEST_CASE("Node collectors: conntrack's entries come from either of the kernel's
             "00000000 00000000 00000000 00000000  00000000 00000000 00000000 00000001\n"
             "0000002a  00000000 00000002 00000000 00000005 00000000 00000000 00000000 00000001 "
             "00000000 00000000 00000001 00000000  00000000 00000000 00000000 00000000\n");
-  text = collectText(*make("conntrack", paths), paths);
+  text = collectText(*test::makeBuiltinCollector("conntrack", paths), paths);
   CHECK_THAT(text, Catch::Contains("node_nf_conntrack_entries 42\n"));  // once, not per CPU
   CHECK_THAT(text, Catch::Contains("node_nf_conntrack_stat_found 3\n"));
   CHECK_THAT(text, Catch::Contains("node_nf_conntrack_stat_invalid 15\n"));
@@ -213,7 +207,7 @@ TEST_CASE("Node collectors: netstat takes a values line only when it matches its
   WrittenProcfs procfs;
   vigil::test::TempDir& dir = procfs.dir;
   const HostPaths& paths = procfs.paths;
-  auto collector = make("netstat", paths);
+  auto collector = test::makeBuiltinCollector("netstat", paths);
   const std::string tcp_header =
       "Tcp: RtoAlgorithm ActiveOpens PassiveOpens InSegs OutSegs RetransSegs CurrEstab\n";
   dir.write("net/netstat",
@@ -268,7 +262,7 @@ class FakeProcStat {
 
 TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collectors][node]") {
   const FakeProcStat proc("cpu");
-  auto cpu = make("cpu", proc.paths());
+  auto cpu = test::makeBuiltinCollector("cpu", proc.paths());
 
   proc.write("cpu0 100 0 100 10000 500 0 0 0 0 0\n");
   CHECK_THAT(collectText(*cpu, proc.paths()),
@@ -287,7 +281,7 @@ TEST_CASE("Node collectors: CPU counters never go backwards", "[agent][collector
 TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order",
           "[agent][collectors][node]") {
   const FakeProcStat proc("cpu-online");
-  auto cpu = make("cpu", proc.paths());
+  auto cpu = test::makeBuiltinCollector("cpu", proc.paths());
   auto userLines = [&] {
     std::string lines;
     std::istringstream in(collectText(*cpu, proc.paths()));
@@ -323,7 +317,7 @@ TEST_CASE("Node collectors: CPUs going offline and coming back, in numeric order
 
 TEST_CASE("Node collectors: filesystem labels, exclusions, escapes, errors and a hung mount",
           "[agent][collectors][node][filesystem]") {
-  const HostPaths paths = fixturePaths();
+  const HostPaths paths = test::nodeFixturePaths();
   // Shared with the collector's helper threads, which are left to finish on their own and may
   // still be in the fake statfs after the test returns: the state lives as long as they do.
   struct Hang {
@@ -480,7 +474,7 @@ TEST_CASE("Cgroup collector: recorded cgroup v2 tree gives cAdvisor's metrics",
   HostPaths paths;
   paths.sysfs = VIGIL_FIXTURES "/cgroup/sys";
   paths.procfs = VIGIL_FIXTURES "/cgroup/proc";
-  auto cgroup = make("cgroup", paths);
+  auto cgroup = test::makeBuiltinCollector("cgroup", paths);
   CHECK(collectText(*cgroup, paths) == readText(VIGIL_FIXTURES "/cgroup/expected.prom"));
 }
 
@@ -518,7 +512,7 @@ TEST_CASE("Cgroup collector: cgroups that come and go between cycles",
   SECTION("with the kernel's cgroup.stat") {
     tree.write(root + "/cgroup.stat", "nr_descendants 2\nnr_dying_descendants 0\n");
     service("a", 1'000'000, "max");
-    auto cgroup = make("cgroup", paths);
+    auto cgroup = test::makeBuiltinCollector("cgroup", paths);
     std::string got = collectText(*cgroup, paths);
     CHECK_THAT(got, Catch::Contains(usage("a", "1")));
     CHECK_THAT(got, Catch::Contains(limit("a", "0")));
@@ -560,7 +554,7 @@ TEST_CASE("Cgroup collector: cgroups that come and go between cycles",
 
   SECTION("without cgroup.stat (a recorded tree): listed every cycle") {
     service("a", 1'000'000, "max");
-    auto cgroup = make("cgroup", paths);
+    auto cgroup = test::makeBuiltinCollector("cgroup", paths);
     CHECK_THAT(collectText(*cgroup, paths), Catch::Contains(usage("a", "1")));
     service("b", 3'000'000, "max");
     CHECK_THAT(collectText(*cgroup, paths), Catch::Contains(usage("b", "3")));
@@ -583,7 +577,7 @@ TEST_CASE("Node collectors: os-release replaced by an upgrade is read again",
   install("12");
   HostPaths paths;
   paths.rootfs = root.string();
-  auto os = make("os", paths);
+  auto os = test::makeBuiltinCollector("os", paths);
   // Cycles a second apart, as the scheduler stamps them.
   int64_t timestamp_ms = 1'700'000'000'000;
   auto collectAt = [&](int64_t t, Status* status = nullptr) {
@@ -637,7 +631,7 @@ TEST_CASE("Node collectors: netclass reads a sysfs that shows other devices than
   }
   HostPaths paths;
   paths.sysfs = other.path();
-  auto netclass = make("netclass", paths);
+  auto netclass = test::makeBuiltinCollector("netclass", paths);
   // Over cycles that dump the links and cycles that skip the dump once the disagreement holds.
   for (int cycle = 0; cycle < 12; ++cycle) {
     const std::string got = collectText(*netclass, paths);
@@ -655,7 +649,7 @@ TEST_CASE("Node collectors: netclass reads a sysfs that shows other devices than
   SECTION("and this machine's own sysfs agrees with netlink") {
     HostPaths here;
     here.sysfs = "/sys";
-    auto live = make("netclass", here);
+    auto live = test::makeBuiltinCollector("netclass", here);
     const std::string ours = collectText(*live, here);
     for (const LinkAttributes& link : links) {
       INFO("device " << link.name);
@@ -709,7 +703,7 @@ TEST_CASE("Node collectors: netclass goes back to netlink when sysfs agrees with
   REQUIRE(*first.mtu != 1234);
   HostPaths paths;
   paths.sysfs = same.path();
-  auto netclass = make("netclass", paths);
+  auto netclass = test::makeBuiltinCollector("netclass", paths);
 
   SECTION("after one cycle of disagreement") {
     disagree();
@@ -743,7 +737,7 @@ TEST_CASE(
   const std::vector<LinkAttributes> links = mirrorLinks(tree, {{"mtu", "1234"}});
   HostPaths paths;
   paths.sysfs = tree.path();
-  auto netclass = make("netclass", paths);
+  auto netclass = test::makeBuiltinCollector("netclass", paths);
   const std::string from_netlink = "node_network_mtu_bytes{device=\"" + links.front().name +
                                    "\"} " + std::to_string(*links.front().mtu) + "\n";
   REQUIRE_THAT(collectText(*netclass, paths), Catch::Contains(from_netlink));
@@ -775,7 +769,7 @@ TEST_CASE("Node collectors: netclass's fixed properties follow sysfs within a mi
   const std::string name = links.front().name;
   HostPaths paths;
   paths.sysfs = tree.path();
-  auto netclass = make("netclass", paths);
+  auto netclass = test::makeBuiltinCollector("netclass", paths);
   const std::string before = "node_network_name_assign_type{device=\"" + name + "\"} 1\n";
   const std::string after = "node_network_name_assign_type{device=\"" + name + "\"} 4\n";
   CHECK_THAT(collectText(*netclass, paths), Catch::Contains(before));
@@ -801,7 +795,8 @@ TEST_CASE("Node collectors: netclass reads a device's flags again when netlink a
   test::TempDir tree;
   HostPaths paths;
   paths.sysfs = tree.path();
-  auto netclass = make("netclass", paths);  // its netlink sockets are opened on first use
+  auto netclass =
+      test::makeBuiltinCollector("netclass", paths);  // its netlink sockets are opened on first use
   struct Seen {
     std::string error;
     std::vector<std::string> texts;  // per cycle
@@ -865,7 +860,7 @@ TEST_CASE("Node collectors: netdev reports every device of a node with many",
   constexpr int kDevices = 60;
   HostPaths paths;
   paths.procfs = "/proc/thread-self";  // opened at the first read, on the namespace's thread
-  auto netdev = make("netdev", paths);
+  auto netdev = test::makeBuiltinCollector("netdev", paths);
   std::string error;
   std::string text;
   const bool isolated = test::inNewNetworkNamespace([&] {
@@ -923,7 +918,7 @@ TEST_CASE(
       mirrorLinks(tree, {{"speed", "1000"}, {"duplex", "full"}});
   HostPaths paths;
   paths.sysfs = tree.path();
-  auto netclass = make("netclass", paths);
+  auto netclass = test::makeBuiltinCollector("netclass", paths);
   const std::string lo_speed = "node_network_speed_bytes{device=\"lo\"} 1.25e+08\n";
   std::string text = collectText(*netclass, paths);
   CHECK_THAT(text, Catch::Contains(lo_speed));
