@@ -12,8 +12,9 @@
 // beside the whole's. vigil runs node_exporter's collectors only (the same collectors); then,
 // alone, with its container collector too. Reported:
 // CPU time per scrape and per series (the process's CPU clock), scrape latency p50/p99, series per
-// scrape, RSS at the end, and vigil's CPU per scrape split by thread: its collection loop, its
-// HTTP threads (rendering and serving /metrics) and the rest. Then vigil with node and
+// scrape, RSS at the end, and vigil's CPU per scrape split by thread: its collection loop's (the
+// rounds its timer starts), its HTTP threads' (serving /metrics, and the rounds a scrape starts:
+// all of them once the rounds have moved onto the scrapes) and the rest. Then vigil with node and
 // container collectors, not scraped, for its background collection cost at a 1 s interval.
 //
 //   build/bench/node_bench --alone [--parts N] [SECONDS]
@@ -47,7 +48,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -334,20 +334,23 @@ void print(const char* who, const Result& r) {
       who, r.cpu_per_scrape_ms, r.cpu_per_series_us, r.p50_ms, r.p99_ms, r.series, r.rss_mib);
 }
 
-// Where a vigil's CPU per scrape went: its collection loop, its HTTP threads (which render and
-// serve /metrics) and the rest (threads that ended and those that wake only now and then).
+// Where a vigil's CPU per scrape went: its collection loop (rounds its timer starts), its HTTP
+// threads (rendering and serving /metrics, and the rounds a scrape starts before it renders:
+// with the rounds on the scrapes, the whole collection is here) and the rest (threads that ended
+// and those that wake only now and then).
 void printThreads(const char* who, const Result& r) {
   if (r.thread_ms.empty()) {
     return;
   }
   double rest = r.cpu_per_scrape_ms;
   std::string parts;
-  for (const char* name : {"vigil-collect", "vigil-http"}) {
+  for (const auto& [name, label] : {std::pair{"vigil-collect", "collection loop"},
+                                    std::pair{"vigil-http", "http (scrape rounds too)"}}) {
     const auto found = r.thread_ms.find(name);
     const double ms = found == r.thread_ms.end() ? 0 : found->second;
     rest -= ms;
-    char text[64];
-    std::snprintf(text, sizeof text, "  %s %.3f ms", name + std::strlen("vigil-"), ms);
+    char text[96];
+    std::snprintf(text, sizeof text, "  %s %.3f ms", label, ms);
     parts += text;
   }
   std::printf("%-14s by thread:%s  rest %.3f ms\n", who, parts.c_str(), std::max(rest, 0.0));
