@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -185,6 +186,21 @@ Result<std::unique_ptr<RuleManager>> RuleManager::create(
     const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
     if (rc != 0 && rc != GLOB_NOMATCH) {
       errors += "rule_files: cannot expand \"" + pattern + "\"\n";
+    }
+    if (rc == GLOB_NOMATCH) {
+      // Not an error, as in Prometheus (a glob may match files added later), but said: a
+      // mistyped path, or the embedded default's relative paths run from another directory,
+      // would otherwise leave vigil evaluating nothing without a word.
+      // A configuration file's relative patterns were made absolute against its directory;
+      // the embedded default's are relative to the working directory.
+      std::error_code ec;
+      const auto cwd = std::filesystem::current_path(ec);
+      if (std::filesystem::path(pattern).is_relative() && !ec) {
+        spdlog::warn("rule_files pattern matches no file pattern=\"{}\" working_directory=\"{}\"",
+                     pattern, cwd.string());
+      } else {
+        spdlog::warn("rule_files pattern matches no file pattern=\"{}\"", pattern);
+      }
     }
     for (std::size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) {
       auto loaded = promql::loadRuleFile(g.gl_pathv[i]);

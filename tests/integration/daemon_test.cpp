@@ -272,6 +272,25 @@ TEST_CASE("Daemon: /api/v1/cost summarises the node's cost over the last hour an
   }
 }
 
+TEST_CASE("Daemon: a rule_files pattern that matches no file is said in the log",
+          "[integration][daemon]") {
+  // Prometheus takes such a pattern silently (a glob may match files added later); vigil takes
+  // it too, but says so, or a mistyped path would leave it evaluating nothing without a word.
+  TempDir rules;
+  rules.write("node.yml",
+              "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: "
+              "vector(1)\n");
+  const std::string missing = rules.file("missing") + "/*.yml";
+  RunningVigil vigil(std::string(kConfig) + "rule_files:\n  - " + rules.file("node.yml") +
+                     "\n  - " + missing + "\n");
+  const std::string log = vigil.log();
+  // The message's quotes come escaped inside msg="...".
+  CHECK_THAT(
+      log, Catch::Contains(R"(rule_files pattern matches no file pattern=\")" + missing + R"(\")"));
+  CHECK_THAT(log, !Catch::Contains(rules.file("node.yml")));
+  CHECK_THAT(log, Catch::Contains("rules=1"));
+}
+
 TEST_CASE("Daemon: a bad reload keeps the running configuration, a good one applies",
           "[integration][daemon]") {
   RunningVigil vigil(kConfig);
