@@ -1,6 +1,7 @@
 #include "vigil/exporters/text_format.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -34,6 +35,7 @@ class LineWriter {
     return out_.data() + used_;
   }
   void commit(const char* end) { used_ = static_cast<std::size_t>(end - out_.data()); }
+  std::size_t size() const { return used_; }
 
   static char* put(char* p, std::string_view text) {
     std::memcpy(p, text.data(), text.size());
@@ -310,6 +312,21 @@ struct TextRenderer::Cache {
   std::vector<const Rendered*> batch_rendered;  // this render's, per batch
   Rendered scratch;
 
+  // The last render's output (from where it began in `out`) cut into pieces, a family's HELP
+  // and TYPE lines or a sample's line: where each piece ended, and each sample's value bits
+  // (for HELP and TYPE, kKeptHeader when they came from the kept text). While the order holds,
+  // a piece at the same place has the same text as last time when its bits are the same: the
+  // same kept prefix or header and the same value. Most values do not change from one scrape to
+  // the next, so the output is mostly runs of last time's text, each copied in one go.
+  static constexpr uint64_t kKeptHeader = 0;
+  static constexpr uint64_t kWrittenHeader = 1;
+  std::string last_text;
+  std::vector<std::size_t> last_end;
+  std::vector<uint64_t> last_bits;
+  bool last_valid = false;
+  std::vector<std::size_t> next_end;  // this render's, swapped in at its end
+  std::vector<uint64_t> next_bits;
+
   // The text for `batch`'s layout, made if it has none yet; sets `changed` when a text the
   // last render used was rewritten.
   const Rendered* textFor(const MetricBatch& batch, bool& changed) {
@@ -376,43 +393,105 @@ void TextRenderer::render(std::span<const MetricBatch* const> batches, std::stri
     }
   }
   // The order of families holds while every batch has the text it had last time.
-  if (changed || !all_kept || c.batch_rendered != c.order_rendered) {
+  const bool reordered = changed || !all_kept || c.batch_rendered != c.order_rendered;
+  if (reordered) {
     orderFamilies(batches, c.order);
     c.order_rendered = c.batch_rendered;
     if (!all_kept) {
       c.order_rendered.clear();
     }
   }
-  LineWriter w(out);
-  for (const OrderEntry& e : c.order) {
-    const MetricFamily& f = batches[e.batch]->families()[e.family];
-    const Rendered* r = c.batch_rendered[e.batch];
-    if (r == nullptr) {
+  // Last time's pieces are this time's only while the order holds (and, which that implies,
+  // there are as many).
+  bool reuse = c.last_valid && !reordered;
+  if (reuse) {
+    std::size_t pieces = 0;
+    for (const OrderEntry& e : c.order) {
+      pieces += (e.header ? 1 : 0) + batches[e.batch]->families()[e.family].samples.size();
+    }
+    reuse = pieces == c.last_bits.size();
+  }
+  c.next_end.clear();
+  c.next_bits.clear();
+  const std::size_t base = out.size();
+  {
+    LineWriter w(out);
+    // The run of pieces unchanged since last time not written yet: [run_from, run_to) of
+    // last_text.
+    std::size_t run_from = 0;
+    std::size_t run_to = 0;
+    auto flush = [&] {
+      if (run_to > run_from) {
+        const std::size_t size = run_to - run_from;
+        w.commit(LineWriter::put(w.room(size), {c.last_text.data() + run_from, size}));
+      }
+      run_from = run_to;
+    };
+    // Piece number `piece` (bits `bits`): true when it is last time's text, added to the run;
+    // false when the caller is to write it, the run before it written first.
+    auto unchanged = [&](std::size_t piece, uint64_t bits) {
+      c.next_bits.push_back(bits);
+      if (reuse && c.last_bits[piece] == bits && bits != Cache::kWrittenHeader) {
+        run_to = c.last_end[piece];
+        c.next_end.push_back(w.size() - base + (run_to - run_from));
+        return true;
+      }
+      flush();
+      if (reuse) {
+        run_from = run_to = c.last_end[piece];  // the next run starts after this piece
+      }
+      return false;
+    };
+    std::size_t piece = 0;
+    for (const OrderEntry& e : c.order) {
+      const MetricFamily& f = batches[e.batch]->families()[e.family];
+      const Rendered* r = c.batch_rendered[e.batch];
+      if (r == nullptr) {
+        if (e.header) {
+          writeHeader(w, f);
+        }
+        for (const MetricSample& s : f.samples) {
+          writeSample(w, f.name, s);
+        }
+        continue;
+      }
+      const Rendered::Family& rf = r->families[e.family];
       if (e.header) {
-        writeHeader(w, f);
+        const bool kept_header =
+            batches[e.batch]->layoutChecked() || (rf.help == f.help && rf.type == f.type);
+        if (!unchanged(piece++, kept_header ? Cache::kKeptHeader : Cache::kWrittenHeader)) {
+          if (kept_header) {
+            const std::size_t size = rf.header_end - rf.header_begin;
+            w.commit(LineWriter::put(w.room(size), {r->text.data() + rf.header_begin, size}));
+          } else {
+            writeHeader(w, f);
+          }
+          c.next_end.push_back(w.size() - base);
+        }
       }
-      for (const MetricSample& s : f.samples) {
-        writeSample(w, f.name, s);
+      for (std::size_t k = 0; k < f.samples.size(); ++k) {
+        const double value = f.samples[k].value;
+        if (unchanged(piece++, std::bit_cast<uint64_t>(value))) {
+          continue;
+        }
+        const auto [begin, end] = r->prefixes[rf.first_prefix + k];
+        char* p = w.room(end - begin + kMaxFloatBytes + 1);
+        p = LineWriter::put(p, {r->text.data() + begin, end - begin});
+        p = putFloat(p, value);
+        *p++ = '\n';
+        w.commit(p);
+        c.next_end.push_back(w.size() - base);
       }
-      continue;
     }
-    const Rendered::Family& rf = r->families[e.family];
-    if (e.header) {
-      if (batches[e.batch]->layoutChecked() || (rf.help == f.help && rf.type == f.type)) {
-        const std::size_t size = rf.header_end - rf.header_begin;
-        w.commit(LineWriter::put(w.room(size), {r->text.data() + rf.header_begin, size}));
-      } else {
-        writeHeader(w, f);
-      }
-    }
-    for (std::size_t k = 0; k < f.samples.size(); ++k) {
-      const auto [begin, end] = r->prefixes[rf.first_prefix + k];
-      char* p = w.room(end - begin + kMaxFloatBytes + 1);
-      p = LineWriter::put(p, {r->text.data() + begin, end - begin});
-      p = putFloat(p, f.samples[k].value);
-      *p++ = '\n';
-      w.commit(p);
-    }
+    flush();
+  }
+  // Pieces are counted only for batches with kept texts: with any other, the next render
+  // sorts the families again and starts afresh.
+  c.last_valid = all_kept;
+  if (all_kept) {
+    c.last_text.assign(out, base);
+    std::swap(c.last_end, c.next_end);
+    std::swap(c.last_bits, c.next_bits);
   }
   c.forgetOld();
 }

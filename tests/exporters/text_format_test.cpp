@@ -2,7 +2,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
+#include <random>
 
 #include "vigil/exporters/text_format.h"
 
@@ -233,5 +235,71 @@ TEST_CASE("TextRenderer: a batch that breaks its layout leaves the text another 
     std::string plain;
     exporters::renderTextFormat(batches, plain);
     CHECK(cached == plain);
+  }
+}
+
+TEST_CASE("TextRenderer: values that change or stay, scrape after scrape, as renderTextFormat",
+          "[exporters][text]") {
+  // Every batch keeps its layout, so the renderer copies last time's text for the values that
+  // stayed: whatever changes (a value's length, NaN, infinities, -0, a series or a help text
+  // coming or going), the output must be renderTextFormat's.
+  std::mt19937 random(7);
+  const double kSpecial[] = {0.0,
+                             -0.0,
+                             1.0,
+                             1e6,
+                             123456789.25,
+                             std::numeric_limits<double>::quiet_NaN(),
+                             std::numeric_limits<double>::infinity(),
+                             -std::numeric_limits<double>::infinity(),
+                             4.9e-324};  // the bits of a header written afresh
+  std::vector<double> node_values(12, 0.0);
+  std::vector<double> self_values(5, 1.0);
+  MetricBatch node_batches[2];
+  MetricBatch self;
+  exporters::TextRenderer renderer;
+  for (int scrape = 0; scrape < 300; ++scrape) {
+    auto change = [&](std::vector<double>& values) {
+      for (double& v : values) {
+        const int dice = static_cast<int>(random() % 10);
+        if (dice == 0) {
+          v = kSpecial[random() % std::size(kSpecial)];
+        } else if (dice == 1) {
+          v += static_cast<double>(random() % 100000) / 8;  // longer or shorter text
+        }
+      }
+    };
+    change(node_values);
+    change(self_values);
+    // Now and then a series comes or goes, or a help text changes: a new layout.
+    const std::size_t devices = scrape % 50 < 40 ? 4 : 3;
+    const bool other_help = scrape % 70 >= 60;
+    MetricBatch& node = node_batches[scrape % 2];  // two batches in turn, as the scheduler does
+    node.recycle();
+    auto& bytes =
+        node.family("node_bytes_total", other_help ? "Other." : "Bytes.", MetricType::kCounter);
+    auto& up = node.family("node_up", "Up.", MetricType::kGauge);
+    for (std::size_t d = 0; d < devices; ++d) {
+      MetricBatch::add(bytes, {{"device", "sd" + std::to_string(d)}}, node_values[d]);
+      MetricBatch::add(up, {{"device", "sd" + std::to_string(d)}}, node_values[4 + d]);
+    }
+    node.addSingle("node_load1", "Load.", MetricType::kGauge, node_values[8]);
+    node.addSingle("node_a_first", "Sorted first.", MetricType::kGauge, node_values[9]);
+    node.sealLayout();
+    self.recycle();
+    for (std::size_t i = 0; i < self_values.size(); ++i) {
+      // One family name in both batches: merged under the first one's HELP and TYPE.
+      MetricBatch::add(self.family(i == 0 ? "node_up" : "vigil_x" + std::to_string(i),
+                                   i == 0 ? "Up." : "Self.", MetricType::kGauge),
+                       {{"device", "self"}}, self_values[i]);
+    }
+    self.sealLayout();
+    const std::vector<const MetricBatch*> batches = {&node, &self};
+    std::string cached = "before\n";
+    renderer.render(batches, cached);
+    std::string plain = "before\n";
+    exporters::renderTextFormat(batches, plain);
+    INFO("scrape " << scrape);
+    REQUIRE(cached == plain);
   }
 }
