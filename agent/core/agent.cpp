@@ -746,7 +746,6 @@ void Agent::registerRoutes(HttpServer& http) {
   Impl* impl = impl_.get();
   http.route("/metrics", {"GET"}, [impl](const HttpRequest& req, HttpResponse& res) {
     impl->scrapeArrived(req.client);
-    res.body.reserve(64 * 1024);
     impl->renderMetrics(res.body);
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
   });
