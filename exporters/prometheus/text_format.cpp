@@ -320,6 +320,7 @@ struct TextRenderer::Cache {
   // the next, so the output is mostly runs of last time's text, each copied in one go.
   static constexpr uint64_t kKeptHeader = 0;
   static constexpr uint64_t kWrittenHeader = 1;
+  static constexpr std::size_t kMaxKeptText = 16 << 20;
   std::string last_text;
   std::vector<std::size_t> last_end;
   std::vector<uint64_t> last_bits;
@@ -486,12 +487,17 @@ void TextRenderer::render(std::span<const MetricBatch* const> batches, std::stri
     flush();
   }
   // Pieces are counted only for batches with kept texts: with any other, the next render
-  // sorts the families again and starts afresh.
-  c.last_valid = all_kept;
-  if (all_kept) {
+  // sorts the families again and starts afresh. A federation-sized exposition is not kept
+  // twice over: past kMaxKeptText, every render writes it in full.
+  c.last_valid = all_kept && out.size() - base <= Cache::kMaxKeptText;
+  if (c.last_valid) {
     c.last_text.assign(out, base);
     std::swap(c.last_end, c.next_end);
     std::swap(c.last_bits, c.next_bits);
+  } else {
+    std::string().swap(c.last_text);
+    std::vector<std::size_t>().swap(c.last_end);
+    std::vector<uint64_t>().swap(c.last_bits);
   }
   c.forgetOld();
 }

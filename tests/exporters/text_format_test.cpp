@@ -303,3 +303,29 @@ TEST_CASE("TextRenderer: values that change or stay, scrape after scrape, as ren
     REQUIRE(cached == plain);
   }
 }
+
+TEST_CASE("TextRenderer: an exposition too large to keep twice is written in full, and right",
+          "[exporters][text]") {
+  // Past 16 MiB the last text is not kept: each render writes everything, and a render after
+  // one that kept nothing must not copy from what is gone.
+  const std::string long_value(4096, 'v');
+  MetricBatch batch;
+  exporters::TextRenderer renderer;
+  for (int scrape = 0; scrape < 4; ++scrape) {
+    const int series = scrape == 1 || scrape == 2 ? 5000 : 10;  // 20 MB, then 40 KB again
+    batch.recycle();
+    auto& f = batch.family("big", "Big.", MetricType::kGauge);
+    for (int i = 0; i < series; ++i) {
+      MetricBatch::add(f, {{"id", std::to_string(i)}, {"pad", long_value}},
+                       i % 7 == 0 ? scrape : i);
+    }
+    batch.sealLayout();
+    const std::vector<const MetricBatch*> batches = {&batch};
+    std::string cached;
+    renderer.render(batches, cached);
+    std::string plain;
+    exporters::renderTextFormat(batches, plain);
+    INFO("scrape " << scrape << ", " << plain.size() << " bytes");
+    REQUIRE(cached == plain);
+  }
+}
