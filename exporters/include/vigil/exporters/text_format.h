@@ -23,8 +23,10 @@ void renderTextFormat(std::span<const MetricBatch* const> batches, std::string& 
 /// between scrapes is kept. A batch's HELP and TYPE lines and the `name{labels} ` before each
 /// of its values are written once per layout (MetricBatch::layout(): batches with the same
 /// layout have the same families and series) and copied after that; the order of families is
-/// sorted again only when a batch's layout changes. Batches without a layout are written in
-/// full. Thread-safe; a scrape that comes while another renders renders without the cache.
+/// sorted again only when a batch's layout changes. While the order holds, a line whose value
+/// has the same bits as at the last render is copied from the last render's text, with the
+/// unchanged lines around it in one go. Batches without a layout are written in full.
+/// Thread-safe; a scrape that comes while another renders renders without the cache.
 class TextRenderer {
  public:
   TextRenderer();
