@@ -140,6 +140,21 @@ TEST_CASE("Text format: empty families are left out", "[exporters][text]") {
 }
 
 namespace {
+// What `renderer` appends to `start` for `batches`, and what renderTextFormat appends: the two
+// must be the same.
+struct BothTexts {
+  std::string cached;
+  std::string plain;
+};
+BothTexts renderBoth(exporters::TextRenderer& renderer,
+                     const std::vector<const MetricBatch*>& batches,
+                     const std::string& start = "") {
+  BothTexts both{start, start};
+  renderer.render(batches, both.cached);
+  exporters::renderTextFormat(batches, both.plain);
+  return both;
+}
+
 // A collector's batch for one cycle: `devices` series of a counter, an empty family, and a
 // gauge that the other collector reports too.
 void fillCycle(MetricBatch& m, const std::string& prefix, int cycle, int devices,
@@ -177,10 +192,7 @@ TEST_CASE("TextRenderer: the text of renderTextFormat while values, series and h
     const std::vector<const MetricBatch*> batches =
         cycle % 3 == 0 ? std::vector<const MetricBatch*>{&disk, &node, &pushed}
                        : std::vector<const MetricBatch*>{&node, &disk, &pushed};
-    std::string cached = "kept: ";
-    renderer.render(batches, cached);
-    std::string plain = "kept: ";
-    exporters::renderTextFormat(batches, plain);
+    const auto [cached, plain] = renderBoth(renderer, batches, "kept: ");
     INFO("cycle " << cycle);
     CHECK(cached == plain);
     CHECK_THAT(cached, Catch::Contains("node_bytes_total{device=\"dev\\\"0\\\\\"} " +
@@ -199,10 +211,7 @@ TEST_CASE("TextRenderer: the text of renderTextFormat while values, series and h
                    {{"device", "more"}}, 2);
   node.setLayout(node_layout);
   const std::vector<const MetricBatch*> batches = {&node, &disk};
-  std::string cached;
-  renderer.render(batches, cached);
-  std::string plain;
-  exporters::renderTextFormat(batches, plain);
+  const auto [cached, plain] = renderBoth(renderer, batches);
   CHECK(cached == plain);
 }
 
@@ -230,10 +239,7 @@ TEST_CASE("TextRenderer: a batch that breaks its layout leaves the text another 
     const uint64_t kept = two.layout();
     fill(two, devices);
     two.setLayout(kept);
-    std::string cached;
-    renderer.render(batches, cached);
-    std::string plain;
-    exporters::renderTextFormat(batches, plain);
+    const auto [cached, plain] = renderBoth(renderer, batches);
     CHECK(cached == plain);
   }
 }
@@ -295,10 +301,7 @@ TEST_CASE("TextRenderer: values that change or stay, scrape after scrape, as ren
     }
     self.sealLayout();
     const std::vector<const MetricBatch*> batches = {&node, &self};
-    std::string cached = "before\n";
-    renderer.render(batches, cached);
-    std::string plain = "before\n";
-    exporters::renderTextFormat(batches, plain);
+    const auto [cached, plain] = renderBoth(renderer, batches, "before\n");
     INFO("scrape " << scrape);
     REQUIRE(cached == plain);
   }
@@ -321,10 +324,7 @@ TEST_CASE("TextRenderer: an exposition too large to keep twice is written in ful
     }
     batch.sealLayout();
     const std::vector<const MetricBatch*> batches = {&batch};
-    std::string cached;
-    renderer.render(batches, cached);
-    std::string plain;
-    exporters::renderTextFormat(batches, plain);
+    const auto [cached, plain] = renderBoth(renderer, batches);
     INFO("scrape " << scrape << ", " << plain.size() << " bytes");
     REQUIRE(cached == plain);
   }
